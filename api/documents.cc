@@ -1,0 +1,1 @@
+// Parsers for Transfer v0.10 documents: implemented with the api/ layer (issue 3).

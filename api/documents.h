@@ -1,0 +1,163 @@
+// Typed Transfer v0.10 documents (see shared/reference/globus-api.md).
+// Parsers live in api/documents.cc; every fixture in shared/reference/globus-fixtures parses.
+#pragma once
+
+#include <cstdint>
+#include <ctime>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace gf::api {
+
+enum class EntryType { kFile, kDir, kSymlink, kInvalidSymlink, kChr, kBlk, kPipe, kOther };
+
+// One `file` document (an `ls` entry, or a `stat` body). Timestamps use the file-document
+// format "YYYY-MM-DD HH:MM:SS+00:00" (space separator).
+struct FileEntry {
+  std::string name;
+  EntryType type = EntryType::kFile;
+  uint64_t size = 0;
+  std::time_t last_modified = 0;  // seconds since the epoch, UTC
+  uint32_t permissions = 0;       // mode bits from the 4-digit octal string ("2770" keeps setgid)
+  std::optional<std::string> user, group;
+  std::optional<std::string> link_target;
+  std::optional<uint64_t> link_size;
+  std::optional<std::time_t> link_last_modified;
+};
+
+struct FileList {
+  std::string path;  // echoed with a trailing '/'
+  std::optional<std::string> absolute_path;
+  std::string endpoint;
+  std::vector<FileEntry> entries;
+  uint64_t length = 0;
+  std::optional<uint64_t> total;  // undocumented but present; absent => single page
+  bool rename_supported = false;
+  bool symlink_supported = false;
+};
+
+struct Endpoint {
+  std::string id;
+  std::string display_name;
+  std::string entity_type;  // GCSv5_mapped_collection, GCSv5_guest_collection, GCSv5_endpoint, GCP_...
+  bool non_functional = false;
+  std::optional<std::string> https_server;  // origin, no path; null on GCP/GCSv4/endpoints
+  bool high_assurance = false;
+  std::optional<int64_t> authentication_timeout_mins;
+  std::optional<std::string> default_directory;
+  std::optional<std::string> owner_string;
+  std::optional<std::string> mapped_collection_id;
+  std::optional<std::string> non_functional_endpoint_id;
+  bool IsMappedGcsv5() const { return entity_type == "GCSv5_mapped_collection"; }
+};
+
+struct Bookmark {
+  std::string id;
+  std::string name;
+  std::string endpoint_id;
+  std::string path;
+  bool pinned = false;
+};
+
+enum class TaskStatus { kActive, kInactive, kSucceeded, kFailed };
+enum class TaskType { kTransfer, kDelete };
+
+struct FatalError {
+  std::string code;
+  std::string description;
+};
+
+// A task document. Timestamps use the task format "YYYY-MM-DDTHH:MM:SS+00:00".
+struct Task {
+  std::string task_id;
+  TaskType type = TaskType::kTransfer;
+  TaskStatus status = TaskStatus::kActive;
+  std::optional<std::string> label;
+  std::time_t request_time = 0;
+  std::optional<std::time_t> completion_time;
+  std::optional<std::time_t> deadline;
+  std::optional<std::string> source_endpoint_id, destination_endpoint_id;
+  std::optional<std::string> source_endpoint_display_name, destination_endpoint_display_name;
+  int64_t files = 0, directories = 0, files_transferred = 0, files_skipped = 0;
+  int64_t bytes_transferred = 0, bytes_checksummed = 0, effective_bytes_per_second = 0;
+  std::optional<int64_t> total_estimated_bytes;
+  int64_t subtasks_total = 0, subtasks_pending = 0, subtasks_succeeded = 0, subtasks_failed = 0;
+  int64_t faults = 0;
+  std::optional<FatalError> fatal_error;
+  bool is_ok = true;
+  std::optional<std::string> nice_status;
+};
+
+struct Event {
+  std::string code;
+  std::string description;
+  std::string details;
+  bool is_error = false;
+  std::time_t time = 0;
+};
+
+struct SubmitResult {
+  std::string code;  // "Accepted" or "Duplicate" (both success)
+  std::string task_id;
+  std::string submission_id;
+};
+
+struct TransferItem {
+  std::string source_path;
+  std::string destination_path;
+  bool recursive = false;
+};
+
+struct TransferRequest {
+  std::string submission_id;
+  std::string source_endpoint;
+  std::string destination_endpoint;
+  std::vector<TransferItem> items;
+  std::string label;
+  std::optional<int> sync_level;  // 0 exists, 1 size, 2 mtime, 3 checksum
+  bool verify_checksum = true;
+  bool preserve_timestamp = true;
+  bool encrypt_data = false;
+  bool skip_source_errors = false;
+  std::optional<std::string> deadline;  // task timestamp format
+};
+
+struct DeleteRequest {
+  std::string submission_id;
+  std::string endpoint;
+  std::vector<std::string> paths;
+  bool recursive = false;
+  bool ignore_missing = false;
+  std::string label;
+};
+
+// ---- parsing (documents.cc) ----
+// Time formats: file documents use ' ', task documents use 'T'. Both accept either.
+std::optional<std::time_t> ParseGlobusTime(std::string_view s);
+std::string FormatTaskTime(std::time_t t);  // "YYYY-MM-DDTHH:MM:SS+00:00"
+
+Result<FileEntry> ParseFileEntry(std::string_view json);
+Result<FileList> ParseFileList(std::string_view json);
+Result<Endpoint> ParseEndpoint(std::string_view json);
+Result<std::vector<Endpoint>> ParseEndpointList(std::string_view json);
+Result<std::vector<Bookmark>> ParseBookmarkList(std::string_view json);
+Result<Task> ParseTask(std::string_view json);
+Result<std::vector<Task>> ParseTaskList(std::string_view json);
+Result<std::vector<Event>> ParseEventList(std::string_view json);
+Result<SubmitResult> ParseSubmitResult(std::string_view json);
+Result<std::string> ParseSubmissionId(std::string_view json);
+
+std::string SerializeTransfer(const TransferRequest& r);
+std::string SerializeDelete(const DeleteRequest& r);
+
+// Build the Error for a non-2xx answer: parses `code`, `message`, `request_id`, `resource`,
+// `authorization_parameters` (lists or comma-joined strings), legacy top-level
+// `required_scopes`, and Auth's `{"error": ...}` / `{"errors": [...]}` shapes. A body that is
+// not JSON still yields an Error with the status and a code of "" (never a crash).
+Error ParseApiError(int http_status, std::string_view body);
+
+}  // namespace gf::api

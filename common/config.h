@@ -1,0 +1,92 @@
+// globus-fuse configuration: defaults < config file < environment < flags.
+//
+// File format: `key = value` lines, `#` comments, blank lines. Unknown keys and bad values
+// are rejected with "FILE:LINE: ..." messages. The file is $GLOBUS_FUSE_CONFIG, else
+// $XDG_CONFIG_HOME/globus-fuse/config (~/.config/globus-fuse/config).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace gf {
+
+struct Config {
+  // Service endpoints (production by default).
+  std::string client_id = "";  // native app client id, see README "Registering a client"
+  std::string transfer_url = "https://transfer.api.globus.org";
+  std::string auth_url = "https://auth.globus.org";
+  std::string ca_file;  // extra CA bundle (globus-sim); empty = system store. TLS is always verified.
+
+  // Where state lives.
+  std::string token_file;  // default $XDG_CONFIG_HOME/globus-fuse/tokens.json
+  std::string state_dir;   // default $XDG_STATE_HOME/globus-fuse (journal, status socket)
+
+  // Mount layout.
+  std::vector<std::string> collections;  // ids or display names
+  bool bookmarks = true;
+
+  // Caching (seconds).
+  double entry_ttl = 60, attr_ttl = 60, negative_ttl = 10, dir_ttl = 60;
+  uint64_t max_cached_entries = 2000000;
+  uint64_t max_negative_entries = 100000;
+
+  // Reads.
+  uint64_t readahead_max = 64ull << 20;       // per open file
+  uint64_t read_memory_limit = 512ull << 20;  // all open files together
+  int read_parallelism = 4;
+
+  // Ownership as shown in the mount (-1 = the mounting user).
+  int64_t uid = -1, gid = -1;
+  uint32_t umask = 0022;
+
+  // Network.
+  double connect_timeout = 10, low_speed_time = 30, request_timeout = 120;
+  int max_retries = 5;
+  double rate_limit_per_second = 20;  // the service's budget: 20/s over 10 s windows
+  double rate_window_seconds = 10;
+
+  // Authorization flows.
+  double auth_timeout = 120;
+  bool open_browser = true;
+
+  // Transfers (cp / mv).
+  std::string copy_mode = "background";  // or "wait"
+  bool verify_checksum = true;
+  bool preserve_timestamp = true;
+  bool encrypt_data = false;
+  std::optional<int> sync_level;
+  double batch_idle_seconds = 1.0;
+  uint64_t batch_max_items = 10000;
+
+  // Logging.
+  std::string log_file;
+  bool debug = false;
+
+  // Where each value came from, for `globus-fuse config` and error messages.
+  std::map<std::string, std::string> origin;
+};
+
+// The default config file path (honours GLOBUS_FUSE_CONFIG and XDG_CONFIG_HOME).
+std::string DefaultConfigPath();
+std::string DefaultTokenPath();
+std::string DefaultStateDir();
+
+// Apply one `key = value` setting. `where` is used in messages ("FILE:LINE" or "--flag").
+Status ApplySetting(Config& c, const std::string& key, const std::string& value,
+                    const std::string& where);
+// Parse a config file's text into c (on top of what c already holds).
+Status ParseConfigText(Config& c, const std::string& text, const std::string& file_name);
+// Defaults, then the file (missing default file is fine; a missing explicit file is an error),
+// then GLOBUS_FUSE_* environment variables (GLOBUS_FUSE_CLIENT_ID, ..._TRANSFER_URL,
+// ..._AUTH_URL, ..._CA_FILE). Flags are applied afterwards by the CLI via ApplySetting.
+Result<Config> LoadConfig();
+// Every key ApplySetting accepts, for --help and docs.
+std::vector<std::string> ConfigKeys();
+
+}  // namespace gf

@@ -1,0 +1,64 @@
+// The HTTP interface every layer talks through. The libcurl implementation is
+// api/curl_transport.h; unit tests use an in-memory fake (tests/support/fake_transport.h).
+//
+// A Transport never retries and never interprets Globus documents: it returns the status,
+// headers and body, or a kTransport Error. Retries, rate limits and error parsing are the
+// api/ layer's business.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+
+namespace gf::http {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  std::string method = "GET";  // GET, POST, PUT, DELETE, HEAD
+  std::string url;
+  Headers headers;
+  std::string body;
+
+  // When set, body bytes are handed here as they arrive instead of being collected in
+  // Response::body. Return false to abort the transfer (the result is kAborted).
+  std::function<bool(std::string_view chunk)> on_body;
+
+  // Overall deadline for this request (0 = the transport's default).
+  std::chrono::milliseconds timeout{0};
+
+  // Set by another thread to abort the request early (e.g. FUSE interrupt). May be null.
+  const std::atomic<bool>* cancel = nullptr;
+};
+
+struct Response {
+  int status = 0;
+  Headers headers;  // names lower-cased
+  std::string body;
+
+  // First value of a header (name case-insensitive), or "" when absent.
+  std::string Header(std::string_view name) const;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual Result<Response> Send(const Request& request) = 0;
+};
+
+// Percent-encode a string for a query component (RFC 3986 unreserved kept).
+std::string UrlEncode(std::string_view s);
+// Percent-encode a path, keeping '/' separators.
+std::string UrlEncodePath(std::string_view path);
+// Build "a=b&c=d" from pairs, encoding both sides.
+std::string FormEncode(const std::vector<std::pair<std::string, std::string>>& fields);
+// Decode %XX and '+' (for forms).
+std::string UrlDecode(std::string_view s, bool plus_is_space = true);
+
+}  // namespace gf::http
