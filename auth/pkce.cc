@@ -1,0 +1,1 @@
+// OAuth2 PKCE helpers: implemented with the auth/ layer (issue 3).

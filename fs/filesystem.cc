@@ -1,0 +1,1 @@
+// Filesystem core: implemented with the fs/ layer (issue 4).
