@@ -1,0 +1,137 @@
+// FakeRemote: an in-memory Globus (Transfer + collection HTTPS) for unit tests of fs/.
+//
+// One object implements both TransferApi and DataApi over a tree of collections held in memory.
+// It has per-operation call counters, one-shot failure injection, and gates that block an
+// operation until released (for coalescing and concurrency tests). Tasks do not run by
+// themselves: tests drive them with RunTasks()/FailTask(), so nothing depends on timing.
+//
+// fake_remote.cc implements files, listings, metadata and data; fake_remote_tasks.cc
+// implements submission and task monitoring over the same tree.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/transfer_api.h"
+
+namespace gf::testing {
+
+class FakeRemote : public api::TransferApi, public api::DataApi {
+ public:
+  struct Node {
+    api::EntryType type = api::EntryType::kFile;
+    std::string content;          // files
+    std::string link_target;      // symlinks
+    std::time_t mtime = 1600000000;
+    uint32_t permissions = 0644;  // 0755 for dirs by default
+    std::optional<uint64_t> size_override;  // report this size (e.g. > 4 GiB) without content
+  };
+
+  struct FakeTask {
+    api::Task doc;
+    std::vector<api::TransferItem> items;  // transfer
+    std::vector<std::string> delete_paths;  // delete
+    bool recursive_delete = false;
+    std::string submission_id;
+    std::vector<api::Event> events;
+  };
+
+  FakeRemote();
+
+  // ---- building the world ----
+  // Adds a collection (its root "/" exists). `e.id` must be set.
+  void AddCollection(api::Endpoint e);
+  void AddFile(const std::string& collection, const std::string& path, std::string content,
+               std::time_t mtime = 1600000000, uint32_t permissions = 0644);
+  void AddDir(const std::string& collection, const std::string& path, uint32_t permissions = 0755);
+  void AddSymlink(const std::string& collection, const std::string& path, std::string target);
+  void SetNode(const std::string& collection, const std::string& path, Node n);
+  void Remove(const std::string& collection, const std::string& path);  // recursive
+  bool Exists(const std::string& collection, const std::string& path) const;
+  std::optional<Node> Get(const std::string& collection, const std::string& path) const;
+  void AddBookmark(api::Bookmark b);
+
+  // ---- observing and steering ----
+  // Operation names: "get_endpoint", "endpoint_search", "bookmark_list", "ls", "stat", "mkdir",
+  // "rename", "submission_id", "submit_transfer", "submit_delete", "get_task", "task_list",
+  // "cancel_task", "event_list", "get", "put", "delete".
+  int Calls(const std::string& op) const;
+  void ResetCalls();
+  // The next `count` calls of `op` fail with `e`.
+  void FailNext(const std::string& op, Error e, int count = 1);
+  // Calls of `op` block until ReleaseGate(op). Blocked() tells how many are waiting.
+  void CloseGate(const std::string& op);
+  void ReleaseGate(const std::string& op);
+  int Blocked(const std::string& op) const;
+  // Serve GET ignoring Range (answer as a 200 with the whole body).
+  void SetIgnoreRange(bool on);
+  // Bytes served by GET / received by PUT, for "no bytes through the workstation" tests.
+  uint64_t BytesServed() const;
+  uint64_t BytesReceived() const;
+
+  // ---- tasks (fake_remote_tasks.cc) ----
+  // Runs every ACTIVE task to completion: copies/deletes in the tree, status SUCCEEDED
+  // (or FAILED with FILE_NOT_FOUND for a delete of a missing path without ignore_missing).
+  // A transfer whose source is missing stays ACTIVE with faults++ and an error event, like
+  // the real service.
+  void RunTasks();
+  void FailTask(const std::string& task_id, const std::string& code, const std::string& description);
+  std::vector<FakeTask> Tasks() const;
+
+  // ---- TransferApi ----
+  Result<api::Endpoint> GetEndpoint(const std::string& id) override;
+  Result<std::vector<api::Endpoint>> EndpointSearch(const api::EndpointSearchQuery& q) override;
+  Result<std::vector<api::Bookmark>> BookmarkList() override;
+  Result<api::FileList> Ls(const std::string& collection, const api::LsQuery& q) override;
+  Result<api::FileEntry> Stat(const std::string& collection, const std::string& path) override;
+  Status Mkdir(const std::string& collection, const std::string& path) override;
+  Status Rename(const std::string& collection, const std::string& old_path,
+                const std::string& new_path) override;
+  Result<std::string> GetSubmissionId() override;
+  Result<api::SubmitResult> SubmitTransfer(const api::TransferRequest& r) override;
+  Result<api::SubmitResult> SubmitDelete(const api::DeleteRequest& r) override;
+  Result<api::Task> GetTask(const std::string& task_id) override;
+  Result<std::vector<api::Task>> TaskList(const api::TaskListQuery& q) override;
+  Status CancelTask(const std::string& task_id) override;
+  Result<std::vector<api::Event>> EventList(const std::string& task_id, int limit,
+                                            int offset) override;
+
+  // ---- DataApi ----
+  Result<api::RangeResult> GetRange(const api::CollectionRef& c, const std::string& path,
+                                    uint64_t offset, uint64_t length,
+                                    const std::function<bool(std::string_view)>& sink,
+                                    const std::atomic<bool>* cancel) override;
+  Status Put(const api::CollectionRef& c, const std::string& path, std::string_view body) override;
+  Status Delete(const api::CollectionRef& c, const std::string& path) override;
+
+ private:
+  // Counts the call, waits at a closed gate, and returns an injected failure if any.
+  // Called WITHOUT mu_ held. (Lock order: gate_mu_ is never held while taking mu_.)
+  std::optional<Error> Enter(const std::string& op);
+  static std::string Normalize(const std::string& path);  // "/a/b" form, no trailing '/'
+
+  mutable std::mutex mu_;  // guards everything below except the gate state
+  std::map<std::string, api::Endpoint> collections_;
+  std::map<std::string, std::map<std::string, Node>> trees_;  // collection -> path -> node
+  std::vector<api::Bookmark> bookmarks_;
+  std::map<std::string, int> calls_;
+  std::map<std::string, std::vector<Error>> failures_;
+  std::map<std::string, FakeTask> tasks_;                    // task_id -> task
+  std::map<std::string, std::string> submissions_;           // submission_id -> task_id
+  uint64_t next_id_ = 1;
+  bool ignore_range_ = false;
+  uint64_t bytes_served_ = 0, bytes_received_ = 0;
+
+  mutable std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  std::map<std::string, bool> gate_closed_;
+  std::map<std::string, int> gate_waiting_;
+};
+
+}  // namespace gf::testing
