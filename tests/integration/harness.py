@@ -99,11 +99,21 @@ class Sim:
         self.control("POST", "stats/reset", {})
 
     def count(self, route):
-        """Requests served for a route name (e.g. 'ls', 'stat', 'https_get')."""
-        s = self.stats()
-        return int(s.get("routes", s.get("counts", {})).get(route, {}).get("count", 0)) \
-            if isinstance(s.get("routes", s.get("counts", {})).get(route, 0), dict) \
-            else int(s.get("routes", s.get("counts", {})).get(route, 0))
+        """Requests served for a route name (e.g. 'ls', 'stat', 'https_get', 'transfer')."""
+        return int(self.stats()["requests"].get(route, 0))
+
+    def bytes_served(self, route="https_get"):
+        return int(self.stats()["bytes_served"].get(route, 0))
+
+    def bytes_received(self, route="https_put"):
+        return int(self.stats()["bytes_received"].get(route, 0))
+
+    def fault(self, route, kind, **kw):
+        """Inject a fault: kind is a status code rule ('status'), 'reset', 'stall', 'malformed'."""
+        self.control("POST", "faults", dict(route=route, kind=kind, **kw))
+
+    def clear_faults(self):
+        self.control("DELETE", "faults")
 
     def collection(self, name):
         for c in self.info["collections"]:
