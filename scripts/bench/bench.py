@@ -41,7 +41,13 @@ def timed(cmd, env=None, repeat=1):
 
 
 def token(env, resource_server):
+    """The access token globus-fuse stored for a resource server (token_file in the config)."""
     path = os.path.join(env["XDG_CONFIG_HOME"], "globus-fuse", "tokens.json")
+    with open(env["GLOBUS_FUSE_CONFIG"]) as conf:
+        for line in conf:
+            key, _, value = line.partition("=")
+            if key.strip() == "token_file":
+                path = value.strip()
     with open(path) as f:
         return json.load(f)["tokens"][resource_server]["access_token"]
 
