@@ -13,6 +13,12 @@
 
 namespace gf::api {
 
+// Entry `type` values. The service sends "dir", "file", "invalid_symlink", "chr", "blk", "pipe",
+// "other" (globus-api.md §1.1). Decision for symlinks: a *valid* symlink is reported by the
+// service with the type of its target (plain fields describe the target, `link_*` the link), so
+// the parser keeps that type and exposes `link_target`; kSymlink is produced only for an
+// explicit "symlink" type string. Dangling links are kInvalidSymlink. Unknown strings map to
+// kOther (a new type must not make a whole listing fail).
 enum class EntryType { kFile, kDir, kSymlink, kInvalidSymlink, kChr, kBlk, kPipe, kOther };
 
 // One `file` document (an `ls` entry, or a `stat` body). Timestamps use the file-document
@@ -43,7 +49,8 @@ struct FileList {
 struct Endpoint {
   std::string id;
   std::string display_name;
-  std::string entity_type;  // GCSv5_mapped_collection, GCSv5_guest_collection, GCSv5_endpoint, GCP_...
+  std::string
+      entity_type;  // GCSv5_mapped_collection, GCSv5_guest_collection, GCSv5_endpoint, GCP_...
   bool non_functional = false;
   std::optional<std::string> https_server;  // origin, no path; null on GCP/GCSv4/endpoints
   bool high_assurance = false;
@@ -135,7 +142,25 @@ struct DeleteRequest {
   std::string label;
 };
 
+// The common result document of mkdir / rename / cancel ("mkdir_result", "result").
+struct OperationResult {
+  std::string data_type;
+  std::string code;  // "DirectoryCreated", "FileRenamed", "Canceled"
+  std::string message;
+  std::string request_id;
+  std::string resource;  // with or without the /v0.10 prefix: do not depend on it
+};
+
 // ---- parsing (documents.cc) ----
+// Every parser tolerates null and missing optional fields. A missing required field, a field
+// of the wrong type, or a body that is not JSON yields kTransport/kMalformedBody whose message
+// names the document and the field. Required fields: file entry `name`, `type`; file list
+// `DATA`; endpoint `id`; list documents `DATA`; bookmark `id`, `endpoint_id`, `path`; task
+// `task_id`, `status`; event `code`; submit result `code`; submission id `value`.
+EntryType ParseEntryType(std::string_view s);
+// "0644" / "2770" / "755" -> mode bits (at most 4 octal digits); nullopt when not octal.
+std::optional<uint32_t> ParsePermissions(std::string_view s);
+Result<OperationResult> ParseOperationResult(std::string_view json);
 // Time formats: file documents use ' ', task documents use 'T'. Both accept either.
 std::optional<std::time_t> ParseGlobusTime(std::string_view s);
 std::string FormatTaskTime(std::time_t t);  // "YYYY-MM-DDTHH:MM:SS+00:00"
@@ -153,6 +178,9 @@ Result<std::string> ParseSubmissionId(std::string_view json);
 
 std::string SerializeTransfer(const TransferRequest& r);
 std::string SerializeDelete(const DeleteRequest& r);
+// {"DATA_TYPE": "mkdir", "path"} and {"DATA_TYPE": "rename", "old_path", "new_path"}.
+std::string SerializeMkdir(const std::string& path);
+std::string SerializeRename(const std::string& old_path, const std::string& new_path);
 
 // Build the Error for a non-2xx answer: parses `code`, `message`, `request_id`, `resource`,
 // `authorization_parameters` (lists or comma-joined strings), legacy top-level

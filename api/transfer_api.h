@@ -18,10 +18,10 @@ namespace gf::api {
 
 struct LsQuery {
   std::string path = "/";
-  std::optional<uint64_t> limit;   // <= 100000
+  std::optional<uint64_t> limit;  // <= 100000
   std::optional<uint64_t> offset;
   bool show_hidden = true;
-  std::string orderby;             // e.g. "name"
+  std::string orderby;               // e.g. "name"
   std::vector<std::string> filters;  // e.g. "name:~*.png", "type:dir"
 };
 
@@ -34,9 +34,9 @@ struct EndpointSearchQuery {
 };
 
 struct TaskListQuery {
-  std::vector<std::string> task_ids;   // filter=task_id:a,b,c
-  std::vector<std::string> statuses;   // filter=status:ACTIVE,INACTIVE
-  std::string type;                    // filter=type:TRANSFER
+  std::vector<std::string> task_ids;  // filter=task_id:a,b,c
+  std::vector<std::string> statuses;  // filter=status:ACTIVE,INACTIVE
+  std::string type;                   // filter=type:TRANSFER
   int limit = 1000;
   int offset = 0;
 };
@@ -79,11 +79,11 @@ struct CollectionRef {
 };
 
 struct RangeResult {
-  uint64_t bytes = 0;                 // bytes delivered to the sink
-  std::optional<uint64_t> total_size;  // from Content-Range / Content-Length when known
-  std::string etag;                    // when the server sends one
+  uint64_t bytes = 0;                        // bytes delivered to the sink
+  std::optional<uint64_t> total_size;        // from Content-Range / Content-Length when known
+  std::string etag;                          // when the server sends one
   std::optional<std::time_t> last_modified;  // from Last-Modified when sent
-  bool range_ignored = false;          // the server answered 200 to a Range request
+  bool range_ignored = false;                // the server answered 200 to a Range request
 };
 
 // Collection HTTPS data access (GCSv5 https_server).

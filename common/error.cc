@@ -151,6 +151,12 @@ constexpr CodeErrno kCodeTable[] = {
     {"ServiceUnavailable", EAGAIN},
     {"ClientError.BadRequest", EINVAL},
     {"BadRequest", EINVAL},
+    // Task fatal_error / event codes (what a failed cp or mv reports through fsync/wait).
+    {"FILE_NOT_FOUND", ENOENT},
+    {"PERMISSION_DENIED", EACCES},
+    {"CANCELED", ECANCELED},
+    {"QUOTA_EXCEEDED", EDQUOT},
+    {"NO_SPACE_LEFT", ENOSPC},
 };
 }  // namespace
 

@@ -26,9 +26,16 @@ struct Request {
   Headers headers;
   std::string body;
 
-  // When set, body bytes are handed here as they arrive instead of being collected in
-  // Response::body. Return false to abort the transfer (the result is kAborted).
+  // When set, body bytes of a 2xx answer are handed here as they arrive instead of being
+  // collected in Response::body. Return false to abort the transfer (the result is kAborted).
+  // Bodies of non-2xx answers are always collected in Response::body (so error documents can
+  // be parsed) and never passed to on_body.
   std::function<bool(std::string_view chunk)> on_body;
+
+  // When set, called once with the final status and headers (names lower-cased) before the
+  // first on_body call. Return false to abort the transfer (the result is kAborted). Used by
+  // ranged reads to check Content-Range / notice an ignored Range before consuming bytes.
+  std::function<bool(int status, const Headers& headers)> on_headers;
 
   // Overall deadline for this request (0 = the transport's default).
   std::chrono::milliseconds timeout{0};

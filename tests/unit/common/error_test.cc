@@ -37,3 +37,10 @@ TEST_CASE("CodeIs matches whole dotted segments only", "[error]") {
   CHECK_FALSE(e.CodeIs("ExternalError.DirList"));
   CHECK_FALSE(Error::Api(404, "NotFoundish", "").CodeIs("NotFound"));
 }
+
+TEST_CASE("task error codes map to the errno a failed cp reports", "[error]") {
+  CHECK(gf::ErrnoFor(Error::Api(0, "FILE_NOT_FOUND", "")) == ENOENT);
+  CHECK(gf::ErrnoFor(Error::Api(0, "PERMISSION_DENIED", "")) == EACCES);
+  CHECK(gf::ErrnoFor(Error::Api(0, "CANCELED", "")) == ECANCELED);
+  CHECK(gf::ErrnoFor(Error::Api(0, "QUOTA_EXCEEDED", "")) == EDQUOT);
+}

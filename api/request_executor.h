@@ -1,0 +1,75 @@
+// RequestExecutor: the one place where an API request is authorized, rate limited, sent and
+// retried. TransferClient and HttpsClient build requests and parse answers; this class runs the
+// attempt loop for both, so the retry rules (retry.h) are applied identically everywhere.
+//
+// One call = up to 1 + max_retries attempts (+1 after a 401 refresh). Each attempt:
+//   1. `before_attempt(request)` (lets a ranged read move its Range past delivered bytes);
+//   2. RateLimiter::Acquire() when a limiter is configured and the call is rate limited;
+//   3. Authorization: Bearer <TokenSource::AccessToken(resource_server)> (replaced each time:
+//      a refresh changes it);
+//   4. Transport::Send; an answer whose status `accept`s (default 2xx) and passes `validate`
+//      is returned; anything else becomes an Error (ParseApiError for HTTP answers);
+//   5. DecideRetry: stop, refresh-then-retry (401, once), or sleep and retry.
+// Every returned Error carries `context` (e.g. "ls <collection>:/path").
+//
+// Thread-safe: Execute() keeps all per-call state on the stack; the Transport, TokenSource and
+// RateLimiter it uses are themselves thread-safe.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "api/rate_limiter.h"
+#include "api/retry.h"
+#include "auth/token_source.h"
+#include "common/http.h"
+
+namespace gf::api {
+
+struct CallOptions {
+  std::string resource_server;  // whose token goes in Authorization
+  std::string context;          // set on every returned Error
+  bool idempotent = true;       // false: retry only failures that prove nothing happened
+  bool rate_limited = true;     // go through the RateLimiter (if the executor has one)
+  const std::atomic<bool>* cancel = nullptr;
+  std::function<bool(int status)> accept;              // default: 200..299
+  std::function<void(http::Request&)> before_attempt;  // optional
+  // Optional check of an accepted answer; an Error here counts as a failed attempt (so e.g. a
+  // body shorter than promised is retried like a reset).
+  std::function<std::optional<Error>(const http::Response&)> validate;
+};
+
+// What happened during one Execute(), for callers that need to know (and for tests).
+struct CallStats {
+  int attempts = 0;
+  int retries = 0;
+  bool refreshed = false;
+  // An earlier attempt failed in a way that may have reached the server (timeout, reset,
+  // 5xx): a later "already exists" may be our own earlier effect.
+  bool ambiguous = false;
+  Millis slept{0};
+};
+
+class RequestExecutor {
+ public:
+  RequestExecutor(http::Transport& transport, auth::TokenSource& tokens, RetryPolicy policy,
+                  RateLimiter* limiter = nullptr);
+
+  Result<http::Response> Execute(http::Request request, const CallOptions& options,
+                                 CallStats* stats = nullptr);
+
+  const RetryPolicy& policy() const { return policy_; }
+
+ private:
+  http::Transport& transport_;
+  auth::TokenSource& tokens_;
+  RetryPolicy policy_;
+  RateLimiter* limiter_;
+};
+
+// Sets (replacing any existing, case-insensitively) a request header.
+void SetHeader(http::Headers& headers, std::string_view name, std::string value);
+
+}  // namespace gf::api

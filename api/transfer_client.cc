@@ -1,0 +1,221 @@
+#include "api/transfer_client.h"
+
+#include "common/log.h"
+
+namespace gf::api {
+namespace {
+
+constexpr const char* kJson = "application/json";
+
+std::string EndpointPath(const std::string& collection, const char* op) {
+  return "/operation/endpoint/" + http::UrlEncode(collection) + "/" + op;
+}
+
+// Parses a successful answer's body, putting `context` on a parse error.
+template <class T>
+Result<T> ParseWith(Result<http::Response> r, Result<T> (*parse)(std::string_view),
+                    const std::string& context) {
+  if (!r.ok()) return std::move(r).error();
+  auto parsed = parse(r->body);
+  if (!parsed.ok()) {
+    Error e = std::move(parsed).error();
+    e.context = context;
+    return e;
+  }
+  return parsed;
+}
+
+std::string Join(const std::vector<std::string>& v, char sep) {
+  std::string out;
+  for (const auto& s : v) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+}  // namespace
+
+TransferClient::TransferClient(http::Transport& transport, auth::TokenSource& tokens,
+                               std::string transfer_url, RetryPolicy retry, RateLimiter* limiter,
+                               Clock& clock)
+    : exec_(transport, tokens, std::move(retry), limiter), clock_(clock) {
+  while (!transfer_url.empty() && transfer_url.back() == '/') transfer_url.pop_back();
+  base_ = transfer_url + "/v0.10";
+}
+
+std::string TransferClient::Url(const std::string& path, const Query& query) const {
+  std::string url = base_ + path;
+  if (!query.empty()) url += "?" + http::FormEncode(query);
+  return url;
+}
+
+std::string TransferClient::TaskFilter(const TaskListQuery& q) {
+  std::vector<std::string> clauses;
+  if (!q.task_ids.empty()) clauses.push_back("task_id:" + Join(q.task_ids, ','));
+  if (!q.statuses.empty()) clauses.push_back("status:" + Join(q.statuses, ','));
+  if (!q.type.empty()) clauses.push_back("type:" + q.type);
+  return Join(clauses, '/');
+}
+
+Result<http::Response> TransferClient::Get(const std::string& url, const std::string& context) {
+  http::Request req;
+  req.method = "GET";
+  req.url = url;
+  CallOptions o;
+  o.resource_server = auth::kTransferResourceServer;
+  o.context = context;
+  auto t0 = clock_.Now();
+  auto r = exec_.Execute(std::move(req), o);
+  log::Debug("transfer", context, " took ",
+             std::chrono::duration_cast<Millis>(clock_.Now() - t0).count(), " ms");
+  return r;
+}
+
+Result<http::Response> TransferClient::Post(const std::string& url, std::string body, CallOptions o,
+                                            CallStats* stats) {
+  http::Request req;
+  req.method = "POST";
+  req.url = url;
+  req.body = std::move(body);
+  req.headers.emplace_back("Content-Type", kJson);
+  o.resource_server = auth::kTransferResourceServer;
+  auto t0 = clock_.Now();
+  auto r = exec_.Execute(std::move(req), o, stats);
+  log::Debug("transfer", o.context, " took ",
+             std::chrono::duration_cast<Millis>(clock_.Now() - t0).count(), " ms");
+  return r;
+}
+
+Result<Endpoint> TransferClient::GetEndpoint(const std::string& id) {
+  return ParseWith(Get(Url("/endpoint/" + http::UrlEncode(id)), "endpoint " + id), ParseEndpoint,
+                   "endpoint " + id);
+}
+
+Result<std::vector<Endpoint>> TransferClient::EndpointSearch(const EndpointSearchQuery& q) {
+  Query query;
+  if (!q.filter_fulltext.empty()) query.emplace_back("filter_fulltext", q.filter_fulltext);
+  if (!q.filter_scope.empty()) query.emplace_back("filter_scope", q.filter_scope);
+  if (q.filter_non_functional) {
+    query.emplace_back("filter_non_functional", *q.filter_non_functional ? "1" : "0");
+  }
+  query.emplace_back("limit", std::to_string(q.limit));
+  query.emplace_back("offset", std::to_string(q.offset));
+  std::string ctx = "endpoint_search";
+  return ParseWith(Get(Url("/endpoint_search", query), ctx), ParseEndpointList, ctx);
+}
+
+Result<std::vector<Bookmark>> TransferClient::BookmarkList() {
+  return ParseWith(Get(Url("/bookmark_list"), "bookmark_list"), ParseBookmarkList, "bookmark_list");
+}
+
+Result<FileList> TransferClient::Ls(const std::string& collection, const LsQuery& q) {
+  Query query{{"path", q.path}, {"show_hidden", q.show_hidden ? "1" : "0"}};
+  if (q.limit) query.emplace_back("limit", std::to_string(*q.limit));
+  if (q.offset) query.emplace_back("offset", std::to_string(*q.offset));
+  if (!q.orderby.empty()) query.emplace_back("orderby", q.orderby);
+  for (const auto& f : q.filters) query.emplace_back("filter", f);
+  std::string ctx = "ls " + collection + ":" + q.path;
+  return ParseWith(Get(Url(EndpointPath(collection, "ls"), query), ctx), ParseFileList, ctx);
+}
+
+Result<FileEntry> TransferClient::Stat(const std::string& collection, const std::string& path) {
+  std::string ctx = "stat " + collection + ":" + path;
+  return ParseWith(Get(Url(EndpointPath(collection, "stat"), {{"path", path}}), ctx),
+                   ParseFileEntry, ctx);
+}
+
+Status TransferClient::Mkdir(const std::string& collection, const std::string& path) {
+  CallOptions o;
+  o.context = "mkdir " + collection + ":" + path;
+  CallStats stats;
+  auto r = Post(Url(EndpointPath(collection, "mkdir")), SerializeMkdir(path), o, &stats);
+  if (!r.ok()) {
+    // Our own earlier attempt may have created it before its answer was lost.
+    if (stats.ambiguous && r.error().code == "ExternalError.MkdirFailed.Exists") {
+      log::Info("transfer", o.context, ": exists after an ambiguous retry; treating as created");
+      return Status::Ok();
+    }
+    return r.error();
+  }
+  return Status::Ok();
+}
+
+Status TransferClient::Rename(const std::string& collection, const std::string& old_path,
+                              const std::string& new_path) {
+  CallOptions o;
+  o.context = "rename " + collection + ":" + old_path + " -> " + new_path;
+  o.idempotent = false;
+  auto r = Post(Url(EndpointPath(collection, "rename")), SerializeRename(old_path, new_path), o);
+  if (!r.ok()) return r.error();
+  return Status::Ok();
+}
+
+Result<std::string> TransferClient::GetSubmissionId() {
+  return ParseWith(Get(Url("/submission_id"), "submission_id"), ParseSubmissionId, "submission_id");
+}
+
+Result<SubmitResult> TransferClient::Submit(const std::string& path, const std::string& body,
+                                            const std::string& context) {
+  CallOptions o;
+  o.context = context;
+  // Safe to retry: the body carries a submission_id, so the service runs it at most once.
+  o.idempotent = true;
+  auto r = ParseWith(Post(Url(path), body, o), ParseSubmitResult, context);
+  if (r.ok() && r->code != "Accepted" && r->code != "Duplicate") {
+    log::Warn("transfer", context, ": unexpected result code ", r->code, " (treated as accepted)");
+  }
+  return r;
+}
+
+Result<SubmitResult> TransferClient::SubmitTransfer(const TransferRequest& r) {
+  if (!r.submission_id.empty()) {
+    return Submit("/transfer", SerializeTransfer(r), "submit transfer " + r.submission_id);
+  }
+  auto id = GetSubmissionId();
+  if (!id.ok()) return std::move(id).error();
+  TransferRequest copy = r;
+  copy.submission_id = *id;
+  return Submit("/transfer", SerializeTransfer(copy), "submit transfer " + copy.submission_id);
+}
+
+Result<SubmitResult> TransferClient::SubmitDelete(const DeleteRequest& r) {
+  if (!r.submission_id.empty()) {
+    return Submit("/delete", SerializeDelete(r), "submit delete " + r.submission_id);
+  }
+  auto id = GetSubmissionId();
+  if (!id.ok()) return std::move(id).error();
+  DeleteRequest copy = r;
+  copy.submission_id = *id;
+  return Submit("/delete", SerializeDelete(copy), "submit delete " + copy.submission_id);
+}
+
+Result<Task> TransferClient::GetTask(const std::string& task_id) {
+  std::string ctx = "task " + task_id;
+  return ParseWith(Get(Url("/task/" + http::UrlEncode(task_id)), ctx), ParseTask, ctx);
+}
+
+Result<std::vector<Task>> TransferClient::TaskList(const TaskListQuery& q) {
+  Query query{{"limit", std::to_string(q.limit)}, {"offset", std::to_string(q.offset)}};
+  std::string filter = TaskFilter(q);
+  if (!filter.empty()) query.emplace_back("filter", filter);
+  return ParseWith(Get(Url("/task_list", query), "task_list"), ParseTaskList, "task_list");
+}
+
+Status TransferClient::CancelTask(const std::string& task_id) {
+  CallOptions o;
+  o.context = "cancel task " + task_id;
+  auto r = Post(Url("/task/" + http::UrlEncode(task_id) + "/cancel"), "", o);
+  if (!r.ok()) return r.error();
+  return Status::Ok();
+}
+
+Result<std::vector<Event>> TransferClient::EventList(const std::string& task_id, int limit,
+                                                     int offset) {
+  std::string ctx = "event_list " + task_id;
+  Query query{{"limit", std::to_string(limit)}, {"offset", std::to_string(offset)}};
+  return ParseWith(Get(Url("/task/" + http::UrlEncode(task_id) + "/event_list", query), ctx),
+                   ParseEventList, ctx);
+}
+
+}  // namespace gf::api

@@ -1,0 +1,106 @@
+#include "tests/support/fake_transport.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace gf::testing {
+
+std::string RecordedRequest::Header(std::string_view name) const {
+  http::Response r;
+  r.headers = headers;
+  return r.Header(name);
+}
+
+FakeTransport::Answer FakeTransport::Reply(int status, std::string body, http::Headers headers) {
+  Answer a;
+  http::Response r;
+  r.status = status;
+  r.body = std::move(body);
+  for (auto& [k, v] : headers) {
+    std::string lower = k;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    r.headers.emplace_back(std::move(lower), std::move(v));
+  }
+  a.response = std::move(r);
+  return a;
+}
+
+FakeTransport::Answer FakeTransport::Fail(TransportFailure f, std::string message) {
+  Answer a;
+  a.error = Error::Transport(f, std::move(message));
+  return a;
+}
+
+void FakeTransport::Push(Answer a) {
+  std::lock_guard<std::mutex> l(mu_);
+  script_.push_back(std::move(a));
+}
+
+void FakeTransport::SetHandler(Handler h) {
+  std::lock_guard<std::mutex> l(mu_);
+  handler_ = std::move(h);
+}
+
+std::vector<RecordedRequest> FakeTransport::requests() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return log_;
+}
+
+std::size_t FakeTransport::request_count() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return log_.size();
+}
+
+std::size_t FakeTransport::pending() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return script_.size();
+}
+
+Result<http::Response> FakeTransport::Send(const http::Request& req) {
+  RecordedRequest rec{req.method, req.url, req.headers, req.body};
+  Answer a;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    log_.push_back(rec);
+    if (!script_.empty()) {
+      a = std::move(script_.front());
+      script_.pop_front();
+    } else if (handler_) {
+      a = handler_(rec);  // runs under mu_: handlers must not call back into the transport
+    } else {
+      return Error::Transport(TransportFailure::kOther, "FakeTransport: no scripted answer for " +
+                                                            req.method + " " + req.url);
+    }
+  }
+  if (req.cancel && req.cancel->load())
+    return Error::Transport(TransportFailure::kAborted, "cancelled");
+  if (a.error) return *a.error;
+  if (!a.response) return Error::Transport(TransportFailure::kOther, "FakeTransport: empty answer");
+
+  http::Response resp = std::move(*a.response);
+  if (req.on_headers && !req.on_headers(resp.status, resp.headers)) {
+    return Error::Transport(TransportFailure::kAborted, "aborted by on_headers");
+  }
+  std::string body = std::move(resp.body);
+  resp.body.clear();
+  std::size_t limit = a.cut_after ? std::min(*a.cut_after, body.size()) : body.size();
+  const bool stream = req.on_body && resp.status >= 200 && resp.status < 300;
+  for (std::size_t pos = 0; pos < limit;) {
+    if (req.cancel && req.cancel->load())
+      return Error::Transport(TransportFailure::kAborted, "cancelled");
+    std::size_t n = std::min(std::max<std::size_t>(chunk_size, 1), limit - pos);
+    std::string_view chunk(body.data() + pos, n);
+    if (stream) {
+      if (!req.on_body(chunk))
+        return Error::Transport(TransportFailure::kAborted, "aborted by on_body");
+    } else {
+      resp.body.append(chunk);
+    }
+    pos += n;
+  }
+  if (a.cut_after) return a.cut_error;
+  return resp;
+}
+
+}  // namespace gf::testing

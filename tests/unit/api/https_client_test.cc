@@ -1,0 +1,299 @@
+// HttpsClient over FakeTransport: ranges (206 / ignored 200 / 416), truncation, resume after a
+// reset mid-body, auth errors, URL building.
+#include <catch2/catch.hpp>
+
+#include <cerrno>
+
+#include "api/https_client.h"
+#include "tests/support/fake_transport.h"
+#include "tests/support/token_fixed.h"
+#include "tests/unit/api/test_policy.h"
+
+using namespace gf;
+using namespace gf::api;
+using gf::testing::FakeTransport;
+using gf::testing::FixedTokenSource;
+
+namespace {
+const CollectionRef kColl{"c0ffee", "https://m-1234.data.example:8443"};
+
+std::string Content(std::size_t n) {
+  std::string s;
+  for (std::size_t i = 0; i < n; ++i) s += static_cast<char>('a' + i % 26);
+  return s;
+}
+
+struct Env {
+  FakeTransport transport;
+  FixedTokenSource tokens;
+  gf::testing::RecordingSleeper sleeper;
+  HttpsClient client{transport, tokens, sleeper.Policy()};
+  std::string got;
+  std::function<bool(std::string_view)> sink = [this](std::string_view c) {
+    got.append(c);
+    return true;
+  };
+  Result<RangeResult> Read(uint64_t off, uint64_t len) {
+    return client.GetRange(kColl, "/dir/file.bin", off, len, sink);
+  }
+};
+
+// An answer that serves `file` honouring the request's Range header (206).
+FakeTransport::Answer Serve206(const std::string& file, const gf::testing::RecordedRequest& r) {
+  std::string range = r.Header("Range");
+  REQUIRE(range.rfind("bytes=", 0) == 0);
+  auto dash = range.find('-');
+  uint64_t a = std::stoull(range.substr(6, dash - 6));
+  uint64_t b = std::stoull(range.substr(dash + 1));
+  b = std::min<uint64_t>(b, file.size() - 1);
+  return FakeTransport::Reply(
+      206, file.substr(a, b - a + 1),
+      {{"Content-Range",
+        "bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" + std::to_string(file.size())},
+       {"Content-Length", std::to_string(b - a + 1)},
+       {"ETag", "\"v1\""},
+       {"Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT"}});
+}
+}  // namespace
+
+TEST_CASE("FileUrl: origin + encoded absolute path", "[https_client]") {
+  CHECK(DataApi::FileUrl(kColl, "/a b/ü#?%.txt") ==
+        "https://m-1234.data.example:8443/a%20b/%C3%BC%23%3F%25.txt");
+  CHECK(DataApi::FileUrl({"c", "https://h.example/ignored/path/"}, "/x") == "https://h.example/x");
+  CHECK(DataApi::FileUrl({"c", "https://h.example/"}, "rel") == "https://h.example/rel");
+  CHECK(DataApi::FileUrl({"c", "https://h.example"}, "/-dash") == "https://h.example/-dash");
+}
+
+TEST_CASE("header helpers", "[https_client]") {
+  auto cr = ParseContentRange("bytes 10-19/100");
+  REQUIRE(cr);
+  CHECK(cr->start == 10);
+  CHECK(cr->end == 19);
+  CHECK(cr->total == 100u);
+  auto star = ParseContentRange("bytes 0-0/*");
+  REQUIRE(star);
+  CHECK_FALSE(star->total);
+  for (const char* bad :
+       {"", "bytes 5-4/10", "bytes 0-9/5", "items 0-1/2", "bytes x-1/2", "bytes 0-1"})
+    CHECK_FALSE(ParseContentRange(bad));
+  CHECK(ParseUnsatisfiedRangeTotal("bytes */1234") == 1234u);
+  CHECK_FALSE(ParseUnsatisfiedRangeTotal("bytes 0-1/2"));
+  CHECK(ParseHttpDate("Sun, 06 Nov 1994 08:49:37 GMT") == 784111777);
+  CHECK_FALSE(ParseHttpDate("Sunday, 06-Nov-94 08:49:37 GMT"));
+  CHECK_FALSE(ParseHttpDate("Sun, 06 Foo 1994 08:49:37 GMT"));
+}
+
+TEST_CASE("206 range read", "[https_client]") {
+  Env env;
+  std::string file = Content(100);
+  env.transport.SetHandler([&](const auto& r) { return Serve206(file, r); });
+  auto rr = env.Read(10, 20);
+  REQUIRE(rr.ok());
+  CHECK(rr->bytes == 20);
+  CHECK(env.got == file.substr(10, 20));
+  CHECK(rr->total_size == 100u);
+  CHECK(rr->etag == "\"v1\"");
+  CHECK(rr->last_modified == 784111777);
+  CHECK_FALSE(rr->range_ignored);
+  auto reqs = env.transport.requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].method == "GET");
+  CHECK(reqs[0].url == "https://m-1234.data.example:8443/dir/file.bin");
+  CHECK(reqs[0].Header("Range") == "bytes=10-29");
+  CHECK(reqs[0].Header("X-Requested-With") == "XMLHttpRequest");
+  CHECK(reqs[0].Header("Authorization") == "Bearer tok-c0ffee-0");  // collection token
+}
+
+TEST_CASE("a read past EOF: short 206 and 416", "[https_client]") {
+  Env env;
+  std::string file = Content(100);
+  env.transport.SetHandler([&](const auto& r) { return Serve206(file, r); });
+  auto tail = env.Read(90, 50);
+  REQUIRE(tail.ok());
+  CHECK(tail->bytes == 10);
+  CHECK(env.got == file.substr(90));
+
+  Env eof;
+  eof.transport.Push(416, "", {{"Content-Range", "bytes */100"}});
+  auto none = eof.Read(100, 10);
+  REQUIRE(none.ok());
+  CHECK(none->bytes == 0);
+  CHECK(none->total_size == 100u);
+  CHECK(eof.got.empty());
+}
+
+TEST_CASE("a 200 that ignored Range: skip, stop after length", "[https_client]") {
+  Env env;
+  std::string file = Content(1000);
+  env.transport.Push(200, file, {{"Content-Length", "1000"}});
+  auto rr = env.Read(300, 50);
+  REQUIRE(rr.ok());
+  CHECK(rr->range_ignored);
+  CHECK(rr->bytes == 50);
+  CHECK(env.got == file.substr(300, 50));
+  CHECK(rr->total_size == 1000u);
+
+  Env past;  // offset beyond the end of a 200 body: nothing to deliver
+  past.transport.Push(200, Content(10), {{"Content-Length", "10"}});
+  auto none = past.Read(50, 5);
+  REQUIRE(none.ok());
+  CHECK(none->bytes == 0);
+  CHECK(past.got.empty());
+}
+
+TEST_CASE("Content-Range that does not match is an error", "[https_client]") {
+  Env env;
+  env.transport.Push(206, "xxxxx", {{"Content-Range", "bytes 0-4/100"}});
+  auto rr = env.Read(10, 5);
+  REQUIRE_FALSE(rr.ok());
+  CHECK(rr.error().transport == TransportFailure::kMalformedBody);
+  CHECK(env.got.empty());
+  CHECK(env.transport.request_count() == 1);
+}
+
+TEST_CASE("a truncated body is retried from where it stopped", "[https_client]") {
+  Env env;
+  std::string file = Content(100);
+  // 206 promising 40 bytes, delivering 15 and then ending "cleanly" (no transport error).
+  FakeTransport::Answer shortbody =
+      FakeTransport::Reply(206, file.substr(20, 15), {{"Content-Range", "bytes 20-59/100"}});
+  env.transport.Push(shortbody);
+  env.transport.SetHandler([&](const auto& r) { return Serve206(file, r); });
+  auto rr = env.Read(20, 40);
+  REQUIRE(rr.ok());
+  CHECK(rr->bytes == 40);
+  CHECK(env.got == file.substr(20, 40));
+  auto reqs = env.transport.requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(reqs[1].Header("Range") == "bytes=35-59");
+}
+
+TEST_CASE("a reset mid-body resumes; every byte reaches the sink exactly once", "[https_client]") {
+  Env env;
+  std::string file = Content(200);
+  FakeTransport::Answer first = Serve206(file, {"GET", "", {{"Range", "bytes=0-199"}}, ""});
+  first.cut_after = 33;
+  env.transport.Push(first);
+  FakeTransport::Answer second = Serve206(file, {"GET", "", {{"Range", "bytes=33-199"}}, ""});
+  second.cut_after = 70;
+  second.cut_error = Error::Transport(TransportFailure::kTruncated, "partial file");
+  env.transport.Push(second);
+  env.transport.SetHandler([&](const auto& r) { return Serve206(file, r); });
+  auto rr = env.Read(0, 200);
+  REQUIRE(rr.ok());
+  CHECK(rr->bytes == 200);
+  CHECK(env.got == file);
+  auto reqs = env.transport.requests();
+  REQUIRE(reqs.size() == 3);
+  CHECK(reqs[0].Header("Range") == "bytes=0-199");
+  CHECK(reqs[1].Header("Range") == "bytes=33-199");
+  CHECK(reqs[2].Header("Range") == "bytes=103-199");
+  CHECK(env.sleeper.sleeps.size() == 2);
+}
+
+TEST_CASE("resume against a server that ignores Range", "[https_client]") {
+  Env env;
+  std::string file = Content(100);
+  FakeTransport::Answer first = FakeTransport::Reply(200, file, {{"Content-Length", "100"}});
+  first.cut_after = 30;  // delivers bytes 10..29 of the wanted 10..59, then resets
+  env.transport.Push(first);
+  env.transport.Push(200, file, {{"Content-Length", "100"}});
+  auto rr = env.Read(10, 50);
+  REQUIRE(rr.ok());
+  CHECK(env.got == file.substr(10, 50));
+  CHECK(rr->range_ignored);
+}
+
+TEST_CASE("the ETag changing between attempts fails with ESTALE", "[https_client]") {
+  Env env;
+  std::string file = Content(100);
+  FakeTransport::Answer first = Serve206(file, {"GET", "", {{"Range", "bytes=0-99"}}, ""});
+  first.cut_after = 10;
+  env.transport.Push(first);
+  FakeTransport::Answer changed = Serve206(file, {"GET", "", {{"Range", "bytes=10-99"}}, ""});
+  for (auto& [k, v] : changed.response->headers)
+    if (k == "etag") v = "\"v2\"";
+  env.transport.Push(changed);
+  auto rr = env.Read(0, 100);
+  REQUIRE_FALSE(rr.ok());
+  CHECK(ErrnoFor(rr.error()) == ESTALE);
+  CHECK(env.got == file.substr(0, 10));
+}
+
+TEST_CASE("the sink stopping aborts without retry", "[https_client]") {
+  Env env;
+  std::string file = Content(100);
+  env.transport.SetHandler([&](const auto& r) { return Serve206(file, r); });
+  std::function<bool(std::string_view)> stop = [](std::string_view) { return false; };
+  auto rr = env.client.GetRange(kColl, "/f", 0, 100, stop);
+  REQUIRE_FALSE(rr.ok());
+  CHECK(rr.error().transport == TransportFailure::kAborted);
+  CHECK(env.transport.request_count() == 1);
+
+  std::atomic<bool> cancel{true};
+  auto cancelled = env.client.GetRange(kColl, "/f", 0, 100, env.sink, &cancel);
+  REQUIRE_FALSE(cancelled.ok());
+  CHECK(cancelled.error().transport == TransportFailure::kAborted);
+  CHECK(env.transport.request_count() == 1);  // nothing sent
+}
+
+TEST_CASE("302 and 401 need authorization with the https scope", "[https_client]") {
+  Env env;
+  env.transport.Push(
+      302, "", {{"Location", "https://auth.globus.org/v2/oauth2/authorize?client_id=c0ffee"}});
+  auto r = env.Read(0, 10);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().http_status == 302);
+  CHECK(r.error().NeedsAuthorization());
+  REQUIRE(r.error().authorization);
+  CHECK(r.error().authorization->required_scopes ==
+        std::vector<std::string>{"https://auth.globus.org/scopes/c0ffee/https"});
+  CHECK(env.transport.request_count() == 1);
+
+  Env unauth;
+  unauth.transport.Push(401, R"({"code": "unauthorized"})");
+  unauth.transport.Push(401, R"({"code": "unauthorized"})");
+  auto u = unauth.Read(0, 10);
+  REQUIRE_FALSE(u.ok());
+  CHECK(u.error().NeedsAuthorization());
+  CHECK(unauth.tokens.refresh_calls() == 1);
+  CHECK(unauth.transport.request_count() == 2);
+
+  Env named;  // a body that names its own remedy keeps it
+  named.transport.Push(401, R"({"authorization_parameters": {"required_scopes": ["s:x"]}})");
+  named.transport.Push(401, R"({"authorization_parameters": {"required_scopes": ["s:x"]}})");
+  auto n = named.Read(0, 10);
+  REQUIRE_FALSE(n.ok());
+  CHECK(n.error().authorization->required_scopes == std::vector<std::string>{"s:x"});
+}
+
+TEST_CASE("Put and Delete", "[https_client]") {
+  Env env;
+  env.transport.Push(503, "");
+  env.transport.Push(200, "");
+  env.transport.Push(204, "");
+  env.transport.Push(403, R"({"DATA_TYPE": "result#1.0.0", "code": "permission_denied",
+      "http_response_code": 403, "message": "no"})");
+  REQUIRE(env.client.Put(kColl, "/up load.txt", "hello").ok());
+  REQUIRE(env.client.Delete(kColl, "/gone").ok());
+  auto denied = env.client.Delete(kColl, "/nope");
+  REQUIRE_FALSE(denied.ok());
+  CHECK(denied.error().code == "permission_denied");
+  CHECK(denied.error().context == "delete c0ffee:/nope");
+  CHECK_FALSE(denied.error().NeedsAuthorization());
+  auto reqs = env.transport.requests();
+  REQUIRE(reqs.size() == 4);
+  CHECK(reqs[1].method == "PUT");
+  CHECK(reqs[1].url == "https://m-1234.data.example:8443/up%20load.txt");
+  CHECK(reqs[1].body == "hello");
+  CHECK(reqs[1].Header("Content-Type") == "application/octet-stream");
+  CHECK(reqs[2].method == "DELETE");
+}
+
+TEST_CASE("zero-length read sends nothing", "[https_client]") {
+  Env env;
+  auto r = env.Read(5, 0);
+  REQUIRE(r.ok());
+  CHECK(r->bytes == 0);
+  CHECK(env.transport.request_count() == 0);
+}

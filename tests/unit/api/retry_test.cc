@@ -1,0 +1,137 @@
+// The retry policy as pure decisions: table-driven.
+#include <catch2/catch.hpp>
+
+#include "api/retry.h"
+
+using namespace gf;
+using namespace gf::api;
+
+namespace {
+Error Api(int status, std::string code = "") { return Error::Api(status, std::move(code), "m"); }
+Error Net(TransportFailure f) { return Error::Transport(f, "m"); }
+}  // namespace
+
+TEST_CASE("which errors are retried", "[retry]") {
+  struct Row {
+    Error e;
+    bool retry;
+  } rows[] = {
+      {Api(429), true},
+      {Api(500, "ServerError"), true},
+      {Api(502), true},
+      {Api(503, "ServiceUnavailable"), true},
+      {Api(504), true},
+      {Api(502, "ExternalError.DirListingFailed.LoginFailed"), false},
+      {Api(502, "ExternalError.MkdirFailed.Exists"), false},
+      {Api(504, "EndpointError"), false},
+      {Api(400, "ClientError.BadRequest"), false},
+      {Api(403, "ConsentRequired"), false},
+      {Api(404, "ClientError.NotFound"), false},
+      {Api(409, "Conflict"), false},
+      {Net(TransportFailure::kConnect), true},
+      {Net(TransportFailure::kReset), true},
+      {Net(TransportFailure::kTimeout), true},
+      {Net(TransportFailure::kTruncated), true},
+      {Net(TransportFailure::kDns), true},
+      {Net(TransportFailure::kTls), false},
+      {Net(TransportFailure::kAborted), false},
+      {Net(TransportFailure::kMalformedBody), false},
+      {Net(TransportFailure::kOther), false},
+      {Error::Auth(AuthFailure::kLoginAgain, "x"), false},
+  };
+  for (const auto& r : rows) {
+    INFO(r.e.Describe());
+    CHECK(IsRetryable(r.e) == r.retry);
+    RetryDecision d = DecideRetry(RetryPolicy{}, RetryState{}, r.e, true, std::nullopt, 0.5);
+    CHECK((d.action == RetryAction::kRetry) == r.retry);
+  }
+}
+
+TEST_CASE("401 refreshes exactly once", "[retry]") {
+  RetryPolicy p;
+  RetryState s;
+  CHECK(DecideRetry(p, s, Api(401), true, std::nullopt, 0).action ==
+        RetryAction::kRefreshThenRetry);
+  s.refreshed = true;
+  CHECK(DecideRetry(p, s, Api(401), true, std::nullopt, 0).action == RetryAction::kStop);
+  // Also for non-idempotent calls: a 401 was rejected before anything happened.
+  CHECK(DecideRetry(p, RetryState{}, Api(401), false, std::nullopt, 0).action ==
+        RetryAction::kRefreshThenRetry);
+}
+
+TEST_CASE("at most max_retries retries", "[retry]") {
+  RetryPolicy p;
+  p.max_retries = 5;
+  RetryState s;
+  for (s.retries = 0; s.retries < 5; ++s.retries) {
+    CHECK(DecideRetry(p, s, Api(503), true, std::nullopt, 0).action == RetryAction::kRetry);
+  }
+  CHECK(DecideRetry(p, s, Api(503), true, std::nullopt, 0).action == RetryAction::kStop);
+  p.max_retries = 0;
+  CHECK(DecideRetry(p, RetryState{}, Api(503), true, std::nullopt, 0).action == RetryAction::kStop);
+}
+
+TEST_CASE("non-idempotent calls retry only what never reached the server", "[retry]") {
+  RetryPolicy p;
+  RetryState s;
+  CHECK(DecideRetry(p, s, Net(TransportFailure::kConnect), false, std::nullopt, 0).action ==
+        RetryAction::kRetry);
+  CHECK(DecideRetry(p, s, Net(TransportFailure::kDns), false, std::nullopt, 0).action ==
+        RetryAction::kRetry);
+  CHECK(DecideRetry(p, s, Api(429), false, std::nullopt, 0).action == RetryAction::kRetry);
+  CHECK(DecideRetry(p, s, Api(503), false, std::nullopt, 0).action == RetryAction::kRetry);
+  CHECK(DecideRetry(p, s, Net(TransportFailure::kReset), false, std::nullopt, 0).action ==
+        RetryAction::kStop);
+  CHECK(DecideRetry(p, s, Net(TransportFailure::kTimeout), false, std::nullopt, 0).action ==
+        RetryAction::kStop);
+  CHECK(DecideRetry(p, s, Api(502), false, std::nullopt, 0).action == RetryAction::kStop);
+  CHECK(DecideRetry(p, s, Api(500), false, std::nullopt, 0).action == RetryAction::kStop);
+}
+
+TEST_CASE("backoff is (0.25+0.5r)*2^attempt seconds, capped at 10 s", "[retry]") {
+  RetryPolicy p;
+  CHECK(Backoff(p, 0, 0.0) == Millis(250));
+  CHECK(Backoff(p, 0, 1.0) == Millis(750));
+  CHECK(Backoff(p, 0, 0.5) == Millis(500));
+  CHECK(Backoff(p, 1, 0.0) == Millis(500));
+  CHECK(Backoff(p, 3, 1.0) == Millis(6000));
+  CHECK(Backoff(p, 4, 0.0) == Millis(4000));
+  CHECK(Backoff(p, 5, 0.0) == Millis(8000));
+  CHECK(Backoff(p, 5, 1.0) == Millis(10000));
+  CHECK(Backoff(p, 60, 0.3) == Millis(10000));
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    for (double r : {0.0, 0.1, 0.49, 0.99}) {
+      Millis b = Backoff(p, attempt, r);
+      double lo = 250.0 * (1 << attempt), hi = 750.0 * (1 << attempt);
+      CHECK(b.count() >= std::min<int64_t>(static_cast<int64_t>(lo), 10000));
+      CHECK(b.count() <= std::min<int64_t>(static_cast<int64_t>(hi), 10000));
+    }
+  }
+}
+
+TEST_CASE("Retry-After: integer seconds on 429/503 only", "[retry]") {
+  CHECK(ParseRetryAfter("3") == Millis(3000));
+  CHECK(ParseRetryAfter(" 0 ") == Millis(0));
+  CHECK_FALSE(ParseRetryAfter(""));
+  CHECK_FALSE(ParseRetryAfter("1.5"));
+  CHECK_FALSE(ParseRetryAfter("-1"));
+  CHECK_FALSE(ParseRetryAfter("Wed, 21 Oct 2015 07:28:00 GMT"));
+  RetryPolicy p;
+  RetryState s;
+  s.retries = 3;  // backoff would be >= 2 s
+  CHECK(DecideRetry(p, s, Api(429), true, Millis(1000), 0.5).delay == Millis(1000));
+  CHECK(DecideRetry(p, s, Api(503), true, Millis(7000), 0.5).delay == Millis(7000));
+  CHECK(DecideRetry(p, s, Api(429), true, Millis(3600 * 1000), 0.5).delay == p.max_retry_after);
+  // Ignored on other statuses: normal backoff.
+  CHECK(DecideRetry(p, s, Api(500), true, Millis(1000), 0.0).delay == Backoff(p, 3, 0.0));
+  CHECK(DecideRetry(p, s, Api(429), true, std::nullopt, 0.0).delay == Backoff(p, 3, 0.0));
+}
+
+TEST_CASE("DefaultSleep returns at once when cancelled", "[retry]") {
+  std::atomic<bool> cancel{true};
+  DefaultSleep(Millis(60000), &cancel);  // would hang the test if the flag were ignored
+  SUCCEED();
+  double r = DefaultRandom01();
+  CHECK(r >= 0.0);
+  CHECK(r < 1.0);
+}
