@@ -21,7 +21,8 @@ struct Config {
   std::string client_id = "";  // native app client id, see README "Registering a client"
   std::string transfer_url = "https://transfer.api.globus.org";
   std::string auth_url = "https://auth.globus.org";
-  std::string ca_file;  // extra CA bundle (globus-sim); empty = system store. TLS is always verified.
+  std::string
+      ca_file;  // extra CA bundle (globus-sim); empty = system store. TLS is always verified.
 
   // Where state lives.
   std::string token_file;  // default $XDG_CONFIG_HOME/globus-fuse/tokens.json
@@ -78,6 +79,8 @@ std::string DefaultTokenPath();
 std::string DefaultStateDir();
 
 // Apply one `key = value` setting. `where` is used in messages ("FILE:LINE" or "--flag").
+// Relative paths (ca_file, token_file, state_dir, log_file) given here resolve against the
+// current directory; in a config file they resolve against the file's directory.
 Status ApplySetting(Config& c, const std::string& key, const std::string& value,
                     const std::string& where);
 // Parse a config file's text into c (on top of what c already holds).
@@ -86,6 +89,15 @@ Status ParseConfigText(Config& c, const std::string& text, const std::string& fi
 // then GLOBUS_FUSE_* environment variables (GLOBUS_FUSE_CLIENT_ID, ..._TRANSFER_URL,
 // ..._AUTH_URL, ..._CA_FILE). Flags are applied afterwards by the CLI via ApplySetting.
 Result<Config> LoadConfig();
+// The same with an explicit config file (`--config FILE`); "" means the default lookup.
+// An explicit file (this argument or $GLOBUS_FUSE_CONFIG) must exist.
+Result<Config> LoadConfig(const std::string& config_file);
+// Parse a duration in seconds: "60", "1.5", "500ms", "60s", "5m", "2h". Negative is invalid.
+std::optional<double> ParseDuration(const std::string& s);
+// Parse a byte size: "1048576", "512K", "64M", "1G", "2T" (binary multiples; "KiB"/"MB" too).
+std::optional<uint64_t> ParseSize(const std::string& s);
+// Parse a boolean: true/false, yes/no, on/off, 1/0 (case-insensitive).
+std::optional<bool> ParseBool(const std::string& s);
 // Every key ApplySetting accepts, for --help and docs.
 std::vector<std::string> ConfigKeys();
 
