@@ -56,8 +56,9 @@ class Sim:
             with open(path, "w") as f:
                 json.dump(config, f)
             args += ["--config", path]
-        log = open(os.path.join(state, "sim.stdout"), "w")
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with open(os.path.join(state, "sim.stdout"), "w") as log:
+            proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
         sim_json = os.path.join(state, "sim.json")
         try:
             wait_for(lambda: os.path.exists(sim_json) or proc.poll() is not None, 30, "sim.json")

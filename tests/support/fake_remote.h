@@ -38,6 +38,8 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
     std::vector<api::TransferItem> items;  // transfer
     std::vector<std::string> delete_paths;  // delete
     bool recursive_delete = false;
+    bool ignore_missing = false;      // delete
+    bool preserve_timestamp = false;  // transfer: copies keep the source mtime
     std::string submission_id;
     std::vector<api::Event> events;
   };

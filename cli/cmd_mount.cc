@@ -1,0 +1,441 @@
+// mount, unmount, status, drop-caches.
+//
+// `mount` wires the Context's TransferClient/HttpsClient into fs::Filesystem and runs the FUSE
+// session (fs/mount.h). `status` reads MOUNT/.globus-fuse/status, a virtual JSON file served by
+// the mount itself (no socket, no extra daemon plumbing; it exists exactly while the mount
+// does). `drop-caches PATH` sets the `user.globus.invalidate` xattr on PATH, which the mount
+// handles by dropping its caches for PATH (and below) and invalidating the kernel's.
+#include <rapidjson/document.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "auth/authorization_broker.h"
+#include "cli/commands.h"
+#include "cli/context.h"
+#include "common/log.h"
+#include "fs/filesystem.h"
+#include "fs/flow_authorizer.h"
+#include "fs/mount.h"
+
+namespace gf::cli {
+namespace {
+
+const CommandSpec& MountSpec() {
+  static const CommandSpec s{
+      "mount",
+      "MOUNTPOINT [-f] [--collection X]... [--uid N] [--gid N] [--umask 022] [-o OPT]...",
+      "Mount your Globus collections on MOUNTPOINT.",
+      "The mount root holds one directory per collection (configured `collections`, every\n"
+      "--collection, and the collections of your bookmarks; bookmarks appear as symlinks).\n"
+      "Any collection can be reached as MOUNTPOINT/<exact display name> or\n"
+      "MOUNTPOINT/.by-id/<uuid>. Inside a collection, `~` is the home directory.\n"
+      "Runs in the background unless -f; logs go to --log-file, else\n"
+      "$XDG_STATE_HOME/globus-fuse/<mountpoint>.log (stderr with -f).\n"
+      "-o takes config keys (entry_ttl=5) and FUSE options (allow_other, ro, ...), comma\n"
+      "separated. Stop with `globus-fuse unmount MOUNTPOINT` (or fusermount3 -u, or SIGTERM).",
+      {
+          {"foreground", 'f', false, false, "", "stay in the foreground, log to stderr"},
+          {"collection", 0, true, true, "ID|NAME", "also show this collection (repeatable)"},
+          {"uid", 0, true, false, "N", "owner shown for every file (default: you)"},
+          {"gid", 0, true, false, "N", "group shown for every file (default: your group)"},
+          {"umask", 0, true, false, "OCTAL", "mask applied to permission bits (default 022)"},
+          {"allow-other", 0, false, false, "", "let other users see the mount (FUSE allow_other)"},
+      },
+      {"globus-fuse mount ~/globus", "globus-fuse mount -f ~/globus --collection 'My Lab'",
+       "globus-fuse mount ~/globus -o entry_ttl=5,allow_other"}};
+  return s;
+}
+
+const CommandSpec& UnmountSpec() {
+  static const CommandSpec s{"unmount",
+                             "MOUNTPOINT",
+                             "Unmount a globus-fuse mount.",
+                             "Uses `fusermount3 -u` (as root: umount2).",
+                             {{"lazy", 'z', false, false, "", "lazy unmount (busy mounts)"}},
+                             {"globus-fuse unmount ~/globus"}};
+  return s;
+}
+
+const CommandSpec& StatusSpec() {
+  static const CommandSpec s{
+      "status",
+      "[MOUNTPOINT] [--json]",
+      "Show what a mount is doing.",
+      "Collections, cache sizes, API calls, errors and transfers, as reported by the mount\n"
+      "(MOUNTPOINT/.globus-fuse/status). Without MOUNTPOINT: every globus-fuse mount.",
+      {{"json", 0, false, false, "", "print the raw JSON"}},
+      {"globus-fuse status ~/globus", "globus-fuse status --json"}};
+  return s;
+}
+
+const CommandSpec& DropCachesSpec() {
+  static const CommandSpec s{
+      "drop-caches",
+      "PATH...",
+      "Forget cached metadata and data for PATH (and everything below it).",
+      "The next access asks Globus again. Implemented as `setfattr -n user.globus.invalidate\n"
+      "-v 1 PATH` on the mount.",
+      {},
+      {"globus-fuse drop-caches ~/globus/'My Lab'/results"}};
+  return s;
+}
+
+std::string Absolute(const std::string& p) {
+  char buf[PATH_MAX];
+  if (realpath(p.c_str(), buf)) return buf;
+  return p;
+}
+
+bool IsConfigKey(const std::string& key) {
+  auto keys = ConfigKeys();
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+// Splits -o/--set values into config settings (kept in argv for ConfigFromArgs) and FUSE
+// options (returned).
+std::vector<std::string> SplitFuseOptions(int argc, char** argv, std::vector<std::string>* kept) {
+  std::vector<std::string> fuse;
+  auto classify = [&](const std::string& value) {
+    auto eq = value.find('=');
+    if (eq != std::string::npos && IsConfigKey(value.substr(0, eq))) {
+      kept->push_back("--set=" + value);
+      return;
+    }
+    std::stringstream ss(value);
+    std::string part;
+    while (std::getline(ss, part, ',')) {
+      if (part.empty()) continue;
+      auto peq = part.find('=');
+      if (IsConfigKey(part.substr(0, peq)))
+        kept->push_back("--set=" + part);
+      else
+        fuse.push_back(part);
+    }
+  };
+  kept->push_back(argv[0]);
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "-o" || a == "--set") && i + 1 < argc) {
+      classify(argv[++i]);
+    } else if (a.rfind("-o", 0) == 0 && a.size() > 2 && a[1] == 'o') {
+      classify(a.substr(2));
+    } else if (a.rfind("--set=", 0) == 0) {
+      classify(a.substr(6));
+    } else {
+      kept->push_back(a);
+    }
+  }
+  return fuse;
+}
+
+std::string DefaultLogFile(const Config& c, const std::string& mount_point) {
+  std::string dir = c.state_dir.empty() ? DefaultStateDir() : c.state_dir;
+  std::string name = mount_point;
+  std::replace(name.begin(), name.end(), '/', '_');
+  while (!name.empty() && name[0] == '_') name.erase(0, 1);
+  if (name.empty()) name = "root";
+  // mkdir -p
+  std::string acc;
+  std::stringstream ss(dir);
+  std::string part;
+  if (!dir.empty() && dir[0] == '/') acc = "";
+  while (std::getline(ss, part, '/')) {
+    if (part.empty()) continue;
+    acc += "/" + part;
+    mkdir(acc.c_str(), 0700);
+  }
+  return dir + "/" + name + ".log";
+}
+
+Result<uint32_t> ParseNumber(const std::string& s, int base, const char* what) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long v = std::strtoul(s.c_str(), &end, base);
+  if (s.empty() || *end || errno) return Error::Config(std::string("bad ") + what + ": " + s);
+  return static_cast<uint32_t>(v);
+}
+
+std::vector<std::string> GlobusMounts() {
+  std::vector<std::string> out;
+  std::ifstream in("/proc/self/mounts");
+  std::string dev, mp, type, rest;
+  while (in >> dev >> mp >> type && std::getline(in, rest)) {
+    if (type != "fuse.globus-fuse") continue;
+    // /proc/mounts escapes spaces etc. as \040.
+    std::string decoded;
+    for (std::size_t i = 0; i < mp.size(); ++i) {
+      if (mp[i] == '\\' && i + 3 < mp.size()) {
+        decoded += static_cast<char>(std::stoi(mp.substr(i + 1, 3), nullptr, 8));
+        i += 3;
+      } else {
+        decoded += mp[i];
+      }
+    }
+    out.push_back(decoded);
+  }
+  return out;
+}
+
+void PrintHuman(const std::string& json) {
+  rapidjson::Document d;
+  d.Parse(json.c_str());
+  if (d.HasParseError() || !d.IsObject()) {
+    std::cout << json;
+    return;
+  }
+  auto str = [&](const rapidjson::Value& v, const char* k) -> std::string {
+    return v.HasMember(k) && v[k].IsString() ? v[k].GetString() : "";
+  };
+  auto num = [&](const rapidjson::Value& v, const char* k) -> double {
+    return v.HasMember(k) && v[k].IsNumber() ? v[k].GetDouble() : 0;
+  };
+  std::cout << "mount point:  " << str(d, "mount_point") << "  (pid " << num(d, "pid") << ", up "
+            << static_cast<long>(num(d, "uptime_seconds")) << " s)\n";
+  if (d.HasMember("collections") && d["collections"].IsArray()) {
+    std::cout << "collections:\n";
+    for (const auto& c : d["collections"].GetArray()) {
+      std::cout << "  " << str(c, "name");
+      if (c.HasMember("bookmark")) std::cout << " -> " << str(c, "bookmark");
+      if (c.HasMember("id")) std::cout << "  (" << str(c, "id") << ")";
+      if (c.HasMember("unresolved")) std::cout << "  [not resolved yet]";
+      if (c.HasMember("https_server") && c["https_server"].IsNull())
+        std::cout << "  [no HTTPS: listing only]";
+      std::cout << "\n";
+    }
+  }
+  if (d.HasMember("cache")) {
+    const auto& c = d["cache"];
+    std::cout << "cache:        " << num(c, "inodes") << " inodes, " << num(c, "listings")
+              << " listings (" << num(c, "listing_entries") << " entries), "
+              << num(c, "negative_entries") << " negative\n";
+  }
+  if (d.HasMember("reads")) {
+    const auto& r = d["reads"];
+    std::cout << "reads:        " << num(r, "bytes") << " bytes, buffers " << num(r, "buffer_bytes")
+              << " / " << num(r, "buffer_limit_bytes") << "\n";
+  }
+  if (d.HasMember("api_calls") && d["api_calls"].IsObject()) {
+    std::cout << "api calls:   ";
+    for (const auto& m : d["api_calls"].GetObject())
+      std::cout << " " << m.name.GetString() << "=" << num(m.value, "calls") << "("
+                << num(m.value, "errors") << " err)";
+    std::cout << "\n";
+  }
+  if (d.HasMember("api_client") && d["api_client"].IsObject() &&
+      d["api_client"].MemberCount() > 0) {
+    std::cout << "api client:  ";
+    for (const auto& m : d["api_client"].GetObject())
+      std::cout << " " << m.name.GetString() << "=" << m.value.GetDouble();
+    std::cout << "\n";
+  }
+  if (d.HasMember("errors") && d["errors"].HasMember("recent")) {
+    const auto& recent = d["errors"]["recent"];
+    if (recent.IsArray() && !recent.Empty()) {
+      std::cout << "recent errors:\n";
+      for (const auto& e : recent.GetArray())
+        if (e.IsString()) std::cout << "  " << e.GetString() << "\n";
+    }
+  }
+  if (d.HasMember("pending_authorizations") && d["pending_authorizations"].IsArray() &&
+      !d["pending_authorizations"].Empty()) {
+    std::cout << "authorizations:\n";
+    for (const auto& p : d["pending_authorizations"].GetArray()) {
+      std::cout << "  " << str(p, "collection") << ": " << str(p, "reason");
+      if (!str(p, "session_message").empty())
+        std::cout << " (\"" << str(p, "session_message") << "\")";
+      std::cout << "\n";
+      if (str(p, "state") == "waiting") {
+        std::cout << "    waiting for you to log in (" << num(p, "waiters")
+                  << " operation(s) blocked, at most " << num(p, "timeout_seconds")
+                  << " s); open:\n      " << str(p, "url") << "\n";
+      } else {
+        std::cout << "    failed: " << str(p, "error") << "\n    (failing fast for "
+                  << num(p, "retry_in_seconds") << " s more)\n";
+      }
+      std::cout << "    or run: " << str(p, "remedy") << "\n";
+    }
+  }
+  if (d.HasMember("transfers")) {
+    const auto& t = d["transfers"];
+    bool impl =
+        t.HasMember("implemented") && t["implemented"].IsBool() && t["implemented"].GetBool();
+    std::cout << "transfers:    " << (impl ? "" : "(not implemented in this version)") << "\n";
+  }
+}
+
+}  // namespace
+
+int CmdMount(int argc, char** argv) {
+  std::vector<std::string> kept;
+  std::vector<std::string> fuse_opts = SplitFuseOptions(argc, argv, &kept);
+  std::vector<char*> kargv;
+  for (auto& s : kept) kargv.push_back(s.data());
+  int code = 0;
+  auto args = ParseOrExit(static_cast<int>(kargv.size()), kargv.data(), MountSpec(), &code);
+  if (!args) return code;
+  if (args->positionals().size() != 1)
+    return ReportUsage("expected exactly one MOUNTPOINT", "mount");
+  auto config = ConfigFromArgs(*args);
+  if (!config.ok()) return ReportError(config.error());
+  Config c = *config;
+  for (const auto& col : args->GetAll("collection")) c.collections.push_back(col);
+  if (args->Has("uid")) {
+    auto v = ParseNumber(args->Get("uid"), 10, "--uid");
+    if (!v.ok()) return ReportError(v.error());
+    c.uid = *v;
+  }
+  if (args->Has("gid")) {
+    auto v = ParseNumber(args->Get("gid"), 10, "--gid");
+    if (!v.ok()) return ReportError(v.error());
+    c.gid = *v;
+  }
+  if (args->Has("umask")) {
+    auto v = ParseNumber(args->Get("umask"), 8, "--umask");
+    if (!v.ok() || *v > 0777) return ReportUsage("--umask takes an octal mask like 022", "mount");
+    c.umask = *v;
+  }
+  std::string mp = Absolute(args->positionals()[0]);
+  struct stat st {};
+  if (stat(mp.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    return ReportError(Error::Local(ENOENT, "mount point " + mp + " is not a directory"));
+
+  bool foreground = args->Has("foreground");
+  if (c.log_file.empty() && !foreground) {
+    c.log_file = DefaultLogFile(c, mp);
+    if (!log::SetFile(c.log_file))
+      return ReportError(Error::Local(errno, "cannot open log file " + c.log_file));
+  }
+  if (!c.log_file.empty() && c.log_file[0] != '/')
+    std::cerr << "globus-fuse: warning: the log file should be an absolute path\n";
+  log::SetLevel(c.debug ? log::Level::kDebug : log::Level::kInfo);
+  if (foreground && !c.log_file.empty()) log::SetStderrToo(true);
+
+  auto ctx = MakeContext(c);
+  fs::FsOptions fo = fs::FsOptions::FromConfig(c);
+  fo.mount_point = mp;
+  fs::Filesystem filesystem(*ctx->transfer, *ctx->https, fo);
+  // Policy errors (identity link, consent, re-authentication) run a login flow from inside the
+  // mount and the blocked operation retries (issue 5; auth/authorization_broker.h).
+  auth::AuthorizationBroker::Options bo;
+  bo.auth_timeout = std::chrono::milliseconds(static_cast<int64_t>(c.auth_timeout * 1000));
+  bo.start_ticker = false;  // started after daemonizing: threads do not survive fork
+  auth::AuthorizationBroker broker(
+      auth::LoginFlowStarter(*ctx->oauth, ctx->store->path(), c.open_browser,
+                             [&ctx] { return auth::GrantedScopes(ctx->store->path()); }),
+      auth::TokenFileFingerprint(ctx->store->path()), SystemClock::Instance(), bo,
+      auth::DesktopNotifier());
+  fs::FlowAuthorizer authorizer(broker, [&filesystem](const std::string& id) {
+    for (const fs::Collection* col : filesystem.collections().Known())
+      if (col->id == id) return col->display_name;
+    return std::string();
+  });
+  filesystem.SetAuthorizer(&authorizer);
+  filesystem.SetPendingAuthorizations([&broker] { return broker.SnapshotJson(); });
+  fs::MountOptions mo;
+  mo.after_daemonize = [&broker] { broker.StartTicker(); };
+  mo.mount_point = mp;
+  mo.foreground = foreground;
+  mo.allow_other = args->Has("allow-other");
+  mo.fuse_options = fuse_opts;
+  if (!foreground)
+    std::cerr << "globus-fuse: mounting on " << mp << "; logs in " << c.log_file << "\n";
+  Status s = fs::RunMount(filesystem, mo);
+  broker.Shutdown();
+  filesystem.SetAuthorizer(nullptr);
+  if (!s.ok()) return ReportError(s.error());
+  return kExitOk;
+}
+
+int CmdUnmount(int argc, char** argv) {
+  int code = 0;
+  auto args = ParseOrExit(argc, argv, UnmountSpec(), &code);
+  if (!args) return code;
+  if (args->positionals().size() != 1)
+    return ReportUsage("expected exactly one MOUNTPOINT", "unmount");
+  std::string mp = Absolute(args->positionals()[0]);
+  bool lazy = args->Has("lazy");
+  if (geteuid() == 0) {
+    if (umount2(mp.c_str(), lazy ? MNT_DETACH : 0) != 0)
+      return ReportError(Error::Local(errno, "umount " + mp + ": " + std::strerror(errno)));
+    return kExitOk;
+  }
+  pid_t pid = fork();
+  if (pid < 0) return ReportError(Error::Local(errno, "fork failed"));
+  if (pid == 0) {
+    if (lazy)
+      execlp("fusermount3", "fusermount3", "-u", "-z", "--", mp.c_str(), nullptr);
+    else
+      execlp("fusermount3", "fusermount3", "-u", "--", mp.c_str(), nullptr);
+    std::perror("globus-fuse: cannot run fusermount3");
+    _exit(127);
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? kExitOk : kExitFailure;
+}
+
+int CmdStatus(int argc, char** argv) {
+  int code = 0;
+  auto args = ParseOrExit(argc, argv, StatusSpec(), &code);
+  if (!args) return code;
+  std::vector<std::string> mounts;
+  if (!args->positionals().empty()) {
+    for (const auto& p : args->positionals()) mounts.push_back(Absolute(p));
+  } else {
+    mounts = GlobusMounts();
+    if (mounts.empty()) {
+      std::cerr << "globus-fuse: no globus-fuse mounts (see `globus-fuse mount --help`)\n";
+      return kExitNotFound;
+    }
+  }
+  int rc = kExitOk;
+  for (const auto& mp : mounts) {
+    std::ifstream in(mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName);
+    if (!in) {
+      std::cerr << "globus-fuse: " << mp << " is not a globus-fuse mount\n";
+      rc = kExitNotFound;
+      continue;
+    }
+    std::stringstream ss;
+    ss << in.rdbuf();
+    if (args->Has("json"))
+      std::cout << ss.str();
+    else
+      PrintHuman(ss.str());
+  }
+  return rc;
+}
+
+int CmdDropCaches(int argc, char** argv) {
+  int code = 0;
+  auto args = ParseOrExit(argc, argv, DropCachesSpec(), &code);
+  if (!args) return code;
+  if (args->positionals().empty()) return ReportUsage("expected PATH", "drop-caches");
+  int rc = kExitOk;
+  for (const auto& p : args->positionals()) {
+    if (setxattr(p.c_str(), fs::kInvalidateXattr, "1", 1, 0) != 0) {
+      int err = errno;
+      std::cerr << "globus-fuse: drop-caches " << p << ": " << std::strerror(err)
+                << (err == ENOTSUP ? " (not on a globus-fuse mount?)" : "") << "\n";
+      rc = kExitFailure;
+    }
+  }
+  return rc;
+}
+
+}  // namespace gf::cli

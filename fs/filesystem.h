@@ -1,0 +1,267 @@
+// Filesystem: the FUSE-free core of globus-fuse.
+//
+// Every FUSE operation has a method here that takes plain arguments and returns a plain result
+// (Entry, AttrReply, Opened, a byte string, a Status). fuse_adapter.cc only decodes requests,
+// calls these and replies; tests call them directly over tests/support/FakeRemote.
+//
+// The pieces (each in its own file, each with its design note):
+//   InodeTable        inodes, lookup counts, dentries (inode_table.h)
+//   CollectionRegistry  what the root shows and under which names (collections.h)
+//   MetadataCache     directory listings, bounded, TTL (metadata_cache.h)
+//   NegativeCache     names known missing, bounded, TTL (negative_cache.h)
+//   SingleFlight      one remote call per (collection, path) at a time (single_flight.h)
+//   FileReader        ranged GETs with sequential read-ahead (prefetcher.h)
+//   Remote            the only door to the service: counts, authorization retry (remote.h)
+//   hooks.h           Authorizer (issue 5), KernelNotifier, Overlay (cp/mv, issue 6)
+//
+// Namespace: MOUNT/<collection>/..., MOUNT/<bookmark> (symlink), MOUNT/.by-id/<uuid>/...,
+// and the hidden control directory MOUNT/.globus-fuse/ (not listed in the root) whose
+// `status` file is the JSON `globus-fuse status` prints. Inside a collection, its directory is
+// the collection's "/" and the entry "~" is "/~/" (home of the mapped account).
+//
+// Metadata rules: a lookup under a directory whose listing is cached is answered from the
+// listing (no remote call); under an uncached directory it is one `stat` of the child, never
+// a listing of a possibly huge parent. Misses go to the negative cache. Concurrent requests for
+// the same listing or stat coalesce into one call. Listing a directory may prefetch its
+// subdirectories' listings (bounded worker pool, bounded fan-out) so tree walks overlap
+// their latencies. Caches take the injected Clock.
+//
+// Errors: every failure is a gf::Error; ErrnoFor (common/error.cc) is the only errno table.
+// Each remote failure is logged once (deduplicated for a minute) with the collection, the
+// path and what to do; authorization failures name the exact `globus-fuse login ...` command.
+//
+// Threads: all methods are thread-safe. Lock order: InodeTable::mu_ -> Inode::mu; the other
+// locks (caches, registry, handles_mu_, stats_mu_) are leaves. No lock is held across a
+// remote call.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/transfer_api.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "fs/collections.h"
+#include "fs/hooks.h"
+#include "fs/inode_table.h"
+#include "fs/metadata_cache.h"
+#include "fs/negative_cache.h"
+#include "fs/prefetcher.h"
+#include "fs/remote.h"
+#include "fs/single_flight.h"
+#include "fs/work_queue.h"
+
+namespace gf::fs {
+
+inline constexpr Ino kByIdIno = 2;
+inline constexpr Ino kControlDirIno = 3;
+inline constexpr Ino kStatusFileIno = 4;
+inline constexpr const char* kByIdName = ".by-id";
+inline constexpr const char* kControlDirName = ".globus-fuse";
+inline constexpr const char* kStatusFileName = "status";
+inline constexpr const char* kInvalidateXattr = "user.globus.invalidate";
+
+struct FsOptions {
+  std::vector<std::string> collections;  // ids or display names
+  bool bookmarks = true;
+  double entry_ttl = 60, attr_ttl = 60, dir_ttl = 60, negative_ttl = 10;
+  uint64_t max_cached_entries = 2000000;
+  uint64_t max_negative_entries = 100000;
+  uint64_t readahead_max = 64ull << 20;
+  uint64_t read_memory_limit = 512ull << 20;
+  int read_parallelism = 4;
+  uint64_t read_part_size = 8ull << 20;
+  uint32_t uid = 0, gid = 0;
+  uint32_t umask = 022;
+  // Tree-walk prefetch: workers (0 = off), and which listings fan out: at most
+  // prefetch_max_entries entries and prefetch_max_subdirs subdirectories scheduled each.
+  int prefetch_workers = 4;
+  uint64_t prefetch_max_entries = 10000;
+  uint64_t prefetch_max_subdirs = 256;
+  std::string mount_point;  // for status output
+  bool abort_on_lookup_underflow = InodeTable::kAbortOnUnderflowDefault;
+
+  // From the config; uid/gid of -1 become the calling process's ids.
+  static FsOptions FromConfig(const Config& c);
+};
+
+// Receives readdir entries. Add() returns false when the reply buffer is full (the entry was
+// NOT added). `plus` is set for readdirplus: its ino's lookup count was increased and the
+// core undoes that when Add() returns false.
+class DirReplier {
+ public:
+  virtual ~DirReplier() = default;
+  virtual bool Add(const std::string& name, const Attr& attr, uint64_t next_offset,
+                   const Entry* plus) = 0;
+};
+
+struct SetAttrRequest {
+  std::optional<uint64_t> size;
+  std::optional<uint32_t> mode;
+  std::optional<uint32_t> uid, gid;
+  bool atime = false, mtime = false;
+};
+
+class Filesystem {
+ public:
+  Filesystem(api::TransferApi& transfer, api::DataApi& data, FsOptions options,
+             Clock& clock = SystemClock::Instance());
+  ~Filesystem();
+  Filesystem(const Filesystem&) = delete;
+  Filesystem& operator=(const Filesystem&) = delete;
+
+  // Hooks: set before Start(); the objects must outlive the Filesystem.
+  void SetNotifier(KernelNotifier* n) { notifier_ = n; }
+  void SetAuthorizer(Authorizer* a);
+  void SetOverlay(Overlay* o) { overlay_ = o ? o : &default_overlay_; }
+  // Extra "api" section for the status file (e.g. rate-limiter waits), as JSON members.
+  void SetStatusExtra(std::function<std::map<std::string, double>()> f) { extra_ = std::move(f); }
+  // "pending_authorizations" of the status file: a JSON array (issue 5, AuthorizationBroker).
+  void SetPendingAuthorizations(std::function<std::string()> json) {
+    pending_auth_ = std::move(json);
+  }
+
+  // Starts worker threads (after daemonizing). Stop() joins them; the destructor calls it.
+  void Start();
+  void Stop();
+
+  // ---- namespace ----
+  Result<Entry> Lookup(Ino parent, const std::string& name);
+  void Forget(Ino ino, uint64_t n);
+  void ForgetMulti(const std::vector<std::pair<Ino, uint64_t>>& batch);
+  Result<AttrReply> GetAttr(Ino ino);
+  Result<AttrReply> SetAttr(Ino ino, const SetAttrRequest& req);
+  Result<std::string> ReadLink(Ino ino);
+  Result<Entry> Mkdir(Ino parent, const std::string& name, uint32_t mode);
+  // flags: RENAME_NOREPLACE (EEXIST when the target exists), RENAME_EXCHANGE -> EINVAL.
+  Status Rename(Ino parent, const std::string& name, Ino new_parent, const std::string& new_name,
+                unsigned flags);
+  Status Unlink(Ino parent, const std::string& name);
+  Status Rmdir(Ino parent, const std::string& name);
+  Result<Entry> Create(Ino parent, const std::string& name, uint32_t mode, int flags);
+  Result<uint64_t> CopyFileRange(Ino in, uint64_t off_in, Ino out, uint64_t off_out, uint64_t len);
+
+  // ---- directories ----
+  Result<uint64_t> OpenDir(Ino ino);
+  Status ReadDir(Ino ino, uint64_t fh, uint64_t offset, bool plus, DirReplier& out);
+  void ReleaseDir(uint64_t fh);
+
+  // ---- files ----
+  Result<Opened> Open(Ino ino, int flags);
+  Result<std::string> Read(uint64_t fh, uint64_t offset, uint64_t size,
+                           const std::atomic<bool>* cancel = nullptr);
+  Status Write(uint64_t fh);
+  void Release(uint64_t fh);
+
+  // ---- xattrs, statfs, control ----
+  Result<std::string> GetXattr(Ino ino, const std::string& name);
+  Result<std::vector<std::string>> ListXattr(Ino ino);
+  // `user.globus.invalidate` (any value) drops the caches of this entry and, for a directory,
+  // of everything below it, and tells the kernel to forget what it cached.
+  Status SetXattr(Ino ino, const std::string& name, const std::string& value);
+  Status Invalidate(Ino ino);
+  StatFs Statfs() const;
+  std::string StatusJson();
+
+  // ---- introspection (status, tests) ----
+  InodeTable& inodes() { return table_; }
+  MetadataCache& cache() { return cache_; }
+  NegativeCache& negative() { return negative_; }
+  Remote& remote() { return remote_; }
+  MemoryBudget& memory() { return memory_; }
+  WorkQueue& dir_prefetch_queue() { return dir_prefetch_; }
+  CollectionRegistry& collections() { return registry_; }
+  const FsOptions& options() const { return options_; }
+  int listing_waiters() const { return listing_flight_.waiting(); }
+  int stat_waiters() const { return stat_flight_.waiting(); }
+
+ private:
+  struct DirHandle;
+  struct FileHandle;
+  struct Item {  // one row of a directory snapshot
+    std::string name;
+    Kind kind = Kind::kFile;
+    Role role = Role::kRemote;
+    const Collection* collection = nullptr;
+    Meta meta;
+    bool resolvable = true;  // false: unresolved root entry, no inode until looked up
+  };
+
+  InodePtr Inode(Ino ino) const;
+  static bool IsRemoteDir(const fs::Inode& in);
+  std::string Key(const Collection& c, const std::string& path) const { return c.id + path; }
+  static std::string Join(const std::string& dir, const std::string& name);
+  static std::string ParentOf(const std::string& path);
+  static std::string BaseOf(const std::string& path);
+
+  Attr MakeAttr(Ino ino, Kind kind, const Meta* meta) const;
+  Entry MakeEntry(const fs::Inode& in, const Meta* meta) const;
+  Meta SyntheticDir() const;
+  InodePtr LinkItem(const InodePtr& dir, const Item& item, uint64_t lookups);
+
+  Result<std::shared_ptr<const Listing>> GetListing(const Collection& c, const std::string& dir);
+  Result<Meta> StatPath(const Collection& c, const std::string& path);
+  // Fresh metadata of a remote inode (cache, parent listing, or one stat).
+  Result<Meta> RefreshMeta(const InodePtr& in, bool force = false);
+  Result<std::vector<Item>> Snapshot(const InodePtr& dir);
+  void SchedulePrefetch(const Collection& c, const std::string& dir, const Listing& l);
+  Result<Entry> LookupRoot(const std::string& name);
+  Result<Entry> LookupById(const std::string& name);
+  Result<Entry> LookupRemote(const InodePtr& parent, const std::string& name);
+  Status CheckWritableParent(const InodePtr& parent, const char* op);
+
+  // Logs a failure once (per minute) with context and remedy; counts it. Returns it.
+  Error Report(const char* op, const Collection* c, const std::string& path, Error e);
+  Error LocalError(const char* op, const Collection* c, const std::string& path, int err,
+                   const std::string& why);
+  std::string Where(const Collection* c, const std::string& path) const;
+
+  FsOptions options_;
+  Clock& clock_;
+  const MonoTime started_;
+  const std::time_t started_wall_;
+  FailingAuthorizer default_authorizer_;
+  Overlay default_overlay_;
+  struct AuthorizerProxy final : Authorizer {
+    Authorizer* target = nullptr;
+    Status Authorize(const Error& e, const std::string& c) override {
+      return target->Authorize(e, c);
+    }
+  } authorizer_proxy_;
+  Remote remote_;
+  InodeTable table_;
+  NegativeCache negative_;
+  MetadataCache cache_;
+  CollectionRegistry registry_;
+  MemoryBudget memory_;
+  WorkQueue read_queue_;
+  WorkQueue dir_prefetch_;
+  KernelNotifier* notifier_ = nullptr;
+  Overlay* overlay_;
+  std::function<std::map<std::string, double>()> extra_;
+  std::function<std::string()> pending_auth_;
+
+  SingleFlight<std::string, std::shared_ptr<const Listing>> listing_flight_;
+  SingleFlight<std::string, Meta> stat_flight_;
+
+  mutable std::mutex handles_mu_;  // leaf lock: guards the handle maps and next_fh_
+  std::map<uint64_t, std::shared_ptr<DirHandle>> dirs_;
+  std::map<uint64_t, std::shared_ptr<FileHandle>> files_;
+  uint64_t next_fh_ = 1;
+
+  mutable std::mutex stats_mu_;             // leaf lock: guards the fields below
+  std::map<std::string, MonoTime> logged_;  // message -> when last logged
+  std::map<int, uint64_t> errors_by_errno_;
+  std::vector<std::string> recent_errors_;  // newest last, at most 20
+  std::atomic<uint64_t> prefetch_scheduled_{0}, lookups_from_cache_{0};
+};
+
+}  // namespace gf::fs

@@ -1,0 +1,407 @@
+#include "fs/fuse_adapter.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "common/log.h"
+
+namespace gf::fs {
+
+namespace {
+
+FuseAdapter& A(fuse_req_t req) { return *static_cast<FuseAdapter*>(fuse_req_userdata(req)); }
+
+void ReplyError(fuse_req_t req, const char* op, const Error& e) {
+  int err = ErrnoFor(e);
+  if (err != ENOENT) log::Debug("fuse", op, ": ", std::strerror(err), ": ", e.Describe());
+  fuse_reply_err(req, err);
+}
+
+struct stat ToStat(const Attr& a) {
+  struct stat st {};
+  st.st_ino = a.ino;
+  st.st_mode = a.mode;
+  st.st_nlink = a.nlink;
+  st.st_uid = a.uid;
+  st.st_gid = a.gid;
+  st.st_size = static_cast<off_t>(a.size);
+  st.st_blocks = static_cast<blkcnt_t>(a.blocks);
+  st.st_blksize = a.blksize;
+  st.st_mtim.tv_sec = a.mtime;
+  st.st_atim.tv_sec = a.mtime;
+  st.st_ctim.tv_sec = a.mtime;
+  return st;
+}
+
+fuse_entry_param ToEntry(const Entry& e) {
+  fuse_entry_param p{};
+  p.ino = e.attr.ino;
+  p.generation = 0;  // inode numbers are never reused within a mount
+  p.attr = ToStat(e.attr);
+  p.attr_timeout = e.attr_timeout;
+  p.entry_timeout = e.entry_timeout;
+  return p;
+}
+
+// Replies with an entry that carries one new lookup reference; undoes it if undeliverable.
+void ReplyEntry(fuse_req_t req, const Entry& e) {
+  fuse_entry_param p = ToEntry(e);
+  if (fuse_reply_entry(req, &p) != 0) A(req).fs().Forget(e.attr.ino, 1);
+}
+
+void OnInit(void* userdata, fuse_conn_info* conn) {
+  auto* a = static_cast<FuseAdapter*>(userdata);
+  auto want = [&](unsigned cap) {
+    if (conn->capable & cap) conn->want |= cap;
+  };
+  want(FUSE_CAP_ASYNC_READ);
+  want(FUSE_CAP_READDIRPLUS);
+  want(FUSE_CAP_READDIRPLUS_AUTO);
+  want(FUSE_CAP_PARALLEL_DIROPS);
+  conn->want &= ~static_cast<unsigned>(FUSE_CAP_WRITEBACK_CACHE);
+  // Splice is not requested: replies come from in-memory buffers (fuse_reply_buf).
+  conn->max_write = 1u << 20;  // also sizes max_pages
+  conn->max_read = 1u << 20;   // must equal the max_read mount option (fs/mount.cc)
+  // max_readahead: the kernel offers its maximum; keep it (we cannot raise it).
+  a->fs().Start();  // worker threads start here: after the mount daemonized
+  log::Info("fuse", "session started (proto ", conn->proto_major, ".", conn->proto_minor,
+            ", max_readahead ", conn->max_readahead, ")");
+}
+
+void OnDestroy(void* userdata) { static_cast<FuseAdapter*>(userdata)->fs().Stop(); }
+
+void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  auto& fs = A(req).fs();
+  auto r = fs.Lookup(parent, name);
+  if (r.ok()) return ReplyEntry(req, *r);
+  if (ErrnoFor(r.error()) == ENOENT) {
+    fuse_entry_param p{};
+    p.ino = 0;  // negative entry, cached by the kernel
+    p.entry_timeout = fs.options().negative_ttl;
+    fuse_reply_entry(req, &p);
+    return;
+  }
+  ReplyError(req, "lookup", r.error());
+}
+
+void OnForget(fuse_req_t req, fuse_ino_t ino, uint64_t n) {
+  A(req).fs().Forget(ino, n);
+  fuse_reply_none(req);
+}
+
+void OnForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  std::vector<std::pair<Ino, uint64_t>> batch;
+  batch.reserve(count);
+  for (size_t i = 0; i < count; ++i) batch.emplace_back(forgets[i].ino, forgets[i].nlookup);
+  A(req).fs().ForgetMulti(batch);
+  fuse_reply_none(req);
+}
+
+void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  auto r = A(req).fs().GetAttr(ino);
+  if (!r.ok()) return ReplyError(req, "getattr", r.error());
+  struct stat st = ToStat(r->attr);
+  fuse_reply_attr(req, &st, r->timeout);
+}
+
+void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+  SetAttrRequest s;
+  if (to_set & FUSE_SET_ATTR_SIZE) s.size = static_cast<uint64_t>(attr->st_size);
+  if (to_set & FUSE_SET_ATTR_MODE) s.mode = attr->st_mode;
+  if (to_set & FUSE_SET_ATTR_UID) s.uid = attr->st_uid;
+  if (to_set & FUSE_SET_ATTR_GID) s.gid = attr->st_gid;
+  s.atime = to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW);
+  s.mtime = to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW);
+  auto r = A(req).fs().SetAttr(ino, s);
+  if (!r.ok()) return ReplyError(req, "setattr", r.error());
+  struct stat st = ToStat(r->attr);
+  fuse_reply_attr(req, &st, r->timeout);
+}
+
+void OnReadlink(fuse_req_t req, fuse_ino_t ino) {
+  auto r = A(req).fs().ReadLink(ino);
+  if (!r.ok()) return ReplyError(req, "readlink", r.error());
+  fuse_reply_readlink(req, r->c_str());
+}
+
+void OnMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  auto r = A(req).fs().Mkdir(parent, name, mode);
+  if (!r.ok()) return ReplyError(req, "mkdir", r.error());
+  ReplyEntry(req, *r);
+}
+
+void OnUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Status s = A(req).fs().Unlink(parent, name);
+  if (!s.ok()) return ReplyError(req, "unlink", s.error());
+  fuse_reply_err(req, 0);
+}
+
+void OnRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Status s = A(req).fs().Rmdir(parent, name);
+  if (!s.ok()) return ReplyError(req, "rmdir", s.error());
+  fuse_reply_err(req, 0);
+}
+
+void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags) {
+  Status s = A(req).fs().Rename(parent, name, newparent, newname, flags);
+  if (!s.ok()) return ReplyError(req, "rename", s.error());
+  fuse_reply_err(req, 0);
+}
+
+void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto r = A(req).fs().Open(ino, fi->flags);
+  if (!r.ok()) return ReplyError(req, "open", r.error());
+  fi->fh = r->fh;
+  fi->keep_cache = r->keep_cache;
+  fi->direct_io = r->direct_io;
+  if (fuse_reply_open(req, fi) != 0) A(req).fs().Release(r->fh);
+}
+
+void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
+  std::atomic<bool> cancel{false};
+  fuse_req_interrupt_func(
+      req, [](fuse_req_t, void* data) { static_cast<std::atomic<bool>*>(data)->store(true); },
+      &cancel);
+  auto r = A(req).fs().Read(fi->fh, static_cast<uint64_t>(off), size, &cancel);
+  if (!r.ok()) return ReplyError(req, "read", r.error());
+  fuse_reply_buf(req, r->data(), r->size());
+}
+
+void OnWrite(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info* fi) {
+  Status s = A(req).fs().Write(fi->fh);
+  ReplyError(req, "write", s.ok() ? Error::Local(EIO, "write reported success") : s.error());
+}
+
+void OnFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+void OnRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  A(req).fs().Release(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OnOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  auto r = A(req).fs().OpenDir(ino);
+  if (!r.ok()) return ReplyError(req, "opendir", r.error());
+  fi->fh = *r;
+  if (fuse_reply_open(req, fi) != 0) A(req).fs().ReleaseDir(*r);
+}
+
+class BufferReplier final : public DirReplier {
+ public:
+  BufferReplier(fuse_req_t req, size_t size) : req_(req), buf_(size) {}
+  bool Add(const std::string& name, const Attr& attr, uint64_t next, const Entry* plus) override {
+    size_t left = buf_.size() - used_;
+    size_t need;
+    if (plus) {
+      fuse_entry_param p = ToEntry(*plus);
+      if (name == "." || name == "..") p.ino = 0;  // never counted, never linked
+      if (p.ino == 0) p.attr = ToStat(attr);
+      need = fuse_add_direntry_plus(req_, buf_.data() + used_, left, name.c_str(), &p,
+                                    static_cast<off_t>(next));
+    } else {
+      struct stat st = ToStat(attr);
+      need = fuse_add_direntry(req_, buf_.data() + used_, left, name.c_str(), &st,
+                               static_cast<off_t>(next));
+    }
+    if (need > left) return false;
+    used_ += need;
+    return true;
+  }
+  void Reply() { fuse_reply_buf(req_, buf_.data(), used_); }
+
+ private:
+  fuse_req_t req_;
+  std::vector<char> buf_;
+  size_t used_ = 0;
+};
+
+void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+               bool plus) {
+  BufferReplier out(req, size);
+  Status s = A(req).fs().ReadDir(ino, fi->fh, static_cast<uint64_t>(off), plus, out);
+  if (!s.ok()) return ReplyError(req, plus ? "readdirplus" : "readdir", s.error());
+  out.Reply();
+}
+
+void OnReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  DoReaddir(req, ino, size, off, fi, false);
+}
+void OnReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  DoReaddir(req, ino, size, off, fi, true);
+}
+
+void OnReleasedir(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  A(req).fs().ReleaseDir(fi->fh);
+  fuse_reply_err(req, 0);
+}
+
+void OnStatfs(fuse_req_t req, fuse_ino_t) {
+  StatFs s = A(req).fs().Statfs();
+  struct statvfs v {};
+  v.f_bsize = s.bsize;
+  v.f_frsize = s.bsize;
+  v.f_blocks = s.blocks;
+  v.f_bfree = s.bfree;
+  v.f_bavail = s.bavail;
+  v.f_files = s.files;
+  v.f_ffree = s.ffree;
+  v.f_favail = s.ffree;
+  v.f_namemax = s.namemax;
+  fuse_reply_statfs(req, &v);
+}
+
+void OnSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                int) {
+  Status s = A(req).fs().SetXattr(ino, name, std::string(value, size));
+  if (!s.ok()) return ReplyError(req, "setxattr", s.error());
+  fuse_reply_err(req, 0);
+}
+
+void OnGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  auto r = A(req).fs().GetXattr(ino, name);
+  if (!r.ok()) {
+    if (ErrnoFor(r.error()) == ENODATA) {
+      fuse_reply_err(req, ENODATA);
+      return;
+    }
+    return ReplyError(req, "getxattr", r.error());
+  }
+  if (size == 0) {
+    fuse_reply_xattr(req, r->size());
+  } else if (size < r->size()) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, r->data(), r->size());
+  }
+}
+
+void OnListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  auto r = A(req).fs().ListXattr(ino);
+  if (!r.ok()) return ReplyError(req, "listxattr", r.error());
+  std::string all;
+  for (const auto& n : *r) all.append(n).push_back('\0');
+  if (size == 0) {
+    fuse_reply_xattr(req, all.size());
+  } else if (size < all.size()) {
+    fuse_reply_err(req, ERANGE);
+  } else {
+    fuse_reply_buf(req, all.data(), all.size());
+  }
+}
+
+void OnRemovexattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req, EOPNOTSUPP); }
+
+void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) {
+  auto r = A(req).fs().Create(parent, name, mode, fi->flags);
+  if (!r.ok()) return ReplyError(req, "create", r.error());
+  ReplyError(req, "create", Error::Local(EIO, "create is not wired to a file handle yet"));
+}
+
+void OnCopyFileRange(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_file_info*,
+                     fuse_ino_t ino_out, off_t off_out, fuse_file_info*, size_t len, int) {
+  auto r = A(req).fs().CopyFileRange(ino_in, static_cast<uint64_t>(off_in), ino_out,
+                                     static_cast<uint64_t>(off_out), len);
+  if (!r.ok()) return ReplyError(req, "copy_file_range", r.error());
+  fuse_reply_write(req, *r);
+}
+
+}  // namespace
+
+const fuse_lowlevel_ops& FuseAdapter::Ops() {
+  static const fuse_lowlevel_ops ops = [] {
+    fuse_lowlevel_ops o{};
+    o.init = OnInit;
+    o.destroy = OnDestroy;
+    o.lookup = OnLookup;
+    o.forget = OnForget;
+    o.forget_multi = OnForgetMulti;
+    o.getattr = OnGetattr;
+    o.setattr = OnSetattr;
+    o.readlink = OnReadlink;
+    o.mkdir = OnMkdir;
+    o.unlink = OnUnlink;
+    o.rmdir = OnRmdir;
+    o.rename = OnRename;
+    o.open = OnOpen;
+    o.read = OnRead;
+    o.write = OnWrite;
+    o.flush = OnFlush;
+    o.release = OnRelease;
+    o.opendir = OnOpendir;
+    o.readdir = OnReaddir;
+    o.readdirplus = OnReaddirplus;
+    o.releasedir = OnReleasedir;
+    o.statfs = OnStatfs;
+    o.setxattr = OnSetxattr;
+    o.getxattr = OnGetxattr;
+    o.listxattr = OnListxattr;
+    o.removexattr = OnRemovexattr;
+    o.create = OnCreate;
+    o.copy_file_range = OnCopyFileRange;
+    return o;
+  }();
+  return ops;
+}
+
+FuseAdapter::FuseAdapter(Filesystem& fs) : fs_(fs) {}
+
+FuseAdapter::~FuseAdapter() { StopNotifier(); }
+
+void FuseAdapter::StartNotifier(fuse_session* se) {
+  std::lock_guard<std::mutex> l(mu_);
+  se_ = se;
+  stopping_ = false;
+  if (!notifier_.joinable()) notifier_ = std::thread([this] { NotifyLoop(); });
+}
+
+void FuseAdapter::StopNotifier() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (notifier_.joinable()) notifier_.join();
+}
+
+void FuseAdapter::InvalidateInode(Ino ino) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!se_ || stopping_) return;
+    notes_.push_back(Note{false, ino, ""});
+  }
+  cv_.notify_one();
+}
+
+void FuseAdapter::InvalidateEntry(Ino parent, const std::string& name) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!se_ || stopping_) return;
+    notes_.push_back(Note{true, parent, name});
+  }
+  cv_.notify_one();
+}
+
+void FuseAdapter::NotifyLoop() {
+  std::unique_lock<std::mutex> l(mu_);
+  while (true) {
+    cv_.wait(l, [&] { return stopping_ || !notes_.empty(); });
+    if (stopping_) return;
+    Note n = std::move(notes_.front());
+    notes_.pop_front();
+    fuse_session* se = se_;
+    l.unlock();
+    int rc = n.entry ? fuse_lowlevel_notify_inval_entry(se, n.ino, n.name.c_str(), n.name.size())
+                     : fuse_lowlevel_notify_inval_inode(se, n.ino, 0, 0);
+    if (rc != 0 && rc != -ENOENT)
+      log::Debug("fuse", "invalidate ", n.ino, n.entry ? "/" + n.name : "", ": ",
+                 std::strerror(-rc));
+    l.lock();
+  }
+}
+
+}  // namespace gf::fs

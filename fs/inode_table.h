@@ -1,0 +1,153 @@
+// InodeTable: the inodes the kernel knows about, their lookup counts and the dentries
+// (parent, name) -> ino that lead to them.
+//
+// Model (after mountpoint-s3's Superblock/InodeMap and libfuse's passthrough_hp):
+//  * An Inode's identity is immutable: ino, kind (dir/file/symlink), role (remote entry or a
+//    synthesised one such as the root) and collection. If the remote entry at a name changes
+//    kind, the name gets a NEW inode; the old one lives on, detached, until the kernel
+//    forgets it. Inode numbers increase monotonically and are never reused within a mount.
+//  * Its location (parent, name) changes only on rename and is guarded by the table's mutex.
+//  * Its cached remote metadata (Meta + expiry, last-open identity) is guarded by Inode::mu.
+//  * Lookup counts follow the FUSE contract strictly: +1 for every reply_entry/reply_create
+//    and every readdirplus entry except "." and ".."; -n on forget (forget_multi takes the
+//    lock once per batch); the inode is erased at zero and unlinked from its parent only if
+//    the parent's dentry still points at THIS ino (never remove a newer inode). Pinned inodes
+//    (root, .by-id, control files) are never erased. An underflow is a bug: abort() in debug
+//    builds, log (and count) in release builds. No FORGETs arrive at unmount: the table's
+//    destructor frees what is left.
+//
+// LOCK ORDER: InodeTable::mu_ before Inode::mu. Neither is held across a remote call or a
+// reply to the kernel.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "fs/types.h"
+
+namespace gf::fs {
+
+struct Collection;
+
+class Inode {
+ public:
+  Inode(Ino ino, Kind kind, Role role, const Collection* collection);
+  Inode(const Inode&) = delete;
+  Inode& operator=(const Inode&) = delete;
+
+  // ---- immutable identity ----
+  const Ino ino;
+  const Kind kind;
+  const Role role;
+  const Collection* const collection;  // interned (lives for the mount); null for virtual roles
+
+  // ---- mutable cached state, guarded by mu ----
+  struct State {
+    std::optional<Meta> meta;  // remote metadata, when known
+    MonoTime expires{};        // meta is fresh while Now() < expires
+    // Identity of the file at its last open, for keep_cache decisions.
+    bool opened_before = false;
+    uint64_t open_size = 0;
+    int64_t open_mtime = 0;
+  };
+  State Snapshot() const {
+    std::lock_guard<std::mutex> l(mu);
+    return state;
+  }
+  void SetMeta(const Meta& m, MonoTime expires) {
+    std::lock_guard<std::mutex> l(mu);
+    state.meta = m;
+    state.expires = expires;
+  }
+  void Expire() {
+    std::lock_guard<std::mutex> l(mu);
+    state.expires = MonoTime{};
+  }
+  mutable std::mutex mu;  // after InodeTable::mu_; guards `state`
+  State state;
+
+ private:
+  friend class InodeTable;
+  // Location, guarded by InodeTable::mu_.
+  std::shared_ptr<Inode> parent_;
+  std::string name_;
+};
+
+using InodePtr = std::shared_ptr<Inode>;
+
+class InodeTable {
+ public:
+#ifdef NDEBUG
+  static constexpr bool kAbortOnUnderflowDefault = false;
+#else
+  static constexpr bool kAbortOnUnderflowDefault = true;
+#endif
+  explicit InodeTable(bool abort_on_underflow = kAbortOnUnderflowDefault);
+  ~InodeTable();
+
+  InodePtr root() const { return root_; }
+  InodePtr Get(Ino ino) const;
+
+  // Adds a pinned inode with a fixed number (< kFirstDynamicIno) under `parent`.
+  InodePtr AddPinned(Ino ino, const InodePtr& parent, const std::string& name, Kind kind,
+                     Role role);
+
+  // The inode for `name` under `parent` with this identity, adding `lookups` (>= 1) to its
+  // count. Reuses the existing inode when the dentry points at one with the same kind, role
+  // and collection; otherwise creates a new inode and points the dentry at it.
+  InodePtr Link(const InodePtr& parent, const std::string& name, Kind kind, Role role,
+                const Collection* collection, uint64_t lookups);
+
+  // The inode the dentry points at, if any (no count change).
+  InodePtr Child(Ino parent, const std::string& name) const;
+  std::vector<std::pair<std::string, Ino>> Children(Ino parent) const;
+
+  void Forget(Ino ino, uint64_t n);
+  void ForgetMulti(const std::vector<std::pair<Ino, uint64_t>>& batch);
+
+  // Drops the dentry (parent, name) if it points at `expected` (or at anything when 0).
+  void Unlink(Ino parent, const std::string& name, Ino expected = 0);
+  // Moves `ino` to (new_parent, new_name) after a successful rename; a dentry that pointed
+  // at another inode there is replaced.
+  void Move(Ino ino, const InodePtr& new_parent, const std::string& new_name);
+
+  // Remote path of an inode below a collection root ("/" for the root itself, "/~" for the
+  // home entry); "" for virtual inodes.
+  std::string Path(const Inode& inode) const;
+  std::string Name(const Inode& inode) const;
+  Ino ParentIno(const Inode& inode) const;
+
+  uint64_t LookupCount(Ino ino) const;
+  std::size_t size() const;
+  uint64_t underflows() const;
+  Ino next_ino() const;
+
+  static constexpr Ino kFirstDynamicIno = 16;
+
+ private:
+  struct Slot {
+    InodePtr inode;
+    uint64_t lookups = 0;
+    bool pinned = false;
+  };
+  void ForgetLocked(Ino ino, uint64_t n);
+
+  const bool abort_on_underflow_;
+  InodePtr root_;
+  mutable std::mutex mu_;  // first in the lock order; guards everything below and locations
+  // INVARIANT: inodes_[i].inode->ino == i; every dentry value with a slot names a live inode.
+  std::unordered_map<Ino, Slot> inodes_;
+  std::map<std::pair<Ino, std::string>, Ino> dentries_;  // ordered: Children() is a range
+  Ino next_ino_ = kFirstDynamicIno;
+  uint64_t underflows_ = 0;
+};
+
+}  // namespace gf::fs

@@ -1,0 +1,78 @@
+// MetadataCache: directory listings, bounded and TTL'd.
+//
+// A Listing is an immutable snapshot of one remote directory (sorted by name), shared by
+// pointer: readers (lookups, readdir handles) keep their snapshot even after it is replaced or
+// evicted. Keys are "<collection-id><dir path>" (path without trailing '/', "/" for the
+// collection root). A listing is fresh for `ttl` after it was fetched (injected Clock).
+//
+// Bound: the total number of entries across cached listings stays <= max_entries. Inserting
+// evicts least-recently-used listings first (expired ones are dropped when met); a single
+// listing bigger than the bound is not cached at all (the caller still uses its snapshot).
+// Memory per cached entry is a name plus a Meta (~90 bytes + name), so the default bound of
+// 2M entries stays well under the 400 MB-per-million target.
+// Thread-safe; the mutex is a leaf lock, never held across a remote call.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "fs/types.h"
+
+namespace gf::fs {
+
+struct Listing {
+  struct Item {
+    std::string name;
+    Meta meta;
+  };
+  std::vector<Item> items;  // sorted by name, unique
+  MonoTime fetched{};
+
+  const Item* Find(std::string_view name) const;
+  std::size_t size() const { return items.size(); }
+};
+
+class MetadataCache {
+ public:
+  MetadataCache(Clock& clock, std::chrono::nanoseconds ttl, uint64_t max_entries);
+
+  // The listing when fresh; nullptr when absent or expired.
+  std::shared_ptr<const Listing> Get(const std::string& key);
+  void Put(const std::string& key, std::shared_ptr<const Listing> listing);
+  void Erase(const std::string& key);
+  // Erases `prefix` itself and every key under "<prefix>/"; returns how many.
+  std::size_t ErasePrefix(const std::string& prefix);
+  void Clear();
+
+  std::size_t listings() const;
+  uint64_t entries() const;
+  uint64_t evictions() const;
+
+ private:
+  struct Slot {
+    std::shared_ptr<const Listing> listing;
+    MonoTime expires;
+    std::list<std::string>::iterator lru;
+  };
+  void EraseLocked(std::map<std::string, Slot>::iterator it);
+
+  Clock& clock_;
+  const std::chrono::nanoseconds ttl_;
+  const uint64_t max_entries_;
+  mutable std::mutex mu_;  // leaf lock: guards everything below
+  // INVARIANT: lru_ holds exactly the keys of slots_, most recently used at the front;
+  //            entries_ == sum of slots_[k].listing->size().
+  std::map<std::string, Slot> slots_;  // ordered, for prefix erasure
+  std::list<std::string> lru_;
+  uint64_t entries_ = 0;
+  uint64_t evictions_ = 0;
+};
+
+}  // namespace gf::fs

@@ -1,0 +1,35 @@
+// Mount: the FUSE session lifecycle around a Filesystem.
+//
+//   fuse_session_new (fsname/subtype globus-fuse, default_permissions, max_read=1MiB, user -o)
+//   -> signal handlers (SIGTERM/SIGINT/SIGHUP end the loop; the mount is then undone)
+//   -> fuse_session_mount            errors here still reach the user's terminal
+//   -> fuse_daemonize (unless foreground): fork AFTER the mount is established
+//   -> notifier thread, then fuse_session_loop_mt (workers start in the init callback,
+//      i.e. after the fork)
+//   -> unmount, destroy the session (destroy callback stops the Filesystem's workers).
+// RunMount returns when the file system is unmounted (`globus-fuse unmount`, `fusermount3 -u`,
+// `umount`) or signalled; everything it created is released by then.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "fs/filesystem.h"
+
+namespace gf::fs {
+
+struct MountOptions {
+  std::string mount_point;
+  bool foreground = false;
+  bool allow_other = false;
+  std::vector<std::string> fuse_options;  // extra -o options for libfuse/the kernel
+  int max_threads = 16;                   // FUSE worker threads
+  // Called in the daemon (after fork, before the loop), e.g. to write a pid file.
+  std::function<void()> after_daemonize;
+};
+
+Status RunMount(Filesystem& fs, const MountOptions& options);
+
+}  // namespace gf::fs

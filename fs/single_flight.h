@@ -1,0 +1,84 @@
+// SingleFlight: concurrent requests for the same key make exactly one call.
+//
+// The first caller for a key (the leader) runs the function; callers that arrive while it is
+// running wait for the leader's result and share it. The map holds a key only while a call is
+// in flight, so a caller arriving after the leader finished runs a new call (callers check
+// their cache first). Waiters wait without a timeout, which is bounded because the leader's
+// call is: every remote call has a bounded time (transport timeouts), and the leader never
+// waits on anything else. The internal mutex is a leaf lock, never held while `fn` runs.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <utility>
+
+#include "common/result.h"
+
+namespace gf::fs {
+
+template <class Key, class Value>
+class SingleFlight {
+ public:
+  // Runs fn() unless a call for `key` is in flight, in which case its result is shared.
+  // `*joined` (optional) tells whether this caller shared another caller's result.
+  Result<Value> Do(const Key& key, const std::function<Result<Value>()>& fn,
+                   bool* joined = nullptr) {
+    std::shared_ptr<Call> call;
+    bool leader = false;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      auto it = calls_.find(key);
+      if (it == calls_.end()) {
+        call = std::make_shared<Call>();
+        calls_.emplace(key, call);
+        leader = true;
+      } else {
+        call = it->second;
+      }
+    }
+    if (joined) *joined = !leader;
+    if (!leader) {
+      ++waiting_;
+      std::unique_lock<std::mutex> l(call->mu);
+      call->cv.wait(l, [&] { return call->result.has_value(); });
+      --waiting_;
+      return *call->result;
+    }
+    Result<Value> r = fn();
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      calls_.erase(key);
+    }
+    {
+      std::lock_guard<std::mutex> l(call->mu);
+      call->result.emplace(r);
+    }
+    call->cv.notify_all();
+    return r;
+  }
+
+  // Callers currently waiting for another caller's result (for tests and status).
+  int waiting() const { return waiting_.load(); }
+
+  bool InFlight(const Key& key) const {
+    std::lock_guard<std::mutex> l(mu_);
+    return calls_.count(key) != 0;
+  }
+
+ private:
+  struct Call {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::optional<Result<Value>> result;
+  };
+  mutable std::mutex mu_;  // leaf lock: guards calls_
+  std::map<Key, std::shared_ptr<Call>> calls_;
+  std::atomic<int> waiting_{0};
+};
+
+}  // namespace gf::fs

@@ -1,0 +1,163 @@
+// Shared setup for fs/ unit tests: a FakeRemote world, a FakeClock and helpers.
+#pragma once
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "fs/filesystem.h"
+#include "tests/support/fake_remote.h"
+
+namespace gf::fs::testing {
+
+inline constexpr const char* kTut = "aaaaaaaa-0000-4000-8000-000000000001";
+inline constexpr const char* kLaptop = "bbbbbbbb-0000-4000-8000-000000000002";
+inline constexpr const char* kShared1 = "cccccccc-0000-4000-8000-000000000003";
+inline constexpr const char* kShared2 = "dddddddd-0000-4000-8000-000000000004";
+inline constexpr const char* kSlash = "eeeeeeee-0000-4000-8000-000000000005";
+inline constexpr const char* kEndpoint = "ffffffff-0000-4000-8000-000000000006";
+inline constexpr const char* kGrex = "12345678-0000-4000-8000-000000000007";
+
+inline api::Endpoint MakeEndpoint(const std::string& id, const std::string& name,
+                                  std::optional<std::string> https = std::nullopt,
+                                  std::string type = "GCSv5_guest_collection",
+                                  bool non_functional = false) {
+  api::Endpoint e;
+  e.id = id;
+  e.display_name = name;
+  e.entity_type = std::move(type);
+  e.https_server = std::move(https);
+  e.non_functional = non_functional;
+  return e;
+}
+
+struct CollectingReplier : DirReplier {
+  struct Row {
+    std::string name;
+    Attr attr;
+    bool plus = false;
+    Ino plus_ino = 0;
+  };
+  std::vector<Row> rows;
+  std::size_t capacity = 1u << 30;
+  bool Add(const std::string& name, const Attr& attr, uint64_t, const Entry* plus) override {
+    if (rows.size() >= capacity) return false;
+    rows.push_back(Row{name, attr, plus != nullptr, plus ? plus->attr.ino : 0});
+    return true;
+  }
+  std::vector<std::string> Names() const {
+    std::vector<std::string> out;
+    for (const auto& r : rows)
+      if (r.name != "." && r.name != "..") out.push_back(r.name);
+    return out;
+  }
+  const Row* Find(const std::string& n) const {
+    for (const auto& r : rows)
+      if (r.name == n) return &r;
+    return nullptr;
+  }
+};
+
+struct RecordingNotifier : KernelNotifier {
+  std::vector<Ino> inodes;
+  std::vector<std::pair<Ino, std::string>> entries;
+  void InvalidateInode(Ino ino) override { inodes.push_back(ino); }
+  void InvalidateEntry(Ino parent, const std::string& name) override {
+    entries.emplace_back(parent, name);
+  }
+};
+
+struct World {
+  FakeClock clock;
+  gf::testing::FakeRemote remote;
+  FsOptions options;
+  std::unique_ptr<Filesystem> fs;
+
+  World() {
+    remote.AddCollection(
+        MakeEndpoint(kTut, "Globus Tutorial Collection 1", "https://tut.example.org"));
+    remote.AddCollection(MakeEndpoint(kLaptop, "My Laptop", std::nullopt, "GCP_mapped_collection"));
+    remote.AddCollection(MakeEndpoint(kShared1, "Shared Data", "https://s1.example.org"));
+    remote.AddCollection(MakeEndpoint(kShared2, "Shared Data", "https://s2.example.org"));
+    remote.AddCollection(MakeEndpoint(kSlash, "A/B Lab", "https://ab.example.org"));
+    remote.AddCollection(
+        MakeEndpoint(kEndpoint, "Grex Endpoint", std::nullopt, "GCSv5_endpoint", true));
+    remote.AddCollection(MakeEndpoint(kGrex, "UManitoba Grex HPC", "https://grex.example.org",
+                                      "GCSv5_mapped_collection"));
+    options.collections = {kTut};
+    options.bookmarks = false;
+    options.uid = 1234;
+    options.gid = 5678;
+    options.umask = 022;
+    options.prefetch_workers = 0;
+    options.abort_on_lookup_underflow = false;
+  }
+
+  Filesystem& Make(bool start = true) {
+    fs = std::make_unique<Filesystem>(remote, remote, options, clock);
+    if (start) fs->Start();
+    return *fs;
+  }
+
+  // Looks up each component of a mount-relative path ("Coll/dir/file"), kernel style.
+  Result<Entry> Walk(const std::string& path) {
+    Ino cur = kRootIno;
+    Result<Entry> last = Error::Local(EINVAL, "empty path");
+    std::size_t i = 0;
+    while (i < path.size()) {
+      std::size_t j = path.find('/', i);
+      if (j == std::string::npos) j = path.size();
+      last = fs->Lookup(cur, path.substr(i, j - i));
+      if (!last.ok()) return last;
+      cur = last->attr.ino;
+      i = j + 1;
+    }
+    return last;
+  }
+
+  Result<std::vector<std::string>> List(Ino ino, bool plus = false,
+                                        CollectingReplier* out = nullptr) {
+    auto fh = fs->OpenDir(ino);
+    if (!fh.ok()) return fh.error();
+    CollectingReplier local;
+    CollectingReplier& r = out ? *out : local;
+    Status s = fs->ReadDir(ino, *fh, 0, plus, r);
+    fs->ReleaseDir(*fh);
+    if (!s.ok()) return s.error();
+    return r.Names();
+  }
+
+  Result<std::string> ReadAll(Ino ino, uint64_t chunk = 128 << 10) {
+    auto o = fs->Open(ino, O_RDONLY);
+    if (!o.ok()) return o.error();
+    std::string out;
+    while (true) {
+      auto r = fs->Read(o->fh, out.size(), chunk);
+      if (!r.ok()) {
+        fs->Release(o->fh);
+        return r.error();
+      }
+      if (r->empty()) break;
+      out += *r;
+    }
+    fs->Release(o->fh);
+    return out;
+  }
+};
+
+inline std::string Pattern(std::size_t n, unsigned seed = 7) {
+  std::string s(n, '\0');
+  uint32_t x = seed;
+  for (std::size_t i = 0; i < n; ++i) {
+    x = x * 1103515245u + 12345u;
+    s[i] = static_cast<char>(x >> 16);
+  }
+  return s;
+}
+
+}  // namespace gf::fs::testing

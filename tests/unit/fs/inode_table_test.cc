@@ -1,0 +1,112 @@
+// Lookup-count discipline and the bounded caches.
+#include <catch2/catch.hpp>
+
+#include "fs/inode_table.h"
+#include "fs/metadata_cache.h"
+#include "fs/negative_cache.h"
+#include "fs_world.h"
+
+using namespace gf::fs;
+using namespace gf::fs::testing;
+
+TEST_CASE("forget to zero erases the inode; numbers are never reused", "[fs][inodes]") {
+  InodeTable t(false);
+  auto a = t.Link(t.root(), "a", Kind::kFile, Role::kRemote, nullptr, 1);
+  auto a2 = t.Link(t.root(), "a", Kind::kFile, Role::kRemote, nullptr, 2);
+  CHECK(a == a2);
+  CHECK(t.LookupCount(a->ino) == 3);
+  t.Forget(a->ino, 2);
+  CHECK(t.Get(a->ino) != nullptr);
+  t.ForgetMulti({{a->ino, 1}});
+  CHECK(t.Get(a->ino) == nullptr);
+  CHECK(t.Child(kRootIno, "a") == nullptr);
+  auto again = t.Link(t.root(), "a", Kind::kFile, Role::kRemote, nullptr, 1);
+  CHECK(again->ino > a->ino);
+  CHECK(t.underflows() == 0);
+}
+
+TEST_CASE("a kind change makes a new inode and a stale forget keeps the newer one",
+          "[fs][inodes]") {
+  InodeTable t(false);
+  auto old_file = t.Link(t.root(), "x", Kind::kFile, Role::kRemote, nullptr, 1);
+  auto new_dir = t.Link(t.root(), "x", Kind::kDir, Role::kRemote, nullptr, 1);
+  CHECK(new_dir->ino != old_file->ino);
+  t.Forget(old_file->ino, 1);  // the old inode goes...
+  CHECK(t.Get(old_file->ino) == nullptr);
+  auto child = t.Child(kRootIno, "x");  // ...but the dentry still leads to the new one
+  REQUIRE(child);
+  CHECK(child->ino == new_dir->ino);
+}
+
+TEST_CASE("lookup count underflow is detected, root is never forgotten", "[fs][inodes]") {
+  InodeTable t(false);
+  auto a = t.Link(t.root(), "a", Kind::kFile, Role::kRemote, nullptr, 1);
+  t.Forget(a->ino, 2);
+  CHECK(t.underflows() == 1);
+  t.Forget(999999, 1);
+  CHECK(t.underflows() == 2);
+  t.Forget(kRootIno, 1);
+  CHECK(t.Get(kRootIno) != nullptr);
+}
+
+TEST_CASE("paths come from names, rename moves the inode", "[fs][inodes]") {
+  InodeTable t(false);
+  Collection c;
+  c.id = "c";
+  auto croot = t.Link(t.root(), "Coll", Kind::kDir, Role::kCollectionRoot, &c, 1);
+  auto d = t.Link(croot, "d", Kind::kDir, Role::kRemote, &c, 1);
+  auto f = t.Link(d, "f", Kind::kFile, Role::kRemote, &c, 1);
+  CHECK(t.Path(*croot) == "/");
+  CHECK(t.Path(*f) == "/d/f");
+  t.Move(f->ino, croot, "g");
+  CHECK(t.Path(*f) == "/g");
+  CHECK(t.Child(d->ino, "f") == nullptr);
+  // Forgetting the directory keeps the file's path computable.
+  t.Forget(d->ino, 1);
+  auto f2 = t.Link(d, "f2", Kind::kFile, Role::kRemote, &c, 1);
+  CHECK(t.Path(*f2) == "/d/f2");
+}
+
+TEST_CASE("negative cache: TTL and bound", "[fs][cache]") {
+  gf::FakeClock clock;
+  NegativeCache n(clock, std::chrono::seconds(10), 3);
+  n.Insert("a");
+  n.Insert("b");
+  n.Insert("c");
+  n.Insert("d");  // evicts the oldest
+  CHECK_FALSE(n.Contains("a"));
+  CHECK(n.Contains("d"));
+  CHECK(n.size() == 3);
+  clock.Advance(std::chrono::seconds(11));
+  CHECK_FALSE(n.Contains("d"));
+  n.Insert("c1/x");
+  n.Insert("c1/x/y");
+  n.Insert("c1/xz");
+  n.ErasePrefix("c1/x");
+  CHECK_FALSE(n.Contains("c1/x/y"));
+  CHECK(n.Contains("c1/xz"));
+}
+
+TEST_CASE("metadata cache: TTL, LRU bound on entries, prefix erase", "[fs][cache]") {
+  gf::FakeClock clock;
+  MetadataCache m(clock, std::chrono::seconds(60), 10);
+  auto make = [](int n) {
+    auto l = std::make_shared<Listing>();
+    for (int i = 0; i < n; ++i) l->items.push_back({"n" + std::to_string(i), Meta{}});
+    return std::shared_ptr<const Listing>(l);
+  };
+  m.Put("c/a", make(4));
+  m.Put("c/b", make(4));
+  CHECK(m.Get("c/a"));    // a is now most recently used
+  m.Put("c/c", make(4));  // 12 > 10: evicts b (LRU)
+  CHECK(m.Get("c/a"));
+  CHECK_FALSE(m.Get("c/b"));
+  CHECK(m.entries() <= 10);
+  m.Put("huge", make(11));  // larger than the bound: not cached
+  CHECK_FALSE(m.Get("huge"));
+  m.Put("c/a/x", make(1));
+  CHECK(m.ErasePrefix("c/a") == 2);
+  CHECK(m.Get("c/c"));
+  clock.Advance(std::chrono::seconds(61));
+  CHECK_FALSE(m.Get("c/c"));
+}

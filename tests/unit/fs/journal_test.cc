@@ -1,0 +1,364 @@
+// Journal: record format, state machine, replay, torn writes, compaction, durability order.
+#include "fs/journal.h"
+
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace gf::fs {
+namespace {
+
+struct TempDir {
+  std::string path;
+  TempDir() {
+    char tmpl[] = "/tmp/gf-journal-XXXXXX";
+    path = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
+
+std::string ReadFile(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+void WriteFile(const std::string& p, const std::string& data) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out << data;
+}
+
+// A canonical text for a state: equal states give equal fingerprints.
+std::string Fingerprint(const JournalState& s) {
+  std::string out;
+  for (const JournalRecord& r : SnapshotRecords(s)) out += EncodeRecord(r) + "\n";
+  return out;
+}
+
+OpRecord Op(OpId id, OpKind kind, const std::string& name) {
+  OpRecord r;
+  r.id = id;
+  r.kind = kind;
+  r.src = {"coll-a", "/src/" + name};
+  r.dst = {"coll-b", "/dst/" + name};
+  r.size = 100 * id;
+  r.queued_at = 1700000000;
+  return r;
+}
+
+BatchRecord Batch(BatchId id, StepKind kind, std::vector<OpId> ops, bool verify = true) {
+  BatchRecord b;
+  b.id = id;
+  b.kind = kind;
+  b.submission_id = "sub-" + std::to_string(id);
+  b.src_collection = "coll-a";
+  b.dst_collection = kind == StepKind::kTransfer ? "coll-b" : "";
+  b.ops = std::move(ops);
+  b.label = "globus-fuse cp x";
+  b.options.verify_checksum = verify;
+  return b;
+}
+
+// A realistic life: a copy and a move batched together, the move's delete step, a
+// cancelled op, retirement.
+std::vector<JournalRecord> Story() {
+  return {
+      Op(1, OpKind::kCopy, "a.h5"),
+      Op(2, OpKind::kMove, "b.h5"),
+      Op(3, OpKind::kCopy, "c \"quoted\" \\ ü.h5"),
+      Batch(1, StepKind::kTransfer, {1, 2}),
+      TaskRecord{1, "task-1"},
+      FailRecord{{3}, {"CANCELED", "cancelled by the user"}},
+      EndRecord{1, true, {}},
+      Batch(2, StepKind::kDelete, {2}),
+      TaskRecord{2, "task-2"},
+      RetireRecord{{1, 3}},
+      EndRecord{2, true, {}},
+      RetireRecord{{2}},
+  };
+}
+
+}  // namespace
+
+TEST_CASE("records round-trip and carry a checksum", "[journal]") {
+  OpRecord op = Op(7, OpKind::kMove, "weird\nname\t\"x\"");
+  op.step = 1;
+  op.succeeded = false;
+  op.failure = OpFailure{"FILE_NOT_FOUND", "file not found\nFile: /x"};
+  BatchRecord b = Batch(3, StepKind::kDelete, {7, 8});
+  b.options.sync_level = 3;
+  b.options.recursive = true;
+  std::vector<JournalRecord> all = {HeaderRecord{1, 9, 4},
+                                    op,
+                                    b,
+                                    TaskRecord{3, "t"},
+                                    EndRecord{3, false, {"X", "y"}},
+                                    FailRecord{{1}, {"C", "d"}},
+                                    RetireRecord{{1, 2}}};
+  for (const JournalRecord& r : all) {
+    std::string line = EncodeRecord(r);
+    REQUIRE(line.find('\n') == std::string::npos);  // one line, whatever the paths hold
+    auto back = DecodeRecord(line);
+    REQUIRE(back.ok());
+    CHECK(EncodeRecord(*back) == line);
+    // Any single flipped byte in the JSON is caught.
+    for (size_t i = 9; i < line.size(); i += 7) {
+      std::string bad = line;
+      bad[i] = static_cast<char>(bad[i] ^ 0x01);
+      CHECK_FALSE(DecodeRecord(bad).ok());
+    }
+  }
+  CHECK(Crc32c("123456789") == 0xE3069283u);  // the CRC-32C check value
+}
+
+TEST_CASE("state machine: the move's delete step needs a verified copy", "[journal]") {
+  SECTION("verified transfer → delete step") {
+    JournalState s;
+    REQUIRE(ApplyRecord(s, Op(1, OpKind::kMove, "m")).ok());
+    REQUIRE(ApplyRecord(s, Batch(1, StepKind::kTransfer, {1}, /*verify=*/true)).ok());
+    CHECK(s.ops.at(1).state == OpState::kBatched);
+    REQUIRE(ApplyRecord(s, TaskRecord{1, "t1"}).ok());
+    CHECK(s.ops.at(1).state == OpState::kSubmitted);
+    REQUIRE(ApplyRecord(s, EndRecord{1, true, {}}).ok());
+    CHECK(s.ops.at(1).state == OpState::kQueued);
+    CHECK(s.ops.at(1).CurrentStep() == StepKind::kDelete);
+    CHECK(s.batches.empty());
+    // A transfer batch can no longer take it; a delete batch can.
+    CHECK_FALSE(CheckRecord(s, Batch(2, StepKind::kTransfer, {1})).ok());
+    REQUIRE(ApplyRecord(s, Batch(2, StepKind::kDelete, {1})).ok());
+    REQUIRE(ApplyRecord(s, EndRecord{2, true, {}}).ok());
+    CHECK(s.ops.at(1).state == OpState::kSucceeded);
+  }
+  SECTION("unverified transfer → failed, source kept") {
+    JournalState s;
+    REQUIRE(ApplyRecord(s, Op(1, OpKind::kMove, "m")).ok());
+    REQUIRE(ApplyRecord(s, Batch(1, StepKind::kTransfer, {1}, /*verify=*/false)).ok());
+    REQUIRE(ApplyRecord(s, EndRecord{1, true, {}}).ok());
+    CHECK(s.ops.at(1).state == OpState::kFailed);
+    CHECK(s.ops.at(1).failure->code == "NotVerified");
+  }
+  SECTION("failed transfer → failed, no further step") {
+    JournalState s;
+    REQUIRE(ApplyRecord(s, Op(1, OpKind::kMove, "m")).ok());
+    REQUIRE(ApplyRecord(s, Batch(1, StepKind::kTransfer, {1})).ok());
+    REQUIRE(ApplyRecord(s, EndRecord{1, false, {"PERMISSION_DENIED", "denied"}}).ok());
+    CHECK(s.ops.at(1).state == OpState::kFailed);
+    CHECK(s.ops.at(1).failure->code == "PERMISSION_DENIED");
+    CHECK(s.ops.at(1).step == 0);
+  }
+  SECTION("illegal transitions are refused without changing the state") {
+    JournalState s;
+    REQUIRE(ApplyRecord(s, Op(1, OpKind::kCopy, "c")).ok());
+    const std::string before = Fingerprint(s);
+    CHECK_FALSE(ApplyRecord(s, Op(1, OpKind::kCopy, "dup")).ok());
+    CHECK_FALSE(ApplyRecord(s, Batch(1, StepKind::kTransfer, {1, 99})).ok());
+    CHECK_FALSE(ApplyRecord(s, TaskRecord{5, "t"}).ok());
+    CHECK_FALSE(ApplyRecord(s, RetireRecord{{1}}).ok());  // still live
+    CHECK_FALSE(ApplyRecord(s, EndRecord{1, true, {}}).ok());
+    CHECK(Fingerprint(s) == before);
+  }
+}
+
+TEST_CASE("replay rebuilds the state; ids keep increasing", "[journal]") {
+  TempDir d;
+  const std::string path = JournalPath(d.path + "/state", "m1");
+  std::string expected;
+  {
+    auto j = Journal::Open(path);
+    REQUIRE(j.ok());
+    auto story = Story();
+    for (size_t i = 0; i < 8; ++i) REQUIRE((*j)->Append(story[i]).ok());
+    expected = Fingerprint((*j)->state());
+    CHECK((*j)->state().ops.size() == 3);
+  }
+  auto j = Journal::Open(path);
+  REQUIRE(j.ok());
+  CHECK(Fingerprint((*j)->state()) == expected);
+  CHECK((*j)->NextOpId() == 4);
+  CHECK((*j)->NextBatchId() == 3);
+  CHECK((*j)->state().ops.at(2).state == OpState::kBatched);  // the move's delete step
+  CHECK((*j)->state().batches.at(2).record.submission_id == "sub-2");
+  CHECK(std::filesystem::status(path).permissions() ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+}
+
+TEST_CASE("a second process cannot open the same journal", "[journal]") {
+  TempDir d;
+  const std::string path = JournalPath(d.path, "m");
+  auto a = Journal::Open(path);
+  REQUIRE(a.ok());
+  auto b = Journal::Open(path);
+  REQUIRE_FALSE(b.ok());
+  CHECK(b.error().sys_errno == EBUSY);
+}
+
+TEST_CASE("a journal from a newer format is refused, not truncated", "[journal]") {
+  TempDir d;
+  const std::string path = d.path + "/j.log";
+  const std::string text = EncodeRecord(HeaderRecord{2, 1, 1}) + "\n";
+  WriteFile(path, text);
+  CHECK_FALSE(Journal::Open(path).ok());
+  CHECK(ReadFile(path) == text);
+}
+
+TEST_CASE("torn last record at every byte offset: old state or new state, never garbage",
+          "[journal]") {
+  TempDir d;
+  const std::string path = d.path + "/live.log";
+  auto story = Story();
+  // File images and states after each record.
+  std::vector<std::string> images, states;
+  {
+    auto j = Journal::Open(path);
+    REQUIRE(j.ok());
+    images.push_back(ReadFile(path));
+    states.push_back(Fingerprint((*j)->state()));
+    for (const JournalRecord& r : story) {
+      REQUIRE((*j)->Append(r).ok());
+      images.push_back(ReadFile(path));
+      states.push_back(Fingerprint((*j)->state()));
+    }
+  }
+  JournalOptions fast;  // durability is tested elsewhere; here only the bytes matter
+  fast.sync = [](int) { return 0; };
+  int checked = 0;
+  for (size_t k = 1; k < images.size(); ++k) {
+    const std::string& old_image = images[k - 1];
+    const std::string& new_image = images[k];
+    REQUIRE(new_image.compare(0, old_image.size(), old_image) == 0);  // append-only
+    for (size_t cut = old_image.size(); cut <= new_image.size(); ++cut) {
+      const std::string p = d.path + "/cut.log";
+      WriteFile(p, new_image.substr(0, cut));
+      {
+        auto j = Journal::Open(p, fast);
+        REQUIRE(j.ok());
+        const std::string got = Fingerprint((*j)->state());
+        if (cut == new_image.size()) {
+          CHECK(got == states[k]);
+        } else {
+          CHECK(got == states[k - 1]);
+          CHECK((*j)->dropped_bytes_at_open() == cut - old_image.size());
+        }
+        // The torn tail is gone: a new record is not glued to it.
+        REQUIRE((*j)->Append(RetireRecord{{}}).ok());
+      }
+      auto again = Journal::Open(p, fast);
+      REQUIRE(again.ok());
+      CHECK((*again)->dropped_bytes_at_open() == 0);
+      CHECK(Fingerprint((*again)->state()) ==
+            (cut == new_image.size() ? states[k] : states[k - 1]));
+      ++checked;
+    }
+  }
+  CHECK(checked > 500);
+}
+
+TEST_CASE("a corrupt record drops it and everything after it", "[journal]") {
+  TempDir d;
+  const std::string path = d.path + "/j.log";
+  std::string after_two;
+  {
+    auto j = Journal::Open(path);
+    REQUIRE(j.ok());
+    REQUIRE((*j)->Append(Op(1, OpKind::kCopy, "a")).ok());
+    REQUIRE((*j)->Append(Op(2, OpKind::kCopy, "b")).ok());
+    after_two = Fingerprint((*j)->state());
+    REQUIRE((*j)->Append(Op(3, OpKind::kCopy, "c")).ok());
+  }
+  std::string image = ReadFile(path);
+  image[image.size() - 5] ^= 0x20;  // inside the last record, LF intact
+  WriteFile(path, image);
+  auto j = Journal::Open(path);
+  REQUIRE(j.ok());
+  CHECK(Fingerprint((*j)->state()) == after_two);
+}
+
+TEST_CASE("Append is durable before it returns and changes nothing when sync fails", "[journal]") {
+  TempDir d;
+  const std::string path = d.path + "/j.log";
+  Journal* jp = nullptr;
+  bool fail_sync = false;
+  std::vector<std::string> seen_at_sync;
+  std::vector<size_t> ops_at_sync;
+  JournalOptions o;
+  o.sync = [&](int fd) {
+    // At the barrier the record is already in the file, and not yet in the state.
+    seen_at_sync.push_back(ReadFile(path));
+    ops_at_sync.push_back(jp ? jp->state().ops.size() : 0);
+    if (fail_sync) {
+      errno = EIO;
+      return -1;
+    }
+    return ::fdatasync(fd);
+  };
+  auto j = Journal::Open(path, o);
+  REQUIRE(j.ok());
+  jp = j->get();
+  seen_at_sync.clear();
+  ops_at_sync.clear();
+
+  REQUIRE(jp->Append(Op(1, OpKind::kCopy, "first")).ok());
+  REQUIRE(seen_at_sync.size() == 1);
+  CHECK(seen_at_sync[0].find("/src/first") != std::string::npos);
+  CHECK(ops_at_sync[0] == 0);
+  CHECK(jp->state().ops.size() == 1);
+
+  const std::string good = ReadFile(path);
+  fail_sync = true;
+  Status s = jp->Append(Op(2, OpKind::kCopy, "second"));
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().sys_errno == EIO);
+  CHECK(jp->state().ops.size() == 1);  // not applied
+  CHECK(ReadFile(path) == good);       // rolled back
+
+  fail_sync = false;
+  REQUIRE(jp->Append(Op(2, OpKind::kCopy, "third")).ok());
+  j->reset();
+  auto re = Journal::Open(path);
+  REQUIRE(re.ok());
+  CHECK((*re)->state().ops.size() == 2);
+  CHECK((*re)->state().ops.at(2).src.path == "/src/third");
+  CHECK((*re)->dropped_bytes_at_open() == 0);
+}
+
+TEST_CASE("compaction keeps the live state and shrinks the file", "[journal]") {
+  TempDir d;
+  const std::string path = d.path + "/j.log";
+  JournalOptions o;
+  o.compact_min_records = 50;
+  o.compact_ratio = 4;
+  std::string expected;
+  {
+    auto j = Journal::Open(path, o);
+    REQUIRE(j.ok());
+    // 200 ops that each live and die, 3 that stay (one mid-task).
+    OpId id = 1;
+    for (int i = 0; i < 200; ++i, ++id) {
+      REQUIRE((*j)->Append(Op(id, OpKind::kCopy, "t" + std::to_string(i))).ok());
+      REQUIRE((*j)->Append(FailRecord{{id}, {"CANCELED", "x"}}).ok());
+      REQUIRE((*j)->Append(RetireRecord{{id}}).ok());
+      CHECK((*j)->records_in_file() <= 51);  // compacted along the way
+    }
+    REQUIRE((*j)->Append(Op(id, OpKind::kMove, "keep1")).ok());
+    REQUIRE((*j)->Append(Op(id + 1, OpKind::kCopy, "keep2")).ok());
+    REQUIRE((*j)->Append(Batch((*j)->NextBatchId(), StepKind::kTransfer, {id})).ok());
+    REQUIRE((*j)->Append(TaskRecord{(*j)->NextBatchId() - 1, "task-x"}).ok());
+    REQUIRE((*j)->Compact().ok());
+    CHECK((*j)->records_in_file() == 5);  // hdr, 2 ops, batch, task
+    expected = Fingerprint((*j)->state());
+    // Appending after compaction goes to the new file.
+    REQUIRE((*j)->Append(Op(id + 2, OpKind::kCopy, "after")).ok());
+    expected = Fingerprint((*j)->state());
+  }
+  CHECK_FALSE(std::filesystem::exists(path + ".tmp"));
+  auto j = Journal::Open(path);
+  REQUIRE(j.ok());
+  CHECK(Fingerprint((*j)->state()) == expected);
+  CHECK((*j)->NextOpId() == 204);  // ids are not reused after compaction
+  CHECK((*j)->state().batches.begin()->second.task_id == "task-x");
+}
+
+}  // namespace gf::fs

@@ -1,0 +1,630 @@
+// Root layout, collection resolution, lookups, caches, coalescing, errors, namespace changes.
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include "fs_world.h"
+
+using namespace gf::fs;
+using namespace gf::fs::testing;
+using gf::Error;
+
+namespace {
+bool Has(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+int Errno(const gf::Error& e) { return gf::ErrnoFor(e); }
+
+// Waits (bounded) for a condition another thread will make true; never asserts on time.
+template <class F>
+bool Eventually(F f) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!f()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+}  // namespace
+
+TEST_CASE("root lists configured collections, bookmarks as symlinks, hides endpoints",
+          "[fs][root]") {
+  World w;
+  w.options.collections = {kTut, "Shared Data", kSlash, kEndpoint, kLaptop};
+  w.options.bookmarks = true;
+  gf::api::Bookmark b;
+  b.name = "tutorial-home";
+  b.endpoint_id = kTut;
+  b.path = "/home/alice/";
+  w.remote.AddBookmark(b);
+  auto& fs = w.Make();
+
+  CollectingReplier rows;
+  auto names = w.List(kRootIno, false, &rows);
+  REQUIRE(names.ok());
+  CHECK(Has(*names, ".by-id"));
+  CHECK(Has(*names, "Globus Tutorial Collection 1"));
+  CHECK(Has(*names, "Shared Data"));
+  CHECK(Has(*names, "Shared Data (dddddddd)"));  // same display name: short id suffix
+  CHECK(Has(*names,
+            "A\xE2\x88\x95"
+            "B Lab"));  // '/' -> U+2215
+  CHECK(Has(*names, "My Laptop"));
+  CHECK(Has(*names, "tutorial-home"));
+  CHECK_FALSE(Has(*names, "Grex Endpoint"));  // GCSv5 endpoint: no data, not listed
+  CHECK_FALSE(Has(*names, ".globus-fuse"));   // control dir is hidden
+  CHECK(S_ISLNK(rows.Find("tutorial-home")->attr.mode));
+  CHECK(S_ISDIR(rows.Find("Shared Data")->attr.mode));
+
+  auto link = fs.Lookup(kRootIno, "tutorial-home");
+  REQUIRE(link.ok());
+  CHECK(S_ISLNK(link->attr.mode));
+  auto target = fs.ReadLink(link->attr.ino);
+  REQUIRE(target.ok());
+  CHECK(*target == "Globus Tutorial Collection 1/home/alice");
+
+  // .by-id reaches collections, but not GCSv5 endpoints.
+  auto byid = fs.Lookup(kRootIno, ".by-id");
+  REQUIRE(byid.ok());
+  CHECK(fs.Lookup(byid->attr.ino, kShared2).ok());
+  auto ep = fs.Lookup(byid->attr.ino, kEndpoint);
+  REQUIRE_FALSE(ep.ok());
+  CHECK(Errno(ep.error()) == ENOENT);
+  auto listed = w.List(byid->attr.ino);
+  REQUIRE(listed.ok());
+  CHECK(Has(*listed, kTut));
+  CHECK(Has(*listed, kShared2));
+  CHECK_FALSE(Has(*listed, kEndpoint));
+
+  // Once resolved, listing the root needs no remote call (works with the network down).
+  w.remote.ResetCalls();
+  w.remote.FailNext("get_endpoint", Error::Transport(gf::TransportFailure::kConnect, "down"), 9);
+  w.remote.FailNext("endpoint_search", Error::Transport(gf::TransportFailure::kConnect, "down"), 9);
+  auto again = w.List(kRootIno);
+  REQUIRE(again.ok());
+  CHECK(again->size() == names->size());
+  CHECK(w.remote.Calls("get_endpoint") == 0);
+  CHECK(w.remote.Calls("endpoint_search") == 0);
+}
+
+TEST_CASE("configured ids that cannot be resolved yet are shown under their id", "[fs][root]") {
+  World w;
+  w.options.collections = {kTut};
+  w.remote.FailNext("get_endpoint", Error::Transport(gf::TransportFailure::kConnect, "down"));
+  auto& fs = w.Make();
+  auto names = w.List(kRootIno);
+  REQUIRE(names.ok());
+  CHECK(Has(*names, kTut));
+  // Looking the id up resolves it now (network back).
+  auto e = fs.Lookup(kRootIno, kTut);
+  REQUIRE(e.ok());
+  CHECK(S_ISDIR(e->attr.mode));
+  auto after = w.List(kRootIno);
+  REQUIRE(after.ok());
+  CHECK(Has(*after, "Globus Tutorial Collection 1"));
+  CHECK_FALSE(Has(*after, kTut));
+}
+
+TEST_CASE("unknown root names fall back to endpoint_search, exact matches only", "[fs][root]") {
+  World w;
+  auto& fs = w.Make();
+  auto grex = fs.Lookup(kRootIno, "UManitoba Grex HPC");
+  REQUIRE(grex.ok());
+  CHECK(w.remote.Calls("endpoint_search") == 1);
+  auto names = w.List(kRootIno);
+  REQUIRE(names.ok());
+  CHECK(Has(*names, "UManitoba Grex HPC"));  // joined the root
+
+  // Substring matches are not enough; misses are cached negatively.
+  auto miss = fs.Lookup(kRootIno, "Grex");
+  REQUIRE_FALSE(miss.ok());
+  CHECK(Errno(miss.error()) == ENOENT);
+  int searches = w.remote.Calls("endpoint_search");
+  CHECK_FALSE(fs.Lookup(kRootIno, "Grex").ok());
+  CHECK(w.remote.Calls("endpoint_search") == searches);
+  w.clock.Advance(std::chrono::seconds(11));  // negative_ttl = 10
+  CHECK_FALSE(fs.Lookup(kRootIno, "Grex").ok());
+  CHECK(w.remote.Calls("endpoint_search") == searches + 1);
+
+  // Hidden names are never searched; endpoints are never found.
+  CHECK_FALSE(fs.Lookup(kRootIno, ".Trash").ok());
+  CHECK(w.remote.Calls("endpoint_search") == searches + 1);
+  CHECK_FALSE(fs.Lookup(kRootIno, "Grex Endpoint").ok());
+}
+
+TEST_CASE("collection root shows ~ and lookups use cached listings", "[fs][lookup]") {
+  World w;
+  w.remote.AddFile(kTut, "/data/a.txt", "hello");
+  w.remote.AddDir(kTut, "/~/work");
+  auto& fs = w.Make();
+  auto coll = w.Walk("Globus Tutorial Collection 1");
+  REQUIRE(coll.ok());
+  auto names = w.List(coll->attr.ino);
+  REQUIRE(names.ok());
+  CHECK(Has(*names, "~"));
+  CHECK(Has(*names, "data"));
+
+  auto data = fs.Lookup(coll->attr.ino, "data");
+  REQUIRE(data.ok());
+  CHECK(w.List(data->attr.ino).ok());
+  w.remote.ResetCalls();
+  auto a = fs.Lookup(data->attr.ino, "a.txt");
+  REQUIRE(a.ok());
+  CHECK(a->attr.size == 5);
+  auto missing = fs.Lookup(data->attr.ino, "b.txt");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(Errno(missing.error()) == ENOENT);
+  CHECK(w.remote.Calls("stat") == 0);  // answered from the cached listing
+  CHECK(w.remote.Calls("ls") == 0);
+
+  auto home = fs.Lookup(coll->attr.ino, "~");
+  REQUIRE(home.ok());
+  auto work = fs.Lookup(home->attr.ino, "work");
+  REQUIRE(work.ok());
+  CHECK(S_ISDIR(work->attr.mode));
+  auto path = fs.GetXattr(work->attr.ino, "user.globus.path");
+  REQUIRE(path.ok());
+  CHECK(*path == "/~/work");
+}
+
+TEST_CASE("lookup under an uncached parent is one stat, no listing; misses are cached",
+          "[fs][lookup]") {
+  World w;
+  w.remote.AddFile(kTut, "/big/f1", "x");
+  auto& fs = w.Make();
+  auto big = w.Walk("Globus Tutorial Collection 1/big");
+  REQUIRE(big.ok());
+  w.remote.ResetCalls();
+  auto f = fs.Lookup(big->attr.ino, "f1");
+  REQUIRE(f.ok());
+  CHECK(w.remote.Calls("stat") == 1);
+  CHECK(w.remote.Calls("ls") == 0);
+
+  auto m1 = fs.Lookup(big->attr.ino, "nope");
+  REQUIRE_FALSE(m1.ok());
+  CHECK(Errno(m1.error()) == ENOENT);
+  CHECK(w.remote.Calls("stat") == 2);
+  CHECK_FALSE(fs.Lookup(big->attr.ino, "nope").ok());
+  CHECK(w.remote.Calls("stat") == 2);  // negative cache
+  w.clock.Advance(std::chrono::seconds(11));
+  w.remote.AddFile(kTut, "/big/nope", "now here");
+  CHECK(fs.Lookup(big->attr.ino, "nope").ok());
+  CHECK(w.remote.Calls("stat") == 3);
+}
+
+TEST_CASE("listing TTL expiry refetches; attributes follow", "[fs][ttl]") {
+  World w;
+  w.remote.AddFile(kTut, "/d/f", "12345");
+  auto& fs = w.Make();
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  w.remote.ResetCalls();
+  REQUIRE(w.List(d->attr.ino).ok());
+  REQUIRE(w.List(d->attr.ino).ok());
+  CHECK(w.remote.Calls("ls") == 1);
+  auto f = fs.Lookup(d->attr.ino, "f");
+  REQUIRE(f.ok());
+  CHECK(f->entry_timeout == Approx(60));
+  w.remote.AddFile(kTut, "/d/f", "1234567890");
+  w.clock.Advance(std::chrono::seconds(61));
+  REQUIRE(w.List(d->attr.ino).ok());
+  CHECK(w.remote.Calls("ls") == 2);
+  auto attr = fs.GetAttr(f->attr.ino);
+  REQUIRE(attr.ok());
+  CHECK(attr->attr.size == 10);
+}
+
+TEST_CASE("concurrent listings of the same directory make exactly one call", "[fs][coalesce]") {
+  World w;
+  for (int i = 0; i < 10; ++i) w.remote.AddFile(kTut, "/d/f" + std::to_string(i), "x");
+  auto& fs = w.Make();
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  w.remote.ResetCalls();
+  w.remote.CloseGate("ls");
+  constexpr int kThreads = 8;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < kThreads; ++i)
+    threads.emplace_back([&] {
+      auto names = w.List(d->attr.ino);
+      if (names.ok() && names->size() == 10) ++ok;
+    });
+  bool all_waiting =
+      Eventually([&] { return w.remote.Blocked("ls") + fs.listing_waiters() == kThreads; });
+  w.remote.ReleaseGate("ls");
+  for (auto& t : threads) t.join();
+  CHECK(all_waiting);
+  CHECK(w.remote.Calls("ls") == 1);
+  CHECK(ok == kThreads);
+}
+
+TEST_CASE("concurrent stats of the same path make exactly one call", "[fs][coalesce]") {
+  World w;
+  w.remote.AddFile(kTut, "/d/f", "x");
+  auto& fs = w.Make();
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  w.remote.ResetCalls();
+  w.remote.CloseGate("stat");
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 6; ++i)
+    threads.emplace_back([&] {
+      if (fs.Lookup(d->attr.ino, "f").ok()) ++ok;
+    });
+  bool all_waiting = Eventually([&] { return w.remote.Blocked("stat") + fs.stat_waiters() == 6; });
+  w.remote.ReleaseGate("stat");
+  for (auto& t : threads) t.join();
+  CHECK(all_waiting);
+  CHECK(w.remote.Calls("stat") == 1);
+  CHECK(ok == 6);
+}
+
+TEST_CASE("service errors map to errno through the core", "[fs][errors]") {
+  World w;
+  w.remote.AddFile(kTut, "/d/f", "x");
+  auto& fs = w.Make();
+  auto coll = w.Walk("Globus Tutorial Collection 1");
+  REQUIRE(coll.ok());
+  w.remote.FailNext("stat", Error::Api(403, "EndpointPermissionDenied", "Denied by endpoint"));
+  auto denied = fs.Lookup(coll->attr.ino, "d");
+  REQUIRE_FALSE(denied.ok());
+  CHECK(Errno(denied.error()) == EACCES);
+
+  auto d = fs.Lookup(coll->attr.ino, "d");
+  REQUIRE(d.ok());
+  w.remote.FailNext("ls", Error::Api(502, "ExternalError.DirListingFailed.NotDirectory", "file"));
+  auto notdir = w.List(d->attr.ino);
+  REQUIRE_FALSE(notdir.ok());
+  CHECK(Errno(notdir.error()) == ENOTDIR);
+
+  w.remote.FailNext("ls", Error::Transport(gf::TransportFailure::kTimeout, "slow"));
+  auto timeout = w.List(d->attr.ino);
+  REQUIRE_FALSE(timeout.ok());
+  CHECK(Errno(timeout.error()) == ETIMEDOUT);
+}
+
+namespace {
+struct CountingAuthorizer : Authorizer {
+  int calls = 0;
+  bool succeed = true;
+  gf::Status Authorize(const Error& e, const std::string& collection) override {
+    ++calls;
+    last_collection = collection;
+    if (succeed) return gf::Status::Ok();
+    return e;
+  }
+  std::string last_collection;
+};
+Error ConsentError() {
+  Error e = Error::Api(403, "ConsentRequired", "Missing required data_access consent");
+  gf::AuthorizationParameters p;
+  p.required_scopes = {
+      "urn:globus:auth:scope:transfer.api.globus.org:all[*https://auth.globus.org/scopes/x/"
+      "data_access]"};
+  e.authorization = p;
+  return e;
+}
+}  // namespace
+
+TEST_CASE("authorization errors are EACCES by default and retried once after the Authorizer",
+          "[fs][errors][auth]") {
+  World w;
+  w.remote.AddFile(kTut, "/d/f", "x");
+  auto& fs = w.Make();
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  w.remote.FailNext("ls", ConsentError());
+  auto r = w.List(d->attr.ino);
+  REQUIRE_FALSE(r.ok());
+  CHECK(Errno(r.error()) == EACCES);
+
+  CountingAuthorizer auth;
+  fs.SetAuthorizer(&auth);
+  w.remote.ResetCalls();
+  w.remote.FailNext("ls", ConsentError());
+  auto ok = w.List(d->attr.ino);
+  REQUIRE(ok.ok());
+  CHECK(auth.calls == 1);
+  CHECK(auth.last_collection == kTut);
+  CHECK(w.remote.Calls("ls") == 2);
+  fs.SetAuthorizer(nullptr);
+}
+
+TEST_CASE("readdirplus fills attributes and counts lookups", "[fs][readdir]") {
+  World w;
+  w.options.umask = 027;
+  w.remote.AddFile(kTut, "/d/f", std::string(1000, 'x'), 1600000123, 0664);
+  w.remote.AddDir(kTut, "/d/sub", 0775);
+  w.remote.AddFile(kTut, "/d/empty", "");
+  auto& fs = w.Make();
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  CollectingReplier rows;
+  REQUIRE(w.List(d->attr.ino, true, &rows).ok());
+  const auto* f = rows.Find("f");
+  REQUIRE(f);
+  CHECK(f->plus);
+  CHECK(S_ISREG(f->attr.mode));
+  CHECK((f->attr.mode & 07777) == 0640);
+  CHECK(f->attr.size == 1000);
+  CHECK(f->attr.blocks == 2);  // ceil(1000/512): never looks sparse
+  CHECK(f->attr.nlink == 1);
+  CHECK(f->attr.uid == 1234);
+  CHECK(f->attr.gid == 5678);
+  CHECK(f->attr.mtime == 1600000123);
+  const auto* sub = rows.Find("sub");
+  REQUIRE(sub);
+  CHECK(S_ISDIR(sub->attr.mode));
+  CHECK((sub->attr.mode & 07777) == 0750);
+  CHECK(sub->attr.nlink == 2);
+  CHECK(rows.Find("empty")->attr.blocks == 0);
+  CHECK(fs.inodes().LookupCount(f->plus_ino) == 1);
+  CHECK(fs.inodes().LookupCount(rows.Find(".")->attr.ino) == 1);  // "." not counted again
+
+  // A full buffer: the refused entry's count is undone.
+  CollectingReplier small;
+  small.capacity = 3;  // ".", "..", first entry
+  auto fh = fs.OpenDir(d->attr.ino);
+  REQUIRE(fh.ok());
+  REQUIRE(fs.ReadDir(d->attr.ino, *fh, 0, true, small).ok());
+  fs.ReleaseDir(*fh);
+  REQUIRE(small.rows.size() == 3);
+  CHECK(fs.inodes().LookupCount(rows.Find("f")->plus_ino) == 1);
+  CHECK(fs.inodes().LookupCount(small.rows[2].plus_ino) == 2);
+}
+
+TEST_CASE("symlinks and invalid symlinks", "[fs][symlink]") {
+  World w;
+  w.remote.AddFile(kTut, "/d/real", "x");
+  w.remote.AddSymlink(kTut, "/d/rel", "real");
+  w.remote.AddSymlink(kTut, "/d/abs", "/d/real");
+  gf::testing::FakeRemote::Node dangling;
+  dangling.type = gf::api::EntryType::kInvalidSymlink;
+  dangling.link_target = "gone";
+  w.remote.SetNode(kTut, "/d/dangling", dangling);
+  auto& fs = w.Make();
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  auto rel = fs.Lookup(d->attr.ino, "rel");
+  REQUIRE(rel.ok());
+  CHECK(S_ISLNK(rel->attr.mode));
+  CHECK(*fs.ReadLink(rel->attr.ino) == "real");
+  auto abs = fs.Lookup(d->attr.ino, "abs");
+  REQUIRE(abs.ok());
+  CHECK(*fs.ReadLink(abs->attr.ino) == "../d/real");  // stays inside the collection
+  auto dl = fs.Lookup(d->attr.ino, "dangling");
+  REQUIRE(dl.ok());
+  CHECK(S_ISLNK(dl->attr.mode));
+  CHECK(*fs.ReadLink(dl->attr.ino) == "gone");
+  CHECK(Errno(fs.ReadLink(d->attr.ino).error()) == EINVAL);
+}
+
+TEST_CASE("a symlink reported with its target's type is still a symlink", "[fs][symlink]") {
+  // The real service reports a valid symlink with the TARGET's type and size plus link_target
+  // (globus-api.md §1.1); the mount must show the link itself.
+  World w;
+  w.remote.AddFile(kTut, "/d/real", "0123456789");
+  gf::testing::FakeRemote::Node link;
+  link.type = gf::api::EntryType::kFile;
+  link.link_target = "real";
+  link.size_override = 10;
+  w.remote.SetNode(kTut, "/d/link", link);
+  auto& fs = w.Make();
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  auto l = fs.Lookup(d->attr.ino, "link");
+  REQUIRE(l.ok());
+  CHECK(S_ISLNK(l->attr.mode));
+  CHECK(l->attr.size == 4);
+  CHECK(*fs.ReadLink(l->attr.ino) == "real");
+}
+
+TEST_CASE("extended attributes", "[fs][xattr]") {
+  World w;
+  w.remote.AddFile(kTut, "/d/my file.txt", "x");
+  auto& fs = w.Make();
+  auto f = w.Walk("Globus Tutorial Collection 1/d/my file.txt");
+  REQUIRE(f.ok());
+  auto names = fs.ListXattr(f->attr.ino);
+  REQUIRE(names.ok());
+  CHECK(Has(*names, "user.globus.collection_id"));
+  CHECK(Has(*names, "user.globus.path"));
+  CHECK(Has(*names, "user.globus.https_url"));
+  CHECK(*fs.GetXattr(f->attr.ino, "user.globus.collection_id") == kTut);
+  CHECK(*fs.GetXattr(f->attr.ino, "user.globus.path") == "/d/my file.txt");
+  CHECK(*fs.GetXattr(f->attr.ino, "user.globus.https_url") ==
+        "https://tut.example.org/d/my%20file.txt");
+  auto none = fs.GetXattr(f->attr.ino, "user.other");
+  REQUIRE_FALSE(none.ok());
+  CHECK(Errno(none.error()) == ENODATA);
+  auto dir = w.Walk("Globus Tutorial Collection 1/d");
+  auto dnames = fs.ListXattr(dir->attr.ino);
+  CHECK_FALSE(Has(*dnames, "user.globus.https_url"));
+  CHECK(fs.ListXattr(kRootIno)->empty());
+}
+
+TEST_CASE("mkdir and rename", "[fs][namespace]") {
+  World w;
+  w.options.collections = {kTut, kSlash};
+  w.remote.AddFile(kTut, "/d/a", "A");
+  w.remote.AddFile(kTut, "/d/b", "B");
+  auto& fs = w.Make();
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  REQUIRE(w.List(d->attr.ino).ok());
+
+  auto made = fs.Mkdir(d->attr.ino, "new", 0755);
+  REQUIRE(made.ok());
+  CHECK(S_ISDIR(made->attr.mode));
+  CHECK(w.remote.Exists(kTut, "/d/new"));
+  auto listed = w.List(d->attr.ino);
+  REQUIRE(listed.ok());
+  CHECK(Has(*listed, "new"));  // listing was invalidated
+  auto again = fs.Mkdir(d->attr.ino, "new", 0755);
+  REQUIRE_FALSE(again.ok());
+  CHECK(Errno(again.error()) == EEXIST);
+  CHECK(Errno(fs.Mkdir(kRootIno, "x", 0755).error()) == EPERM);
+
+  auto noreplace = fs.Rename(d->attr.ino, "a", d->attr.ino, "b", RENAME_NOREPLACE);
+  REQUIRE_FALSE(noreplace.ok());
+  CHECK(Errno(noreplace.error()) == EEXIST);
+  CHECK(w.remote.Calls("rename") == 0);
+  CHECK(Errno(fs.Rename(d->attr.ino, "a", d->attr.ino, "c", RENAME_EXCHANGE).error()) == EINVAL);
+
+  auto a = fs.Lookup(d->attr.ino, "a");
+  REQUIRE(a.ok());
+  REQUIRE(fs.Rename(d->attr.ino, "a", made->attr.ino, "c", RENAME_NOREPLACE).ok());
+  CHECK(w.remote.Exists(kTut, "/d/new/c"));
+  CHECK_FALSE(w.remote.Exists(kTut, "/d/a"));
+  CHECK(*fs.GetXattr(a->attr.ino, "user.globus.path") == "/d/new/c");  // same inode, new place
+  CHECK(Errno(fs.Lookup(d->attr.ino, "a").error()) == ENOENT);
+
+  auto other = w.Walk(
+      "A\xE2\x88\x95"
+      "B Lab");
+  REQUIRE(other.ok());
+  CHECK(Errno(fs.Rename(d->attr.ino, "b", other->attr.ino, "b", 0).error()) == EXDEV);
+  CHECK(Errno(fs.Unlink(d->attr.ino, "b").error()) == EROFS);
+  CHECK(Errno(fs.Create(d->attr.ino, "z", 0644, O_WRONLY).error()) == EROFS);
+  CHECK(Errno(fs.CopyFileRange(a->attr.ino, 0, a->attr.ino, 0, 1).error()) == EOPNOTSUPP);
+}
+
+TEST_CASE("drop caches through the invalidate xattr", "[fs][invalidate]") {
+  World w;
+  w.remote.AddFile(kTut, "/d/sub/f", "x");
+  auto& fs = w.Make();
+  RecordingNotifier notes;
+  fs.SetNotifier(&notes);
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  auto sub = fs.Lookup(d->attr.ino, "sub");
+  REQUIRE(w.List(d->attr.ino).ok());
+  REQUIRE(w.List(sub->attr.ino).ok());
+  CHECK_FALSE(fs.Lookup(sub->attr.ino, "missing").ok());
+  w.remote.ResetCalls();
+  REQUIRE(w.List(d->attr.ino).ok());
+  CHECK(w.remote.Calls("ls") == 0);
+
+  REQUIRE(fs.SetXattr(d->attr.ino, kInvalidateXattr, "1").ok());
+  CHECK(std::count(notes.inodes.begin(), notes.inodes.end(), d->attr.ino) == 1);
+  CHECK(std::count(notes.inodes.begin(), notes.inodes.end(), sub->attr.ino) == 1);
+  CHECK(std::find(notes.entries.begin(), notes.entries.end(),
+                  std::make_pair(d->attr.ino, std::string("sub"))) != notes.entries.end());
+  REQUIRE(w.List(d->attr.ino).ok());
+  REQUIRE(w.List(sub->attr.ino).ok());
+  CHECK(w.remote.Calls("ls") == 2);  // both levels refetched
+  CHECK(Errno(fs.SetXattr(d->attr.ino, "user.other", "1").error()) == EOPNOTSUPP);
+  fs.SetNotifier(nullptr);
+}
+
+TEST_CASE("status file is JSON with collections, caches and api calls", "[fs][status]") {
+  World w;
+  w.options.mount_point = "/mnt/globus";
+  auto& fs = w.Make();
+  REQUIRE(w.List(kRootIno).ok());
+  auto ctl = fs.Lookup(kRootIno, ".globus-fuse");
+  REQUIRE(ctl.ok());
+  auto st = fs.Lookup(ctl->attr.ino, "status");
+  REQUIRE(st.ok());
+  auto o = fs.Open(st->attr.ino, O_RDONLY);
+  REQUIRE(o.ok());
+  CHECK(o->direct_io);
+  auto body = fs.Read(o->fh, 0, 1 << 20);
+  fs.Release(o->fh);
+  REQUIRE(body.ok());
+  CHECK(body->find("\"mount_point\":\"/mnt/globus\"") != std::string::npos);
+  CHECK(body->find("Globus Tutorial Collection 1") != std::string::npos);
+  CHECK(body->find("\"get_endpoint\":{\"calls\":1") != std::string::npos);
+  CHECK(body->find("\"transfers\"") != std::string::npos);
+}
+
+TEST_CASE("tree-walk prefetch lists subdirectories with bounded concurrency", "[fs][prefetch]") {
+  World w;
+  w.options.prefetch_workers = 4;
+  for (int i = 0; i < 8; ++i) w.remote.AddFile(kTut, "/t/d" + std::to_string(i) + "/f", "x");
+  auto& fs = w.Make(/*start=*/false);
+  auto t = w.Walk("Globus Tutorial Collection 1/t");
+  REQUIRE(t.ok());
+  REQUIRE(w.List(t->attr.ino).ok());  // queues 8 subdirectory listings
+  CHECK(fs.dir_prefetch_queue().queued() == 8);
+  w.remote.ResetCalls();
+  w.remote.CloseGate("ls");
+  fs.Start();
+  bool four = Eventually([&] { return w.remote.Blocked("ls") == 4; });
+  CHECK(four);
+  CHECK(fs.dir_prefetch_queue().running() == 4);
+  CHECK(fs.dir_prefetch_queue().queued() == 4);  // the rest wait for a worker
+  w.remote.ReleaseGate("ls");
+  fs.dir_prefetch_queue().WaitIdle();
+  CHECK(w.remote.Calls("ls") == 8);
+  for (int i = 0; i < 8; ++i) {
+    auto sub = fs.Lookup(t->attr.ino, "d" + std::to_string(i));
+    REQUIRE(sub.ok());
+    CHECK(w.List(sub->attr.ino).ok());
+  }
+  CHECK(w.remote.Calls("ls") == 8);  // the walk itself made no extra call
+}
+
+TEST_CASE("prefetch skips large directories", "[fs][prefetch]") {
+  World w;
+  w.options.prefetch_workers = 2;
+  w.options.prefetch_max_entries = 5;
+  for (int i = 0; i < 6; ++i) w.remote.AddDir(kTut, "/t/d" + std::to_string(i));
+  auto& fs = w.Make(/*start=*/false);
+  auto t = w.Walk("Globus Tutorial Collection 1/t");
+  REQUIRE(t.ok());
+  REQUIRE(w.List(t->attr.ino).ok());
+  CHECK(fs.dir_prefetch_queue().queued() == 0);
+}
+
+namespace {
+struct TestOverlay : Overlay {
+  std::optional<Meta> Pending(const std::string&, const std::string& path) override {
+    if (path != "/d/incoming") return std::nullopt;
+    Meta m;
+    m.type = gf::api::EntryType::kFile;
+    m.size = 42;
+    m.permissions = 0644;
+    return m;
+  }
+  bool Hidden(const std::string&, const std::string& path) override { return path == "/d/moving"; }
+  std::vector<std::pair<std::string, Meta>> PendingChildren(const std::string&,
+                                                            const std::string& dir) override {
+    if (dir != "/d") return {};
+    return {{"incoming", *Pending("", "/d/incoming")}};
+  }
+  std::vector<std::pair<std::string, std::string>> Xattrs(const std::string&,
+                                                          const std::string& path) override {
+    if (path == "/d/incoming") return {{"user.globus.status", "copying"}};
+    return {};
+  }
+};
+}  // namespace
+
+TEST_CASE("the overlay hook adds pending entries and hides moving ones", "[fs][overlay]") {
+  World w;
+  w.remote.AddFile(kTut, "/d/moving", "x");
+  w.remote.AddFile(kTut, "/d/stays", "x");
+  auto& fs = w.Make();
+  TestOverlay overlay;
+  fs.SetOverlay(&overlay);
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  auto names = w.List(d->attr.ino);
+  REQUIRE(names.ok());
+  CHECK(Has(*names, "incoming"));
+  CHECK(Has(*names, "stays"));
+  CHECK_FALSE(Has(*names, "moving"));
+  auto inc = fs.Lookup(d->attr.ino, "incoming");
+  REQUIRE(inc.ok());
+  CHECK(inc->attr.size == 42);
+  CHECK(*fs.GetXattr(inc->attr.ino, "user.globus.status") == "copying");
+  CHECK(Errno(fs.Lookup(d->attr.ino, "moving").error()) == ENOENT);
+  fs.SetOverlay(nullptr);
+}

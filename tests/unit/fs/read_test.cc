@@ -1,0 +1,208 @@
+// Reads: sequential prefetch, random reads, Range-ignoring servers, remote change, memory bound.
+#include <fcntl.h>
+#include <catch2/catch.hpp>
+
+#include "fs_world.h"
+
+using namespace gf::fs;
+using namespace gf::fs::testing;
+
+namespace {
+int Errno(const gf::Error& e) { return gf::ErrnoFor(e); }
+}  // namespace
+
+TEST_CASE("sequential reads prefetch with a growing window", "[fs][read]") {
+  World w;
+  w.options.readahead_max = 8 << 20;
+  const std::string content = Pattern(16 << 20);
+  w.remote.AddFile(kTut, "/big.bin", content);
+  w.Make();
+  auto f = w.Walk("Globus Tutorial Collection 1/big.bin");
+  REQUIRE(f.ok());
+  CHECK(f->attr.size == content.size());
+  w.remote.ResetCalls();
+  auto data = w.ReadAll(f->attr.ino, 128 << 10);  // the kernel's usual read size
+  REQUIRE(data.ok());
+  CHECK(*data == content);
+  // 128 reads of 128 KiB became far fewer, larger range requests, and no byte twice.
+  int gets = w.remote.Calls("get");
+  CHECK(gets >= 4);
+  CHECK(gets <= 40);
+  CHECK(w.remote.BytesServed() == content.size());
+  CHECK(w.fs->memory().used() == 0);  // everything released at close
+}
+
+TEST_CASE("the first request is the initial window, later ones are larger", "[fs][read]") {
+  World w;
+  w.options.readahead_max = 8 << 20;
+  w.options.read_parallelism = 1;  // one part per window: request sizes = window sizes
+  const std::string content = Pattern(12 << 20);
+  w.remote.AddFile(kTut, "/f", content);
+  auto& fs = w.Make(/*start=*/false);  // no workers: parts are fetched inline, in order
+  auto f = w.Walk("Globus Tutorial Collection 1/f");
+  REQUIRE(f.ok());
+  auto o = fs.Open(f->attr.ino, O_RDONLY);
+  REQUIRE(o.ok());
+  uint64_t before = w.remote.BytesServed();
+  auto r = fs.Read(o->fh, 0, 128 << 10);
+  REQUIRE(r.ok());
+  CHECK(w.remote.BytesServed() - before == ReadOptions::kInitialWindow);
+  uint64_t served = w.remote.BytesServed();
+  uint64_t off = 128 << 10;
+  while (w.remote.BytesServed() == served) {
+    auto n = fs.Read(o->fh, off, 128 << 10);
+    REQUIRE(n.ok());
+    REQUIRE(*n == content.substr(off, 128 << 10));
+    off += 128 << 10;
+  }
+  CHECK(w.remote.BytesServed() - served == 2 * ReadOptions::kInitialWindow);  // doubled
+  fs.Release(o->fh);
+}
+
+TEST_CASE("random reads fetch only what they need", "[fs][read]") {
+  World w;
+  const std::string content = Pattern(32 << 20);
+  w.remote.AddFile(kTut, "/r", content);
+  auto& fs = w.Make();
+  auto f = w.Walk("Globus Tutorial Collection 1/r");
+  REQUIRE(f.ok());
+  auto o = fs.Open(f->attr.ino, O_RDONLY);
+  REQUIRE(o.ok());
+  uint64_t offsets[] = {20u << 20, 3u << 20, 30u << 20, 7u << 20, 11u << 20};
+  for (uint64_t off : offsets) {
+    auto r = fs.Read(o->fh, off + 100, 4096);
+    REQUIRE(r.ok());
+    CHECK(*r == content.substr(off + 100, 4096));
+  }
+  fs.Release(o->fh);
+  CHECK(w.remote.Calls("get") == 5);
+  CHECK(w.remote.BytesServed() <= 5 * (64u << 10));  // one aligned 64 KiB block each
+}
+
+TEST_CASE("reads past EOF are short or empty", "[fs][read]") {
+  World w;
+  w.remote.AddFile(kTut, "/small", "0123456789");
+  auto& fs = w.Make();
+  auto f = w.Walk("Globus Tutorial Collection 1/small");
+  auto o = fs.Open(f->attr.ino, O_RDONLY);
+  REQUIRE(o.ok());
+  CHECK(*fs.Read(o->fh, 5, 100) == "56789");
+  CHECK(fs.Read(o->fh, 10, 100)->empty());
+  CHECK(fs.Read(o->fh, 1000, 100)->empty());
+  fs.Release(o->fh);
+}
+
+TEST_CASE("a server that ignores Range still reads correctly", "[fs][read]") {
+  World w;
+  w.options.readahead_max = 2 << 20;
+  const std::string content = Pattern(6 << 20, 3);
+  w.remote.AddFile(kTut, "/ign", content);
+  w.remote.SetIgnoreRange(true);
+  w.Make();
+  auto f = w.Walk("Globus Tutorial Collection 1/ign");
+  REQUIRE(f.ok());
+  auto data = w.ReadAll(f->attr.ino, 128 << 10);
+  REQUIRE(data.ok());
+  CHECK(*data == content);
+}
+
+TEST_CASE("a file changed remotely during a read fails with ESTALE", "[fs][read]") {
+  World w;
+  w.options.readahead_max = 256 << 10;
+  const std::string content = Pattern(4 << 20);
+  w.remote.AddFile(kTut, "/chg", content);
+  auto& fs = w.Make();
+  RecordingNotifier notes;
+  fs.SetNotifier(&notes);
+  auto f = w.Walk("Globus Tutorial Collection 1/chg");
+  REQUIRE(f.ok());
+  auto o = fs.Open(f->attr.ino, O_RDONLY);
+  REQUIRE(o.ok());
+  auto first = fs.Read(o->fh, 0, 128 << 10);
+  REQUIRE(first.ok());
+  w.remote.AddFile(kTut, "/chg", Pattern(5 << 20, 9));  // replaced with other bytes
+  gf::Result<std::string> r = std::string();
+  for (uint64_t off = 128 << 10; off < content.size() && r.ok(); off += 128 << 10)
+    r = fs.Read(o->fh, off, 128 << 10);
+  REQUIRE_FALSE(r.ok());
+  CHECK(Errno(r.error()) == ESTALE);
+  CHECK(Errno(fs.Read(o->fh, 0, 10).error()) == ESTALE);  // the handle stays stale
+  fs.Release(o->fh);
+  CHECK(std::count(notes.inodes.begin(), notes.inodes.end(), f->attr.ino) >= 1);
+  // A new open sees the new file.
+  auto attr = fs.GetAttr(f->attr.ino);
+  REQUIRE(attr.ok());
+  CHECK(attr->attr.size == (5u << 20));
+  fs.SetNotifier(nullptr);
+}
+
+TEST_CASE("read-ahead respects the memory limit", "[fs][read]") {
+  World w;
+  w.options.readahead_max = 64 << 20;
+  w.options.read_memory_limit = 1 << 20;
+  const std::string content = Pattern(8 << 20);
+  w.remote.AddFile(kTut, "/m", content);
+  auto& fs = w.Make();
+  auto f = w.Walk("Globus Tutorial Collection 1/m");
+  REQUIRE(f.ok());
+  auto data = w.ReadAll(f->attr.ino, 128 << 10);
+  REQUIRE(data.ok());
+  CHECK(*data == content);
+  CHECK(fs.memory().peak() <= (1u << 20) + (128u << 10));
+  CHECK(fs.memory().refusals() > 0);  // back-pressure happened
+  CHECK(fs.memory().used() == 0);
+}
+
+TEST_CASE("page cache is kept across opens while size and mtime are unchanged", "[fs][read]") {
+  World w;
+  w.remote.AddFile(kTut, "/k", "abc");
+  auto& fs = w.Make();
+  auto f = w.Walk("Globus Tutorial Collection 1/k");
+  auto o1 = fs.Open(f->attr.ino, O_RDONLY);
+  REQUIRE(o1.ok());
+  CHECK_FALSE(o1->keep_cache);
+  CHECK_FALSE(o1->direct_io);
+  fs.Release(o1->fh);
+  auto o2 = fs.Open(f->attr.ino, O_RDONLY);
+  REQUIRE(o2.ok());
+  CHECK(o2->keep_cache);
+  fs.Release(o2->fh);
+  w.remote.AddFile(kTut, "/k", "abcd", 1700000000);
+  w.clock.Advance(std::chrono::seconds(61));
+  auto o3 = fs.Open(f->attr.ino, O_RDONLY);
+  REQUIRE(o3.ok());
+  CHECK_FALSE(o3->keep_cache);
+  fs.Release(o3->fh);
+  CHECK(Errno(fs.Open(f->attr.ino, O_WRONLY).error()) == EROFS);
+}
+
+TEST_CASE("a collection without HTTPS lists but cannot be read", "[fs][read]") {
+  World w;
+  w.options.collections = {kLaptop};
+  w.remote.AddFile(kLaptop, "/notes.txt", "secret");
+  auto& fs = w.Make();
+  auto f = w.Walk("My Laptop/notes.txt");
+  REQUIRE(f.ok());
+  CHECK(f->attr.size == 6);
+  auto o = fs.Open(f->attr.ino, O_RDONLY);
+  REQUIRE_FALSE(o.ok());
+  CHECK(Errno(o.error()) == EOPNOTSUPP);
+  CHECK(w.remote.Calls("get") == 0);
+}
+
+TEST_CASE("read errors surface as errno and a retry refetches", "[fs][read]") {
+  World w;
+  w.remote.AddFile(kTut, "/e", "hello world");
+  auto& fs = w.Make();
+  auto f = w.Walk("Globus Tutorial Collection 1/e");
+  auto o = fs.Open(f->attr.ino, O_RDONLY);
+  REQUIRE(o.ok());
+  w.remote.FailNext("get", gf::Error::Transport(gf::TransportFailure::kReset, "reset"));
+  auto r = fs.Read(o->fh, 0, 5);
+  REQUIRE_FALSE(r.ok());
+  CHECK(Errno(r.error()) == EIO);
+  auto again = fs.Read(o->fh, 0, 5);
+  REQUIRE(again.ok());
+  CHECK(*again == "hello");
+  fs.Release(o->fh);
+}
