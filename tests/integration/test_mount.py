@@ -6,6 +6,7 @@ import os
 import random
 import stat
 import subprocess
+import time
 import unittest
 
 from tests.integration.harness import Mount, SimTestCase, run_cli, wait_for
@@ -229,6 +230,129 @@ class ReadTests(MountTestCase):
         self.assertIn(cm.exception.errno, (errno.EOPNOTSUPP, errno.ENXIO, errno.EACCES))
         wait_for(lambda: "HTTPS" in self.mount.output() or "https" in self.mount.output(), 5,
                  "a log line explaining the missing HTTPS server")
+
+
+class LargeDirectoryTests(MountTestCase):
+    ENTRIES = 100000
+
+    @classmethod
+    def populate(cls):
+        d = os.path.join(cls.sim.root(TUTORIAL), "big-dir")
+        os.makedirs(d, exist_ok=True)
+        for i in range(cls.ENTRIES):
+            os.close(os.open(os.path.join(d, f"e{i:06d}"), os.O_CREAT | os.O_WRONLY, 0o644))
+
+    def test_100k_entry_directory_lists_completely(self):
+        names = os.listdir(self.path(TUTORIAL, "big-dir"))
+        self.assertEqual(len(names), self.ENTRIES)
+        self.assertEqual(sorted(names)[:2], ["e000000", "e000001"])
+        # And a lookup inside it is answered without listing it again.
+        self.sim.reset_stats()
+        os.stat(self.path(TUTORIAL, "big-dir", "e099999"))
+        self.assertEqual(self.sim.count("ls"), 0)
+
+
+class FaultTests(MountTestCase):
+    """The sim's fault injection: the mount retries what is retryable, fails the rest clearly,
+    and never hangs or crashes."""
+
+    @classmethod
+    def populate(cls):
+        root = cls.sim.root(TUTORIAL)
+        for i in range(6):
+            os.makedirs(os.path.join(root, "faults", f"d{i}"), exist_ok=True)
+            with open(os.path.join(root, "faults", f"d{i}", "f.txt"), "w") as f:
+                f.write(f"content {i}\n")
+        with open(os.path.join(root, "faults", "blob.bin"), "wb") as f:
+            f.write(os.urandom(8 << 20))
+
+    def tearDown(self):
+        self.sim.clear_faults()
+
+    def listdir(self, *parts):
+        return subprocess.run(["ls", self.path(TUTORIAL, "faults", *parts)], capture_output=True,
+                              text=True, timeout=60)
+
+    def test_5xx_is_retried(self):
+        self.sim.reset_stats()
+        self.sim.fault("ls", "status", status=503, count=2)
+        p = self.listdir("d0")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("f.txt", p.stdout)
+        self.assertEqual(self.sim.count("ls"), 3)  # two 503s, then the answer
+
+    def test_429_with_retry_after_is_honoured(self):
+        self.sim.fault("ls", "status", status=429, retry_after=1, count=1)
+        p = self.listdir("d1")
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_external_error_is_not_retried_and_fails(self):
+        self.sim.reset_stats()
+        self.sim.fault("ls", "status", status=502, code="ExternalError.DirListingFailed",
+                       count=1)
+        p = self.listdir("d2")
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(self.sim.count("ls"), 1)  # never retried (the SDK's policy)
+        # The next attempt (no fault left) succeeds: the error was not cached as an entry.
+        p = self.listdir("d2")
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_malformed_body_is_an_error_then_recovers(self):
+        self.sim.fault("ls", "malformed", count=10)
+        p = self.listdir("d3")
+        self.assertNotEqual(p.returncode, 0)
+        self.sim.clear_faults()
+        p = self.listdir("d3")
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_reset_mid_body_resumes_the_read(self):
+        self.sim.reset_stats()
+        self.sim.fault("https_get", "reset", after_bytes=1 << 20, count=1)
+        local = os.path.join(self.sim.root(TUTORIAL), "faults", "blob.bin")
+        self.assertEqual(md5_file(self.path(TUTORIAL, "faults", "blob.bin")), md5_file(local))
+        self.assertGreaterEqual(self.sim.count("https_get"), 2)  # the reset one, and a resume
+
+    def test_stalled_body_is_bounded(self):
+        self.sim.fault("https_get", "stall", seconds=3, count=1)
+        with open(self.path(TUTORIAL, "faults", "d4", "f.txt")) as f:
+            self.assertEqual(f.read(), "content 4\n")
+
+    def test_mount_survives_all_of_it(self):
+        self.sim.fault("stat", "reset", count=3)
+        subprocess.run(["stat", self.path(TUTORIAL, "faults", "d5", "nope")], capture_output=True,
+                       timeout=60)
+        self.assertIsNone(self.mount.proc.poll(), "the daemon died:\n" + self.mount.output())
+        self.assertIn(TUTORIAL, os.listdir(self.mnt))
+
+
+class OwnershipTests(MountTestCase):
+    mount_args = ("--uid", "4321", "--gid", "8765", "--umask", "027")
+
+    @classmethod
+    def populate(cls):
+        with open(os.path.join(cls.sim.root(TUTORIAL), "owned.txt"), "w") as f:
+            f.write("x")
+        os.chmod(os.path.join(cls.sim.root(TUTORIAL), "owned.txt"), 0o666)
+
+    def test_uid_gid_umask(self):
+        st = os.stat(self.path(TUTORIAL, "owned.txt"))
+        self.assertEqual((st.st_uid, st.st_gid), (4321, 8765))
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o640)
+
+
+class DeadNetworkTests(MountTestCase):
+    """The service goes away: errors come within bounded time, and the root still lists."""
+
+    def test_dead_service(self):
+        os.listdir(self.mnt)  # resolve the configured collections while the sim is up
+        self.sim.proc.kill()
+        self.sim.proc.wait(timeout=10)
+        t0 = time.monotonic()
+        p = subprocess.run(["ls", self.path(TUTORIAL, "never-listed")], capture_output=True,
+                           text=True, timeout=120)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertLess(time.monotonic() - t0, 90)
+        self.assertIn(TUTORIAL, os.listdir(self.mnt))
 
 
 class CliTests(SimTestCase):
