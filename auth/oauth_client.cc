@@ -1,7 +1,7 @@
 #include "auth/oauth_client.h"
 
-#include <utility>
 #include <rapidjson/document.h>
+#include <utility>
 
 #include <thread>
 

@@ -1,6 +1,5 @@
 #include "auth/token_store.h"
 
-#include <utility>
 #include <fcntl.h>
 #include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>
@@ -8,6 +7,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utility>
 
 #include <cerrno>
 #include <chrono>

@@ -31,7 +31,8 @@ void SetStderrToo(bool on) { g_stderr_too = on; }
 std::string Redact(std::string_view text) {
   static const std::regex kPatterns[] = {
       std::regex(R"((Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+)", std::regex::icase),
-      std::regex(R"re(("(access_token|refresh_token|id_token|code_verifier|code|token)"\s*:\s*")[^"]*")re"),
+      std::regex(
+          R"re(("(access_token|refresh_token|id_token|code_verifier|code|token)"\s*:\s*")[^"]*")re"),
       std::regex(R"(((^|[?&\s])(access_token|refresh_token|code|code_verifier|token)=)[^&\s]*)"),
   };
   std::string out(text);

@@ -26,16 +26,16 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
  public:
   struct Node {
     api::EntryType type = api::EntryType::kFile;
-    std::string content;          // files
-    std::string link_target;      // symlinks
+    std::string content;      // files
+    std::string link_target;  // symlinks
     std::time_t mtime = 1600000000;
-    uint32_t permissions = 0644;  // 0755 for dirs by default
+    uint32_t permissions = 0644;            // 0755 for dirs by default
     std::optional<uint64_t> size_override;  // report this size (e.g. > 4 GiB) without content
   };
 
   struct FakeTask {
     api::Task doc;
-    std::vector<api::TransferItem> items;  // transfer
+    std::vector<api::TransferItem> items;   // transfer
     std::vector<std::string> delete_paths;  // delete
     bool recursive_delete = false;
     bool ignore_missing = false;      // delete
@@ -83,7 +83,8 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
   // A transfer whose source is missing stays ACTIVE with faults++ and an error event, like
   // the real service.
   void RunTasks();
-  void FailTask(const std::string& task_id, const std::string& code, const std::string& description);
+  void FailTask(const std::string& task_id, const std::string& code,
+                const std::string& description);
   std::vector<FakeTask> Tasks() const;
 
   // ---- TransferApi ----
@@ -124,8 +125,8 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
   std::vector<api::Bookmark> bookmarks_;
   std::map<std::string, int> calls_;
   std::map<std::string, std::vector<Error>> failures_;
-  std::map<std::string, FakeTask> tasks_;                    // task_id -> task
-  std::map<std::string, std::string> submissions_;           // submission_id -> task_id
+  std::map<std::string, FakeTask> tasks_;           // task_id -> task
+  std::map<std::string, std::string> submissions_;  // submission_id -> task_id
   uint64_t next_id_ = 1;
   bool ignore_range_ = false;
   uint64_t bytes_served_ = 0, bytes_received_ = 0;

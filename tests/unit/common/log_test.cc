@@ -5,7 +5,8 @@
 TEST_CASE("Redact masks tokens in headers, JSON and forms", "[log]") {
   using gf::log::Redact;
   CHECK(Redact("Authorization: Bearer abc.DEF-123") == "Authorization: Bearer [REDACTED]");
-  CHECK(Redact(R"({"access_token": "s3cr3t", "x": 1})") == R"({"access_token": "[REDACTED]", "x": 1})");
+  CHECK(Redact(R"({"access_token": "s3cr3t", "x": 1})") ==
+        R"({"access_token": "[REDACTED]", "x": 1})");
   CHECK(Redact("grant_type=refresh_token&refresh_token=zzz&client_id=c") ==
         "grant_type=refresh_token&refresh_token=[REDACTED]&client_id=c");
   CHECK(Redact("code=abc&code_verifier=xyz") == "code=[REDACTED]&code_verifier=[REDACTED]");
