@@ -1,0 +1,122 @@
+"""The api/ and auth/ layers end to end through the CLI, against globus-sim: login, whoami,
+ls, refresh, retries, broken bodies, TLS, the token file, and what reaches the logs."""
+
+import json
+import os
+import re
+import stat
+import tempfile
+import unittest
+
+from tests.integration.harness import Sim, SimTestCase, run_cli
+
+TUTORIAL = "Globus Tutorial Collection 1"
+
+
+def token_file(env):
+    with open(env["GLOBUS_FUSE_CONFIG"]) as f:
+        for line in f:
+            k, _, v = line.partition("=")
+            if k.strip() == "token_file":
+                return v.strip()
+    raise AssertionError("no token_file in the sim's config")
+
+
+def all_tokens(env):
+    with open(token_file(env)) as f:
+        doc = json.load(f)
+    out = []
+    for t in doc["tokens"].values():
+        out += [t["access_token"], t.get("refresh_token") or ""]
+    return [t for t in out if t]
+
+
+class LoginTests(SimTestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        with open(os.path.join(cls.sim.root(TUTORIAL), "hello.txt"), "w") as f:
+            f.write("hi")
+
+    def test_whoami_after_login(self):
+        out = run_cli(self.env, "whoami").stdout
+        self.assertIn("alice@globusid.org", out)
+
+    def test_ls_after_login(self):
+        self.assertIn("hello.txt", run_cli(self.env, "ls", TUTORIAL).stdout)
+
+    def test_token_file_is_private(self):
+        mode = stat.S_IMODE(os.stat(token_file(self.env)).st_mode)
+        self.assertEqual(mode, 0o600)
+
+    def test_refresh_after_forced_expiry(self):
+        before = all_tokens(self.env)
+        self.sim.control("POST", "tokens/expire", {})
+        self.sim.reset_stats()
+        self.assertIn("hello.txt", run_cli(self.env, "ls", TUTORIAL).stdout)
+        self.assertGreaterEqual(self.sim.count("token"), 1)  # a refresh_token grant
+        self.assertNotEqual(before, all_tokens(self.env))
+
+    def test_429_retry_after_is_honoured(self):
+        self.sim.reset_stats()
+        self.sim.fault("ls", "status", status=429, retry_after=1, count=1)
+        self.assertIn("hello.txt", run_cli(self.env, "ls", TUTORIAL).stdout)
+        self.assertEqual(self.sim.count("ls"), 2)
+
+    def test_5xx_retried_external_error_not(self):
+        self.sim.reset_stats()
+        self.sim.fault("ls", "status", status=500, count=2)
+        self.assertIn("hello.txt", run_cli(self.env, "ls", TUTORIAL).stdout)
+        self.assertEqual(self.sim.count("ls"), 3)
+        self.sim.reset_stats()
+        self.sim.fault("ls", "status", status=502, code="ExternalError.DirListingFailed", count=1)
+        p = run_cli(self.env, "ls", TUTORIAL, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertEqual(self.sim.count("ls"), 1)
+        self.assertIn("ExternalError.DirListingFailed", p.stderr)
+
+    def test_malformed_and_reset_bodies_are_clear_errors(self):
+        for kind in ("malformed", "reset"):
+            self.sim.clear_faults()
+            self.sim.fault("ls", kind, count=-1)
+            p = run_cli(self.env, "ls", TUTORIAL, check=False, timeout=120)
+            self.assertEqual(p.returncode, 5, f"{kind}: {p.stderr}")  # network/transport
+            self.assertTrue(p.stderr.startswith("globus-fuse:"), p.stderr)
+            self.assertNotIn("Traceback", p.stderr)
+        self.sim.clear_faults()
+
+    def test_no_token_in_any_log(self):
+        log = os.path.join(tempfile.mkdtemp(dir=self.sim.state), "debug.log")
+        run_cli(self.env, "ls", TUTORIAL, "--debug", "--log-file", log)
+        self.sim.control("POST", "tokens/expire", {})
+        p = run_cli(self.env, "whoami", "--debug", "--log-file", log)
+        texts = [p.stdout, p.stderr]
+        with open(log) as f:
+            texts.append(f.read())
+        with open(os.path.join(self.sim.state, "requests.log")) as f:
+            texts.append(f.read())
+        self.assertTrue(texts[2], "the debug log is empty: --log-file/--debug wrote nothing")
+        for tok in all_tokens(self.env):
+            for t in texts:
+                self.assertNotIn(tok, t)
+        self.assertIsNone(re.search(r"Bearer [A-Za-z0-9]", "\n".join(texts)))
+
+
+class TlsTests(unittest.TestCase):
+    def test_wrong_ca_is_a_clear_tls_error(self):
+        sim = Sim.start()
+        try:
+            env = sim.client_env()
+            other = tempfile.mkdtemp(dir=sim.state)
+            wrong_ca = os.path.join(other, "wrong-ca.pem")
+            os.system(f"openssl req -x509 -newkey rsa:2048 -nodes -keyout {other}/k.pem "
+                      f"-out {wrong_ca} -days 1 -subj /CN=wrong >/dev/null 2>&1")
+            p = run_cli(env, "login", "-o", f"ca_file={wrong_ca}", check=False, timeout=60)
+            self.assertEqual(p.returncode, 5, p.stderr)
+            self.assertRegex(p.stderr.lower(), "tls|certificate")
+        finally:
+            sim.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
