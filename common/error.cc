@@ -59,6 +59,11 @@ bool Error::CodeIs(std::string_view prefix) const {
 }
 
 bool Error::NeedsAuthorization() const {
+  // No token yet for a scope that a login would grant (a collection's `https` scope): the
+  // remedy is the same consent flow (TokenManager::NotLoggedIn fills required_scopes).
+  if (kind == ErrorKind::kAuth)
+    return auth == AuthFailure::kNotLoggedIn && authorization &&
+           !authorization->required_scopes.empty();
   if (kind != ErrorKind::kApi) return false;
   if (authorization && !authorization->empty()) return true;
   // Legacy ConsentRequired carries only top-level required_scopes, parsed into `authorization`.

@@ -88,7 +88,8 @@ struct Error {
   static Error NotSupported(std::string message);
 
   // True when the remedy is an authorization flow (GARE, legacy ConsentRequired,
-  // LoginFailed with authorization_parameters).
+  // LoginFailed with authorization_parameters, or kAuth/kNotLoggedIn naming the scopes to
+  // request, e.g. a collection's https scope).
   bool NeedsAuthorization() const;
   // True when `code` has this dotted prefix: CodeIs("ExternalError.DirListingFailed")
   // matches "ExternalError.DirListingFailed.LoginFailed".

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "auth/scopes.h"
+#include "auth/token_manager.h"
 #include "auth/token_source.h"
 #include "auth/token_store.h"
 #include "common/http.h"
@@ -191,6 +192,24 @@ TEST_CASE("Concurrent operations needing the same thing share one flow", "[broke
   CHECK(spec.authorization.prompt_login);
   CHECK(spec.authorization.session_message ==
         "Session reauthentication required (Globus Transfer)");
+}
+
+TEST_CASE("An error from a request sent before the flow finished retries without a new flow",
+          "[broker]") {
+  World w;
+  auto first = w.Async(GrexError());
+  REQUIRE(Eventually([&] { return w.starter.count() == 1; }));
+  w.starter.flow(0)->Complete(Status::Ok());
+  CHECK(first.get().ok());
+  // A concurrent ls that was still on the old token reports the same error just after.
+  CHECK(w.broker->Authorize(GrexError(), kGrex).ok());
+  CHECK(w.starter.count() == 1);
+  // Later, the same error means the requirement is back (e.g. the session expired).
+  w.clock.Advance(3s);
+  auto later = w.Async(GrexError());
+  REQUIRE(Eventually([&] { return w.starter.count() == 2; }));
+  w.starter.flow(1)->Complete(Status::Ok());
+  CHECK(later.get().ok());
 }
 
 TEST_CASE("Different requirements start different flows", "[broker]") {
@@ -404,6 +423,23 @@ TEST_CASE("Errors that need no authorization pass through untouched", "[broker]"
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().code == "ClientError.NotFound");
   CHECK(w.starter.specs.empty());
+}
+
+TEST_CASE("No token for a collection's https scope yet: the consent flow asks for it", "[broker]") {
+  World w;
+  const std::string tutorial = "c0110000-0000-4000-8000-000000000003";
+  Error e = TokenManager::NotLoggedIn(tutorial);
+  auto op = w.Async(e, tutorial, "Globus Tutorial Collection 1");
+  REQUIRE(Eventually([&] { return w.starter.count() == 1; }));
+  CHECK(w.starter.specs.at(0).authorization.required_scopes ==
+        std::vector<std::string>{HttpsScope(tutorial)});
+  w.starter.flow(0)->Complete(Status::Ok());
+  CHECK(op.get().ok());
+
+  // Other kAuth errors (e.g. a refused refresh, or a flow's own failure) start nothing.
+  Status s = w.broker->Authorize(Error::Auth(AuthFailure::kLoginAgain, "run login"), tutorial);
+  CHECK_FALSE(s.ok());
+  CHECK(w.starter.count() == 1);
 }
 
 TEST_CASE("Shutdown cancels pending flows and releases the waiters", "[broker]") {

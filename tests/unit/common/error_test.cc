@@ -9,7 +9,8 @@ TEST_CASE("errno table maps Globus codes", "[error]") {
   CHECK(gf::ErrnoFor(Error::Api(404, "ClientError.NotFound", "")) == ENOENT);
   CHECK(gf::ErrnoFor(Error::Api(404, "NotFound", "")) == ENOENT);
   CHECK(gf::ErrnoFor(Error::Api(403, "EndpointPermissionDenied", "")) == EACCES);
-  CHECK(gf::ErrnoFor(Error::Api(502, "ExternalError.DirListingFailed.NotDirectory", "")) == ENOTDIR);
+  CHECK(gf::ErrnoFor(Error::Api(502, "ExternalError.DirListingFailed.NotDirectory", "")) ==
+        ENOTDIR);
   CHECK(gf::ErrnoFor(Error::Api(502, "ExternalError.MkdirFailed.Exists", "")) == EEXIST);
   CHECK(gf::ErrnoFor(Error::Api(409, "Conflict", "")) == EBUSY);
 }
