@@ -150,6 +150,29 @@ int CmdLogin(int argc, char** argv) {
   };
   auto r = auth::RunLogin(*ctx->oauth, *ctx->store, req, env);
   if (!r) return ReportError(r.error());
+
+  // A first login cannot know which configured collections are mapped (data_access) or have
+  // an HTTPS server: that takes a Transfer token. Now that we have one, ask once more for the
+  // scopes they need, so the mount does not have to stop for consent on first use.
+  if (!logged_in && !ctx->config.collections.empty()) {
+    std::vector<std::string> more_mapped, more_https;
+    KnownCollections(*ctx, &more_mapped, &more_https);
+    std::vector<std::string> wanted = auth::DefaultLoginScopes(more_mapped, more_https);
+    std::vector<std::string> have;
+    for (const auto& [rs, t] : r->stored.tokens)
+      if (!t.scope.empty()) have.push_back(t.scope);
+    std::vector<std::string> merged = auth::MergeScopeStrings(have, wanted);
+    if (merged != auth::MergeScopeStrings(have, {})) {
+      std::cerr << "Asking consent for the configured collections (" << more_https.size()
+                << " with HTTPS access, " << more_mapped.size() << " mapped)...\n";
+      auth::LoginRequest consent = req;
+      consent.scopes = merged;
+      consent.authorization = {};
+      auto r2 = auth::RunLogin(*ctx->oauth, *ctx->store, consent, env);
+      if (!r2) return ReportError(r2.error());
+      r = std::move(r2);
+    }
+  }
   std::string who =
       r->stored.identity_username.empty() ? std::string("") : " as " + r->stored.identity_username;
   std::cout << "Logged in" << who << " (tokens for " << r->tokens.size()

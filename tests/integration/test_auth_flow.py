@@ -66,7 +66,9 @@ class AuthFlowTestCase(unittest.TestCase):
         self.tmp = tempfile.mkdtemp(prefix="gf-authflow-")
         self.addCleanup(shutil.rmtree, self.tmp, True)
         self.env = self.sim.client_env()
-        run_cli(self.env, "login")  # the sim browser helper, without --link-domain
+        # The sim browser helper, without --link-domain. No collections: `login` would otherwise
+        # also ask consent for the configured ones, and these tests need the mount to ask.
+        run_cli(self.env, "login", "-o", "collections=")
         self.grex = self.sim.collection(GREX)
         os.makedirs(os.path.join(self.grex["root"], "project"), exist_ok=True)
 

@@ -45,6 +45,17 @@ class LoginTests(SimTestCase):
     def test_ls_after_login(self):
         self.assertIn("hello.txt", run_cli(self.env, "ls", TUTORIAL).stdout)
 
+    def test_login_gets_the_configured_collections_scopes(self):
+        with open(token_file(self.env)) as f:
+            have = set(json.load(f)["tokens"])
+        for c in self.sim.info["collections"]:
+            if c["https_server"]:
+                self.assertIn(c["id"], have, c["display_name"])  # its `https` scope
+        with open(token_file(self.env)) as f:
+            transfer_scope = json.load(f)["tokens"]["transfer.api.globus.org"]["scope"]
+        cedar = self.sim.collection("Alliance Cedar Project")["id"]
+        self.assertIn(f"{cedar}/data_access", transfer_scope)
+
     def test_token_file_is_private(self):
         mode = stat.S_IMODE(os.stat(token_file(self.env)).st_mode)
         self.assertEqual(mode, 0o600)
