@@ -2,7 +2,7 @@
 """globus-fuse benchmarks against globus-sim. Each prints a ratio against the physical limit
 measured in the same run (a direct curl of the same emulator URL with the same token).
 
-    scripts/bench/run [listing] [metadata] [treewalk] [read] [memory] [--latency-ms 0,50]
+    scripts/bench/run [listing] [metadata] [treewalk] [read] [memory] [cp] [--latency-ms 0,50]
 
 Numbers go to stdout, one result line per measurement, and (with --json FILE) to a JSON file.
 Nothing here asserts: benchmarks report; docs/PERFORMANCE.md records them.
@@ -117,7 +117,7 @@ def bench_metadata(s):
         s.sim.reset_stats()
         t = timed(["ls", "-l", d], repeat=3)
         t += timed(["stat", os.path.join(d, "file-0000001.dat")], repeat=3)
-        calls = s.sim.stats()["total_requests"]
+        calls = s.sim.api_calls()
     report("repeated-metadata", latency_ms=s.latency_ms, api_calls=calls, target=0,
            repeat_s=round(statistics.median(t), 4))
 
@@ -197,8 +197,112 @@ def bench_memory(s, dirs=10, per_dir=100000):
            rss_before_mb=round(before / 1024), target="<400")
 
 
+TUTORIAL2 = "Globus Tutorial Collection 2"
+
+
+def api_call(sim, tok, method, path, body=None):
+    """One Transfer API call (same token globus-fuse uses), JSON in and out."""
+    import urllib.request
+    url = sim.info["transfer_url"] + "/v0.10/" + path
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Authorization": f"Bearer {tok}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, context=sim.ctx, timeout=60) as r:
+        return json.loads(r.read())
+
+
+def wait_files(root, n, timeout=600):
+    """Seconds until `root` holds n files (polled every 50 ms)."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if os.path.isdir(root) and sum(len(f) for _, _, f in os.walk(root)) >= n:
+            return time.perf_counter() - t0
+        time.sleep(0.05)
+    raise RuntimeError(f"{root}: {n} files not there after {timeout}s")
+
+
+def bench_cp(s, size_mb=1024, files=1000, dirs=10):
+    """cp between collections: bytes through the workstation (target 0, vs 2x the size for a
+    read/write copy) and cp -r of many small files vs one task submitted directly."""
+    t2 = s.sim.collection(TUTORIAL2)
+    big = os.path.join(s.root, "cpbench", "big.bin")
+    os.makedirs(os.path.dirname(big), exist_ok=True)
+    if not os.path.exists(big) or os.path.getsize(big) != size_mb << 20:
+        block = os.urandom(1 << 20)
+        with open(big, "wb") as f:
+            for _ in range(size_mb):
+                f.write(block)
+    for d in range(dirs):
+        for i in range(files // dirs):
+            p = os.path.join(s.root, "cpbench", "small", f"d{d}", f"f{i:04d}")
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "w") as f:
+                f.write(f"{d}/{i}\n")
+    os.makedirs(os.path.join(t2["root"], "cpbench"), exist_ok=True)
+
+    def tasks():
+        return {t["task_id"]: t for t in s.sim.control("GET", "tasks")["DATA"]}
+
+    with Mount(s.env) as m:
+        src = os.path.join(m.path, TUTORIAL, "cpbench")
+        dst = os.path.join(m.path, TUTORIAL2, "cpbench")
+        os.listdir(src)
+        os.listdir(dst)
+        # 1. One big file.
+        s.sim.reset_stats()
+        t0 = time.perf_counter()
+        subprocess.run(["cp", os.path.join(src, "big.bin"), dst], check=True, timeout=600)
+        cp_s = time.perf_counter() - t0
+        fd = os.open(os.path.join(dst, "big.bin"), os.O_WRONLY)
+        os.fsync(fd)  # waits for the transfer
+        os.close(fd)
+        done_s = time.perf_counter() - t0
+        st = s.sim.stats()
+        through = sum(st["bytes_served"].get(r, 0) for r in ("https_get",)) + \
+            sum(st["bytes_received"].get(r, 0) for r in ("https_put",))
+        report("cp-bytes-through-workstation", size_mb=size_mb, cp_returns_s=round(cp_s, 3),
+               complete_s=round(done_s, 2), https_bytes=through,
+               read_write_copy_bytes=2 * (size_mb << 20), target=0)
+
+        # 2. cp -r of many small files, until the tree is complete at the destination.
+        before = set(tasks())
+        s.sim.reset_stats()
+        t0 = time.perf_counter()
+        subprocess.run(["cp", "-r", os.path.join(src, "small"), os.path.join(dst, "small")],
+                       check=True, timeout=600)
+        cp_s = time.perf_counter() - t0
+        wait_files(os.path.join(t2["root"], "cpbench", "small"), files)
+        mount_s = time.perf_counter() - t0
+        st = s.sim.stats()
+        calls = sum(n for r, n in st["requests"].items() if not r.startswith("control"))
+        n_tasks = len(set(tasks()) - before)
+
+    # 3. The same items as ONE task submitted directly through the API, then polled.
+    tok = token(s.env, "transfer.api.globus.org")
+    items = []
+    for d in range(dirs):
+        for i in range(files // dirs):
+            items.append({"DATA_TYPE": "transfer_item",
+                          "source_path": f"/cpbench/small/d{d}/f{i:04d}",
+                          "destination_path": f"/cpbench/direct/d{d}/f{i:04d}"})
+    t0 = time.perf_counter()
+    sub = api_call(s.sim, tok, "GET", "submission_id")["value"]
+    res = api_call(s.sim, tok, "POST", "transfer", {
+        "DATA_TYPE": "transfer", "submission_id": sub, "source_endpoint": s.coll["id"],
+        "destination_endpoint": t2["id"], "DATA": items, "verify_checksum": True,
+        "preserve_timestamp": True, "label": "bench direct"})
+    while api_call(s.sim, tok, "GET", f"task/{res['task_id']}")["status"] == "ACTIVE":
+        time.sleep(0.05)
+    direct_s = time.perf_counter() - t0
+    report("cp-r-small-files", files=files, dirs=dirs, tasks=n_tasks, api_calls=calls,
+           cp_returns_s=round(cp_s, 2), mount_complete_s=round(mount_s, 2),
+           direct_one_task_s=round(direct_s, 2), ratio=round(mount_s / direct_s, 2),
+           target="<=1.3")
+
+
 BENCHES = {"listing": bench_listing, "metadata": bench_metadata, "treewalk": bench_treewalk,
-           "read": bench_read, "memory": bench_memory}
+           "read": bench_read, "memory": bench_memory, "cp": bench_cp}
 
 
 def main():
@@ -211,7 +315,7 @@ def main():
     if unknown:
         ap.error(f"unknown benchmark(s) {unknown}; choose from {list(BENCHES)}")
     for lat in [int(x) for x in a.latency_ms.split(",")]:
-        todo = [b for b in (a.benches or BENCHES) if not (b == "memory" and lat != 0)]
+        todo = [b for b in (a.benches or BENCHES) if not (b in ("memory", "cp") and lat != 0)]
         if lat == 0 and "treewalk" in todo and "50" in a.latency_ms.split(","):
             todo.remove("treewalk")  # the tree walk target is defined at 50 ms
         if not todo:

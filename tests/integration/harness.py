@@ -103,6 +103,11 @@ class Sim:
         """Requests served for a route name (e.g. 'ls', 'stat', 'https_get', 'transfer')."""
         return int(self.stats()["requests"].get(route, 0))
 
+    def api_calls(self):
+        """Requests served since the last reset, not counting the control API's own."""
+        return sum(n for route, n in self.stats()["requests"].items()
+                   if not route.startswith("control"))
+
     def bytes_served(self, route="https_get"):
         return int(self.stats()["bytes_served"].get(route, 0))
 
