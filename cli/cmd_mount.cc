@@ -30,6 +30,8 @@
 #include "fs/filesystem.h"
 #include "fs/flow_authorizer.h"
 #include "fs/mount.h"
+#include "fs/pending_overlay.h"
+#include "fs/transfer_engine.h"
 
 namespace gf::cli {
 namespace {
@@ -37,7 +39,8 @@ namespace {
 const CommandSpec& MountSpec() {
   static const CommandSpec s{
       "mount",
-      "MOUNTPOINT [-f] [--collection X]... [--uid N] [--gid N] [--umask 022] [-o OPT]...",
+      "MOUNTPOINT [-f] [--collection X]... [--uid N] [--gid N] [--umask 022]\n"
+      "      [--copy-mode background|wait] [-o OPT]...",
       "Mount your Globus collections on MOUNTPOINT.",
       "The mount root holds one directory per collection (configured `collections`, every\n"
       "--collection, and the collections of your bookmarks; bookmarks appear as symlinks).\n"
@@ -46,14 +49,21 @@ const CommandSpec& MountSpec() {
       "Runs in the background unless -f; logs go to --log-file, else\n"
       "$XDG_STATE_HOME/globus-fuse/<mountpoint>.log (stderr with -f).\n"
       "-o takes config keys (entry_ttl=5) and FUSE options (allow_other, ro, ...), comma\n"
-      "separated. Stop with `globus-fuse unmount MOUNTPOINT` (or fusermount3 -u, or SIGTERM).",
+      "separated. Stop with `globus-fuse unmount MOUNTPOINT` (or fusermount3 -u, or SIGTERM).\n"
+      "cp and mv between (or within) collections of the mount run as Globus transfer tasks:\n"
+      "no file bytes pass through this machine. Pending operations are journaled under\n"
+      "state_dir and resumed by the next mount on the same MOUNTPOINT; watch them with\n"
+      "`globus-fuse status --watch`.",
       {
           {"foreground", 'f', false, false, "", "stay in the foreground, log to stderr"},
-          {"collection", 0, true, true, "ID|NAME", "also show this collection (repeatable)"},
+          {"collection", 0, true, true, "ID|NAME", "also show this collection"},
           {"uid", 0, true, false, "N", "owner shown for every file (default: you)"},
           {"gid", 0, true, false, "N", "group shown for every file (default: your group)"},
           {"umask", 0, true, false, "OCTAL", "mask applied to permission bits (default 022)"},
           {"allow-other", 0, false, false, "", "let other users see the mount (FUSE allow_other)"},
+          {"copy-mode", 0, true, false, "MODE",
+           "cp returns once the transfer is queued (background, default) or when it ended "
+           "(wait)"},
       },
       {"globus-fuse mount ~/globus", "globus-fuse mount -f ~/globus --collection 'My Lab'",
        "globus-fuse mount ~/globus -o entry_ttl=5,allow_other"}};
@@ -73,12 +83,17 @@ const CommandSpec& UnmountSpec() {
 const CommandSpec& StatusSpec() {
   static const CommandSpec s{
       "status",
-      "[MOUNTPOINT] [--json]",
+      "[MOUNTPOINT] [--json] [--watch]",
       "Show what a mount is doing.",
-      "Collections, cache sizes, API calls, errors and transfers, as reported by the mount\n"
-      "(MOUNTPOINT/.globus-fuse/status). Without MOUNTPOINT: every globus-fuse mount.",
-      {{"json", 0, false, false, "", "print the raw JSON"}},
-      {"globus-fuse status ~/globus", "globus-fuse status --json"}};
+      "Collections, cache sizes, API calls, errors, pending authorizations and transfers (each\n"
+      "cp/mv task: source -> destination, files and bytes done, progress, rate, ETA, state,\n"
+      "errors with their event details), as reported by the mount\n"
+      "(MOUNTPOINT/.globus-fuse/status). Without MOUNTPOINT: every globus-fuse mount.\n"
+      "--watch refreshes every second until Ctrl-C (without a terminal: prints once a second).",
+      {{"json", 0, false, false, "", "print the raw JSON"},
+       {"watch", 'w', false, false, "", "refresh every second until interrupted"}},
+      {"globus-fuse status ~/globus", "globus-fuse status --json",
+       "globus-fuse status --watch ~/globus"}};
   return s;
 }
 
@@ -142,12 +157,18 @@ std::vector<std::string> SplitFuseOptions(int argc, char** argv, std::vector<std
   return fuse;
 }
 
-std::string DefaultLogFile(const Config& c, const std::string& mount_point) {
-  std::string dir = c.state_dir.empty() ? DefaultStateDir() : c.state_dir;
+// The mount's stable name, derived from its absolute mount point: names the log file and the
+// transfer journal, so a remount on the same path resumes the previous mount's transfers.
+std::string MountId(const std::string& mount_point) {
   std::string name = mount_point;
   std::replace(name.begin(), name.end(), '/', '_');
   while (!name.empty() && name[0] == '_') name.erase(0, 1);
-  if (name.empty()) name = "root";
+  return name.empty() ? "root" : name;
+}
+
+std::string DefaultLogFile(const Config& c, const std::string& mount_point) {
+  std::string dir = c.state_dir.empty() ? DefaultStateDir() : c.state_dir;
+  std::string name = MountId(mount_point);
   // mkdir -p
   std::string acc;
   std::stringstream ss(dir);
@@ -188,6 +209,113 @@ std::vector<std::string> GlobusMounts() {
     out.push_back(decoded);
   }
   return out;
+}
+
+std::string HumanBytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  int u = 0;
+  while (b >= 1024 && u < 5) {
+    b /= 1024;
+    ++u;
+  }
+  std::ostringstream o;
+  o.setf(std::ios::fixed);
+  o.precision(u == 0 || b >= 100 ? 0 : 1);
+  o << b << " " << units[u];
+  return o.str();
+}
+
+std::string HumanDuration(double s) {
+  long t = static_cast<long>(s + 0.5);
+  std::ostringstream o;
+  if (t >= 3600) o << t / 3600 << "h";
+  if (t >= 60) o << (t % 3600) / 60 << "m";
+  o << t % 60 << "s";
+  return o.str();
+}
+
+// The `transfers` section of the status file (fs/pending_overlay.h StatusJson).
+void PrintTransfers(const rapidjson::Value& t) {
+  auto str = [](const rapidjson::Value& v, const char* k) -> std::string {
+    return v.IsObject() && v.HasMember(k) && v[k].IsString() ? v[k].GetString() : "";
+  };
+  auto num = [](const rapidjson::Value& v, const char* k) -> double {
+    return v.IsObject() && v.HasMember(k) && v[k].IsNumber() ? v[k].GetDouble() : 0;
+  };
+  auto where = [&](const rapidjson::Value& op, const char* k) -> std::string {
+    if (!op.HasMember(k)) return "";
+    return str(op[k], "name") + ":" + str(op[k], "path");
+  };
+  auto arr = [](const rapidjson::Value& v, const char* k) -> const rapidjson::Value* {
+    return v.HasMember(k) && v[k].IsArray() ? &v[k] : nullptr;
+  };
+  if (!(t.HasMember("implemented") && t["implemented"].IsBool() && t["implemented"].GetBool())) {
+    std::cout << "transfers:    (not available in this mount)\n";
+    return;
+  }
+  const auto* tasks = arr(t, "tasks");
+  const auto* failures = arr(t, "failures");
+  const double queued = num(t, "queued_count");
+  if ((!tasks || tasks->Empty()) && queued == 0 && (!failures || failures->Empty())) {
+    std::cout << "transfers:    none pending\n";
+    return;
+  }
+  std::cout << "transfers:\n";
+  if (tasks)
+    for (const auto& k : tasks->GetArray()) {
+      std::string id = str(k, "task_id");
+      std::cout << "  " << (str(k, "kind") == "delete" ? "delete" : "transfer") << " task "
+                << (id.empty() ? "(submitting)" : id) << "  " << str(k, "status");
+      if (!str(k, "nice_status").empty() && str(k, "nice_status") != str(k, "status"))
+        std::cout << " (" << str(k, "nice_status") << ")";
+      std::cout << "  " << str(k, "label") << "\n";
+      const auto* ops = arr(k, "ops");
+      if (ops && !ops->Empty()) {
+        const auto& first = (*ops)[0];
+        std::cout << "    " << str(first, "kind") << " " << where(first, "source");
+        if (first.HasMember("destination")) std::cout << " -> " << where(first, "destination");
+        if (num(k, "items") > 1) std::cout << "  (+" << num(k, "items") - 1 << " more)";
+        std::cout << "\n";
+      } else {
+        std::cout << "    " << str(k, "source_name") << " -> " << str(k, "destination_name")
+                  << "  (" << num(k, "items") << " items)\n";
+      }
+      if (str(k, "kind") != "delete") {
+        const double done = num(k, "bytes_transferred"), total = num(k, "total_bytes"),
+                     rate = num(k, "bytes_per_second");
+        const double frac = total > 0 ? std::min(done / total, 1.0) : 0;
+        const int width = 30, filled = static_cast<int>(frac * width + 0.5);
+        std::cout << "    [" << std::string(filled, '#') << std::string(width - filled, '.') << "] "
+                  << static_cast<int>(frac * 100 + 0.5) << "%  files "
+                  << num(k, "files_transferred") << "/"
+                  << std::max(num(k, "files"), num(k, "items")) << "  " << HumanBytes(done) << " / "
+                  << HumanBytes(total);
+        if (rate > 0) {
+          std::cout << "  " << HumanBytes(rate) << "/s";
+          if (total > done) std::cout << "  ETA " << HumanDuration((total - done) / rate);
+        }
+        std::cout << "\n";
+      }
+      if (!str(k, "waiting_reason").empty())
+        std::cout << "    waiting: " << str(k, "waiting_reason") << "\n";
+      if (k.HasMember("last_error") && k["last_error"].IsObject()) {
+        const auto& e = k["last_error"];
+        std::cout << "    error: " << str(e, "code") << " " << str(e, "description") << "\n";
+        std::istringstream details(str(e, "details"));
+        for (std::string line; std::getline(details, line);) std::cout << "      " << line << "\n";
+      }
+    }
+  if (queued > 0) std::cout << "  queued: " << queued << " operation(s) waiting for a task\n";
+  if (failures && !failures->Empty()) {
+    std::cout << "  failed:\n";
+    for (const auto& f : failures->GetArray()) {
+      std::cout << "    " << str(f, "kind") << " " << where(f, "source") << " -> "
+                << where(f, "destination") << "\n      " << str(f, "code") << ": "
+                << str(f, "message");
+      if (!str(f, "task_id").empty()) std::cout << "  (task " << str(f, "task_id") << ")";
+      std::cout << "\n";
+    }
+  }
 }
 
 void PrintHuman(const std::string& json) {
@@ -254,7 +382,7 @@ void PrintHuman(const std::string& json) {
       !d["pending_authorizations"].Empty()) {
     std::cout << "authorizations:\n";
     for (const auto& p : d["pending_authorizations"].GetArray()) {
-      std::cout << "  " << str(p, "collection") << ": " << str(p, "reason");
+      std::cout << "  " << str(p, "reason");
       if (!str(p, "session_message").empty())
         std::cout << " (\"" << str(p, "session_message") << "\")";
       std::cout << "\n";
@@ -263,18 +391,13 @@ void PrintHuman(const std::string& json) {
                   << " operation(s) blocked, at most " << num(p, "timeout_seconds")
                   << " s); open:\n      " << str(p, "url") << "\n";
       } else {
-        std::cout << "    failed: " << str(p, "error") << "\n    (failing fast for "
-                  << num(p, "retry_in_seconds") << " s more)\n";
+        std::cout << "    failed: " << str(p, "error") << "\n    (not asking again for "
+                  << num(p, "retry_in_seconds") << " s, or until you log in)\n";
       }
       std::cout << "    or run: " << str(p, "remedy") << "\n";
     }
   }
-  if (d.HasMember("transfers")) {
-    const auto& t = d["transfers"];
-    bool impl =
-        t.HasMember("implemented") && t["implemented"].IsBool() && t["implemented"].GetBool();
-    std::cout << "transfers:    " << (impl ? "" : "(not implemented in this version)") << "\n";
-  }
+  if (d.HasMember("transfers") && d["transfers"].IsObject()) PrintTransfers(d["transfers"]);
 }
 
 }  // namespace
@@ -308,6 +431,12 @@ int CmdMount(int argc, char** argv) {
     if (!v.ok() || *v > 0777) return ReportUsage("--umask takes an octal mask like 022", "mount");
     c.umask = *v;
   }
+  if (args->Has("copy-mode")) {
+    std::string m = args->Get("copy-mode");
+    if (m != "background" && m != "wait")
+      return ReportUsage("--copy-mode takes background or wait", "mount");
+    c.copy_mode = m;
+  }
   std::string mp = Absolute(args->positionals()[0]);
   struct stat st {};
   if (stat(mp.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
@@ -328,6 +457,21 @@ int CmdMount(int argc, char** argv) {
   fs::FsOptions fo = fs::FsOptions::FromConfig(c);
   fo.mount_point = mp;
   fs::Filesystem filesystem(*ctx->transfer, *ctx->https, fo);
+  // cp/mv as Globus transfer tasks (issue 6): the journal is per mount point, so a remount
+  // resumes what a crashed or unmounted daemon left (tracked, never resubmitted twice).
+  if (c.state_dir.empty()) c.state_dir = DefaultStateDir();
+  auto engine = fs::TransferEngine::Open(*ctx->transfer,
+                                         fs::TransferEngineOptions::FromConfig(c, MountId(mp)));
+  if (!engine.ok()) {
+    Error e = engine.error();
+    e.message = "cannot open the transfer journal (is another globus-fuse mounted on " + mp +
+                "?): " + e.message;
+    return ReportError(e);
+  }
+  fs::PendingOverlay overlay(engine->get());
+  (*engine)->AddListener(&overlay);
+  filesystem.SetTransfers(engine->get(), &overlay);
+  overlay.Rebuild();
   // Policy errors (identity link, consent, re-authentication) run a login flow from inside the
   // mount and the blocked operation retries (issue 5; auth/authorization_broker.h).
   auth::AuthorizationBroker::Options bo;
@@ -345,8 +489,22 @@ int CmdMount(int argc, char** argv) {
   });
   filesystem.SetAuthorizer(&authorizer);
   filesystem.SetPendingAuthorizations([&broker] { return broker.SnapshotJson(); });
+  // The client-side rate limiter's waits, so a slow mount can be told from a slow service.
+  if (api::RateLimiter* limiter = ctx->limiter.get()) {
+    filesystem.SetStatusExtra([limiter] {
+      auto st = limiter->stats();
+      return std::map<std::string, double>{
+          {"requests", static_cast<double>(st.acquired)},
+          {"rate_limit_waits", static_cast<double>(st.waits)},
+          {"rate_limit_wait_seconds", st.total_wait.count() / 1000.0}};
+    });
+  }
   fs::MountOptions mo;
-  mo.after_daemonize = [&broker] { broker.StartTicker(); };
+  mo.after_daemonize = [&broker, &engine] {
+    broker.StartTicker();
+    (*engine)->Start();
+  };
+  mo.before_teardown = [&engine] { (*engine)->Stop(); };
   mo.mount_point = mp;
   mo.foreground = foreground;
   mo.allow_other = args->Has("allow-other");
@@ -355,6 +513,8 @@ int CmdMount(int argc, char** argv) {
     std::cerr << "globus-fuse: mounting on " << mp << "; logs in " << c.log_file << "\n";
   Status s = fs::RunMount(filesystem, mo);
   broker.Shutdown();
+  (*engine)->Stop();
+  filesystem.SetTransfers(nullptr, nullptr);
   filesystem.SetAuthorizer(nullptr);
   if (!s.ok()) return ReportError(s.error());
   return kExitOk;
@@ -403,22 +563,34 @@ int CmdStatus(int argc, char** argv) {
       return kExitNotFound;
     }
   }
-  int rc = kExitOk;
-  for (const auto& mp : mounts) {
-    std::ifstream in(mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName);
-    if (!in) {
-      std::cerr << "globus-fuse: " << mp << " is not a globus-fuse mount\n";
-      rc = kExitNotFound;
-      continue;
+  const bool watch = args->Has("watch"), tty = isatty(STDOUT_FILENO);
+  for (;;) {
+    int rc = kExitOk;
+    std::ostringstream screen;
+    std::streambuf* old = watch && tty ? std::cout.rdbuf(screen.rdbuf()) : nullptr;
+    for (const auto& mp : mounts) {
+      std::ifstream in(mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName);
+      if (!in) {
+        std::cerr << "globus-fuse: " << mp << " is not a globus-fuse mount\n";
+        rc = kExitNotFound;
+        continue;
+      }
+      std::stringstream ss;
+      ss << in.rdbuf();
+      if (args->Has("json"))
+        std::cout << ss.str();
+      else
+        PrintHuman(ss.str());
     }
-    std::stringstream ss;
-    ss << in.rdbuf();
-    if (args->Has("json"))
-      std::cout << ss.str();
-    else
-      PrintHuman(ss.str());
+    if (old) {
+      std::cout.rdbuf(old);
+      std::cout << "\033[H\033[2J" << screen.str();  // redraw in place
+    }
+    if (!watch) return rc;
+    if (!tty) std::cout << "\n";
+    std::cout.flush();
+    sleep(1);
   }
-  return rc;
 }
 
 int CmdDropCaches(int argc, char** argv) {

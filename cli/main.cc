@@ -42,7 +42,9 @@ std::string MainHelp() {
     std::string n = c.name;
     out += "  " + n + std::string(14 - n.size(), ' ') + c.summary + "\n";
   }
-  out += "\nRun `globus-fuse <command> --help` for a command's options and examples.\n\n";
+  out +=
+      "\nRun `globus-fuse <command> --help` for a command's options and examples,\nand "
+      "`globus-fuse help config` for every configuration key.\n\n";
   out += ExitCodeHelp();
   return out;
 }
@@ -61,6 +63,16 @@ int CmdVersion(int argc, char** argv) {
 int CmdHelp(int argc, char** argv) {
   if (argc < 2) {
     std::cout << MainHelp();
+    return kExitOk;
+  }
+  if (std::strcmp(argv[1], "config") == 0) {
+    std::cout << "Configuration keys (`key = value` in " << DefaultConfigPath()
+              << ",\nor -o key=value on any command; flags beat environment beat file):\n\n";
+    for (const auto& [key, expected] : ConfigKeyHelp())
+      std::cout << "  " << key << std::string(key.size() < 24 ? 24 - key.size() : 1, ' ')
+                << expected << "\n";
+    std::cout << "\nEnvironment: GLOBUS_FUSE_CONFIG (the file), GLOBUS_FUSE_CLIENT_ID,\n"
+                 "GLOBUS_FUSE_TRANSFER_URL, GLOBUS_FUSE_AUTH_URL, GLOBUS_FUSE_CA_FILE.\n";
     return kExitOk;
   }
   for (const auto& c : kCommands) {

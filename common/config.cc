@@ -498,6 +498,12 @@ Result<Config> LoadConfig(const std::string& config_file) {
   return c;
 }
 
+std::vector<std::pair<std::string, std::string>> ConfigKeyHelp() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& k : Keys()) out.emplace_back(k.name, k.expected);
+  return out;
+}
+
 std::vector<std::string> ConfigKeys() {
   std::vector<std::string> out;
   for (const auto& k : Keys()) out.push_back(k.name);

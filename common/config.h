@@ -100,5 +100,7 @@ std::optional<uint64_t> ParseSize(const std::string& s);
 std::optional<bool> ParseBool(const std::string& s);
 // Every key ApplySetting accepts, for --help and docs.
 std::vector<std::string> ConfigKeys();
+// (key, what a value looks like) for every key, for `globus-fuse help config`.
+std::vector<std::pair<std::string, std::string>> ConfigKeyHelp();
 
 }  // namespace gf

@@ -31,8 +31,14 @@
 // path and what to do; authorization failures name the exact `globus-fuse login ...` command.
 //
 // Threads: all methods are thread-safe. Lock order: InodeTable::mu_ -> Inode::mu; the other
-// locks (caches, registry, handles_mu_, stats_mu_) are leaves. No lock is held across a
-// remote call.
+// locks (caches, registry, handles_mu_, stats_mu_, FileHandle::mu) are leaves, and so is
+// PendingOverlay::mu_ (taken under a DirHandle's mutex during readdir). No lock is held across
+// a remote call or a wait for a transfer (TransferEngine::Wait).
+//
+// cp/mv (issue 6; docs/SEMANTICS.md "Copies and moves"): Create/Open(O_TRUNC) make a local
+// placeholder in the PendingOverlay; CopyFileRange turns it into a TransferEngine copy op;
+// a cross-collection Rename becomes a move op. The engine's completions reach OnSettled (via
+// the overlay), which drops the caches of the affected paths and notifies the kernel.
 #pragma once
 
 #include <atomic>
@@ -54,6 +60,7 @@
 #include "fs/inode_table.h"
 #include "fs/metadata_cache.h"
 #include "fs/negative_cache.h"
+#include "fs/pending_overlay.h"
 #include "fs/prefetcher.h"
 #include "fs/remote.h"
 #include "fs/single_flight.h"
@@ -87,6 +94,12 @@ struct FsOptions {
   uint64_t prefetch_max_entries = 10000;
   uint64_t prefetch_max_subdirs = 256;
   std::string mount_point;  // for status output
+  // cp/mv (issue 6): copy_file_range returns when the transfer is queued (false) or only when
+  // its task ended (true, --copy-mode=wait). open-for-read and fsync of a pending destination
+  // wait for its task at most pending_wait_seconds (then EAGAIN).
+  bool copy_wait = false;
+  bool preserve_timestamp = true;  // pending destinations show the source's mtime
+  double pending_wait_seconds = 3600;
   bool abort_on_lookup_underflow = InodeTable::kAbortOnUnderflowDefault;
 
   // From the config; uid/gid of -1 become the calling process's ids.
@@ -108,6 +121,14 @@ struct SetAttrRequest {
   std::optional<uint32_t> mode;
   std::optional<uint32_t> uid, gid;
   bool atime = false, mtime = false;
+  std::optional<int64_t> mtime_value;  // an explicit mtime (not "now")
+  std::optional<uint64_t> fh;          // ftruncate/futimens: the open file
+};
+
+// A created file: its entry (one lookup reference) and its open handle.
+struct Created {
+  Entry entry;
+  Opened opened;
 };
 
 class Filesystem {
@@ -122,6 +143,10 @@ class Filesystem {
   void SetNotifier(KernelNotifier* n) { notifier_ = n; }
   void SetAuthorizer(Authorizer* a);
   void SetOverlay(Overlay* o) { overlay_ = o ? o : &default_overlay_; }
+  // cp/mv as transfer tasks (issue 6): the engine queues them, the overlay shows them (it also
+  // becomes the Overlay). Without them, create/copy_file_range/cross-collection rename fail
+  // (EROFS/EOPNOTSUPP/EXDEV). Call before Start(); null/null detaches.
+  void SetTransfers(TransferEngine* engine, PendingOverlay* overlay);
   // Extra "api" section for the status file (e.g. rate-limiter waits), as JSON members.
   void SetStatusExtra(std::function<std::map<std::string, double>()> f) { extra_ = std::move(f); }
   // "pending_authorizations" of the status file: a JSON array (issue 5, AuthorizationBroker).
@@ -142,12 +167,23 @@ class Filesystem {
   Result<std::string> ReadLink(Ino ino);
   Result<Entry> Mkdir(Ino parent, const std::string& name, uint32_t mode);
   // flags: RENAME_NOREPLACE (EEXIST when the target exists), RENAME_EXCHANGE -> EINVAL.
+  // Within a collection: the synchronous Transfer rename. Across collections: a move op
+  // (transfer, then delete of the source once the copy is verified); the source is hidden and
+  // the destination pending meanwhile. Returns once the move is durably queued.
   Status Rename(Ino parent, const std::string& name, Ino new_parent, const std::string& new_name,
                 unsigned flags);
   Status Unlink(Ino parent, const std::string& name);
   Status Rmdir(Ino parent, const std::string& name);
-  Result<Entry> Create(Ino parent, const std::string& name, uint32_t mode, int flags);
-  Result<uint64_t> CopyFileRange(Ino in, uint64_t off_in, Ino out, uint64_t off_out, uint64_t len);
+  // A local placeholder (nothing remote) and a write handle; see docs/SEMANTICS.md.
+  Result<Created> Create(Ino parent, const std::string& name, uint32_t mode, int flags);
+  // Whole-file server-side copy into a placeholder (see docs/SEMANTICS.md "Copies and moves"):
+  // the first call (offsets 0) queues the transfer; calls continuing the same pair return their
+  // length at once until EOF (0). Anything else is EOPNOTSUPP (cp falls back to read/write).
+  // In wait mode the first call returns when the task ended; *cancel (FUSE interrupt) cancels
+  // the task.
+  Result<uint64_t> CopyFileRange(Ino in, uint64_t fh_in, uint64_t off_in, Ino out, uint64_t fh_out,
+                                 uint64_t off_out, uint64_t len,
+                                 const std::atomic<bool>* cancel = nullptr);
 
   // ---- directories ----
   Result<uint64_t> OpenDir(Ino ino);
@@ -155,10 +191,16 @@ class Filesystem {
   void ReleaseDir(uint64_t fh);
 
   // ---- files ----
-  Result<Opened> Open(Ino ino, int flags);
+  // Opening a pending copy destination for reading waits for its task (interruptible).
+  // Opening for writing gives a write handle (O_TRUNC: a placeholder; the remote file is left
+  // alone until a transfer replaces it).
+  Result<Opened> Open(Ino ino, int flags, const std::atomic<bool>* cancel = nullptr);
   Result<std::string> Read(uint64_t fh, uint64_t offset, uint64_t size,
                            const std::atomic<bool>* cancel = nullptr);
+  // Always fails (EOPNOTSUPP): file contents cannot be written yet; no data is accepted.
   Status Write(uint64_t fh);
+  // Waits for the handle's pending copy (EIO if it failed).
+  Status Fsync(uint64_t fh, const std::atomic<bool>* cancel = nullptr);
   void Release(uint64_t fh);
 
   // ---- xattrs, statfs, control ----
@@ -217,6 +259,15 @@ class Filesystem {
   Result<Entry> LookupById(const std::string& name);
   Result<Entry> LookupRemote(const InodePtr& parent, const std::string& name);
   Status CheckWritableParent(const InodePtr& parent, const char* op);
+  Status RenameAcross(const InodePtr& parent, const std::string& name, const InodePtr& new_parent,
+                      const std::string& new_name, unsigned flags);
+  // Waits for a pending op (deadline pending_wait_seconds, or none); maps its failure.
+  Status WaitOp(OpId op, bool bounded, const std::atomic<bool>* cancel, const char* what,
+                const Collection* c, const std::string& path);
+  // An op ended: drop caches of the affected paths and tell the kernel.
+  void OnSettled(const SettledEvent& e);
+  void InvalidatePath(const std::string& collection_id, const std::string& path);
+  std::shared_ptr<FileHandle> Handle(uint64_t fh) const;
 
   // Logs a failure once (per minute) with context and remedy; counts it. Returns it.
   Error Report(const char* op, const Collection* c, const std::string& path, Error e);
@@ -246,6 +297,9 @@ class Filesystem {
   WorkQueue dir_prefetch_;
   KernelNotifier* notifier_ = nullptr;
   Overlay* overlay_;
+  TransferEngine* engine_ = nullptr;
+  PendingOverlay* pending_ = nullptr;
+  std::atomic<bool> write_logged_{false};
   std::function<std::map<std::string, double>()> extra_;
   std::function<std::string()> pending_auth_;
 

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <vector>
@@ -46,6 +47,25 @@ fuse_entry_param ToEntry(const Entry& e) {
   return p;
 }
 
+// A cancel flag raised by FUSE_INTERRUPT (the caller got a signal, e.g. Ctrl-C on cp). Call
+// Done() BEFORE replying: it unregisters the callback (waiting out a concurrent one), so the
+// flag never outlives the request's use of it.
+class InterruptFlag {
+ public:
+  explicit InterruptFlag(fuse_req_t req) : req_(req) {
+    fuse_req_interrupt_func(
+        req, [](fuse_req_t, void* d) { static_cast<std::atomic<bool>*>(d)->store(true); }, &flag_);
+  }
+  InterruptFlag(const InterruptFlag&) = delete;
+  InterruptFlag& operator=(const InterruptFlag&) = delete;
+  const std::atomic<bool>* get() const { return &flag_; }
+  void Done() { fuse_req_interrupt_func(req_, nullptr, nullptr); }
+
+ private:
+  fuse_req_t req_;
+  std::atomic<bool> flag_{false};
+};
+
 // Replies with an entry that carries one new lookup reference; undoes it if undeliverable.
 void ReplyEntry(fuse_req_t req, const Entry& e) {
   fuse_entry_param p = ToEntry(e);
@@ -61,6 +81,7 @@ void OnInit(void* userdata, fuse_conn_info* conn) {
   want(FUSE_CAP_READDIRPLUS);
   want(FUSE_CAP_READDIRPLUS_AUTO);
   want(FUSE_CAP_PARALLEL_DIROPS);
+  want(FUSE_CAP_ATOMIC_O_TRUNC);  // O_TRUNC reaches open (a placeholder), not a truncate
   conn->want &= ~static_cast<unsigned>(FUSE_CAP_WRITEBACK_CACHE);
   // Splice is not requested: replies come from in-memory buffers (fuse_reply_buf).
   conn->max_write = 1u << 20;  // also sizes max_pages
@@ -107,7 +128,7 @@ void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   fuse_reply_attr(req, &st, r->timeout);
 }
 
-void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info*) {
+void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
   SetAttrRequest s;
   if (to_set & FUSE_SET_ATTR_SIZE) s.size = static_cast<uint64_t>(attr->st_size);
   if (to_set & FUSE_SET_ATTR_MODE) s.mode = attr->st_mode;
@@ -115,6 +136,9 @@ void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   if (to_set & FUSE_SET_ATTR_GID) s.gid = attr->st_gid;
   s.atime = to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW);
   s.mtime = to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW);
+  if ((to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW))
+    s.mtime_value = attr->st_mtim.tv_sec;
+  if (fi) s.fh = fi->fh;
   auto r = A(req).fs().SetAttr(ino, s);
   if (!r.ok()) return ReplyError(req, "setattr", r.error());
   struct stat st = ToStat(r->attr);
@@ -153,7 +177,9 @@ void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
 }
 
 void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
-  auto r = A(req).fs().Open(ino, fi->flags);
+  InterruptFlag cancel(req);  // opening a pending copy destination waits for its transfer
+  auto r = A(req).fs().Open(ino, fi->flags, cancel.get());
+  cancel.Done();
   if (!r.ok()) return ReplyError(req, "open", r.error());
   fi->fh = r->fh;
   fi->keep_cache = r->keep_cache;
@@ -162,21 +188,28 @@ void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
-  std::atomic<bool> cancel{false};
-  fuse_req_interrupt_func(
-      req, [](fuse_req_t, void* data) { static_cast<std::atomic<bool>*>(data)->store(true); },
-      &cancel);
-  auto r = A(req).fs().Read(fi->fh, static_cast<uint64_t>(off), size, &cancel);
+  InterruptFlag cancel(req);
+  auto r = A(req).fs().Read(fi->fh, static_cast<uint64_t>(off), size, cancel.get());
+  cancel.Done();
   if (!r.ok()) return ReplyError(req, "read", r.error());
   fuse_reply_buf(req, r->data(), r->size());
 }
 
 void OnWrite(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info* fi) {
+  // Never accepts data (the core always refuses: contents cannot be written yet).
   Status s = A(req).fs().Write(fi->fh);
   ReplyError(req, "write", s.ok() ? Error::Local(EIO, "write reported success") : s.error());
 }
 
 void OnFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+
+void OnFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
+  InterruptFlag cancel(req);  // waits for a pending copy into this file
+  Status s = A(req).fs().Fsync(fi->fh, cancel.get());
+  cancel.Done();
+  if (!s.ok()) return ReplyError(req, "fsync", s.error());
+  fuse_reply_err(req, 0);
+}
 
 void OnRelease(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   A(req).fs().Release(fi->fh);
@@ -299,13 +332,22 @@ void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
               fuse_file_info* fi) {
   auto r = A(req).fs().Create(parent, name, mode, fi->flags);
   if (!r.ok()) return ReplyError(req, "create", r.error());
-  ReplyError(req, "create", Error::Local(EIO, "create is not wired to a file handle yet"));
+  fi->fh = r->opened.fh;
+  fi->keep_cache = r->opened.keep_cache;
+  fi->direct_io = r->opened.direct_io;
+  fuse_entry_param p = ToEntry(r->entry);
+  if (fuse_reply_create(req, &p, fi) != 0) {
+    A(req).fs().Release(r->opened.fh);
+    A(req).fs().Forget(r->entry.attr.ino, 1);
+  }
 }
 
-void OnCopyFileRange(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_file_info*,
-                     fuse_ino_t ino_out, off_t off_out, fuse_file_info*, size_t len, int) {
-  auto r = A(req).fs().CopyFileRange(ino_in, static_cast<uint64_t>(off_in), ino_out,
-                                     static_cast<uint64_t>(off_out), len);
+void OnCopyFileRange(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_file_info* fi_in,
+                     fuse_ino_t ino_out, off_t off_out, fuse_file_info* fi_out, size_t len, int) {
+  InterruptFlag cancel(req);  // --copy-mode=wait: Ctrl-C on cp cancels the transfer
+  auto r = A(req).fs().CopyFileRange(ino_in, fi_in->fh, static_cast<uint64_t>(off_in), ino_out,
+                                     fi_out->fh, static_cast<uint64_t>(off_out), len, cancel.get());
+  cancel.Done();
   if (!r.ok()) return ReplyError(req, "copy_file_range", r.error());
   fuse_reply_write(req, *r);
 }
@@ -331,6 +373,7 @@ const fuse_lowlevel_ops& FuseAdapter::Ops() {
     o.read = OnRead;
     o.write = OnWrite;
     o.flush = OnFlush;
+    o.fsync = OnFsync;
     o.release = OnRelease;
     o.opendir = OnOpendir;
     o.readdir = OnReaddir;

@@ -61,6 +61,7 @@ Status RunMount(Filesystem& fs, const MountOptions& o) {
   int rc = fuse_session_loop_mt(se.get(), cfg);
   fuse_loop_cfg_destroy(cfg);
 
+  if (o.before_teardown) o.before_teardown();
   adapter.StopNotifier();
   fuse_session_unmount(se.get());
   fuse_remove_signal_handlers(se.get());

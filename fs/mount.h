@@ -6,6 +6,7 @@
 //   -> fuse_daemonize (unless foreground): fork AFTER the mount is established
 //   -> notifier thread, then fuse_session_loop_mt (workers start in the init callback,
 //      i.e. after the fork)
+//   -> before_teardown (stops the transfer engine, whose completions notify the kernel)
 //   -> unmount, destroy the session (destroy callback stops the Filesystem's workers).
 // RunMount returns when the file system is unmounted (`globus-fuse unmount`, `fusermount3 -u`,
 // `umount`) or signalled; everything it created is released by then.
@@ -26,8 +27,12 @@ struct MountOptions {
   bool allow_other = false;
   std::vector<std::string> fuse_options;  // extra -o options for libfuse/the kernel
   int max_threads = 16;                   // FUSE worker threads
-  // Called in the daemon (after fork, before the loop), e.g. to write a pid file.
+  // Called in the daemon (after fork, before the loop), e.g. to write a pid file or start
+  // threads (threads do not survive fork: the transfer engine starts here).
   std::function<void()> after_daemonize;
+  // Called when the loop ended, while the kernel notifier still exists: stop everything that
+  // may still call into the Filesystem from another thread (the transfer engine).
+  std::function<void()> before_teardown;
 };
 
 Status RunMount(Filesystem& fs, const MountOptions& options);

@@ -1,0 +1,502 @@
+// cp/mv through the filesystem core as Globus transfer tasks (issue 6): Create / Open(O_TRUNC)
+// placeholders, copy_file_range -> TransferEngine copy ops, the PendingOverlay view (pending
+// entries, xattrs, hidden mv sources), fsync/open waits, wait mode and interrupts, restart.
+// FakeRemote + FakeClock; the engine is driven by RunOnce(), tasks by RunTasks()/FailTask().
+// The two wait-mode tests run the blocking call in a thread and drive the engine meanwhile.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <thread>
+
+#include "common/log.h"
+#include "fs/pending_overlay.h"
+#include "fs/transfer_engine.h"
+#include "tests/unit/fs/fs_world.h"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+
+namespace gf::fs::testing {
+namespace {
+
+int Errno(const gf::Error& e) { return gf::ErrnoFor(e); }
+
+constexpr const char* kTutName = "Globus Tutorial Collection 1";
+constexpr const char* kGrexName = "UManitoba Grex HPC";
+constexpr int kCreateFlags = O_WRONLY | O_CREAT | O_TRUNC;
+constexpr uint64_t kChunk = 4294963200ull;  // the kernel's clamp of one copy_file_range
+
+struct CopyWorld : World {
+  std::string dir;
+  TransferEngineOptions eopts;
+  std::unique_ptr<TransferEngine> engine;
+  std::unique_ptr<PendingOverlay> overlay;
+  RecordingNotifier notifier;
+
+  explicit CopyWorld(bool wait_mode = false) {
+    log::SetLevel(log::Level::kError);
+    char tmpl[] = "/tmp/gf-copy-XXXXXX";
+    dir = ::mkdtemp(tmpl);
+    options.collections = {kTut, kGrex};
+    options.copy_wait = wait_mode;
+    eopts.journal_path = JournalPath(dir, "mnt");
+    remote.AddDir(kTut, "/src");
+    remote.AddDir(kGrex, "/dst");
+    Make();
+    fs->SetNotifier(&notifier);
+    OpenEngine();
+  }
+  ~CopyWorld() {
+    CloseEngine();
+    std::filesystem::remove_all(dir);
+  }
+  void OpenEngine() {
+    auto e = TransferEngine::Open(remote, eopts, clock);
+    REQUIRE(e.ok());
+    engine = std::move(*e);
+    overlay = std::make_unique<PendingOverlay>(engine.get(), clock);
+    engine->AddListener(overlay.get());
+    fs->SetTransfers(engine.get(), overlay.get());
+    overlay->Rebuild();
+  }
+  void CloseEngine() {
+    if (fs) fs->SetTransfers(nullptr, nullptr);
+    engine.reset();
+    overlay.reset();
+  }
+  // The batching window passes; the engine forms, submits and polls.
+  void Drive(int rounds = 2) {
+    for (int i = 0; i < rounds; ++i) {
+      clock.Advance(std::chrono::seconds(31));
+      engine->RunOnce();
+    }
+  }
+  // The service runs its tasks; the engine sees the outcome.
+  void Finish() {
+    remote.RunTasks();
+    Drive(3);
+  }
+  Ino Dir(const std::string& path) {
+    auto e = Walk(path);
+    REQUIRE(e.ok());
+    return e->attr.ino;
+  }
+  // cp SRC DST: create, open the source, copy_file_range (kernel-clamped) until EOF.
+  struct Cp {
+    Result<uint64_t> first = uint64_t{0};
+    uint64_t dst_fh = 0, src_fh = 0;
+    Ino dst_ino = 0, src_ino = 0;
+    int calls = 0;
+  };
+  Cp StartCp(const std::string& src, Ino dst_dir, const std::string& name, bool release = true) {
+    Cp cp;
+    auto s = Walk(src);
+    REQUIRE(s.ok());
+    cp.src_ino = s->attr.ino;
+    auto o = fs->Open(cp.src_ino, O_RDONLY);
+    REQUIRE(o.ok());
+    cp.src_fh = o->fh;
+    auto c = fs->Create(dst_dir, name, 0644, kCreateFlags);
+    REQUIRE(c.ok());
+    cp.dst_fh = c->opened.fh;
+    cp.dst_ino = c->entry.attr.ino;
+    uint64_t off = 0;
+    for (;;) {
+      auto r = fs->CopyFileRange(cp.src_ino, cp.src_fh, off, cp.dst_ino, cp.dst_fh, off, kChunk);
+      ++cp.calls;
+      if (cp.calls == 1) cp.first = r;
+      if (!r.ok() || *r == 0) break;
+      off += *r;
+    }
+    fs->Release(cp.src_fh);
+    if (release) fs->Release(cp.dst_fh);
+    return cp;
+  }
+};
+
+TEST_CASE("cp between collections: one transfer, pending entry, then the real entry",
+          "[fs][copy]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a.bin", Pattern(1000), 1600000123);
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  REQUIRE(w.List(dst)->empty());  // the listing is cached from now on
+
+  auto cp = w.StartCp(std::string(kTutName) + "/src/a.bin", dst, "a.bin");
+  REQUIRE(cp.first.ok());
+  CHECK(*cp.first == 1000);
+  CHECK(cp.calls == 2);                           // the second call, at EOF, returns 0
+  CHECK(w.remote.Calls("submit_transfer") == 0);  // queued durably, not yet submitted
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/a.bin"));
+
+  // Visible at once, with the source's size (st_blocks consistent) and mtime, marked pending.
+  auto e = w.fs->Lookup(dst, "a.bin");
+  REQUIRE(e.ok());
+  CHECK(e->attr.size == 1000);
+  CHECK(e->attr.blocks == 2);
+  CHECK(e->attr.mtime == 1600000123);
+  CHECK(*w.List(dst) == std::vector<std::string>{"a.bin"});
+  CHECK(*w.fs->GetXattr(e->attr.ino, "user.globus.status") == "queued");
+  auto names = w.fs->ListXattr(e->attr.ino);
+  REQUIRE(names.ok());
+  CHECK(std::count(names->begin(), names->end(), "user.globus.status") == 1);
+
+  w.Drive();
+  auto tasks = w.remote.Tasks();
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0].items.size() == 1);
+  CHECK(tasks[0].items[0].source_path == "/src/a.bin");
+  CHECK(tasks[0].items[0].destination_path == "/dst/a.bin");
+  CHECK(*w.fs->GetXattr(e->attr.ino, "user.globus.status") == "active");
+  CHECK(*w.fs->GetXattr(e->attr.ino, "user.globus.task_id") == tasks[0].doc.task_id);
+  CHECK(w.remote.BytesServed() == 0);
+  CHECK(w.remote.BytesReceived() == 0);
+
+  w.Finish();
+  CHECK(w.remote.Get(kGrex, "/dst/a.bin")->content == Pattern(1000));
+  CHECK(Errno(w.fs->GetXattr(e->attr.ino, "user.globus.status").error()) == ENODATA);
+  auto settled = w.fs->Lookup(dst, "a.bin");
+  REQUIRE(settled.ok());
+  CHECK(settled->attr.ino == e->attr.ino);
+  CHECK(w.remote.Tasks().size() == 1);  // no second task
+  // The kernel was told to drop the entry and its attributes.
+  CHECK(std::count(w.notifier.entries.begin(), w.notifier.entries.end(),
+                   std::make_pair(dst, std::string("a.bin"))) >= 1);
+  CHECK(std::count(w.notifier.inodes.begin(), w.notifier.inodes.end(), e->attr.ino) >= 1);
+  auto content = w.ReadAll(e->attr.ino);
+  REQUIRE(content.ok());
+  CHECK(*content == Pattern(1000));
+}
+
+TEST_CASE("cp of a 5 GiB file: several copy_file_range calls, one transfer item", "[fs][copy]") {
+  CopyWorld w;
+  const uint64_t size = 5ull << 30;
+  gf::testing::FakeRemote::Node big;
+  big.size_override = size;
+  w.remote.SetNode(kTut, "/src/big", big);
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  auto cp = w.StartCp(std::string(kTutName) + "/src/big", dst, "big");
+  REQUIRE(cp.first.ok());
+  CHECK(*cp.first == kChunk);
+  CHECK(cp.calls == 3);  // 4294963200 + the rest + 0 at EOF
+  auto e = w.fs->Lookup(dst, "big");
+  REQUIRE(e.ok());
+  CHECK(e->attr.size == size);
+  CHECK(e->attr.blocks * 512 == size);  // not sparse-looking: cp would skip copy_file_range
+  w.Drive();
+  auto tasks = w.remote.Tasks();
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0].items.size() == 1);
+}
+
+TEST_CASE("copy_file_range that is not a whole-file copy is EOPNOTSUPP", "[fs][copy]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", Pattern(100));
+  w.remote.AddFile(kGrex, "/dst/old", "OLD");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  auto s = w.Walk(std::string(kTutName) + "/src/a");
+  REQUIRE(s.ok());
+  auto in = w.fs->Open(s->attr.ino, O_RDONLY);
+  REQUIRE(in.ok());
+  auto c = w.fs->Create(dst, "b", 0644, kCreateFlags);
+  REQUIRE(c.ok());
+  Ino out = c->entry.attr.ino;
+  // A first call at an offset, or for part of the file.
+  CHECK(Errno(w.fs->CopyFileRange(s->attr.ino, in->fh, 10, out, c->opened.fh, 10, 90).error()) ==
+        EOPNOTSUPP);
+  CHECK(Errno(w.fs->CopyFileRange(s->attr.ino, in->fh, 0, out, c->opened.fh, 0, 50).error()) ==
+        EOPNOTSUPP);
+  // A destination opened without O_TRUNC holds remote data we cannot append to.
+  auto old = w.fs->Lookup(dst, "old");
+  REQUIRE(old.ok());
+  auto wr = w.fs->Open(old->attr.ino, O_WRONLY);
+  REQUIRE(wr.ok());
+  CHECK(Errno(w.fs->CopyFileRange(s->attr.ino, in->fh, 0, old->attr.ino, wr->fh, 0, 100).error()) ==
+        EOPNOTSUPP);
+  // Once a copy is queued, only the continuing call is accepted.
+  auto ok = w.fs->CopyFileRange(s->attr.ino, in->fh, 0, out, c->opened.fh, 0, 100);
+  REQUIRE(ok.ok());
+  CHECK(Errno(w.fs->CopyFileRange(s->attr.ino, in->fh, 50, out, c->opened.fh, 50, 50).error()) ==
+        EOPNOTSUPP);
+  w.fs->Release(wr->fh);
+  w.fs->Release(in->fh);
+  w.fs->Release(c->opened.fh);
+  w.Drive();
+  REQUIRE(w.remote.Tasks().size() == 1);  // only the accepted copy
+  CHECK(w.remote.Get(kGrex, "/dst/old")->content == "OLD");
+}
+
+TEST_CASE("O_TRUNC of an existing destination leaves it intact until the copy succeeds",
+          "[fs][copy]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", Pattern(500));
+  w.remote.AddFile(kGrex, "/dst/a", "OLD CONTENT");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  auto e = w.fs->Lookup(dst, "a");
+  REQUIRE(e.ok());
+  auto h = w.fs->Open(e->attr.ino, O_WRONLY | O_TRUNC);
+  REQUIRE(h.ok());
+  CHECK(w.fs->GetAttr(e->attr.ino)->attr.size == 0);  // locally truncated
+  CHECK(w.remote.Get(kGrex, "/dst/a")->content == "OLD CONTENT");
+  auto s = w.Walk(std::string(kTutName) + "/src/a");
+  REQUIRE(s.ok());
+  auto in = w.fs->Open(s->attr.ino, O_RDONLY);
+  REQUIRE(in.ok());
+  REQUIRE(w.fs->CopyFileRange(s->attr.ino, in->fh, 0, e->attr.ino, h->fh, 0, kChunk).ok());
+  CHECK(w.fs->GetAttr(e->attr.ino)->attr.size == 500);
+  CHECK(w.fs->Lookup(dst, "a")->attr.size == 500);
+  w.Drive();
+  CHECK(w.remote.Get(kGrex, "/dst/a")->content == "OLD CONTENT");  // submitted, not run
+
+  SECTION("success replaces it") {
+    w.Finish();
+    CHECK(w.remote.Get(kGrex, "/dst/a")->content == Pattern(500));
+    CHECK(w.fs->Fsync(h->fh).ok());
+    CHECK(w.fs->GetAttr(e->attr.ino)->attr.size == 500);
+  }
+  SECTION("failure keeps the old content, fsync says EIO, status shows the error") {
+    w.remote.FailTask(w.remote.Tasks()[0].doc.task_id, "PERMISSION_DENIED", "permission denied");
+    w.Drive(3);
+    CHECK(w.remote.Get(kGrex, "/dst/a")->content == "OLD CONTENT");
+    auto f = w.fs->Fsync(h->fh);
+    REQUIRE_FALSE(f.ok());
+    CHECK(Errno(f.error()) == EIO);
+    CHECK(w.fs->GetAttr(e->attr.ino)->attr.size == 11);  // the remote file again
+    std::string status = w.fs->StatusJson();
+    CHECK(status.find("\"failures\":[{") != std::string::npos);
+    CHECK(status.find("PERMISSION_DENIED") != std::string::npos);
+  }
+  w.fs->Release(in->fh);
+  w.fs->Release(h->fh);
+}
+
+TEST_CASE("a failed copy to a new file: the pending entry vanishes, fsync is EIO", "[fs][copy]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", Pattern(10));
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  auto cp = w.StartCp(std::string(kTutName) + "/src/a", dst, "a", /*release=*/false);
+  REQUIRE(cp.first.ok());
+  w.Drive();
+  // The source disappears after queueing: the service keeps the task ACTIVE with a
+  // FILE_NOT_FOUND event; the engine cancels it and fails the op.
+  w.remote.Remove(kTut, "/src/a");
+  w.Finish();
+  CHECK(Errno(w.fs->Lookup(dst, "a").error()) == ENOENT);
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/a"));
+  auto f = w.fs->Fsync(cp.dst_fh);
+  REQUIRE_FALSE(f.ok());
+  CHECK(Errno(f.error()) == EIO);
+  CHECK(w.fs->StatusJson().find("FILE_NOT_FOUND") != std::string::npos);
+  w.fs->Release(cp.dst_fh);
+}
+
+TEST_CASE("write is refused and create without a copy leaves nothing remote", "[fs][copy]") {
+  CopyWorld w;
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  auto c = w.fs->Create(dst, "local.txt", 0644, kCreateFlags);
+  REQUIRE(c.ok());
+  CHECK(w.fs->Lookup(dst, "local.txt").ok());  // cp stats it between create and write
+  auto wr = w.fs->Write(c->opened.fh);
+  REQUIRE_FALSE(wr.ok());
+  CHECK(Errno(wr.error()) == EOPNOTSUPP);
+  w.fs->Release(c->opened.fh);
+  CHECK(Errno(w.fs->Lookup(dst, "local.txt").error()) == ENOENT);
+  w.Drive();
+  CHECK(w.remote.Tasks().empty());
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/local.txt"));
+  CHECK(w.remote.BytesReceived() == 0);
+  CHECK(w.remote.Calls("put") == 0);
+}
+
+TEST_CASE("cp -r: many files queued close together become one task", "[fs][copy]") {
+  CopyWorld w;
+  for (int i = 0; i < 100; ++i) w.remote.AddFile(kTut, "/src/f" + std::to_string(i), "x");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  auto made = w.fs->Mkdir(dst, "tree", 0755);
+  REQUIRE(made.ok());
+  CHECK(w.fs->Lookup(dst, "tree").ok());  // visible at once
+  for (int i = 0; i < 100; ++i) {
+    auto cp = w.StartCp(std::string(kTutName) + "/src/f" + std::to_string(i), made->attr.ino,
+                        "f" + std::to_string(i));
+    REQUIRE(cp.first.ok());
+  }
+  CHECK(w.List(made->attr.ino)->size() == 100);
+  w.Drive();
+  auto tasks = w.remote.Tasks();
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0].items.size() == 100);
+  w.Finish();
+  CHECK(w.remote.Exists(kGrex, "/dst/tree/f99"));
+  CHECK(w.List(made->attr.ino)->size() == 100);
+}
+
+TEST_CASE("copies within one collection are transfer tasks too", "[fs][copy]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", "same collection");
+  Ino src_dir = w.Dir(std::string(kTutName) + "/src");
+  auto cp = w.StartCp(std::string(kTutName) + "/src/a", src_dir, "b");
+  REQUIRE(cp.first.ok());
+  w.Drive();
+  auto tasks = w.remote.Tasks();
+  REQUIRE(tasks.size() == 1);
+  CHECK(*tasks[0].doc.source_endpoint_id == kTut);
+  CHECK(*tasks[0].doc.destination_endpoint_id == kTut);
+  w.Finish();
+  CHECK(w.remote.Get(kTut, "/src/b")->content == "same collection");
+}
+
+TEST_CASE("mv across collections: source hidden, deleted only after the verified copy",
+          "[fs][copy][mv]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/m", "move me");
+  Ino src_dir = w.Dir(std::string(kTutName) + "/src");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  REQUIRE(w.fs->Lookup(src_dir, "m").ok());
+  REQUIRE(w.fs->Rename(src_dir, "m", dst, "m", RENAME_NOREPLACE).ok());
+  CHECK(Errno(w.fs->Lookup(src_dir, "m").error()) == ENOENT);  // hidden
+  CHECK(w.List(src_dir)->empty());
+  auto d = w.fs->Lookup(dst, "m");
+  REQUIRE(d.ok());
+  CHECK(d->attr.size == 7);
+  CHECK(w.remote.Exists(kTut, "/src/m"));
+
+  w.Drive();
+  auto tasks = w.remote.Tasks();
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0].doc.type == api::TaskType::kTransfer);
+
+  SECTION("success: copy, then a delete task of the source") {
+    w.Finish();  // the copy ran; the delete step is queued/submitted, not run
+    CHECK(w.remote.Exists(kGrex, "/dst/m"));
+    CHECK(w.remote.Exists(kTut, "/src/m"));
+    tasks = w.remote.Tasks();
+    REQUIRE(tasks.size() == 2);
+    CHECK(tasks[1].doc.type == api::TaskType::kDelete);
+    CHECK(Errno(w.fs->Lookup(src_dir, "m").error()) == ENOENT);  // still hidden
+    w.Finish();
+    CHECK_FALSE(w.remote.Exists(kTut, "/src/m"));
+    CHECK(Errno(w.fs->Lookup(src_dir, "m").error()) == ENOENT);
+    CHECK(w.fs->Lookup(dst, "m").ok());
+  }
+  SECTION("failure: the source reappears untouched, nothing deleted") {
+    w.remote.FailTask(tasks[0].doc.task_id, "PERMISSION_DENIED", "permission denied");
+    w.Drive(3);
+    CHECK(w.remote.Tasks().size() == 1);  // no delete task
+    CHECK(w.remote.Get(kTut, "/src/m")->content == "move me");
+    CHECK(w.fs->Lookup(src_dir, "m").ok());
+    CHECK(Errno(w.fs->Lookup(dst, "m").error()) == ENOENT);
+  }
+}
+
+TEST_CASE("mv across collections respects RENAME_NOREPLACE", "[fs][copy][mv]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/m", "a");
+  w.remote.AddFile(kGrex, "/dst/m", "b");
+  Ino src_dir = w.Dir(std::string(kTutName) + "/src");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  CHECK(Errno(w.fs->Rename(src_dir, "m", dst, "m", RENAME_NOREPLACE).error()) == EEXIST);
+  w.Drive();
+  CHECK(w.remote.Tasks().empty());
+  CHECK(w.fs->Lookup(src_dir, "m").ok());
+}
+
+TEST_CASE("wait mode: copy_file_range returns the task's error", "[fs][copy][wait]") {
+  CopyWorld w(/*wait_mode=*/true);
+  w.remote.AddFile(kTut, "/src/a", "x");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  auto s = w.Walk(std::string(kTutName) + "/src/a");
+  REQUIRE(s.ok());
+  auto in = w.fs->Open(s->attr.ino, O_RDONLY);
+  auto c = w.fs->Create(dst, "a", 0644, kCreateFlags);
+  REQUIRE((in.ok() && c.ok()));
+  std::atomic<bool> done{false};
+  Result<uint64_t> r = uint64_t{0};
+  std::thread t([&] {
+    r = w.fs->CopyFileRange(s->attr.ino, in->fh, 0, c->entry.attr.ino, c->opened.fh, 0, kChunk);
+    done = true;
+  });
+  bool failed = false;
+  for (int i = 0; i < 20000 && !done; ++i) {
+    w.Drive(1);
+    auto tasks = w.remote.Tasks();
+    if (!failed && !tasks.empty()) {
+      CHECK_FALSE(done);  // still waiting for the task
+      w.remote.FailTask(tasks[0].doc.task_id, "PERMISSION_DENIED", "permission denied");
+      failed = true;
+    }
+    std::this_thread::yield();
+  }
+  t.join();
+  REQUIRE_FALSE(r.ok());
+  CHECK(Errno(r.error()) == EACCES);
+  w.fs->Release(in->fh);
+  w.fs->Release(c->opened.fh);
+}
+
+TEST_CASE("wait mode: an interrupt cancels the Globus task", "[fs][copy][wait]") {
+  CopyWorld w(/*wait_mode=*/true);
+  w.remote.AddFile(kTut, "/src/a", "x");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  auto s = w.Walk(std::string(kTutName) + "/src/a");
+  REQUIRE(s.ok());
+  auto in = w.fs->Open(s->attr.ino, O_RDONLY);
+  auto c = w.fs->Create(dst, "a", 0644, kCreateFlags);
+  REQUIRE((in.ok() && c.ok()));
+  std::atomic<bool> cancel{false}, done{false};
+  Result<uint64_t> r = uint64_t{0};
+  std::thread t([&] {
+    r = w.fs->CopyFileRange(s->attr.ino, in->fh, 0, c->entry.attr.ino, c->opened.fh, 0, kChunk,
+                            &cancel);
+    done = true;
+  });
+  for (int i = 0; i < 20000 && !done; ++i) {
+    w.Drive(1);
+    if (!w.remote.Tasks().empty()) cancel = true;  // Ctrl-C once the task exists
+    std::this_thread::yield();
+  }
+  t.join();
+  REQUIRE_FALSE(r.ok());
+  CHECK(Errno(r.error()) == EINTR);
+  auto tasks = w.remote.Tasks();
+  REQUIRE(tasks.size() == 1);
+  CHECK(w.remote.Calls("cancel_task") >= 1);
+  CHECK(tasks[0].doc.status == api::TaskStatus::kFailed);
+  REQUIRE(tasks[0].doc.fatal_error);
+  CHECK(tasks[0].doc.fatal_error->code == "CANCELED");
+  w.fs->Release(in->fh);
+  w.fs->Release(c->opened.fh);
+}
+
+TEST_CASE("restart: pending entries come back and the task is tracked, not resubmitted",
+          "[fs][copy][restart]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", Pattern(64));
+  w.remote.AddFile(kTut, "/src/b", Pattern(32));
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  REQUIRE(w.StartCp(std::string(kTutName) + "/src/a", dst, "a").first.ok());
+  w.Drive();                                                                  // a is submitted
+  REQUIRE(w.StartCp(std::string(kTutName) + "/src/b", dst, "b").first.ok());  // b only queued
+  REQUIRE(w.remote.Tasks().size() == 1);
+
+  w.CloseEngine();  // the daemon dies; a new one opens the same journal
+  w.Make();
+  w.OpenEngine();
+  dst = w.Dir(std::string(kGrexName) + "/dst");
+  auto a = w.fs->Lookup(dst, "a");
+  auto b = w.fs->Lookup(dst, "b");
+  REQUIRE((a.ok() && b.ok()));
+  CHECK(a->attr.size == 64);
+  CHECK(b->attr.size == 32);
+  w.Drive();
+  CHECK(w.remote.Calls("submit_transfer") == 2);  // a's task tracked, b's submitted once
+  w.Finish();
+  CHECK(w.remote.Get(kGrex, "/dst/a")->content == Pattern(64));
+  CHECK(w.remote.Get(kGrex, "/dst/b")->content == Pattern(32));
+  CHECK(w.remote.Tasks().size() == 2);
+  CHECK(Errno(w.fs->GetXattr(a->attr.ino, "user.globus.status").error()) == ENODATA);
+}
+
+}  // namespace
+}  // namespace gf::fs::testing
