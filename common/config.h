@@ -62,7 +62,7 @@ struct Config {
   bool preserve_timestamp = true;
   bool encrypt_data = false;
   std::optional<int> sync_level;
-  double batch_idle_seconds = 1.0;
+  double batch_idle_seconds = 0.5;
   uint64_t batch_max_items = 10000;
 
   // Logging.

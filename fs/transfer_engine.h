@@ -138,7 +138,7 @@ struct TransferEngineOptions {
   std::string journal_path;  // JournalPath(state_dir, mount_id)
   JournalOptions journal;
 
-  Millis batch_idle{1000};
+  Millis batch_idle{500};
   Millis batch_max_delay{10000};
   uint64_t batch_max_items = 10000;
   int max_transfer_tasks = 3;
@@ -150,7 +150,7 @@ struct TransferEngineOptions {
   bool encrypt_data = false;
   std::optional<int> sync_level;
 
-  Millis poll_min{1000};
+  Millis poll_min{250};  // first look soon after a submission; then doubling to poll_max
   Millis poll_max{30000};
   Millis retry_min{1000};  // submission / submission_id retries
   Millis retry_max{30000};

@@ -541,6 +541,7 @@ TEST_CASE("restart with unsubmitted work submits it exactly once", "[transfer]")
 TEST_CASE("one task_list call per poll for many tasks; backoff while nothing changes",
           "[transfer]") {
   World w;
+  w.opts.poll_min = std::chrono::seconds(1);  // the schedule below is in whole seconds
   auto e = w.Engine();
   w.Copy(*e, "/1", "/1", kA, kB);
   w.Copy(*e, "/2", "/2", kA, kC);
