@@ -73,16 +73,26 @@ bool Error::NeedsAuthorization() const {
 namespace {
 const char* TransportName(TransportFailure f) {
   switch (f) {
-    case TransportFailure::kNone: return "none";
-    case TransportFailure::kDns: return "DNS lookup failed";
-    case TransportFailure::kConnect: return "connection failed";
-    case TransportFailure::kTls: return "TLS verification failed";
-    case TransportFailure::kTimeout: return "timed out";
-    case TransportFailure::kReset: return "connection reset";
-    case TransportFailure::kTruncated: return "truncated response";
-    case TransportFailure::kMalformedBody: return "malformed response";
-    case TransportFailure::kAborted: return "aborted";
-    case TransportFailure::kOther: return "transport error";
+    case TransportFailure::kNone:
+      return "none";
+    case TransportFailure::kDns:
+      return "DNS lookup failed";
+    case TransportFailure::kConnect:
+      return "connection failed";
+    case TransportFailure::kTls:
+      return "TLS verification failed";
+    case TransportFailure::kTimeout:
+      return "timed out";
+    case TransportFailure::kReset:
+      return "connection reset";
+    case TransportFailure::kTruncated:
+      return "truncated response";
+    case TransportFailure::kMalformedBody:
+      return "malformed response";
+    case TransportFailure::kAborted:
+      return "aborted";
+    case TransportFailure::kOther:
+      return "transport error";
   }
   return "transport error";
 }
@@ -124,7 +134,7 @@ struct CodeErrno {
 // Globus Transfer codes (see shared/reference/globus-api.md §2.2).
 constexpr CodeErrno kCodeTable[] = {
     {"ClientError.NotFound", ENOENT},
-    {"NotFound", ENOENT},                    // stat of a missing path
+    {"NotFound", ENOENT},  // stat of a missing path
     {"EndpointNotFound", ENOENT},
     {"EndpointDeleted", ENOENT},
     {"BookmarkNotFound", ENOENT},
@@ -150,7 +160,7 @@ constexpr CodeErrno kCodeTable[] = {
     {"AuthPolicyFailed", EACCES},
     {"AuthenticationFailed", EACCES},
     {"ClientError.AuthenticationFailed", EACCES},
-    {"Conflict", EBUSY},                     // identical paths in a still-active task
+    {"Conflict", EBUSY},  // identical paths in a still-active task
     {"ClientError.Conflict", EBUSY},
     {"NotSupported", EOPNOTSUPP},
     {"ServiceUnavailable", EAGAIN},
@@ -184,27 +194,41 @@ int ErrnoFor(const Error& e) {
       if (e.NeedsAuthorization()) return EACCES;
       switch (e.http_status) {
         case 401:
-        case 403: return EACCES;
-        case 404: return ENOENT;
-        case 409: return EBUSY;
-        case 416: return EINVAL;
+        case 403:
+          return EACCES;
+        case 404:
+          return ENOENT;
+        case 409:
+          return EBUSY;
+        case 416:
+          return EINVAL;
         case 429:
-        case 503: return EAGAIN;
-        default: return EIO;
+        case 503:
+          return EAGAIN;
+        default:
+          return EIO;
       }
     }
     case ErrorKind::kTransport:
       switch (e.transport) {
-        case TransportFailure::kTimeout: return ETIMEDOUT;
-        case TransportFailure::kAborted: return EINTR;
+        case TransportFailure::kTimeout:
+          return ETIMEDOUT;
+        case TransportFailure::kAborted:
+          return EINTR;
         case TransportFailure::kDns:
-        case TransportFailure::kConnect: return EHOSTUNREACH;
-        default: return EIO;
+        case TransportFailure::kConnect:
+          return EHOSTUNREACH;
+        default:
+          return EIO;
       }
-    case ErrorKind::kAuth: return EACCES;
-    case ErrorKind::kConfig: return EINVAL;
-    case ErrorKind::kLocal: return EIO;
-    case ErrorKind::kNotSupported: return EOPNOTSUPP;
+    case ErrorKind::kAuth:
+      return EACCES;
+    case ErrorKind::kConfig:
+      return EINVAL;
+    case ErrorKind::kLocal:
+      return EIO;
+    case ErrorKind::kNotSupported:
+      return EOPNOTSUPP;
   }
   return EIO;
 }

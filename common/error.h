@@ -3,10 +3,10 @@
 // Every failure in every layer is a gf::Error. Its `kind` says where it came from:
 //   kApi        the service answered with an error document (HTTP status + Globus `code`);
 //   kTransport  no usable answer: DNS, connect, TLS, timeout, reset, truncated or malformed body;
-//   kAuth       the local auth layer: not logged in, refresh refused (`invalid_grant`), flow failed;
-//   kConfig     bad configuration or command-line input;
-//   kLocal      a local system call failed (`sys_errno` holds errno);
-//   kNotSupported  an operation globus-fuse deliberately does not implement (yet).
+//   kAuth       the local auth layer: not logged in, refresh refused (`invalid_grant`), flow
+//   failed; kConfig     bad configuration or command-line input; kLocal      a local system call
+//   failed (`sys_errno` holds errno); kNotSupported  an operation globus-fuse deliberately does not
+//   implement (yet).
 //
 // Branch on kind, http_status, code and transport; never on message text.
 // ErrnoFor() (error.cc) is the single table mapping errors to errno.
@@ -24,22 +24,22 @@ enum class TransportFailure {
   kNone,
   kDns,
   kConnect,
-  kTls,             // certificate or handshake failure (never silently ignored)
-  kTimeout,         // connect timeout, low-speed abort, or overall deadline
-  kReset,           // connection reset / closed mid-transfer
-  kTruncated,       // fewer body bytes than Content-Length / Content-Range promised
-  kMalformedBody,   // body is not the JSON document we expected
-  kAborted,         // the caller cancelled the request (e.g. interrupted FUSE request)
+  kTls,            // certificate or handshake failure (never silently ignored)
+  kTimeout,        // connect timeout, low-speed abort, or overall deadline
+  kReset,          // connection reset / closed mid-transfer
+  kTruncated,      // fewer body bytes than Content-Length / Content-Range promised
+  kMalformedBody,  // body is not the JSON document we expected
+  kAborted,        // the caller cancelled the request (e.g. interrupted FUSE request)
   kOther,
 };
 
 enum class AuthFailure {
   kNone,
-  kNotLoggedIn,        // no token for the resource server
-  kLoginAgain,         // refresh token refused (invalid_grant): run `globus-fuse login`
-  kFlowFailed,         // an interactive flow failed or was refused
-  kFlowTimedOut,       // nobody completed the flow within --auth-timeout
-  kStateMismatch,      // OAuth `state` did not match: possible CSRF, the code is discarded
+  kNotLoggedIn,    // no token for the resource server
+  kLoginAgain,     // refresh token refused (invalid_grant): run `globus-fuse login`
+  kFlowFailed,     // an interactive flow failed or was refused
+  kFlowTimedOut,   // nobody completed the flow within --auth-timeout
+  kStateMismatch,  // OAuth `state` did not match: possible CSRF, the code is discarded
 };
 
 // The GARE `authorization_parameters` (plus legacy top-level `required_scopes`).
@@ -66,8 +66,8 @@ struct Error {
 
   // kApi: from the service's error document.
   int http_status = 0;
-  std::string code;        // e.g. "ClientError.NotFound", "ExternalError.DirListingFailed.LoginFailed"
-  std::string message;     // human text (for kApi: the service's message, often GridFTP text)
+  std::string code;     // e.g. "ClientError.NotFound", "ExternalError.DirListingFailed.LoginFailed"
+  std::string message;  // human text (for kApi: the service's message, often GridFTP text)
   std::string request_id;
   std::string resource;
   std::optional<AuthorizationParameters> authorization;  // present when the error carried any

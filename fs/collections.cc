@@ -92,7 +92,8 @@ void CollectionRegistry::AddEntryLocked(RootEntry e) {
   names_[name] = std::move(e);
 }
 
-void CollectionRegistry::RemoveEntryLocked(const std::string& name) {
+// `name` is taken by value: callers often pass the key of the very node erased here.
+void CollectionRegistry::RemoveEntryLocked(std::string name) {
   if (!names_.erase(name)) return;
   order_.erase(std::remove(order_.begin(), order_.end(), name), order_.end());
 }

@@ -94,7 +94,7 @@ class CollectionRegistry {
   // Adds a collection to the root (if not there yet) and returns its root name.
   std::string AddToRootLocked(const Collection* c);
   void AddEntryLocked(RootEntry e);
-  void RemoveEntryLocked(const std::string& name);
+  void RemoveEntryLocked(std::string name);  // by value: callers pass map keys
   void LogOnceLocked(const std::string& message);
   Error NonFunctional(const api::Endpoint& e) const;
 

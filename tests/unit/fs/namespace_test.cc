@@ -31,6 +31,36 @@ bool Eventually(F f) {
 }
 }  // namespace
 
+TEST_CASE("re-resolving the root replaces bookmarks safely", "[fs][root]") {
+  // Regression (ASan): the retry after a failed resolution removes the old bookmark entries
+  // while iterating the map that holds their names.
+  World w;
+  w.options.collections = {kTut, kSlash};
+  w.options.bookmarks = true;
+  for (const char* name : {"tutorial-home", "another-mark", "third"}) {
+    gf::api::Bookmark b;
+    b.name = name;
+    b.endpoint_id = kTut;
+    b.path = "/home/alice/";
+    w.remote.AddBookmark(b);
+  }
+  // One configured collection cannot be resolved at first: the root is resolved again later.
+  w.remote.FailNext("get_endpoint", Error::Transport(gf::TransportFailure::kConnect, "down"));
+  w.Make();
+  auto first = w.List(kRootIno);
+  REQUIRE(first.ok());
+  CHECK(Has(*first, "tutorial-home"));
+  w.clock.Advance(std::chrono::minutes(5));
+  auto again = w.List(kRootIno);
+  REQUIRE(again.ok());
+  CHECK(Has(*again, "tutorial-home"));
+  CHECK(Has(*again, "another-mark"));
+  CHECK(Has(*again, "third"));
+  CHECK(Has(*again,
+            "A\xE2\x88\x95"
+            "B Lab"));
+}
+
 TEST_CASE("root lists configured collections, bookmarks as symlinks, hides endpoints",
           "[fs][root]") {
   World w;
