@@ -38,7 +38,7 @@ struct Config {
   uint64_t max_negative_entries = 100000;
 
   // Reads.
-  uint64_t readahead_max = 64ull << 20;       // per open file
+  uint64_t readahead_max = 128ull << 20;      // per open file (docs/PERFORMANCE.md)
   uint64_t read_memory_limit = 512ull << 20;  // all open files together
   int read_parallelism = 4;
 

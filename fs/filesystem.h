@@ -82,10 +82,10 @@ struct FsOptions {
   double entry_ttl = 60, attr_ttl = 60, dir_ttl = 60, negative_ttl = 10;
   uint64_t max_cached_entries = 2000000;
   uint64_t max_negative_entries = 100000;
-  uint64_t readahead_max = 64ull << 20;
+  uint64_t readahead_max = 128ull << 20;
   uint64_t read_memory_limit = 512ull << 20;
   int read_parallelism = 4;
-  uint64_t read_part_size = 8ull << 20;
+  uint64_t read_part_size = 16ull << 20;  // 128 MiB / 16 MiB: 8 parts in flight (PERFORMANCE.md)
   uint32_t uid = 0, gid = 0;
   uint32_t umask = 022;
   // Tree-walk prefetch: workers (0 = off), and which listings fan out: at most

@@ -1,32 +1,60 @@
 #include "fs/inode_table.h"
 
+#include <array>
 #include <cassert>
 #include <cstdlib>
+#include <cstring>
 
 #include "common/log.h"
 
 namespace gf::fs {
 
+namespace {
+std::mutex& Stripe(Ino ino) {
+  static std::array<std::mutex, 64> stripes;
+  return stripes[ino % stripes.size()];
+}
+}  // namespace
+
 Inode::Inode(Ino i, Kind k, Role r, const Collection* c)
-    : ino(i), kind(k), role(r), collection(c) {}
+    : ino(i), kind(k), role(r), collection(c), mu(Stripe(i)) {}
+
+void Inode::SetName(std::string_view n) {
+  if (n.empty()) {
+    name_.reset();
+    return;
+  }
+  name_ = std::make_unique<char[]>(n.size() + 1);
+  std::memcpy(name_.get(), n.data(), n.size());
+  name_[n.size()] = '\0';
+}
+
+void InodeTable::SetDentryLocked(Ino parent, const Inode& inode) {
+  // Replace, not assign: the key must view THIS inode's name (an existing key may view the
+  // name of the inode it pointed at before).
+  auto d = dentries_.find(DentryKey{parent, inode.name()});
+  if (d != dentries_.end()) dentries_.erase(d);
+  dentries_.insert(const_cast<Inode*>(&inode));
+}
 
 InodeTable::InodeTable(bool abort_on_underflow) : abort_on_underflow_(abort_on_underflow) {
   root_ = std::make_shared<Inode>(kRootIno, Kind::kDir, Role::kRoot, nullptr);
-  inodes_.emplace(kRootIno, Slot{root_, 1, true});
+  root_->lookups_ = 1;
+  inodes_.insert(root_);
 }
 
 InodeTable::~InodeTable() {
   // Break parent links iteratively so deep trees do not recurse in shared_ptr destructors.
   std::lock_guard<std::mutex> l(mu_);
-  for (auto& [ino, slot] : inodes_) slot.inode->parent_.reset();
-  inodes_.clear();
   dentries_.clear();
+  for (auto& inode : inodes_) inode->parent_.reset();
+  inodes_.clear();
 }
 
 InodePtr InodeTable::Get(Ino ino) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = inodes_.find(ino);
-  return it == inodes_.end() ? nullptr : it->second.inode;
+  return it == inodes_.end() ? nullptr : *it;
 }
 
 InodePtr InodeTable::AddPinned(Ino ino, const InodePtr& parent, const std::string& name, Kind kind,
@@ -35,9 +63,10 @@ InodePtr InodeTable::AddPinned(Ino ino, const InodePtr& parent, const std::strin
   auto inode = std::make_shared<Inode>(ino, kind, role, nullptr);
   std::lock_guard<std::mutex> l(mu_);
   inode->parent_ = parent;
-  inode->name_ = name;
-  inodes_[ino] = Slot{inode, 0, true};
-  dentries_[{parent->ino, name}] = ino;
+  inode->SetName(name);
+  if (auto old = inodes_.find(ino); old != inodes_.end()) inodes_.erase(old);
+  inodes_.insert(inode);
+  SetDentryLocked(parent->ino, *inode);
   return inode;
 }
 
@@ -45,60 +74,60 @@ InodePtr InodeTable::Link(const InodePtr& parent, const std::string& name, Kind 
                           const Collection* collection, uint64_t lookups) {
   assert(lookups >= 1);
   std::lock_guard<std::mutex> l(mu_);
-  auto key = std::make_pair(parent->ino, name);
-  auto d = dentries_.find(key);
+  auto d = dentries_.find(DentryKey{parent->ino, std::string_view(name)});
   if (d != dentries_.end()) {
-    auto s = inodes_.find(d->second);
+    auto s = inodes_.find((*d)->ino);
     if (s != inodes_.end()) {
-      const Inode& in = *s->second.inode;
+      Inode& in = **s;
       if (in.kind == kind && in.role == role && in.collection == collection) {
-        s->second.lookups += lookups;
-        return s->second.inode;
+        in.lookups_ += lookups;
+        return *s;
       }
     }
   }
   Ino ino = next_ino_++;
   auto inode = std::make_shared<Inode>(ino, kind, role, collection);
   inode->parent_ = parent;
-  inode->name_ = name;
-  inodes_.emplace(ino, Slot{inode, lookups, false});
-  dentries_[key] = ino;
+  inode->SetName(name);
+  inode->lookups_ = lookups;
+  inodes_.insert(inode);
+  SetDentryLocked(parent->ino, *inode);
   return inode;
 }
 
 InodePtr InodeTable::Child(Ino parent, const std::string& name) const {
   std::lock_guard<std::mutex> l(mu_);
-  auto d = dentries_.find({parent, name});
+  auto d = dentries_.find(DentryKey{parent, std::string_view(name)});
   if (d == dentries_.end()) return nullptr;
-  auto s = inodes_.find(d->second);
-  return s == inodes_.end() ? nullptr : s->second.inode;
+  auto s = inodes_.find((*d)->ino);
+  return s == inodes_.end() ? nullptr : *s;
 }
 
 std::vector<std::pair<std::string, Ino>> InodeTable::Children(Ino parent) const {
   std::lock_guard<std::mutex> l(mu_);
   std::vector<std::pair<std::string, Ino>> out;
-  for (auto it = dentries_.lower_bound({parent, std::string()});
-       it != dentries_.end() && it->first.first == parent; ++it)
-    out.emplace_back(it->first.second, it->second);
+  for (auto it = dentries_.lower_bound(DentryKey{parent, std::string_view()});
+       it != dentries_.end() && (*it)->parent_->ino == parent; ++it)
+    out.emplace_back(std::string((*it)->name()), (*it)->ino);
   return out;
 }
 
 void InodeTable::ForgetLocked(Ino ino, uint64_t n) {
   auto it = inodes_.find(ino);
-  if (it == inodes_.end() || it->second.lookups < n) {
+  if (it == inodes_.end() || (*it)->lookups_ < n) {
     ++underflows_;
     log::Error("fs", "INTERNAL ERROR: lookup count underflow for inode ", ino, " (forget ", n,
-               ", count ", it == inodes_.end() ? 0 : it->second.lookups, ")");
+               ", count ", it == inodes_.end() ? 0 : (*it)->lookups_, ")");
     if (abort_on_underflow_) std::abort();
     if (it == inodes_.end()) return;
-    n = it->second.lookups;
+    n = (*it)->lookups_;
   }
-  it->second.lookups -= n;
-  if (it->second.lookups > 0 || it->second.pinned) return;
-  Inode& inode = *it->second.inode;
+  Inode& inode = **it;
+  inode.lookups_ -= n;
+  if (inode.lookups_ > 0 || ino < kFirstDynamicIno) return;  // pinned inodes stay
   if (inode.parent_) {
-    auto d = dentries_.find({inode.parent_->ino, inode.name_});
-    if (d != dentries_.end() && d->second == ino) dentries_.erase(d);  // not a newer inode's
+    auto d = dentries_.find(DentryKey{inode.parent_->ino, inode.name()});
+    if (d != dentries_.end() && *d == &inode) dentries_.erase(d);  // not a newer inode's
   }
   // Dentries of children stay: they lead to inodes the kernel still holds, and go when those
   // are forgotten. parent_ is kept: a child still held by the kernel computes its path through
@@ -118,42 +147,45 @@ void InodeTable::ForgetMulti(const std::vector<std::pair<Ino, uint64_t>>& batch)
 
 void InodeTable::Unlink(Ino parent, const std::string& name, Ino expected) {
   std::lock_guard<std::mutex> l(mu_);
-  auto d = dentries_.find({parent, name});
-  if (d != dentries_.end() && (expected == 0 || d->second == expected)) dentries_.erase(d);
+  auto d = dentries_.find(DentryKey{parent, std::string_view(name)});
+  if (d != dentries_.end() && (expected == 0 || (*d)->ino == expected)) dentries_.erase(d);
 }
 
 void InodeTable::Move(Ino ino, const InodePtr& new_parent, const std::string& new_name) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return;
-  Inode& inode = *it->second.inode;
+  Inode& inode = **it;
   if (inode.parent_) {
-    auto d = dentries_.find({inode.parent_->ino, inode.name_});
-    if (d != dentries_.end() && d->second == ino) dentries_.erase(d);
+    auto d = dentries_.find(DentryKey{inode.parent_->ino, inode.name()});
+    if (d != dentries_.end() && *d == &inode) dentries_.erase(d);
   }
   inode.parent_ = new_parent;
-  inode.name_ = new_name;
-  dentries_[{new_parent->ino, new_name}] = ino;
+  inode.SetName(new_name);  // no dentry views the old name any more (erased just above)
+  SetDentryLocked(new_parent->ino, inode);
 }
 
 std::string InodeTable::Path(const Inode& inode) const {
   std::lock_guard<std::mutex> l(mu_);
-  std::vector<const std::string*> parts;
+  std::vector<std::string_view> parts;
   const Inode* n = &inode;
   while (n && n->role != Role::kCollectionRoot) {
     if (n->role != Role::kRemote && n->role != Role::kHome) return "";
-    parts.push_back(&n->name_);
+    parts.push_back(n->name());
     n = n->parent_.get();
   }
   if (!n) return "";
   std::string out;
-  for (auto it = parts.rbegin(); it != parts.rend(); ++it) out += "/" + **it;
+  for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+    out += '/';
+    out += *it;
+  }
   return out.empty() ? "/" : out;
 }
 
 std::string InodeTable::Name(const Inode& inode) const {
   std::lock_guard<std::mutex> l(mu_);
-  return inode.name_;
+  return std::string(inode.name());
 }
 
 Ino InodeTable::ParentIno(const Inode& inode) const {
@@ -164,7 +196,7 @@ Ino InodeTable::ParentIno(const Inode& inode) const {
 uint64_t InodeTable::LookupCount(Ino ino) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = inodes_.find(ino);
-  return it == inodes_.end() ? 0 : it->second.lookups;
+  return it == inodes_.end() ? 0 : (*it)->lookups_;
 }
 
 std::size_t InodeTable::size() const {

@@ -7,7 +7,13 @@
 //    kind, the name gets a NEW inode; the old one lives on, detached, until the kernel
 //    forgets it. Inode numbers increase monotonically and are never reused within a mount.
 //  * Its location (parent, name) changes only on rename and is guarded by the table's mutex.
-//  * Its cached remote metadata (Meta + expiry, last-open identity) is guarded by Inode::mu.
+//  * Its cached remote metadata (Meta + expiry, last-open identity) is guarded by Inode::mu,
+//    which is one of a fixed array of striped mutexes (several inodes share one: a
+//    std::mutex per inode cost 40 of the ~450 bytes a cached entry takes). So: never hold two
+//    Inode::mu at once (two inodes may map to the same stripe).
+//  * Memory per inode (the 1M-entry target, docs/PERFORMANCE.md): the table's containers hold
+//    the inodes themselves (the dentry set is ordered by each inode's own parent and name: no
+//    second copy of the name), the name is a bare char array, Meta is 32 bytes (types.h).
 //  * Lookup counts follow the FUSE contract strictly: +1 for every reply_entry/reply_create
 //    and every readdirplus entry except "." and ".."; -n on forget (forget_multi takes the
 //    lock once per batch); the inode is erased at zero and unlinked from its parent only if
@@ -16,17 +22,18 @@
 //    builds, log (and count) in release builds. No FORGETs arrive at unmount: the table's
 //    destructor frees what is left.
 //
-// LOCK ORDER: InodeTable::mu_ before Inode::mu. Neither is held across a remote call or a
-// reply to the kernel.
+// LOCK ORDER: InodeTable::mu_ before Inode::mu; at most one Inode::mu at a time (striped).
+// Neither is held across a remote call or a reply to the kernel.
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
-#include <unordered_map>
+#include <string_view>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -71,14 +78,18 @@ class Inode {
     std::lock_guard<std::mutex> l(mu);
     state.expires = MonoTime{};
   }
-  mutable std::mutex mu;  // after InodeTable::mu_; guards `state`
+  std::mutex& mu;  // after InodeTable::mu_; guards `state`; striped: never hold two
   State state;
 
  private:
   friend class InodeTable;
-  // Location, guarded by InodeTable::mu_.
+  std::string_view name() const { return name_ ? std::string_view(name_.get()) : ""; }
+  void SetName(std::string_view n);
+  // Location and lookup count, guarded by InodeTable::mu_. The name is a bare NUL-terminated
+  // array (8 bytes, vs 32 for a std::string plus its heap block for names over 15 chars).
   std::shared_ptr<Inode> parent_;
-  std::string name_;
+  std::unique_ptr<char[]> name_;
+  uint64_t lookups_ = 0;  // the kernel's lookup count; pinned = ino < kFirstDynamicIno
 };
 
 using InodePtr = std::shared_ptr<Inode>;
@@ -133,19 +144,41 @@ class InodeTable {
   static constexpr Ino kFirstDynamicIno = 16;
 
  private:
-  struct Slot {
-    InodePtr inode;
-    uint64_t lookups = 0;
-    bool pinned = false;
-  };
   void ForgetLocked(Ino ino, uint64_t n);
+  void SetDentryLocked(Ino parent, const Inode& inode);  // (parent, inode.name_) -> inode
 
   const bool abort_on_underflow_;
   InodePtr root_;
   mutable std::mutex mu_;  // first in the lock order; guards everything below and locations
-  // INVARIANT: inodes_[i].inode->ino == i; every dentry value with a slot names a live inode.
-  std::unordered_map<Ino, Slot> inodes_;
-  std::map<std::pair<Ino, std::string>, Ino> dentries_;  // ordered: Children() is a range
+  // Both containers hold the inodes themselves, not (key, value) copies: a hash node of 32
+  // bytes and a tree node of 48 per inode (the 1M-entry memory target, PERFORMANCE.md).
+  struct InoHash {
+    using is_transparent = void;
+    std::size_t operator()(Ino i) const noexcept { return std::hash<Ino>{}(i); }
+    std::size_t operator()(const InodePtr& p) const noexcept { return std::hash<Ino>{}(p->ino); }
+  };
+  struct InoEq {
+    using is_transparent = void;
+    bool operator()(const InodePtr& a, const InodePtr& b) const { return a->ino == b->ino; }
+    bool operator()(Ino a, const InodePtr& b) const { return a == b->ino; }
+    bool operator()(const InodePtr& a, Ino b) const { return a->ino == b; }
+  };
+  // A dentry (parent ino, name) -> inode is the inode itself, ordered by its own location.
+  using DentryKey = std::pair<Ino, std::string_view>;
+  struct DentryLess {
+    using is_transparent = void;
+    static DentryKey Key(const Inode* i) { return {i->parent_->ino, i->name()}; }
+    bool operator()(const Inode* a, const Inode* b) const { return Key(a) < Key(b); }
+    bool operator()(const Inode* a, const DentryKey& b) const { return Key(a) < b; }
+    bool operator()(const DentryKey& a, const Inode* b) const { return a < Key(b); }
+  };
+  // noexcept hash: libstdc++ then stores no hash code in the node (24 bytes, not 32).
+  // INVARIANT: every inode in inodes_ has a distinct ino.
+  std::unordered_set<InodePtr, InoHash, InoEq> inodes_;
+  // Ordered: Children() is a range. INVARIANT: each element is in inodes_ and its location
+  // (parent_, name_) is not changed while it is in the set (Move erases, changes, inserts); a
+  // slot is erased only after the inode's dentry (if the dentry still leads to it).
+  std::set<Inode*, DentryLess> dentries_;
   Ino next_ino_ = kFirstDynamicIno;
   uint64_t underflows_ = 0;
 };

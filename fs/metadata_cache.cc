@@ -1,6 +1,10 @@
 #include "fs/metadata_cache.h"
 
+#include <malloc.h>
+
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 
 namespace gf::fs {
 
@@ -11,8 +15,29 @@ const Listing::Item* Listing::Find(std::string_view name) const {
   return &*it;
 }
 
+namespace {
+// Big transient arrays (a listing's FileEntry vector, a readdir handle's snapshot: megabytes
+// per 100k entries) must go back to the OS when freed. glibc serves blocks above its mmap
+// threshold with mmap (returned at free), but raises that threshold dynamically, up to 32 MiB,
+// the first time such a block is freed; after that, these arrays come from the heap and their
+// pages stay resident. A fixed threshold (which also turns the dynamic adjustment off) keeps
+// them mmap'd: 1M cached entries measured 431-489 MB without it, 405 MB with it
+// (docs/PERFORMANCE.md). 4 MiB keeps the read path's reply buffers (<= max_read, 1 MiB) on
+// the heap. Process-wide, set once; GLIBC_TUNABLES=glibc.malloc.mmap_threshold overrides.
+void FixMmapThresholdOnce() {
+  static const bool done = [] {
+    if (const char* t = std::getenv("GLIBC_TUNABLES"); t && std::strstr(t, "mmap_threshold"))
+      return false;
+    return mallopt(M_MMAP_THRESHOLD, 4 << 20) == 1;
+  }();
+  (void)done;
+}
+}  // namespace
+
 MetadataCache::MetadataCache(Clock& clock, std::chrono::nanoseconds ttl, uint64_t max_entries)
-    : clock_(clock), ttl_(ttl), max_entries_(max_entries) {}
+    : clock_(clock), ttl_(ttl), max_entries_(max_entries) {
+  FixMmapThresholdOnce();
+}
 
 void MetadataCache::EraseLocked(std::map<std::string, Slot>::iterator it) {
   entries_ -= it->second.listing->size();
@@ -34,6 +59,12 @@ std::shared_ptr<const Listing> MetadataCache::Get(const std::string& key) {
 
 void MetadataCache::Put(const std::string& key, std::shared_ptr<const Listing> listing) {
   if (!listing || ttl_.count() <= 0) return;
+  // A big listing was just parsed: its response body, JSON DOM and FileEntry vector (several
+  // times the size of the listing itself) are freed or about to be, on whichever FUSE thread
+  // fetched it, and glibc keeps freed pages in that thread's arena. Hand them back now, or a
+  // mount that listed 1M entries keeps ~30 MB more resident (docs/PERFORMANCE.md). Outside mu_:
+  // it walks every arena (a few ms per 100k entries).
+  if (listing->size() >= kTrimAfterEntries) malloc_trim(0);
   std::lock_guard<std::mutex> l(mu_);
   auto old = slots_.find(key);
   if (old != slots_.end()) EraseLocked(old);

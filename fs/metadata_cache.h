@@ -8,8 +8,8 @@
 // Bound: the total number of entries across cached listings stays <= max_entries. Inserting
 // evicts least-recently-used listings first (expired ones are dropped when met); a single
 // listing bigger than the bound is not cached at all (the caller still uses its snapshot).
-// Memory per cached entry is a name plus a Meta (~90 bytes + name), so the default bound of
-// 2M entries stays well under the 400 MB-per-million target.
+// Memory per cached entry is a name plus a Meta (64 bytes + the name's heap block for names
+// over 15 characters); see docs/PERFORMANCE.md for the whole per-entry budget.
 // Thread-safe; the mutex is a leaf lock, never held across a remote call.
 #pragma once
 
@@ -42,6 +42,8 @@ struct Listing {
 class MetadataCache {
  public:
   MetadataCache(Clock& clock, std::chrono::nanoseconds ttl, uint64_t max_entries);
+  // Put() of a listing at least this big returns free heap pages to the OS (malloc_trim).
+  static constexpr std::size_t kTrimAfterEntries = 10000;
 
   // The listing when fresh; nullptr when absent or expired.
   std::shared_ptr<const Listing> Get(const std::string& key);

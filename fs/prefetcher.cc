@@ -42,6 +42,7 @@ struct FileReader::Part {
   std::atomic<bool> cancel{false};
   MemoryBudget* budget = nullptr;
   uint64_t reserved = 0;  // guarded by Shared::mu
+  uint64_t consumed = 0;  // bytes copied out to readers, guarded by Shared::mu
   // Called when the reader lets go of the part (consumed, seek, error, close): its bytes stop
   // counting at once, even if a cancelled fetch is still unwinding.
   void Unreserve() {
@@ -55,6 +56,30 @@ struct FileReader::Shared {
   std::mutex mu;  // guards the reader's state and every Part::done/error/meta/reserved
   std::condition_variable cv;
   int in_flight = 0;  // parts issued and not yet done
+  // Buffers of parts let go, kept for the next parts: a fresh 8 MiB buffer costs 2048 page
+  // faults, which showed in the profile of `cat`. Spare capacity counts in the MemoryBudget
+  // (a buffer is only kept if the budget has room), so the bound stays honest.
+  MemoryBudget* budget = nullptr;
+  std::vector<std::string> spare;
+  static constexpr std::size_t kMaxSpare = 8;  // a full window of parts (128 MiB / 16 MiB)
+  std::string TakeBuffer(uint64_t len) {       // with mu held
+    std::string b;
+    if (!spare.empty()) {
+      b = std::move(spare.back());
+      spare.pop_back();
+      budget->Release(b.capacity());
+      b.clear();
+    }
+    b.reserve(len);
+    return b;
+  }
+  void Recycle(std::string&& b) {  // with mu held
+    if (spare.size() < kMaxSpare && b.capacity() >= (64u << 10) && budget->TryReserve(b.capacity()))
+      spare.push_back(std::move(b));
+  }
+  ~Shared() {
+    for (auto& b : spare) budget->Release(b.capacity());
+  }
   Remote* remote = nullptr;
   api::CollectionRef collection;
   std::string path;
@@ -69,6 +94,7 @@ FileReader::FileReader(Remote& remote, WorkQueue& queue, MemoryBudget& budget, R
       shared_(std::make_shared<Shared>()),
       window_(std::min(options.initial_window, std::max<uint64_t>(options.max_window, 1))) {
   shared_->remote = &remote_;
+  shared_->budget = &budget_;
   shared_->collection = std::move(collection);
   shared_->path = std::move(path);
   expected_size_ = expected_size;
@@ -80,11 +106,18 @@ FileReader::~FileReader() {
   std::unique_lock<std::mutex> l(shared_->mu);
   DropAllLocked();
   shared_->cv.wait(l, [&] { return shared_->in_flight == 0; });
+  for (auto& b : shared_->spare) budget_.Release(b.capacity());
+  shared_->spare.clear();  // released now, not when a worker drops its last reference
 }
 
 uint64_t FileReader::window() const {
   std::lock_guard<std::mutex> l(shared_->mu);
   return window_;
+}
+
+uint64_t FileReader::detached_reads() const {
+  std::lock_guard<std::mutex> l(shared_->mu);
+  return detached_;
 }
 
 bool FileReader::stale() const {
@@ -103,6 +136,10 @@ void FileReader::DropAllLocked() {
 
 void FileReader::Fetch(const std::shared_ptr<Shared>& shared, const std::shared_ptr<Part>& part) {
   std::string buf;
+  {
+    std::lock_guard<std::mutex> l(shared->mu);
+    buf = shared->TakeBuffer(part->len);
+  }
   auto r = shared->remote->GetRange(
       shared->collection, shared->path, part->off, part->len,
       [&](std::string_view chunk) {
@@ -124,12 +161,16 @@ void FileReader::Fetch(const std::shared_ptr<Shared>& shared, const std::shared_
   shared->cv.notify_all();
 }
 
+uint64_t FileReader::PartLen() const {
+  return std::clamp<uint64_t>(window_ / std::max(options_.parallelism, 1), 64u << 10,
+                              std::max<uint64_t>(options_.part_size, 64u << 10));
+}
+
 // Requests [from, to) as parts. Bytes below `must_end` are needed by the current read and
 // always reserved; the rest is read-ahead and stops at the first refused reservation.
 void FileReader::IssueLocked(uint64_t from, uint64_t to, uint64_t must_end, bool batch,
                              std::vector<std::shared_ptr<Part>>* inline_parts) {
-  uint64_t part_len = std::clamp<uint64_t>(window_ / std::max(options_.parallelism, 1), 64u << 10,
-                                           std::max<uint64_t>(options_.part_size, 1));
+  uint64_t part_len = PartLen();
   if (range_ignored_ || !batch) part_len = std::max<uint64_t>(to - from, 1);
   uint64_t s = from;
   while (s < to) {
@@ -178,34 +219,75 @@ std::optional<Error> FileReader::ValidateLocked(const Part& p) {
                                   why + "); close and open it again");
 }
 
+std::shared_ptr<FileReader::Part> FileReader::FetchDetached(std::unique_lock<std::mutex>& l,
+                                                            uint64_t from, uint64_t to) {
+  auto p = std::make_shared<Part>();
+  p->off = from;
+  p->len = to - from;
+  p->budget = &budget_;
+  p->reserved = p->len;
+  budget_.ForceReserve(p->len);  // needed bytes: always reserved (bounded by the read size)
+  ++shared_->in_flight;
+  ++detached_;
+  l.unlock();
+  Fetch(shared_, p);
+  l.lock();
+  return p;
+}
+
 Result<std::string> FileReader::Read(uint64_t offset, uint64_t size,
                                      const std::atomic<bool>* cancel) {
   std::unique_lock<std::mutex> l(shared_->mu);
   if (stale_) return *stale_;
   if (offset >= expected_size_ || size == 0) return std::string();
   uint64_t end = std::min(expected_size_, offset + size);
+  uint64_t a = std::max<uint64_t>(options_.align, 1);
 
+  // Classify (see the header): covered by the parts requested so far, continuing the stream,
+  // a little ahead of it (concurrent kernel readahead overtook a lower read), a little behind
+  // it (a lagging concurrent read whose part is gone), or a seek.
   bool in_window = !parts_.empty() && offset >= parts_.front()->off && offset < requested_end_;
-  bool sequential = in_window || offset == next_offset_;
+  uint64_t base = parts_.empty() ? next_offset_ : requested_end_;
+  uint64_t reach = !streaming_ ? 0 : started_ ? std::max(window_, options_.seek_window) : window_;
+  // offset == base also counts in random mode: it continues what the last read requested.
+  bool ahead = !in_window && offset >= base && offset - base < std::max<uint64_t>(reach, 1);
+  uint64_t low = parts_.empty() ? next_offset_ : parts_.front()->off;
+  bool behind = !in_window && streaming_ && started_ && offset < low &&
+                offset + std::max(options_.backward_window, options_.keep_behind) >= high_water_;
+  bool sequential = in_window || ahead || offset == next_offset_;
   std::vector<std::shared_ptr<Part>> inline_parts;
-  if (!sequential) {
+  if (behind) {
+    // Served on its own below; the stream ahead is left alone.
+  } else if (!sequential) {
+    log::Debug("read", shared_->path, ": seek to ", offset, " (stream at ", next_offset_, ")");
     // A seek: forget the stream and fetch only what this read needs.
     DropAllLocked();
+    streaming_ = false;
+    high_water_ = 0;
     window_ = std::min(options_.initial_window, options_.max_window);
-    uint64_t a = std::max<uint64_t>(options_.align, 1);
     uint64_t from = offset / a * a;
     uint64_t to = std::min(expected_size_, (end + a - 1) / a * a);
     IssueLocked(from, to, to, /*batch=*/false, &inline_parts);
   } else {
-    if (!in_window) DropAllLocked();  // contiguous, but nothing requested here yet
-    uint64_t from = parts_.empty() ? offset : requested_end_;
-    uint64_t ahead = requested_end_ > end ? requested_end_ - end : 0;
-    if (parts_.empty() || requested_end_ < end || ahead < window_ / 2) {
+    if (!in_window && !ahead) DropAllLocked();  // contiguous, but nothing requested here yet
+    if (!in_window) streaming_ = true;
+    uint64_t from = parts_.empty() ? (ahead ? base : offset) : requested_end_;
+    if (parts_.empty() || requested_end_ < end) {
       uint64_t to = std::min(expected_size_, std::max(end, from + window_));
       if (to > from) IssueLocked(from, to, end, /*batch=*/true, &inline_parts);
       window_ = std::min(window_ * 2, options_.max_window);
+    } else if (uint64_t part = PartLen();
+               end + window_ >= requested_end_ + part && requested_end_ < expected_size_) {
+      // Keep the window full, one whole part at a time, so parts stay in flight continuously
+      // (topping up only at half a window left the connections idle between batches, which
+      // cost most at 50 ms latency).
+      uint64_t to =
+          std::min(expected_size_, requested_end_ + (end + window_ - requested_end_) / part * part);
+      IssueLocked(from, to, end, /*batch=*/true, &inline_parts);
+      window_ = std::min(window_ * 2, options_.max_window);
     }
   }
+  started_ = true;
   if (!inline_parts.empty()) {
     // No worker available (not started, or stopped): fetch here, without the lock.
     l.unlock();
@@ -221,19 +303,27 @@ Result<std::string> FileReader::Read(uint64_t offset, uint64_t size,
     std::shared_ptr<Part> part;
     for (auto& p : parts_)
       if (p->off <= pos && pos < p->off + p->len) part = p;
+    bool detached = false;
     if (!part) {
-      // Dropped by a concurrent seek on the same handle: let the caller retry the read.
-      return Error::Local(EAGAIN, "read of " + shared_->path + " raced with a seek");
+      // Behind the stream, or dropped by a concurrent seek on the same handle: fetch the
+      // rest of this read on its own (rounded out like a random read).
+      uint64_t to = std::min(expected_size_, (end + a - 1) / a * a);
+      part = FetchDetached(l, pos / a * a, to);
+      detached = true;
     }
     while (!part->done) {
       if (cancel && cancel->load())
         return Error::Transport(TransportFailure::kAborted, "read interrupted");
       shared_->cv.wait_for(l, std::chrono::milliseconds(100));
     }
+    if (part->error && part->cancel.load() && !detached) {
+      // Cancelled under us by a concurrent seek on the same handle: not this read's error.
+      continue;  // the part is gone from parts_, so the next pass fetches it on its own
+    }
     if (part->error) {
       Error e = *part->error;
       // Drop the failed part and everything after it so a retry refetches.
-      while (!parts_.empty() && parts_.back()->off >= part->off) {
+      while (!detached && !parts_.empty() && parts_.back()->off >= part->off) {
         parts_.back()->cancel = true;
         parts_.back()->Unreserve();
         parts_.pop_back();
@@ -251,13 +341,22 @@ Result<std::string> FileReader::Read(uint64_t offset, uint64_t size,
     if (in_part >= part->data.size()) break;  // server sent less than asked: short read
     uint64_t n = std::min<uint64_t>(end - pos, part->data.size() - in_part);
     out.append(part->data, in_part, n);
+    part->consumed += n;
     pos += n;
+    if (detached) part->Unreserve();
     if (part->data.size() < part->len && pos >= part->off + part->data.size()) break;
   }
-  next_offset_ = pos;
-  while (!parts_.empty() &&
-         parts_.front()->off + parts_.front()->len + options_.keep_behind <= pos) {
-    parts_.front()->Unreserve();
+  if (pos >= next_offset_ || !streaming_) next_offset_ = pos;
+  high_water_ = std::max(high_water_, pos);
+  // Let go of parts the reader is done with: fully delivered ones (the kernel's page cache
+  // has them), and any left more than keep_behind behind the furthest read.
+  while (!parts_.empty() && parts_.front()->done && !parts_.front()->error &&
+         (parts_.front()->consumed >= parts_.front()->data.size() ||
+          parts_.front()->off + parts_.front()->len + options_.keep_behind <= high_water_)) {
+    Part& front = *parts_.front();
+    front.Unreserve();
+    // Only the deque holds it (readers take references under mu): nobody reads its bytes again.
+    if (parts_.front().use_count() == 1) shared_->Recycle(std::move(front.data));
     parts_.pop_front();
   }
   if (parts_.empty()) requested_end_ = 0;

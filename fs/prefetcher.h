@@ -7,21 +7,28 @@
 //                                                         aligned range this read needs
 //   then wait for the parts covering [offset, offset+size), validate, copy out, and drop the
 //   parts left behind.
-// * Sequential = the read starts where the previous one ended, or inside the region already
-//   requested (the kernel's async readahead may deliver neighbouring reads out of order).
-//   The first read at offset 0 counts as sequential, so `cat` prefetches from the start.
+// * Sequential = the read starts where the furthest read so far ended, or inside the region
+//   already requested, or (while streaming) up to seek_window ahead of it: with
+//   FUSE_CAP_ASYNC_READ the kernel sends several readahead requests at once and they reach us
+//   out of order, so a read "from the future" is the same stream, not a seek (the gap is
+//   requested too; the lower reads arrive a moment later). A read a little BEHIND the stream
+//   (a lagging concurrent read whose part was already let go) is fetched on its own and
+//   leaves the stream alone. The first read counts as sequential when it lands within the
+//   initial window, so `cat` prefetches from the start whichever request arrives first.
 // * Window: starts at kInitialWindow = 1 MiB + 128 KiB (one read past the kernel's default
 //   128 KiB readahead plus 1 MiB, the same reasoning as mountpoint-s3's INITIAL_REQUEST_SIZE),
-//   doubles each time a new batch is requested, up to readahead_max. A batch is requested
-//   when less than half a window is left ahead of the reader. Each batch is split into parts
-//   of window/parallelism bytes (at least 64 KiB, at most part_size) fetched in parallel.
+//   doubles each time more is requested, up to readahead_max. Reads are split into parts of
+//   window/parallelism bytes (at least 64 KiB, at most part_size) fetched in parallel, and
+//   the window is topped up one whole part at a time whenever a part fits between the end of
+//   what is requested and the reader's end + window: parts stay in flight continuously.
 // * Random reads (after a seek) fetch just the read rounded out to `align` (64 KiB): no
 //   read-ahead until the reader proves sequential with a contiguous read.
 // * Memory: each part reserves its length in the shared MemoryBudget (read_memory_limit) when
 //   issued. Read-ahead parts are only issued if the reservation succeeds (back-pressure: the
 //   window simply stops growing); bytes the current read cannot do without are always
-//   reserved (bounded by max_read per in-flight request). Parts are freed as soon as the reader
-//   is past them (plus keep_behind, for out-of-order kernel reads).
+//   reserved (bounded by max_read per in-flight request). A part is freed as soon as all its
+//   bytes were delivered (the kernel's page cache has them), or when it is keep_behind behind
+//   the furthest read.
 // * Consistency: the size seen at open is the file's identity. A response whose total size
 //   differs, or whose ETag / Last-Modified differs from the first response's, means the file
 //   changed remotely mid-read: the read fails with ESTALE (never mixed bytes), and so do later
@@ -68,11 +75,22 @@ class MemoryBudget {
 struct ReadOptions {
   static constexpr uint64_t kInitialWindow = (1u << 20) + (128u << 10);
   uint64_t initial_window = kInitialWindow;
-  uint64_t max_window = 64ull << 20;  // readahead_max
-  uint64_t part_size = 8ull << 20;    // largest single range request
-  int parallelism = 4;                // parts per window
-  uint64_t align = 64u << 10;         // random reads are rounded out to this
-  uint64_t keep_behind = 1u << 20;    // bytes kept behind the reader
+  uint64_t max_window = 128ull << 20;  // readahead_max
+  uint64_t part_size = 16ull << 20;    // largest single range request
+  int parallelism = 4;                 // parts per window
+  uint64_t align = 64u << 10;          // random reads are rounded out to this
+  // Unread bytes kept behind the furthest read: at least the span of reads the kernel has in
+  // flight at once (its readahead window), so a lagging read still finds its part.
+  uint64_t keep_behind = 64ull << 20;
+  // While streaming, a read up to this far ahead of what is requested (or behind the furthest
+  // read) belongs to the same stream: the kernel's async readahead sends several reads at
+  // once (FUSE_CAP_ASYNC_READ), which arrive out of order. Like mountpoint-s3's
+  // max_forward_seek_wait_distance (16 MiB).
+  uint64_t seek_window = 16ull << 20;
+  // A read up to this far behind the furthest read, while streaming, is a lagging concurrent
+  // read (with a 16 MiB kernel readahead, reads ~30 MiB apart were seen in flight together):
+  // it is served on its own and the stream goes on. Further back, it is a seek.
+  uint64_t backward_window = 64ull << 20;
 };
 
 class FileReader {
@@ -87,15 +105,20 @@ class FileReader {
 
   uint64_t window() const;
   bool stale() const;
+  uint64_t detached_reads() const;  // reads served outside the stream (see the header)
 
  private:
   struct Part;
   struct Shared;
   void DropAllLocked();
+  uint64_t PartLen() const;  // with mu held: the size of read-ahead parts for this window
   void IssueLocked(uint64_t from, uint64_t to, uint64_t must_end, bool batch,
                    std::vector<std::shared_ptr<Part>>* inline_parts);
   static void Fetch(const std::shared_ptr<Shared>& shared, const std::shared_ptr<Part>& part);
   std::optional<Error> ValidateLocked(const Part& p);
+  // Fetches [from, to) on this thread, outside parts_ (a read behind the stream); unlocks `l`
+  // while fetching.
+  std::shared_ptr<Part> FetchDetached(std::unique_lock<std::mutex>& l, uint64_t from, uint64_t to);
 
   Remote& remote_;
   WorkQueue& queue_;
@@ -108,7 +131,11 @@ class FileReader {
   // INVARIANT: parts_ are contiguous and ascending; requested_end_ == parts_.back() end.
   std::deque<std::shared_ptr<Part>> parts_;
   uint64_t requested_end_ = 0;
-  uint64_t next_offset_ = 0;  // where a sequential read would start
+  uint64_t next_offset_ = 0;  // where a sequential read would start (the furthest end read)
+  uint64_t high_water_ = 0;   // the furthest byte read since the last seek
+  bool streaming_ = true;     // sequential mode (false after a seek until a contiguous read)
+  bool started_ = false;      // a read happened
+  uint64_t detached_ = 0;     // reads served outside the stream (behind it, or after a race)
   uint64_t window_;
   bool range_ignored_ = false;
   std::optional<Error> stale_;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <ctime>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -31,18 +32,51 @@ enum class Role : uint8_t {
   kControlFile,     // MOUNT/.globus-fuse/status
 };
 
+// A symlink's target: one pointer wide, since almost no entry has one (a std::string member
+// cost 32 bytes in every cached entry). Reads like a const std::string.
+class LinkTarget {
+ public:
+  LinkTarget() = default;
+  LinkTarget(const LinkTarget& o) : p_(o.p_ ? std::make_unique<std::string>(*o.p_) : nullptr) {}
+  LinkTarget(LinkTarget&&) noexcept = default;
+  LinkTarget& operator=(const LinkTarget& o) {
+    if (this != &o) p_ = o.p_ ? std::make_unique<std::string>(*o.p_) : nullptr;
+    return *this;
+  }
+  LinkTarget& operator=(LinkTarget&&) noexcept = default;
+  LinkTarget& operator=(std::string s) {
+    p_ = s.empty() ? nullptr : std::make_unique<std::string>(std::move(s));
+    return *this;
+  }
+  const std::string& str() const { return p_ ? *p_ : Empty(); }
+  operator const std::string&() const { return str(); }  // NOLINT: reads as a string
+  std::size_t size() const { return str().size(); }
+  bool empty() const { return !p_; }
+  const char* c_str() const { return str().c_str(); }
+  bool operator==(const LinkTarget& o) const { return str() == o.str(); }
+
+ private:
+  static const std::string& Empty() {
+    static const std::string empty;
+    return empty;
+  }
+  std::unique_ptr<std::string> p_;
+};
+
 // Remote metadata of one entry, as `ls`/`stat` report it (the name is kept by the listing or
-// the inode, not here). Small on purpose: a listing of a million entries holds a million.
+// the inode, not here). Small on purpose: a listing of a million entries holds a million, and
+// so does the inode table: 32 bytes (fields ordered to leave no padding holes).
 struct Meta {
-  api::EntryType type = api::EntryType::kFile;
   uint64_t size = 0;
   int64_t mtime = 0;
   uint32_t permissions = 0;  // 07777 bits as the service reports them
-  std::string link_target;   // symlinks (and invalid_symlink) only
+  api::EntryType type = api::EntryType::kFile;
+  LinkTarget link_target;  // symlinks (and invalid_symlink) only
 
   static Meta From(const api::FileEntry& e);
   bool operator==(const Meta&) const = default;
 };
+static_assert(sizeof(Meta) <= 32, "Meta is held once per cached entry, twice per inode");
 
 Kind KindOf(api::EntryType t);
 

@@ -1,5 +1,8 @@
 // Lookup-count discipline and the bounded caches.
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <string>
+#include <vector>
 
 #include "fs/inode_table.h"
 #include "fs/metadata_cache.h"
@@ -109,4 +112,67 @@ TEST_CASE("metadata cache: TTL, LRU bound on entries, prefix erase", "[fs][cache
   CHECK(m.Get("c/c"));
   clock.Advance(std::chrono::seconds(61));
   CHECK_FALSE(m.Get("c/c"));
+}
+
+// Dentry keys view the name stored in the inode they point at (no second copy): every way a
+// dentry changes hands must leave no key viewing a name that was replaced or freed.
+TEST_CASE("dentries stay valid as names move between inodes", "[fs][inodes]") {
+  InodeTable t(false);
+  auto dir = t.Link(t.root(), "dir", Kind::kDir, Role::kRemote, nullptr, 1);
+  // Built at run time so no two strings share storage with the table's copies.
+  std::string long_name(40, 'n');
+  auto a = t.Link(dir, long_name, Kind::kFile, Role::kRemote, nullptr, 1);
+  long_name.assign(40, 'z');  // the caller's string changes: the table kept its own copy
+  REQUIRE(t.Child(dir->ino, std::string(40, 'n')) == a);
+  CHECK(t.Name(*a) == std::string(40, 'n'));
+
+  // A newer inode takes the name, then the old one is forgotten: the dentry must survive
+  // (its key now views the NEW inode's name, not the freed one).
+  auto b = t.Link(dir, std::string(40, 'n'), Kind::kDir, Role::kRemote, nullptr, 1);
+  REQUIRE(b != a);
+  t.Forget(a->ino, 1);
+  a.reset();
+  REQUIRE(t.Child(dir->ino, std::string(40, 'n')) == b);
+
+  // Rename b over an existing entry, then rename it again: old names must be gone.
+  auto c = t.Link(dir, "c-target-name-longer-than-sso", Kind::kFile, Role::kRemote, nullptr, 1);
+  t.Move(b->ino, dir, "c-target-name-longer-than-sso");
+  CHECK(t.Child(dir->ino, std::string(40, 'n')) == nullptr);
+  REQUIRE(t.Child(dir->ino, "c-target-name-longer-than-sso") == b);
+  t.Forget(c->ino, 1);  // the replaced inode goes; b's dentry stays
+  REQUIRE(t.Child(dir->ino, "c-target-name-longer-than-sso") == b);
+  t.Move(b->ino, t.root(), "moved");
+  CHECK(t.Child(dir->ino, "c-target-name-longer-than-sso") == nullptr);
+  CHECK(t.Path(*b).empty());  // not below a collection root: virtual path
+  CHECK(t.Name(*b) == "moved");
+  auto kids = t.Children(kRootIno);
+  CHECK(std::count(kids.begin(), kids.end(), std::make_pair(std::string("moved"), b->ino)) == 1);
+  CHECK(t.Children(dir->ino).empty());
+
+  // Many names under one parent: each found, in order, and gone after its forget.
+  std::vector<InodePtr> many;
+  for (int i = 0; i < 1000; ++i)
+    many.push_back(t.Link(dir, "file-" + std::to_string(1000000 + i) + ".dat", Kind::kFile,
+                          Role::kRemote, nullptr, 1));
+  auto listed = t.Children(dir->ino);
+  REQUIRE(listed.size() == 1000);
+  CHECK(std::is_sorted(listed.begin(), listed.end()));
+  for (int i = 0; i < 1000; i += 2) t.Forget(many[i]->ino, 1);
+  CHECK(t.Children(dir->ino).size() == 500);
+  CHECK(t.Child(dir->ino, "file-1000001.dat") == many[1]);
+  CHECK(t.Child(dir->ino, "file-1000000.dat") == nullptr);
+  CHECK(t.underflows() == 0);
+}
+
+TEST_CASE("pinned inodes keep their count semantics without a slot flag", "[fs][inodes]") {
+  InodeTable t(false);
+  auto pinned = t.AddPinned(3, t.root(), ".pinned", Kind::kDir, Role::kControlDir);
+  auto again = t.Link(t.root(), ".pinned", Kind::kDir, Role::kControlDir, nullptr, 2);
+  CHECK(again == pinned);
+  CHECK(t.LookupCount(3) == 2);
+  t.Forget(3, 2);
+  CHECK(t.Get(3) == pinned);  // never erased at zero
+  CHECK(t.Child(kRootIno, ".pinned") == pinned);
+  t.Forget(kRootIno, 1);
+  CHECK(t.Get(kRootIno) != nullptr);
 }
