@@ -12,6 +12,20 @@
 
 namespace gf::api {
 
+const char* TaskStatusName(TaskStatus s) {
+  switch (s) {
+    case TaskStatus::kActive:
+      return "ACTIVE";
+    case TaskStatus::kInactive:
+      return "INACTIVE";
+    case TaskStatus::kSucceeded:
+      return "SUCCEEDED";
+    case TaskStatus::kFailed:
+      return "FAILED";
+  }
+  return "?";
+}
+
 using json::ObjectReader;
 
 // ---------------------------------------------------------------------------------------------

@@ -71,6 +71,7 @@ struct Bookmark {
 };
 
 enum class TaskStatus { kActive, kInactive, kSucceeded, kFailed };
+const char* TaskStatusName(TaskStatus s);  // "ACTIVE", "INACTIVE", "SUCCEEDED", "FAILED"
 enum class TaskType { kTransfer, kDelete };
 
 struct FatalError {

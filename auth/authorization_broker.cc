@@ -1,5 +1,7 @@
 #include "auth/authorization_broker.h"
 
+#include "auth/process.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -46,51 +48,6 @@ std::string Need(const AuthorizationParameters& p, const std::string& subject) {
   std::string m = RemedyMessage(e, subject);
   auto cut = m.find(": run `");
   return cut == std::string::npos ? m : m.substr(0, cut);
-}
-
-bool IsExecutable(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
-}
-
-bool OnPath(const std::string& prog) {
-  const char* path = std::getenv("PATH");
-  std::string p = path ? path : "/usr/bin:/bin";
-  std::size_t start = 0;
-  for (;;) {
-    auto colon = p.find(':', start);
-    std::string dir = p.substr(start, colon - start);
-    if (dir.empty()) dir = ".";
-    if (IsExecutable(dir + "/" + prog)) return true;
-    if (colon == std::string::npos) return false;
-    start = colon + 1;
-  }
-}
-
-// Runs argv detached (double fork, new session, stdin/stdout/stderr on /dev/null).
-void SpawnDetached(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t child = ::fork();
-  if (child < 0) return;
-  if (child == 0) {
-    // Only async-signal-safe calls from here on.
-    pid_t grandchild = ::fork();
-    if (grandchild != 0) ::_exit(grandchild < 0 ? 1 : 0);
-    ::setsid();
-    int devnull = ::open("/dev/null", O_RDWR);
-    if (devnull >= 0) {
-      ::dup2(devnull, 0);
-      ::dup2(devnull, 1);
-      ::dup2(devnull, 2);
-    }
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
 }
 
 }  // namespace
@@ -658,10 +615,10 @@ TokenFingerprint TokenFileFingerprint(std::string token_file) {
 
 Notifier DesktopNotifier() {
   return [](const PendingAuthorization& p) {
-    if (!OnPath("notify-send")) return;
+    if (!ProgramOnPath("notify-send")) return;
     std::string title = "globus-fuse: " + p.subject + " needs you to log in";
     std::string body = p.reason + " \u2014 " + p.url;
-    SpawnDetached({"notify-send", title, body});
+    SpawnDetached({"notify-send", title, body}, /*quiet=*/true);
   };
 }
 

@@ -1,5 +1,7 @@
 #include "auth/login_flow.h"
 
+#include "auth/process.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,50 +29,6 @@ std::string Trim(std::string s) {
   return s.substr(b, e - b + 1);
 }
 
-bool IsExecutable(const std::string& p) {
-  struct stat st {};
-  return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
-}
-
-bool OnPath(const std::string& prog) {
-  if (prog.empty()) return false;
-  if (prog.find('/') != std::string::npos) return IsExecutable(prog);
-  const char* path = std::getenv("PATH");
-  std::string p = path ? path : "/usr/bin:/bin";
-  std::size_t start = 0;
-  for (;;) {
-    auto colon = p.find(':', start);
-    std::string dir = p.substr(start, colon - start);
-    if (dir.empty()) dir = ".";
-    if (IsExecutable(dir + "/" + prog)) return true;
-    if (colon == std::string::npos) return false;
-    start = colon + 1;
-  }
-}
-
-// Runs argv detached: the grandchild is reparented to init, so no zombie and no waiting.
-bool SpawnDetached(const std::vector<std::string>& args) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t child = ::fork();
-  if (child < 0) return false;
-  if (child == 0) {
-    // Only async-signal-safe calls from here on.
-    pid_t grandchild = ::fork();
-    if (grandchild != 0) ::_exit(grandchild < 0 ? 1 : 0);
-    ::setsid();
-    int devnull = ::open("/dev/null", O_RDONLY);
-    if (devnull >= 0) ::dup2(devnull, 0);
-    ::execvp(argv[0], argv.data());
-    ::_exit(127);
-  }
-  int status = 0;
-  while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
-
 Result<std::string> ReadCodeFromStdin() {
   std::cerr << "Paste the authorization code shown after login, then press Enter: " << std::flush;
   std::string line;
@@ -93,7 +51,7 @@ bool LaunchBrowser(const std::string& url) {
       auto colon = list.find(':', start);
       std::string cmd = Trim(list.substr(start, colon - start));
       std::string prog = cmd.substr(0, cmd.find_first_of(" \t"));
-      if (!cmd.empty() && OnPath(prog)) {
+      if (!cmd.empty() && ProgramOnPath(prog)) {
         std::string quoted = ShellQuote(url);
         auto pct = cmd.find("%s");
         std::string line =
@@ -107,7 +65,7 @@ bool LaunchBrowser(const std::string& url) {
     log::Warn(kLog, "no command in $BROWSER could be started");
     return false;
   }
-  if (OnPath("xdg-open")) return SpawnDetached({"xdg-open", url});
+  if (ProgramOnPath("xdg-open")) return SpawnDetached({"xdg-open", url});
   return false;
 }
 

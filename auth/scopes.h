@@ -7,6 +7,8 @@
 // Dependents nest: "a[b[c] d]".
 #pragma once
 
+#include "common/uuid.h"
+
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,7 +59,5 @@ std::vector<std::string> DefaultLoginScopes(const std::vector<std::string>& mapp
 
 // The collection id of an ".../scopes/<C>/https" scope, if it is one.
 std::optional<std::string> CollectionOfHttpsScope(std::string_view scope);
-// True if `s` looks like a UUID (8-4-4-4-12 hex), i.e. a collection resource server.
-bool LooksLikeUuid(std::string_view s);
 
 }  // namespace gf::auth

@@ -10,6 +10,7 @@
 #include "auth/scopes.h"
 #include "cli/commands.h"
 #include "cli/context.h"
+#include "common/uuid.h"
 
 namespace gf::cli {
 namespace {
@@ -59,7 +60,7 @@ Target SplitTarget(const std::string& s) {
       break;
     }
   }
-  if (!t.has_path && s.size() > 37 && s[36] == ':' && auth::LooksLikeUuid(s.substr(0, 36)))
+  if (!t.has_path && s.size() > 37 && s[36] == ':' && LooksLikeUuid(s.substr(0, 36)))
     t = {s.substr(0, 36), s.substr(37), true};
   if (t.path[0] == '~') t.path = "/" + t.path;
   if (t.path[0] != '/') t.path = "/" + t.path;

@@ -1,5 +1,7 @@
 #include "cli/context.h"
 
+#include "common/uuid.h"
+
 #include <cctype>
 #include <cerrno>
 #include <iostream>
@@ -97,7 +99,7 @@ int ReportUsage(const std::string& message, const std::string& command) {
 }
 
 Result<api::Endpoint> ResolveCollection(api::TransferApi& transfer, const std::string& name_or_id) {
-  if (auth::LooksLikeUuid(name_or_id)) return transfer.GetEndpoint(name_or_id);
+  if (LooksLikeUuid(name_or_id)) return transfer.GetEndpoint(name_or_id);
   api::EndpointSearchQuery q;
   q.filter_fulltext = name_or_id;
   q.limit = 100;

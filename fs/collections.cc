@@ -57,18 +57,6 @@ std::string SanitizeName(const std::string& name, const std::string& fallback) {
   return out;
 }
 
-bool LooksLikeUuid(const std::string& s) {
-  if (s.size() != 36) return false;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (i == 8 || i == 13 || i == 18 || i == 23) {
-      if (s[i] != '-') return false;
-    } else if (!std::isxdigit(static_cast<unsigned char>(s[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 CollectionRegistry::CollectionRegistry(Remote& remote, Clock& clock, NegativeCache& negative,
                                        Options options)
     : remote_(remote), clock_(clock), negative_(negative), options_(std::move(options)) {

@@ -24,6 +24,8 @@
 // resolutions coalesce (SingleFlight).
 #pragma once
 
+#include "common/uuid.h"
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -63,7 +65,6 @@ struct RootEntry {
 
 // '/' -> U+2215; "", ".", ".." -> fallback.
 std::string SanitizeName(const std::string& name, const std::string& fallback);
-bool LooksLikeUuid(const std::string& s);
 
 class CollectionRegistry {
  public:

@@ -67,19 +67,6 @@ bool ValidLocation(const Location& l) {
   return !l.collection.empty() && !l.path.empty() && l.path[0] == '/';
 }
 
-const char* StatusName(api::TaskStatus s) {
-  switch (s) {
-    case api::TaskStatus::kActive:
-      return "ACTIVE";
-    case api::TaskStatus::kInactive:
-      return "INACTIVE";
-    case api::TaskStatus::kSucceeded:
-      return "SUCCEEDED";
-    case api::TaskStatus::kFailed:
-      return "FAILED";
-  }
-  return "?";
-}
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -337,7 +324,7 @@ EngineSnapshot TransferEngine::Snapshot() const {
       t.waiting_reason = r.waiting_reason;
       t.last_error = r.last_error;
       if (r.task) {
-        t.status = StatusName(r.task->status);
+        t.status = api::TaskStatusName(r.task->status);
         t.nice_status = r.task->nice_status.value_or("");
         t.files = r.task->files;
         t.files_transferred = r.task->files_transferred;

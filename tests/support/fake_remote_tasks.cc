@@ -41,20 +41,6 @@ std::string Parent(const std::string& norm) {
   return slash == 0 || slash == std::string::npos ? "/" : norm.substr(0, slash);
 }
 
-const char* StatusName(api::TaskStatus s) {
-  switch (s) {
-    case api::TaskStatus::kActive:
-      return "ACTIVE";
-    case api::TaskStatus::kInactive:
-      return "INACTIVE";
-    case api::TaskStatus::kSucceeded:
-      return "SUCCEEDED";
-    case api::TaskStatus::kFailed:
-      return "FAILED";
-  }
-  return "?";
-}
-
 bool Running(const api::Task& t) {
   return t.status == api::TaskStatus::kActive || t.status == api::TaskStatus::kInactive;
 }
@@ -216,7 +202,7 @@ Result<std::vector<api::Task>> FakeRemote::TaskList(const api::TaskListQuery& q)
         std::find(q.task_ids.begin(), q.task_ids.end(), id) == q.task_ids.end())
       continue;
     if (!q.statuses.empty() && std::find(q.statuses.begin(), q.statuses.end(),
-                                         StatusName(t.doc.status)) == q.statuses.end())
+                                         api::TaskStatusName(t.doc.status)) == q.statuses.end())
       continue;
     if (!q.type.empty() &&
         q.type != (t.doc.type == api::TaskType::kTransfer ? "TRANSFER" : "DELETE"))
