@@ -204,6 +204,9 @@ class Mount:
         finally:
             self.logf.close()
             self.proc = None
+            if os.path.ismount(self.path):  # the daemon died: don't leave a dead mount behind
+                subprocess.run(["fusermount3", "-u", "-z", self.path], capture_output=True,
+                               timeout=30)
         return rc
 
     def __exit__(self, *exc):
