@@ -353,8 +353,14 @@ void PrintHuman(const std::string& json) {
   }
   if (d.HasMember("reads")) {
     const auto& r = d["reads"];
-    std::cout << "reads:        " << num(r, "bytes") << " bytes, buffers " << num(r, "buffer_bytes")
-              << " / " << num(r, "buffer_limit_bytes") << "\n";
+    auto mib = [&](const char* key) {  // human-readable: B, KiB, MiB
+      auto b = static_cast<uint64_t>(num(r, key));
+      if (b < (1u << 10)) return std::to_string(b) + " B";
+      if (b < (1u << 20)) return std::to_string(b >> 10) + " KiB";
+      return std::to_string(b >> 20) + " MiB";
+    };
+    std::cout << "reads:        " << mib("bytes") << " read, buffers " << mib("buffer_bytes")
+              << " of " << mib("buffer_limit_bytes") << "\n";
   }
   if (d.HasMember("api_calls") && d["api_calls"].IsObject()) {
     std::cout << "api calls:   ";
