@@ -774,7 +774,7 @@ Result<Entry> Filesystem::Mkdir(Ino parent_ino, const std::string& name, uint32_
 }
 
 Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_parent_ino,
-                          const std::string& new_name, unsigned flags) {
+                          const std::string& new_name, unsigned flags, int32_t origin_pid) {
   if (flags & RENAME_EXCHANGE)
     return Error::Local(EINVAL, "RENAME_EXCHANGE is not supported by Globus");
   if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE))
@@ -791,7 +791,7 @@ Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_paren
     return Error::Local(EBUSY, "~ is the home directory");
   if (new_parent->collection != parent->collection) {
     if (!engine_) return Error::Local(EXDEV, "rename across collections needs the transfer engine");
-    return RenameAcross(parent, name, new_parent, new_name, flags);
+    return RenameAcross(parent, name, new_parent, new_name, flags, origin_pid);
   }
   if (from == to) return Status::Ok();
   if (pending_ && (pending_->PendingOp({c.id, from}) || pending_->PendingOp({c.id, to})))
@@ -821,7 +821,7 @@ Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_paren
 
 Status Filesystem::RenameAcross(const InodePtr& parent, const std::string& name,
                                 const InodePtr& new_parent, const std::string& new_name,
-                                unsigned flags) {
+                                unsigned flags, int32_t origin_pid) {
   const Collection& sc = *parent->collection;
   const Collection& dc = *new_parent->collection;
   const std::string dir = table_.Path(*parent), new_dir = table_.Path(*new_parent);
@@ -858,7 +858,9 @@ Status Filesystem::RenameAcross(const InodePtr& parent, const std::string& name,
   } else if (ErrnoFor(existing.error()) != ENOENT) {
     return existing.error();
   }
-  auto op = engine_->Enqueue(OpRequest::Move(src, dst, is_dir ? 0 : meta->size, is_dir));
+  OpRequest req = OpRequest::Move(src, dst, is_dir ? 0 : meta->size, is_dir);
+  req.origin_pid = origin_pid;
+  auto op = engine_->Enqueue(req);
   if (!op.ok()) return Report("mv", &sc, src.path, op.error());
   Meta shown = *meta;
   if (is_dir) shown = SyntheticDir();
@@ -958,7 +960,7 @@ std::shared_ptr<Filesystem::FileHandle> Filesystem::Handle(uint64_t fh) const {
 
 Result<uint64_t> Filesystem::CopyFileRange(Ino in_ino, uint64_t fh_in, uint64_t off_in, Ino out_ino,
                                            uint64_t fh_out, uint64_t off_out, uint64_t len,
-                                           const std::atomic<bool>* cancel) {
+                                           const std::atomic<bool>* cancel, int32_t origin_pid) {
   (void)fh_in, (void)out_ino;
   if (!engine_) return Error::NotSupported("copy_file_range is not supported yet");
   auto dst = Handle(fh_out);
@@ -1001,7 +1003,9 @@ Result<uint64_t> Filesystem::CopyFileRange(Ino in_ino, uint64_t fh_in, uint64_t 
     // on one handle must not queue two copies. Lock order FileHandle::mu -> engine mu_.
     std::lock_guard<std::mutex> l(dst->mu);
     if (dst->op != 0) return Error::Local(EBUSY, "copy_file_range: a copy is already queued");
-    auto r = engine_->Enqueue(OpRequest::Copy(src, dst->dst, meta->size));
+    OpRequest req = OpRequest::Copy(src, dst->dst, meta->size);
+    req.origin_pid = origin_pid;
+    auto r = engine_->Enqueue(req);
     if (!r.ok()) return Report("cp", &sc, src.path, r.error());
     op = *r;
     dst->op = op;

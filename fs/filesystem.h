@@ -170,8 +170,9 @@ class Filesystem {
   // Within a collection: the synchronous Transfer rename. Across collections: a move op
   // (transfer, then delete of the source once the copy is verified); the source is hidden and
   // the destination pending meanwhile. Returns once the move is durably queued.
+  // origin_pid: the calling process (batching: see TransferEngine), 0 if unknown.
   Status Rename(Ino parent, const std::string& name, Ino new_parent, const std::string& new_name,
-                unsigned flags);
+                unsigned flags, int32_t origin_pid = 0);
   Status Unlink(Ino parent, const std::string& name);
   Status Rmdir(Ino parent, const std::string& name);
   // A local placeholder (nothing remote) and a write handle; see docs/SEMANTICS.md.
@@ -183,7 +184,7 @@ class Filesystem {
   // the task.
   Result<uint64_t> CopyFileRange(Ino in, uint64_t fh_in, uint64_t off_in, Ino out, uint64_t fh_out,
                                  uint64_t off_out, uint64_t len,
-                                 const std::atomic<bool>* cancel = nullptr);
+                                 const std::atomic<bool>* cancel = nullptr, int32_t origin_pid = 0);
 
   // ---- directories ----
   Result<uint64_t> OpenDir(Ino ino);
@@ -260,7 +261,7 @@ class Filesystem {
   Result<Entry> LookupRemote(const InodePtr& parent, const std::string& name);
   Status CheckWritableParent(const InodePtr& parent, const char* op);
   Status RenameAcross(const InodePtr& parent, const std::string& name, const InodePtr& new_parent,
-                      const std::string& new_name, unsigned flags);
+                      const std::string& new_name, unsigned flags, int32_t origin_pid);
   // Waits for a pending op (deadline pending_wait_seconds, or none); maps its failure.
   Status WaitOp(OpId op, bool bounded, const std::atomic<bool>* cancel, const char* what,
                 const Collection* c, const std::string& path);

@@ -15,6 +15,12 @@ namespace {
 
 FuseAdapter& A(fuse_req_t req) { return *static_cast<FuseAdapter*>(fuse_req_userdata(req)); }
 
+// The calling process (a thread id in the caller's pid namespace), for transfer batching.
+int32_t CallerPid(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return ctx ? static_cast<int32_t>(ctx->pid) : 0;
+}
+
 void ReplyError(fuse_req_t req, const char* op, const Error& e) {
   int err = ErrnoFor(e);
   if (err != ENOENT) log::Debug("fuse", op, ": ", std::strerror(err), ": ", e.Describe());
@@ -171,7 +177,7 @@ void OnRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
-  Status s = A(req).fs().Rename(parent, name, newparent, newname, flags);
+  Status s = A(req).fs().Rename(parent, name, newparent, newname, flags, CallerPid(req));
   if (!s.ok()) return ReplyError(req, "rename", s.error());
   fuse_reply_err(req, 0);
 }
@@ -346,7 +352,8 @@ void OnCopyFileRange(fuse_req_t req, fuse_ino_t ino_in, off_t off_in, fuse_file_
                      fuse_ino_t ino_out, off_t off_out, fuse_file_info* fi_out, size_t len, int) {
   InterruptFlag cancel(req);  // --copy-mode=wait: Ctrl-C on cp cancels the transfer
   auto r = A(req).fs().CopyFileRange(ino_in, fi_in->fh, static_cast<uint64_t>(off_in), ino_out,
-                                     fi_out->fh, static_cast<uint64_t>(off_out), len, cancel.get());
+                                     fi_out->fh, static_cast<uint64_t>(off_out), len, cancel.get(),
+                                     CallerPid(req));
   cancel.Done();
   if (!r.ok()) return ReplyError(req, "copy_file_range", r.error());
   fuse_reply_write(req, *r);

@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <iterator>
 
 #include "common/log.h"
 
@@ -111,11 +113,22 @@ Error ErrorFor(const OpFailure& f, const std::string& context) {
   return e;
 }
 
+// Linux: a pid is gone when /proc/<pid>/stat is, or is a zombie (exited, not yet reaped).
+static bool ProcessExited(int32_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');  // the command name may contain spaces and parens
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return true;
+  const char state = stat[paren + 2];
+  return state == 'Z' || state == 'X';
+}
+
 TransferEngineOptions TransferEngineOptions::FromConfig(const Config& c,
                                                         const std::string& mount_id) {
   TransferEngineOptions o;
   if (!c.state_dir.empty()) o.journal_path = JournalPath(c.state_dir, mount_id);
   o.batch_idle = Millis(std::llround(c.batch_idle_seconds * 1000));
+  o.batch_idle_exited = std::min(o.batch_idle, Millis(100));
   o.batch_max_items = c.batch_max_items;
   o.verify_checksum = c.verify_checksum;
   o.preserve_timestamp = c.preserve_timestamp;
@@ -223,7 +236,7 @@ Result<OpId> TransferEngine::Enqueue(const OpRequest& r) {
   rec.size = r.size;
   rec.queued_at = std::chrono::system_clock::to_time_t(clock_.WallNow());
   GF_TRY_STATUS(AppendLocked(rec));
-  AddToGroupLocked(journal_->state().ops.at(rec.id), clock_.Now());
+  AddToGroupLocked(journal_->state().ops.at(rec.id), clock_.Now(), r.origin_pid);
   WakeLocked();
   return rec.id;
 }
@@ -231,6 +244,16 @@ Result<OpId> TransferEngine::Enqueue(const OpRequest& r) {
 Status TransferEngine::Wait(OpId id, std::optional<MonoTime> deadline,
                             const std::atomic<bool>* cancel) {
   std::unique_lock<std::mutex> l(mu_);
+  // Someone is blocked on a task: poll at least every poll_waiting from now on.
+  ++waiters_;
+  struct Leave {
+    int& n;
+    ~Leave() { --n; }
+  } leave{waiters_};  // destroyed before `l`: still under mu_
+  if (next_poll_ > clock_.Now() + opts_.poll_waiting) {
+    next_poll_ = clock_.Now() + opts_.poll_waiting;
+    WakeLocked();
+  }
   for (;;) {
     if (auto f = finished_.find(id); f != finished_.end()) {
       const OpStatus& s = f->second.status;
@@ -357,8 +380,7 @@ MonoTime TransferEngine::RunOnce() {
     if (ActiveBatchesLocked(key.kind) >=
         (key.kind == StepKind::kTransfer ? opts_.max_transfer_tasks : opts_.max_delete_tasks))
       continue;  // waits for a task to finish, i.e. for a poll
-    MonoTime due = std::min(g.last_at + opts_.batch_idle, g.first_at + opts_.batch_max_delay);
-    next = std::min(next, std::max(due, form_retry_at_));
+    next = std::min(next, std::max(GroupDueAtLocked(g, now), form_retry_at_));
   }
   bool submitted = false;
   for (const auto& [id, b] : journal_->state().batches) {
@@ -396,11 +418,43 @@ TransferEngine::GroupKey TransferEngine::KeyFor(const JournalOp& op) const {
   return k;
 }
 
-void TransferEngine::AddToGroupLocked(const JournalOp& op, MonoTime now) {
+void TransferEngine::AddToGroupLocked(const JournalOp& op, MonoTime now, int32_t origin) {
+  constexpr size_t kMaxOrigins = 64;  // beyond this, plain idle batching
   Group& g = groups_[KeyFor(op)];
   if (g.ops.empty()) g.first_at = now;
   g.last_at = now;
   g.ops.push_back(op.id);
+  if (origin <= 0) {
+    g.origin_unknown = true;
+  } else if (std::find(g.origins.begin(), g.origins.end(), origin) == g.origins.end()) {
+    if (g.origins.size() < kMaxOrigins)
+      g.origins.push_back(origin);
+    else
+      g.origin_unknown = true;
+  }
+}
+
+bool TransferEngine::GroupDueLocked(const Group& g, MonoTime now) const {
+  if (g.ops.size() >= opts_.batch_max_items || now - g.last_at >= opts_.batch_idle ||
+      now - g.first_at >= opts_.batch_max_delay)
+    return true;
+  if (g.origin_unknown || g.origins.empty() || now - g.last_at < opts_.batch_idle_exited)
+    return false;
+  // A local /proc read per pid (no remote call), only once the group is already a bit idle.
+  return std::all_of(g.origins.begin(), g.origins.end(), [this](int32_t pid) {
+    return opts_.process_exited ? opts_.process_exited(pid) : ProcessExited(pid);
+  });
+}
+
+MonoTime TransferEngine::GroupDueAtLocked(const Group& g, MonoTime now) const {
+  MonoTime due = std::min(g.last_at + opts_.batch_idle, g.first_at + opts_.batch_max_delay);
+  if (!g.origin_unknown && !g.origins.empty()) {
+    // Idle enough but a process still runs: look again shortly.
+    constexpr Millis kRecheck{20};
+    const MonoTime early = g.last_at + opts_.batch_idle_exited;
+    due = std::min(due, early > now ? early : now + kRecheck);
+  }
+  return due;
 }
 
 int TransferEngine::ActiveBatchesLocked(StepKind kind) const {
@@ -432,9 +486,7 @@ void TransferEngine::FormBatches(MonoTime now) {
         const Group& g = kv.second;
         const int limit = kv.first.kind == StepKind::kTransfer ? opts_.max_transfer_tasks
                                                                : opts_.max_delete_tasks;
-        return ActiveBatchesLocked(kv.first.kind) < limit &&
-               (g.ops.size() >= opts_.batch_max_items || now - g.last_at >= opts_.batch_idle ||
-                now - g.first_at >= opts_.batch_max_delay);
+        return ActiveBatchesLocked(kv.first.kind) < limit && GroupDueLocked(g, now);
       });
       if (ready == groups_.end()) return;
       key = ready->first;
@@ -730,7 +782,8 @@ void TransferEngine::PollTasks(MonoTime now) {
       EndBatchLocked(b, false, f);
     }
   }
-  poll_interval_ = changed ? opts_.poll_min : std::min(poll_interval_ * 2, opts_.poll_max);
+  const Millis cap = waiters_ > 0 ? std::min(opts_.poll_waiting, opts_.poll_max) : opts_.poll_max;
+  poll_interval_ = changed ? opts_.poll_min : std::min(poll_interval_ * 2, cap);
   next_poll_ = now + poll_interval_;
 }
 

@@ -11,7 +11,11 @@
 //   collection, task options) — one group is one future Globus task.
 // * Batching: a group becomes a batch when it has been idle for `batch_idle` (no new op), or
 //   reached `batch_max_items`, or its oldest op waited `batch_max_delay` (a slow trickle of ops
-//   still gets submitted). A batch is only formed while a task slot is free (at most
+//   still gets submitted). Ops carry the pid of the process that asked (cp, mv); once every
+//   such process has exited the burst is over, and `batch_idle_exited` (shorter) is enough
+//   idle time: `cp -r` is submitted ~0.1 s after it ends, while a shell loop of `cp`s (a new
+//   process every few ms) still makes one task. Ops without a pid (replayed after a restart)
+//   use `batch_idle`. A batch is only formed while a task slot is free (at most
 //   `max_transfer_tasks` unfinished transfer tasks and `max_delete_tasks` delete tasks: the
 //   service works 3 of each per user at a time), so while the slots are busy ops keep gathering
 //   and go out as one bigger task. `cp -r` of 1000 files → one task.
@@ -23,10 +27,11 @@
 //   retry slowly (status shows why) until the user logs in or cancels. Other 4xx fail the ops.
 // * Monitoring: one task_list call with filter=task_id:a,b,c (≤ 1000 ids per call) per poll.
 //   The poll interval starts at `poll_min` after a submission or any change and doubles up to
-//   `poll_max` while nothing changes. Only tasks whose `faults` grew get an event_list call; an
-//   error event whose code is in `fatal_event_codes` (FILE_NOT_FOUND, PERMISSION_DENIED, ...)
-//   cancels the task, and the ops fail with that event's code and details — not after the
-//   service's 24 h deadline.
+//   `poll_max` while nothing changes — or up to `poll_waiting` while someone is blocked in
+//   Wait() (fsync or open of a pending file, --copy-mode=wait), as `globus task wait` does. Only
+//   tasks whose `faults` grew get an event_list call; an error event whose code is in
+//   `fatal_event_codes` (FILE_NOT_FOUND, PERMISSION_DENIED, ...) cancels the task, and the ops fail
+//   with that event's code and details — not after the service's 24 h deadline.
 // * mv: copy step (verify_checksum forced on) → only after it SUCCEEDED, a delete task of the
 //   source (its own submission_id, ignore_missing). A failed copy fails the op; the source is
 //   untouched. Every step is a journal record, so a restart resumes at the right step.
@@ -49,6 +54,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -72,6 +78,7 @@ struct OpRequest {
   Location dst;            // unused for kRemove
   bool recursive = false;  // a directory tree
   uint64_t size = 0;       // bytes, when known (status display only)
+  int32_t origin_pid = 0;  // the process that asked (0: unknown). Batching only; not journaled.
 
   static OpRequest Copy(Location src, Location dst, uint64_t size, bool recursive = false);
   static OpRequest Move(Location src, Location dst, uint64_t size, bool recursive = false);
@@ -139,6 +146,10 @@ struct TransferEngineOptions {
   JournalOptions journal;
 
   Millis batch_idle{500};
+  Millis batch_idle_exited{100};  // idle time that is enough once the ops' processes exited
+  // Whether the process with this pid has exited (default: /proc/<pid>/stat missing or a
+  // zombie). Injected by tests.
+  std::function<bool(int32_t)> process_exited;
   Millis batch_max_delay{10000};
   uint64_t batch_max_items = 10000;
   int max_transfer_tasks = 3;
@@ -152,7 +163,8 @@ struct TransferEngineOptions {
 
   Millis poll_min{250};  // first look soon after a submission; then doubling to poll_max
   Millis poll_max{30000};
-  Millis retry_min{1000};  // submission / submission_id retries
+  Millis poll_waiting{1000};  // poll interval cap while a Wait() is blocked
+  Millis retry_min{1000};     // submission / submission_id retries
   Millis retry_max{30000};
   Millis conflict_give_up{15 * 60 * 1000};
   // Event codes that make an ACTIVE task hopeless. UNVERIFIED beyond FILE_NOT_FOUND and
@@ -216,6 +228,8 @@ class TransferEngine {
   struct Group {
     std::vector<OpId> ops;
     MonoTime first_at{}, last_at{};
+    std::vector<int32_t> origins;  // distinct pids of the processes that queued ops (bounded)
+    bool origin_unknown = false;   // an op without a pid, or too many pids to watch
   };
   struct BatchRuntime {
     MonoTime next_attempt{};
@@ -247,7 +261,9 @@ class TransferEngine {
 
   // Under mu_.
   GroupKey KeyFor(const JournalOp& op) const;
-  void AddToGroupLocked(const JournalOp& op, MonoTime now);
+  void AddToGroupLocked(const JournalOp& op, MonoTime now, int32_t origin = 0);
+  bool GroupDueLocked(const Group& g, MonoTime now) const;
+  MonoTime GroupDueAtLocked(const Group& g, MonoTime now) const;
   int ActiveBatchesLocked(StepKind kind) const;
   Status AppendLocked(const JournalRecord& r);
   void EndBatchLocked(BatchId b, bool ok, OpFailure f);
@@ -275,6 +291,7 @@ class TransferEngine {
   std::set<OpId> delivering_;              // terminal ops whose listeners are running
   std::map<OpId, Finished> finished_;      // recently finished, bounded by finished_history
   std::deque<OpId> finished_order_;
+  int waiters_ = 0;  // threads blocked in Wait()
   bool work_ = false;
   bool stop_ = false;
 

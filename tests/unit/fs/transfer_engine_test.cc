@@ -3,11 +3,13 @@
 // through FakeClock and work happens only in RunOnce().
 #include "fs/transfer_engine.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -295,6 +297,83 @@ TEST_CASE("1000 copies inside the idle window become one task", "[transfer]") {
   CHECK(w.remote.Get(kB, "/out/f999").has_value());
 }
 
+TEST_CASE("once every process that queued ops exited, batch_idle_exited is idle enough",
+          "[transfer]") {
+  World w;
+  std::set<int32_t> alive = {41, 42};
+  w.opts.process_exited = [&](int32_t pid) { return !alive.count(pid); };
+  auto e = w.Engine();
+  auto copy = [&](int i, int32_t pid) {
+    w.remote.AddFile(kA, "/f" + std::to_string(i), "x");
+    OpRequest r =
+        OpRequest::Copy({kA, "/f" + std::to_string(i)}, {kB, "/g" + std::to_string(i)}, 1);
+    r.origin_pid = pid;
+    REQUIRE(e->Enqueue(r).ok());
+  };
+  copy(0, 41);
+  copy(1, 41);
+  w.clock.Advance(w.opts.batch_idle_exited);
+  MonoTime next = e->RunOnce();
+  CHECK(w.remote.Calls("submit_transfer") == 0);  // cp is still running: keep gathering
+  CHECK(next - w.clock.Now() <= 20ms);            // ... but look again soon
+  // A second process (a shell loop's next cp) joins the same group.
+  copy(2, 42);
+  alive.erase(41);
+  w.clock.Advance(w.opts.batch_idle_exited / 2);
+  e->RunOnce();
+  CHECK(w.remote.Calls("submit_transfer") == 0);  // 42 still runs
+  alive.erase(42);
+  e->RunOnce();
+  CHECK(w.remote.Calls("submit_transfer") == 0);  // both exited, but idle only 50 ms
+  w.clock.Advance(w.opts.batch_idle_exited / 2);
+  e->RunOnce();
+  auto tasks = w.remote.Tasks();
+  REQUIRE(tasks.size() == 1);  // well before batch_idle, one task with all three
+  CHECK(tasks[0].items.size() == 3);
+  CHECK(w.opts.batch_idle_exited < w.opts.batch_idle);
+}
+
+TEST_CASE("ops without a known process wait the whole batch_idle", "[transfer]") {
+  World w;
+  w.opts.process_exited = [](int32_t) { return true; };
+  auto e = w.Engine();
+  w.remote.AddFile(kA, "/f", "x");
+  OpRequest with_pid = OpRequest::Copy({kA, "/f"}, {kB, "/g"}, 1);
+  with_pid.origin_pid = 7;
+  REQUIRE(e->Enqueue(with_pid).ok());
+  w.Copy(*e, "/f", "/h");  // origin unknown (e.g. replayed from the journal)
+  w.clock.Advance(w.opts.batch_idle_exited);
+  e->RunOnce();
+  CHECK(w.remote.Calls("submit_transfer") == 0);
+  w.clock.Advance(w.opts.batch_idle - w.opts.batch_idle_exited);
+  e->RunOnce();
+  CHECK(w.remote.Calls("submit_transfer") == 1);
+}
+
+TEST_CASE("the default process check sees this process alive and a reaped child gone",
+          "[transfer]") {
+  World w;
+  w.opts.process_exited = nullptr;  // the /proc based default
+  auto e = w.Engine();
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  REQUIRE(child > 0);
+  int st = 0;
+  REQUIRE(::waitpid(child, &st, 0) == child);
+  w.remote.AddFile(kA, "/f", "x");
+  OpRequest mine = OpRequest::Copy({kA, "/f"}, {kB, "/mine"}, 1);
+  mine.origin_pid = static_cast<int32_t>(::getpid());
+  REQUIRE(e->Enqueue(mine).ok());
+  OpRequest gone = OpRequest::Copy({kA, "/f"}, {kC, "/gone"}, 1);
+  gone.origin_pid = static_cast<int32_t>(child);
+  REQUIRE(e->Enqueue(gone).ok());
+  w.clock.Advance(w.opts.batch_idle_exited);
+  e->RunOnce();
+  auto tasks = w.remote.Tasks();
+  REQUIRE(tasks.size() == 1);  // only the group of the exited child
+  CHECK(tasks[0].doc.destination_endpoint_id == kC);
+}
+
 TEST_CASE("more than batch_max_items → several tasks; slots limit unfinished tasks", "[transfer]") {
   World w;
   w.opts.batch_max_items = 100;
@@ -565,6 +644,48 @@ TEST_CASE("one task_list call per poll for many tasks; backoff while nothing cha
     w.clock.Advance(w.opts.poll_max);
     CHECK(e->RunOnce() - w.clock.Now() <= w.opts.poll_max);
   }
+}
+
+TEST_CASE("while someone waits on a task, polls are at most poll_waiting apart", "[transfer]") {
+  World w;
+  w.remote.AddFile(kA, "/f", "x");
+  auto e = w.Engine();
+  OpId id = w.Copy(*e, "/f", "/g");
+  w.Settle(*e);
+  REQUIRE(w.remote.Tasks().size() == 1);
+  // Nobody waits: the interval grows well past poll_waiting.
+  for (int i = 0; i < 12; ++i) {
+    w.clock.Advance(w.opts.poll_max);
+    e->RunOnce();
+  }
+  w.clock.Advance(1ms);
+  CHECK(e->RunOnce() - w.clock.Now() > w.opts.poll_waiting);
+  std::atomic<bool> done{false};
+  Status result = Error::Local(EIO, "not set");
+  std::thread waiter([&] {
+    result = e->Wait(id);
+    done = true;
+  });
+  // The waiter pulls the next poll in (wait for the thread to get there: no timing assumed).
+  const auto give_up = std::chrono::steady_clock::now() + 30s;  // a bound, not a timing check
+  bool pulled_in = false;
+  while (!pulled_in && std::chrono::steady_clock::now() < give_up) {
+    pulled_in = e->RunOnce() - w.clock.Now() <= w.opts.poll_waiting;
+    std::this_thread::yield();
+  }
+  REQUIRE(pulled_in);
+  w.remote.ResetCalls();
+  for (int i = 0; i < 20; ++i) {
+    w.clock.Advance(w.opts.poll_waiting);
+    CHECK(e->RunOnce() - w.clock.Now() <= w.opts.poll_waiting);
+  }
+  CHECK(w.remote.Calls("task_list") == 20);  // every poll_waiting, not doubling
+  w.remote.RunTasks();
+  w.clock.Advance(w.opts.poll_waiting);
+  e->RunOnce();
+  waiter.join();
+  CHECK(done);
+  CHECK(result.ok());
 }
 
 TEST_CASE("a transfer stuck on a missing source is cancelled and fails with the event",
