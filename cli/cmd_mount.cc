@@ -510,6 +510,12 @@ int CmdMount(int argc, char** argv) {
     broker.StartTicker();
     (*engine)->Start();
   };
+  // Unblock FUSE workers waiting for a login flow or a task (wait mode), or the loop would
+  // join them only when those end (up to auth_timeout, or the task's duration).
+  mo.on_exit_requested = [&broker, &engine] {
+    broker.Shutdown();
+    (*engine)->Stop();
+  };
   mo.before_teardown = [&engine] { (*engine)->Stop(); };
   mo.mount_point = mp;
   mo.foreground = foreground;
@@ -535,8 +541,15 @@ int CmdUnmount(int argc, char** argv) {
   std::string mp = Absolute(args->positionals()[0]);
   bool lazy = args->Has("lazy");
   if (geteuid() == 0) {
-    if (umount2(mp.c_str(), lazy ? MNT_DETACH : 0) != 0)
-      return ReportError(Error::Local(errno, "umount " + mp + ": " + std::strerror(errno)));
+    if (umount2(mp.c_str(), lazy ? MNT_DETACH : 0) != 0) {
+      const int err = errno;
+      std::string msg = "umount " + mp + ": " + std::strerror(err);
+      if (err == EBUSY)
+        msg +=
+            " (a process has a file or directory open there, or is waiting in it, e.g. "
+            "for a login; close it, or detach now with `globus-fuse unmount --lazy`)";
+      return ReportError(Error::Local(err, msg));
+    }
     return kExitOk;
   }
   pid_t pid = fork();
@@ -552,7 +565,12 @@ int CmdUnmount(int argc, char** argv) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? kExitOk : kExitFailure;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return kExitOk;
+  if (!lazy)
+    std::cerr << "globus-fuse: if the mount is busy (a process has a file or directory open "
+                 "there, or waits in it), close it, or detach now with `globus-fuse unmount "
+                 "--lazy`\n";
+  return kExitFailure;
 }
 
 int CmdStatus(int argc, char** argv) {

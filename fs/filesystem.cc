@@ -1041,6 +1041,11 @@ Status Filesystem::WaitOp(OpId op, bool bounded, const std::atomic<bool>* cancel
         return Error::Local(EINTR, "interrupted: the transfer was cancelled");
       }
       return e;
+    case ESHUTDOWN:
+      // Unmounting: release the caller, cancel nothing (the journal keeps the op).
+      return LocalError(what, c, path, EINTR,
+                        "the mount is shutting down; the transfer goes on at Globus and the "
+                        "next mount tracks it");
     case ETIMEDOUT:
       return LocalError(what, c, path, EAGAIN,
                         "the transfer is still running; try again later (globus-fuse status)");

@@ -1,8 +1,11 @@
 #include "fs/mount.h"
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <memory>
+#include <thread>
 
 #include "common/log.h"
 #include "fs/fuse_adapter.h"
@@ -58,7 +61,24 @@ Status RunMount(Filesystem& fs, const MountOptions& o) {
   fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(std::max(o.max_threads, 2)));
   fuse_loop_cfg_set_idle_threads(cfg, 4);
   fuse_loop_cfg_set_clone_fd(cfg, 0);
+  // libfuse has no "exiting" callback: look every 100 ms (cheap; only until the loop ends).
+  std::atomic<bool> loop_done{false};
+  std::thread exit_watch;
+  if (o.on_exit_requested) {
+    exit_watch = std::thread([&] {
+      while (!loop_done.load()) {
+        if (fuse_session_exited(se.get())) {
+          log::Info("mount", "session ending: cancelling waits");
+          o.on_exit_requested();
+          return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    });
+  }
   int rc = fuse_session_loop_mt(se.get(), cfg);
+  loop_done = true;
+  if (exit_watch.joinable()) exit_watch.join();
   fuse_loop_cfg_destroy(cfg);
 
   if (o.before_teardown) o.before_teardown();

@@ -265,6 +265,10 @@ Status TransferEngine::Wait(OpId id, std::optional<MonoTime> deadline,
     if (!journal_->state().ops.count(id) && !delivering_.count(id))
       return Error::Local(ENOENT, "transfer: no such operation " + std::to_string(id));
     if (cancel && cancel->load()) return Error::Local(EINTR, "transfer: wait interrupted");
+    if (stop_)
+      return Error::Local(ESHUTDOWN,
+                          "transfer: the mount is shutting down (the task goes on at Globus and "
+                          "is tracked again at the next mount)");
     if (deadline && clock_.Now() >= *deadline)
       return Error::Local(ETIMEDOUT, "transfer: operation still pending");
     // A short real-time slice only to re-check the cancel flag and the (possibly fake) clock;

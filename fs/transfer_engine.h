@@ -202,7 +202,8 @@ class TransferEngine {
 
   // Blocks until the op finished and its listeners ran; returns its outcome. Also returns
   // ETIMEDOUT when `deadline` (on the engine's clock) passes, EINTR when *cancel becomes true,
-  // ENOENT for an unknown (or long forgotten) op. Waiting does not cancel anything.
+  // ENOENT for an unknown (or long forgotten) op, ESHUTDOWN once Stop() was called (unmount).
+  // Waiting does not cancel anything.
   Status Wait(OpId id, std::optional<MonoTime> deadline = std::nullopt,
               const std::atomic<bool>* cancel = nullptr);
 

@@ -95,6 +95,7 @@ def bench_listing(s, runs=5):
     tok = token(s.env, "transfer.api.globus.org")
     curl_t = timed(curl(s.sim, s.ls_url("/bench10k/"), tok), repeat=runs)
     mount_t = []
+    warm_t = []
     calls = []
     for _ in range(runs):
         with Mount(s.env) as m:  # a fresh mount: cold caches
@@ -104,10 +105,15 @@ def bench_listing(s, runs=5):
             mount_t += timed(["ls", "-l", d])
             st = s.sim.stats()["requests"]
             calls.append(st.get("ls", 0) + st.get("stat", 0))
+            warm_t += timed(["ls", "-l", d])  # everything cached: ls -l + FUSE, no API call
     ratio = statistics.median(mount_t) / statistics.median(curl_t)
+    # What no implementation can beat: the service's answer (curl) plus ls -l's own work on
+    # 10k cached entries (the kernel's inodes, statx, formatting), which curl does not do.
+    floor = (statistics.median(curl_t) + statistics.median(warm_t)) / statistics.median(curl_t)
     report("listing", latency_ms=s.latency_ms, entries=10000,
            mount_s=round(statistics.median(mount_t), 3), curl_s=round(statistics.median(curl_t), 3),
-           ratio=round(ratio, 2), target="<=1.3", api_calls=max(calls))
+           ratio=round(ratio, 2), target="<=1.3", api_calls=max(calls),
+           warm_ls_s=round(statistics.median(warm_t), 3), floor_ratio=round(floor, 2))
 
 
 def bench_metadata(s):

@@ -12,6 +12,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -305,6 +306,27 @@ class TimeoutTests(AuthFlowTestCase):
         p = self.ls(grex_dir)
         self.assertEqual(p.returncode, 0, p.stderr + m.output())
         self.assertEqual(len(read_urls(urls)), 1)
+
+
+    def test_stopping_the_mount_does_not_wait_for_a_pending_login(self):
+        # auth_timeout stays at its default (120 s): a worker blocked in the flow must be
+        # released as soon as the session ends, not when the flow times out.
+        env, urls = self.mount_env(act=False)
+        m = self.mounted(env)
+        ls = subprocess.Popen(["ls", os.path.join(m.path, GREX, "project")],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(ls.kill)
+        wait_for(lambda: read_urls(urls), 30, "the login flow to start")
+        # The blocked ls keeps the mount busy: unmount refuses, and says what to do.
+        r = subprocess.run([BINARY, "unmount", m.path], env=self.env, capture_output=True,
+                           text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--lazy", r.stderr)
+        m.proc.send_signal(signal.SIGTERM)
+        m.proc.wait(timeout=30)  # raises if the daemon waits for the 120 s flow
+        self.assertNotEqual(ls.wait(timeout=30), 0)
+        self.assertIn("session ending", m.output())
+        self.assertFalse(os.path.ismount(m.path))
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -301,6 +301,27 @@ class WaitModeTests(CopyTestBase):
         self.assertFalse(os.path.exists(self.backing(T2, "w3", "f")))
 
 
+class ShutdownTests(CopyTestBase):
+    mount_args = ("--copy-mode", "wait")
+
+    def test_sigterm_releases_a_cp_waiting_for_its_task(self):
+        # The only test of this class: it ends the class's mount.
+        self.write_backing(T1, "s1/f", b"s" * 100)
+        os.makedirs(self.backing(T2, "s1"), exist_ok=True)
+        self.tunables(task_start_delay_seconds=300)
+        before = self.task_ids()
+        cp = subprocess.Popen(["cp", self.path(T1, "s1", "f"), self.path(T2, "s1", "f")],
+                              stderr=subprocess.PIPE, text=True)
+        self.addCleanup(cp.kill)
+        wait_for(lambda: self.new_tasks(before), 30, "the task")
+        self.mount.proc.send_signal(signal.SIGTERM)
+        self.mount.proc.wait(timeout=30)  # raises if the daemon waits for the 300 s task
+        self.assertNotEqual(cp.wait(timeout=30), 0)
+        self.assertIn("session ending", self.mount.output())
+        # Nothing was cancelled: the task goes on at Globus (the next mount tracks it).
+        self.assertEqual([t["status"] for t in self.new_tasks(before)], ["ACTIVE"])
+
+
 class RestartTests(CopyTestBase):
     def test_kill_9_then_remount_tracks_the_task_without_duplicates(self):
         self.write_backing(T1, "r1/f.bin", b"r" * 5000)

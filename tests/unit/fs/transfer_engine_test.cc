@@ -872,6 +872,19 @@ TEST_CASE("Wait: deadline, interruption, unknown op", "[transfer]") {
   Status u = e->Wait(12345);
   REQUIRE_FALSE(u.ok());
   CHECK(u.error().sys_errno == ENOENT);
+  // Unmount: Stop() releases a waiter that has no deadline, and cancels nothing.
+  std::atomic<bool> returned{false};
+  Status stopped;
+  std::thread waiter([&] {
+    stopped = e->Wait(id);
+    returned = true;
+  });
+  e->Stop();
+  waiter.join();
+  CHECK(returned);
+  REQUIRE_FALSE(stopped.ok());
+  CHECK(stopped.error().sys_errno == ESHUTDOWN);
+  CHECK(w.remote.Calls("cancel_task") == 0);
 }
 
 TEST_CASE("Cancel: queued ops fail at once; submitted ones cancel the Globus task", "[transfer]") {
