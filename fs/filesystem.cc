@@ -87,9 +87,39 @@ FsOptions FsOptions::FromConfig(const Config& c) {
 
 struct Filesystem::DirHandle {
   Ino ino = 0;
-  std::mutex mu;  // leaf: guards items (one readdir per handle at a time in practice)
-  std::optional<std::vector<Item>> items;
+  std::mutex mu;  // leaf: guards snap (one readdir per handle at a time in practice)
+  std::optional<DirSnapshot> snap;
 };
+
+void Filesystem::DirSnapshot::AddHead(std::string name, Item it) {
+  it.name = names.emplace_back(std::move(name));
+  head.push_back(it);
+}
+
+void Filesystem::DirSnapshot::AddTail(std::string name, Item it) {
+  it.name = names.emplace_back(std::move(name));
+  tail.push_back(it);
+}
+
+size_t Filesystem::DirSnapshot::size() const {
+  const size_t n = !listing ? 0 : all_listed ? listing->items.size() : listed.size();
+  return head.size() + n + tail.size();
+}
+
+Filesystem::Item Filesystem::DirSnapshot::At(size_t i) const {
+  if (i < head.size()) return head[i];
+  i -= head.size();
+  const size_t n = !listing ? 0 : all_listed ? listing->items.size() : listed.size();
+  if (i >= n) return tail[i - n];
+  const Listing::Item& li = listing->items[all_listed ? i : listed[i]];
+  Item it{listing->Name(li), KindOf(li.meta.type), Role::kRemote, collection, li.meta, true};
+  if (!pending.empty())
+    if (auto p = pending.find(it.name); p != pending.end()) {
+      it.meta = p->second;  // a truncated destination shows its pending size
+      it.kind = KindOf(it.meta.type);
+    }
+  return it;
+}
 
 struct Filesystem::FileHandle {
   InodePtr inode;
@@ -181,8 +211,13 @@ bool Filesystem::IsRemoteDir(const fs::Inode& in) {
          (in.role == Role::kCollectionRoot || in.role == Role::kHome || in.role == Role::kRemote);
 }
 
-std::string Filesystem::Join(const std::string& dir, const std::string& name) {
-  return dir == "/" ? "/" + name : dir + "/" + name;
+std::string Filesystem::Join(const std::string& dir, std::string_view name) {
+  std::string out;
+  out.reserve(dir.size() + 1 + name.size());
+  if (dir != "/") out.append(dir);
+  out.push_back('/');
+  out.append(name);
+  return out;
 }
 std::string Filesystem::ParentOf(const std::string& path) {
   auto s = path.rfind('/');
@@ -313,20 +348,17 @@ Result<std::shared_ptr<const Listing>> Filesystem::GetListing(const Collection& 
     if (!r.ok()) return r.error();
     auto l = std::make_shared<Listing>();
     l->fetched = clock_.Now();
+    auto usable = [](const std::string& n) {
+      return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos;
+    };
+    size_t name_bytes = 0;
+    for (const auto& e : r->entries) name_bytes += usable(e.name) ? e.name.size() : 0;
+    l->names.reserve(name_bytes);
     l->items.reserve(r->entries.size());
-    for (const auto& e : r->entries) {
-      if (e.name.empty() || e.name == "." || e.name == ".." ||
-          e.name.find('/') != std::string::npos)
-        continue;
-      l->items.push_back(Listing::Item{e.name, Meta::From(e)});
-    }
-    std::sort(l->items.begin(), l->items.end(),
-              [](const Listing::Item& a, const Listing::Item& b) { return a.name < b.name; });
-    l->items.erase(std::unique(l->items.begin(), l->items.end(),
-                               [](const Listing::Item& a, const Listing::Item& b) {
-                                 return a.name == b.name;
-                               }),
-                   l->items.end());
+    for (const auto& e : r->entries)
+      if (usable(e.name) && !l->Add(e.name, Meta::From(e)))
+        return Error::Local(EOVERFLOW, "ls " + dir + ": more names than a listing can hold");
+    l->Seal();
     std::shared_ptr<const Listing> shared = l;
     cache_.Put(key, shared);
     return shared;
@@ -590,7 +622,7 @@ void Filesystem::SchedulePrefetch(const Collection& c, const std::string& dir, c
   for (const auto& item : l.items) {
     if (scheduled >= options_.prefetch_max_subdirs) break;
     if (item.meta.type != api::EntryType::kDir) continue;
-    std::string path = Join(dir, item.name);
+    std::string path = Join(dir, std::string(l.Name(item)));
     std::string key = Key(c, path);
     if (cache_.Get(key) || listing_flight_.InFlight(key)) continue;
     const Collection* cp = &c;
@@ -604,49 +636,52 @@ void Filesystem::SchedulePrefetch(const Collection& c, const std::string& dir, c
   }
 }
 
-Result<std::vector<Filesystem::Item>> Filesystem::Snapshot(const InodePtr& dir) {
-  std::vector<Item> items;
+Result<Filesystem::DirSnapshot> Filesystem::Snapshot(const InodePtr& dir) {
+  DirSnapshot snap;
   switch (dir->role) {
     case Role::kRoot: {
-      items.push_back(Item{kByIdName, Kind::kDir, Role::kById, nullptr, SyntheticDir(), true});
+      snap.AddHead(kByIdName, Item{{}, Kind::kDir, Role::kById, nullptr, SyntheticDir(), true});
       for (const auto& e : registry_.List()) {
         switch (e.type) {
           case RootEntry::Type::kCollection:
-            items.push_back(Item{e.name, Kind::kDir, Role::kCollectionRoot, e.collection,
-                                 SyntheticDir(), true});
+            snap.AddHead(
+                e.name,
+                Item{{}, Kind::kDir, Role::kCollectionRoot, e.collection, SyntheticDir(), true});
             break;
           case RootEntry::Type::kBookmark: {
-            Item it{e.name, Kind::kSymlink, Role::kBookmark, nullptr, Meta{}, true};
+            Item it{{}, Kind::kSymlink, Role::kBookmark, nullptr, Meta{}, true};
             it.meta.type = api::EntryType::kSymlink;
             it.meta.link_target = e.link_target;
             it.meta.mtime = started_wall_;
-            items.push_back(std::move(it));
+            snap.AddHead(e.name, it);
             break;
           }
           case RootEntry::Type::kUnresolved:
-            items.push_back(
-                Item{e.name, Kind::kDir, Role::kCollectionRoot, nullptr, SyntheticDir(), false});
+            snap.AddHead(
+                e.name,
+                Item{{}, Kind::kDir, Role::kCollectionRoot, nullptr, SyntheticDir(), false});
             break;
         }
       }
-      return items;
+      return snap;
     }
     case Role::kById:
       for (const auto* c : registry_.Known())
-        items.push_back(Item{c->id, Kind::kDir, Role::kCollectionRoot, c, SyntheticDir(), true});
-      return items;
+        snap.AddHead(c->id, Item{{}, Kind::kDir, Role::kCollectionRoot, c, SyntheticDir(), true});
+      return snap;
     case Role::kControlDir:
-      items.push_back(
-          Item{kStatusFileName, Kind::kFile, Role::kControlFile, nullptr, Meta{}, true});
-      return items;
+      snap.AddHead(kStatusFileName,
+                   Item{{}, Kind::kFile, Role::kControlFile, nullptr, Meta{}, true});
+      return snap;
     default:
       break;
   }
   const Collection* c = dir->collection;
   if (!c) return Error::Local(EIO, "directory without a collection");
   std::string path = table_.Path(*dir);
+  snap.collection = c;
   if (dir->role == Role::kCollectionRoot)
-    items.push_back(Item{"~", Kind::kDir, Role::kHome, c, SyntheticDir(), true});
+    snap.AddHead("~", Item{{}, Kind::kDir, Role::kHome, c, SyntheticDir(), true});
   auto listing = GetListing(*c, path);
   if (!listing.ok() && ErrnoFor(listing.error()) == ENOENT && overlay_->Pending(c->id, path)) {
     // A pending destination directory (mv of a tree): nothing remote yet.
@@ -657,27 +692,36 @@ Result<std::vector<Filesystem::Item>> Filesystem::Snapshot(const InodePtr& dir) 
     if (dir->role == Role::kCollectionRoot && ErrnoFor(e) == EACCES && !e.NeedsAuthorization()) {
       // Mapped collections often refuse "/": still offer "~" (the home directory).
       Report("ls", c, path, e);
-      return items;
+      return snap;
     }
     return Report("ls", c, path, e);
   }
   const Listing& l = **listing;
-  items.reserve(items.size() + l.size());
+  snap.listing = *listing;
+  // Rows not shown: "~" listed at the collection root (it is the synthetic home above), and
+  // sources of moves in flight. Usually none: then the listing is shown as it is.
+  const bool root = dir->role == Role::kCollectionRoot;
+  const bool filter = overlay_->AnyHidden(c->id);
+  if (filter || (root && l.Find("~"))) {
+    snap.all_listed = false;
+    snap.listed.reserve(l.size());
+    for (uint32_t i = 0; i < l.items.size(); ++i) {
+      std::string_view name = l.Name(l.items[i]);
+      if (root && name == "~") continue;
+      if (filter && overlay_->Hidden(c->id, Join(path, name))) continue;
+      snap.listed.push_back(i);
+    }
+  }
   // Pending entries (a few) override listed ones (a truncated destination shows its pending
   // size until the transfer replaced it) and add the names not listed yet.
-  std::map<std::string, Meta> pending;
-  for (auto& [name, meta] : overlay_->PendingChildren(c->id, path)) pending[name] = meta;
-  for (const auto& li : l.items) {
-    if (dir->role == Role::kCollectionRoot && li.name == "~") continue;
-    if (overlay_->Hidden(c->id, Join(path, li.name))) continue;
-    auto p = pending.find(li.name);
-    const Meta& meta = p == pending.end() ? li.meta : p->second;
-    items.push_back(Item{li.name, KindOf(meta.type), Role::kRemote, c, meta, true});
+  for (auto& [name, meta] : overlay_->PendingChildren(c->id, path)) {
+    if (l.Find(name))
+      snap.pending.emplace(name, meta);
+    else
+      snap.AddTail(name, Item{{}, KindOf(meta.type), Role::kRemote, c, meta, true});
   }
-  for (auto& [name, meta] : pending)
-    if (!l.Find(name)) items.push_back(Item{name, KindOf(meta.type), Role::kRemote, c, meta, true});
   SchedulePrefetch(*c, path, l);
-  return items;
+  return snap;
 }
 
 Status Filesystem::ReadDir(Ino ino, uint64_t fh, uint64_t offset, bool plus, DirReplier& out) {
@@ -691,14 +735,14 @@ Status Filesystem::ReadDir(Ino ino, uint64_t fh, uint64_t offset, bool plus, Dir
     h = it->second;
   }
   std::lock_guard<std::mutex> hl(h->mu);
-  if (offset == 0 || !h->items) {
-    auto items = Snapshot(dir);
-    if (!items.ok()) return items.error();
-    h->items = std::move(*items);
+  if (offset == 0 || !h->snap) {
+    auto snap = Snapshot(dir);
+    if (!snap.ok()) return snap.error();
+    h->snap = std::move(*snap);
   }
-  const auto& items = *h->items;
+  const DirSnapshot& snap = *h->snap;
   Meta dirmeta = SyntheticDir();
-  for (uint64_t off = offset; off < items.size() + kFirstItemOffset; ++off) {
+  for (uint64_t off = offset; off < snap.size() + kFirstItemOffset; ++off) {
     if (off < kFirstItemOffset) {
       Ino dino = off == 0 ? ino : (ino == kRootIno ? kRootIno : table_.ParentIno(*dir));
       Attr a = MakeAttr(dino, Kind::kDir, &dirmeta);
@@ -706,7 +750,7 @@ Status Filesystem::ReadDir(Ino ino, uint64_t fh, uint64_t offset, bool plus, Dir
       if (!out.Add(off == 0 ? "." : "..", a, off + 1, plus ? &e : nullptr)) break;
       continue;
     }
-    const Item& item = items[off - kFirstItemOffset];
+    const Item item = snap.At(off - kFirstItemOffset);
     const Meta* meta = &item.meta;
     if (!plus || !item.resolvable) {
       auto known = table_.Child(ino, item.name);

@@ -44,12 +44,14 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "api/transfer_api.h"
@@ -112,7 +114,7 @@ struct FsOptions {
 class DirReplier {
  public:
   virtual ~DirReplier() = default;
-  virtual bool Add(const std::string& name, const Attr& attr, uint64_t next_offset,
+  virtual bool Add(std::string_view name, const Attr& attr, uint64_t next_offset,
                    const Entry* plus) = 0;
 };
 
@@ -229,19 +231,36 @@ class Filesystem {
  private:
   struct DirHandle;
   struct FileHandle;
-  struct Item {  // one row of a directory snapshot
-    std::string name;
+  struct Item {  // one row of a directory: a view, its name lives in a DirSnapshot or the caller
+    std::string_view name;
     Kind kind = Kind::kFile;
     Role role = Role::kRemote;
     const Collection* collection = nullptr;
     Meta meta;
     bool resolvable = true;  // false: unresolved root entry, no inode until looked up
   };
+  // What one opendir shows: synthetic rows (head), the shared listing's rows in place (no copy
+  // per entry: a 100k-entry directory costs its handle 4 bytes a row at most), then pending
+  // names the listing does not have yet (tail).
+  struct DirSnapshot {
+    std::deque<std::string> names;  // owns head/tail names (stable addresses)
+    std::vector<Item> head, tail;
+    std::shared_ptr<const Listing> listing;
+    const Collection* collection = nullptr;
+    bool all_listed = true;        // every listing row is shown...
+    std::vector<uint32_t> listed;  // ...else these (indexes into listing->items)
+    std::map<std::string, Meta, std::less<>> pending;  // pending metadata of listed names
+
+    void AddHead(std::string name, Item it);
+    void AddTail(std::string name, Item it);
+    size_t size() const;
+    Item At(size_t i) const;
+  };
 
   InodePtr Inode(Ino ino) const;
   static bool IsRemoteDir(const fs::Inode& in);
   std::string Key(const Collection& c, const std::string& path) const { return c.id + path; }
-  static std::string Join(const std::string& dir, const std::string& name);
+  static std::string Join(const std::string& dir, std::string_view name);
   static std::string ParentOf(const std::string& path);
   static std::string BaseOf(const std::string& path);
 
@@ -254,7 +273,7 @@ class Filesystem {
   Result<Meta> StatPath(const Collection& c, const std::string& path);
   // Fresh metadata of a remote inode (cache, parent listing, or one stat).
   Result<Meta> RefreshMeta(const InodePtr& in, bool force = false);
-  Result<std::vector<Item>> Snapshot(const InodePtr& dir);
+  Result<DirSnapshot> Snapshot(const InodePtr& dir);
   void SchedulePrefetch(const Collection& c, const std::string& dir, const Listing& l);
   Result<Entry> LookupRoot(const std::string& name);
   Result<Entry> LookupById(const std::string& name);
@@ -281,7 +300,10 @@ class Filesystem {
   const MonoTime started_;
   const std::time_t started_wall_;
   FailingAuthorizer default_authorizer_;
-  Overlay default_overlay_;
+  struct NoOverlay final : Overlay {  // nothing pending, nothing hidden
+    bool AnyHidden(const std::string&) override { return false; }
+  };
+  NoOverlay default_overlay_;
   struct AuthorizerProxy final : Authorizer {
     Authorizer* target = nullptr;
     Status Authorize(const Error& e, const std::string& c) override {

@@ -232,7 +232,9 @@ void OnOpendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 class BufferReplier final : public DirReplier {
  public:
   BufferReplier(fuse_req_t req, size_t size) : req_(req), buf_(size) {}
-  bool Add(const std::string& name, const Attr& attr, uint64_t next, const Entry* plus) override {
+  bool Add(std::string_view view, const Attr& attr, uint64_t next, const Entry* plus) override {
+    name_.assign(view);  // libfuse wants a C string; names in listings are packed, unterminated
+    const std::string& name = name_;
     size_t left = buf_.size() - used_;
     size_t need;
     if (plus) {
@@ -253,6 +255,7 @@ class BufferReplier final : public DirReplier {
   void Reply() { fuse_reply_buf(req_, buf_.data(), used_); }
 
  private:
+  std::string name_;  // reused: no allocation per entry
   fuse_req_t req_;
   std::vector<char> buf_;
   size_t used_ = 0;

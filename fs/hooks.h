@@ -61,6 +61,12 @@ class Overlay {
     (void)collection_id, (void)path;
     return false;
   }
+  // False only when no entry of the collection is hidden (lets readdir skip Hidden per row).
+  // The default is "maybe": an overlay that hides entries need not override it.
+  virtual bool AnyHidden(const std::string& collection_id) {
+    (void)collection_id;
+    return true;
+  }
   // Locally-pending children of a directory, merged into its listing (names + metadata).
   virtual std::vector<std::pair<std::string, Meta>> PendingChildren(
       const std::string& collection_id, const std::string& dir_path) {

@@ -70,11 +70,11 @@ InodePtr InodeTable::AddPinned(Ino ino, const InodePtr& parent, const std::strin
   return inode;
 }
 
-InodePtr InodeTable::Link(const InodePtr& parent, const std::string& name, Kind kind, Role role,
+InodePtr InodeTable::Link(const InodePtr& parent, std::string_view name, Kind kind, Role role,
                           const Collection* collection, uint64_t lookups) {
   assert(lookups >= 1);
   std::lock_guard<std::mutex> l(mu_);
-  auto d = dentries_.find(DentryKey{parent->ino, std::string_view(name)});
+  auto d = dentries_.find(DentryKey{parent->ino, name});
   if (d != dentries_.end()) {
     auto s = inodes_.find((*d)->ino);
     if (s != inodes_.end()) {
@@ -95,9 +95,9 @@ InodePtr InodeTable::Link(const InodePtr& parent, const std::string& name, Kind 
   return inode;
 }
 
-InodePtr InodeTable::Child(Ino parent, const std::string& name) const {
+InodePtr InodeTable::Child(Ino parent, std::string_view name) const {
   std::lock_guard<std::mutex> l(mu_);
-  auto d = dentries_.find(DentryKey{parent, std::string_view(name)});
+  auto d = dentries_.find(DentryKey{parent, name});
   if (d == dentries_.end()) return nullptr;
   auto s = inodes_.find((*d)->ino);
   return s == inodes_.end() ? nullptr : *s;

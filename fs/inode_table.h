@@ -114,11 +114,11 @@ class InodeTable {
   // The inode for `name` under `parent` with this identity, adding `lookups` (>= 1) to its
   // count. Reuses the existing inode when the dentry points at one with the same kind, role
   // and collection; otherwise creates a new inode and points the dentry at it.
-  InodePtr Link(const InodePtr& parent, const std::string& name, Kind kind, Role role,
+  InodePtr Link(const InodePtr& parent, std::string_view name, Kind kind, Role role,
                 const Collection* collection, uint64_t lookups);
 
   // The inode the dentry points at, if any (no count change).
-  InodePtr Child(Ino parent, const std::string& name) const;
+  InodePtr Child(Ino parent, std::string_view name) const;
   std::vector<std::pair<std::string, Ino>> Children(Ino parent) const;
 
   void Forget(Ino ino, uint64_t n);

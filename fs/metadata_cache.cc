@@ -8,10 +8,31 @@
 
 namespace gf::fs {
 
+bool Listing::Add(std::string_view name, const Meta& meta) {
+  if (names.size() + name.size() > UINT32_MAX) return false;
+  Item i;
+  i.name_off = static_cast<uint32_t>(names.size());
+  i.name_len = static_cast<uint32_t>(name.size());
+  i.meta = meta;
+  names.append(name);
+  items.push_back(i);
+  return true;
+}
+
+void Listing::Seal() {
+  auto less = [this](const Item& a, const Item& b) { return Name(a) < Name(b); };
+  std::stable_sort(items.begin(), items.end(), less);
+  items.erase(std::unique(items.begin(), items.end(),
+                          [this](const Item& a, const Item& b) { return Name(a) == Name(b); }),
+              items.end());
+  items.shrink_to_fit();
+  names.shrink_to_fit();
+}
+
 const Listing::Item* Listing::Find(std::string_view name) const {
   auto it = std::lower_bound(items.begin(), items.end(), name,
-                             [](const Item& a, std::string_view n) { return a.name < n; });
-  if (it == items.end() || it->name != name) return nullptr;
+                             [this](const Item& a, std::string_view n) { return Name(a) < n; });
+  if (it == items.end() || Name(*it) != name) return nullptr;
   return &*it;
 }
 

@@ -8,8 +8,9 @@
 // Bound: the total number of entries across cached listings stays <= max_entries. Inserting
 // evicts least-recently-used listings first (expired ones are dropped when met); a single
 // listing bigger than the bound is not cached at all (the caller still uses its snapshot).
-// Memory per cached entry is a name plus a Meta (64 bytes + the name's heap block for names
-// over 15 characters); see docs/PERFORMANCE.md for the whole per-entry budget.
+// Memory per cached entry: a 40-byte Item (name offset/length + Meta) and the name's bytes,
+// packed into one block per listing (no heap block, no terminator per name); see
+// docs/PERFORMANCE.md for the whole per-entry budget.
 // Thread-safe; the mutex is a leaf lock, never held across a remote call.
 #pragma once
 
@@ -20,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.h"
@@ -29,15 +31,23 @@ namespace gf::fs {
 
 struct Listing {
   struct Item {
-    std::string name;
+    uint32_t name_off = 0, name_len = 0;  // the name is names[name_off, +name_len)
     Meta meta;
   };
-  std::vector<Item> items;  // sorted by name, unique
+  std::string names;        // every entry's name, back to back
+  std::vector<Item> items;  // sorted by name, unique (after Seal)
   MonoTime fetched{};
+
+  std::string_view Name(const Item& i) const { return {names.data() + i.name_off, i.name_len}; }
+  // Building: Add in any order, then Seal() once (sorts by name, drops repeated names, keeping
+  // the first added). Names over 4 GiB in total are refused (false).
+  bool Add(std::string_view name, const Meta& meta);
+  void Seal();
 
   const Item* Find(std::string_view name) const;
   std::size_t size() const { return items.size(); }
 };
+static_assert(sizeof(Listing::Item) == 8 + sizeof(Meta), "Item: 8 bytes + Meta");
 
 class MetadataCache {
  public:

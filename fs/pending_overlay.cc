@@ -136,6 +136,12 @@ bool PendingOverlay::Hidden(const std::string& collection_id, const std::string&
   }
 }
 
+bool PendingOverlay::AnyHidden(const std::string& collection_id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = hidden_.lower_bound({collection_id, std::string()});
+  return it != hidden_.end() && it->first.first == collection_id;
+}
+
 std::vector<std::pair<std::string, Meta>> PendingOverlay::PendingChildren(
     const std::string& collection_id, const std::string& dir_path) {
   std::vector<std::pair<std::string, Meta>> out;

@@ -95,6 +95,7 @@ class PendingOverlay final : public Overlay, public OpListener {
   // ---- Overlay ----
   std::optional<Meta> Pending(const std::string& collection_id, const std::string& path) override;
   bool Hidden(const std::string& collection_id, const std::string& path) override;
+  bool AnyHidden(const std::string& collection_id) override;
   std::vector<std::pair<std::string, Meta>> PendingChildren(const std::string& collection_id,
                                                             const std::string& dir_path) override;
   std::vector<std::pair<std::string, std::string>> Xattrs(const std::string& collection_id,

@@ -45,9 +45,9 @@ struct CollectingReplier : DirReplier {
   };
   std::vector<Row> rows;
   std::size_t capacity = 1u << 30;
-  bool Add(const std::string& name, const Attr& attr, uint64_t, const Entry* plus) override {
+  bool Add(std::string_view name, const Attr& attr, uint64_t, const Entry* plus) override {
     if (rows.size() >= capacity) return false;
-    rows.push_back(Row{name, attr, plus != nullptr, plus ? plus->attr.ino : 0});
+    rows.push_back(Row{std::string(name), attr, plus != nullptr, plus ? plus->attr.ino : 0});
     return true;
   }
   std::vector<std::string> Names() const {

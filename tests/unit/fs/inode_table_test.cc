@@ -90,12 +90,36 @@ TEST_CASE("negative cache: TTL and bound", "[fs][cache]") {
   CHECK(n.Contains("c1/xz"));
 }
 
+TEST_CASE("listing: packed names, sorted, first of repeated names kept, Find", "[fs][cache]") {
+  Listing l;
+  Meta a, b, c;
+  a.size = 1;
+  b.size = 2;
+  c.size = 3;
+  CHECK(l.Add("zeta", a));
+  CHECK(l.Add("alpha", b));
+  CHECK(l.Add("zeta", c));  // a repeated name (a broken server): the first one wins
+  CHECK(l.Add("", c));      // the caller filters names; the listing just stores them
+  l.Seal();
+  REQUIRE(l.size() == 3);
+  CHECK(l.Name(l.items[0]).empty());
+  CHECK(l.Name(l.items[1]) == "alpha");
+  CHECK(l.Name(l.items[2]) == "zeta");
+  CHECK(l.names.size() == std::string("zetaalphazeta").size());  // one block, no terminators
+  REQUIRE(l.Find("zeta"));
+  CHECK(l.Find("zeta")->meta.size == 1);
+  CHECK(l.Find("alpha")->meta.size == 2);
+  CHECK_FALSE(l.Find("alph"));
+  CHECK_FALSE(l.Find("zetaa"));
+}
+
 TEST_CASE("metadata cache: TTL, LRU bound on entries, prefix erase", "[fs][cache]") {
   gf::FakeClock clock;
   MetadataCache m(clock, std::chrono::seconds(60), 10);
   auto make = [](int n) {
     auto l = std::make_shared<Listing>();
-    for (int i = 0; i < n; ++i) l->items.push_back({"n" + std::to_string(i), Meta{}});
+    for (int i = 0; i < n; ++i) l->Add("n" + std::to_string(i), Meta{});
+    l->Seal();
     return std::shared_ptr<const Listing>(l);
   };
   m.Put("c/a", make(4));
