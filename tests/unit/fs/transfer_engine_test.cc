@@ -74,6 +74,12 @@ class LossyApi : public api::TransferApi {
   Result<std::vector<api::Event>> EventList(const std::string& id, int limit, int offset) override {
     return r_.EventList(id, limit, offset);
   }
+  Result<api::SuccessfulTransfersPage> SuccessfulTransfers(const std::string& id,
+                                                           const std::string& marker) override {
+    markers.push_back(marker);
+    return r_.SuccessfulTransfers(id, marker);
+  }
+  std::vector<std::string> markers;  // successful_transfers calls, in order
 
  private:
   Result<api::SubmitResult> Lossy(Result<api::SubmitResult> r) {
