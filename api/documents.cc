@@ -285,12 +285,9 @@ Result<Bookmark> BookmarkFrom(const rapidjson::Value& v) {
   return b;
 }
 
-// Parses `json` as an object whose `DATA` array holds documents read by `item`.
+// The documents of the `DATA` array of an already parsed list document, read by `item`.
 template <class T, class F>
-Result<std::vector<T>> ParseDataList(std::string_view json, const char* what, F item) {
-  rapidjson::Document doc;
-  GF_TRY_STATUS(json::Parse(json, doc, what));
-  ObjectReader r(doc, what);
+Result<std::vector<T>> DataItems(ObjectReader& r, F item) {
   const auto* data = r.ReqArray("DATA");
   GF_TRY_STATUS(r.status());
   std::vector<T> out;
@@ -301,6 +298,15 @@ Result<std::vector<T>> ParseDataList(std::string_view json, const char* what, F 
     out.push_back(std::move(one).value());
   }
   return out;
+}
+
+// Parses `json` as an object whose `DATA` array holds documents read by `item`.
+template <class T, class F>
+Result<std::vector<T>> ParseDataList(std::string_view json, const char* what, F item) {
+  rapidjson::Document doc;
+  GF_TRY_STATUS(json::Parse(json, doc, what));
+  ObjectReader r(doc, what);
+  return DataItems<T>(r, item);
 }
 
 }  // namespace
@@ -361,6 +367,43 @@ Result<std::vector<Task>> ParseTaskList(std::string_view json) {
 
 Result<std::vector<Event>> ParseEventList(std::string_view json) {
   return ParseDataList<Event>(json, "event_list", EventFrom);
+}
+
+namespace {
+// A marker of marker-paged documents: a number on the wire, accepted as a string too.
+std::optional<std::string> MarkerField(const rapidjson::Value& doc, const char* key,
+                                       ObjectReader& r) {
+  auto it = doc.FindMember(key);
+  if (it == doc.MemberEnd() || it->value.IsNull()) return std::nullopt;
+  if (it->value.IsString()) return std::string(it->value.GetString(), it->value.GetStringLength());
+  if (it->value.IsInt64()) return std::to_string(it->value.GetInt64());
+  if (it->value.IsUint64()) return std::to_string(it->value.GetUint64());
+  r.Fail(key, "expected a number or a string");
+  return std::nullopt;
+}
+
+Result<SuccessfulTransfer> SuccessfulTransferFrom(const rapidjson::Value& v) {
+  ObjectReader r(v, "successful_transfer document");
+  SuccessfulTransfer t;
+  t.source_path = r.ReqString("source_path");
+  t.destination_path = r.ReqString("destination_path");
+  t.size = r.OptInt("size");
+  GF_TRY_STATUS(r.status());
+  return t;
+}
+}  // namespace
+
+Result<SuccessfulTransfersPage> ParseSuccessfulTransfers(std::string_view json) {
+  rapidjson::Document doc;
+  GF_TRY_STATUS(json::Parse(json, doc, "successful_transfers"));
+  ObjectReader r(doc, "successful_transfers");
+  SuccessfulTransfersPage page;
+  page.marker = MarkerField(doc, "marker", r).value_or("");
+  page.next_marker = MarkerField(doc, "next_marker", r);
+  auto transfers = DataItems<SuccessfulTransfer>(r, SuccessfulTransferFrom);
+  if (!transfers.ok()) return std::move(transfers).error();
+  page.transfers = std::move(transfers).value();
+  return page;
 }
 
 Result<SubmitResult> ParseSubmitResult(std::string_view json) {

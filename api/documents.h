@@ -108,6 +108,22 @@ struct Event {
   std::time_t time = 0;
 };
 
+// One file of `GET /task/{id}/successful_transfers` (globus-api.md §1.7): only files that were
+// actually transferred (no directories, nothing skipped by sync_level or skip_source_errors).
+struct SuccessfulTransfer {
+  std::string source_path;
+  std::string destination_path;
+  std::optional<int64_t> size;  // docs-derived field; not always present
+};
+
+// One page of successful transfers. Marker paging: ask again with `marker = next_marker` until
+// next_marker is absent. Markers are opaque (numbers on the wire): kept as their decimal text.
+struct SuccessfulTransfersPage {
+  std::string marker;
+  std::optional<std::string> next_marker;  // nullopt: this was the last page
+  std::vector<SuccessfulTransfer> transfers;
+};
+
 struct SubmitResult {
   std::string code;  // "Accepted" or "Duplicate" (both success)
   std::string task_id;
@@ -157,7 +173,8 @@ struct OperationResult {
 // of the wrong type, or a body that is not JSON yields kTransport/kMalformedBody whose message
 // names the document and the field. Required fields: file entry `name`, `type`; file list
 // `DATA`; endpoint `id`; list documents `DATA`; bookmark `id`, `endpoint_id`, `path`; task
-// `task_id`, `status`; event `code`; submit result `code`; submission id `value`.
+// `task_id`, `status`; event `code`; successful transfer `source_path`, `destination_path`;
+// submit result `code`; submission id `value`.
 EntryType ParseEntryType(std::string_view s);
 // "0644" / "2770" / "755" -> mode bits (at most 4 octal digits); nullopt when not octal.
 std::optional<uint32_t> ParsePermissions(std::string_view s);
@@ -174,6 +191,7 @@ Result<std::vector<Bookmark>> ParseBookmarkList(std::string_view json);
 Result<Task> ParseTask(std::string_view json);
 Result<std::vector<Task>> ParseTaskList(std::string_view json);
 Result<std::vector<Event>> ParseEventList(std::string_view json);
+Result<SuccessfulTransfersPage> ParseSuccessfulTransfers(std::string_view json);
 Result<SubmitResult> ParseSubmitResult(std::string_view json);
 Result<std::string> ParseSubmissionId(std::string_view json);
 

@@ -66,6 +66,10 @@ class TransferApi {
   virtual Status CancelTask(const std::string& task_id) = 0;
   virtual Result<std::vector<Event>> EventList(const std::string& task_id, int limit = 100,
                                                int offset = 0) = 0;
+  // One page of `task/{id}/successful_transfers` (marker paging; "" = the first page). Only
+  // meaningful for a finished task: the files it actually transferred.
+  virtual Result<SuccessfulTransfersPage> SuccessfulTransfers(const std::string& task_id,
+                                                              const std::string& marker) = 0;
 };
 
 // Lists a whole directory, paging with offset/total (pages of up to 100000).

@@ -218,4 +218,14 @@ Result<std::vector<Event>> TransferClient::EventList(const std::string& task_id,
                    ParseEventList, ctx);
 }
 
+Result<SuccessfulTransfersPage> TransferClient::SuccessfulTransfers(const std::string& task_id,
+                                                                    const std::string& marker) {
+  std::string ctx = "successful_transfers " + task_id;
+  Query query;
+  if (!marker.empty()) query.emplace_back("marker", marker);
+  return ParseWith(
+      Get(Url("/task/" + http::UrlEncode(task_id) + "/successful_transfers", query), ctx),
+      ParseSuccessfulTransfers, ctx);
+}
+
 }  // namespace gf::api

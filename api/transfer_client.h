@@ -57,6 +57,8 @@ class TransferClient final : public TransferApi {
   Status CancelTask(const std::string& task_id) override;
   Result<std::vector<Event>> EventList(const std::string& task_id, int limit = 100,
                                        int offset = 0) override;
+  Result<SuccessfulTransfersPage> SuccessfulTransfers(const std::string& task_id,
+                                                      const std::string& marker) override;
 
   // The full URL for `path` (e.g. "/task_list") with an encoded query; public for tests.
   using Query = std::vector<std::pair<std::string, std::string>>;

@@ -255,8 +255,10 @@ void PrintTransfers(const rapidjson::Value& t) {
   }
   const auto* tasks = arr(t, "tasks");
   const auto* failures = arr(t, "failures");
+  const auto* warnings = arr(t, "warnings");
   const double queued = num(t, "queued_count");
-  if ((!tasks || tasks->Empty()) && queued == 0 && (!failures || failures->Empty())) {
+  if ((!tasks || tasks->Empty()) && queued == 0 && (!failures || failures->Empty()) &&
+      (!warnings || warnings->Empty())) {
     std::cout << "transfers:    none pending\n";
     return;
   }
@@ -313,6 +315,15 @@ void PrintTransfers(const rapidjson::Value& t) {
                 << where(f, "destination") << "\n      " << str(f, "code") << ": "
                 << str(f, "message");
       if (!str(f, "task_id").empty()) std::cout << "  (task " << str(f, "task_id") << ")";
+      std::cout << "\n";
+    }
+  }
+  if (warnings && !warnings->Empty()) {
+    std::cout << "  completed with a warning:\n";
+    for (const auto& x : warnings->GetArray()) {
+      std::cout << "    move " << where(x, "source") << " -> " << where(x, "destination")
+                << "\n      " << str(x, "message");
+      if (!str(x, "task_id").empty()) std::cout << "  (task " << str(x, "task_id") << ")";
       std::cout << "\n";
     }
   }

@@ -269,8 +269,7 @@ Error Filesystem::Report(const char* op, const Collection* c, const std::string&
         if (logged_.size() > 1000) logged_.clear();
         logged_[msg] = now;
         log_it = true;
-        recent_errors_.push_back(msg);
-        if (recent_errors_.size() > 20) recent_errors_.erase(recent_errors_.begin());
+        RecentErrorLocked(msg);
       }
     }
     if (log_it) log::Warn("fs", msg);
@@ -1168,7 +1167,15 @@ void Filesystem::OnSettled(const SettledEvent& e) {
   InvalidatePath(e.dst.collection, e.dst.path);
   if (e.src) {
     InvalidatePath(e.src->collection, e.src->path);
-    if (e.ok) negative_.Insert(e.src->collection + e.src->path);
+    // Gone remotely, unless the move left files that were not copied (then it shows again).
+    if (e.ok && e.warning.empty()) negative_.Insert(e.src->collection + e.src->path);
+  }
+  if (!e.warning.empty()) {
+    std::string msg = e.warning + " (globus-fuse status shows the details)";
+    log::Warn("fs", msg);
+    std::lock_guard<std::mutex> l(stats_mu_);
+    RecentErrorLocked(msg);
+    return;
   }
   if (e.ok || e.step) return;
   std::string msg = std::string(e.kind == OpKind::kMove ? "mv " : "cp ") + e.source.collection +
@@ -1178,6 +1185,10 @@ void Filesystem::OnSettled(const SettledEvent& e) {
                     " (globus-fuse status shows the details)";
   log::Warn("fs", msg);
   std::lock_guard<std::mutex> l(stats_mu_);
+  RecentErrorLocked(msg);
+}
+
+void Filesystem::RecentErrorLocked(const std::string& msg) {
   recent_errors_.push_back(msg);
   if (recent_errors_.size() > 20) recent_errors_.erase(recent_errors_.begin());
 }

@@ -286,6 +286,7 @@ class Filesystem {
                 const Collection* c, const std::string& path);
   // An op ended: drop caches of the affected paths and tell the kernel.
   void OnSettled(const SettledEvent& e);
+  void RecentErrorLocked(const std::string& msg);  // under stats_mu_: keeps the newest 20
   void InvalidatePath(const std::string& collection_id, const std::string& path);
   std::shared_ptr<FileHandle> Handle(uint64_t fh) const;
 

@@ -21,7 +21,7 @@ namespace gf::fs {
 
 namespace {
 constexpr char kLog[] = "journal";
-constexpr int kVersion = 1;
+constexpr int kVersion = kJournalVersion;
 
 Error Invalid(std::string what) { return Error::Local(EINVAL, "journal: " + std::move(what)); }
 Error Sys(const std::string& what) {
@@ -135,6 +135,19 @@ void Failure(Writer& w, const OpFailure& f) {
   Str(w, "ec", f.code);
   Str(w, "em", f.message);
 }
+void Plan(Writer& w, const char* key, const DeletePlan& p) {
+  w.Key(key);
+  w.StartObject();
+  Bool(w, "whole", p.whole);
+  w.Key("paths");
+  w.StartArray();
+  for (const std::string& path : p.paths)
+    w.String(path.data(), static_cast<rapidjson::SizeType>(path.size()));
+  w.EndArray();
+  U64(w, "left", p.left);
+  U64(w, "unlisted", p.unlisted);
+  w.EndObject();
+}
 
 struct Encoder {
   Writer& w;
@@ -163,6 +176,8 @@ struct Encoder {
     }
     if (r.succeeded) Bool(w, "ok", *r.succeeded);
     if (r.failure) Failure(w, *r.failure);
+    if (!r.copy_task.empty()) Str(w, "ct", r.copy_task);
+    if (r.plan) Plan(w, "plan", *r.plan);
   }
   void operator()(const BatchRecord& r) {
     Str(w, "t", "batch");
@@ -203,6 +218,11 @@ struct Encoder {
     Str(w, "t", "retire");
     Ids(w, "ops", r.ops);
   }
+  void operator()(const PlanRecord& r) {
+    Str(w, "t", "plan");
+    U64(w, "op", r.op);
+    Plan(w, "plan", r.plan);
+  }
 };
 
 // Field readers: a missing or mistyped required field makes the record invalid.
@@ -242,6 +262,23 @@ class Fields {
     return out;
   }
   OpFailure Failure() { return {S("ec"), S("em")}; }
+  DeletePlan Plan(const char* k) {
+    DeletePlan p;
+    auto it = v_.FindMember(k);
+    if (it == v_.MemberEnd() || !it->value.IsObject()) return Bad(), p;
+    Fields f(it->value);
+    p.whole = f.B("whole");
+    p.left = f.U("left");
+    p.unlisted = f.U("unlisted");
+    auto paths = it->value.FindMember("paths");
+    if (paths == it->value.MemberEnd() || !paths->value.IsArray()) return Bad(), p;
+    for (const auto& e : paths->value.GetArray()) {
+      if (!e.IsString()) return Bad(), p;
+      p.paths.emplace_back(e.GetString(), e.GetStringLength());
+    }
+    if (!f.ok()) Bad();
+    return p;
+  }
 
  private:
   std::string Bad() {
@@ -276,6 +313,8 @@ Result<JournalRecord> DecodeJson(const rapidjson::Value& v) {
     if (f.Has("step")) r.step = static_cast<int>(f.I("step"));
     if (f.Has("ok")) r.succeeded = f.B("ok");
     if (f.Has("ec")) r.failure = f.Failure();
+    if (f.Has("ct")) r.copy_task = f.S("ct");
+    if (f.Has("plan")) r.plan = f.Plan("plan");
     out = r;
   } else if (t == "batch") {
     BatchRecord r;
@@ -310,6 +349,11 @@ Result<JournalRecord> DecodeJson(const rapidjson::Value& v) {
     out = r;
   } else if (t == "retire") {
     out = RetireRecord{f.Ids("ops")};
+  } else if (t == "plan") {
+    PlanRecord r;
+    r.op = f.U("op");
+    r.plan = f.Plan("plan");
+    out = r;
   } else {
     return Invalid("unknown record type '" + t + "'");
   }
@@ -404,6 +448,14 @@ struct Checker {
     }
     return {};
   }
+  Status operator()(const PlanRecord& r) const {
+    GF_TRY_STATUS(Live(r.op));
+    if (!s.ops.at(r.op).NeedsPlan())
+      return Invalid("plan for op " + std::to_string(r.op) +
+                     ", which is not a directory move waiting for its delete");
+    if (r.plan.whole && !r.plan.paths.empty()) return Invalid("a whole-directory plan with paths");
+    return {};
+  }
 };
 
 struct Applier {
@@ -425,6 +477,8 @@ struct Applier {
     op.step = r.step;
     if (r.succeeded) op.state = *r.succeeded ? OpState::kSucceeded : OpState::kFailed;
     op.failure = r.failure;
+    op.copy_task = r.copy_task;
+    op.plan = r.plan;
     s.ops[r.id] = std::move(op);
     s.next_op = std::max(s.next_op, r.id + 1);
   }
@@ -471,6 +525,7 @@ struct Applier {
       } else {
         ++op.step;
         op.state = OpState::kQueued;
+        if (op.kind == OpKind::kMove) op.copy_task = b.task_id;
       }
     }
     s.batches.erase(r.batch);
@@ -484,6 +539,12 @@ struct Applier {
   }
   void operator()(const RetireRecord& r) {
     for (OpId id : r.ops) s.ops.erase(id);
+  }
+  void operator()(const PlanRecord& r) {
+    JournalOp& op = s.ops.at(r.op);
+    op.plan = r.plan;
+    // Nothing of the source may be deleted (e.g. no file was copied): the move is done.
+    if (!r.plan.whole && r.plan.paths.empty()) op.state = OpState::kSucceeded;
   }
 };
 
@@ -514,6 +575,8 @@ std::vector<JournalRecord> SnapshotRecords(const JournalState& s) {
     r.step = op.step;
     if (op.Terminal()) r.succeeded = op.state == OpState::kSucceeded;
     r.failure = op.failure;
+    r.copy_task = op.copy_task;
+    r.plan = op.plan;
     out.push_back(std::move(r));
   }
   for (const auto& [id, b] : s.batches) {
@@ -581,6 +644,10 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path, JournalO
   if (j->records_ == 0) {  // new (or emptied) file: start with a header
     GF_TRY_STATUS(j->Append(HeaderRecord{kVersion, j->state_.next_op, j->state_.next_batch}));
     GF_TRY_STATUS(SyncDir(dir));
+  } else if (j->version_at_open_ < kVersion) {
+    // An older format: rewrite it as this one before appending records it does not know.
+    log::Info(kLog, path, ": upgrading from format ", j->version_at_open_, " to ", kVersion);
+    GF_TRY_STATUS(j->Compact());
   }
   return j;
 }
@@ -606,6 +673,8 @@ Status Journal::Replay() {
     if (nl == std::string::npos) break;  // no LF: torn
     auto rec = DecodeRecord(std::string_view(data).substr(pos, nl - pos));
     if (!rec.ok()) break;  // bad CRC / JSON: torn or corrupt; everything after is dropped
+    if (const auto* h = std::get_if<HeaderRecord>(&*rec); h && version_at_open_ == 0)
+      version_at_open_ = h->version;
     Status applied = ApplyRecord(state_, *rec);
     if (!applied.ok()) {
       // A record that checks out but does not fit the state: a bug, not a crash artefact.

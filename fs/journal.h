@@ -5,6 +5,9 @@
 // collections, an `rm`; later: a staged upload). Each op kind has a fixed plan of remote *steps*
 // (StepsFor): copy = [transfer], move = [transfer, delete source], remove = [delete]. Ops that
 // share a step kind and collection pair are grouped into a *batch*, which is one Globus task.
+// The delete step of a *directory* move first needs a delete *plan* (which paths to delete),
+// made from the copy task's successful transfers and a listing of the source (see
+// fs/transfer_engine.h, "mv of a directory").
 //
 // STATE MACHINE of an op (per step; `step` indexes StepsFor(kind)):
 //
@@ -21,6 +24,18 @@
 // ok AND was verified (verify_checksum or sync_level 3): data is never deleted before its copy
 // is verified complete; an unverified "success" fails the op and keeps the source.
 //
+// A directory move (recursive) has one more transition inside its delete step:
+//
+//     Queued(step 1, no plan) ──plan──▶ Queued(step 1, plan) ──batch──▶ ...   (as above)
+//                │                          └─ plan with nothing to delete ─▶ Succeeded
+//                └─ fail (the copy cannot be verified file by file) ─▶ Failed
+//
+// Entering step 1 remembers the copy's task_id in the op (`copy_task`, from the transfer
+// batch's task record), so the plan can be made again after a restart. The engine never
+// batches a directory move's delete without a plan; a plan is either "the whole directory"
+// (recursive delete: every file found in the source was transferred) or "exactly these files"
+// (non-recursive: the rest, directories included, stays in place).
+//
 // FILE FORMAT. One append-only file per mount, `<state_dir>/journal/<mount-id>.log` (mode 0600,
 // exclusively flock()ed so two mounts cannot share it). One file rather than one per op: a
 // `cp -r` of 10^5 files would otherwise create, fsync and unlink 10^5 files plus their
@@ -31,14 +46,21 @@
 // Records ("t"): hdr (format version, id counters), op (queued; also the compacted snapshot of an
 // op), batch (submission_id taken BEFORE submitting, with its op ids, label and options), task
 // (the service's task_id), end (a batch's task finished: ok, or failed with code + message),
-// fail (ops failed outside any task, e.g. cancelled while queued), retire (ops the engine is done
-// with). A line without its LF, with a bad CRC or bad JSON is a torn write from a crash: replay
-// stops there and the file is truncated back to the last good record, so the state after a crash
-// is always the state after some prefix of acknowledged Append()s.
+// fail (ops failed outside any task, e.g. cancelled while queued), plan (a directory move's
+// delete plan; format 2), retire (ops the engine is done with). A line without its LF, with a bad
+// CRC or bad JSON is a torn write from a crash: replay stops there and the file is truncated back
+// to the last good record, so the state after a crash is always the state after some prefix of
+// acknowledged Append()s.
 //
 // DURABILITY. Append() = validate → write() the whole line → fdatasync() → apply to the in-memory
 // state → return. If the write or sync fails, the file is truncated back to its previous length
 // and the state is unchanged, so nothing later can be glued onto a half record.
+//
+// VERSIONS. Format 2 added the plan record and the op snapshot's "ct"/"plan" fields. Format 1
+// files are read as they are (a directory move found at its delete step without a plan gets
+// one, from the copy task replayed out of the file's task record); opening one rewrites it at
+// once as format 2 (a compaction), so an older globus-fuse refuses the file ("written by a
+// newer globus-fuse") instead of truncating it at the first record it does not know.
 //
 // COMPACTION. When the log holds many more records than live ops, Compact() writes the live state
 // (hdr + one op record per op + batch/task records) to `<path>.tmp`, fsyncs it, renames it over
@@ -65,6 +87,8 @@ namespace gf::fs {
 
 using OpId = uint64_t;
 using BatchId = uint64_t;
+
+inline constexpr int kJournalVersion = 2;
 
 // A path inside a collection.
 struct Location {
@@ -105,6 +129,15 @@ struct TaskOptions {
   bool Verified() const { return verify_checksum || sync_level.value_or(0) >= 3; }
 };
 
+// How the delete step of a directory move deletes (made after the copy succeeded).
+struct DeletePlan {
+  bool whole = true;               // one recursive delete of the source directory
+  std::vector<std::string> paths;  // !whole: exactly these files, non-recursive
+  uint64_t left = 0;      // files found in the source that the copy did not transfer (kept)
+  uint64_t unlisted = 0;  // directories of the source that could not be listed (kept)
+  bool operator==(const DeletePlan&) const = default;
+};
+
 // ---- records ----
 struct OpRecord {  // "op": an op was queued (or, in a compacted log, its snapshot)
   OpId id = 0;
@@ -117,6 +150,8 @@ struct OpRecord {  // "op": an op was queued (or, in a compacted log, its snapsh
   int step = 0;
   std::optional<bool> succeeded;  // set = terminal
   std::optional<OpFailure> failure;
+  std::string copy_task;           // moves past their copy: the copy's task_id ("ct")
+  std::optional<DeletePlan> plan;  // directory moves: the delete plan, once made
 };
 struct BatchRecord {  // "batch": ops grouped into one task, submission_id taken
   BatchId id = 0;
@@ -141,17 +176,21 @@ struct FailRecord {  // "fail": ops failed outside a batch (e.g. cancelled while
   std::vector<OpId> ops;
   OpFailure failure;
 };
+struct PlanRecord {  // "plan": a directory move's delete plan (op queued at its delete step)
+  OpId op = 0;
+  DeletePlan plan;
+};
 struct RetireRecord {  // "retire": terminal ops the engine no longer needs
   std::vector<OpId> ops;
 };
 struct HeaderRecord {  // "hdr": first line of every file
-  int version = 1;
+  int version = kJournalVersion;
   OpId next_op = 1;
   BatchId next_batch = 1;
 };
 
 using JournalRecord = std::variant<HeaderRecord, OpRecord, BatchRecord, TaskRecord, EndRecord,
-                                   FailRecord, RetireRecord>;
+                                   FailRecord, RetireRecord, PlanRecord>;
 
 // One line (without the LF) for a record, and back. Decode rejects bad CRC/JSON/fields.
 std::string EncodeRecord(const JournalRecord& r);
@@ -169,9 +208,16 @@ struct JournalOp {
   OpState state = OpState::kQueued;
   BatchId batch = 0;  // when kBatched / kSubmitted
   std::optional<OpFailure> failure;
+  std::string copy_task;           // moves past their copy step: the copy's task_id
+  std::optional<DeletePlan> plan;  // directory moves: set once the delete plan is made
 
   StepKind CurrentStep() const { return StepsFor(kind)[static_cast<size_t>(step)]; }
   bool Terminal() const { return state == OpState::kSucceeded || state == OpState::kFailed; }
+  // A directory move queued for its delete step without a plan: it must not be batched yet.
+  bool NeedsPlan() const {
+    return kind == OpKind::kMove && recursive && state == OpState::kQueued &&
+           CurrentStep() == StepKind::kDelete && !plan;
+  }
 };
 struct JournalBatch {
   BatchRecord record;
@@ -223,6 +269,8 @@ class Journal {
   const std::string& path() const { return path_; }
   uint64_t records_in_file() const { return records_; }
   uint64_t dropped_bytes_at_open() const { return dropped_bytes_; }
+  // The format of the file as opened (0 for a new file), before any upgrade.
+  int version_at_open() const { return version_at_open_; }
 
  private:
   Journal(std::string path, JournalOptions o) : path_(std::move(path)), opts_(std::move(o)) {}
@@ -236,6 +284,7 @@ class Journal {
   uint64_t size_ = 0;     // bytes of good records in the file
   uint64_t records_ = 0;  // records in the file
   uint64_t dropped_bytes_ = 0;
+  int version_at_open_ = 0;
   JournalState state_;
 };
 

@@ -10,6 +10,7 @@ namespace gf::fs {
 
 namespace {
 std::string StateName(const OpStatus& op, const TaskStatus* task) {
+  if (op.verifying) return "verifying-copy";
   if (op.kind == OpKind::kMove && op.step == StepKind::kDelete) return "deleting-source";
   switch (op.state) {
     case OpState::kQueued:
@@ -227,6 +228,7 @@ void PendingOverlay::OnOpFinished(const OpResult& r) {
   ev.dst = r.dst;
   ev.ok = r.status.ok();
   ev.source = r.src;
+  ev.warning = r.warning;
   if (!ev.ok) ev.error = r.status.error().Describe();
   if (r.kind == OpKind::kMove) ev.src = r.src;
   {
@@ -246,6 +248,12 @@ void PendingOverlay::OnOpFinished(const OpResult& r) {
                                   r.task_id,
                                   std::chrono::system_clock::to_time_t(clock_.WallNow())});
       while (failures_.size() > kMaxFailures) failures_.pop_front();
+    }
+    if (!r.warning.empty()) {
+      warnings_.push_back(Failure{r.id, r.kind, r.src, r.dst, OpFailure{"Warning", r.warning},
+                                  r.task_id,
+                                  std::chrono::system_clock::to_time_t(clock_.WallNow())});
+      while (warnings_.size() > kMaxFailures) warnings_.pop_front();
     }
   }
   if (settled_) settled_(ev);
@@ -303,6 +311,10 @@ std::string PendingOverlay::StatusJson() {
     w.Uint64(op.size);
     w.Key("state");
     w.String(StateName(op, nullptr).c_str());
+    if (!op.warning.empty()) {
+      w.Key("warning");
+      w.String(op.warning.c_str());
+    }
     if (op.failure) {
       w.Key("error");
       w.StartObject();
@@ -393,34 +405,40 @@ std::string PendingOverlay::StatusJson() {
   w.EndArray();
   // Copy under the lock; write (which resolves names through the fs core) without it.
   std::deque<Failure> failures;
+  std::deque<Failure> warnings;
   size_t pending_entries = 0, hidden_entries = 0;
   {
     std::lock_guard<std::mutex> l(mu_);
     failures = failures_;
+    warnings = warnings_;
     pending_entries = pending_.size();
     hidden_entries = hidden_.size();
   }
-  w.Key("failures");
-  w.StartArray();
-  for (const Failure& f : failures) {
-    w.StartObject();
-    w.Key("op");
-    w.Uint64(f.op);
-    w.Key("kind");
-    w.String(Name(f.kind));
-    location("source", f.src);
-    location("destination", f.dst);
-    w.Key("code");
-    w.String(f.failure.code.c_str());
-    w.Key("message");
-    w.String(f.failure.message.c_str());
-    w.Key("task_id");
-    w.String(f.task_id.c_str());
-    w.Key("time");
-    w.Int64(static_cast<int64_t>(f.when));
-    w.EndObject();
-  }
-  w.EndArray();
+  auto entries = [&](const char* key, const std::deque<Failure>& list) {
+    w.Key(key);
+    w.StartArray();
+    for (const Failure& f : list) {
+      w.StartObject();
+      w.Key("op");
+      w.Uint64(f.op);
+      w.Key("kind");
+      w.String(Name(f.kind));
+      location("source", f.src);
+      location("destination", f.dst);
+      w.Key("code");
+      w.String(f.failure.code.c_str());
+      w.Key("message");
+      w.String(f.failure.message.c_str());
+      w.Key("task_id");
+      w.String(f.task_id.c_str());
+      w.Key("time");
+      w.Int64(static_cast<int64_t>(f.when));
+      w.EndObject();
+    }
+    w.EndArray();
+  };
+  entries("failures", failures);
+  entries("warnings", warnings);
   w.Key("pending_entries");
   w.Uint64(pending_entries);
   w.Key("hidden_entries");

@@ -12,7 +12,9 @@
 //     size (st_blocks follows st_size) and xattrs `user.globus.status` (queued, submitting,
 //     active, inactive, deleting-source) and `user.globus.task_id` once the task exists;
 //   * hidden sources: the source of a cross-collection move (and everything below it) is not
-//     shown until the move failed (it reappears untouched) or succeeded (it is gone remotely).
+//     shown until the move failed (it reappears untouched) or succeeded (it is gone remotely;
+//     or, for a directory move that succeeded with a warning, it reappears holding the files
+//     that were added during the move and were not copied).
 //
 // FEEDS. The fs core adds entries when it queues an op (AddCopy/AddMove) and placeholders on
 // create; the engine's listener callbacks (OnOpFinished, OnStepFinished) remove or update them;
@@ -22,7 +24,8 @@
 //
 // SETTLING. When an op ends, the overlay drops its entries and then calls the `settled`
 // callback (the fs core invalidates its caches and tells the kernel), outside its lock.
-// Failures are remembered (bounded) for `globus-fuse status` and for fsync (EIO).
+// Failures and warnings are remembered (bounded) for `globus-fuse status`; failures also for
+// fsync (EIO).
 //
 // THREADS. All methods are thread-safe. `mu_` is a leaf lock: it is never held while calling
 // the engine, the settled callback or anything else. Lock order as seen from outside:
@@ -54,8 +57,9 @@ struct SettledEvent {
   std::optional<Location> src;  // moves: the source (hidden until now)
   Location source;              // the op's source (copies and moves), for messages
   bool ok = false;
-  std::string error;  // when !ok
-  bool step = false;  // mv: only the copy step finished (the destination is real now)
+  std::string error;    // when !ok
+  bool step = false;    // mv: only the copy step finished (the destination is real now)
+  std::string warning;  // ok with a caveat (OpResult::warning): the source still exists
 };
 
 class PendingOverlay final : public Overlay, public OpListener {
@@ -140,6 +144,7 @@ class PendingOverlay final : public Overlay, public OpListener {
   std::map<Key, OpId> hidden_;                              // move sources
   std::map<OpId, std::pair<Key, std::optional<Key>>> ops_;  // op -> (dst, src of a move)
   std::deque<Failure> failures_;                            // newest last
+  std::deque<Failure> warnings_;  // ops that succeeded with a warning (code "Warning")
   std::optional<MonoTime> refreshed_;
 };
 

@@ -80,6 +80,11 @@ Result<std::vector<api::Event>> Remote::EventList(const std::string& task_id, in
                                                   int offset) {
   return Call("event_list", "", [&] { return transfer_.EventList(task_id, limit, offset); });
 }
+Result<api::SuccessfulTransfersPage> Remote::SuccessfulTransfers(const std::string& task_id,
+                                                                 const std::string& marker) {
+  return Call("successful_transfers", "",
+              [&] { return transfer_.SuccessfulTransfers(task_id, marker); });
+}
 
 Result<api::RangeResult> Remote::GetRange(const api::CollectionRef& c, const std::string& path,
                                           uint64_t offset, uint64_t length,

@@ -40,6 +40,8 @@ class Remote final : public api::TransferApi, public api::DataApi {
   Status CancelTask(const std::string& task_id) override;
   Result<std::vector<api::Event>> EventList(const std::string& task_id, int limit,
                                             int offset) override;
+  Result<api::SuccessfulTransfersPage> SuccessfulTransfers(const std::string& task_id,
+                                                           const std::string& marker) override;
 
   Result<api::RangeResult> GetRange(const api::CollectionRef& c, const std::string& path,
                                     uint64_t offset, uint64_t length,

@@ -69,6 +69,35 @@ bool ValidLocation(const Location& l) {
   return !l.collection.empty() && !l.path.empty() && l.path[0] == '/';
 }
 
+// "/a//b/" -> "/a/b": the form paths are compared in (listing vs. successful transfers).
+std::string NormalPath(std::string_view p) {
+  std::string out;
+  for (char c : p) {
+    if (c == '/' && !out.empty() && out.back() == '/') continue;
+    out += c;
+  }
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+bool IsUnder(const std::string& path, const std::string& dir) {
+  if (dir == "/") return !path.empty() && path[0] == '/';
+  return path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+         path[dir.size()] == '/';
+}
+
+std::string JoinPath(const std::string& dir, const std::string& name) {
+  std::string out = dir;
+  if (out.empty() || out.back() != '/') out += '/';
+  out += name;
+  return out;
+}
+
+bool IsNotFound(const Error& e) {
+  return e.http_status == 404 || e.CodeIs("ClientError.NotFound") ||
+         e.CodeIs("ExternalError.DirListingFailed.NotFound");
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -373,6 +402,7 @@ EngineSnapshot TransferEngine::Snapshot() const {
 MonoTime TransferEngine::RunOnce() {
   const MonoTime now = clock_.Now();
   if (running_once_.exchange(true)) return now + opts_.poll_min;
+  PlanDeletes(now);
   FormBatches(now);
   SubmitBatches(now);
   PollTasks(now);
@@ -397,6 +427,12 @@ MonoTime TransferEngine::RunOnce() {
   }
   if (submitted) next = std::min(next, next_poll_);
   if (!step_done_.empty()) next = now;
+  if (!needs_plan_.empty() && ActiveBatchesLocked(StepKind::kDelete) < opts_.max_delete_tasks) {
+    for (OpId id : needs_plan_) {
+      auto v = verifying_.find(id);
+      next = std::min(next, v == verifying_.end() ? now : v->second.next_attempt);
+    }
+  }
   running_once_ = false;
   return next;
 }
@@ -411,10 +447,13 @@ TransferEngine::GroupKey TransferEngine::KeyFor(const JournalOp& op) const {
     k.options.verify_checksum = opts_.verify_checksum || op.kind == OpKind::kMove;
     k.options.preserve_timestamp = opts_.preserve_timestamp;
     k.options.encrypt_data = opts_.encrypt_data;
-    k.options.sync_level = opts_.sync_level;
+    // Moves never skip by sync_level: a skipped file is not listed as transferred, and the
+    // delete plan of a directory move would keep it (and the source directory).
+    k.options.sync_level = op.kind == OpKind::kMove ? std::nullopt : opts_.sync_level;
   } else {
     k.src = op.src.collection;
-    k.options.recursive = op.recursive;
+    // A directory mv's plan decides: the whole tree, or exactly the copied files.
+    k.options.recursive = op.plan ? op.plan->whole : op.recursive;
     // mv: the goal is "source gone"; rm: the fs layer checked the path exists. Either way a
     // path that vanished meanwhile must not fail the whole batch.
     k.options.ignore_missing = true;
@@ -424,6 +463,10 @@ TransferEngine::GroupKey TransferEngine::KeyFor(const JournalOp& op) const {
 
 void TransferEngine::AddToGroupLocked(const JournalOp& op, MonoTime now, int32_t origin) {
   constexpr size_t kMaxOrigins = 64;  // beyond this, plain idle batching
+  if (op.NeedsPlan()) {  // not batchable before its plan exists (PlanDeletes)
+    needs_plan_.insert(op.id);
+    return;
+  }
   Group& g = groups_[KeyFor(op)];
   if (g.ops.empty()) g.first_at = now;
   g.last_at = now;
@@ -439,7 +482,7 @@ void TransferEngine::AddToGroupLocked(const JournalOp& op, MonoTime now, int32_t
 }
 
 bool TransferEngine::GroupDueLocked(const Group& g, MonoTime now) const {
-  if (g.ops.size() >= opts_.batch_max_items || now - g.last_at >= opts_.batch_idle ||
+  if (g.urgent || g.ops.size() >= opts_.batch_max_items || now - g.last_at >= opts_.batch_idle ||
       now - g.first_at >= opts_.batch_max_delay)
     return true;
   if (g.origin_unknown || g.origins.empty() || now - g.last_at < opts_.batch_idle_exited)
@@ -451,6 +494,7 @@ bool TransferEngine::GroupDueLocked(const Group& g, MonoTime now) const {
 }
 
 MonoTime TransferEngine::GroupDueAtLocked(const Group& g, MonoTime now) const {
+  if (g.urgent) return now;
   MonoTime due = std::min(g.last_at + opts_.batch_idle, g.first_at + opts_.batch_max_delay);
   if (!g.origin_unknown && !g.origins.empty()) {
     // Idle enough but a process still runs: look again shortly.
@@ -478,6 +522,198 @@ Millis TransferEngine::BackoffLocked(int attempts) const {
   Millis d = opts_.retry_min;
   for (int i = 1; i < attempts && d < opts_.retry_max; ++i) d *= 2;
   return std::min(d, opts_.retry_max);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Directory mv: the delete plan (see "mv of a directory" in transfer_engine.h)
+// ---------------------------------------------------------------------------------------------
+void TransferEngine::PlanDeletes(MonoTime now) {
+  struct Job {
+    OpId id;
+    std::string copy_task;
+    Location src;
+    Verification v;
+  };
+  std::vector<Job> jobs;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    const auto& ops = journal_->state().ops;
+    for (auto it = needs_plan_.begin(); it != needs_plan_.end();) {
+      auto op = ops.find(*it);
+      if (op == ops.end() || !op->second.NeedsPlan()) {  // cancelled, retired, planned
+        verifying_.erase(*it);
+        it = needs_plan_.erase(it);
+        continue;
+      }
+      ++it;
+    }
+    // Plan only when a delete slot is free: the listing must be as close as possible to the
+    // delete task it decides (anything created after the listing is at risk).
+    if (needs_plan_.empty() || ActiveBatchesLocked(StepKind::kDelete) >= opts_.max_delete_tasks)
+      return;
+    for (OpId id : needs_plan_) {
+      const JournalOp& op = ops.at(id);
+      if (op.copy_task.empty()) {
+        // A journal compacted by an older globus-fuse lost the copy's task id: the copy
+        // cannot be verified file by file, so nothing is deleted.
+        jobs.push_back({id, "", op.src, {}});
+        continue;
+      }
+      Verification& v = verifying_[id];
+      if (v.next_attempt > now) continue;
+      jobs.push_back({id, op.copy_task, op.src, std::move(v)});
+    }
+  }
+
+  int calls = std::max(opts_.verify_calls_per_pass, 1);
+  for (Job& job : jobs) {
+    std::optional<OpFailure> failed;
+    if (job.copy_task.empty()) {
+      failed = OpFailure{"NotVerified",
+                         "the copy's task id is unknown (journal from an older globus-fuse), so "
+                         "the copied files cannot be verified; the source was kept"};
+    } else if (calls > 0) {
+      failed = Verify(job.copy_task, job.src, job.v, &calls, now);
+    }
+    std::lock_guard<std::mutex> l(mu_);
+    auto op = journal_->state().ops.find(job.id);
+    if (op == journal_->state().ops.end() || !op->second.NeedsPlan()) {
+      verifying_.erase(job.id);  // cancelled meanwhile
+      continue;
+    }
+    if (failed) {
+      verifying_.erase(job.id);
+      log::Warn(kLog, "op ", job.id, " (mv ", LocationText(job.src), "): ", failed->message);
+      if (!AppendLocked(FailRecord{{job.id}, *failed}).ok()) continue;  // retried next pass
+      needs_plan_.erase(job.id);
+      cv_.notify_all();
+      continue;
+    }
+    Verification& v = job.v;
+    const bool done = v.transfers_done && v.listing_started && v.dirs.empty();
+    if (!done) {
+      verifying_[job.id] = std::move(v);
+      continue;
+    }
+    // Compare the files found with the files copied.
+    const std::string root = NormalPath(job.src.path);
+    PlanRecord rec;
+    rec.op = job.id;
+    for (const std::string& f : v.files)
+      if (!v.transferred.count(f)) ++rec.plan.left;
+    rec.plan.unlisted = v.unlisted;
+    rec.plan.whole = !v.root_missing && rec.plan.left == 0 && rec.plan.unlisted == 0;
+    if (!rec.plan.whole && !v.root_missing)
+      rec.plan.paths.assign(v.transferred.begin(), v.transferred.end());
+    if (!AppendLocked(rec).ok()) {
+      verifying_.erase(job.id);  // list again later: a stale listing must not decide
+      continue;
+    }
+    verifying_.erase(job.id);
+    needs_plan_.erase(job.id);
+    const JournalOp& planned = journal_->state().ops.at(job.id);
+    if (rec.plan.whole) {
+      log::Info(kLog, "op ", job.id, " (mv ", LocationText(job.src), "): all ",
+                v.transferred.size(), " file(s) of the source were copied; deleting ", root);
+    } else if (v.root_missing) {
+      log::Info(kLog, "op ", job.id, " (mv ", LocationText(job.src),
+                "): the source is already gone; nothing to delete");
+    } else {
+      log::Warn(kLog, "op ", job.id, " (mv ", LocationText(job.src), "): ", rec.plan.left,
+                " file(s) in the source were not copied (", rec.plan.unlisted,
+                " unlisted directories); deleting only the ", rec.plan.paths.size(),
+                " copied file(s)");
+    }
+    if (planned.state == OpState::kQueued) {
+      AddToGroupLocked(planned, now);
+      groups_[KeyFor(planned)].urgent = true;
+    } else if (planned.Terminal()) {
+      last_task_[job.id] = planned.copy_task;  // nothing to delete: done
+    }
+    cv_.notify_all();
+  }
+}
+
+std::optional<OpFailure> TransferEngine::Verify(const std::string& copy_task, const Location& src,
+                                                Verification& v, int* calls, MonoTime now) {
+  const std::string root = NormalPath(src.path);
+  // Transient trouble: keep what we have and try again later.
+  auto later = [&](const Error& e) {
+    const std::string what = OneLine(e.Describe());
+    if (v.waiting_reason != what)
+      log::Warn(kLog, "mv ", LocationText(src), ": verifying the copy: ", what, " (will retry)");
+    v.waiting_reason = Truncated(what);
+    v.next_attempt = now + (Classify(e) == Disposition::kBlocked ? opts_.retry_max
+                                                                 : BackoffLocked(++v.attempts));
+  };
+  // 1. What the copy task transferred.
+  while (!v.transfers_done && *calls > 0) {
+    --*calls;
+    auto page = api_.SuccessfulTransfers(copy_task, v.marker);
+    if (!page.ok()) {
+      const Disposition d = Classify(page.error());
+      if (d == Disposition::kRetry || d == Disposition::kBlocked) {
+        later(page.error());
+        return std::nullopt;
+      }
+      return OpFailure{"NotVerified",
+                       Truncated("cannot list the files copied by task " + copy_task + ": " +
+                                 OneLine(page.error().Describe()) + "; the source was kept")};
+    }
+    for (const api::SuccessfulTransfer& t : page->transfers) {
+      std::string p = NormalPath(t.source_path);
+      if (IsUnder(p, root)) v.transferred.insert(std::move(p));
+    }
+    if (page->next_marker && !page->next_marker->empty() && *page->next_marker != v.marker)
+      v.marker = *page->next_marker;
+    else
+      v.transfers_done = true;
+  }
+  // 2. What the source holds now (breadth first; listed after step 1, as late as possible).
+  if (v.transfers_done && !v.listing_started) {
+    v.listing_started = true;
+    v.dirs.push_back(root);
+  }
+  while (v.transfers_done && !v.dirs.empty() && *calls > 0) {
+    --*calls;
+    const std::string dir = v.dirs.front();
+    auto listing = api::LsAll(api_, src.collection, dir);
+    if (!listing.ok()) {
+      const Error& e = listing.error();
+      if (IsNotFound(e)) {
+        if (dir == root) v.root_missing = true;  // gone: nothing left to lose or to delete
+      } else if (const Disposition d = Classify(e);
+                 d == Disposition::kRetry || d == Disposition::kBlocked) {
+        later(e);
+        return std::nullopt;
+      } else {
+        ++v.unlisted;  // e.g. permission denied: its content is unknown, so it is kept
+        log::Warn(kLog, "mv ", LocationText(src), ": cannot list ", dir, ": ",
+                  OneLine(e.Describe()));
+      }
+      v.dirs.pop_front();
+      continue;
+    }
+    v.dirs.pop_front();
+    for (const api::FileEntry& e : listing->entries) {
+      const std::string path = JoinPath(dir, e.name);
+      if (e.type == api::EntryType::kDir)
+        v.dirs.push_back(path);
+      else
+        v.files.push_back(path);  // files, symlinks, ...: each must have been transferred
+    }
+    v.entries += listing->entries.size();
+    if (v.entries > opts_.verify_max_entries && !v.dirs.empty()) {
+      log::Warn(kLog, "mv ", LocationText(src), ": more than ", opts_.verify_max_entries,
+                " entries; ", v.dirs.size(), " directories left unlisted");
+      v.unlisted += v.dirs.size();
+      v.dirs.clear();
+    }
+  }
+  v.waiting_reason.clear();
+  v.attempts = 0;
+  v.next_attempt = now;  // more to do: continue in the next pass
+  return std::nullopt;
 }
 
 void TransferEngine::FormBatches(MonoTime now) {
@@ -533,6 +769,7 @@ void TransferEngine::FormBatches(MonoTime now) {
       return;
     }
     g.ops.erase(g.ops.begin(), g.ops.begin() + static_cast<std::ptrdiff_t>(n));
+    g.urgent = false;
     if (g.ops.empty()) groups_.erase(it);
     runtime_[rec.id].next_attempt = now;
     log::Info(kLog, "batch ", rec.id, ": ", n, " item(s), submission_id ", rec.submission_id);
@@ -575,7 +812,13 @@ void TransferEngine::SubmitBatches(MonoTime now) {
         d.label = r.label;
         d.recursive = r.options.recursive;
         d.ignore_missing = r.options.ignore_missing;
-        for (OpId op : r.ops) d.paths.push_back(s.ops.at(op).src.path);
+        for (OpId op : r.ops) {
+          const JournalOp& o = s.ops.at(op);
+          if (o.plan && !o.plan->whole)  // a directory mv: exactly the copied files
+            d.paths.insert(d.paths.end(), o.plan->paths.begin(), o.plan->paths.end());
+          else
+            d.paths.push_back(o.src.path);
+        }
       }
       jobs.push_back(std::move(job));
     }
@@ -834,7 +1077,27 @@ OpStatus TransferEngine::StatusOfLocked(const JournalOp& op) const {
   s.step = op.CurrentStep();
   s.batch = op.batch;
   s.failure = op.failure;
+  s.verifying = op.NeedsPlan();
+  s.warning = WarningLocked(op);
   return s;
+}
+
+std::string TransferEngine::WarningLocked(const JournalOp& op) const {
+  if (op.state != OpState::kSucceeded || !op.plan || (op.plan->left == 0 && op.plan->unlisted == 0))
+    return "";
+  const std::string where = LocationText(op.src);
+  std::string w = "mv of " + where + ":";
+  if (op.plan->left > 0)
+    w += " " + std::to_string(op.plan->left) +
+         " file(s) not copied by the transfer (added to the source during the move) were left in "
+         "place at " +
+         where + ";";
+  if (op.plan->unlisted > 0)
+    w += " " + std::to_string(op.plan->unlisted) +
+         " director(ies) of the source could not be listed and were left in place;";
+  w += " only the " + std::to_string(op.plan->paths.size()) +
+       " copied file(s) were deleted from the source";
+  return w;
 }
 
 void TransferEngine::DeliverFinished() {
@@ -862,6 +1125,7 @@ void TransferEngine::DeliverFinished() {
       if (task != last_task_.end()) last_task_.erase(task);
       if (op.failure)
         r.status = ErrorFor(*op.failure, std::string(Name(op.kind)) + " " + LocationText(op.src));
+      r.warning = WarningLocked(op);
       done.push_back(std::move(r));
       delivering_.insert(id);
     }

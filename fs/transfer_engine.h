@@ -30,11 +30,32 @@
 //   `poll_max` while nothing changes — or up to `poll_waiting` while someone is blocked in
 //   Wait() (fsync or open of a pending file, --copy-mode=wait), as `globus task wait` does. Only
 //   tasks whose `faults` grew get an event_list call; an error event whose code is in
-//   `fatal_event_codes` (FILE_NOT_FOUND, PERMISSION_DENIED, ...) cancels the task, and the ops fail
-//   with that event's code and details — not after the service's 24 h deadline.
-// * mv: copy step (verify_checksum forced on) → only after it SUCCEEDED, a delete task of the
-//   source (its own submission_id, ignore_missing). A failed copy fails the op; the source is
-//   untouched. Every step is a journal record, so a restart resumes at the right step.
+//   `fatal_event_codes` (FILE_NOT_FOUND, PERMISSION_DENIED, ...) cancels the task, and the ops
+//   fail with that event's code and details — not after the service's 24 h deadline.
+// * mv: copy step (verify_checksum forced on, sync_level forced off: a file skipped by a sync
+//   level would not be listed as transferred, see below) → only after it SUCCEEDED, a delete
+//   task of the source (its own submission_id, ignore_missing). A failed copy fails the op; the
+//   source is untouched. Every step is a journal record, so a restart resumes at the right step.
+// * mv of a directory: data is never deleted before its copy is verified complete, and the
+//   recursive copy only copied what existed when the task enumerated the tree. So between the
+//   copy and the delete the engine makes a delete PLAN (PlanDeletes):
+//     1. the copy task's successful transfers (GET task/{id}/successful_transfers, marker
+//        paging): the files it actually transferred;
+//     2. then a listing of the source tree (LsAll per directory, breadth first, at most
+//        `verify_max_entries` entries), as late as possible: only when a delete task slot is
+//        free, and the delete batch is formed and submitted in the same RunOnce pass;
+//     3. every file found was transferred → plan "whole": one recursive delete of the source,
+//        as before. Otherwise → plan "files": a non-recursive delete of exactly the transferred
+//        files; the other files and every directory stay, and the op succeeds WITH A WARNING
+//        (OpResult::warning, OpStatus::warning: "N file(s) ... left in place at <src>").
+//   The plan is one journal record ("plan"); until it is written nothing is batched, and after
+//   a restart the plan is simply made again (no task was submitted for it). At most
+//   `verify_calls_per_pass` remote calls per RunOnce go to plans, so a big tree does not stall
+//   polling; every call still goes through the client's rate limiter. A copy whose transferred
+//   files cannot be fetched (the task is unknown, or an old journal lost its task id) fails the
+//   op with NotVerified: nothing is deleted. A file created in the source after the listing and
+//   before the delete task runs is still deleted by a "whole" plan: that window (one listing +
+//   one submission + the service's queue) is the remaining race (docs/SEMANTICS.md).
 // * Restart: Open() replays the journal: submitted tasks are tracked again (no resubmission);
 //   batches without a task_id are resubmitted with their persisted submission_id (Duplicate →
 //   the original task); queued ops are batched; finished-but-unreported ops are reported again
@@ -93,6 +114,9 @@ struct OpResult {
   bool recursive = false;
   std::string task_id;  // the task that ended (empty if it never got one)
   Status status;        // ok, or the Globus error (code "FILE_NOT_FOUND", "CANCELED", ...)
+  // Succeeded with a caveat (a directory mv that left files not copied in the source): the
+  // sentence to show the user. Empty otherwise.
+  std::string warning;
 };
 
 // Completion callbacks. Called from the thread running RunOnce() (or Cancel()), never with the
@@ -119,6 +143,8 @@ struct OpStatus {
   StepKind step = StepKind::kTransfer;
   BatchId batch = 0;  // join with TaskStatus
   std::optional<OpFailure> failure;
+  bool verifying = false;  // a directory mv making its delete plan (see PlanDeletes)
+  std::string warning;     // see OpResult::warning
 };
 
 struct TaskStatus {
@@ -171,6 +197,11 @@ struct TransferEngineOptions {
   // PERMISSION_DENIED (both seen in captured event lists).
   std::vector<std::string> fatal_event_codes = {"FILE_NOT_FOUND", "PERMISSION_DENIED",
                                                 "QUOTA_EXCEEDED", "NO_SPACE_LEFT"};
+
+  // Directory mv delete plans: remote calls per RunOnce pass, and the most source entries
+  // listed per plan (beyond it the listing is incomplete: only copied files are deleted).
+  int verify_calls_per_pass = 50;
+  uint64_t verify_max_entries = 1000000;
 
   size_t max_live_ops = 100000;    // Enqueue fails with EAGAIN beyond this
   size_t finished_history = 1000;  // finished ops kept for Wait() and status
@@ -231,6 +262,22 @@ class TransferEngine {
     MonoTime first_at{}, last_at{};
     std::vector<int32_t> origins;  // distinct pids of the processes that queued ops (bounded)
     bool origin_unknown = false;   // an op without a pid, or too many pids to watch
+    bool urgent = false;  // holds a freshly planned mv delete: batch it now (race window)
+  };
+  // A directory mv's delete plan in the making. Only RunOnce touches it (not journaled: after a
+  // restart the plan is made again from scratch).
+  struct Verification {
+    std::string marker;  // successful_transfers paging
+    bool transfers_done = false;
+    std::set<std::string> transferred;  // normalized source paths under the op's source
+    bool listing_started = false;
+    std::deque<std::string> dirs;  // still to list
+    std::vector<std::string> files;
+    uint64_t entries = 0, unlisted = 0;
+    bool root_missing = false;
+    MonoTime next_attempt{};
+    int attempts = 0;
+    std::string waiting_reason;
   };
   struct BatchRuntime {
     MonoTime next_attempt{};
@@ -255,6 +302,7 @@ class TransferEngine {
                  std::unique_ptr<Journal> j);
 
   // Steps of RunOnce (each takes and drops mu_ as needed).
+  void PlanDeletes(MonoTime now);
   void FormBatches(MonoTime now);
   void SubmitBatches(MonoTime now);
   void PollTasks(MonoTime now);
@@ -272,6 +320,11 @@ class TransferEngine {
   OpStatus StatusOfLocked(const JournalOp& op) const;
   Millis BackoffLocked(int attempts) const;
   void WakeLocked();
+  std::string WarningLocked(const JournalOp& op) const;
+  // Outside mu_: advances `v` by at most `*calls` remote calls. Returns a failure when the copy
+  // cannot be verified file by file (the op must fail, nothing deleted).
+  std::optional<OpFailure> Verify(const std::string& copy_task, const Location& src,
+                                  Verification& v, int* calls, MonoTime now);
 
   api::TransferApi& api_;
   const TransferEngineOptions opts_;
@@ -288,9 +341,11 @@ class TransferEngine {
   MonoTime next_poll_{};
   Millis poll_interval_{0};
   std::vector<std::pair<OpId, std::string>> step_done_;  // (op, task): OnStepFinished owed
-  std::map<OpId, std::string> last_task_;  // terminal, undelivered op -> the task that ended it
-  std::set<OpId> delivering_;              // terminal ops whose listeners are running
-  std::map<OpId, Finished> finished_;      // recently finished, bounded by finished_history
+  std::map<OpId, std::string> last_task_;   // terminal, undelivered op -> the task that ended it
+  std::set<OpId> delivering_;               // terminal ops whose listeners are running
+  std::map<OpId, Finished> finished_;       // recently finished, bounded by finished_history
+  std::set<OpId> needs_plan_;               // directory mvs waiting for their delete plan
+  std::map<OpId, Verification> verifying_;  // RunOnce only (see Verification)
   std::deque<OpId> finished_order_;
   int waiters_ = 0;  // threads blocked in Wait()
   bool work_ = false;

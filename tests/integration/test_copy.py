@@ -212,6 +212,51 @@ class CopyTests(CopyTestBase):
                  "the source tree to be deleted")
         self.assertEqual(tree_digest(self.backing(T2, "mvdir", "d")), digest)
 
+    def test_mv_of_a_directory_keeps_files_added_during_the_move(self):
+        # The sim's transfer enumerates a directory when it starts copying it (after
+        # task_start_delay_seconds), so a file dropped during the start delay would be copied.
+        # A throttled copy instead gives a window after the enumeration: once the first file
+        # appears at the destination, the source root has been enumerated, and a file written
+        # into it now is not copied. It must not be deleted either.
+        self.write_backing(T1, "mvlate/d/a.bin", b"a" * (512 << 10))
+        self.write_backing(T1, "mvlate/d/sub/b.txt", b"b")
+        os.makedirs(self.backing(T2, "mvlate"), exist_ok=True)
+        before = self.task_ids()
+        self.tunables(bandwidth_bytes_per_second=128 << 10)
+        try:
+            subprocess.run(["mv", self.path(T1, "mvlate", "d"), self.path(T2, "mvlate", "d")],
+                           check=True, timeout=30)
+            wait_for(lambda: os.path.exists(self.backing(T2, "mvlate", "d", "a.bin")), 60,
+                     "the copy to start")
+            self.write_backing(T1, "mvlate/d/late.txt", b"written during the move")
+            wait_for(lambda: not os.path.exists(self.backing(T1, "mvlate", "d", "a.bin")), 90,
+                     "the copied files to be deleted from the source")
+        finally:
+            self.tunables(bandwidth_bytes_per_second=0)
+        new = self.wait_tasks_done(before)
+        self.assertEqual(sorted(t["type"] for t in new), ["DELETE", "TRANSFER"])
+        self.assertTrue(all(t["status"] == "SUCCEEDED" for t in new), new)
+        self.assertEqual(read_bytes(self.backing(T1, "mvlate", "d", "late.txt")),
+                         b"written during the move")
+        self.assertFalse(os.path.exists(self.backing(T1, "mvlate", "d", "sub", "b.txt")))
+        self.assertTrue(os.path.isdir(self.backing(T1, "mvlate", "d", "sub")))
+        self.assertEqual(read_bytes(self.backing(T2, "mvlate", "d", "a.bin")), b"a" * (512 << 10))
+        self.assertEqual(read_bytes(self.backing(T2, "mvlate", "d", "sub", "b.txt")), b"b")
+        self.assertFalse(os.path.exists(self.backing(T2, "mvlate", "d", "late.txt")))
+        # The mount shows the source again, holding what was left, and says why.
+        wait_for(lambda: "d" in os.listdir(self.path(T1, "mvlate")), 30,
+                 "the source directory to show again")
+        self.assertIn("late.txt", os.listdir(self.path(T1, "mvlate", "d")))
+        status = self.status_json()
+        warnings = status["transfers"]["warnings"]
+        self.assertTrue(any(w["source"]["path"] == "/mvlate/d" and
+                            "1 file(s) not copied" in w["message"] for w in warnings), warnings)
+        self.assertTrue(any("left in place" in m for m in status["errors"]["recent"]),
+                        status["errors"])
+        human = run_cli(self.env, "status", self.mnt).stdout
+        self.assertIn("completed with a warning", human)
+        self.assertIn("left in place", human)
+
     def test_mv_within_a_collection_is_a_rename(self):
         self.write_backing(T1, "mv2/a", b"a")
         before = self.task_ids()

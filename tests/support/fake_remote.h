@@ -42,6 +42,7 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
     bool preserve_timestamp = false;  // transfer: copies keep the source mtime
     std::string submission_id;
     std::vector<api::Event> events;
+    std::vector<api::SuccessfulTransfer> successful;  // transfer: files copied, in order
   };
 
   FakeRemote();
@@ -62,7 +63,7 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
   // ---- observing and steering ----
   // Operation names: "get_endpoint", "endpoint_search", "bookmark_list", "ls", "stat", "mkdir",
   // "rename", "submission_id", "submit_transfer", "submit_delete", "get_task", "task_list",
-  // "cancel_task", "event_list", "get", "put", "delete".
+  // "cancel_task", "event_list", "successful_transfers", "get", "put", "delete".
   int Calls(const std::string& op) const;
   void ResetCalls();
   // The next `count` calls of `op` fail with `e`.
@@ -86,6 +87,9 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
   void FailTask(const std::string& task_id, const std::string& code,
                 const std::string& description);
   std::vector<FakeTask> Tasks() const;
+  // Entries per successful_transfers page (the service's page size is not documented; the
+  // emulator uses 1000). Markers are entry indexes, like the emulator's.
+  void SetSuccessfulTransfersPageSize(size_t n);
 
   // ---- TransferApi ----
   Result<api::Endpoint> GetEndpoint(const std::string& id) override;
@@ -104,6 +108,8 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
   Status CancelTask(const std::string& task_id) override;
   Result<std::vector<api::Event>> EventList(const std::string& task_id, int limit,
                                             int offset) override;
+  Result<api::SuccessfulTransfersPage> SuccessfulTransfers(const std::string& task_id,
+                                                           const std::string& marker) override;
 
   // ---- DataApi ----
   Result<api::RangeResult> GetRange(const api::CollectionRef& c, const std::string& path,
@@ -128,6 +134,7 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
   std::map<std::string, FakeTask> tasks_;           // task_id -> task
   std::map<std::string, std::string> submissions_;  // submission_id -> task_id
   uint64_t next_id_ = 1;
+  size_t successful_page_size_ = 1000;
   bool ignore_range_ = false;
   uint64_t bytes_served_ = 0, bytes_received_ = 0;
 

@@ -13,6 +13,7 @@
 //    task changes nothing (the real answer for that case is UNVERIFIED).
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 
 #include "tests/support/fake_remote.h"
 
@@ -246,6 +247,34 @@ Result<std::vector<api::Event>> FakeRemote::EventList(const std::string& task_id
   return page;
 }
 
+Result<api::SuccessfulTransfersPage> FakeRemote::SuccessfulTransfers(const std::string& task_id,
+                                                                     const std::string& marker) {
+  if (auto e = Enter("successful_transfers")) return *e;
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = tasks_.find(task_id);
+  if (it == tasks_.end()) return NoTask(task_id);
+  const auto& all = it->second.successful;
+  size_t from = 0;
+  if (!marker.empty()) {
+    char* end = nullptr;
+    from = std::strtoull(marker.c_str(), &end, 10);
+    if (*end != '\0' || from > all.size())
+      return Error::Api(400, "ClientError.BadRequest", "Invalid marker '" + marker + "'");
+  }
+  api::SuccessfulTransfersPage page;
+  page.marker = std::to_string(from);
+  const size_t to = std::min(all.size(), from + successful_page_size_);
+  page.transfers.assign(all.begin() + static_cast<std::ptrdiff_t>(from),
+                        all.begin() + static_cast<std::ptrdiff_t>(to));
+  if (to < all.size()) page.next_marker = std::to_string(to);
+  return page;
+}
+
+void FakeRemote::SetSuccessfulTransfersPageSize(size_t n) {
+  std::lock_guard<std::mutex> l(mu_);
+  successful_page_size_ = std::max<size_t>(n, 1);
+}
+
 // ---- running ----
 
 void FakeRemote::RunTasks() {
@@ -283,12 +312,16 @@ void FakeRemote::RunTasks() {
       for (const auto& item : t->items) {
         const std::string from = Normalize(item.source_path);
         const std::string to = Normalize(item.destination_path);
-        std::vector<std::pair<std::string, Node>> copies;  // snapshot: dst may be under src
+        struct Copy {
+          std::string from, to;
+          Node node;
+        };
+        std::vector<Copy> copies;  // snapshot: dst may be under src
         for (const auto& [path, node] : src)
           if (IsUnder(path, from) && (item.recursive || path == from))
-            copies.emplace_back(Normalize(to + "/" + path.substr(from == "/" ? 0 : from.size())),
-                                node);
-        for (auto& [path, node] : copies) {
+            copies.push_back(
+                {path, Normalize(to + "/" + path.substr(from == "/" ? 0 : from.size())), node});
+        for (auto& [source, path, node] : copies) {
           if (!t->preserve_timestamp) node.mtime = t->doc.request_time + 1;
           if (node.type == api::EntryType::kDir) {
             ++t->doc.directories;
@@ -297,6 +330,7 @@ void FakeRemote::RunTasks() {
             ++t->doc.files_transferred;
             t->doc.bytes_transferred +=
                 static_cast<int64_t>(node.size_override.value_or(node.content.size()));
+            t->successful.push_back({source, path, std::nullopt});
           }
           MakeParents(dst, path);
           dst[path] = std::move(node);

@@ -190,6 +190,44 @@ TEST_CASE("fixture transfer_task_event_list.json", "[documents][fixtures]") {
   CHECK_FALSE((*ev)[2].is_error);
 }
 
+TEST_CASE("successful_transfers: marker paging, files only", "[documents]") {
+  // Shaped like globus-api.md §1.7 (SDK endpoint_manager_task_successful_transfers), with the
+  // docs-derived extra fields on the second entry.
+  auto p = ParseSuccessfulTransfers(R"({
+    "DATA_TYPE": "successful_transfers", "marker": 0, "next_marker": 93979,
+    "DATA": [
+      {"DATA_TYPE": "successful_transfer", "source_path": "/~/dir/a.txt",
+       "destination_path": "/~/moved/a.txt"},
+      {"DATA_TYPE": "successful_transfer", "source_path": "/dir/sub/b.bin",
+       "destination_path": "/moved/sub/b.bin", "checksum": "abc", "checksum_algorithm": "MD5",
+       "dynamic": false, "size": 1234}
+    ]})");
+  REQUIRE(p.ok());
+  CHECK(p->marker == "0");
+  REQUIRE(p->next_marker);
+  CHECK(*p->next_marker == "93979");
+  REQUIRE(p->transfers.size() == 2);
+  CHECK(p->transfers[0].source_path == "/~/dir/a.txt");
+  CHECK(p->transfers[0].destination_path == "/~/moved/a.txt");
+  CHECK_FALSE(p->transfers[0].size);
+  CHECK(p->transfers[1].source_path == "/dir/sub/b.bin");
+  CHECK(p->transfers[1].size == 1234);
+
+  auto last = ParseSuccessfulTransfers(
+      R"({"DATA_TYPE": "successful_transfers", "marker": 93979, "next_marker": null, "DATA": []})");
+  REQUIRE(last.ok());
+  CHECK(last->marker == "93979");
+  CHECK_FALSE(last->next_marker);
+  CHECK(last->transfers.empty());
+  auto text = ParseSuccessfulTransfers(R"({"marker": "m1", "next_marker": "m2", "DATA": []})");
+  REQUIRE(text.ok());
+  CHECK(text->next_marker == std::optional<std::string>("m2"));
+
+  CHECK_FALSE(ParseSuccessfulTransfers(R"({"marker": 0})").ok());
+  CHECK_FALSE(ParseSuccessfulTransfers(R"({"DATA": [{"destination_path": "/x"}]})").ok());
+  CHECK_FALSE(ParseSuccessfulTransfers(R"({"next_marker": [1], "DATA": []})").ok());
+}
+
 TEST_CASE("fixture transfer_endpoint_gcsv5_endpoint.json", "[documents][fixtures]") {
   auto e = ParseEndpoint(Fixture("transfer_endpoint_gcsv5_endpoint.json"));
   REQUIRE(e.ok());

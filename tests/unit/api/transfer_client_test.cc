@@ -354,6 +354,27 @@ TEST_CASE("TaskList filter syntax, EventList, CancelTask, EndpointSearch", "[tra
   CHECK(QueryValues(reqs[3].url, "filter_non_functional") == std::vector<std::string>{"0"});
 }
 
+TEST_CASE("SuccessfulTransfers: first page without a marker, then with it", "[transfer_client]") {
+  Env env;
+  env.transport.Push(200, R"({"DATA_TYPE": "successful_transfers", "marker": 0,
+    "next_marker": 1000, "DATA": [{"DATA_TYPE": "successful_transfer", "source_path": "/d/a",
+    "destination_path": "/e/a"}]})");
+  env.transport.Push(200, R"({"DATA_TYPE": "successful_transfers", "marker": 1000,
+    "next_marker": null, "DATA": []})");
+  auto first = env.client.SuccessfulTransfers("t 1", "");
+  REQUIRE(first.ok());
+  REQUIRE(first->next_marker);
+  CHECK(first->transfers.size() == 1);
+  auto second = env.client.SuccessfulTransfers("t 1", *first->next_marker);
+  REQUIRE(second.ok());
+  CHECK_FALSE(second->next_marker);
+  auto reqs = env.transport.requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(reqs[0].method == "GET");
+  CHECK(reqs[0].url == std::string(kBase) + "/task/t%201/successful_transfers");
+  CHECK(reqs[1].url == std::string(kBase) + "/task/t%201/successful_transfers?marker=1000");
+}
+
 TEST_CASE("the rate limiter is consulted for every attempt", "[transfer_client]") {
   FakeTransport transport;
   FixedTokenSource tokens;

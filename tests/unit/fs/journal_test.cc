@@ -91,8 +91,14 @@ TEST_CASE("records round-trip and carry a checksum", "[journal]") {
   BatchRecord b = Batch(3, StepKind::kDelete, {7, 8});
   b.options.sync_level = 3;
   b.options.recursive = true;
+  OpRecord planned = op;
+  planned.copy_task = "copy-task";
+  planned.plan = DeletePlan{false, {"/src/a", "/src/é b"}, 3, 1};
   std::vector<JournalRecord> all = {HeaderRecord{1, 9, 4},
                                     op,
+                                    planned,
+                                    PlanRecord{7, DeletePlan{true, {}, 0, 0}},
+                                    PlanRecord{7, DeletePlan{false, {"/x/y"}, 2, 0}},
                                     b,
                                     TaskRecord{3, "t"},
                                     EndRecord{3, false, {"X", "y"}},
@@ -162,6 +168,70 @@ TEST_CASE("state machine: the move's delete step needs a verified copy", "[journ
   }
 }
 
+TEST_CASE("state machine: a directory move's delete step waits for its plan", "[journal]") {
+  JournalState s;
+  OpRecord dir = Op(1, OpKind::kMove, "d");
+  dir.recursive = true;
+  REQUIRE(ApplyRecord(s, dir).ok());
+  REQUIRE(ApplyRecord(s, Op(2, OpKind::kMove, "f")).ok());  // a file move: no plan
+  CHECK_FALSE(CheckRecord(s, PlanRecord{1, {}}).ok());      // still copying
+  REQUIRE(ApplyRecord(s, Batch(1, StepKind::kTransfer, {1, 2})).ok());
+  REQUIRE(ApplyRecord(s, TaskRecord{1, "copy-1"}).ok());
+  REQUIRE(ApplyRecord(s, EndRecord{1, true, {}}).ok());
+  const JournalOp& op = s.ops.at(1);
+  CHECK(op.copy_task == "copy-1");  // remembered for the plan (also after a restart)
+  CHECK(op.NeedsPlan());
+  CHECK_FALSE(s.ops.at(2).NeedsPlan());
+  CHECK_FALSE(CheckRecord(s, PlanRecord{2, {}}).ok());
+  CHECK_FALSE(CheckRecord(s, PlanRecord{1, DeletePlan{true, {"/x"}, 0, 0}}).ok());
+  SECTION("a plan makes it batchable; a second plan is refused") {
+    const DeletePlan plan{false, {"/src/d/a"}, 1, 0};
+    REQUIRE(ApplyRecord(s, PlanRecord{1, plan}).ok());
+    CHECK_FALSE(op.NeedsPlan());
+    CHECK(op.state == OpState::kQueued);
+    CHECK(op.plan == plan);
+    CHECK_FALSE(CheckRecord(s, PlanRecord{1, plan}).ok());
+    // The compacted snapshot keeps the copy task and the plan.
+    JournalState again;
+    for (const JournalRecord& r : SnapshotRecords(s)) REQUIRE(ApplyRecord(again, r).ok());
+    CHECK(again.ops.at(1).plan == plan);
+    CHECK(again.ops.at(1).copy_task == "copy-1");
+    CHECK(Fingerprint(again) == Fingerprint(s));
+  }
+  SECTION("a plan with nothing to delete ends the move") {
+    REQUIRE(ApplyRecord(s, PlanRecord{1, DeletePlan{false, {}, 2, 0}}).ok());
+    CHECK(op.state == OpState::kSucceeded);
+  }
+}
+
+TEST_CASE("a format 1 journal is read, then rewritten as the current format", "[journal]") {
+  TempDir d;
+  const std::string path = d.path + "/j.log";
+  OpRecord dir = Op(1, OpKind::kMove, "d");
+  dir.recursive = true;
+  std::string v1;
+  for (const JournalRecord& r :
+       std::vector<JournalRecord>{HeaderRecord{1, 1, 1}, dir, Batch(1, StepKind::kTransfer, {1}),
+                                  TaskRecord{1, "copy-1"}, EndRecord{1, true, {}}})
+    v1 += EncodeRecord(r) + "\n";
+  WriteFile(path, v1);
+  {
+    auto j = Journal::Open(path);
+    REQUIRE(j.ok());
+    CHECK((*j)->version_at_open() == 1);
+    const JournalOp& op = (*j)->state().ops.at(1);
+    CHECK(op.NeedsPlan());
+    CHECK(op.copy_task == "copy-1");
+  }
+  const std::string now = ReadFile(path);
+  CHECK(now.find("\"v\":" + std::to_string(kJournalVersion)) != std::string::npos);
+  CHECK(now.find("\"ct\":\"copy-1\"") != std::string::npos);
+  auto j = Journal::Open(path);
+  REQUIRE(j.ok());
+  CHECK((*j)->version_at_open() == kJournalVersion);
+  CHECK((*j)->state().ops.at(1).copy_task == "copy-1");
+}
+
 TEST_CASE("replay rebuilds the state; ids keep increasing", "[journal]") {
   TempDir d;
   const std::string path = JournalPath(d.path + "/state", "m1");
@@ -198,7 +268,7 @@ TEST_CASE("a second process cannot open the same journal", "[journal]") {
 TEST_CASE("a journal from a newer format is refused, not truncated", "[journal]") {
   TempDir d;
   const std::string path = d.path + "/j.log";
-  const std::string text = EncodeRecord(HeaderRecord{2, 1, 1}) + "\n";
+  const std::string text = EncodeRecord(HeaderRecord{kJournalVersion + 1, 1, 1}) + "\n";
   WriteFile(path, text);
   CHECK_FALSE(Journal::Open(path).ok());
   CHECK(ReadFile(path) == text);

@@ -76,6 +76,12 @@ class LossyApi : public api::TransferApi {
   Result<std::vector<api::Event>> EventList(const std::string& id, int limit, int offset) override {
     return r_.EventList(id, limit, offset);
   }
+  Result<api::SuccessfulTransfersPage> SuccessfulTransfers(const std::string& id,
+                                                           const std::string& marker) override {
+    markers.push_back(marker);
+    return r_.SuccessfulTransfers(id, marker);
+  }
+  std::vector<std::string> markers;  // successful_transfers calls, in order
 
  private:
   Result<api::SubmitResult> Lossy(Result<api::SubmitResult> r) {
@@ -818,6 +824,208 @@ TEST_CASE("mv restarted between copy and delete resumes at the delete step", "[t
   w.Finish(*e);
   CHECK(e->Wait(id).ok());
   CHECK_FALSE(w.remote.Exists(kA, "/f"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// mv of a directory: the delete plan (successful transfers vs. the source tree)
+// ---------------------------------------------------------------------------------------------
+namespace {
+// Enqueues a directory mv kA:/dir -> kB:/moved, lets the copy task run and polls once: the
+// copy has SUCCEEDED in the service, the engine saw it (it may have planned already).
+OpId MoveDirAndCopy(World& w, TransferEngine& e) {
+  auto id = e.Enqueue(OpRequest::Move({kA, "/dir"}, {kB, "/moved"}, 0, /*recursive=*/true));
+  REQUIRE(id.ok());
+  w.Settle(e);
+  REQUIRE(w.remote.Tasks().size() == 1);
+  w.remote.RunTasks();
+  return *id;
+}
+std::vector<std::string> Sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+}  // namespace
+
+TEST_CASE("mv of a directory: every file copied → one recursive delete", "[transfer][mvdir]") {
+  World w;
+  w.opts.sync_level = 1;  // configured for copies; a move must not skip anything
+  w.remote.AddFile(kA, "/dir/a", "A");
+  w.remote.AddFile(kA, "/dir/sub/b", "B");
+  w.remote.AddDir(kA, "/dir/empty");
+  auto e = w.Engine();
+  OpId id = MoveDirAndCopy(w, *e);
+  REQUIRE(w.api.transfers.size() == 1);
+  CHECK_FALSE(w.api.transfers[0].sync_level);
+  CHECK(w.api.transfers[0].verify_checksum);
+  w.clock.Advance(w.opts.poll_max);
+  e->RunOnce();  // the poll sees the copy SUCCEEDED
+  e->RunOnce();  // plan (successful transfers, then the listing) → delete submitted at once
+  CHECK(w.remote.Calls("successful_transfers") == 1);
+  CHECK(w.remote.Calls("ls") >= 3);    // /dir, /dir/sub, /dir/empty
+  REQUIRE(w.api.deletes.size() == 1);  // no batching delay: the listing is fresh
+  CHECK(w.api.deletes[0].recursive);
+  CHECK(w.api.deletes[0].paths == std::vector<std::string>{"/dir"});
+  w.Finish(*e);
+  CHECK(e->Wait(id).ok());
+  CHECK_FALSE(w.remote.Exists(kA, "/dir"));
+  CHECK(w.remote.Get(kB, "/moved/sub/b")->content == "B");
+  const OpResult* r = w.rec.Find(id);
+  REQUIRE(r);
+  CHECK(r->warning.empty());
+  CHECK(w.remote.Tasks().size() == 2);
+}
+
+TEST_CASE("mv of a directory: a file added after the copy is kept, only copied files deleted",
+          "[transfer][mvdir]") {
+  World w;
+  w.remote.AddFile(kA, "/dir/a", "A");
+  w.remote.AddFile(kA, "/dir/sub/b", "B");
+  auto e = w.Engine();
+  OpId id = MoveDirAndCopy(w, *e);
+  // Someone writes into the source after the copy enumerated it.
+  w.remote.AddFile(kA, "/dir/sub/late", "written during the move");
+  w.clock.Advance(w.opts.poll_max);
+  e->RunOnce();
+  e->RunOnce();
+  w.Settle(*e);
+  REQUIRE(w.api.deletes.size() == 1);
+  CHECK_FALSE(w.api.deletes[0].recursive);
+  CHECK(w.api.deletes[0].ignore_missing);
+  CHECK(Sorted(w.api.deletes[0].paths) == std::vector<std::string>{"/dir/a", "/dir/sub/b"});
+  w.Finish(*e);
+  CHECK(e->Wait(id).ok());
+  auto late = w.remote.Get(kA, "/dir/sub/late");
+  REQUIRE(late);
+  CHECK(late->content == "written during the move");
+  CHECK(w.remote.Exists(kA, "/dir/sub"));  // directories stay
+  CHECK_FALSE(w.remote.Exists(kA, "/dir/a"));
+  CHECK_FALSE(w.remote.Exists(kA, "/dir/sub/b"));
+  CHECK_FALSE(w.remote.Exists(kB, "/moved/sub/late"));
+  CHECK(w.remote.Get(kB, "/moved/a")->content == "A");
+  const OpResult* r = w.rec.Find(id);
+  REQUIRE(r);
+  CHECK(r->status.ok());
+  CHECK(r->warning == "mv of " + kA +
+                          ":/dir: 1 file(s) not copied by the transfer (added to the "
+                          "source during the move) were left in place at " +
+                          kA + ":/dir; only the 2 copied file(s) were deleted from the source");
+  bool shown = false;
+  for (const OpStatus& s : e->Snapshot().ops)
+    if (s.id == id) shown = s.warning == r->warning && s.state == OpState::kSucceeded;
+  CHECK(shown);
+  CHECK(w.remote.Tasks().size() == 2);
+}
+
+TEST_CASE("mv of a directory: successful_transfers pages through every marker",
+          "[transfer][mvdir]") {
+  World w;
+  for (int i = 0; i < 5; ++i) w.remote.AddFile(kA, "/dir/f" + std::to_string(i), "x");
+  w.remote.SetSuccessfulTransfersPageSize(2);
+  auto e = w.Engine();
+  OpId id = MoveDirAndCopy(w, *e);
+  w.clock.Advance(w.opts.poll_max);
+  e->RunOnce();
+  e->RunOnce();
+  // 5 files, 2 per page: "", "2", "4". Had a page been missed, files would look uncopied.
+  CHECK(w.api.markers == std::vector<std::string>{"", "2", "4"});
+  REQUIRE(w.api.deletes.size() == 1);
+  CHECK(w.api.deletes[0].recursive);
+  w.Finish(*e);
+  CHECK(e->Wait(id).ok());
+  CHECK(w.rec.Find(id)->warning.empty());
+  CHECK_FALSE(w.remote.Exists(kA, "/dir"));
+}
+
+TEST_CASE("mv of a directory: restart while planning resumes without duplicate tasks",
+          "[transfer][mvdir]") {
+  World w;
+  for (int i = 0; i < 4; ++i) w.remote.AddFile(kA, "/dir/d" + std::to_string(i) + "/f", "x");
+  w.remote.SetSuccessfulTransfersPageSize(1);
+  w.opts.verify_calls_per_pass = 1;  // one remote call per pass: planning spans many passes
+  OpId id;
+  SECTION("killed in the middle of fetching and listing") {
+    {
+      auto e = w.Engine();
+      id = MoveDirAndCopy(w, *e);
+      w.clock.Advance(w.opts.poll_max);
+      for (int i = 0; i < 4; ++i) e->RunOnce();  // the copy ended; then one call per pass
+      REQUIRE(w.remote.Calls("successful_transfers") == 3);
+      REQUIRE(w.remote.Calls("submit_delete") == 0);
+    }  // "kill -9": nothing more is written
+    w.remote.AddFile(kA, "/dir/d1/late", "kept");
+    auto e = w.Engine();
+    for (int i = 0; i < 20 && w.remote.Calls("submit_delete") == 0; ++i) e->RunOnce();
+    w.Finish(*e);
+    CHECK(e->Wait(id).ok());
+    CHECK(w.remote.Calls("submit_transfer") == 1);  // the copy is not redone
+    REQUIRE(w.api.deletes.size() == 1);
+    CHECK(w.api.deletes[0].paths.size() == 4);  // planned again from scratch, on the new state
+    CHECK_FALSE(w.api.deletes[0].recursive);
+    CHECK(w.remote.Exists(kA, "/dir/d1/late"));
+    CHECK(w.rec.Find(id)->warning.find("1 file(s)") != std::string::npos);
+  }
+  SECTION("killed after the plan was journaled, before the delete was submitted") {
+    {
+      auto e = w.Engine();
+      id = MoveDirAndCopy(w, *e);
+      w.remote.AddFile(kA, "/dir/late", "kept");
+      // The delete batch cannot get its submission_id (then no retry: the clock stands still).
+      w.remote.FailNext("submission_id", Error::Transport(TransportFailure::kTimeout, "t/o"));
+      w.clock.Advance(w.opts.poll_max);
+      for (int i = 0; i < 20; ++i) e->RunOnce();
+      REQUIRE(w.remote.Calls("submit_delete") == 0);
+      REQUIRE(w.JournalText().find("\"t\":\"plan\"") != std::string::npos);
+    }
+    w.remote.ResetCalls();
+    auto e = w.Engine();
+    w.Settle(*e);
+    CHECK(w.remote.Calls("successful_transfers") == 0);  // the journaled plan is used
+    CHECK(w.remote.Calls("ls") == 0);
+    REQUIRE(w.api.deletes.size() == 1);
+    CHECK(w.api.deletes[0].paths.size() == 4);
+    w.Finish(*e);
+    CHECK(e->Wait(id).ok());
+    CHECK(w.remote.Exists(kA, "/dir/late"));
+    CHECK(w.remote.Calls("submit_transfer") == 0);
+    CHECK(w.remote.Tasks().size() == 2);
+  }
+}
+
+TEST_CASE("mv of a directory: copied files that cannot be listed → nothing deleted",
+          "[transfer][mvdir]") {
+  World w;
+  w.remote.AddFile(kA, "/dir/a", "A");
+  auto e = w.Engine();
+  OpId id = MoveDirAndCopy(w, *e);
+  w.remote.FailNext("successful_transfers",
+                    Error::Api(404, "ClientError.NotFound", "No task found"));
+  w.clock.Advance(w.opts.poll_max);
+  e->RunOnce();
+  e->RunOnce();
+  Status s = e->Wait(id, w.clock.Now());
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().code == "NotVerified");
+  CHECK(w.remote.Calls("submit_delete") == 0);
+  CHECK(w.remote.Exists(kA, "/dir/a"));
+}
+
+TEST_CASE("mv of a directory: transient errors while planning are retried", "[transfer][mvdir]") {
+  World w;
+  w.remote.AddFile(kA, "/dir/a", "A");
+  auto e = w.Engine();
+  OpId id = MoveDirAndCopy(w, *e);
+  w.remote.FailNext("successful_transfers", Error::Api(503, "ServiceUnavailable", "busy"));
+  w.remote.FailNext("ls", Error::Transport(TransportFailure::kTimeout, "t/o"));
+  for (int i = 0; i < 6; ++i) {
+    w.clock.Advance(w.opts.poll_max);
+    e->RunOnce();
+  }
+  CHECK(w.remote.Calls("successful_transfers") == 2);  // the 503, then the answer
+  REQUIRE(w.api.deletes.size() == 1);
+  CHECK(w.api.deletes[0].recursive);
+  w.Finish(*e);
+  CHECK(e->Wait(id).ok());
+  CHECK_FALSE(w.remote.Exists(kA, "/dir"));
 }
 
 TEST_CASE("rm becomes a delete task", "[transfer]") {
