@@ -463,7 +463,7 @@ TransferEngine::GroupKey TransferEngine::KeyFor(const JournalOp& op) const {
 
 void TransferEngine::AddToGroupLocked(const JournalOp& op, MonoTime now, int32_t origin) {
   constexpr size_t kMaxOrigins = 64;  // beyond this, plain idle batching
-  if (op.NeedsPlan()) {  // not batchable before its plan exists (PlanDeletes)
+  if (op.NeedsPlan()) {               // not batchable before its plan exists (PlanDeletes)
     needs_plan_.insert(op.id);
     return;
   }

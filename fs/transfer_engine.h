@@ -262,7 +262,7 @@ class TransferEngine {
     MonoTime first_at{}, last_at{};
     std::vector<int32_t> origins;  // distinct pids of the processes that queued ops (bounded)
     bool origin_unknown = false;   // an op without a pid, or too many pids to watch
-    bool urgent = false;  // holds a freshly planned mv delete: batch it now (race window)
+    bool urgent = false;           // holds a freshly planned mv delete: batch it now (race window)
   };
   // A directory mv's delete plan in the making. Only RunOnce touches it (not journaled: after a
   // restart the plan is made again from scratch).
