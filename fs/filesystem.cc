@@ -345,6 +345,7 @@ Result<std::shared_ptr<const Listing>> Filesystem::GetListing(const Collection& 
     if (auto hit = cache_.Get(key)) return hit;  // filled while we queued for the flight
     auto r = remote_.LsAll(c.id, dir == "/" ? "/" : dir + "/");
     if (!r.ok()) return r.error();
+    LearnHome(c, dir, r->absolute_path);
     auto l = std::make_shared<Listing>();
     l->fetched = clock_.Now();
     auto usable = [](const std::string& n) {
@@ -362,6 +363,59 @@ Result<std::shared_ptr<const Listing>> Filesystem::GetListing(const Collection& 
     cache_.Put(key, shared);
     return shared;
   });
+}
+
+namespace {
+bool UnderHome(const std::string& path) { return path == "/~" || path.rfind("/~/", 0) == 0; }
+}  // namespace
+
+void Filesystem::LearnHome(const Collection& c, const std::string& dir,
+                           const std::optional<std::string>& absolute_path) {
+  if (!UnderHome(dir) || !absolute_path || absolute_path->empty() || (*absolute_path)[0] != '/')
+    return;
+  std::string abs = *absolute_path;
+  while (abs.size() > 1 && abs.back() == '/') abs.pop_back();
+  if (abs == "/") abs.clear();
+  const std::string rel = dir.size() > 2 ? dir.substr(2) : "";  // "/~/a/b" -> "/a/b"
+  if (rel.size() > abs.size() || abs.compare(abs.size() - rel.size(), rel.size(), rel) != 0)
+    return;  // not the shape we expect: learn nothing
+  std::string home = abs.substr(0, abs.size() - rel.size());
+  std::lock_guard<std::mutex> l(homes_mu_);
+  auto& known = homes_[c.id];
+  if (!known || *known != home) {
+    log::Info("fs", Where(&c, "/~"), ": ~ is ", home.empty() ? "/" : home,
+              " (HTTPS reads under ~ use that path)");
+    known = home;
+  }
+}
+
+std::string Filesystem::HttpsPath(const Collection& c, const std::string& path) {
+  if (!UnderHome(path)) return path;
+  {
+    std::lock_guard<std::mutex> l(homes_mu_);
+    auto it = homes_.find(c.id);
+    if (it != homes_.end()) {
+      if (!it->second) return path;  // the service does not say
+      std::string out = *it->second + path.substr(2);
+      return out.empty() ? "/" : out;
+    }
+  }
+  api::LsQuery q;
+  q.path = "/~/";
+  q.limit = 1;
+  auto r = remote_.Ls(c.id, q);
+  if (!r.ok()) return path;  // try again next time; the read itself reports what is wrong
+  if (!r->absolute_path) {
+    std::lock_guard<std::mutex> l(homes_mu_);
+    homes_.try_emplace(c.id, std::nullopt);
+    return path;
+  }
+  LearnHome(c, "/~", r->absolute_path);
+  std::lock_guard<std::mutex> l(homes_mu_);
+  auto it = homes_.find(c.id);
+  if (it == homes_.end() || !it->second) return path;
+  std::string out = *it->second + path.substr(2);
+  return out.empty() ? "/" : out;
 }
 
 Result<Meta> Filesystem::StatPath(const Collection& c, const std::string& path) {
@@ -1284,9 +1338,9 @@ Result<Opened> Filesystem::Open(Ino ino, int flags, const std::atomic<bool>* can
     ro.initial_window = std::min(ro.initial_window, ro.max_window);
     ro.parallelism = std::max(options_.read_parallelism, 1);
     ro.part_size = std::max<uint64_t>(options_.read_part_size, 64u << 10);
-    h->reader =
-        std::make_unique<FileReader>(remote_, read_queue_, memory_, ro,
-                                     api::CollectionRef{c.id, *c.https_server}, path, m->size);
+    h->reader = std::make_unique<FileReader>(remote_, read_queue_, memory_, ro,
+                                             api::CollectionRef{c.id, *c.https_server},
+                                             HttpsPath(c, path), m->size);
   }
   std::lock_guard<std::mutex> l(handles_mu_);
   o.fh = next_fh_++;
@@ -1380,7 +1434,7 @@ Result<std::string> Filesystem::GetXattr(Ino ino, const std::string& name) {
     if (name == "user.globus.collection_id") return c.id;
     if (name == "user.globus.path") return path;
     if (name == "user.globus.https_url" && in->kind == Kind::kFile && c.https_server)
-      return api::DataApi::FileUrl(api::CollectionRef{c.id, *c.https_server}, path);
+      return api::DataApi::FileUrl(api::CollectionRef{c.id, *c.https_server}, HttpsPath(c, path));
     for (auto& [k, v] : overlay_->Xattrs(c.id, path))
       if (k == name) return v;
   }

@@ -270,6 +270,14 @@ class Filesystem {
   InodePtr LinkItem(const InodePtr& dir, const Item& item, uint64_t lookups);
 
   Result<std::shared_ptr<const Listing>> GetListing(const Collection& c, const std::string& dir);
+  // The path the collection's HTTPS server is asked for: "/~/..." becomes the home directory's
+  // absolute collection path once the service told us where it is (ls `absolute_path`; one
+  // small ls of "/~/" the first time if no listing under "~" did). When the service does not
+  // say (absolute_path null), "/~/..." is sent as it is (whether servers expand "~" is
+  // UNVERIFIED).
+  std::string HttpsPath(const Collection& c, const std::string& path);
+  void LearnHome(const Collection& c, const std::string& dir,
+                 const std::optional<std::string>& absolute_path);
   Result<Meta> StatPath(const Collection& c, const std::string& path);
   // Fresh metadata of a remote inode (cache, parent listing, or one stat).
   Result<Meta> RefreshMeta(const InodePtr& in, bool force = false);
@@ -330,6 +338,10 @@ class Filesystem {
   SingleFlight<std::string, std::shared_ptr<const Listing>> listing_flight_;
   SingleFlight<std::string, Meta> stat_flight_;
 
+  std::mutex homes_mu_;  // leaf lock: guards homes_
+  // collection id -> absolute path of "~" without the trailing '/' ("" = the collection root),
+  // or nullopt: asked, the service does not say.
+  std::map<std::string, std::optional<std::string>> homes_;
   mutable std::mutex handles_mu_;  // leaf lock: guards the handle maps and next_fh_
   std::map<uint64_t, std::shared_ptr<DirHandle>> dirs_;
   std::map<uint64_t, std::shared_ptr<FileHandle>> files_;

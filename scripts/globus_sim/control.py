@@ -24,7 +24,8 @@ from . import errors
 from .server import Response
 
 COLLECTION_KNOBS = {"authentication_timeout_mins", "ignore_range", "allowed_users",
-                    "denied_paths", "required_domains", "requires_consent"}
+                    "denied_paths", "required_domains", "requires_consent", "absolute_paths",
+                    "https_tilde"}
 
 
 class ControlService:

@@ -77,7 +77,10 @@ def collections():
 
     ``https`` (serve HTTPS data), ``required_domains`` (session policy, reference 2.4-A),
     ``requires_consent`` (data_access consent, 2.3), ``allowed_users`` (None = everyone),
-    ``denied_paths`` ([{user, path}] -> 403 EndpointPermissionDenied), ``ignore_range``.
+    ``denied_paths`` ([{user, path}] -> 403 EndpointPermissionDenied), ``ignore_range``,
+    ``absolute_paths`` (ls answers ``absolute_path``, e.g. ``/home/alice/`` for ``/~/``;
+    default off: null, as on the tutorial endpoint), ``https_tilde`` (the HTTPS server accepts
+    ``/~/...`` paths; default on; UNVERIFIED either way, see README).
     """
     mapped = {"authentication_timeout_mins": 15840, "default_directory": "/~/",
               "non_functional_endpoint_id": GCS_ENDPOINT, "gcs_version": "5.4.71"}

@@ -93,7 +93,11 @@ class CollectionApp:
                              authorization_parameters=params,
                              detail={"DATA_TYPE": "not_from_allowed_domain#1.0.0",
                                      "allowed_domains": params["session_required_single_domain"]})
-        real = fsview.resolve(coll["_root"], req.path or "/", rec["user"])
+        path = req.path or "/"
+        if not coll.get("https_tilde", True) and (path == "/~" or path.startswith("/~/")):
+            # A server that does not expand "~" (knob https_tilde=false): as if no such path.
+            raise errors.gcs(404, "not_found", "No such file or directory: %s" % req.path)
+        real = fsview.resolve(coll["_root"], path, rec["user"])
         if not policy.acl_ok(coll, rec["user"], coll["_root"], real):
             raise errors.gcs(403, "permission_denied", "Permission denied: %s" % req.path)
         return rec, real

@@ -19,6 +19,15 @@ LS_MAX_LIMIT = 100000
 UUID_RX = r"[0-9a-fA-F-]{36}"
 
 
+def _absolute_path(coll, real):
+    """ls ``absolute_path``: null unless the collection's ``absolute_paths`` knob is on; then
+    the collection path of ``real`` with ``~`` expanded (``/home/<user>/...``), trailing '/'."""
+    if not coll.get("absolute_paths"):
+        return None
+    rel = os.path.relpath(real, coll["_root"])
+    return "/" if rel == "." else "/" + rel + "/"
+
+
 def _bool_arg(value, default):
     if value is None or value == "":
         return default
@@ -234,7 +243,8 @@ class TransferService:
         total = len(docs)
         page = docs[offset:offset + limit]
         rest = json.dumps({
-            "DATA_TYPE": "file_list", "absolute_path": None, "endpoint": coll["id"],
+            "DATA_TYPE": "file_list", "absolute_path": _absolute_path(coll, real),
+            "endpoint": coll["id"],
             "length": len(page), "path": fsview.display_dir(path), "rename_supported": True,
             "symlink_supported": not coll["entity_type"].startswith("GCSv5_"), "total": total})
         # DATA is serialised by fsview.rows_json (fast for 100k entries), then spliced in.

@@ -218,6 +218,24 @@ class ReadTests(MountTestCase):
             f.seek(1000)
             self.assertEqual(f.read(10), b"")
 
+    def test_reads_under_home_use_the_absolute_path_the_service_gives(self):
+        # A collection whose HTTPS server does not expand "~" (UNVERIFIED for real servers),
+        # but whose ls says where "~" is (absolute_path, as some GCSv5 collections do).
+        t2 = self.sim.collection("Globus Tutorial Collection 2")
+        knobs = lambda **kw: self.sim.control("POST", "config", {"collections": {t2["id"]: kw}})
+        knobs(absolute_paths=True, https_tilde=False)
+        self.addCleanup(knobs, absolute_paths=False, https_tilde=True)
+        local = os.path.join(t2["root"], "home", "alice", "notes", "n.txt")
+        os.makedirs(os.path.dirname(local), exist_ok=True)
+        with open(local, "w") as f:
+            f.write("under home\n")
+        p = self.path("Globus Tutorial Collection 2", "~", "notes", "n.txt")
+        with open(p) as f:
+            self.assertEqual(f.read(), "under home\n")
+        url = os.getxattr(p, "user.globus.https_url").decode()
+        self.assertTrue(url.endswith("/home/alice/notes/n.txt"), url)
+        self.assertIn("~ is /home/alice", self.mount.output())
+
     def test_collection_without_https_fails_clearly(self):
         gcp = next(c for c in self.sim.info["collections"] if c["https_server"] is None
                    and c["entity_type"] != "GCSv5_endpoint")

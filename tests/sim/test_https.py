@@ -68,6 +68,25 @@ class HttpsTest(SimTestCase):
                          (404, "not_found", 404))
         self.assertEqual(r.json()["DATA_TYPE"], "result#1.0.0")
 
+    def test_home_knobs_absolute_path_and_https_tilde(self):
+        home = os.path.join(self.tut["root"], "home", "alice")
+        os.makedirs(home, exist_ok=True)
+        with open(os.path.join(home, "h.txt"), "wb") as f:
+            f.write(b"home")
+        ls = lambda: self.tget("/operation/endpoint/%s/ls" % self.tut["id"], self.transfer_tok,
+                               path="/~/").json()
+        self.assertIsNone(ls()["absolute_path"])  # default: as on the tutorial endpoint
+        self.assertEqual(self.get("/~/h.txt", self.tok).body, b"home")  # "~" served by default
+        self.control("POST", "/config", {"collections": {defaults.TUTORIAL1: {
+            "absolute_paths": True, "https_tilde": False}}})
+        try:
+            self.assertEqual(ls()["absolute_path"], "/home/alice/")
+            self.assertEqual(self.get("/~/h.txt", self.tok).status, 404)
+            self.assertEqual(self.get("/home/alice/h.txt", self.tok).body, b"home")
+        finally:
+            self.control("POST", "/config", {"collections": {defaults.TUTORIAL1: {
+                "absolute_paths": False, "https_tilde": True}}})
+
     def test_unauthenticated_redirect_vs_xhr(self):
         r = self.get("/blob.bin")
         self.assertEqual(r.status, 302)

@@ -194,6 +194,12 @@ int FakeRemote::Blocked(const std::string& op) const {
   return it == gate_waiting_.end() ? 0 : it->second;
 }
 
+void FakeRemote::SetHome(const std::string& collection, const std::string& absolute,
+                         bool tilde_over_https) {
+  std::lock_guard<std::mutex> l(mu_);
+  homes_[collection] = Home{absolute, tilde_over_https};
+}
+
 void FakeRemote::SetIgnoreRange(bool on) {
   std::lock_guard<std::mutex> l(mu_);
   ignore_range_ = on;
@@ -339,6 +345,8 @@ Result<api::FileList> FakeRemote::Ls(const std::string& collection, const api::L
   uint64_t end = std::min<uint64_t>(all.size(), off + limit);
   api::FileList out;
   out.path = p == "/" ? "/" : p + "/";
+  if (auto h = homes_.find(collection); h != homes_.end() && (p == "/~" || p.rfind("/~/", 0) == 0))
+    out.absolute_path = h->second.absolute + p.substr(2) + "/";
   out.endpoint = collection;
   out.total = all.size();
   out.rename_supported = true;
@@ -430,7 +438,14 @@ Result<api::RangeResult> FakeRemote::GetRange(const api::CollectionRef& c, const
       return Error::Transport(TransportFailure::kConnect,
                               "FakeRemote: no HTTPS server '" + c.https_server + "' for " + c.id);
     auto& tree = trees_[c.id];
-    auto n = tree.find(Normalize(path));
+    std::string p = Normalize(path);
+    if (auto h = homes_.find(c.id); h != homes_.end()) {
+      const std::string& abs = h->second.absolute;
+      if ((p == "/~" || p.rfind("/~/", 0) == 0) && !h->second.tilde_over_https)
+        return Error::Api(404, "", "Not Found");
+      if (p.rfind(abs + "/", 0) == 0) p = "/~" + p.substr(abs.size());
+    }
+    auto n = tree.find(p);
     if (n == tree.end()) return Error::Api(404, "", "Not Found");
     if (n->second.type == api::EntryType::kDir) return Error::Api(403, "", "Is a directory");
     if (n->second.size_override && n->second.content.empty()) {

@@ -74,6 +74,10 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
   int Blocked(const std::string& op) const;
   // Serve GET ignoring Range (answer as a 200 with the whole body).
   void SetIgnoreRange(bool on);
+  // "~" of `collection` is `absolute` (e.g. "/home/alice"): ls under "/~" answers
+  // absolute_path, and HTTPS serves "/home/alice/x" as "/~/x". With tilde_over_https false,
+  // HTTPS answers 404 for "/~/..." paths (a server that does not expand "~").
+  void SetHome(const std::string& collection, const std::string& absolute, bool tilde_over_https);
   // Bytes served by GET / received by PUT, for "no bytes through the workstation" tests.
   uint64_t BytesServed() const;
   uint64_t BytesReceived() const;
@@ -136,6 +140,11 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
   uint64_t next_id_ = 1;
   size_t successful_page_size_ = 1000;
   bool ignore_range_ = false;
+  struct Home {
+    std::string absolute;
+    bool tilde_over_https = true;
+  };
+  std::map<std::string, Home> homes_;  // collection -> where "~" is
   uint64_t bytes_served_ = 0, bytes_received_ = 0;
 
   mutable std::mutex gate_mu_;

@@ -304,3 +304,57 @@ TEST_CASE("concurrent reads of one handle in scrambled order return the right by
   CHECK(w.remote.BytesServed() <= 2 * content.size());
   CHECK(fs.memory().used() == 0);
 }
+
+TEST_CASE("reads under ~ use the home's absolute path once the service gives it", "[fs][read]") {
+  World w;
+  const std::string content = Pattern(300 << 10, 5);
+  w.remote.AddFile(kTut, "/~/data/run.h5", content);
+  // A server that does not expand "~"; ls tells where "~" is.
+  w.remote.SetHome(kTut, "/home/alice", false);
+  auto& fs = w.Make();
+  auto f = w.Walk("Globus Tutorial Collection 1/~/data/run.h5");  // stat lookups: no listing
+  REQUIRE(f.ok());
+  w.remote.ResetCalls();
+  auto url = fs.GetXattr(f->attr.ino, "user.globus.https_url");
+  REQUIRE(url.ok());
+  CHECK(url->find("/home/alice/data/run.h5") != std::string::npos);
+  CHECK(w.remote.Calls("ls") == 1);  // one small ls of /~/ to learn where ~ is
+  auto data = w.ReadAll(f->attr.ino);
+  REQUIRE(data.ok());
+  CHECK(*data == content);
+  CHECK(w.remote.Calls("ls") == 1);  // learned once per collection
+}
+
+TEST_CASE("a listing under ~ teaches the home path without an extra call", "[fs][read]") {
+  World w;
+  w.remote.AddFile(kTut, "/~/a/b.txt", "bee");
+  w.remote.SetHome(kTut, "/home/alice", false);
+  auto& fs = w.Make();
+  auto dir = w.Walk("Globus Tutorial Collection 1/~/a");
+  REQUIRE(dir.ok());
+  REQUIRE(w.List(dir->attr.ino).ok());  // ls /~/a/ -> absolute_path /home/alice/a/
+  auto f = fs.Lookup(dir->attr.ino, "b.txt");
+  REQUIRE(f.ok());
+  w.remote.ResetCalls();
+  auto data = w.ReadAll(f->attr.ino);
+  REQUIRE(data.ok());
+  CHECK(*data == "bee");
+  CHECK(w.remote.Calls("ls") == 0);
+}
+
+TEST_CASE("when the service does not say where ~ is, /~/ is sent as it is", "[fs][read]") {
+  World w;
+  w.remote.AddFile(kTut, "/~/c.txt", "sea");  // no SetHome: absolute_path null, ~ served
+  auto& fs = w.Make();
+  auto f = w.Walk("Globus Tutorial Collection 1/~/c.txt");
+  REQUIRE(f.ok());
+  auto url = fs.GetXattr(f->attr.ino, "user.globus.https_url");
+  REQUIRE(url.ok());
+  CHECK(url->find("/~/c.txt") != std::string::npos);
+  auto data = w.ReadAll(f->attr.ino);
+  REQUIRE(data.ok());
+  CHECK(*data == "sea");
+  w.remote.ResetCalls();
+  REQUIRE(w.ReadAll(f->attr.ino).ok());
+  CHECK(w.remote.Calls("ls") == 0);  // "does not say" is remembered too
+}
