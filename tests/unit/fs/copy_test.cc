@@ -375,10 +375,14 @@ TEST_CASE("mv across collections: source hidden, deleted only after the verified
     REQUIRE(tasks.size() == 2);
     CHECK(tasks[1].doc.type == api::TaskType::kDelete);
     CHECK(Errno(w.fs->Lookup(src_dir, "m").error()) == ENOENT);  // still hidden
+    CHECK(w.fs->StatusJson().find("\"state\":\"deleting-source\"") != std::string::npos);
     w.Finish();
     CHECK_FALSE(w.remote.Exists(kTut, "/src/m"));
     CHECK(Errno(w.fs->Lookup(src_dir, "m").error()) == ENOENT);
     CHECK(w.fs->Lookup(dst, "m").ok());
+    const std::string status = w.fs->StatusJson();  // finished: no longer "deleting-source"
+    CHECK(status.find("\"state\":\"succeeded\"") != std::string::npos);
+    CHECK(status.find("deleting-source") == std::string::npos);
   }
   SECTION("failure: the source reappears untouched, nothing deleted") {
     w.remote.FailTask(tasks[0].doc.task_id, "PERMISSION_DENIED", "permission denied");
