@@ -1348,8 +1348,8 @@ Result<Opened> Filesystem::Open(Ino ino, int flags, const std::atomic<bool>* can
   return o;
 }
 
-Result<std::string> Filesystem::Read(uint64_t fh, uint64_t offset, uint64_t size,
-                                     const std::atomic<bool>* cancel) {
+Result<ReadData> Filesystem::Read(uint64_t fh, uint64_t offset, uint64_t size,
+                                  const std::atomic<bool>* cancel) {
   std::shared_ptr<FileHandle> h;
   {
     std::lock_guard<std::mutex> l(handles_mu_);
@@ -1358,8 +1358,8 @@ Result<std::string> Filesystem::Read(uint64_t fh, uint64_t offset, uint64_t size
     h = it->second;
   }
   if (!h->reader) {
-    if (offset >= h->content.size()) return std::string();
-    return h->content.substr(offset, size);
+    if (offset >= h->content.size()) return ReadData();
+    return ReadData(h->content.substr(offset, size));
   }
   auto r = h->reader->Read(offset, size, cancel);
   if (!r.ok()) {

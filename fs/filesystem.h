@@ -198,8 +198,10 @@ class Filesystem {
   // Opening for writing gives a write handle (O_TRUNC: a placeholder; the remote file is left
   // alone until a transfer replaces it).
   Result<Opened> Open(Ino ino, int flags, const std::atomic<bool>* cancel = nullptr);
-  Result<std::string> Read(uint64_t fh, uint64_t offset, uint64_t size,
-                           const std::atomic<bool>* cancel = nullptr);
+  // The bytes are views into the reader's buffers, pinned until the ReadData is destroyed
+  // (see prefetcher.h): reply from them, then let go.
+  Result<ReadData> Read(uint64_t fh, uint64_t offset, uint64_t size,
+                        const std::atomic<bool>* cancel = nullptr);
   // Always fails (EOPNOTSUPP): file contents cannot be written yet; no data is accepted.
   Status Write(uint64_t fh);
   // Waits for the handle's pending copy (EIO if it failed).

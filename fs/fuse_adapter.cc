@@ -89,7 +89,9 @@ void OnInit(void* userdata, fuse_conn_info* conn) {
   want(FUSE_CAP_PARALLEL_DIROPS);
   want(FUSE_CAP_ATOMIC_O_TRUNC);  // O_TRUNC reaches open (a placeholder), not a truncate
   conn->want &= ~static_cast<unsigned>(FUSE_CAP_WRITEBACK_CACHE);
-  // Splice is not requested: replies come from in-memory buffers (fuse_reply_buf).
+  // Splice is not requested: replies come from in-memory buffers, which one writev hands to
+  // the kernel. FUSE_CAP_SPLICE_WRITE (and _MOVE) made libfuse write() each reply into a pipe
+  // and splice it on (the same copy plus two syscalls): no faster, more CPU (PERFORMANCE.md).
   conn->max_write = 1u << 20;  // also sizes max_pages
   conn->max_read = 1u << 20;   // must equal the max_read mount option (fs/mount.cc)
   // max_readahead: the kernel offers its maximum; keep it (we cannot raise it).
@@ -193,13 +195,33 @@ void OnOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   if (fuse_reply_open(req, fi) != 0) A(req).fs().Release(r->fh);
 }
 
+// Replies straight from the read's pieces (the reader's part buffers): no copy in user space.
+// One piece (the usual case) goes through fuse_reply_data; several (a read spanning parts)
+// through fuse_reply_iov, one writev: fuse_reply_data would first copy a multi-buffer vector
+// into one buffer.
+void ReplyData(fuse_req_t req, const ReadData& d) {
+  const auto& pieces = d.pieces();
+  if (pieces.empty()) {
+    fuse_reply_buf(req, nullptr, 0);
+  } else if (pieces.size() == 1) {
+    fuse_bufvec v = FUSE_BUFVEC_INIT(pieces[0].size);
+    v.buf[0].mem = const_cast<char*>(pieces[0].data);  // only read from
+    fuse_reply_data(req, &v, FUSE_BUF_NO_SPLICE);
+  } else {
+    std::vector<iovec> iov;
+    iov.reserve(pieces.size());
+    for (const auto& p : pieces) iov.push_back(iovec{const_cast<char*>(p.data), p.size});
+    fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+  }
+}
+
 void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* fi) {
   InterruptFlag cancel(req);
   auto r = A(req).fs().Read(fi->fh, static_cast<uint64_t>(off), size, cancel.get());
   cancel.Done();
   if (!r.ok()) return ReplyError(req, "read", r.error());
-  fuse_reply_buf(req, r->data(), r->size());
-}
+  ReplyData(req, *r);
+}  // `r` lets go of the part buffers only here, after the reply was written
 
 void OnWrite(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info* fi) {
   // Never accepts data (the core always refuses: contents cannot be written yet).

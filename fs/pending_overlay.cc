@@ -12,8 +12,7 @@ namespace {
 std::string StateName(const OpStatus& op, const TaskStatus* task) {
   if (op.verifying) return "verifying-copy";
   const bool ended = op.state == OpState::kSucceeded || op.state == OpState::kFailed;
-  if (!ended && op.kind == OpKind::kMove && op.step == StepKind::kDelete)
-    return "deleting-source";
+  if (!ended && op.kind == OpKind::kMove && op.step == StepKind::kDelete) return "deleting-source";
   switch (op.state) {
     case OpState::kQueued:
       return "queued";

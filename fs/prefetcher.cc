@@ -31,20 +31,40 @@ void MemoryBudget::ForceReserve(uint64_t n) { NotePeak(used_.fetch_add(n) + n); 
 
 void MemoryBudget::Release(uint64_t n) { used_.fetch_sub(n); }
 
+// ---- ReadData ----
+
+ReadData::ReadData(std::string bytes) {
+  auto owned = std::make_shared<const std::string>(std::move(bytes));
+  Append(owned->data(), owned->size(), owned);
+}
+
+void ReadData::Append(const char* data, std::size_t size, std::shared_ptr<const void> keep) {
+  if (size == 0) return;
+  pieces_.push_back(Piece{data, size, std::move(keep)});
+  size_ += size;
+}
+
+std::string ReadData::ToString() const {
+  std::string out;
+  out.reserve(size_);
+  for (const auto& p : pieces_) out.append(p.data, p.size);
+  return out;
+}
+
 // ---- FileReader ----
 
 struct FileReader::Part {
   uint64_t off = 0, len = 0;
-  std::string data;   // written by the fetching thread only until `done`
+  std::string data;   // written by the fetching thread only until `done`; fixed while pinned
   bool done = false;  // guarded by Shared::mu
   std::optional<Error> error;
   api::RangeResult meta;
   std::atomic<bool> cancel{false};
   MemoryBudget* budget = nullptr;
   uint64_t reserved = 0;  // guarded by Shared::mu
-  uint64_t consumed = 0;  // bytes copied out to readers, guarded by Shared::mu
-  // Called when the reader lets go of the part (consumed, seek, error, close): its bytes stop
-  // counting at once, even if a cancelled fetch is still unwinding.
+  uint64_t consumed = 0;  // bytes handed out to readers, guarded by Shared::mu
+  int pins = 0;           // ReadData pieces viewing `data`, guarded by Shared::mu
+  bool let_go = false;    // the reader is done with it (see LetGoLocked), guarded by Shared::mu
   void Unreserve() {
     if (budget && reserved) budget->Release(reserved);
     reserved = 0;
@@ -53,7 +73,7 @@ struct FileReader::Part {
 };
 
 struct FileReader::Shared {
-  std::mutex mu;  // guards the reader's state and every Part::done/error/meta/reserved
+  std::mutex mu;  // guards the reader's state and every Part::done/error/meta/reserved/pins
   std::condition_variable cv;
   int in_flight = 0;  // parts issued and not yet done
   // Buffers of parts let go, kept for the next parts: a fresh 8 MiB buffer costs 2048 page
@@ -61,6 +81,7 @@ struct FileReader::Shared {
   // (a buffer is only kept if the budget has room), so the bound stays honest.
   MemoryBudget* budget = nullptr;
   std::vector<std::string> spare;
+  bool closed = false;                         // the FileReader is gone: keep no spare buffers
   static constexpr std::size_t kMaxSpare = 8;  // a full window of parts (128 MiB / 16 MiB)
   std::string TakeBuffer(uint64_t len) {       // with mu held
     std::string b;
@@ -74,8 +95,22 @@ struct FileReader::Shared {
     return b;
   }
   void Recycle(std::string&& b) {  // with mu held
-    if (spare.size() < kMaxSpare && b.capacity() >= (64u << 10) && budget->TryReserve(b.capacity()))
+    if (!closed && spare.size() < kMaxSpare && b.capacity() >= (64u << 10) &&
+        budget->TryReserve(b.capacity()))
       spare.push_back(std::move(b));
+  }
+  // With mu held: the reader is done with `p` (delivered, dropped, failed, or a detached part
+  // after its read). A cancelled part still in flight stops counting at once. Its reservation
+  // and buffer are given up now, or when the last ReadData viewing it lets go (Pin).
+  void LetGoLocked(const std::shared_ptr<Part>& p) {
+    p->let_go = true;
+    if (p->pins == 0) RetireLocked(p);
+  }
+  void RetireLocked(const std::shared_ptr<Part>& p) {
+    p->Unreserve();
+    // References are only taken under mu: if the caller's is the only one, nobody reads (or
+    // views) its bytes again.
+    if (p->done && p.use_count() == 1) Recycle(std::move(p->data));
   }
   ~Shared() {
     for (auto& b : spare) budget->Release(b.capacity());
@@ -83,6 +118,23 @@ struct FileReader::Shared {
   Remote* remote = nullptr;
   api::CollectionRef collection;
   std::string path;
+};
+
+// Keeps a part's bytes (and their reservation) for a ReadData piece: see Part::pins. Made with
+// mu held (in Read); the destructor takes mu itself, so it must never run with mu held.
+struct FileReader::Pin {
+  Pin(std::shared_ptr<Shared> s, std::shared_ptr<Part> p)
+      : shared(std::move(s)), part(std::move(p)) {
+    ++part->pins;  // with mu held (the constructor runs in Read)
+  }
+  Pin(const Pin&) = delete;
+  Pin& operator=(const Pin&) = delete;
+  ~Pin() {
+    std::lock_guard<std::mutex> l(shared->mu);
+    if (--part->pins == 0 && part->let_go) shared->RetireLocked(part);
+  }
+  std::shared_ptr<Shared> shared;
+  std::shared_ptr<Part> part;
 };
 
 FileReader::FileReader(Remote& remote, WorkQueue& queue, MemoryBudget& budget, ReadOptions options,
@@ -108,6 +160,7 @@ FileReader::~FileReader() {
   shared_->cv.wait(l, [&] { return shared_->in_flight == 0; });
   for (auto& b : shared_->spare) budget_.Release(b.capacity());
   shared_->spare.clear();  // released now, not when a worker drops its last reference
+  shared_->closed = true;  // parts still pinned by a ReadData are freed when it lets go
 }
 
 uint64_t FileReader::window() const {
@@ -128,7 +181,7 @@ bool FileReader::stale() const {
 void FileReader::DropAllLocked() {
   for (auto& p : parts_) {
     p->cancel = true;
-    p->Unreserve();
+    shared_->LetGoLocked(p);
   }
   parts_.clear();
   requested_end_ = 0;
@@ -235,11 +288,13 @@ std::shared_ptr<FileReader::Part> FileReader::FetchDetached(std::unique_lock<std
   return p;
 }
 
-Result<std::string> FileReader::Read(uint64_t offset, uint64_t size,
-                                     const std::atomic<bool>* cancel) {
+Result<ReadData> FileReader::Read(uint64_t offset, uint64_t size, const std::atomic<bool>* cancel) {
+  // Declared before the lock: on every return the lock is released before `out` (whose pins
+  // take the lock when they go) is destroyed.
+  ReadData out;
   std::unique_lock<std::mutex> l(shared_->mu);
   if (stale_) return *stale_;
-  if (offset >= expected_size_ || size == 0) return std::string();
+  if (offset >= expected_size_ || size == 0) return ReadData();
   uint64_t end = std::min(expected_size_, offset + size);
   uint64_t a = std::max<uint64_t>(options_.align, 1);
 
@@ -295,9 +350,7 @@ Result<std::string> FileReader::Read(uint64_t offset, uint64_t size,
     l.lock();
   }
 
-  // Wait for the parts covering [offset, end) and copy them out.
-  std::string out;
-  out.reserve(end - offset);
+  // Wait for the parts covering [offset, end) and hand out views of them.
   uint64_t pos = offset;
   while (pos < end) {
     std::shared_ptr<Part> part;
@@ -325,7 +378,7 @@ Result<std::string> FileReader::Read(uint64_t offset, uint64_t size,
       // Drop the failed part and everything after it so a retry refetches.
       while (!detached && !parts_.empty() && parts_.back()->off >= part->off) {
         parts_.back()->cancel = true;
-        parts_.back()->Unreserve();
+        shared_->LetGoLocked(parts_.back());
         parts_.pop_back();
       }
       requested_end_ = parts_.empty() ? 0 : parts_.back()->off + parts_.back()->len;
@@ -340,10 +393,10 @@ Result<std::string> FileReader::Read(uint64_t offset, uint64_t size,
     uint64_t in_part = pos - part->off;
     if (in_part >= part->data.size()) break;  // server sent less than asked: short read
     uint64_t n = std::min<uint64_t>(end - pos, part->data.size() - in_part);
-    out.append(part->data, in_part, n);
+    out.Append(part->data.data() + in_part, n, std::make_shared<const Pin>(shared_, part));
     part->consumed += n;
     pos += n;
-    if (detached) part->Unreserve();
+    if (detached) shared_->LetGoLocked(part);
     if (part->data.size() < part->len && pos >= part->off + part->data.size()) break;
   }
   if (pos >= next_offset_ || !streaming_) next_offset_ = pos;
@@ -353,14 +406,11 @@ Result<std::string> FileReader::Read(uint64_t offset, uint64_t size,
   while (!parts_.empty() && parts_.front()->done && !parts_.front()->error &&
          (parts_.front()->consumed >= parts_.front()->data.size() ||
           parts_.front()->off + parts_.front()->len + options_.keep_behind <= high_water_)) {
-    Part& front = *parts_.front();
-    front.Unreserve();
-    // Only the deque holds it (readers take references under mu): nobody reads its bytes again.
-    if (parts_.front().use_count() == 1) shared_->Recycle(std::move(front.data));
+    shared_->LetGoLocked(parts_.front());  // recycled now, or when the last ReadData lets go
     parts_.pop_front();
   }
   if (parts_.empty()) requested_end_ = 0;
-  return out;
+  return Result<ReadData>(std::move(out));
 }
 
 }  // namespace gf::fs

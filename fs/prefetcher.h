@@ -5,7 +5,8 @@
 //                                      |                  (parts on the WorkQueue, in parallel)
 //                                      no (a seek) -----> drop all parts; fetch only the
 //                                                         aligned range this read needs
-//   then wait for the parts covering [offset, offset+size), validate, copy out, and drop the
+//   then wait for the parts covering [offset, offset+size), validate, return views of them
+//   (ReadData, no copy: the FUSE adapter replies straight from the part buffers), and drop the
 //   parts left behind.
 // * Sequential = the read starts where the furthest read so far ended, or inside the region
 //   already requested, or (while streaming) up to seek_window ahead of it: with
@@ -28,7 +29,9 @@
 //   window simply stops growing); bytes the current read cannot do without are always
 //   reserved (bounded by max_read per in-flight request). A part is freed as soon as all its
 //   bytes were delivered (the kernel's page cache has them), or when it is keep_behind behind
-//   the furthest read.
+//   the furthest read. A part a ReadData still views is pinned: its buffer is neither recycled
+//   nor freed, and its bytes stay counted, until the last ReadData viewing it is destroyed
+//   (after the reply was sent), even if the reader let go of it or the file was closed.
 // * Consistency: the size seen at open is the file's identity. A response whose total size
 //   differs, or whose ETag / Last-Modified differs from the first response's, means the file
 //   changed remotely mid-read: the read fails with ESTALE (never mixed bytes), and so do later
@@ -42,12 +45,14 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "api/transfer_api.h"
 #include "fs/remote.h"
@@ -93,6 +98,31 @@ struct ReadOptions {
   uint64_t backward_window = 64ull << 20;
 };
 
+// The bytes of one read, as views into buffers owned elsewhere (the parts of a FileReader),
+// each kept alive -- and still counted in the MemoryBudget -- until the last copy of this
+// object is destroyed. The FUSE adapter replies straight from the pieces (one per part the read
+// overlaps, usually one) and destroys the ReadData after the reply was written.
+class ReadData {
+ public:
+  struct Piece {
+    const char* data = nullptr;
+    std::size_t size = 0;
+    std::shared_ptr<const void> keep;  // keeps `data` valid
+  };
+  ReadData() = default;
+  explicit ReadData(std::string bytes);  // owns its bytes (control files)
+  // `data` stays valid while `keep` lives.
+  void Append(const char* data, std::size_t size, std::shared_ptr<const void> keep);
+  const std::vector<Piece>& pieces() const { return pieces_; }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  std::string ToString() const;  // a copy, for tests and callers that need one buffer
+
+ private:
+  std::vector<Piece> pieces_;
+  std::size_t size_ = 0;
+};
+
 class FileReader {
  public:
   FileReader(Remote& remote, WorkQueue& queue, MemoryBudget& budget, ReadOptions options,
@@ -101,7 +131,9 @@ class FileReader {
   FileReader(const FileReader&) = delete;
   FileReader& operator=(const FileReader&) = delete;
 
-  Result<std::string> Read(uint64_t offset, uint64_t size, const std::atomic<bool>* cancel);
+  // The result views the parts' buffers and pins them (see ReadData); it may outlive this
+  // FileReader. Destroy it without holding locks the reader takes (it locks the reader's mutex).
+  Result<ReadData> Read(uint64_t offset, uint64_t size, const std::atomic<bool>* cancel);
 
   uint64_t window() const;
   bool stale() const;
@@ -110,6 +142,7 @@ class FileReader {
  private:
   struct Part;
   struct Shared;
+  struct Pin;
   void DropAllLocked();
   uint64_t PartLen() const;  // with mu held: the size of read-ahead parts for this window
   void IssueLocked(uint64_t from, uint64_t to, uint64_t must_end, bool batch,

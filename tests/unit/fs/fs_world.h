@@ -143,7 +143,7 @@ struct World {
         return r.error();
       }
       if (r->empty()) break;
-      out += *r;
+      out += r->ToString();
     }
     fs->Release(o->fh);
     return out;

@@ -14,6 +14,18 @@ using namespace gf::fs::testing;
 
 namespace {
 int Errno(const gf::Error& e) { return gf::ErrnoFor(e); }
+
+// Adds /name (holding `content`) to the tutorial collection, makes the filesystem without
+// workers (parts are fetched inline, in order: deterministic) and opens the file.
+uint64_t MakeAndOpen(World& w, const std::string& name, const std::string& content) {
+  w.remote.AddFile(kTut, "/" + name, content);
+  auto& fs = w.Make(/*start=*/false);
+  auto f = w.Walk("Globus Tutorial Collection 1/" + name);
+  REQUIRE(f.ok());
+  auto o = fs.Open(f->attr.ino, O_RDONLY);
+  REQUIRE(o.ok());
+  return o->fh;
+}
 }  // namespace
 
 TEST_CASE("sequential reads prefetch with a growing window", "[fs][read]") {
@@ -57,7 +69,7 @@ TEST_CASE("the first request is the initial window, later ones are larger", "[fs
   while (w.remote.BytesServed() == served) {
     auto n = fs.Read(o->fh, off, 128 << 10);
     REQUIRE(n.ok());
-    REQUIRE(*n == content.substr(off, 128 << 10));
+    REQUIRE(n->ToString() == content.substr(off, 128 << 10));
     off += 128 << 10;
   }
   CHECK(w.remote.BytesServed() - served == 2 * ReadOptions::kInitialWindow);  // doubled
@@ -77,7 +89,7 @@ TEST_CASE("random reads fetch only what they need", "[fs][read]") {
   for (uint64_t off : offsets) {
     auto r = fs.Read(o->fh, off + 100, 4096);
     REQUIRE(r.ok());
-    CHECK(*r == content.substr(off + 100, 4096));
+    CHECK(r->ToString() == content.substr(off + 100, 4096));
   }
   fs.Release(o->fh);
   CHECK(w.remote.Calls("get") == 5);
@@ -91,7 +103,7 @@ TEST_CASE("reads past EOF are short or empty", "[fs][read]") {
   auto f = w.Walk("Globus Tutorial Collection 1/small");
   auto o = fs.Open(f->attr.ino, O_RDONLY);
   REQUIRE(o.ok());
-  CHECK(*fs.Read(o->fh, 5, 100) == "56789");
+  CHECK(fs.Read(o->fh, 5, 100)->ToString() == "56789");
   CHECK(fs.Read(o->fh, 10, 100)->empty());
   CHECK(fs.Read(o->fh, 1000, 100)->empty());
   fs.Release(o->fh);
@@ -126,7 +138,7 @@ TEST_CASE("a file changed remotely during a read fails with ESTALE", "[fs][read]
   auto first = fs.Read(o->fh, 0, 128 << 10);
   REQUIRE(first.ok());
   w.remote.AddFile(kTut, "/chg", Pattern(5 << 20, 9));  // replaced with other bytes
-  gf::Result<std::string> r = std::string();
+  gf::Result<ReadData> r = ReadData();
   for (uint64_t off = 128 << 10; off < content.size() && r.ok(); off += 128 << 10)
     r = fs.Read(o->fh, off, 128 << 10);
   REQUIRE_FALSE(r.ok());
@@ -208,7 +220,7 @@ TEST_CASE("read errors surface as errno and a retry refetches", "[fs][read]") {
   CHECK(Errno(r.error()) == EIO);
   auto again = fs.Read(o->fh, 0, 5);
   REQUIRE(again.ok());
-  CHECK(*again == "hello");
+  CHECK(again->ToString() == "hello");
   fs.Release(o->fh);
 }
 
@@ -232,7 +244,7 @@ TEST_CASE("out-of-order readahead requests are one sequential stream", "[fs][rea
     for (uint64_t off : {(2 * pair + 1) * mib, 2 * pair * mib}) {
       auto r = fs.Read(o->fh, off, mib);
       REQUIRE(r.ok());
-      REQUIRE(*r == content.substr(off, mib));
+      REQUIRE(r->ToString() == content.substr(off, mib));
     }
   }
   fs.Release(o->fh);
@@ -247,29 +259,25 @@ TEST_CASE("a read lagging behind the stream is served alone and keeps the stream
   w.options.readahead_max = 4 << 20;
   w.options.read_parallelism = 1;
   const std::string content = Pattern(12 << 20, 6);
-  w.remote.AddFile(kTut, "/lag", content);
-  auto& fs = w.Make(/*start=*/false);
-  auto f = w.Walk("Globus Tutorial Collection 1/lag");
-  REQUIRE(f.ok());
-  auto o = fs.Open(f->attr.ino, O_RDONLY);
-  REQUIRE(o.ok());
+  const uint64_t fh = MakeAndOpen(w, "lag", content);
+  auto& fs = *w.fs;
   const uint64_t chunk = 128 << 10;
   uint64_t off = 0;
   for (; off < (6u << 20); off += chunk)
-    REQUIRE(*fs.Read(o->fh, off, chunk) == content.substr(off, chunk));
+    REQUIRE(fs.Read(fh, off, chunk)->ToString() == content.substr(off, chunk));
   uint64_t served = w.remote.BytesServed();
   int gets = w.remote.Calls("get");
   // A re-read of bytes already delivered (and let go): fetched on its own, 64 KiB-aligned.
-  auto back = fs.Read(o->fh, (2u << 20) + 100, 4096);
+  auto back = fs.Read(fh, (2u << 20) + 100, 4096);
   REQUIRE(back.ok());
-  CHECK(*back == content.substr((2u << 20) + 100, 4096));
+  CHECK(back->ToString() == content.substr((2u << 20) + 100, 4096));
   CHECK(w.remote.BytesServed() - served == (64u << 10));
   CHECK(w.remote.Calls("get") == gets + 1);
   // The stream continues where it was: no restart from the initial window at `off`.
   uint64_t requested_before = w.remote.BytesServed();
   for (; off < content.size(); off += chunk)
-    REQUIRE(*fs.Read(o->fh, off, chunk) == content.substr(off, chunk));
-  fs.Release(o->fh);
+    REQUIRE(fs.Read(fh, off, chunk)->ToString() == content.substr(off, chunk));
+  fs.Release(fh);
   CHECK(w.remote.BytesServed() - requested_before <= content.size() - (6u << 20));
 }
 
@@ -294,7 +302,7 @@ TEST_CASE("concurrent reads of one handle in scrambled order return the right by
       for (uint64_t i; (i = next.fetch_add(1)) < n;) {
         uint64_t idx = i ^ 1;  // neighbours swapped, like overtaking readahead requests
         auto r = fs.Read(o->fh, idx * chunk, chunk);
-        if (!r.ok() || *r != content.substr(idx * chunk, chunk)) ++bad;
+        if (!r.ok() || r->ToString() != content.substr(idx * chunk, chunk)) ++bad;
       }
     });
   }
@@ -357,4 +365,84 @@ TEST_CASE("when the service does not say where ~ is, /~/ is sent as it is", "[fs
   w.remote.ResetCalls();
   REQUIRE(w.ReadAll(f->attr.ino).ok());
   CHECK(w.remote.Calls("ls") == 0);  // "does not say" is remembered too
+}
+
+// Reads reply straight from the part buffers (ReadData views them). A view must keep its part
+// alive, unrecycled and counted in the memory budget until it is destroyed, however the reader
+// let go of the part: fully delivered, dropped by a seek, or the file closed. Without the pin,
+// the budget drops to 0 while the buffers are still viewed, and closing the file frees them
+// under r1..r3 (wrong bytes; under ASan, a use after free).
+TEST_CASE("a read result pins its part until it is destroyed", "[fs][read]") {
+  World w;
+  w.options.readahead_max = 1 << 20;  // the window stays 1 MiB: every part is 1 MiB
+  w.options.read_parallelism = 1;
+  const uint64_t mib = 1 << 20;
+  const std::string content = Pattern(32 << 20, 11);
+  const uint64_t fh = MakeAndOpen(w, "pin", content);
+  auto& fs = *w.fs;
+
+  auto r1 = fs.Read(fh, 0, mib);  // all of part [0, 1M): the reader lets go of it at once
+  REQUIRE(r1.ok());
+  CHECK(r1->pieces().size() == 1);
+  CHECK(fs.memory().used() == mib);  // ...but r1 still holds it
+  auto r2 = fs.Read(fh, mib, mib);   // part [1M, 2M): r1's buffer is not recycled for it
+  REQUIRE(r2.ok());
+  CHECK(fs.memory().used() == 2 * mib);
+  CHECK(r1->ToString() == content.substr(0, mib));
+  CHECK(r2->ToString() == content.substr(mib, mib));
+
+  auto r3 = fs.Read(fh, 2 * mib, 4096);  // part [2M, 3M), mostly unread
+  REQUIRE(r3.ok());
+  CHECK(fs.memory().used() == 3 * mib);
+  // A seek (beyond seek_window) drops part [2M, 3M): r3 keeps it.
+  auto r4 = fs.Read(fh, 24 * mib + 100, 100);
+  REQUIRE(r4.ok());
+  CHECK(r4->ToString() == content.substr(24 * mib + 100, 100));
+  CHECK(fs.memory().used() == 3 * mib + (64u << 10));  // + the random read's 64 KiB block
+
+  fs.Release(fh);  // the reader is gone; the results still view their parts
+  CHECK(fs.memory().used() == 3 * mib + (64u << 10));
+  CHECK(r1->ToString() == content.substr(0, mib));
+  CHECK(r3->ToString() == content.substr(2 * mib, 4096));
+  *r1 = ReadData();
+  CHECK(fs.memory().used() == 2 * mib + (64u << 10));
+  ReadData copy = *r2;  // a copy shares the pin
+  *r2 = ReadData();
+  CHECK(fs.memory().used() == 2 * mib + (64u << 10));
+  CHECK(copy.ToString() == content.substr(mib, mib));
+  copy = ReadData();
+  *r3 = ReadData();
+  *r4 = ReadData();
+  CHECK(fs.memory().used() == 0);
+}
+
+TEST_CASE("a read spanning parts is one piece per part", "[fs][read]") {
+  World w;
+  w.options.readahead_max = 1 << 20;
+  w.options.read_parallelism = 4;  // 256 KiB parts
+  const std::string content = Pattern(4 << 20, 12);
+  const uint64_t fh = MakeAndOpen(w, "span", content);
+  auto& fs = *w.fs;
+  auto r = fs.Read(fh, 100, 600u << 10);  // [100, 600K + 100) overlaps 3 parts
+  REQUIRE(r.ok());
+  CHECK(r->pieces().size() == 3);
+  CHECK(r->size() == (600u << 10));
+  CHECK(r->ToString() == content.substr(100, 600u << 10));
+  fs.Release(fh);
+  CHECK(fs.memory().used() > 0);  // the three parts, pinned by r
+  r = ReadData();
+  CHECK(fs.memory().used() == 0);
+}
+
+TEST_CASE("ReadData owns bytes it is given", "[fs][read]") {
+  ReadData empty;
+  CHECK(empty.empty());
+  CHECK(empty.pieces().empty());
+  std::string s = "short";  // inside std::string's inline buffer: must not dangle
+  ReadData d(s);
+  s = "changed";
+  ReadData moved = std::move(d);
+  CHECK(moved.size() == 5);
+  CHECK(moved.ToString() == "short");
+  CHECK(ReadData(std::string()).pieces().empty());
 }
