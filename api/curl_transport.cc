@@ -263,7 +263,12 @@ Result<http::Response> CurlTransport::Send(const http::Request& req) {
     log::Debug("http", m, " ", req.url, " failed after ", ms, " ms: ", detail);
     return Error::Transport(f, detail);
   }
-  log::Debug("http", m, " ", req.url, " -> ", x.resp.status, " (", ms, " ms)");
+  if (log::GetLevel() <= log::Level::kDebug) {
+    std::string range;  // ranged GETs: which bytes (reads are debugged by their ranges)
+    for (const auto& [k, v] : req.headers)
+      if (k == "Range" || k == "range") range = " " + v;
+    log::Debug("http", m, " ", req.url, range, " -> ", x.resp.status, " (", ms, " ms)");
+  }
   return std::move(x.resp);
 }
 

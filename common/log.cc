@@ -44,11 +44,13 @@ std::string Redact(std::string_view text) {
 
 void Write(Level level, std::string_view component, std::string_view message) {
   static const char* kNames[] = {"DEBUG", "INFO", "WARN", "ERROR"};
-  char ts[32];
-  std::time_t now = std::time(nullptr);
+  char ts[40];
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
   std::tm tm{};
-  gmtime_r(&now, &tm);
-  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  gmtime_r(&now.tv_sec, &tm);
+  const size_t n = std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+  std::snprintf(ts + n, sizeof ts - n, ".%03ldZ", now.tv_nsec / 1000000);  // ms: latency debugging
   std::string line = std::string(ts) + " " + kNames[static_cast<int>(level)] + " " +
                      std::string(component) + ": " + Redact(message) + "\n";
   std::lock_guard<std::mutex> l(g_mu);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <future>
 
 #include "common/log.h"
 
@@ -136,6 +137,16 @@ Result<const Collection*> CollectionRegistry::ById(const std::string& id) {
 
 Result<const Collection*> CollectionRegistry::SearchExact(const std::string& display_name,
                                                           const std::string& id_prefix) {
+  auto found = FindExact(display_name, id_prefix);
+  if (!found.ok()) return found.error();
+  // Every same-named collection joins the root, so the duplicates get their suffixes.
+  std::lock_guard<std::mutex> l(mu_);
+  for (const auto* c : *found) AddToRootLocked(c);
+  return found->front();
+}
+
+Result<std::vector<const Collection*>> CollectionRegistry::FindExact(
+    const std::string& display_name, const std::string& id_prefix) {
   api::EndpointSearchQuery q;
   q.filter_fulltext = display_name;
   q.filter_non_functional = false;
@@ -155,12 +166,7 @@ Result<const Collection*> CollectionRegistry::SearchExact(const std::string& dis
             [](const api::Endpoint& a, const api::Endpoint& b) { return a.id < b.id; });
   std::vector<const Collection*> interned;
   for (const auto& e : exact) interned.push_back(Intern(e));
-  {
-    // Every same-named collection joins the root, so the duplicates get their suffixes.
-    std::lock_guard<std::mutex> l(mu_);
-    for (const auto* c : interned) AddToRootLocked(c);
-  }
-  return interned.front();
+  return interned;
 }
 
 void CollectionRegistry::ResolvePending() {
@@ -179,11 +185,34 @@ void CollectionRegistry::ResolvePending() {
       specs = pending_specs_;
     }
     bool failed = false;
-    for (const auto& spec : specs) {
-      Result<const Collection*> r = LooksLikeUuid(spec) ? ById(spec) : SearchExact(spec, "");
+    // The lookups run concurrently (at WAN latency, five collections one after the other
+    // delayed the first `ls` of the mount by five round trips); results apply in config order,
+    // so names and suffixes do not depend on which answer came first.
+    constexpr size_t kConcurrent = 8;
+    std::future<Result<std::vector<api::Bookmark>>> marks_f;
+    if (bookmarks_due)
+      marks_f = std::async(std::launch::async, [this] { return remote_.BookmarkList(); });
+    using Found = Result<std::vector<const Collection*>>;
+    std::vector<Found> results;
+    results.reserve(specs.size());
+    for (size_t i = 0; i < specs.size(); i += kConcurrent) {
+      std::vector<std::future<Found>> batch;
+      for (size_t j = i; j < std::min(specs.size(), i + kConcurrent); ++j)
+        batch.push_back(std::async(std::launch::async, [this, spec = specs[j]]() -> Found {
+          if (!LooksLikeUuid(spec)) return FindExact(spec, "");
+          auto c = ById(spec);
+          if (!c.ok()) return c.error();
+          return std::vector<const Collection*>{*c};
+        }));
+      for (auto& f : batch) results.push_back(f.get());
+    }
+    for (size_t i = 0; i < specs.size(); ++i) {
+      const std::string& spec = specs[i];
+      const Found& r = results[i];
       std::lock_guard<std::mutex> l(mu_);
       if (r.ok()) {
-        AddToRootLocked(*r);
+        // A name: every same-named collection joins the root (the duplicates get suffixes).
+        for (const auto* c : *r) AddToRootLocked(c);
         pending_specs_.erase(std::remove(pending_specs_.begin(), pending_specs_.end(), spec),
                              pending_specs_.end());
       } else if (ErrnoFor(r.error()) == ENOENT) {
@@ -201,7 +230,7 @@ void CollectionRegistry::ResolvePending() {
       }
     }
     if (bookmarks_due) {
-      auto marks = remote_.BookmarkList();
+      auto marks = marks_f.get();
       if (!marks.ok()) {
         failed = true;
         std::lock_guard<std::mutex> l(mu_);

@@ -91,6 +91,10 @@ class CollectionRegistry {
   void ResolvePending();
   Result<const Collection*> SearchExact(const std::string& display_name,
                                         const std::string& id_prefix);
+  // The remote half of SearchExact: every exact match, interned, sorted by id (none added to
+  // the root). Safe to run concurrently.
+  Result<std::vector<const Collection*>> FindExact(const std::string& display_name,
+                                                   const std::string& id_prefix);
   const Collection* Intern(const api::Endpoint& e);
   // Adds a collection to the root (if not there yet) and returns its root name.
   std::string AddToRootLocked(const Collection* c);

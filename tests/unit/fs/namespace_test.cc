@@ -61,6 +61,36 @@ TEST_CASE("re-resolving the root replaces bookmarks safely", "[fs][root]") {
             "B Lab"));
 }
 
+TEST_CASE("configured collections and bookmarks are resolved concurrently", "[fs][root]") {
+  World w;
+  w.options.collections = {kTut, kGrex, kSlash, "Shared Data"};
+  w.options.bookmarks = true;
+  auto& fs = w.Make();
+  w.remote.ResetCalls();
+  w.remote.CloseGate("get_endpoint");
+  w.remote.CloseGate("endpoint_search");
+  w.remote.CloseGate("bookmark_list");
+  std::thread lister([&] { (void)w.List(kRootIno); });
+  // All five calls are in flight together; one after the other, only one would ever wait.
+  const bool together = Eventually([&] {
+    return w.remote.Blocked("get_endpoint") == 3 && w.remote.Blocked("endpoint_search") == 1 &&
+           w.remote.Blocked("bookmark_list") == 1;
+  });
+  w.remote.ReleaseGate("get_endpoint");
+  w.remote.ReleaseGate("endpoint_search");
+  w.remote.ReleaseGate("bookmark_list");
+  lister.join();
+  CHECK(together);
+  // Results still apply in config order: the names do not depend on who answered first.
+  auto names = w.List(kRootIno);
+  REQUIRE(names.ok());
+  CHECK(Has(*names, "Globus Tutorial Collection 1"));
+  CHECK(Has(*names, "UManitoba Grex HPC"));
+  CHECK(Has(*names, "Shared Data"));
+  CHECK(Has(*names, "Shared Data (" + std::string(kShared2).substr(0, 8) + ")"));
+  (void)fs;
+}
+
 TEST_CASE("root lists configured collections, bookmarks as symlinks, hides endpoints",
           "[fs][root]") {
   World w;
