@@ -222,6 +222,17 @@ const std::vector<Key>& Keys() {
        [](Config& c, const std::string& v, const std::string&) {
          return SetInt(c.read_parallelism, v, 1, 256);
        }},
+      {"read_part_size", "a size from 64K to 256M, such as 16M",
+       [](Config& c, const std::string& v, const std::string&) {
+         uint64_t n = 0;
+         if (!SetSize(n, v) || n < (64u << 10) || n > (256u << 20)) return false;
+         c.read_part_size = n;
+         return true;
+       }},
+      {"prefetch_workers", "a whole number from 0 (off) to 64",
+       [](Config& c, const std::string& v, const std::string&) {
+         return SetInt(c.prefetch_workers, v, 0, 64);
+       }},
       {"uid", "a user id, or -1 for the mounting user",
        [](Config& c, const std::string& v, const std::string&) { return SetId(c.uid, v); }},
       {"gid", "a group id, or -1 for the mounting user's group",
@@ -314,6 +325,10 @@ const std::vector<Key>& Keys() {
       {"batch_max_items", "a whole number of at least 1",
        [](Config& c, const std::string& v, const std::string&) {
          return SetU64(c.batch_max_items, v, 1);
+       }},
+      {"pending_wait_seconds", "seconds",
+       [](Config& c, const std::string& v, const std::string&) {
+         return SetDuration(c.pending_wait_seconds, v);
        }},
       {"log_file", "a file path",
        [](Config& c, const std::string& v, const std::string& base) {

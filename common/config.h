@@ -41,6 +41,10 @@ struct Config {
   uint64_t readahead_max = 128ull << 20;      // per open file (docs/PERFORMANCE.md)
   uint64_t read_memory_limit = 512ull << 20;  // all open files together
   int read_parallelism = 4;
+  uint64_t read_part_size = 16ull << 20;  // largest single range request
+
+  // Tree-walk prefetch of subdirectory listings (0 = off).
+  int prefetch_workers = 4;
 
   // Ownership as shown in the mount (-1 = the mounting user).
   int64_t uid = -1, gid = -1;
@@ -64,6 +68,7 @@ struct Config {
   std::optional<int> sync_level;
   double batch_idle_seconds = 0.5;
   uint64_t batch_max_items = 10000;
+  double pending_wait_seconds = 3600;  // open/fsync of a pending copy wait at most this (EAGAIN)
 
   // Logging.
   std::string log_file;

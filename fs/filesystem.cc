@@ -77,6 +77,9 @@ FsOptions FsOptions::FromConfig(const Config& c) {
   o.readahead_max = c.readahead_max;
   o.read_memory_limit = c.read_memory_limit;
   o.read_parallelism = std::max(c.read_parallelism, 1);
+  o.read_part_size = c.read_part_size;
+  o.prefetch_workers = c.prefetch_workers;
+  o.pending_wait_seconds = c.pending_wait_seconds;
   o.uid = c.uid < 0 ? getuid() : static_cast<uint32_t>(c.uid);
   o.gid = c.gid < 0 ? getgid() : static_cast<uint32_t>(c.gid);
   o.umask = c.umask & 0777;

@@ -65,6 +65,8 @@ max_negative_entries = 45
 readahead_max = 64M
 read_memory_limit = 1G
 read_parallelism = 8
+read_part_size = 4M
+prefetch_workers = 0
 uid = 1000
 gid = -1
 umask = 027
@@ -83,6 +85,7 @@ encrypt_data = yes
 sync_level = checksum
 batch_idle_seconds = 2
 batch_max_items = 500
+pending_wait_seconds = 10m
 log_file = /var/log/gf.log
 debug = on
 )";
@@ -105,6 +108,8 @@ debug = on
   CHECK(c.readahead_max == 64ull << 20);
   CHECK(c.read_memory_limit == 1ull << 30);
   CHECK(c.read_parallelism == 8);
+  CHECK(c.read_part_size == 4ull << 20);
+  CHECK(c.prefetch_workers == 0);
   CHECK(c.uid == 1000);
   CHECK(c.gid == -1);
   CHECK(c.umask == 027);
@@ -122,6 +127,7 @@ debug = on
   CHECK(c.encrypt_data);
   CHECK(c.sync_level == 3);
   CHECK(c.batch_idle_seconds == 2);
+  CHECK(c.pending_wait_seconds == 600);
   CHECK(c.batch_max_items == 500);
   CHECK(c.log_file == "/var/log/gf.log");
   CHECK(c.debug);
@@ -153,6 +159,10 @@ TEST_CASE("Bad values and unknown keys are rejected with FILE:LINE", "[config]")
            {"umask", "1777"},
            {"transfer_url", "http://insecure.example.org"},
            {"read_parallelism", "0"},
+           {"read_part_size", "1K"},
+           {"read_part_size", "1G"},
+           {"prefetch_workers", "-1"},
+           {"pending_wait_seconds", "soon"},
            {"max_retries", "two"},
            {"entry_ttl", "-5"},
            {"copy_mode", "sometimes"},

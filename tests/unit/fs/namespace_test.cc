@@ -696,3 +696,17 @@ TEST_CASE("the overlay hook adds pending entries and hides moving ones", "[fs][o
   CHECK(Errno(fs.Lookup(d->attr.ino, "moving").error()) == ENOENT);
   fs.SetOverlay(nullptr);
 }
+
+TEST_CASE("FsOptions::FromConfig carries every fs key from the config", "[fs][config]") {
+  gf::Config c;
+  REQUIRE(gf::ParseConfigText(c,
+                              "read_part_size = 4M\nprefetch_workers = 0\n"
+                              "pending_wait_seconds = 90\nread_parallelism = 3\n",
+                              "t")
+              .ok());
+  FsOptions o = FsOptions::FromConfig(c);
+  CHECK(o.read_part_size == 4ull << 20);
+  CHECK(o.prefetch_workers == 0);
+  CHECK(o.pending_wait_seconds == 90);
+  CHECK(o.read_parallelism == 3);
+}
