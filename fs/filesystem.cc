@@ -80,6 +80,7 @@ FsOptions FsOptions::FromConfig(const Config& c) {
   o.read_part_size = c.read_part_size;
   o.prefetch_workers = c.prefetch_workers;
   o.pending_wait_seconds = c.pending_wait_seconds;
+  o.warm_root = true;
   o.uid = c.uid < 0 ? getuid() : static_cast<uint32_t>(c.uid);
   o.gid = c.gid < 0 ? getgid() : static_cast<uint32_t>(c.gid);
   o.umask = c.umask & 0777;
@@ -192,6 +193,10 @@ void Filesystem::SetAuthorizer(Authorizer* a) {
 void Filesystem::Start() {
   read_queue_.Start();
   if (options_.prefetch_workers > 0) dir_prefetch_.Start();
+  // One task on the read pool (always running); a lookup arriving meanwhile joins the same
+  // resolution (single flight), and a failure is retried by the next operation as before.
+  if (options_.warm_root && !read_queue_.Submit([this] { (void)registry_.List(); }))
+    log::Debug("fs", "root warm-up not queued; the first operation resolves the root");
 }
 
 void Filesystem::Stop() {

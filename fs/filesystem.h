@@ -103,6 +103,9 @@ struct FsOptions {
   bool preserve_timestamp = true;  // pending destinations show the source's mtime
   double pending_wait_seconds = 3600;
   bool abort_on_lookup_underflow = InodeTable::kAbortOnUnderflowDefault;
+  // Start() resolves the root (configured collections, bookmarks) in the background, so the
+  // first operation does not wait for it. On from the config; tests drive it themselves.
+  bool warm_root = false;
 
   // From the config; uid/gid of -1 become the calling process's ids.
   static FsOptions FromConfig(const Config& c);

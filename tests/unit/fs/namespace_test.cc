@@ -710,3 +710,23 @@ TEST_CASE("FsOptions::FromConfig carries every fs key from the config", "[fs][co
   CHECK(o.pending_wait_seconds == 90);
   CHECK(o.read_parallelism == 3);
 }
+
+TEST_CASE("warm_root resolves the root at Start, before any operation", "[fs][root]") {
+  World w;
+  w.options.collections = {kTut, kGrex};
+  SECTION("off (the default): nothing until the first operation") {
+    w.Make();
+    CHECK(w.remote.Calls("get_endpoint") == 0);
+  }
+  SECTION("on: both collections are resolved in the background") {
+    w.options.warm_root = true;
+    auto& fs = w.Make();
+    CHECK(Eventually([&] { return w.remote.Calls("get_endpoint") == 2; }));
+    w.remote.ResetCalls();
+    auto names = w.List(kRootIno);  // already resolved: no call
+    REQUIRE(names.ok());
+    CHECK(Has(*names, "UManitoba Grex HPC"));
+    CHECK(w.remote.Calls("get_endpoint") == 0);
+    (void)fs;
+  }
+}
