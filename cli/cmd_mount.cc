@@ -477,7 +477,7 @@ int CmdMount(int argc, char** argv) {
   // cp/mv as Globus transfer tasks (issue 6): the journal is per mount point, so a remount
   // resumes what a crashed or unmounted daemon left (tracked, never resubmitted twice).
   if (c.state_dir.empty()) c.state_dir = DefaultStateDir();
-  auto engine = fs::TransferEngine::Open(*ctx->transfer,
+  auto engine = fs::TransferEngine::Open(filesystem.engine_api(),
                                          fs::TransferEngineOptions::FromConfig(c, MountId(mp)));
   if (!engine.ok()) {
     Error e = engine.error();

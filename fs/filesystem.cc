@@ -152,6 +152,7 @@ Filesystem::Filesystem(api::TransferApi& transfer, api::DataApi& data, FsOptions
       started_(clock.Now()),
       started_wall_(std::chrono::system_clock::to_time_t(clock.WallNow())),
       remote_(transfer, data, authorizer_proxy_),
+      engine_remote_(transfer, data, default_authorizer_),
       table_(options_.abort_on_lookup_underflow),
       negative_(clock, Secs(options_.negative_ttl), options_.max_negative_entries),
       cache_(clock, Secs(options_.dir_ttl), options_.max_cached_entries),
@@ -1588,7 +1589,12 @@ std::string Filesystem::StatusJson() {
   w.EndObject();
   w.Key("api_calls");
   w.StartObject();
-  for (const auto& [op, n] : remote_.Counts()) {
+  auto counts = remote_.Counts();  // the fs core's calls, then the transfer engine's
+  for (const auto& [op, n] : engine_remote_.Counts()) {
+    counts[op].calls += n.calls;
+    counts[op].errors += n.errors;
+  }
+  for (const auto& [op, n] : counts) {
     w.Key(op.c_str());
     w.StartObject();
     w.Key("calls");

@@ -152,6 +152,10 @@ class Filesystem {
   // becomes the Overlay). Without them, create/copy_file_range/cross-collection rename fail
   // (EROFS/EOPNOTSUPP/EXDEV). Call before Start(); null/null detaches.
   void SetTransfers(TransferEngine* engine, PendingOverlay* overlay);
+  // The TransferApi the transfer engine should use: it counts the engine's calls into the
+  // status file's api_calls (submissions, task_list, ...) and never starts a login flow (the
+  // engine blocks and retries authorization errors itself).
+  api::TransferApi& engine_api() { return engine_remote_; }
   // Extra "api" section for the status file (e.g. rate-limiter waits), as JSON members.
   void SetStatusExtra(std::function<std::map<std::string, double>()> f) { extra_ = std::move(f); }
   // "pending_authorizations" of the status file: a JSON array (issue 5, AuthorizationBroker).
@@ -325,6 +329,7 @@ class Filesystem {
     }
   } authorizer_proxy_;
   Remote remote_;
+  Remote engine_remote_;  // over the same API, with default_authorizer_ (no flows)
   InodeTable table_;
   NegativeCache negative_;
   MetadataCache cache_;

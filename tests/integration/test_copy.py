@@ -104,6 +104,10 @@ class CopyTests(CopyTestBase):
         # The entry becomes the real remote file.
         wait_for(lambda: not self._has_status_xattr(dst), 20, "the pending mark to go")
         self.assertEqual(md5_file(dst), md5_file(self.backing(T1, "cp1", "a.bin")))
+        # The status file counts the transfer engine's calls too.
+        calls = self.status_json()["api_calls"]
+        self.assertGreaterEqual(calls.get("submit_transfer", {}).get("calls", 0), 1, calls)
+        self.assertGreaterEqual(calls.get("task_list", {}).get("calls", 0), 1, calls)
 
     def _has_status_xattr(self, p):
         try:

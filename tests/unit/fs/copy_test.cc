@@ -54,7 +54,7 @@ struct CopyWorld : World {
     std::filesystem::remove_all(dir);
   }
   void OpenEngine() {
-    auto e = TransferEngine::Open(remote, eopts, clock);
+    auto e = TransferEngine::Open(fs->engine_api(), eopts, clock);  // as the mount does
     REQUIRE(e.ok());
     engine = std::move(*e);
     overlay = std::make_unique<PendingOverlay>(engine.get(), clock);
@@ -383,6 +383,10 @@ TEST_CASE("mv across collections: source hidden, deleted only after the verified
     const std::string status = w.fs->StatusJson();  // finished: no longer "deleting-source"
     CHECK(status.find("\"state\":\"succeeded\"") != std::string::npos);
     CHECK(status.find("deleting-source") == std::string::npos);
+    // The engine's calls are in api_calls too (it works through Filesystem::engine_api()).
+    CHECK(status.find("\"submit_transfer\":{\"calls\":1,") != std::string::npos);
+    CHECK(status.find("\"submit_delete\":{\"calls\":1,") != std::string::npos);
+    CHECK(status.find("\"task_list\":{\"calls\":") != std::string::npos);
   }
   SECTION("failure: the source reappears untouched, nothing deleted") {
     w.remote.FailTask(tasks[0].doc.task_id, "PERMISSION_DENIED", "permission denied");
