@@ -11,6 +11,7 @@ Every helper here is bounded in time: a test that would hang fails instead.
 The binary is $GF_BINARY (scripts/test sets it), else build/cli/globus-fuse.
 """
 
+import hashlib
 import json
 import os
 import shutil
@@ -237,3 +238,41 @@ class SimTestCase(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.sim.stop()
+
+
+class MountTestCase(SimTestCase):
+    """A logged-in sim and one mount for the whole class."""
+
+    mount_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.populate()
+        cls.mount = Mount(cls.env, *cls.mount_args)
+        cls.mount.__enter__()
+        cls.mnt = cls.mount.path
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.mount.__exit__(None, None, None)
+        finally:
+            super().tearDownClass()
+
+    @classmethod
+    def populate(cls):
+        pass
+
+    def path(self, collection, *parts):
+        return os.path.join(self.mnt, collection, *parts)
+
+
+def md5_file(path, chunk=1 << 20):
+    h = hashlib.md5()
+    with open(path, "rb") as f:
+        while True:
+            b = f.read(chunk)
+            if not b:
+                return h.hexdigest()
+            h.update(b)

@@ -9,11 +9,9 @@ import errno
 import os
 import signal
 import subprocess
-import time
 import json
 
-from tests.integration.harness import Mount, run_cli, wait_for
-from tests.integration.test_mount import MountTestCase, md5_file
+from tests.integration.harness import Mount, MountTestCase, md5_file, run_cli, wait_for
 
 T1 = "Globus Tutorial Collection 1"
 T2 = "Globus Tutorial Collection 2"

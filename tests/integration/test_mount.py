@@ -1,7 +1,6 @@
 """Real FUSE mounts of globus-fuse against globus-sim: layout, metadata, caching, reads, errors."""
 
 import errno
-import hashlib
 import os
 import random
 import stat
@@ -9,7 +8,7 @@ import subprocess
 import time
 import unittest
 
-from tests.integration.harness import Mount, SimTestCase, run_cli, wait_for
+from tests.integration.harness import MountTestCase, SimTestCase, md5_file, run_cli, wait_for
 
 TUTORIAL = "Globus Tutorial Collection 1"
 GREX = "UManitoba Grex HPC"
@@ -26,44 +25,6 @@ def tree(top):
             out[os.path.relpath(p, top)] = (kind, st.st_size if kind == "f" else None,
                                             int(st.st_mtime))
     return out
-
-
-def md5_file(path, chunk=1 << 20):
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                return h.hexdigest()
-            h.update(b)
-
-
-class MountTestCase(SimTestCase):
-    """A logged-in sim and one mount for the whole class."""
-
-    mount_args = ()
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.populate()
-        cls.mount = Mount(cls.env, *cls.mount_args)
-        cls.mount.__enter__()
-        cls.mnt = cls.mount.path
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.mount.__exit__(None, None, None)
-        finally:
-            super().tearDownClass()
-
-    @classmethod
-    def populate(cls):
-        pass
-
-    def path(self, collection, *parts):
-        return os.path.join(self.mnt, collection, *parts)
 
 
 class LayoutTests(MountTestCase):

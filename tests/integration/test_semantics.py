@@ -7,31 +7,23 @@ import subprocess
 import time
 import unittest
 
-from tests.integration.harness import Mount, SimTestCase
+from tests.integration.harness import MountTestCase
 
 TUTORIAL = "Globus Tutorial Collection 1"
 TTL = 2  # seconds, for dir/attr/entry
 NEG_TTL = 1
 
 
-class SemanticsDocTests(SimTestCase):
+class SemanticsDocTests(MountTestCase):
+    mount_args = ("-o", f"dir_ttl={TTL}", "-o", f"attr_ttl={TTL}", "-o", f"entry_ttl={TTL}",
+                  "-o", f"negative_ttl={NEG_TTL}")
+
     @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
+    def populate(cls):
         cls.root = os.path.join(cls.sim.root(TUTORIAL), "sem")
         # One directory per example, so no example sees another's cached listing.
         for n in range(1, 7):
             os.makedirs(os.path.join(cls.root, f"e{n}"), exist_ok=True)
-        cls.mount = Mount(cls.env, "-o", f"dir_ttl={TTL}", "-o", f"attr_ttl={TTL}", "-o",
-                          f"entry_ttl={TTL}", "-o", f"negative_ttl={NEG_TTL}")
-        cls.mount.__enter__()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.mount.__exit__(None, None, None)
-        finally:
-            super().tearDownClass()
 
     def m(self, *parts):
         return os.path.join(self.mount.path, TUTORIAL, "sem", *parts)

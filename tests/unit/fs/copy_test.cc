@@ -91,7 +91,8 @@ struct CopyWorld : World {
     Ino dst_ino = 0, src_ino = 0;
     int calls = 0;
   };
-  Cp StartCp(const std::string& src, Ino dst_dir, const std::string& name, bool release = true) {
+  // What cp does before copying: open the source, create the destination.
+  Cp OpenCp(const std::string& src, Ino dst_dir, const std::string& name) {
     Cp cp;
     auto s = Walk(src);
     REQUIRE(s.ok());
@@ -103,6 +104,14 @@ struct CopyWorld : World {
     REQUIRE(c.ok());
     cp.dst_fh = c->opened.fh;
     cp.dst_ino = c->entry.attr.ino;
+    return cp;
+  }
+  // The first copy_file_range call of an opened cp (wait mode blocks in it).
+  Result<uint64_t> FirstCopy(const Cp& cp, const std::atomic<bool>* cancel = nullptr) {
+    return fs->CopyFileRange(cp.src_ino, cp.src_fh, 0, cp.dst_ino, cp.dst_fh, 0, kChunk, cancel);
+  }
+  Cp StartCp(const std::string& src, Ino dst_dir, const std::string& name, bool release = true) {
+    Cp cp = OpenCp(src, dst_dir, name);
     uint64_t off = 0;
     for (;;) {
       auto r = fs->CopyFileRange(cp.src_ino, cp.src_fh, off, cp.dst_ino, cp.dst_fh, off, kChunk);
@@ -414,15 +423,11 @@ TEST_CASE("wait mode: copy_file_range returns the task's error", "[fs][copy][wai
   CopyWorld w(/*wait_mode=*/true);
   w.remote.AddFile(kTut, "/src/a", "x");
   Ino dst = w.Dir(std::string(kGrexName) + "/dst");
-  auto s = w.Walk(std::string(kTutName) + "/src/a");
-  REQUIRE(s.ok());
-  auto in = w.fs->Open(s->attr.ino, O_RDONLY);
-  auto c = w.fs->Create(dst, "a", 0644, kCreateFlags);
-  REQUIRE((in.ok() && c.ok()));
+  auto cp = w.OpenCp(std::string(kTutName) + "/src/a", dst, "a");
   std::atomic<bool> done{false};
   Result<uint64_t> r = uint64_t{0};
   std::thread t([&] {
-    r = w.fs->CopyFileRange(s->attr.ino, in->fh, 0, c->entry.attr.ino, c->opened.fh, 0, kChunk);
+    r = w.FirstCopy(cp);
     done = true;
   });
   bool failed = false;
@@ -439,24 +444,19 @@ TEST_CASE("wait mode: copy_file_range returns the task's error", "[fs][copy][wai
   t.join();
   REQUIRE_FALSE(r.ok());
   CHECK(Errno(r.error()) == EACCES);
-  w.fs->Release(in->fh);
-  w.fs->Release(c->opened.fh);
+  w.fs->Release(cp.src_fh);
+  w.fs->Release(cp.dst_fh);
 }
 
 TEST_CASE("wait mode: an interrupt cancels the Globus task", "[fs][copy][wait]") {
   CopyWorld w(/*wait_mode=*/true);
   w.remote.AddFile(kTut, "/src/a", "x");
   Ino dst = w.Dir(std::string(kGrexName) + "/dst");
-  auto s = w.Walk(std::string(kTutName) + "/src/a");
-  REQUIRE(s.ok());
-  auto in = w.fs->Open(s->attr.ino, O_RDONLY);
-  auto c = w.fs->Create(dst, "a", 0644, kCreateFlags);
-  REQUIRE((in.ok() && c.ok()));
+  auto cp = w.OpenCp(std::string(kTutName) + "/src/a", dst, "a");
   std::atomic<bool> cancel{false}, done{false};
   Result<uint64_t> r = uint64_t{0};
   std::thread t([&] {
-    r = w.fs->CopyFileRange(s->attr.ino, in->fh, 0, c->entry.attr.ino, c->opened.fh, 0, kChunk,
-                            &cancel);
+    r = w.FirstCopy(cp, &cancel);
     done = true;
   });
   for (int i = 0; i < 20000 && !done; ++i) {
@@ -473,8 +473,8 @@ TEST_CASE("wait mode: an interrupt cancels the Globus task", "[fs][copy][wait]")
   CHECK(tasks[0].doc.status == api::TaskStatus::kFailed);
   REQUIRE(tasks[0].doc.fatal_error);
   CHECK(tasks[0].doc.fatal_error->code == "CANCELED");
-  w.fs->Release(in->fh);
-  w.fs->Release(c->opened.fh);
+  w.fs->Release(cp.src_fh);
+  w.fs->Release(cp.dst_fh);
 }
 
 TEST_CASE("restart: pending entries come back and the task is tracked, not resubmitted",
