@@ -547,6 +547,11 @@ void TransferEngine::PlanDeletes(MonoTime now) {
       }
       ++it;
     }
+    for (auto it = copied_.begin(); it != copied_.end();) {  // no op needs these pages any more
+      const bool needed = std::any_of(needs_plan_.begin(), needs_plan_.end(),
+                                      [&](OpId id) { return ops.at(id).copy_task == it->first; });
+      it = needed ? std::next(it) : copied_.erase(it);
+    }
     // Plan only when a delete slot is free: the listing must be as close as possible to the
     // delete task it decides (anything created after the listing is at risk).
     if (needs_plan_.empty() || ActiveBatchesLocked(StepKind::kDelete) >= opts_.max_delete_tasks)
@@ -646,10 +651,11 @@ std::optional<OpFailure> TransferEngine::Verify(const std::string& copy_task, co
     v.next_attempt = now + (Classify(e) == Disposition::kBlocked ? opts_.retry_max
                                                                  : BackoffLocked(++v.attempts));
   };
-  // 1. What the copy task transferred.
-  while (!v.transfers_done && *calls > 0) {
+  // 1. What the copy task transferred: its pages are shared by every mv batched into it.
+  CopiedFiles& copied = copied_[copy_task];
+  while (!copied.done && *calls > 0) {
     --*calls;
-    auto page = api_.SuccessfulTransfers(copy_task, v.marker);
+    auto page = api_.SuccessfulTransfers(copy_task, copied.marker);
     if (!page.ok()) {
       const Disposition d = Classify(page.error());
       if (d == Disposition::kRetry || d == Disposition::kBlocked) {
@@ -660,14 +666,17 @@ std::optional<OpFailure> TransferEngine::Verify(const std::string& copy_task, co
                        Truncated("cannot list the files copied by task " + copy_task + ": " +
                                  OneLine(page.error().Describe()) + "; the source was kept")};
     }
-    for (const api::SuccessfulTransfer& t : page->transfers) {
-      std::string p = NormalPath(t.source_path);
-      if (IsUnder(p, root)) v.transferred.insert(std::move(p));
-    }
-    if (page->next_marker && !page->next_marker->empty() && *page->next_marker != v.marker)
-      v.marker = *page->next_marker;
+    for (const api::SuccessfulTransfer& t : page->transfers)
+      copied.paths.push_back(NormalPath(t.source_path));
+    if (page->next_marker && !page->next_marker->empty() && *page->next_marker != copied.marker)
+      copied.marker = *page->next_marker;
     else
-      v.transfers_done = true;
+      copied.done = true;
+  }
+  if (copied.done && !v.transfers_done) {
+    for (const std::string& p : copied.paths)
+      if (IsUnder(p, root)) v.transferred.insert(p);
+    v.transfers_done = true;
   }
   // 2. What the source holds now (breadth first; listed after step 1, as late as possible).
   if (v.transfers_done && !v.listing_started) {

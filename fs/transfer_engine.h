@@ -40,7 +40,8 @@
 //   recursive copy only copied what existed when the task enumerated the tree. So between the
 //   copy and the delete the engine makes a delete PLAN (PlanDeletes):
 //     1. the copy task's successful transfers (GET task/{id}/successful_transfers, marker
-//        paging): the files it actually transferred;
+//        paging): the files it actually transferred (fetched once per task, however many
+//        directory mvs were batched into it);
 //     2. then a listing of the source tree (LsAll per directory, breadth first, at most
 //        `verify_max_entries` entries), as late as possible: only when a delete task slot is
 //        free, and the delete batch is formed and submitted in the same RunOnce pass;
@@ -267,7 +268,6 @@ class TransferEngine {
   // A directory mv's delete plan in the making. Only RunOnce touches it (not journaled: after a
   // restart the plan is made again from scratch).
   struct Verification {
-    std::string marker;  // successful_transfers paging
     bool transfers_done = false;
     std::set<std::string> transferred;  // normalized source paths under the op's source
     bool listing_started = false;
@@ -278,6 +278,14 @@ class TransferEngine {
     MonoTime next_attempt{};
     int attempts = 0;
     std::string waiting_reason;
+  };
+  // The files one copy task transferred (successful_transfers, all pages). Several directory
+  // mvs batched into one copy task share it: the pages are fetched once, not once per mv.
+  // Dropped when no op waiting for a plan names the task. Only RunOnce touches it.
+  struct CopiedFiles {
+    std::string marker;  // next successful_transfers page
+    bool done = false;
+    std::vector<std::string> paths;  // normalized source paths, every page so far
   };
   struct BatchRuntime {
     MonoTime next_attempt{};
@@ -341,11 +349,12 @@ class TransferEngine {
   MonoTime next_poll_{};
   Millis poll_interval_{0};
   std::vector<std::pair<OpId, std::string>> step_done_;  // (op, task): OnStepFinished owed
-  std::map<OpId, std::string> last_task_;   // terminal, undelivered op -> the task that ended it
-  std::set<OpId> delivering_;               // terminal ops whose listeners are running
-  std::map<OpId, Finished> finished_;       // recently finished, bounded by finished_history
-  std::set<OpId> needs_plan_;               // directory mvs waiting for their delete plan
-  std::map<OpId, Verification> verifying_;  // RunOnce only (see Verification)
+  std::map<OpId, std::string> last_task_;      // terminal, undelivered op -> the task that ended it
+  std::set<OpId> delivering_;                  // terminal ops whose listeners are running
+  std::map<OpId, Finished> finished_;          // recently finished, bounded by finished_history
+  std::set<OpId> needs_plan_;                  // directory mvs waiting for their delete plan
+  std::map<OpId, Verification> verifying_;     // RunOnce only (see Verification)
+  std::map<std::string, CopiedFiles> copied_;  // RunOnce only: copy task id -> its files
   std::deque<OpId> finished_order_;
   int waiters_ = 0;  // threads blocked in Wait()
   bool work_ = false;

@@ -936,6 +936,42 @@ TEST_CASE("mv of a directory: successful_transfers pages through every marker",
   CHECK_FALSE(w.remote.Exists(kA, "/dir"));
 }
 
+TEST_CASE("mv of directories sharing one copy task: its transfers are fetched once",
+          "[transfer][mvdir]") {
+  World w;
+  for (int i = 0; i < 3; ++i) {
+    w.remote.AddFile(kA, "/one/f" + std::to_string(i), "1");
+    w.remote.AddFile(kA, "/two/f" + std::to_string(i), "2");
+  }
+  w.remote.AddFile(kA, "/two/late", "added after the copy");
+  w.remote.SetSuccessfulTransfersPageSize(2);
+  auto e = w.Engine();
+  auto one = e->Enqueue(OpRequest::Move({kA, "/one"}, {kB, "/m1"}, 0, /*recursive=*/true));
+  auto two = e->Enqueue(OpRequest::Move({kA, "/two"}, {kB, "/m2"}, 0, /*recursive=*/true));
+  REQUIRE(one.ok());
+  REQUIRE(two.ok());
+  w.Settle(*e);
+  REQUIRE(w.remote.Tasks().size() == 1);  // both copies in one task
+  w.remote.RunTasks();
+  w.remote.AddFile(kA, "/two/later", "not copied");
+  w.clock.Advance(w.opts.poll_max);
+  e->RunOnce();
+  e->RunOnce();
+  w.Settle(*e);
+  // 7 files copied, 2 per page: 4 pages, fetched once for both plans (not 8 calls).
+  CHECK(w.remote.Calls("successful_transfers") == 4);
+  w.Finish(*e);
+  CHECK(e->Wait(*one).ok());
+  CHECK(e->Wait(*two).ok());
+  CHECK(w.rec.Find(*one)->warning.empty());
+  CHECK_FALSE(w.remote.Exists(kA, "/one"));
+  // Each plan saw only its own part of the shared list: /two keeps the file added later.
+  CHECK(w.rec.Find(*two)->warning.find("1 file(s)") != std::string::npos);
+  CHECK(w.remote.Exists(kA, "/two/later"));
+  CHECK_FALSE(w.remote.Exists(kA, "/two/late"));
+  CHECK(w.remote.Get(kB, "/m2/late")->content == "added after the copy");
+}
+
 TEST_CASE("mv of a directory: restart while planning resumes without duplicate tasks",
           "[transfer][mvdir]") {
   World w;
