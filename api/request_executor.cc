@@ -21,7 +21,13 @@ Error WithContext(Error e, const std::string& context) {
   return e;
 }
 
+thread_local bool t_background = false;
+
 }  // namespace
+
+BackgroundCalls::BackgroundCalls() : previous_(t_background) { t_background = true; }
+BackgroundCalls::~BackgroundCalls() { t_background = previous_; }
+bool BackgroundCalls::Active() { return t_background; }
 
 void SetHeader(http::Headers& headers, std::string_view name, std::string value) {
   headers.erase(std::remove_if(headers.begin(), headers.end(),
@@ -49,7 +55,9 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
       return WithContext(Error::Transport(TransportFailure::kAborted, "cancelled"), o.context);
     }
     if (o.before_attempt) o.before_attempt(request);
-    if (limiter_ && o.rate_limited) limiter_->Acquire();
+    if (limiter_ && o.rate_limited)
+      limiter_->Acquire(BackgroundCalls::Active() ? RateLimiter::Lane::kBackground
+                                                  : RateLimiter::Lane::kForeground);
 
     auto token = tokens_.AccessToken(o.resource_server);
     if (!token.ok()) return WithContext(token.error(), o.context);

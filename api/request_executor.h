@@ -4,7 +4,8 @@
 //
 // One call = up to 1 + max_retries attempts (+1 after a 401 refresh). Each attempt:
 //   1. `before_attempt(request)` (lets a ranged read move its Range past delivered bytes);
-//   2. RateLimiter::Acquire() when a limiter is configured and the call is rate limited;
+//   2. RateLimiter::Acquire() when a limiter is configured and the call is rate limited (on the
+//      background lane while the calling thread holds a BackgroundCalls scope);
 //   3. Authorization: Bearer <TokenSource::AccessToken(resource_server)> (replaced each time:
 //      a refresh changes it);
 //   4. Transport::Send; an answer whose status `accept`s (default 2xx) and passes `validate`
@@ -67,6 +68,21 @@ class RequestExecutor {
   auth::TokenSource& tokens_;
   RetryPolicy policy_;
   RateLimiter* limiter_;
+};
+
+// While one lives, calls made on THIS thread use the rate limiter's background lane (see
+// rate_limiter.h): work no user is waiting on at that moment. The transfer engine's RunOnce
+// holds one; a FUSE thread never does. Nestable.
+class BackgroundCalls {
+ public:
+  BackgroundCalls();
+  ~BackgroundCalls();
+  BackgroundCalls(const BackgroundCalls&) = delete;
+  BackgroundCalls& operator=(const BackgroundCalls&) = delete;
+  static bool Active();
+
+ private:
+  bool previous_;
 };
 
 // Sets (replacing any existing, case-insensitively) a request header.

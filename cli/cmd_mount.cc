@@ -513,7 +513,8 @@ int CmdMount(int argc, char** argv) {
       return std::map<std::string, double>{
           {"requests", static_cast<double>(st.acquired)},
           {"rate_limit_waits", static_cast<double>(st.waits)},
-          {"rate_limit_wait_seconds", st.total_wait.count() / 1000.0}};
+          {"rate_limit_wait_seconds", st.total_wait.count() / 1000.0},
+          {"background_requests", static_cast<double>(st.background)}};
     });
   }
   fs::MountOptions mo;

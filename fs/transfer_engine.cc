@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "api/request_executor.h"
 #include "common/log.h"
 
 namespace gf::fs {
@@ -570,6 +571,9 @@ void TransferEngine::PlanDeletes(MonoTime now) {
     }
   }
 
+  // Thousands of calls for a big tree, and nobody types while waiting on them: the rate
+  // limiter's background lane, so interactive `ls` keeps its headroom.
+  api::BackgroundCalls background;
   int calls = std::max(opts_.verify_calls_per_pass, 1);
   for (Job& job : jobs) {
     std::optional<OpFailure> failed;

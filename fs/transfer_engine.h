@@ -52,11 +52,12 @@
 //   The plan is one journal record ("plan"); until it is written nothing is batched, and after
 //   a restart the plan is simply made again (no task was submitted for it). At most
 //   `verify_calls_per_pass` remote calls per RunOnce go to plans, so a big tree does not stall
-//   polling; every call still goes through the client's rate limiter. A copy whose transferred
-//   files cannot be fetched (the task is unknown, or an old journal lost its task id) fails the
-//   op with NotVerified: nothing is deleted. A file created in the source after the listing and
-//   before the delete task runs is still deleted by a "whole" plan: that window (one listing +
-//   one submission + the service's queue) is the remaining race (docs/SEMANTICS.md).
+//   polling; every call still goes through the client's rate limiter, on its background lane
+//   (interactive calls keep a share of the budget to themselves: api/rate_limiter.h). A copy whose
+//   transferred files cannot be fetched (the task is unknown, or an old journal lost its task id)
+//   fails the op with NotVerified: nothing is deleted. A file created in the source after the
+//   listing and before the delete task runs is still deleted by a "whole" plan: that window (one
+//   listing + one submission + the service's queue) is the remaining race (docs/SEMANTICS.md).
 // * Restart: Open() replays the journal: submitted tasks are tracked again (no resubmission);
 //   batches without a task_id are resubmitted with their persisted submission_id (Duplicate →
 //   the original task); queued ops are batched; finished-but-unreported ops are reported again

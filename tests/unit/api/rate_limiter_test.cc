@@ -103,3 +103,48 @@ TEST_CASE("concurrent callers get distinct slots", "[rate_limiter]") {
   CHECK(st.waits == 180);  // exactly the requests beyond the burst budget
   CHECK(waited == 180);
 }
+
+TEST_CASE("background lane: stops at its share and leaves the rest to interactive calls",
+          "[rate_limiter]") {
+  Env env;
+  REQUIRE(env.limiter.background_budget() == 120);
+  for (int i = 0; i < 120; ++i)
+    REQUIRE(env.limiter.Acquire(RateLimiter::Lane::kBackground) == Millis(0));
+  // The 121st background call must wait, but interactive calls still burst at full speed.
+  for (int i = 0; i < 60; ++i) REQUIRE(env.Acquire() == Millis(0));
+  CHECK(env.Acquire() > Millis(0));  // now the whole budget is used
+  auto st = env.limiter.stats();
+  CHECK(st.background == 120);
+  CHECK(st.acquired == 181);
+}
+
+TEST_CASE("background lane: waits for the window instead of taking the headroom",
+          "[rate_limiter]") {
+  Env env;
+  for (int i = 0; i < 120; ++i) env.limiter.Acquire(RateLimiter::Lane::kBackground);
+  const MonoTime t0 = env.clock.Now();
+  // The 121st waits until the first background call leaves the 10 s window.
+  CHECK(env.limiter.Acquire(RateLimiter::Lane::kBackground) == Millis(10000));
+  CHECK(env.clock.Now() - t0 == seconds(10));
+}
+
+TEST_CASE("mixed lanes: never over budget, and the background lane is not starved",
+          "[rate_limiter]") {
+  Env env;
+  Millis longest_background{0};
+  for (int i = 0; i < 1500; ++i) {
+    env.Acquire();  // an interactive caller that wants 100/s
+    env.clock.Advance(std::chrono::milliseconds(10));
+    if (i % 5 == 0) {
+      Millis w = env.limiter.Acquire(RateLimiter::Lane::kBackground);
+      env.starts.push_back(env.clock.Now());
+      longest_background = std::max(longest_background, w);
+    }
+  }
+  CHECK(env.MaxInWindow(seconds(10)) <= 180);
+  // Saturated by interactive calls, a background call still gets a slot within its patience
+  // (one window) plus one slot.
+  CHECK(longest_background > Millis(0));
+  CHECK(longest_background <= Millis(10000 + 1000));
+  CHECK(env.limiter.stats().background == 300);
+}

@@ -390,3 +390,28 @@ TEST_CASE("the rate limiter is consulted for every attempt", "[transfer_client]"
   CHECK(limiter.stats().waits == 1);
   CHECK(limiter.stats().total_wait == Millis(2000));
 }
+
+TEST_CASE("calls inside a BackgroundCalls scope use the limiter's background lane",
+          "[transfer_client]") {
+  FakeTransport transport;
+  FixedTokenSource tokens;
+  gf::testing::RecordingSleeper sleeper;
+  FakeClock clock;
+  RateLimiter limiter(20, 10, clock, 0.1, [&](Millis d) { clock.Advance(d); });
+  TransferClient client(transport, tokens, kRoot, sleeper.Policy(), &limiter, clock);
+  for (int i = 0; i < 4; ++i) transport.Push(200, R"({"value": "x"})");
+  REQUIRE(client.GetSubmissionId().ok());
+  {
+    BackgroundCalls outer;
+    {
+      BackgroundCalls inner;  // nestable
+      REQUIRE(client.GetSubmissionId().ok());
+    }
+    CHECK(BackgroundCalls::Active());
+    REQUIRE(client.GetSubmissionId().ok());
+  }
+  CHECK_FALSE(BackgroundCalls::Active());
+  REQUIRE(client.GetSubmissionId().ok());
+  CHECK(limiter.stats().acquired == 4);
+  CHECK(limiter.stats().background == 2);
+}
