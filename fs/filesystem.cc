@@ -132,9 +132,10 @@ struct Filesystem::FileHandle {
   // Write handles (cp destinations). `write` and `dst` are fixed at open.
   bool write = false;
   Location dst;
-  std::mutex mu;             // leaf (but see CopyFileRange: -> TransferEngine::mu_)
-  bool placeholder = false;  // this handle made the placeholder at dst
-  OpId op = 0;               // the copy queued into this destination
+  std::mutex mu;               // leaf (but see CopyFileRange: -> TransferEngine::mu_)
+  bool placeholder = false;    // this handle made the placeholder at dst
+  bool write_refused = false;  // a write() was refused: the caller had data for this file
+  OpId op = 0;                 // the copy queued into this destination
   Ino src_ino = 0;
   uint64_t src_size = 0;
   uint64_t next = 0;  // offset a continuing copy_file_range must use
@@ -1166,6 +1167,10 @@ Status Filesystem::WaitOp(OpId op, bool bounded, const std::atomic<bool>* cancel
 
 Status Filesystem::Write(uint64_t fh) {
   auto h = Handle(fh);
+  if (h && h->write) {
+    std::lock_guard<std::mutex> l(h->mu);
+    h->write_refused = true;  // its placeholder must not become an empty file at close
+  }
   if (!write_logged_.exchange(true))
     log::Warn("fs",
               "write: writing file contents is not supported yet (nothing was written); cp "
@@ -1173,6 +1178,27 @@ Status Filesystem::Write(uint64_t fh) {
   std::string where = h && h->write ? h->dst.collection + ":" + h->dst.path : "";
   return Error::NotSupported("writing file contents is not supported yet" +
                              (where.empty() ? "" : " (" + where + ")"));
+}
+
+namespace {
+bool HasHttps(const Collection& c) { return c.https_server && !c.https_server->empty(); }
+constexpr const char* kNoHttpsForEmpty =
+    "this collection has no HTTPS server (Globus Connect Personal collections do not), so an "
+    "empty file cannot be created through the mount";
+}  // namespace
+
+Status Filesystem::Flush(uint64_t fh) {
+  auto h = Handle(fh);
+  if (!h || !h->write || !pending_ || !h->inode || !h->inode->collection) return Status::Ok();
+  {
+    std::lock_guard<std::mutex> l(h->mu);
+    if (!h->placeholder || h->op != 0 || h->write_refused) return Status::Ok();
+  }
+  // Closed so far with no copy and no data: at its last close this becomes an empty remote
+  // file (Release). What can be known now is reported now, while close(2) can still say it.
+  const Collection& c = *h->inode->collection;
+  if (!HasHttps(c)) return Report("close", &c, h->dst.path, Error::NotSupported(kNoHttpsForEmpty));
+  return Status::Ok();
 }
 
 Status Filesystem::Fsync(uint64_t fh, const std::atomic<bool>* cancel) {
@@ -1400,12 +1426,23 @@ void Filesystem::Release(uint64_t fh) {
     files_.erase(it);
   }
   if (h->write && pending_) {
-    bool unused = false;
+    bool unused = false, refused = false;
     {
       std::lock_guard<std::mutex> l(h->mu);
       unused = h->placeholder && h->op == 0;
+      refused = h->write_refused;
     }
-    // A created (or truncated) file that never received a copy leaves nothing behind.
+    // A created (or truncated) file that never received a copy: if data was refused, it leaves
+    // nothing behind (the remote file is untouched). Otherwise the caller made an EMPTY file --
+    // `cp` of an empty file (the kernel answers its copy_file_range itself), `touch`, `: > f`
+    // -- and one 0-byte PUT makes it real. Decided here, at the last close, not at a FLUSH: a
+    // shell redirect closes a dup of the file before its command writes.
+    if (unused && !refused && h->inode && h->inode->collection && HasHttps(*h->inode->collection)) {
+      const Collection& c = *h->inode->collection;
+      Status s =
+          remote_.Put(api::CollectionRef{c.id, *c.https_server}, HttpsPath(c, h->dst.path), "");
+      if (!s.ok()) Report("close", &c, h->dst.path, s.error());  // close(2) has returned
+    }
     if (unused && pending_->DropPlaceholder(h->dst, fh))
       InvalidatePath(h->dst.collection, h->dst.path);
   }

@@ -211,8 +211,15 @@ class Filesystem {
                         const std::atomic<bool>* cancel = nullptr);
   // Always fails (EOPNOTSUPP): file contents cannot be written yet; no data is accepted.
   Status Write(uint64_t fh);
+  // close(2) of a handle (each one; its errors reach the caller): EOPNOTSUPP for a placeholder
+  // that would become an empty file (see Release) in a collection without an HTTPS server.
+  Status Flush(uint64_t fh);
   // Waits for the handle's pending copy (EIO if it failed).
   Status Fsync(uint64_t fh, const std::atomic<bool>* cancel = nullptr);
+  // The last close. A placeholder that received no copy: dropped if a write was refused (the
+  // remote file untouched); otherwise the caller made an EMPTY file (`cp` of an empty file,
+  // `touch`, `: > f`) and one 0-byte HTTPS PUT makes it real (a failure is logged: close(2)
+  // has already returned).
   void Release(uint64_t fh);
 
   // ---- xattrs, statfs, control ----

@@ -187,6 +187,37 @@ class CopyTests(CopyTestBase):
         self.assertNotIn("x.txt", os.listdir(self.path(T2, "loc")))
         self.assertEqual(self.new_tasks(before), [])
 
+    def test_empty_files_are_created_and_refused_data_leaves_nothing(self):
+        # cp of an empty file never sends copy_file_range (the kernel answers it): the empty
+        # destination is made at its last close by a 0-byte PUT, and so are touch and `: >`.
+        self.write_backing(T1, "emp/tree/sub/__init__.py", b"")
+        self.write_backing(T1, "emp/tree/a", b"a")
+        self.write_backing(T1, "emp/empty", b"")
+        self.write_backing(T2, "emp/old", b"old content")
+        before = self.task_ids()
+        src, dst = self.path(T1, "emp"), self.path(T2, "emp")
+        for cmd in (["cp", os.path.join(src, "empty"), os.path.join(dst, "empty")],
+                    ["cp", "-r", os.path.join(src, "tree"), os.path.join(dst, "tree")],
+                    ["touch", os.path.join(dst, "touched")],
+                    ["sh", "-c", ': > "$1"', "sh", os.path.join(dst, "old")]):
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, (cmd, r.stderr))
+        # A shell redirect closes a dup before `echo` writes: the refused data leaves nothing.
+        r = subprocess.run(["sh", "-c", 'echo data > "$1"', "sh", os.path.join(dst, "out")],
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.wait_tasks_done(before)
+        for rel in ("empty", "tree/sub/__init__.py", "touched", "old"):
+            p = self.backing(T2, "emp", rel)
+            wait_for(lambda: os.path.exists(p), 10, rel + " at the destination")
+            self.assertEqual(os.path.getsize(p), 0, rel)
+        with open(self.backing(T2, "emp", "tree", "a"), "rb") as f:
+            self.assertEqual(f.read(), b"a")
+        self.assertFalse(os.path.exists(self.backing(T2, "emp", "out")))
+        self.assertEqual(os.stat(os.path.join(dst, "tree", "sub", "__init__.py")).st_size, 0)
+        self.assertEqual(len(self.new_tasks(before)), 1)  # the one non-empty file
+        self.assertEqual(self.sim.bytes_received(), 0)
+
     def test_mv_across_collections_removes_the_source_only_after_success(self):
         self.write_backing(T1, "mv1/m.bin", b"m" * 1000)
         os.makedirs(self.backing(T2, "mv1"), exist_ok=True)

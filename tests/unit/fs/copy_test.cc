@@ -91,6 +91,29 @@ struct CopyWorld : World {
     Ino dst_ino = 0, src_ino = 0;
     int calls = 0;
   };
+  // create(2) of `name` in `dir` (O_WRONLY|O_CREAT|O_TRUNC): the new handle.
+  uint64_t CreateFile(Ino dir, const std::string& name) {
+    auto c = fs->Create(dir, name, 0644, kCreateFlags);
+    REQUIRE(c.ok());
+    return c->opened.fh;
+  }
+  // An existing destination Grex:/dst/a ("OLD CONTENT") opened O_WRONLY|O_TRUNC.
+  struct Truncated {
+    Ino dir = 0, ino = 0;
+    uint64_t fh = 0;
+  };
+  Truncated OpenOldTruncated() {
+    remote.AddFile(kGrex, "/dst/a", "OLD CONTENT");
+    Truncated t;
+    t.dir = Dir(std::string(kGrexName) + "/dst");
+    auto e = fs->Lookup(t.dir, "a");
+    REQUIRE(e.ok());
+    t.ino = e->attr.ino;
+    auto h = fs->Open(t.ino, O_WRONLY | O_TRUNC);
+    REQUIRE(h.ok());
+    t.fh = h->fh;
+    return t;
+  }
   // What cp does before copying: open the source, create the destination.
   Cp OpenCp(const std::string& src, Ino dst_dir, const std::string& name) {
     Cp cp;
@@ -241,20 +264,16 @@ TEST_CASE("O_TRUNC of an existing destination leaves it intact until the copy su
           "[fs][copy]") {
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/a", Pattern(500));
-  w.remote.AddFile(kGrex, "/dst/a", "OLD CONTENT");
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
-  auto e = w.fs->Lookup(dst, "a");
-  REQUIRE(e.ok());
-  auto h = w.fs->Open(e->attr.ino, O_WRONLY | O_TRUNC);
-  REQUIRE(h.ok());
-  CHECK(w.fs->GetAttr(e->attr.ino)->attr.size == 0);  // locally truncated
+  auto t = w.OpenOldTruncated();
+  const Ino dst = t.dir;
+  CHECK(w.fs->GetAttr(t.ino)->attr.size == 0);  // locally truncated
   CHECK(w.remote.Get(kGrex, "/dst/a")->content == "OLD CONTENT");
   auto s = w.Walk(std::string(kTutName) + "/src/a");
   REQUIRE(s.ok());
   auto in = w.fs->Open(s->attr.ino, O_RDONLY);
   REQUIRE(in.ok());
-  REQUIRE(w.fs->CopyFileRange(s->attr.ino, in->fh, 0, e->attr.ino, h->fh, 0, kChunk).ok());
-  CHECK(w.fs->GetAttr(e->attr.ino)->attr.size == 500);
+  REQUIRE(w.fs->CopyFileRange(s->attr.ino, in->fh, 0, t.ino, t.fh, 0, kChunk).ok());
+  CHECK(w.fs->GetAttr(t.ino)->attr.size == 500);
   CHECK(w.fs->Lookup(dst, "a")->attr.size == 500);
   w.Drive();
   CHECK(w.remote.Get(kGrex, "/dst/a")->content == "OLD CONTENT");  // submitted, not run
@@ -262,23 +281,23 @@ TEST_CASE("O_TRUNC of an existing destination leaves it intact until the copy su
   SECTION("success replaces it") {
     w.Finish();
     CHECK(w.remote.Get(kGrex, "/dst/a")->content == Pattern(500));
-    CHECK(w.fs->Fsync(h->fh).ok());
-    CHECK(w.fs->GetAttr(e->attr.ino)->attr.size == 500);
+    CHECK(w.fs->Fsync(t.fh).ok());
+    CHECK(w.fs->GetAttr(t.ino)->attr.size == 500);
   }
   SECTION("failure keeps the old content, fsync says EIO, status shows the error") {
     w.remote.FailTask(w.remote.Tasks()[0].doc.task_id, "PERMISSION_DENIED", "permission denied");
     w.Drive(3);
     CHECK(w.remote.Get(kGrex, "/dst/a")->content == "OLD CONTENT");
-    auto f = w.fs->Fsync(h->fh);
+    auto f = w.fs->Fsync(t.fh);
     REQUIRE_FALSE(f.ok());
     CHECK(Errno(f.error()) == EIO);
-    CHECK(w.fs->GetAttr(e->attr.ino)->attr.size == 11);  // the remote file again
+    CHECK(w.fs->GetAttr(t.ino)->attr.size == 11);  // the remote file again
     std::string status = w.fs->StatusJson();
     CHECK(status.find("\"failures\":[{") != std::string::npos);
     CHECK(status.find("PERMISSION_DENIED") != std::string::npos);
   }
   w.fs->Release(in->fh);
-  w.fs->Release(h->fh);
+  w.fs->Release(t.fh);
 }
 
 TEST_CASE("a failed copy to a new file: the pending entry vanishes, fsync is EIO", "[fs][copy]") {
@@ -310,6 +329,7 @@ TEST_CASE("write is refused and create without a copy leaves nothing remote", "[
   auto wr = w.fs->Write(c->opened.fh);
   REQUIRE_FALSE(wr.ok());
   CHECK(Errno(wr.error()) == EOPNOTSUPP);
+  CHECK(w.fs->Flush(c->opened.fh).ok());  // close(2): the refused data is not an empty file
   w.fs->Release(c->opened.fh);
   CHECK(Errno(w.fs->Lookup(dst, "local.txt").error()) == ENOENT);
   w.Drive();
@@ -317,6 +337,108 @@ TEST_CASE("write is refused and create without a copy leaves nothing remote", "[
   CHECK_FALSE(w.remote.Exists(kGrex, "/dst/local.txt"));
   CHECK(w.remote.BytesReceived() == 0);
   CHECK(w.remote.Calls("put") == 0);
+}
+
+TEST_CASE("an empty file: create and close with no copy and no data makes it remotely",
+          "[fs][copy][empty]") {
+  // cp of an empty file never reaches us as copy_file_range (the kernel answers it: nothing
+  // to copy), and `touch` / `: > f` are the same calls.
+  CopyWorld w;
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  const uint64_t fh = w.CreateFile(dst, "empty");
+  // A FLUSH is every close(2), also of a dup (a shell redirect closes one before its command
+  // writes): it decides nothing.
+  REQUIRE(w.fs->Flush(fh).ok());
+  CHECK(w.remote.Calls("put") == 0);
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/empty"));
+  w.fs->Release(fh);  // the last close
+  CHECK(w.remote.Calls("put") == 1);
+  auto f = w.remote.Get(kGrex, "/dst/empty");
+  REQUIRE(f);
+  CHECK(f->content.empty());
+  auto e = w.fs->Lookup(dst, "empty");  // the real remote entry, not a placeholder
+  REQUIRE(e.ok());
+  CHECK(e->attr.size == 0);
+  w.Drive();
+  CHECK(w.remote.Tasks().empty());  // no transfer task for it
+}
+
+TEST_CASE("an empty file: a write refused after a FLUSH (shell redirect) leaves nothing",
+          "[fs][copy][empty]") {
+  CopyWorld w;
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  const uint64_t fh = w.CreateFile(dst, "out");
+  REQUIRE(w.fs->Flush(fh).ok());  // the shell closes its dup
+  REQUIRE_FALSE(w.fs->Write(fh).ok());
+  REQUIRE(w.fs->Flush(fh).ok());
+  w.fs->Release(fh);
+  CHECK(w.remote.Calls("put") == 0);
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/out"));
+  CHECK(Errno(w.fs->Lookup(dst, "out").error()) == ENOENT);
+}
+
+TEST_CASE("an empty file: O_TRUNC of an existing file and close with no copy truncates it",
+          "[fs][copy][empty]") {
+  CopyWorld w;
+  auto t = w.OpenOldTruncated();
+  SECTION("closed without writing: cp of an empty file onto it") {
+    REQUIRE(w.fs->Flush(t.fh).ok());
+    w.fs->Release(t.fh);
+    CHECK(w.remote.Get(kGrex, "/dst/a")->content.empty());
+    CHECK(w.fs->GetAttr(t.ino)->attr.size == 0);
+  }
+  SECTION("a write was refused: the old content stays") {
+    REQUIRE_FALSE(w.fs->Write(t.fh).ok());
+    REQUIRE(w.fs->Flush(t.fh).ok());
+    w.fs->Release(t.fh);
+    CHECK(w.remote.Get(kGrex, "/dst/a")->content == "OLD CONTENT");
+    CHECK(w.fs->GetAttr(t.ino)->attr.size == 11);
+    CHECK(w.remote.Calls("put") == 0);
+  }
+}
+
+TEST_CASE("an empty file: a queued copy is not replaced by an empty file at close",
+          "[fs][copy][empty]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", Pattern(10));
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  auto cp = w.StartCp(std::string(kTutName) + "/src/a", dst, "a", /*release=*/false);
+  REQUIRE(cp.first.ok());
+  REQUIRE(w.fs->Flush(cp.dst_fh).ok());
+  w.fs->Release(cp.dst_fh);
+  CHECK(w.remote.Calls("put") == 0);
+  w.Drive();
+  w.Finish();
+  CHECK(w.remote.Get(kGrex, "/dst/a")->content == Pattern(10));
+}
+
+TEST_CASE("an empty file that cannot be made: the error is reported, nothing is left behind",
+          "[fs][copy][empty]") {
+  CopyWorld w;
+  SECTION("a collection without an HTTPS server: close(2) fails") {
+    w.remote.AddDir(kLaptop, "/in");
+    auto d = w.Walk(std::string(".by-id/") + kLaptop + "/in");
+    REQUIRE(d.ok());
+    auto c = w.fs->Create(d->attr.ino, "empty", 0644, kCreateFlags);
+    REQUIRE(c.ok());
+    auto f = w.fs->Flush(c->opened.fh);
+    REQUIRE_FALSE(f.ok());
+    CHECK(Errno(f.error()) == EOPNOTSUPP);
+    w.fs->Release(c->opened.fh);
+    CHECK(Errno(w.fs->Lookup(d->attr.ino, "empty").error()) == ENOENT);
+    CHECK(w.remote.Calls("put") == 0);
+  }
+  SECTION("the PUT is refused at the last close: logged, shown by status") {
+    Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+    w.remote.FailNext("put", Error::Api(403, "EndpointPermissionDenied", "denied"));
+    auto c = w.fs->Create(dst, "empty", 0644, kCreateFlags);
+    REQUIRE(c.ok());
+    REQUIRE(w.fs->Flush(c->opened.fh).ok());
+    w.fs->Release(c->opened.fh);
+    CHECK(w.remote.Calls("put") == 1);
+    CHECK(Errno(w.fs->Lookup(dst, "empty").error()) == ENOENT);
+    CHECK(w.fs->StatusJson().find("EndpointPermissionDenied") != std::string::npos);
+  }
 }
 
 TEST_CASE("cp -r: many files queued close together become one task", "[fs][copy]") {
