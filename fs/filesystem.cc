@@ -1002,6 +1002,25 @@ Status Filesystem::Unlink(Ino parent_ino, const std::string& name) {
                     "deleting files is not supported yet");
 }
 
+Status Filesystem::CreateUnsupported(NodeKind kind, Ino parent_ino, const std::string& name) {
+  auto parent = Inode(parent_ino);
+  const Collection* c = parent ? parent->collection : nullptr;
+  const std::string path = parent && c ? Join(table_.Path(*parent), name) : name;
+  switch (kind) {
+    case NodeKind::kSymlink:
+      return LocalError("symlink", c, path, EPERM,
+                        "Globus cannot create symbolic links (the Transfer API has no "
+                        "operation for it); copy the file the link points to instead");
+    case NodeKind::kHardLink:
+      return LocalError("link", c, path, EPERM, "Globus collections have no hard links");
+    case NodeKind::kSpecial:
+      break;
+  }
+  return LocalError("mknod", c, path, EPERM,
+                    "Globus collections hold only files, directories and symbolic links (no "
+                    "devices, FIFOs or sockets)");
+}
+
 Status Filesystem::Rmdir(Ino parent_ino, const std::string& name) {
   auto parent = Inode(parent_ino);
   const Collection* c = parent ? parent->collection : nullptr;

@@ -184,6 +184,11 @@ class Filesystem {
                 unsigned flags, int32_t origin_pid = 0);
   Status Unlink(Ino parent, const std::string& name);
   Status Rmdir(Ino parent, const std::string& name);
+  // symlink(2), link(2), mknod(2) (FIFOs, sockets, devices): nodes the Transfer API cannot
+  // make. Always EPERM (what those calls return on a filesystem without such nodes), logged
+  // once with the reason: never ENOSYS, which tells a user nothing.
+  enum class NodeKind { kSymlink, kHardLink, kSpecial };
+  Status CreateUnsupported(NodeKind kind, Ino parent, const std::string& name);
   // A local placeholder (nothing remote) and a write handle; see docs/SEMANTICS.md.
   Result<Created> Create(Ino parent, const std::string& name, uint32_t mode, int flags);
   // Whole-file server-side copy into a placeholder (see docs/SEMANTICS.md "Copies and moves"):

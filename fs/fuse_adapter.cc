@@ -177,6 +177,23 @@ void OnRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   fuse_reply_err(req, 0);
 }
 
+void ReplyUnsupported(fuse_req_t req, const char* op, Filesystem::NodeKind kind, fuse_ino_t parent,
+                      const char* name) {
+  ReplyError(req, op, A(req).fs().CreateUnsupported(kind, parent, name).error());
+}
+
+void OnSymlink(fuse_req_t req, const char*, fuse_ino_t parent, const char* name) {
+  ReplyUnsupported(req, "symlink", Filesystem::NodeKind::kSymlink, parent, name);
+}
+
+void OnLink(fuse_req_t req, fuse_ino_t, fuse_ino_t newparent, const char* newname) {
+  ReplyUnsupported(req, "link", Filesystem::NodeKind::kHardLink, newparent, newname);
+}
+
+void OnMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, dev_t) {
+  ReplyUnsupported(req, "mknod", Filesystem::NodeKind::kSpecial, parent, name);
+}
+
 void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
   Status s = A(req).fs().Rename(parent, name, newparent, newname, flags, CallerPid(req));
@@ -404,6 +421,9 @@ const fuse_lowlevel_ops& FuseAdapter::Ops() {
     o.mkdir = OnMkdir;
     o.unlink = OnUnlink;
     o.rmdir = OnRmdir;
+    o.symlink = OnSymlink;
+    o.link = OnLink;
+    o.mknod = OnMknod;
     o.rename = OnRename;
     o.open = OnOpen;
     o.read = OnRead;

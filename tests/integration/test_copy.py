@@ -218,6 +218,17 @@ class CopyTests(CopyTestBase):
         self.assertEqual(len(self.new_tasks(before)), 1)  # the one non-empty file
         self.assertEqual(self.sim.bytes_received(), 0)
 
+    def test_links_and_special_files_are_eperm_not_enosys(self):
+        self.write_backing(T2, "nodes/f", b"x")
+        d = self.path(T2, "nodes")
+        for cmd in (["ln", "-s", "f", os.path.join(d, "sym")],
+                    ["ln", os.path.join(d, "f"), os.path.join(d, "hard")],
+                    ["mkfifo", os.path.join(d, "fifo")]):
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0, cmd)
+            self.assertIn("Operation not permitted", r.stderr, cmd)
+        self.assertEqual(sorted(os.listdir(d)), ["f"])
+
     def test_mv_across_collections_removes_the_source_only_after_success(self):
         self.write_backing(T1, "mv1/m.bin", b"m" * 1000)
         os.makedirs(self.backing(T2, "mv1"), exist_ok=True)

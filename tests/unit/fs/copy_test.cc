@@ -441,6 +441,23 @@ TEST_CASE("an empty file that cannot be made: the error is reported, nothing is 
   }
 }
 
+TEST_CASE("symlinks, hard links and special files cannot be created: EPERM with the reason",
+          "[fs][copy]") {
+  CopyWorld w;
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  using K = Filesystem::NodeKind;
+  for (K kind : {K::kSymlink, K::kHardLink, K::kSpecial}) {
+    Status s = w.fs->CreateUnsupported(kind, dst, "x");
+    REQUIRE_FALSE(s.ok());
+    CHECK(Errno(s.error()) == EPERM);
+    CHECK_FALSE(s.error().message.empty());
+  }
+  CHECK(w.fs->CreateUnsupported(K::kSymlink, dst, "x").error().message.find("symbolic link") !=
+        std::string::npos);
+  CHECK(w.remote.Calls("put") == 0);
+  CHECK(Errno(w.fs->Lookup(dst, "x").error()) == ENOENT);
+}
+
 TEST_CASE("cp -r: many files queued close together become one task", "[fs][copy]") {
   CopyWorld w;
   for (int i = 0; i < 100; ++i) w.remote.AddFile(kTut, "/src/f" + std::to_string(i), "x");
