@@ -1284,6 +1284,10 @@ Result<Opened> Filesystem::Open(Ino ino, int flags, const std::atomic<bool>* can
       // the remote file stays as it is until a transfer replaces it.
       h->write = true;
       h->dst = Location{c.id, path};
+    }
+    // O_RDWR without O_TRUNC reads the remote content (writes are refused at write): it gets a
+    // reader below, like O_RDONLY.
+    if (writing && ((flags & O_ACCMODE) == O_WRONLY || (flags & O_TRUNC))) {
       Meta m;
       if (flags & O_TRUNC) {
         if (pending && *pending != 0)

@@ -319,6 +319,25 @@ TEST_CASE("write is refused and create without a copy leaves nothing remote", "[
   CHECK(w.remote.Calls("put") == 0);
 }
 
+TEST_CASE("a file opened O_RDWR reads its content; writing it is refused", "[fs][copy]") {
+  // sqlite, HDF5 "r+" and Python "r+b" open read-write and read first: they must see the
+  // bytes, not an empty file, and the remote file must stay as it is.
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", Pattern(5000));
+  auto f = w.Walk(std::string(kTutName) + "/src/a");
+  REQUIRE(f.ok());
+  auto h = w.fs->Open(f->attr.ino, O_RDWR);
+  REQUIRE(h.ok());
+  auto r = w.fs->Read(h->fh, 100, 4096);
+  REQUIRE(r.ok());
+  CHECK(r->size() == 4096);
+  CHECK((r->ToString() == Pattern(5000).substr(100, 4096)));
+  CHECK(Errno(w.fs->Write(h->fh).error()) == EOPNOTSUPP);
+  w.fs->Release(h->fh);
+  CHECK(w.remote.Get(kTut, "/src/a")->content == Pattern(5000));
+  CHECK(w.remote.Calls("put") == 0);
+}
+
 TEST_CASE("cp -r: many files queued close together become one task", "[fs][copy]") {
   CopyWorld w;
   for (int i = 0; i < 100; ++i) w.remote.AddFile(kTut, "/src/f" + std::to_string(i), "x");
