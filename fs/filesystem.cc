@@ -300,7 +300,18 @@ Meta Filesystem::SyntheticDir() const {
   return m;
 }
 
-Attr Filesystem::MakeAttr(Ino ino, Kind kind, const Meta* meta) const {
+std::string Filesystem::MountLinkTarget(const std::string& link_dir, const std::string& target) {
+  if (target.empty() || target[0] != '/') return target;
+  std::string up;
+  if (link_dir != "/")
+    for (char ch : link_dir)
+      if (ch == '/') up += "../";
+  const std::size_t start = target.find_first_not_of('/');
+  std::string rest = start == std::string::npos ? "" : target.substr(start);
+  return up.empty() && rest.empty() ? "." : up + rest;
+}
+
+Attr Filesystem::MakeAttr(Ino ino, Kind kind, const Meta* meta, const std::string& link_dir) const {
   Attr a;
   a.ino = ino;
   a.uid = options_.uid;
@@ -315,7 +326,10 @@ Attr Filesystem::MakeAttr(Ino ino, Kind kind, const Meta* meta) const {
     case Kind::kSymlink:
       a.mode = S_IFLNK | 0777;
       a.nlink = 1;
-      a.size = meta ? meta->link_target.size() : 0;
+      // The size of what readlink returns (tools read links into a buffer of st_size bytes).
+      if (meta)
+        a.size = link_dir.empty() ? meta->link_target.size()
+                                  : MountLinkTarget(link_dir, meta->link_target).size();
       break;
     case Kind::kFile:
       a.mode = S_IFREG | (perms & 07777 & ~options_.umask);
@@ -330,7 +344,8 @@ Attr Filesystem::MakeAttr(Ino ino, Kind kind, const Meta* meta) const {
 
 Entry Filesystem::MakeEntry(const fs::Inode& in, const Meta* meta) const {
   Entry e;
-  e.attr = MakeAttr(in.ino, in.kind, meta);
+  const bool remote_link = in.kind == Kind::kSymlink && in.role == Role::kRemote;
+  e.attr = MakeAttr(in.ino, in.kind, meta, remote_link ? ParentOf(table_.Path(in)) : "");
   e.entry_timeout = options_.entry_ttl;
   e.attr_timeout = options_.attr_ttl;
   return e;
@@ -601,7 +616,7 @@ Result<AttrReply> Filesystem::GetAttr(Ino ino) {
   }
   auto m = RefreshMeta(in);
   if (!m.ok()) return m.error();
-  r.attr = MakeAttr(ino, in->kind, &*m);
+  r.attr = MakeAttr(ino, in->kind, &*m, in->kind == Kind::kSymlink ? ParentOf(path) : "");
   return r;
 }
 
@@ -640,22 +655,9 @@ Result<std::string> Filesystem::ReadLink(Ino ino) {
     auto st = in->Snapshot();
     if (st.meta) m = *st.meta;
   }
-  std::string target = m.link_target;
-  if (target.empty()) return Error::Local(EINVAL, "the service reported no link target");
-  if (in->role == Role::kRemote && target[0] == '/') {
-    // An absolute target means a path in the collection: make it relative so it resolves
-    // inside the mount, not on the local machine.
-    std::string dir = ParentOf(table_.Path(*in));
-    std::string up;
-    if (dir != "/")
-      for (char ch : dir)
-        if (ch == '/') up += "../";
-    std::string rest = target.substr(target.find_first_not_of('/') == std::string::npos
-                                         ? target.size()
-                                         : target.find_first_not_of('/'));
-    target = up.empty() && rest.empty() ? "." : up + rest;
-  }
-  return target;
+  if (m.link_target.empty()) return Error::Local(EINVAL, "the service reported no link target");
+  if (in->role == Role::kRemote) return MountLinkTarget(ParentOf(table_.Path(*in)), m.link_target);
+  return m.link_target.str();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -816,7 +818,9 @@ Status Filesystem::ReadDir(Ino ino, uint64_t fh, uint64_t offset, bool plus, Dir
     const Meta* meta = &item.meta;
     if (!plus || !item.resolvable) {
       auto known = table_.Child(ino, item.name);
-      Attr a = MakeAttr(known ? known->ino : 0, item.kind, meta);
+      const bool remote_link = item.kind == Kind::kSymlink && item.role == Role::kRemote;
+      Attr a =
+          MakeAttr(known ? known->ino : 0, item.kind, meta, remote_link ? table_.Path(*dir) : "");
       if (!a.ino) a.ino = (1ull << 62) + off;  // informational d_ino; never used as a nodeid
       Entry e{a, 0, 0};
       if (plus) e.attr.ino = 0;  // "no attributes for this one": the kernel will look it up

@@ -465,6 +465,34 @@ TEST_CASE("symlinks and invalid symlinks", "[fs][symlink]") {
   CHECK(Errno(fs.ReadLink(d->attr.ino).error()) == EINVAL);
 }
 
+TEST_CASE("a symlink's size is the length of what readlink returns", "[fs][symlink]") {
+  // libarchive (bsdtar) and others read a link into a buffer of st_size bytes: an absolute
+  // target, shown relative to the link, must not be cut short.
+  World w;
+  w.remote.AddFile(kTut, "/d/real", "x");
+  w.remote.AddSymlink(kTut, "/d/abs", "/d/real");
+  w.remote.AddSymlink(kTut, "/d/e/deeper", "/d/real");
+  w.remote.AddSymlink(kTut, "/top", "/d/real");
+  auto& fs = w.Make();
+  for (const char* p : {"d/abs", "d/e/deeper", "top"}) {
+    INFO(p);
+    auto l = w.Walk(std::string("Globus Tutorial Collection 1/") + p);
+    REQUIRE(l.ok());
+    auto target = fs.ReadLink(l->attr.ino);
+    REQUIRE(target.ok());
+    CHECK(l->attr.size == target->size());
+    CHECK(fs.GetAttr(l->attr.ino)->attr.size == target->size());
+  }
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  for (bool plus : {false, true}) {
+    CollectingReplier rows;
+    REQUIRE(w.List(d->attr.ino, plus, &rows).ok());
+    REQUIRE(rows.Find("abs"));
+    CHECK(rows.Find("abs")->attr.size == std::string("../d/real").size());
+  }
+}
+
 TEST_CASE("a symlink reported with its target's type is still a symlink", "[fs][symlink]") {
   // The real service reports a valid symlink with the TARGET's type and size plus link_target
   // (globus-api.md §1.1); the mount must show the link itself.
