@@ -1427,7 +1427,8 @@ Result<std::vector<std::string>> Filesystem::ListXattr(Ino ino) {
   auto in = Inode(ino);
   if (!in) return Error::Local(ESTALE, "unknown inode");
   std::vector<std::string> names;
-  if (!in->collection) return names;
+  // On a symlink the kernel refuses every user.* getxattr itself (ENODATA): list none.
+  if (!in->collection || in->kind == Kind::kSymlink) return names;
   names = {"user.globus.collection_id", "user.globus.path"};
   if (in->kind == Kind::kFile && in->collection->https_server)
     names.push_back("user.globus.https_url");
