@@ -132,9 +132,10 @@ struct Filesystem::FileHandle {
   // Write handles (cp destinations). `write` and `dst` are fixed at open.
   bool write = false;
   Location dst;
-  std::mutex mu;             // leaf (but see CopyFileRange: -> TransferEngine::mu_)
-  bool placeholder = false;  // this handle made the placeholder at dst
-  OpId op = 0;               // the copy queued into this destination
+  std::mutex mu;               // leaf (but see CopyFileRange: -> TransferEngine::mu_)
+  bool placeholder = false;    // this handle made the placeholder at dst
+  OpId op = 0;                 // the copy queued into this destination
+  bool write_refused = false;  // a write was refused already: close need not say it again
   Ino src_ino = 0;
   uint64_t src_size = 0;
   uint64_t next = 0;  // offset a continuing copy_file_range must use
@@ -1175,8 +1176,28 @@ Status Filesystem::Write(uint64_t fh) {
               "write: writing file contents is not supported yet (nothing was written); cp "
               "between collections of this mount works: it runs as a Globus transfer");
   std::string where = h && h->write ? h->dst.collection + ":" + h->dst.path : "";
+  if (h) {
+    std::lock_guard<std::mutex> l(h->mu);
+    h->write_refused = true;
+  }
   return Error::NotSupported("writing file contents is not supported yet" +
                              (where.empty() ? "" : " (" + where + ")"));
+}
+
+Status Filesystem::Flush(uint64_t fh) {
+  auto h = Handle(fh);
+  if (!h || !h->write) return Status::Ok();
+  {
+    std::lock_guard<std::mutex> l(h->mu);
+    if (!h->placeholder || h->op != 0 || h->write_refused) return Status::Ok();
+  }
+  // The kernel never forwards a copy_file_range of an empty source, so `cp` of an empty file
+  // ends here too. The placeholder vanishes at release: succeeding would leave the user
+  // believing a file exists (or was truncated) on the collection.
+  return LocalError("close", h->inode ? h->inode->collection : nullptr, h->dst.path, EOPNOTSUPP,
+                    "nothing was copied into this file, so the collection is unchanged: "
+                    "creating an empty file or truncating one (touch, cp of an empty file, "
+                    "> FILE) is not supported yet");
 }
 
 Status Filesystem::Fsync(uint64_t fh, const std::atomic<bool>* cancel) {

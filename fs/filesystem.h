@@ -211,6 +211,9 @@ class Filesystem {
                         const std::atomic<bool>* cancel = nullptr);
   // Always fails (EOPNOTSUPP): file contents cannot be written yet; no data is accepted.
   Status Write(uint64_t fh);
+  // close(): EOPNOTSUPP when this handle created or truncated the file and nothing was copied
+  // into it (touch, cp of an empty file, `> FILE`): the collection was not changed, say so.
+  Status Flush(uint64_t fh);
   // Waits for the handle's pending copy (EIO if it failed).
   Status Fsync(uint64_t fh, const std::atomic<bool>* cancel = nullptr);
   void Release(uint64_t fh);

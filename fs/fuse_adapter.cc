@@ -229,7 +229,11 @@ void OnWrite(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_i
   ReplyError(req, "write", s.ok() ? Error::Local(EIO, "write reported success") : s.error());
 }
 
-void OnFlush(fuse_req_t req, fuse_ino_t, fuse_file_info*) { fuse_reply_err(req, 0); }
+void OnFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
+  Status s = A(req).fs().Flush(fi->fh);
+  if (!s.ok()) return ReplyError(req, "flush", s.error());
+  fuse_reply_err(req, 0);
+}
 
 void OnFsync(fuse_req_t req, fuse_ino_t, int, fuse_file_info* fi) {
   InterruptFlag cancel(req);  // waits for a pending copy into this file

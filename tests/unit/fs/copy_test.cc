@@ -338,6 +338,42 @@ TEST_CASE("a file opened O_RDWR reads its content; writing it is refused", "[fs]
   CHECK(w.remote.Calls("put") == 0);
 }
 
+TEST_CASE("close says so when nothing was copied into a created or truncated file", "[fs][copy]") {
+  // touch NEW, `> FILE`, and cp of an empty file (the kernel never forwards a copy_file_range
+  // of an empty source) create or truncate and close: that must not look like success.
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", Pattern(10));
+  w.remote.AddFile(kGrex, "/dst/old", "OLD");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  auto created = w.fs->Create(dst, "new", 0644, O_WRONLY | O_CREAT | O_EXCL);
+  REQUIRE(created.ok());
+  CHECK(Errno(w.fs->Flush(created->opened.fh).error()) == EOPNOTSUPP);
+  w.fs->Release(created->opened.fh);
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/new"));
+  auto old = w.fs->Lookup(dst, "old");
+  REQUIRE(old.ok());
+  auto trunc = w.fs->Open(old->attr.ino, O_WRONLY | O_TRUNC);
+  REQUIRE(trunc.ok());
+  CHECK(Errno(w.fs->Flush(trunc->fh).error()) == EOPNOTSUPP);
+  w.fs->Release(trunc->fh);
+  CHECK(w.remote.Get(kGrex, "/dst/old")->content == "OLD");
+  // A handle that received a copy, one whose write was refused already, and a plain
+  // O_WRONLY handle (fsync of a pending destination) close quietly.
+  auto cp = w.StartCp(std::string(kTutName) + "/src/a", dst, "a", /*release=*/false);
+  REQUIRE(cp.first.ok());
+  CHECK(w.fs->Flush(cp.dst_fh).ok());
+  w.fs->Release(cp.dst_fh);
+  auto refused = w.fs->Create(dst, "local", 0644, kCreateFlags);
+  REQUIRE(refused.ok());
+  REQUIRE_FALSE(w.fs->Write(refused->opened.fh).ok());
+  CHECK(w.fs->Flush(refused->opened.fh).ok());
+  w.fs->Release(refused->opened.fh);
+  auto plain = w.fs->Open(old->attr.ino, O_WRONLY);
+  REQUIRE(plain.ok());
+  CHECK(w.fs->Flush(plain->fh).ok());
+  w.fs->Release(plain->fh);
+}
+
 TEST_CASE("cp -r: many files queued close together become one task", "[fs][copy]") {
   CopyWorld w;
   for (int i = 0; i < 100; ++i) w.remote.AddFile(kTut, "/src/f" + std::to_string(i), "x");
