@@ -1013,6 +1013,15 @@ Status Filesystem::Rmdir(Ino parent_ino, const std::string& name) {
                     "removing directories is not supported yet");
 }
 
+Status Filesystem::MakeSpecial(Ino parent_ino, const std::string& name, const std::string& op) {
+  auto parent = Inode(parent_ino);
+  const Collection* c = parent ? parent->collection : nullptr;
+  return LocalError(op.c_str(), c, parent && c ? Join(table_.Path(*parent), name) : name, EPERM,
+                    (op == "symlink" ? "symbolic links" : "pipes, sockets and device files") +
+                        std::string(" cannot be created on a collection (Globus has no such "
+                                    "operation)"));
+}
+
 Result<Created> Filesystem::Create(Ino parent_ino, const std::string& name, uint32_t mode,
                                    int flags) {
   auto parent = Inode(parent_ino);

@@ -184,6 +184,9 @@ class Filesystem {
                 unsigned flags, int32_t origin_pid = 0);
   Status Unlink(Ino parent, const std::string& name);
   Status Rmdir(Ino parent, const std::string& name);
+  // symlink (op "symlink") and mknod (fifos, sockets, devices): EPERM, what symlink(2) and
+  // mknod(2) answer when a filesystem cannot make them. Globus has no operation for either.
+  Status MakeSpecial(Ino parent, const std::string& name, const std::string& op);
   // A local placeholder (nothing remote) and a write handle; see docs/SEMANTICS.md.
   Result<Created> Create(Ino parent, const std::string& name, uint32_t mode, int flags);
   // Whole-file server-side copy into a placeholder (see docs/SEMANTICS.md "Copies and moves"):

@@ -177,6 +177,14 @@ void OnRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
   fuse_reply_err(req, 0);
 }
 
+void OnSymlink(fuse_req_t req, const char*, fuse_ino_t parent, const char* name) {
+  ReplyError(req, "symlink", A(req).fs().MakeSpecial(parent, name, "symlink").error());
+}
+
+void OnMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, dev_t) {
+  ReplyError(req, "mknod", A(req).fs().MakeSpecial(parent, name, "mknod").error());
+}
+
 void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
   Status s = A(req).fs().Rename(parent, name, newparent, newname, flags, CallerPid(req));
@@ -404,6 +412,8 @@ const fuse_lowlevel_ops& FuseAdapter::Ops() {
     o.mkdir = OnMkdir;
     o.unlink = OnUnlink;
     o.rmdir = OnRmdir;
+    o.symlink = OnSymlink;
+    o.mknod = OnMknod;
     o.rename = OnRename;
     o.open = OnOpen;
     o.read = OnRead;

@@ -550,6 +550,25 @@ TEST_CASE("extended attributes", "[fs][xattr]") {
   CHECK(fs.ListXattr(link->attr.ino)->empty());
 }
 
+TEST_CASE("symlinks, pipes and device files cannot be made: EPERM", "[fs][namespace]") {
+  // ln -s and mkfifo said ENOSYS ("Function not implemented"); symlink(2) and mknod(2) name
+  // EPERM for a filesystem that cannot make them.
+  World w;
+  w.remote.AddDir(kTut, "/d");
+  auto& fs = w.Make();
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  for (const char* op : {"symlink", "mknod"}) {
+    INFO(op);
+    auto s = fs.MakeSpecial(d->attr.ino, "x", op);
+    REQUIRE_FALSE(s.ok());
+    CHECK(Errno(s.error()) == EPERM);
+    CHECK(Errno(fs.MakeSpecial(kRootIno, "x", op).error()) == EPERM);
+  }
+  CHECK(w.remote.Calls("mkdir") == 0);
+  CHECK_FALSE(w.remote.Exists(kTut, "/d/x"));
+}
+
 TEST_CASE("mkdir and rename", "[fs][namespace]") {
   World w;
   w.options.collections = {kTut, kSlash};
