@@ -1514,6 +1514,11 @@ Status Filesystem::Invalidate(Ino ino) {
       negative_.Erase(Key(c, path));
     }
   }
+  // The kernel caches "no such file" as negative entries that no name of ours reaches: dropping
+  // this inode's own entry drops its cached children, negative ones included. (The mount root
+  // has no entry; its children's are dropped below.)
+  if (notifier_ && ino != kRootIno)
+    notifier_->InvalidateEntry(table_.ParentIno(*in), table_.Name(*in));
   // Expire every inode at or below this one and tell the kernel.
   std::deque<Ino> todo{ino};
   std::size_t visited = 0;

@@ -12,7 +12,7 @@ import tarfile
 import tempfile
 import unittest
 
-from tests.integration.harness import MountTestCase
+from tests.integration.harness import BINARY, MountTestCase
 
 TUTORIAL = "Globus Tutorial Collection 1"
 PART = 64 << 10  # read_part_size below: files of exactly 2 parts, and one byte more
@@ -150,6 +150,16 @@ class ToolsTests(MountTestCase):
         r = run("getfattr", "-d", self.m("rel-link"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn('user.globus.path="/tools/two-parts.bin"', r.stdout)
+
+    def test_drop_caches_forgets_a_name_looked_up_while_missing(self):
+        """The kernel's negative entry (negative_ttl, 10 s here) goes too: no waiting."""
+        with self.assertRaises(FileNotFoundError):
+            os.stat(self.m("sub", "late.txt"))
+        with open(os.path.join(self.backing, "sub", "late.txt"), "w") as f:
+            f.write("late")
+        r = run(BINARY, "drop-caches", self.m("sub"), env=self.env)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.stat(self.m("sub", "late.txt")).st_size, 4)
 
     # --- what the mount does not do yet: clear errors, nothing changed -------------------------
     def test_touch_and_cp_of_an_empty_file_fail_and_change_nothing(self):
