@@ -3,16 +3,18 @@ rsync, pread/mmap, symlinks, xattrs, and the clear errors of what the mount does
 
 import errno
 import hashlib
+import json
 import mmap
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import tarfile
 import tempfile
 import unittest
 
-from tests.integration.harness import BINARY, MountTestCase
+from tests.integration.harness import BINARY, Mount, MountTestCase, SimTestCase, wait_for
 
 TUTORIAL = "Globus Tutorial Collection 1"
 PART = 64 << 10  # read_part_size below: files of exactly 2 parts, and one byte more
@@ -202,6 +204,34 @@ class ToolsTests(MountTestCase):
         self.assertEqual(sorted(os.listdir(self.backing)), sorted(os.listdir(self.m())))
         with open(os.path.join(self.backing, "ünï.txt"), "rb") as f:
             self.assertEqual(f.read(), b"u\n")
+
+
+class InterruptTests(SimTestCase):
+    def test_ctrl_c_ends_an_ls_waiting_for_a_login(self):
+        """Nobody completes the login (the browser command does nothing): Ctrl-C on the waiting
+        `ls` ends it at once instead of after auth_timeout; the flow stays pending."""
+        env = dict(self.env, BROWSER="true")
+        with Mount(env, "-o", "auth_timeout=600") as m:
+            status = os.path.join(m.path, ".globus-fuse", "status")
+
+            def waiters():
+                with open(status) as f:
+                    pending = json.load(f).get("pending_authorizations", [])
+                return sum(p.get("waiters", 0) for p in pending)
+
+            ls = subprocess.Popen(["ls", os.path.join(m.path, "UManitoba Grex HPC")],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            try:
+                wait_for(lambda: waiters() == 1, 30, "the ls to wait for the login")
+                ls.send_signal(signal.SIGINT)
+                ls.wait(timeout=60)  # a bound against hanging; the login would wait 600 s
+            finally:
+                if ls.poll() is None:
+                    ls.kill()
+            self.assertNotEqual(ls.returncode, 0)
+            self.assertEqual(waiters(), 0)
+            with open(status) as f:
+                self.assertIn("Grex", f.read())  # the flow is still there
 
 
 if __name__ == "__main__":

@@ -353,11 +353,12 @@ namespace {
 struct CountingAuthorizer : Authorizer {
   int calls = 0;
   bool succeed = true;
+  std::optional<Error> fail_with;  // else the error it was given
   gf::Status Authorize(const Error& e, const std::string& collection) override {
     ++calls;
     last_collection = collection;
     if (succeed) return gf::Status::Ok();
-    return e;
+    return fail_with ? *fail_with : e;
   }
   std::string last_collection;
 };
@@ -393,6 +394,18 @@ TEST_CASE("authorization errors are EACCES by default and retried once after the
   CHECK(auth.calls == 1);
   CHECK(auth.last_collection == kTut);
   CHECK(w.remote.Calls("ls") == 2);
+
+  // Ctrl-C while waiting for the login: the call fails with EINTR, not the EACCES of the
+  // requirement (the flow is still pending), and is not retried.
+  auth.succeed = false;
+  auth.fail_with = Error::Local(EINTR, "interrupted while waiting for the login");
+  w.remote.ResetCalls();
+  REQUIRE(fs.SetXattr(d->attr.ino, kInvalidateXattr, "1").ok());
+  w.remote.FailNext("ls", ConsentError());
+  auto interrupted = w.List(d->attr.ino);
+  REQUIRE_FALSE(interrupted.ok());
+  CHECK(Errno(interrupted.error()) == EINTR);
+  CHECK(w.remote.Calls("ls") == 1);
   fs.SetAuthorizer(nullptr);
 }
 
