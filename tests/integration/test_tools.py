@@ -8,6 +8,7 @@ import mmap
 import os
 import shutil
 import signal
+import sqlite3
 import stat
 import subprocess
 import tarfile
@@ -50,6 +51,11 @@ class ToolsTests(MountTestCase):
                 f.write(data)
         os.chmod(os.path.join(b, "two-parts.bin"), 0o600)
         os.utime(os.path.join(b, "two-parts-plus.bin"), (1577934245, 1577934245))
+        c = sqlite3.connect(os.path.join(b, "sub", "t.sqlite"))
+        with c:
+            c.execute("create table t(x)")
+            c.executemany("insert into t values (?)", [(i,) for i in range(500)])
+        c.close()
         os.symlink("two-parts.bin", os.path.join(b, "rel-link"))
         # Absolute targets are paths in the collection: shown relative to the link.
         os.symlink("/tools/two-parts.bin", os.path.join(b, "abs-link"))
@@ -134,6 +140,24 @@ class ToolsTests(MountTestCase):
             os.close(fd)
         with open(os.path.join(self.backing, "two-parts-plus.bin"), "rb") as f:
             self.assertEqual(f.read(), want)
+
+    def test_sqlite_queries_a_database_and_cannot_change_it(self):
+        """sqlite opens O_RDWR first: it must see the tables, and a write must fail."""
+        db = os.path.join(self.backing, "sub", "t.sqlite")
+        with open(db, "rb") as f:
+            before = f.read()
+        c = sqlite3.connect(self.m("sub", "t.sqlite"))
+        try:
+            self.assertEqual(c.execute("select count(*), sum(x) from t").fetchone(), (500, 124750))
+            with self.assertRaises(sqlite3.OperationalError):
+                c.execute("insert into t values (1)")
+                c.commit()
+        finally:
+            c.close()
+        with open(db, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(sorted(n for n in os.listdir(self.m("sub")) if "sqlite" in n),
+                         ["t.sqlite"])
 
     # --- symlinks and xattrs -------------------------------------------------------------------
     def test_symlink_size_is_what_readlink_returns(self):
