@@ -1002,6 +1002,13 @@ Status Filesystem::Unlink(Ino parent_ino, const std::string& name) {
       return Status::Ok();
     }
   }
+  if (parent && c && IsRemoteDir(*parent)) {
+    // A name that is not there (a placeholder its close already dropped: git unlinks its
+    // index.lock right after closing it; a file deleted elsewhere) is ENOENT, not EROFS.
+    auto existing = LookupRemote(parent, name);
+    if (!existing.ok()) return existing.error();
+    table_.Forget(existing->attr.ino, 1);
+  }
   return LocalError("unlink", c, parent && c ? Join(table_.Path(*parent), name) : name, EROFS,
                     "deleting files is not supported yet");
 }
@@ -1049,6 +1056,14 @@ Result<Created> Filesystem::Create(Ino parent_ino, const std::string& name, uint
     }
   } else if (ErrnoFor(existing.error()) != ENOENT) {
     return existing.error();
+  }
+  if ((flags & O_ACCMODE) == O_RDWR && (flags & O_EXCL)) {
+    // Lock and temporary files (git's index.lock, mkstemp) exist to be written, and no copy
+    // creates its destination this way: refuse now, so that tools that can go on read-only
+    // (git status) do, instead of failing at their first write.
+    return LocalError("create", c, path, EROFS,
+                      "lock and temporary files (O_RDWR|O_EXCL) cannot be created: writing "
+                      "files is not supported yet");
   }
   Meta m;
   m.type = api::EntryType::kFile;

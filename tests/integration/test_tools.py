@@ -56,10 +56,24 @@ class ToolsTests(MountTestCase):
             c.execute("create table t(x)")
             c.executemany("insert into t values (?)", [(i,) for i in range(500)])
         c.close()
+        if shutil.which("git"):
+            repo = os.path.join(b, "repo")
+            os.makedirs(repo)
+            with open(os.path.join(repo, "a.txt"), "w") as f:
+                f.write("a\n")
+            for args in (["init", "-q"], ["add", "a.txt"], ["commit", "-q", "-m", "first"]):
+                subprocess.run(["git", "-C", repo, *args], env=cls.git_env(), check=True,
+                               capture_output=True, timeout=60)
         os.symlink("two-parts.bin", os.path.join(b, "rel-link"))
         # Absolute targets are paths in the collection: shown relative to the link.
         os.symlink("/tools/two-parts.bin", os.path.join(b, "abs-link"))
         os.symlink("/tools/ünï.txt", os.path.join(b, "sub", "deeper", "abs-link"))
+
+    @classmethod
+    def git_env(cls):
+        return dict(os.environ, HOME=cls.sim.state, GIT_CONFIG_NOSYSTEM="1",
+                    GIT_AUTHOR_NAME="a", GIT_AUTHOR_EMAIL="a@example.org",
+                    GIT_COMMITTER_NAME="a", GIT_COMMITTER_EMAIL="a@example.org")
 
     def m(self, *parts):
         return self.path(TUTORIAL, "tools", *parts)
@@ -158,6 +172,18 @@ class ToolsTests(MountTestCase):
             self.assertEqual(f.read(), before)
         self.assertEqual(sorted(n for n in os.listdir(self.m("sub")) if "sqlite" in n),
                          ["t.sqlite"])
+
+    def test_git_reads_a_repository(self):
+        """git status takes .git/index.lock (O_RDWR|O_EXCL): refused up front, it goes on
+        read-only instead of failing at the lock's first write."""
+        if not shutil.which("git"):
+            self.skipTest("git is not installed")
+        env = self.git_env()
+        r = run("git", "-C", self.m("repo"), "log", "--format=%s", env=env)
+        self.assertEqual((r.returncode, r.stdout), (0, "first\n"), r.stderr)
+        r = run("git", "-C", self.m("repo"), "status", "--porcelain", env=env)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        self.assertNotIn("index.lock", os.listdir(os.path.join(self.backing, "repo", ".git")))
 
     # --- symlinks and xattrs -------------------------------------------------------------------
     def test_symlink_size_is_what_readlink_returns(self):

@@ -374,6 +374,26 @@ TEST_CASE("close says so when nothing was copied into a created or truncated fil
   w.fs->Release(plain->fh);
 }
 
+TEST_CASE("lock files are refused up front; unlink of a name already gone is ENOENT",
+          "[fs][copy]") {
+  // git status takes .git/index.lock (O_RDWR|O_CREAT|O_EXCL) and goes on read-only when that
+  // fails; if the create succeeds, its write fails and git stops. It then closes and unlinks
+  // the lock: by then the release has dropped the placeholder.
+  CopyWorld w;
+  w.remote.AddFile(kGrex, "/dst/old", "OLD");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  CHECK(Errno(w.fs->Create(dst, "index.lock", 0666, O_RDWR | O_CREAT | O_EXCL).error()) == EROFS);
+  CHECK(Errno(w.fs->Lookup(dst, "index.lock").error()) == ENOENT);
+  CHECK(Errno(w.fs->Create(dst, "old", 0666, O_RDWR | O_CREAT | O_EXCL).error()) == EEXIST);
+  auto go = w.fs->Create(dst, "go", 0644, O_RDWR | O_CREAT | O_TRUNC);  // Go's os.Create
+  REQUIRE(go.ok());
+  w.fs->Release(go->opened.fh);
+  CHECK(Errno(w.fs->Unlink(dst, "go").error()) == ENOENT);
+  CHECK(Errno(w.fs->Unlink(dst, "never").error()) == ENOENT);
+  CHECK(Errno(w.fs->Unlink(dst, "old").error()) == EROFS);
+  CHECK(w.remote.Exists(kGrex, "/dst/old"));
+}
+
 TEST_CASE("cp -r: many files queued close together become one task", "[fs][copy]") {
   CopyWorld w;
   for (int i = 0; i < 100; ++i) w.remote.AddFile(kTut, "/src/f" + std::to_string(i), "x");
