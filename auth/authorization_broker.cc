@@ -189,7 +189,8 @@ void AuthorizationBroker::TimeOutLocked(const EntryPtr& e) {
 }
 
 Status AuthorizationBroker::Authorize(const Error& error, const std::string& collection_id,
-                                      const std::string& subject_in) {
+                                      const std::string& subject_in,
+                                      const std::atomic<bool>* cancel) {
   if (!error.NeedsAuthorization()) return error;
   const std::string subject = subject_in.empty() ? collection_id : subject_in;
   AuthorizationParameters params = FlowParameters(error, collection_id);
@@ -295,7 +296,16 @@ Status AuthorizationBroker::Authorize(const Error& error, const std::string& col
       TimeOutLocked(e);
       continue;
     }
-    cv_.wait(l);
+    if (cancel && cancel->load()) {
+      result = Error::Local(EINTR, "interrupted while waiting for the login to " + e->subject +
+                                       " (the login can still be completed)");
+      break;
+    }
+    // The interrupt comes from a thread that does not know cv_: look at the flag now and then.
+    if (cancel)
+      cv_.wait_for(l, std::chrono::milliseconds(100));
+    else
+      cv_.wait(l);
   }
   --e->waiters;
   return result;

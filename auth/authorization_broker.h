@@ -43,6 +43,7 @@
 // lock held. The destructor cancels every running flow and joins all threads.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -132,9 +133,11 @@ class AuthorizationBroker {
 
   // Blocks until the requirement behind `error` is met (OK: retry the operation) or cannot be
   // (kAuth error, EACCES, naming the fix). An error that needs no authorization is returned
-  // as it is. `subject` names the collection in messages ("" = the id).
+  // as it is. `subject` names the collection in messages ("" = the id). When `cancel` is
+  // raised (the caller got a signal: Ctrl-C), this caller stops waiting with EINTR; the flow
+  // goes on for the others and for the next caller.
   Status Authorize(const Error& error, const std::string& collection_id,
-                   const std::string& subject = "");
+                   const std::string& subject = "", const std::atomic<bool>* cancel = nullptr);
 
   // Pending and recently failed requirements, oldest first.
   std::vector<PendingAuthorization> Snapshot() const;

@@ -301,7 +301,18 @@ Meta Filesystem::SyntheticDir() const {
   return m;
 }
 
-Attr Filesystem::MakeAttr(Ino ino, Kind kind, const Meta* meta) const {
+std::string Filesystem::MountLinkTarget(const std::string& link_dir, const std::string& target) {
+  if (target.empty() || target[0] != '/') return target;
+  std::string up;
+  if (link_dir != "/")
+    for (char ch : link_dir)
+      if (ch == '/') up += "../";
+  const std::size_t start = target.find_first_not_of('/');
+  std::string rest = start == std::string::npos ? "" : target.substr(start);
+  return up.empty() && rest.empty() ? "." : up + rest;
+}
+
+Attr Filesystem::MakeAttr(Ino ino, Kind kind, const Meta* meta, const std::string& link_dir) const {
   Attr a;
   a.ino = ino;
   a.uid = options_.uid;
@@ -316,7 +327,10 @@ Attr Filesystem::MakeAttr(Ino ino, Kind kind, const Meta* meta) const {
     case Kind::kSymlink:
       a.mode = S_IFLNK | 0777;
       a.nlink = 1;
-      a.size = meta ? meta->link_target.size() : 0;
+      // The size of what readlink returns (tools read links into a buffer of st_size bytes).
+      if (meta)
+        a.size = link_dir.empty() ? meta->link_target.size()
+                                  : MountLinkTarget(link_dir, meta->link_target).size();
       break;
     case Kind::kFile:
       a.mode = S_IFREG | (perms & 07777 & ~options_.umask);
@@ -331,7 +345,8 @@ Attr Filesystem::MakeAttr(Ino ino, Kind kind, const Meta* meta) const {
 
 Entry Filesystem::MakeEntry(const fs::Inode& in, const Meta* meta) const {
   Entry e;
-  e.attr = MakeAttr(in.ino, in.kind, meta);
+  const bool remote_link = in.kind == Kind::kSymlink && in.role == Role::kRemote;
+  e.attr = MakeAttr(in.ino, in.kind, meta, remote_link ? ParentOf(table_.Path(in)) : "");
   e.entry_timeout = options_.entry_ttl;
   e.attr_timeout = options_.attr_ttl;
   return e;
@@ -602,7 +617,7 @@ Result<AttrReply> Filesystem::GetAttr(Ino ino) {
   }
   auto m = RefreshMeta(in);
   if (!m.ok()) return m.error();
-  r.attr = MakeAttr(ino, in->kind, &*m);
+  r.attr = MakeAttr(ino, in->kind, &*m, in->kind == Kind::kSymlink ? ParentOf(path) : "");
   return r;
 }
 
@@ -641,22 +656,9 @@ Result<std::string> Filesystem::ReadLink(Ino ino) {
     auto st = in->Snapshot();
     if (st.meta) m = *st.meta;
   }
-  std::string target = m.link_target;
-  if (target.empty()) return Error::Local(EINVAL, "the service reported no link target");
-  if (in->role == Role::kRemote && target[0] == '/') {
-    // An absolute target means a path in the collection: make it relative so it resolves
-    // inside the mount, not on the local machine.
-    std::string dir = ParentOf(table_.Path(*in));
-    std::string up;
-    if (dir != "/")
-      for (char ch : dir)
-        if (ch == '/') up += "../";
-    std::string rest = target.substr(target.find_first_not_of('/') == std::string::npos
-                                         ? target.size()
-                                         : target.find_first_not_of('/'));
-    target = up.empty() && rest.empty() ? "." : up + rest;
-  }
-  return target;
+  if (m.link_target.empty()) return Error::Local(EINVAL, "the service reported no link target");
+  if (in->role == Role::kRemote) return MountLinkTarget(ParentOf(table_.Path(*in)), m.link_target);
+  return m.link_target.str();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -817,7 +819,9 @@ Status Filesystem::ReadDir(Ino ino, uint64_t fh, uint64_t offset, bool plus, Dir
     const Meta* meta = &item.meta;
     if (!plus || !item.resolvable) {
       auto known = table_.Child(ino, item.name);
-      Attr a = MakeAttr(known ? known->ino : 0, item.kind, meta);
+      const bool remote_link = item.kind == Kind::kSymlink && item.role == Role::kRemote;
+      Attr a =
+          MakeAttr(known ? known->ino : 0, item.kind, meta, remote_link ? table_.Path(*dir) : "");
       if (!a.ino) a.ino = (1ull << 62) + off;  // informational d_ino; never used as a nodeid
       Entry e{a, 0, 0};
       if (plus) e.attr.ino = 0;  // "no attributes for this one": the kernel will look it up
@@ -998,6 +1002,13 @@ Status Filesystem::Unlink(Ino parent_ino, const std::string& name) {
       return Status::Ok();
     }
   }
+  if (parent && c && IsRemoteDir(*parent)) {
+    // A name that is not there (a placeholder its close already dropped: git unlinks its
+    // index.lock right after closing it; a file deleted elsewhere) is ENOENT, not EROFS.
+    auto existing = LookupRemote(parent, name);
+    if (!existing.ok()) return existing.error();
+    table_.Forget(existing->attr.ino, 1);
+  }
   return LocalError("unlink", c, parent && c ? Join(table_.Path(*parent), name) : name, EROFS,
                     "deleting files is not supported yet");
 }
@@ -1055,6 +1066,14 @@ Result<Created> Filesystem::Create(Ino parent_ino, const std::string& name, uint
     }
   } else if (ErrnoFor(existing.error()) != ENOENT) {
     return existing.error();
+  }
+  if ((flags & O_ACCMODE) == O_RDWR && (flags & O_EXCL)) {
+    // Lock and temporary files (git's index.lock, mkstemp) exist to be written, and no copy
+    // creates its destination this way: refuse now, so that tools that can go on read-only
+    // (git status) do, instead of failing at their first write.
+    return LocalError("create", c, path, EROFS,
+                      "lock and temporary files (O_RDWR|O_EXCL) cannot be created: writing "
+                      "files is not supported yet");
   }
   Meta m;
   m.type = api::EntryType::kFile;
@@ -1329,6 +1348,10 @@ Result<Opened> Filesystem::Open(Ino ino, int flags, const std::atomic<bool>* can
       // the remote file stays as it is until a transfer replaces it.
       h->write = true;
       h->dst = Location{c.id, path};
+    }
+    // O_RDWR without O_TRUNC reads the remote content (writes are refused at write): it gets a
+    // reader below, like O_RDONLY.
+    if (writing && ((flags & O_ACCMODE) == O_WRONLY || (flags & O_TRUNC))) {
       Meta m;
       if (flags & O_TRUNC) {
         if (pending && *pending != 0)
@@ -1475,7 +1498,8 @@ Result<std::vector<std::string>> Filesystem::ListXattr(Ino ino) {
   auto in = Inode(ino);
   if (!in) return Error::Local(ESTALE, "unknown inode");
   std::vector<std::string> names;
-  if (!in->collection) return names;
+  // On a symlink the kernel refuses every user.* getxattr itself (ENODATA): list none.
+  if (!in->collection || in->kind == Kind::kSymlink) return names;
   names = {"user.globus.collection_id", "user.globus.path"};
   if (in->kind == Kind::kFile && in->collection->https_server)
     names.push_back("user.globus.https_url");
@@ -1531,6 +1555,11 @@ Status Filesystem::Invalidate(Ino ino) {
       negative_.Erase(Key(c, path));
     }
   }
+  // The kernel caches "no such file" as negative entries that no name of ours reaches: dropping
+  // this inode's own entry drops its cached children, negative ones included. (The mount root
+  // has no entry; its children's are dropped below.)
+  if (notifier_ && ino != kRootIno)
+    notifier_->InvalidateEntry(table_.ParentIno(*in), table_.Name(*in));
   // Expire every inode at or below this one and tell the kernel.
   std::deque<Ino> todo{ino};
   std::size_t visited = 0;

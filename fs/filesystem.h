@@ -285,8 +285,12 @@ class Filesystem {
   static std::string ParentOf(const std::string& path);
   static std::string BaseOf(const std::string& path);
 
-  Attr MakeAttr(Ino ino, Kind kind, const Meta* meta) const;
+  // link_dir: the directory of a remote symlink (its size is that of MountLinkTarget), "" else.
+  Attr MakeAttr(Ino ino, Kind kind, const Meta* meta, const std::string& link_dir = {}) const;
   Entry MakeEntry(const fs::Inode& in, const Meta* meta) const;
+  // What readlink shows for a remote symlink in link_dir: an absolute target is a path in the
+  // collection, made relative so that it resolves inside the mount, not on the local machine.
+  static std::string MountLinkTarget(const std::string& link_dir, const std::string& target);
   Meta SyntheticDir() const;
   InodePtr LinkItem(const InodePtr& dir, const Item& item, uint64_t lookups);
 

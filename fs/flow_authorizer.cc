@@ -5,7 +5,7 @@ namespace gf::fs {
 Status FlowAuthorizer::Authorize(const Error& error, const std::string& collection_id) {
   if (!error.NeedsAuthorization()) return error;
   std::string name = name_of_ ? name_of_(collection_id) : std::string();
-  Status s = broker_.Authorize(error, collection_id, name);
+  Status s = broker_.Authorize(error, collection_id, name, RequestCancel::Current());
   if (s.ok()) return s;
   // Keep where it happened (the operation and path) for the core's log line.
   Error e = s.error();

@@ -2,7 +2,8 @@
 // fails with an authorization error, it hands the error to the auth::AuthorizationBroker, which
 // runs (or joins) the identity-link / consent / re-authentication flow for that requirement and
 // blocks until it is met (OK: the core retries the call once) or cannot be (a kAuth error,
-// EACCES, naming the `globus-fuse login ...` command that fixes it).
+// EACCES, naming the `globus-fuse login ...` command that fixes it), or the calling request is
+// interrupted (RequestCancel: EINTR, the flow goes on).
 //
 // `name_of` maps a collection id to the name shown to the user (display name); it may be empty
 // or return "" (the id is used then). It must not call back into the Authorizer.

@@ -53,12 +53,13 @@ fuse_entry_param ToEntry(const Entry& e) {
   return p;
 }
 
-// A cancel flag raised by FUSE_INTERRUPT (the caller got a signal, e.g. Ctrl-C on cp). Call
-// Done() BEFORE replying: it unregisters the callback (waiting out a concurrent one), so the
-// flag never outlives the request's use of it.
+// A cancel flag raised by FUSE_INTERRUPT (the caller got a signal, e.g. Ctrl-C on cp or on an
+// ls waiting for a login). It is also published as RequestCancel::Current() on this thread, for
+// the login waits behind any remote call. Call Done() BEFORE replying: it unregisters the
+// callback (waiting out a concurrent one), so the flag never outlives the request's use of it.
 class InterruptFlag {
  public:
-  explicit InterruptFlag(fuse_req_t req) : req_(req) {
+  explicit InterruptFlag(fuse_req_t req) : req_(req), published_(&flag_) {
     fuse_req_interrupt_func(
         req, [](fuse_req_t, void* d) { static_cast<std::atomic<bool>*>(d)->store(true); }, &flag_);
   }
@@ -70,6 +71,7 @@ class InterruptFlag {
  private:
   fuse_req_t req_;
   std::atomic<bool> flag_{false};
+  RequestCancel published_;
 };
 
 // Replies with an entry that carries one new lookup reference; undoes it if undeliverable.
@@ -104,7 +106,9 @@ void OnDestroy(void* userdata) { static_cast<FuseAdapter*>(userdata)->fs().Stop(
 
 void OnLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   auto& fs = A(req).fs();
+  InterruptFlag cancel(req);  // Ctrl-C ends a wait for a login
   auto r = fs.Lookup(parent, name);
+  cancel.Done();
   if (r.ok()) return ReplyEntry(req, *r);
   if (ErrnoFor(r.error()) == ENOENT) {
     fuse_entry_param p{};
@@ -130,7 +134,9 @@ void OnForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
 }
 
 void OnGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
+  InterruptFlag cancel(req);
   auto r = A(req).fs().GetAttr(ino);
+  cancel.Done();
   if (!r.ok()) return ReplyError(req, "getattr", r.error());
   struct stat st = ToStat(r->attr);
   fuse_reply_attr(req, &st, r->timeout);
@@ -154,13 +160,17 @@ void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
 }
 
 void OnReadlink(fuse_req_t req, fuse_ino_t ino) {
+  InterruptFlag cancel(req);
   auto r = A(req).fs().ReadLink(ino);
+  cancel.Done();
   if (!r.ok()) return ReplyError(req, "readlink", r.error());
   fuse_reply_readlink(req, r->c_str());
 }
 
 void OnMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  InterruptFlag cancel(req);
   auto r = A(req).fs().Mkdir(parent, name, mode);
+  cancel.Done();
   if (!r.ok()) return ReplyError(req, "mkdir", r.error());
   ReplyEntry(req, *r);
 }
@@ -196,7 +206,9 @@ void OnMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t, dev_t)
 
 void OnRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
               const char* newname, unsigned int flags) {
+  InterruptFlag cancel(req);
   Status s = A(req).fs().Rename(parent, name, newparent, newname, flags, CallerPid(req));
+  cancel.Done();
   if (!s.ok()) return ReplyError(req, "rename", s.error());
   fuse_reply_err(req, 0);
 }
@@ -307,7 +319,9 @@ class BufferReplier final : public DirReplier {
 void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
                bool plus) {
   BufferReplier out(req, size);
+  InterruptFlag cancel(req);
   Status s = A(req).fs().ReadDir(ino, fi->fh, static_cast<uint64_t>(off), plus, out);
+  cancel.Done();
   if (!s.ok()) return ReplyError(req, plus ? "readdirplus" : "readdir", s.error());
   out.Reply();
 }
@@ -382,7 +396,9 @@ void OnRemovexattr(fuse_req_t req, fuse_ino_t, const char*) { fuse_reply_err(req
 
 void OnCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
               fuse_file_info* fi) {
+  InterruptFlag cancel(req);
   auto r = A(req).fs().Create(parent, name, mode, fi->flags);
+  cancel.Done();
   if (!r.ok()) return ReplyError(req, "create", r.error());
   fi->fh = r->opened.fh;
   fi->keep_cache = r->opened.keep_cache;

@@ -18,6 +18,7 @@
 //                 started; today they fail with EROFS/EOPNOTSUPP.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,7 +33,25 @@ namespace gf::fs {
 class Authorizer {
  public:
   virtual ~Authorizer() = default;
+  // May wait for the user (a login); ends early with EINTR when RequestCancel::Current() is
+  // raised.
   virtual Status Authorize(const Error& error, const std::string& collection_id) = 0;
+};
+
+// The cancel flag of the request the calling thread serves (raised when the caller gets a
+// signal: Ctrl-C), published for waits deep in the core that no parameter reaches (a login
+// flow behind any remote call). The FUSE adapter publishes it for the request's duration.
+class RequestCancel {
+ public:
+  explicit RequestCancel(const std::atomic<bool>* flag) : prev_(current_) { current_ = flag; }
+  ~RequestCancel() { current_ = prev_; }
+  RequestCancel(const RequestCancel&) = delete;
+  RequestCancel& operator=(const RequestCancel&) = delete;
+  static const std::atomic<bool>* Current() { return current_; }
+
+ private:
+  static inline thread_local const std::atomic<bool>* current_ = nullptr;
+  const std::atomic<bool>* prev_;
 };
 
 // The default: no interactive flow from inside the mount (yet).

@@ -1,5 +1,7 @@
 #include "fs/remote.h"
 
+#include <cerrno>
+
 namespace gf::fs {
 
 Remote::Remote(api::TransferApi& transfer, api::DataApi& data, Authorizer& authorizer)
@@ -26,6 +28,8 @@ auto Remote::Call(const char* op, const std::string& collection, F&& f) -> declt
     if (s.ok()) {
       r = f();
       Count(op, r.ok());
+    } else if (s.error().kind == ErrorKind::kLocal && s.error().sys_errno == EINTR) {
+      return s.error();  // the caller was interrupted (Ctrl-C) while waiting for the login
     }
   }
   return r;

@@ -442,6 +442,28 @@ TEST_CASE("No token for a collection's https scope yet: the consent flow asks fo
   CHECK(w.starter.count() == 1);
 }
 
+TEST_CASE("Ctrl-C releases one waiter with EINTR; the flow goes on for the others", "[broker]") {
+  World w;
+  auto other = w.Async(GrexError());
+  REQUIRE(Eventually([&] { return Waiters(*w.broker) == 1; }));
+  std::atomic<bool> interrupted{false};
+  auto mine = std::async(std::launch::async, [&] {
+    return w.broker->Authorize(GrexError(), kGrex, "UManitoba Grex HPC", &interrupted);
+  });
+  REQUIRE(Eventually([&] { return Waiters(*w.broker) == 2; }));
+  interrupted = true;  // what FUSE_INTERRUPT does, from another thread
+  // The bound only keeps a broken build from hanging (it is not a timing assertion).
+  if (mine.wait_for(20s) != std::future_status::ready) w.broker->Shutdown();
+  Status s = mine.get();
+  REQUIRE_FALSE(s.ok());
+  CHECK(ErrnoFor(s.error()) == EINTR);
+  CHECK(Waiters(*w.broker) == 1);
+  CHECK_FALSE(w.starter.flow(0)->cancelled());
+  w.starter.flow(0)->Complete(Status::Ok());
+  CHECK(other.get().ok());
+  CHECK(w.starter.count() == 1);
+}
+
 TEST_CASE("Shutdown cancels pending flows and releases the waiters", "[broker]") {
   World w;
   auto op = w.Async(GrexError());

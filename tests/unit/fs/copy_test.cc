@@ -441,21 +441,44 @@ TEST_CASE("an empty file that cannot be made: the error is reported, nothing is 
   }
 }
 
-TEST_CASE("symlinks, hard links and special files cannot be created: EPERM with the reason",
-          "[fs][copy]") {
+TEST_CASE("a file opened O_RDWR reads its content; writing it is refused", "[fs][copy]") {
+  // sqlite, HDF5 "r+" and Python "r+b" open read-write and read first: they must see the
+  // bytes, not an empty file, and the remote file must stay as it is.
   CopyWorld w;
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
-  using K = Filesystem::NodeKind;
-  for (K kind : {K::kSymlink, K::kHardLink, K::kSpecial}) {
-    Status s = w.fs->CreateUnsupported(kind, dst, "x");
-    REQUIRE_FALSE(s.ok());
-    CHECK(Errno(s.error()) == EPERM);
-    CHECK_FALSE(s.error().message.empty());
-  }
-  CHECK(w.fs->CreateUnsupported(K::kSymlink, dst, "x").error().message.find("symbolic link") !=
-        std::string::npos);
+  w.remote.AddFile(kTut, "/src/a", Pattern(5000));
+  auto f = w.Walk(std::string(kTutName) + "/src/a");
+  REQUIRE(f.ok());
+  auto h = w.fs->Open(f->attr.ino, O_RDWR);
+  REQUIRE(h.ok());
+  auto r = w.fs->Read(h->fh, 100, 4096);
+  REQUIRE(r.ok());
+  CHECK(r->size() == 4096);
+  CHECK((r->ToString() == Pattern(5000).substr(100, 4096)));
+  CHECK(Errno(w.fs->Write(h->fh).error()) == EOPNOTSUPP);
+  w.fs->Release(h->fh);
+  CHECK(w.remote.Get(kTut, "/src/a")->content == Pattern(5000));
   CHECK(w.remote.Calls("put") == 0);
-  CHECK(Errno(w.fs->Lookup(dst, "x").error()) == ENOENT);
+}
+
+TEST_CASE("lock files are refused up front; unlink of a name already gone is ENOENT",
+          "[fs][copy]") {
+  // git status takes .git/index.lock (O_RDWR|O_CREAT|O_EXCL) and goes on read-only when that
+  // fails; if the create succeeds, its write fails and git stops. It then closes and unlinks
+  // the lock: by then the release has dropped the placeholder.
+  CopyWorld w;
+  w.remote.AddFile(kGrex, "/dst/old", "OLD");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  CHECK(Errno(w.fs->Create(dst, "index.lock", 0666, O_RDWR | O_CREAT | O_EXCL).error()) == EROFS);
+  CHECK(Errno(w.fs->Lookup(dst, "index.lock").error()) == ENOENT);
+  CHECK(Errno(w.fs->Create(dst, "old", 0666, O_RDWR | O_CREAT | O_EXCL).error()) == EEXIST);
+  auto go = w.fs->Create(dst, "go", 0644, O_RDWR | O_CREAT | O_TRUNC);  // Go's os.Create
+  REQUIRE(go.ok());
+  w.fs->Release(go->opened.fh);  // closed with nothing written: an empty file
+  REQUIRE(w.remote.Exists(kGrex, "/dst/go"));
+  CHECK(w.remote.Get(kGrex, "/dst/go")->content.empty());
+  CHECK(Errno(w.fs->Unlink(dst, "never").error()) == ENOENT);
+  CHECK(Errno(w.fs->Unlink(dst, "old").error()) == EROFS);
+  CHECK(w.remote.Exists(kGrex, "/dst/old"));
 }
 
 TEST_CASE("cp -r: many files queued close together become one task", "[fs][copy]") {

@@ -3,6 +3,10 @@
 
 #include <catch2/catch.hpp>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 
 #include "common/clock.h"
 
@@ -34,9 +38,32 @@ class DoneFlow final : public auth::FlowHandle {
   Status s_;
 };
 
+// A flow nobody completes: Wait() returns only when cancelled (the broker does at shutdown).
+class PendingFlow final : public auth::FlowHandle {
+ public:
+  std::string url() const override { return "https://auth.example/authorize"; }
+  bool browser_opened() const override { return false; }
+  Status Wait() override {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return cancelled_; });
+    return Error::Auth(AuthFailure::kFlowFailed, "cancelled");
+  }
+  void Cancel() override {
+    std::lock_guard<std::mutex> l(mu_);
+    cancelled_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool cancelled_ = false;
+};
+
 struct Rig {
   FakeClock clock;
   Status outcome = Status::Ok();
+  bool pending = false;  // flows never complete
   std::vector<auth::FlowSpec> specs;
   std::unique_ptr<auth::AuthorizationBroker> broker;
   Rig() {
@@ -45,6 +72,7 @@ struct Rig {
     broker = std::make_unique<auth::AuthorizationBroker>(
         [this](const auth::FlowSpec& s) -> Result<std::unique_ptr<auth::FlowHandle>> {
           specs.push_back(s);
+          if (pending) return std::unique_ptr<auth::FlowHandle>(new PendingFlow());
           return std::unique_ptr<auth::FlowHandle>(new DoneFlow(outcome));
         },
         [](const AuthorizationParameters&) { return std::string("t0"); }, clock, o);
@@ -86,6 +114,26 @@ TEST_CASE("FlowAuthorizer passes other errors through without a flow", "[flow_au
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().code == "ClientError.NotFound");
   CHECK(r.specs.empty());
+}
+
+TEST_CASE("FlowAuthorizer: an interrupted request stops waiting for the login with EINTR",
+          "[flow_authorizer]") {
+  // Ctrl-C on an `ls` waiting for a login: the adapter publishes the request's interrupt flag
+  // (RequestCancel); the wait ends, the flow stays for whoever needs it next.
+  Rig r;
+  r.pending = true;
+  FlowAuthorizer a(*r.broker);
+  std::atomic<bool> interrupted{true};
+  auto op = std::async(std::launch::async, [&] {
+    RequestCancel scope(&interrupted);  // what the adapter does on the request's thread
+    return a.Authorize(GrexError(), kGrex);
+  });
+  // The bound only keeps a broken build from hanging (it is not a timing assertion).
+  if (op.wait_for(std::chrono::seconds(20)) != std::future_status::ready) r.broker->Shutdown();
+  Status s = op.get();
+  REQUIRE_FALSE(s.ok());
+  CHECK(ErrnoFor(s.error()) == EINTR);
+  CHECK(r.specs.size() == 1);
 }
 
 }  // namespace

@@ -353,11 +353,12 @@ namespace {
 struct CountingAuthorizer : Authorizer {
   int calls = 0;
   bool succeed = true;
+  std::optional<Error> fail_with;  // else the error it was given
   gf::Status Authorize(const Error& e, const std::string& collection) override {
     ++calls;
     last_collection = collection;
     if (succeed) return gf::Status::Ok();
-    return e;
+    return fail_with ? *fail_with : e;
   }
   std::string last_collection;
 };
@@ -393,6 +394,18 @@ TEST_CASE("authorization errors are EACCES by default and retried once after the
   CHECK(auth.calls == 1);
   CHECK(auth.last_collection == kTut);
   CHECK(w.remote.Calls("ls") == 2);
+
+  // Ctrl-C while waiting for the login: the call fails with EINTR, not the EACCES of the
+  // requirement (the flow is still pending), and is not retried.
+  auth.succeed = false;
+  auth.fail_with = Error::Local(EINTR, "interrupted while waiting for the login");
+  w.remote.ResetCalls();
+  REQUIRE(fs.SetXattr(d->attr.ino, kInvalidateXattr, "1").ok());
+  w.remote.FailNext("ls", ConsentError());
+  auto interrupted = w.List(d->attr.ino);
+  REQUIRE_FALSE(interrupted.ok());
+  CHECK(Errno(interrupted.error()) == EINTR);
+  CHECK(w.remote.Calls("ls") == 1);
   fs.SetAuthorizer(nullptr);
 }
 
@@ -465,6 +478,34 @@ TEST_CASE("symlinks and invalid symlinks", "[fs][symlink]") {
   CHECK(Errno(fs.ReadLink(d->attr.ino).error()) == EINVAL);
 }
 
+TEST_CASE("a symlink's size is the length of what readlink returns", "[fs][symlink]") {
+  // libarchive (bsdtar) and others read a link into a buffer of st_size bytes: an absolute
+  // target, shown relative to the link, must not be cut short.
+  World w;
+  w.remote.AddFile(kTut, "/d/real", "x");
+  w.remote.AddSymlink(kTut, "/d/abs", "/d/real");
+  w.remote.AddSymlink(kTut, "/d/e/deeper", "/d/real");
+  w.remote.AddSymlink(kTut, "/top", "/d/real");
+  auto& fs = w.Make();
+  for (const char* p : {"d/abs", "d/e/deeper", "top"}) {
+    INFO(p);
+    auto l = w.Walk(std::string("Globus Tutorial Collection 1/") + p);
+    REQUIRE(l.ok());
+    auto target = fs.ReadLink(l->attr.ino);
+    REQUIRE(target.ok());
+    CHECK(l->attr.size == target->size());
+    CHECK(fs.GetAttr(l->attr.ino)->attr.size == target->size());
+  }
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  for (bool plus : {false, true}) {
+    CollectingReplier rows;
+    REQUIRE(w.List(d->attr.ino, plus, &rows).ok());
+    REQUIRE(rows.Find("abs"));
+    CHECK(rows.Find("abs")->attr.size == std::string("../d/real").size());
+  }
+}
+
 TEST_CASE("a symlink reported with its target's type is still a symlink", "[fs][symlink]") {
   // The real service reports a valid symlink with the TARGET's type and size plus link_target
   // (globus-api.md §1.1); the mount must show the link itself.
@@ -488,6 +529,7 @@ TEST_CASE("a symlink reported with its target's type is still a symlink", "[fs][
 TEST_CASE("extended attributes", "[fs][xattr]") {
   World w;
   w.remote.AddFile(kTut, "/d/my file.txt", "x");
+  w.remote.AddSymlink(kTut, "/d/link", "my file.txt");
   auto& fs = w.Make();
   auto f = w.Walk("Globus Tutorial Collection 1/d/my file.txt");
   REQUIRE(f.ok());
@@ -514,6 +556,35 @@ TEST_CASE("extended attributes", "[fs][xattr]") {
   auto dnames = fs.ListXattr(dir->attr.ino);
   CHECK_FALSE(Has(*dnames, "user.globus.https_url"));
   CHECK(fs.ListXattr(kRootIno)->empty());
+  // The kernel answers ENODATA to any user.* getxattr on a symlink without asking us, so
+  // names listed there make `getfattr -h -d` and `cp -a`/`rsync -X` fail on each one.
+  auto link = w.Walk("Globus Tutorial Collection 1/d/link");
+  REQUIRE(link.ok());
+  CHECK(fs.ListXattr(link->attr.ino)->empty());
+}
+
+TEST_CASE("symlinks, hard links, pipes and device files cannot be made: EPERM", "[fs][namespace]") {
+  // ln -s, ln and mkfifo said ENOSYS ("Function not implemented"); symlink(2), link(2) and
+  // mknod(2) name EPERM for a filesystem that cannot make them.
+  World w;
+  w.remote.AddDir(kTut, "/d");
+  auto& fs = w.Make();
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  using K = Filesystem::NodeKind;
+  for (K kind : {K::kSymlink, K::kHardLink, K::kSpecial}) {
+    INFO(static_cast<int>(kind));
+    auto s = fs.CreateUnsupported(kind, d->attr.ino, "x");
+    REQUIRE_FALSE(s.ok());
+    CHECK(Errno(s.error()) == EPERM);
+    CHECK_FALSE(s.error().message.empty());
+    CHECK(Errno(fs.CreateUnsupported(kind, kRootIno, "x").error()) == EPERM);
+  }
+  CHECK(fs.CreateUnsupported(K::kSymlink, d->attr.ino, "x").error().message.find("symbolic link") !=
+        std::string::npos);
+  CHECK(w.remote.Calls("mkdir") == 0);
+  CHECK_FALSE(w.remote.Exists(kTut, "/d/x"));
+  CHECK(Errno(fs.Lookup(d->attr.ino, "x").error()) == ENOENT);
 }
 
 TEST_CASE("mkdir and rename", "[fs][namespace]") {
@@ -583,6 +654,12 @@ TEST_CASE("drop caches through the invalidate xattr", "[fs][invalidate]") {
   CHECK(std::count(notes.inodes.begin(), notes.inodes.end(), sub->attr.ino) == 1);
   CHECK(std::find(notes.entries.begin(), notes.entries.end(),
                   std::make_pair(d->attr.ino, std::string("sub"))) != notes.entries.end());
+  // And d's own entry: dropping it drops the kernel's negative entries directly in d (a name
+  // looked up while missing), which no entry of ours names.
+  auto top = w.Walk("Globus Tutorial Collection 1");
+  REQUIRE(top.ok());
+  CHECK(std::find(notes.entries.begin(), notes.entries.end(),
+                  std::make_pair(top->attr.ino, std::string("d"))) != notes.entries.end());
   REQUIRE(w.List(d->attr.ino).ok());
   REQUIRE(w.List(sub->attr.ino).ok());
   CHECK(w.remote.Calls("ls") == 2);  // both levels refetched
