@@ -149,6 +149,12 @@ class Sim:
         return env
 
 
+def default_sigint():
+    """preexec_fn for a child the test will Ctrl-C: a runner started in the background (`cmd &`
+    in a script) ignores SIGINT, and children inherit that, so SIGINT would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_cli(env, *args, timeout=60, check=True, input=None):
     p = subprocess.run([BINARY, *args], env=env, capture_output=True, text=True, timeout=timeout,
                        input=input)

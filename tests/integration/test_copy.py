@@ -11,7 +11,8 @@ import signal
 import subprocess
 import json
 
-from tests.integration.harness import Mount, MountTestCase, md5_file, run_cli, wait_for
+from tests.integration.harness import (Mount, MountTestCase, default_sigint, md5_file,
+                                       run_cli, wait_for)
 
 T1 = "Globus Tutorial Collection 1"
 T2 = "Globus Tutorial Collection 2"
@@ -375,7 +376,8 @@ class WaitModeTests(CopyTestBase):
         os.makedirs(self.backing(T2, "w3"), exist_ok=True)
         self.tunables(task_start_delay_seconds=60)
         before = self.task_ids()
-        cp = subprocess.Popen(["cp", self.path(T1, "w3", "f"), self.path(T2, "w3", "f")])
+        cp = subprocess.Popen(["cp", self.path(T1, "w3", "f"), self.path(T2, "w3", "f")],
+                              preexec_fn=default_sigint)
         try:
             wait_for(lambda: self.new_tasks(before), 30, "the task")
             cp.send_signal(signal.SIGINT)

@@ -15,7 +15,8 @@ import tarfile
 import tempfile
 import unittest
 
-from tests.integration.harness import BINARY, Mount, MountTestCase, SimTestCase, wait_for
+from tests.integration.harness import (BINARY, Mount, MountTestCase, SimTestCase,
+                                       default_sigint, wait_for)
 
 TUTORIAL = "Globus Tutorial Collection 1"
 PART = 64 << 10  # read_part_size below: files of exactly 2 parts, and one byte more
@@ -267,7 +268,8 @@ class InterruptTests(SimTestCase):
                 return sum(p.get("waiters", 0) for p in pending)
 
             ls = subprocess.Popen(["ls", os.path.join(m.path, "UManitoba Grex HPC")],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  preexec_fn=default_sigint)
             try:
                 wait_for(lambda: waiters() == 1, 30, "the ls to wait for the login")
                 ls.send_signal(signal.SIGINT)
