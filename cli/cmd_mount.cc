@@ -5,6 +5,7 @@
 // the mount itself (no socket, no extra daemon plumbing; it exists exactly while the mount
 // does). `drop-caches PATH` sets the `user.globus.invalidate` xattr on PATH, which the mount
 // handles by dropping its caches for PATH (and below) and invalidating the kernel's.
+#include <dirent.h>
 #include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
@@ -21,6 +22,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "auth/authorization_broker.h"
@@ -109,10 +111,20 @@ const CommandSpec& DropCachesSpec() {
   return s;
 }
 
+// The absolute, symlink-free form of p. When p itself cannot be resolved (it does not exist,
+// or is a dead FUSE mount: ENOTCONN), its parent is resolved and the last component appended,
+// so a dead mount can still be found in the mount table and unmounted.
 std::string Absolute(const std::string& p) {
   char buf[PATH_MAX];
   if (realpath(p.c_str(), buf)) return buf;
-  return p;
+  std::string path = p;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  auto slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (base.empty() || base == "." || base == ".." || !realpath(dir.c_str(), buf)) return p;
+  std::string out = buf;
+  return (out == "/" ? "" : out) + "/" + base;
 }
 
 bool IsConfigKey(const std::string& key) {
@@ -182,20 +194,17 @@ std::string DefaultLogFile(const Config& c, const std::string& mount_point) {
   return dir + "/" + name + ".log";
 }
 
-Result<uint32_t> ParseNumber(const std::string& s, int base, const char* what) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long v = std::strtoul(s.c_str(), &end, base);
-  if (s.empty() || *end || errno) return Error::Config(std::string("bad ") + what + ": " + s);
-  return static_cast<uint32_t>(v);
-}
+struct MountEntry {
+  std::string path;  // decoded mount point
+  std::string type;  // e.g. "fuse.globus-fuse", "tmpfs"
+};
 
-std::vector<std::string> GlobusMounts() {
-  std::vector<std::string> out;
+// /proc/self/mounts, in mount order (a later entry for a path is mounted on top).
+std::vector<MountEntry> MountTable() {
+  std::vector<MountEntry> out;
   std::ifstream in("/proc/self/mounts");
   std::string dev, mp, type, rest;
   while (in >> dev >> mp >> type && std::getline(in, rest)) {
-    if (type != "fuse.globus-fuse") continue;
     // /proc/mounts escapes spaces etc. as \040.
     std::string decoded;
     for (std::size_t i = 0; i < mp.size(); ++i) {
@@ -206,9 +215,90 @@ std::vector<std::string> GlobusMounts() {
         decoded += mp[i];
       }
     }
-    out.push_back(decoded);
+    out.push_back({decoded, type});
   }
   return out;
+}
+
+constexpr const char* kGlobusMountType = "fuse.globus-fuse";
+
+std::vector<std::string> GlobusMounts() {
+  std::vector<std::string> out;
+  for (const auto& m : MountTable())
+    if (m.type == kGlobusMountType) out.push_back(m.path);
+  return out;
+}
+
+// What is mounted at exactly `path` (the topmost mount), if anything.
+std::optional<MountEntry> MountAt(const std::string& path) {
+  std::optional<MountEntry> top;
+  for (auto& m : MountTable())
+    if (m.path == path) top = std::move(m);
+  return top;
+}
+
+// The mount `path` lives on (the longest mount point that is a prefix of it).
+std::optional<MountEntry> MountContaining(const std::string& path) {
+  std::optional<MountEntry> best;
+  for (auto& m : MountTable()) {
+    bool under =
+        m.path == "/" || path == m.path ||
+        (path.rfind(m.path, 0) == 0 && path.size() > m.path.size() && path[m.path.size()] == '/');
+    if (under && (!best || m.path.size() >= best->path.size())) best = std::move(m);
+  }
+  return best;
+}
+
+// The mount point of the globus-fuse mount at `path`, or an error saying why it is not one.
+Result<std::string> GlobusMountAt(const std::string& arg) {
+  std::string mp = Absolute(arg);
+  struct stat st {};
+  if (stat(mp.c_str(), &st) != 0 && errno == ENOENT)
+    return Error::Local(ENOENT, mp + " does not exist");
+  auto m = MountAt(mp);
+  if (!m) return Error::Local(EINVAL, mp + " is not mounted (see `globus-fuse status`)");
+  if (m->type != kGlobusMountType)
+    return Error::Local(EINVAL,
+                        mp + " is mounted as " + m->type + ", not globus-fuse; leaving it alone");
+  return mp;
+}
+
+// Refuses a mount point that is missing, not a directory, or already a globus-fuse mount;
+// warns when mounting would hide a non-empty directory.
+Status CheckMountPoint(const std::string& mp) {
+  struct stat st {};
+  if (stat(mp.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT)
+      return Error::Local(ENOENT,
+                          "mount point " + mp + " does not exist (create it: mkdir " + mp + ")");
+    if (err == ENOTCONN)
+      return Error::Local(err, mp +
+                                   " is a dead mount (its daemon exited): run `globus-fuse "
+                                   "unmount " +
+                                   mp + "` first");
+    return Error::Local(err, "mount point " + mp + ": " + std::strerror(err));
+  }
+  if (!S_ISDIR(st.st_mode))
+    return Error::Local(ENOTDIR, "mount point " + mp + " is not a directory");
+  if (auto m = MountAt(mp); m && m->type == kGlobusMountType)
+    return Error::Local(EBUSY, mp + " is already a globus-fuse mount (see `globus-fuse status " +
+                                   mp + "`; `globus-fuse unmount " + mp + "` first)");
+  if (access(mp.c_str(), W_OK | X_OK) != 0)
+    return Error::Local(EACCES, "no permission to mount on " + mp + " (you need write access)");
+  if (DIR* d = opendir(mp.c_str())) {
+    bool empty = true;
+    while (dirent* e = readdir(d))
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+        empty = false;
+        break;
+      }
+    closedir(d);
+    if (!empty)
+      std::cerr << "globus-fuse: warning: " << mp
+                << " is not empty; its contents are hidden (not deleted) while mounted\n";
+  }
+  return Status::Ok();
 }
 
 std::string HumanBytes(double b) {
@@ -433,31 +523,16 @@ int CmdMount(int argc, char** argv) {
   if (!config.ok()) return ReportError(config.error());
   Config c = *config;
   for (const auto& col : args->GetAll("collection")) c.collections.push_back(col);
-  if (args->Has("uid")) {
-    auto v = ParseNumber(args->Get("uid"), 10, "--uid");
-    if (!v.ok()) return ReportError(v.error());
-    c.uid = *v;
-  }
-  if (args->Has("gid")) {
-    auto v = ParseNumber(args->Get("gid"), 10, "--gid");
-    if (!v.ok()) return ReportError(v.error());
-    c.gid = *v;
-  }
-  if (args->Has("umask")) {
-    auto v = ParseNumber(args->Get("umask"), 8, "--umask");
-    if (!v.ok() || *v > 0777) return ReportUsage("--umask takes an octal mask like 022", "mount");
-    c.umask = *v;
-  }
-  if (args->Has("copy-mode")) {
-    std::string m = args->Get("copy-mode");
-    if (m != "background" && m != "wait")
-      return ReportUsage("--copy-mode takes background or wait", "mount");
-    c.copy_mode = m;
+  // --uid/--gid/--umask/--copy-mode are the config keys of the same names (same checks).
+  for (const char* flag : {"uid", "gid", "umask", "copy-mode"}) {
+    if (!args->Has(flag)) continue;
+    std::string key = flag;
+    std::replace(key.begin(), key.end(), '-', '_');
+    Status st = ApplySetting(c, key, args->Get(flag), std::string("--") + flag);
+    if (!st.ok()) return ReportUsage(st.error().message, "mount");
   }
   std::string mp = Absolute(args->positionals()[0]);
-  struct stat st {};
-  if (stat(mp.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    return ReportError(Error::Local(ENOENT, "mount point " + mp + " is not a directory"));
+  if (Status ok = CheckMountPoint(mp); !ok.ok()) return ReportError(ok.error());
 
   bool foreground = args->Has("foreground");
   if (c.log_file.empty() && !foreground) {
@@ -549,7 +624,9 @@ int CmdUnmount(int argc, char** argv) {
   if (!args) return code;
   if (args->positionals().size() != 1)
     return ReportUsage("expected exactly one MOUNTPOINT", "unmount");
-  std::string mp = Absolute(args->positionals()[0]);
+  auto target = GlobusMountAt(args->positionals()[0]);
+  if (!target) return ReportError(target.error());
+  const std::string& mp = *target;
   bool lazy = args->Has("lazy");
   if (geteuid() == 0) {
     if (umount2(mp.c_str(), lazy ? MNT_DETACH : 0) != 0) {
@@ -589,8 +666,18 @@ int CmdStatus(int argc, char** argv) {
   auto args = ParseOrExit(argc, argv, StatusSpec(), &code);
   if (!args) return code;
   std::vector<std::string> mounts;
+  int missing_rc = kExitOk;  // a MOUNTPOINT that is not a globus-fuse mount: reported, skipped
   if (!args->positionals().empty()) {
-    for (const auto& p : args->positionals()) mounts.push_back(Absolute(p));
+    for (const auto& p : args->positionals()) {
+      auto mp = GlobusMountAt(p);
+      if (mp) {
+        mounts.push_back(*mp);
+      } else {
+        std::cerr << "globus-fuse: " << mp.error().message << "\n";
+        missing_rc = kExitNotFound;
+      }
+    }
+    if (mounts.empty()) return missing_rc;
   } else {
     mounts = GlobusMounts();
     if (mounts.empty()) {
@@ -599,23 +686,40 @@ int CmdStatus(int argc, char** argv) {
     }
   }
   const bool watch = args->Has("watch"), tty = isatty(STDOUT_FILENO);
+  // --json: one mount named on the command line prints its object; otherwise (every mount, or
+  // several named) a JSON array of them, so the output is always one valid JSON document.
+  const bool json = args->Has("json"), json_array = args->positionals().size() != 1;
   for (;;) {
-    int rc = kExitOk;
+    int rc = missing_rc;
     std::ostringstream screen;
     std::streambuf* old = watch && tty ? std::cout.rdbuf(screen.rdbuf()) : nullptr;
+    std::vector<std::string> docs;
     for (const auto& mp : mounts) {
       std::ifstream in(mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName);
-      if (!in) {
-        std::cerr << "globus-fuse: " << mp << " is not a globus-fuse mount\n";
-        rc = kExitNotFound;
+      std::stringstream ss;
+      if (in) ss << in.rdbuf();
+      if (!in || ss.str().empty()) {
+        const int err = errno;
+        std::cerr << "globus-fuse: cannot read the status of " << mp << ": "
+                  << std::strerror(err ? err : EIO)
+                  << (err == ENOTCONN ? " (its daemon died: `globus-fuse unmount " + mp + "`)" : "")
+                  << "\n";
+        rc = kExitFailure;
         continue;
       }
-      std::stringstream ss;
-      ss << in.rdbuf();
-      if (args->Has("json"))
-        std::cout << ss.str();
+      if (json)
+        docs.push_back(ss.str());
       else
         PrintHuman(ss.str());
+    }
+    if (json && (json_array || !docs.empty())) {
+      std::string out = json_array ? "[" : "";
+      for (std::size_t i = 0; i < docs.size(); ++i) {
+        std::string d = docs[i];
+        while (!d.empty() && d.back() == '\n') d.pop_back();
+        out += (i ? (json_array ? ",\n" : "\n") : "") + d;
+      }
+      std::cout << out << (json_array ? "]\n" : "\n");
     }
     if (old) {
       std::cout.rdbuf(old);
@@ -635,6 +739,21 @@ int CmdDropCaches(int argc, char** argv) {
   if (args->positionals().empty()) return ReportUsage("expected PATH", "drop-caches");
   int rc = kExitOk;
   for (const auto& p : args->positionals()) {
+    const std::string abs = Absolute(p);
+    struct stat st {};
+    if (stat(abs.c_str(), &st) != 0) {
+      const int err = errno;
+      std::cerr << "globus-fuse: drop-caches " << p << ": " << std::strerror(err) << "\n";
+      rc = err == ENOENT ? kExitNotFound : kExitFailure;
+      continue;
+    }
+    auto m = MountContaining(abs);
+    if (!m || m->type != kGlobusMountType) {
+      std::cerr << "globus-fuse: drop-caches " << p
+                << ": not on a globus-fuse mount (see `globus-fuse status`)\n";
+      rc = kExitFailure;
+      continue;
+    }
     if (setxattr(p.c_str(), fs::kInvalidateXattr, "1", 1, 0) != 0) {
       int err = errno;
       std::cerr << "globus-fuse: drop-caches " << p << ": " << std::strerror(err)

@@ -5,10 +5,11 @@ import json
 import os
 import re
 import stat
+import subprocess
 import tempfile
 import unittest
 
-from tests.integration.harness import Sim, SimTestCase, run_cli
+from tests.integration.harness import Mount, MountTestCase, Sim, SimTestCase, run_cli
 
 TUTORIAL = "Globus Tutorial Collection 1"
 
@@ -127,6 +128,84 @@ class TlsTests(unittest.TestCase):
             self.assertRegex(p.stderr.lower(), "tls|certificate")
         finally:
             sim.stop()
+
+
+class BadInputTests(SimTestCase):
+    """What bad input and unusual situations get from the command line: one clear line on
+    stderr, the documented exit code, and no side effects."""
+
+    def scratch(self):
+        return tempfile.mkdtemp(dir=self.sim.state)
+
+    def test_unmount_refuses_what_is_not_a_globus_fuse_mount(self):
+        d = self.scratch()
+        p = run_cli(self.env, "unmount", d, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("is not mounted", p.stderr)
+        p = run_cli(self.env, "unmount", os.path.join(d, "missing"), check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("does not exist", p.stderr)
+        if os.geteuid() != 0:
+            return
+        tm = os.path.join(d, "tmpfs")
+        os.mkdir(tm)
+        subprocess.run(["mount", "-t", "tmpfs", "gf-test", tm], check=True)
+        try:
+            for extra in ((), ("--lazy",)):
+                p = run_cli(self.env, "unmount", tm, *extra, check=False)
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertIn("not globus-fuse", p.stderr)
+                self.assertTrue(os.path.ismount(tm), "globus-fuse unmount removed a tmpfs")
+        finally:
+            subprocess.run(["umount", tm], check=False)
+
+    def test_drop_caches_outside_a_mount_fails_and_writes_nothing(self):
+        d = self.scratch()
+        p = run_cli(self.env, "drop-caches", d, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("not on a globus-fuse mount", p.stderr)
+        self.assertEqual(os.listxattr(d), [])
+
+    def test_mount_rejects_bad_ids_before_anything_else(self):
+        missing = os.path.join(self.scratch(), "missing")
+        for flag, value in (("--uid", "-5"), ("--uid", "99999999999"), ("--gid", "x"),
+                            ("--umask", "8"), ("--copy-mode", "later")):
+            p = run_cli(self.env, "mount", missing, flag, value, check=False)
+            self.assertEqual(p.returncode, 2, f"{flag} {value}: {p.stderr}")
+            self.assertIn(f"'{value}'", p.stderr)
+            self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+
+    def test_mount_point_problems_are_named(self):
+        d = self.scratch()
+        p = run_cli(self.env, "mount", os.path.join(d, "missing"), check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("does not exist", p.stderr)
+        f = os.path.join(d, "file")
+        open(f, "w").close()
+        p = run_cli(self.env, "mount", f, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("is not a directory", p.stderr)
+        p = run_cli(self.env, "status", d, "--json", check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertEqual(p.stdout, "")
+
+
+class MountCliTests(MountTestCase):
+    """The CLI against a running mount."""
+
+    def test_mount_on_a_mounted_path_is_refused_clearly(self):
+        p = run_cli(self.env, "mount", self.mnt, "-f", check=False, timeout=30)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("already a globus-fuse mount", p.stderr)
+        self.assertTrue(os.path.ismount(self.mnt))
+
+    def test_status_json_is_always_one_document(self):
+        one = json.loads(run_cli(self.env, "status", "--json", self.mnt).stdout)
+        self.assertEqual(one["mount_point"], self.mnt)
+        both = json.loads(run_cli(self.env, "status", "--json", self.mnt, self.mnt).stdout)
+        self.assertEqual([m["mount_point"] for m in both], [self.mnt, self.mnt])
+        every = json.loads(run_cli(self.env, "status", "--json").stdout)
+        self.assertIn(self.mnt, [m["mount_point"] for m in every])
 
 
 if __name__ == "__main__":
