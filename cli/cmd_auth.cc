@@ -87,6 +87,33 @@ void KnownCollections(Context& ctx, std::vector<std::string>* mapped,
   }
 }
 
+// The logged-in user, as Globus Auth sees it now: the stored Auth token, refreshed when it
+// expired or the service answers 401. A refused refresh is kAuth/kLoginAgain.
+Result<auth::UserInfo> CurrentUser(Context& ctx) {
+  auto tok = ctx.tokens->AccessToken(auth::kAuthResourceServer);
+  if (!tok) return tok.error();
+  auto info = ctx.oauth->GetUserInfo(*tok);
+  if (!info && info.error().http_status == 401) {
+    GF_TRY_STATUS(ctx.tokens->ForceRefresh(auth::kAuthResourceServer));
+    tok = ctx.tokens->AccessToken(auth::kAuthResourceServer);
+    if (!tok) return tok.error();
+    info = ctx.oauth->GetUserInfo(*tok);
+  }
+  return info;
+}
+
+// The stored tokens, with a damaged token file moved aside (and said so) so that a fresh login
+// can replace it.
+Result<auth::StoredTokens> LoadForLogin(Context& ctx) {
+  auto stored = ctx.store->Load();
+  if (stored || !auth::IsDamagedTokenFile(stored.error())) return stored;
+  auto aside = ctx.store->MoveAside();
+  if (!aside) return aside.error();
+  std::cerr << "globus-fuse: " << ctx.store->path()
+            << " was damaged (not a token file); moved it to " << *aside << "\n";
+  return auth::StoredTokens{};
+}
+
 }  // namespace
 
 int CmdLogin(int argc, char** argv) {
@@ -113,9 +140,21 @@ int CmdLogin(int argc, char** argv) {
   req.open_browser = cfg->open_browser;
   req.timeout = std::chrono::seconds(static_cast<int64_t>(cfg->auth_timeout));
 
-  auto stored = ctx->store->Load();
+  auto stored = LoadForLogin(*ctx);
   if (!stored) return ReportError(stored.error());
   bool logged_in = stored->tokens.count(auth::kTransferResourceServer) != 0;
+  if (logged_in && !session && !args->Has("force") && args->GetAll("scope").empty()) {
+    // Stored tokens that Globus no longer accepts (refresh token revoked or expired) are not a
+    // login: every other command says "run `globus-fuse login`", so this must log in again.
+    auto user = CurrentUser(*ctx);
+    if (!user && user.error().kind == ErrorKind::kAuth) {
+      std::cerr << "globus-fuse: the stored login no longer works ("
+                << log::Redact(user.error().Describe()) << "); logging in again\n";
+      logged_in = false;
+    } else if (!user && user.error().kind == ErrorKind::kTransport) {
+      return ReportError(user.error());
+    }
+  }
   if (logged_in && !session && !args->Has("force") && args->GetAll("scope").empty()) {
     std::string who = stored->identity_username.empty() ? "" : " as " + stored->identity_username;
     std::cout << "Already logged in" << who
@@ -190,6 +229,15 @@ int CmdLogout(int argc, char** argv) {
   if (!cfg) return ReportError(cfg.error());
   auto ctx = MakeContext(*cfg);
   auto stored = ctx->store->Load();
+  if (!stored && auth::IsDamagedTokenFile(stored.error())) {
+    // Nothing can be read to revoke; logging out still means no tokens left on disk.
+    auto rm = ctx->store->Remove();
+    if (!rm.ok()) return ReportError(rm.error());
+    std::cerr << "globus-fuse: deleted the damaged token file " << ctx->store->path()
+              << "; its tokens could not be read, so they were not revoked (revoke them at "
+                 "https://app.globus.org/account/consents)\n";
+    return kExitFailure;
+  }
   if (!stored) return ReportError(stored.error());
   if (stored->tokens.empty()) {
     auto rm = ctx->store->Remove();
@@ -247,16 +295,7 @@ int CmdWhoami(int argc, char** argv) {
   auto cfg = ConfigFromArgs(*args);
   if (!cfg) return ReportError(cfg.error());
   auto ctx = MakeContext(*cfg);
-  auto tok = ctx->tokens->AccessToken(auth::kAuthResourceServer);
-  if (!tok) return ReportError(tok.error());
-  auto info = ctx->oauth->GetUserInfo(*tok);
-  if (!info && info.error().http_status == 401) {
-    auto s = ctx->tokens->ForceRefresh(auth::kAuthResourceServer);
-    if (!s.ok()) return ReportError(s.error());
-    tok = ctx->tokens->AccessToken(auth::kAuthResourceServer);
-    if (!tok) return ReportError(tok.error());
-    info = ctx->oauth->GetUserInfo(*tok);
-  }
+  auto info = CurrentUser(*ctx);
   if (!info) return ReportError(info.error());
   auto snap = ctx->tokens->Snapshot();
   std::set<std::string> session_ids;

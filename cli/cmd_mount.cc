@@ -546,6 +546,11 @@ int CmdMount(int argc, char** argv) {
   if (foreground && !c.log_file.empty()) log::SetStderrToo(true);
 
   auto ctx = MakeContext(c);
+  // Without a login every operation in the mount would fail: say so now, not in a log.
+  if (auto stored = ctx->store->Load(); !stored)
+    return ReportError(stored.error());
+  else if (stored->tokens.count(auth::kTransferResourceServer) == 0)
+    return ReportError(auth::TokenManager::NotLoggedIn(auth::kTransferResourceServer));
   fs::FsOptions fo = fs::FsOptions::FromConfig(c);
   fo.mount_point = mp;
   fs::Filesystem filesystem(*ctx->transfer, *ctx->https, fo);

@@ -190,6 +190,66 @@ class BadInputTests(SimTestCase):
         self.assertEqual(p.stdout, "")
 
 
+class LoginRecoveryTests(SimTestCase):
+    """A login that no longer works is fixed by `globus-fuse login`, as every message says."""
+
+    def own_token_file(self, text=None):
+        """A token file of the test's own (-o token_file=...), holding `text` if given."""
+        tf = os.path.join(tempfile.mkdtemp(dir=self.sim.state), "tokens.json")
+        if text is not None:
+            with open(tf, "w") as f:
+                f.write(text)
+            os.chmod(tf, 0o600)
+        return tf
+
+    def test_login_replaces_a_revoked_login(self):
+        tf = self.own_token_file()
+        opt = ("-o", f"token_file={tf}")
+        run_cli(self.env, "login", *opt)
+        with open(tf) as f:
+            saved = f.read()
+        run_cli(self.env, "logout", *opt)  # revokes them at the sim
+        with open(tf, "w") as f:
+            f.write(saved)
+        self.sim.control("POST", "tokens/expire", {})
+        p = run_cli(self.env, "whoami", *opt, check=False)
+        self.assertEqual(p.returncode, 4, p.stderr)
+        self.assertIn("globus-fuse login", p.stderr)
+        p = run_cli(self.env, "login", *opt)
+        self.assertIn("Logged in as alice", p.stdout)
+        self.assertIn("no longer works", p.stderr)
+        run_cli(self.env, "whoami", *opt)
+
+    def test_login_moves_a_damaged_token_file_aside(self):
+        tf = self.own_token_file("{garbage")
+        p = run_cli(self.env, "whoami", "-o", f"token_file={tf}", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("run `globus-fuse login`", p.stderr)
+        p = run_cli(self.env, "login", "-o", f"token_file={tf}")
+        self.assertIn("moved it to", p.stderr)
+        aside = [n for n in os.listdir(os.path.dirname(tf)) if ".damaged-" in n]
+        self.assertEqual(len(aside), 1)
+        with open(os.path.join(os.path.dirname(tf), aside[0])) as f:
+            self.assertEqual(f.read(), "{garbage")
+        run_cli(self.env, "whoami", "-o", f"token_file={tf}")
+
+    def test_logout_deletes_a_damaged_token_file(self):
+        tf = self.own_token_file("not json")
+        p = run_cli(self.env, "logout", "-o", f"token_file={tf}", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("not revoked", p.stderr)
+        self.assertFalse(os.path.exists(tf))
+
+    def test_mount_before_login_is_refused(self):
+        tf = self.own_token_file()
+        mnt = tempfile.mkdtemp(dir=self.sim.state)
+        p = run_cli(self.env, "mount", mnt, "-f", "-o", f"token_file={tf}", check=False,
+                    timeout=30)
+        self.assertEqual(p.returncode, 4, p.stderr)
+        self.assertIn("not logged in: run `globus-fuse login`", p.stderr)
+        self.assertFalse(os.path.ismount(mnt))
+
+
 class MountCliTests(MountTestCase):
     """The CLI against a running mount."""
 
