@@ -537,8 +537,7 @@ int CmdMount(int argc, char** argv) {
   bool foreground = args->Has("foreground");
   if (c.log_file.empty() && !foreground) {
     c.log_file = DefaultLogFile(c, mp);
-    if (!log::SetFile(c.log_file))
-      return ReportError(Error::Local(errno, "cannot open log file " + c.log_file));
+    if (!log::SetFile(c.log_file)) return ReportError(LogFileError(c.log_file));
   }
   if (!c.log_file.empty() && c.log_file[0] != '/')
     std::cerr << "globus-fuse: warning: the log file should be an absolute path\n";

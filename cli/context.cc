@@ -4,6 +4,7 @@
 
 #include <cctype>
 #include <cerrno>
+#include <cstring>
 #include <iostream>
 
 #include "auth/remedy.h"
@@ -49,9 +50,14 @@ Result<Config> ConfigFromArgs(const Args& args) {
   if (args.Has("log-file"))
     GF_TRY_STATUS(ApplySetting(*c, "log_file", args.Get("log-file"), "--log-file"));
   log::SetLevel(c->debug ? log::Level::kDebug : log::Level::kWarn);
-  if (!c->log_file.empty() && !log::SetFile(c->log_file))
-    return Error::Local(errno, "cannot open log file " + c->log_file);
+  if (!c->log_file.empty() && !log::SetFile(c->log_file)) return LogFileError(c->log_file);
   return c;
+}
+
+Error LogFileError(const std::string& path) {
+  const int err = errno;
+  return Error::Local(err, "cannot open log file " + path + ": " + std::strerror(err) +
+                               (err == ENOENT ? " (create its directory first)" : ""));
 }
 
 int ExitCodeFor(const Error& e) {

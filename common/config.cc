@@ -1,5 +1,6 @@
 #include "common/config.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -485,19 +486,25 @@ Result<Config> LoadConfig(const std::string& config_file) {
   for (const auto& k : Keys()) c.origin[k.name] = "default";
 
   std::string path = config_file;
-  bool must_exist = !path.empty();
+  std::string named_by = path.empty() ? "" : " (given by --config)";
   if (path.empty()) {
     path = Env("GLOBUS_FUSE_CONFIG");
-    must_exist = !path.empty();
+    if (!path.empty()) named_by = " (named by $GLOBUS_FUSE_CONFIG)";
     if (path.empty()) path = DefaultConfigPath();
   }
+  const bool must_exist = !named_by.empty();
+  struct stat st {};
+  // An ifstream opens a directory and reads nothing: that would silently be an empty config.
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return Error::Config("config file " + path + named_by + " is a directory");
   std::ifstream f(path);
   if (f) {
     std::stringstream ss;
     ss << f.rdbuf();
     GF_TRY_STATUS(ParseConfigText(c, ss.str(), path));
-  } else if (must_exist) {
-    return Error::Config("cannot read config file " + path + ": " + std::strerror(errno));
+  } else if (must_exist || errno != ENOENT) {
+    return Error::Config("cannot read config file " + path + named_by + ": " +
+                         std::strerror(errno));
   }
 
   static const std::pair<const char*, const char*> kEnv[] = {

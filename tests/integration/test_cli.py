@@ -175,6 +175,26 @@ class BadInputTests(SimTestCase):
             self.assertIn(f"'{value}'", p.stderr)
             self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
 
+    def test_every_command_has_help(self):
+        out = run_cli(self.env, "--help").stdout
+        commands = re.findall(r"^  ([a-z-]+) +", out.split("Commands:")[1].split("\n\n")[0], re.M)
+        self.assertIn("mount", commands)
+        for c in commands:
+            for args in ((c, "--help"), ("help", c)):
+                p = run_cli(self.env, *args, check=False)
+                self.assertEqual(p.returncode, 0, f"{args}: {p.stderr}")
+                self.assertTrue(p.stdout.startswith("Usage: globus-fuse"), args)
+                self.assertEqual(p.stderr, "", args)
+
+    def test_log_file_problems_say_why(self):
+        d = self.scratch()
+        p = run_cli(self.env, "whoami", "--log-file", os.path.join(d, "no", "x.log"), check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("No such file or directory (create its directory first)", p.stderr)
+        p = run_cli(self.env, "whoami", "--log-file", d, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("Is a directory", p.stderr)
+
     def test_mount_point_problems_are_named(self):
         d = self.scratch()
         p = run_cli(self.env, "mount", os.path.join(d, "missing"), check=False)

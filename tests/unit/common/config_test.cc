@@ -280,3 +280,27 @@ TEST_CASE("Precedence: defaults < file < environment < flags", "[config]") {
   CHECK(b.error().message.rfind("$GLOBUS_FUSE_AUTH_URL: bad value for 'auth_url'", 0) == 0);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("A config path that is a directory or unreadable is an error, naming who gave it",
+          "[config]") {
+  std::string dir = TempDir();
+  ScopedEnv home("XDG_CONFIG_HOME", dir.c_str());
+  {
+    ScopedEnv cfg("GLOBUS_FUSE_CONFIG", dir.c_str());
+    auto c = LoadConfig();
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().kind == ErrorKind::kConfig);
+    CHECK(c.error().message ==
+          "config file " + dir + " (named by $GLOBUS_FUSE_CONFIG) is a directory");
+    auto missing = LoadConfig(dir + "/nope");
+    REQUIRE_FALSE(missing.ok());
+    CHECK(missing.error().message.find("(given by --config)") != std::string::npos);
+  }
+  ScopedEnv cfg("GLOBUS_FUSE_CONFIG", nullptr);
+  // The default file is optional, but a directory in its place is still a mistake.
+  std::filesystem::create_directories(dir + "/globus-fuse/config");
+  auto c = LoadConfig();
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().message.find("is a directory") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
