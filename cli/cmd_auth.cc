@@ -78,6 +78,13 @@ void KnownCollections(Context& ctx, std::vector<std::string>* mapped,
                       std::vector<std::string>* https) {
   for (const auto& c : ctx.config.collections) {
     auto e = ResolveCollection(*ctx.transfer, c);
+    if (!e && e.error().kind == ErrorKind::kTransport) {
+      // Unreachable: every other collection would wait out the same retries.
+      std::cerr << "globus-fuse: warning: cannot reach Globus Transfer ("
+                << log::Redact(e.error().Describe())
+                << "); not asking consent for the configured collections now\n";
+      return;
+    }
     if (!e) {
       log::Debug("login", "not adding scopes for '", c, "': ", e.error().Describe());
       continue;
@@ -187,8 +194,16 @@ int CmdLogin(int argc, char** argv) {
                 << static_cast<int64_t>(cfg->auth_timeout) << " s)...\n";
     }
   };
+  // A login that timed out: the browser may never have opened (a broken $BROWSER exits at
+  // once, unseen: it runs detached), so name the way that needs none.
+  auto login_failed = [&](Error e) {
+    if (e.kind == ErrorKind::kAuth && e.auth == AuthFailure::kFlowTimedOut && !req.no_browser)
+      e.message += " (" + std::to_string(static_cast<int64_t>(cfg->auth_timeout)) +
+                   " s); if no browser opened, run `globus-fuse login --no-browser`";
+    return ReportError(e);
+  };
   auto r = auth::RunLogin(*ctx->oauth, *ctx->store, req, env);
-  if (!r) return ReportError(r.error());
+  if (!r) return login_failed(r.error());
 
   // A first login cannot know which configured collections are mapped (data_access) or have
   // an HTTPS server: that takes a Transfer token. Now that we have one, ask once more for the
@@ -208,7 +223,7 @@ int CmdLogin(int argc, char** argv) {
       consent.scopes = merged;
       consent.authorization = {};
       auto r2 = auth::RunLogin(*ctx->oauth, *ctx->store, consent, env);
-      if (!r2) return ReportError(r2.error());
+      if (!r2) return login_failed(r2.error());
       r = std::move(r2);
     }
   }

@@ -260,6 +260,14 @@ class LoginRecoveryTests(SimTestCase):
         self.assertIn("not revoked", p.stderr)
         self.assertFalse(os.path.exists(tf))
 
+    def test_login_with_transfer_down_and_no_browser_is_bounded_and_says_why(self):
+        env = dict(self.env, BROWSER="/bin/false")
+        p = run_cli(env, "login", "--force", "-o", "transfer_url=https://127.0.0.1:1",
+                    "-o", "max_retries=0", "-o", "auth_timeout=1", check=False)
+        self.assertEqual(p.returncode, 4, p.stderr)
+        self.assertEqual(p.stderr.count("cannot reach Globus Transfer"), 1, p.stderr)
+        self.assertIn("globus-fuse login --no-browser", p.stderr.splitlines()[-1])
+
     def test_mount_before_login_is_refused(self):
         tf = self.own_token_file()
         mnt = tempfile.mkdtemp(dir=self.sim.state)
