@@ -4,7 +4,11 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdarg>
+#include <cstdio>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
 
 #include "common/log.h"
@@ -16,6 +20,46 @@ namespace {
 struct SessionDeleter {
   void operator()(fuse_session* se) const { fuse_session_destroy(se); }
 };
+
+// libfuse's own messages. While the session is being set up they are only kept (the error we
+// return says the same thing in one line, instead of libfuse's line plus ours); afterwards they
+// go to the log.
+std::mutex g_fuse_log_mu;
+std::string g_fuse_last;  // guarded by g_fuse_log_mu
+std::atomic<bool> g_fuse_setup{false};
+
+// libfuse may print one line in several calls: keep the raw text, use its last line.
+std::string LastLine(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  auto nl = text.rfind('\n');
+  if (nl != std::string::npos) text.erase(0, nl + 1);
+  if (text.rfind("fuse: ", 0) == 0) text.erase(0, 6);
+  return text;
+}
+
+void FuseLog(enum fuse_log_level level, const char* fmt, va_list ap) {
+  char buf[1024];
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  if (g_fuse_setup.load()) {
+    std::lock_guard<std::mutex> l(g_fuse_log_mu);
+    g_fuse_last += buf;
+    return;
+  }
+  std::string m = LastLine(buf);
+  if (m.empty()) return;
+  if (level <= FUSE_LOG_WARNING)
+    log::Warn("fuse", m);
+  else
+    log::Debug("fuse", m);
+}
+
+// The last libfuse message of the setup, as " (message)", or "".
+std::string TakeFuseMessage() {
+  std::lock_guard<std::mutex> l(g_fuse_log_mu);
+  std::string m = LastLine(g_fuse_last);
+  g_fuse_last.clear();
+  return m.empty() ? "" : " (" + m + ")";
+}
 }  // namespace
 
 Status RunMount(Filesystem& fs, const MountOptions& o) {
@@ -29,12 +73,21 @@ Status RunMount(Filesystem& fs, const MountOptions& o) {
 
   FuseAdapter adapter(fs);
   fs.SetNotifier(&adapter);
+  fuse_set_log_func(FuseLog);
+  g_fuse_setup = true;
+  struct SetupDone {
+    ~SetupDone() { g_fuse_setup = false; }
+  } setup_done;
   std::unique_ptr<fuse_session, SessionDeleter> se(
       fuse_session_new(&args, &FuseAdapter::Ops(), sizeof(fuse_lowlevel_ops), &adapter));
   fuse_opt_free_args(&args);
   if (!se) {
     fs.SetNotifier(nullptr);
-    return Error::Config("FUSE rejected the mount options '" + opts + "'");
+    std::string user_opts;
+    for (const auto& extra : o.fuse_options) user_opts += (user_opts.empty() ? "" : ",") + extra;
+    return Error::Config("FUSE rejected the mount options '" + user_opts + "'" + TakeFuseMessage() +
+                         ": -o takes config keys (`globus-fuse help config`) and FUSE mount "
+                         "options such as ro or allow_other");
   }
   if (fuse_set_signal_handlers(se.get()) != 0) {
     fs.SetNotifier(nullptr);
@@ -43,10 +96,11 @@ Status RunMount(Filesystem& fs, const MountOptions& o) {
   if (fuse_session_mount(se.get(), o.mount_point.c_str()) != 0) {
     fuse_remove_signal_handlers(se.get());
     fs.SetNotifier(nullptr);
-    return Error::Local(EIO, "cannot mount on " + o.mount_point +
-                                 " (is it an existing empty directory you own, and is "
+    return Error::Local(EIO, "cannot mount on " + o.mount_point + TakeFuseMessage() +
+                                 " (is it an existing directory you can write to, and is "
                                  "/dev/fuse available? `fusermount3 -u` a stale mount first)");
   }
+  g_fuse_setup = false;
   if (!o.foreground && fuse_daemonize(0) != 0) {
     fuse_session_unmount(se.get());
     fuse_remove_signal_handlers(se.get());

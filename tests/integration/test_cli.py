@@ -195,6 +195,14 @@ class BadInputTests(SimTestCase):
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertIn("Is a directory", p.stderr)
 
+    def test_unknown_mount_option_is_one_line(self):
+        mnt = self.scratch()
+        p = run_cli(self.env, "mount", mnt, "-f", "-o", "bogusopt", check=False, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+        self.assertIn("unknown option(s): `-o bogusopt'", p.stderr)
+        self.assertFalse(os.path.ismount(mnt))
+
     def test_mount_point_problems_are_named(self):
         d = self.scratch()
         p = run_cli(self.env, "mount", os.path.join(d, "missing"), check=False)
