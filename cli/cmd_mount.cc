@@ -6,6 +6,7 @@
 // does). `drop-caches PATH` sets the `user.globus.invalidate` xattr on PATH, which the mount
 // handles by dropping its caches for PATH (and below) and invalidating the kernel's.
 #include <dirent.h>
+#include <fcntl.h>
 #include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
@@ -263,6 +264,14 @@ Result<std::string> GlobusMountAt(const std::string& arg) {
   return mp;
 }
 
+// A mount whose daemon is gone (every access fails with ENOTCONN).
+Error DeadMount(const std::string& mp) {
+  return Error::Local(ENOTCONN, mp +
+                                    " is a dead globus-fuse mount (its daemon exited): run "
+                                    "`globus-fuse unmount " +
+                                    mp + "`");
+}
+
 // Refuses a mount point that is missing, not a directory, or already a globus-fuse mount;
 // warns when mounting would hide a non-empty directory.
 Status CheckMountPoint(const std::string& mp) {
@@ -272,18 +281,20 @@ Status CheckMountPoint(const std::string& mp) {
     if (err == ENOENT)
       return Error::Local(ENOENT,
                           "mount point " + mp + " does not exist (create it: mkdir " + mp + ")");
-    if (err == ENOTCONN)
-      return Error::Local(err, mp +
-                                   " is a dead mount (its daemon exited): run `globus-fuse "
-                                   "unmount " +
-                                   mp + "` first");
+    if (err == ENOTCONN) return DeadMount(mp);
     return Error::Local(err, "mount point " + mp + ": " + std::strerror(err));
   }
   if (!S_ISDIR(st.st_mode))
     return Error::Local(ENOTDIR, "mount point " + mp + " is not a directory");
-  if (auto m = MountAt(mp); m && m->type == kGlobusMountType)
+  if (auto m = MountAt(mp); m && m->type == kGlobusMountType) {
+    // Only an open reaches the daemon (lookups may be answered from the kernel's cache).
+    std::string status = mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName;
+    int fd = open(status.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) close(fd);
+    if (fd < 0 && errno == ENOTCONN) return DeadMount(mp);
     return Error::Local(EBUSY, mp + " is already a globus-fuse mount (see `globus-fuse status " +
                                    mp + "`; `globus-fuse unmount " + mp + "` first)");
+  }
   if (access(mp.c_str(), W_OK | X_OK) != 0)
     return Error::Local(EACCES, "no permission to mount on " + mp + " (you need write access)");
   if (DIR* d = opendir(mp.c_str())) {
@@ -704,10 +715,11 @@ int CmdStatus(int argc, char** argv) {
       if (in) ss << in.rdbuf();
       if (!in || ss.str().empty()) {
         const int err = errno;
-        std::cerr << "globus-fuse: cannot read the status of " << mp << ": "
-                  << std::strerror(err ? err : EIO)
-                  << (err == ENOTCONN ? " (its daemon died: `globus-fuse unmount " + mp + "`)" : "")
-                  << "\n";
+        if (err == ENOTCONN)
+          ReportError(DeadMount(mp));
+        else
+          std::cerr << "globus-fuse: cannot read the status of " << mp << ": "
+                    << std::strerror(err ? err : EIO) << "\n";
         rc = kExitFailure;
         continue;
       }
@@ -747,6 +759,10 @@ int CmdDropCaches(int argc, char** argv) {
     struct stat st {};
     if (stat(abs.c_str(), &st) != 0) {
       const int err = errno;
+      if (err == ENOTCONN) {
+        rc = ReportError(DeadMount(abs));
+        continue;
+      }
       std::cerr << "globus-fuse: drop-caches " << p << ": " << std::strerror(err) << "\n";
       rc = err == ENOENT ? kExitNotFound : kExitFailure;
       continue;
@@ -760,6 +776,10 @@ int CmdDropCaches(int argc, char** argv) {
     }
     if (setxattr(p.c_str(), fs::kInvalidateXattr, "1", 1, 0) != 0) {
       int err = errno;
+      if (err == ENOTCONN) {
+        rc = ReportError(DeadMount(m->path));
+        continue;
+      }
       std::cerr << "globus-fuse: drop-caches " << p << ": " << std::strerror(err)
                 << (err == ENOTSUP ? " (not on a globus-fuse mount?)" : "") << "\n";
       rc = kExitFailure;

@@ -203,6 +203,21 @@ class BadInputTests(SimTestCase):
         self.assertIn("unknown option(s): `-o bogusopt'", p.stderr)
         self.assertFalse(os.path.ismount(mnt))
 
+    def test_a_dead_mount_is_named_and_can_be_unmounted(self):
+        m = Mount(self.env).__enter__()
+        try:
+            m.proc.kill()
+            m.proc.wait(timeout=10)
+            for args in (("status", m.path), ("drop-caches", m.path), ("mount", m.path, "-f")):
+                p = run_cli(self.env, *args, check=False, timeout=30)
+                self.assertEqual(p.returncode, 1, f"{args}: {p.stderr}")
+                self.assertIn("is a dead globus-fuse mount", p.stderr)
+                self.assertIn(f"globus-fuse unmount {m.path}", p.stderr)
+            run_cli(self.env, "unmount", m.path)
+            self.assertFalse(os.path.ismount(m.path))
+        finally:
+            m.unmount()
+
     def test_mount_point_problems_are_named(self):
         d = self.scratch()
         p = run_cli(self.env, "mount", os.path.join(d, "missing"), check=False)
