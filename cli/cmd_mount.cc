@@ -533,7 +533,15 @@ int CmdMount(int argc, char** argv) {
   auto config = ConfigFromArgs(*args);
   if (!config.ok()) return ReportError(config.error());
   Config c = *config;
-  for (const auto& col : args->GetAll("collection")) c.collections.push_back(col);
+  for (const auto& col : args->GetAll("collection")) {
+    Config probe;  // the `collections` key's checks (a mistyped UUID), for one entry
+    Status st = ApplySetting(probe, "collections", col, "--collection");
+    if (!st.ok() || probe.collections.size() != 1)
+      return ReportUsage(
+          "--collection takes one collection UUID or display name, not '" + col + "'", "mount");
+    if (std::find(c.collections.begin(), c.collections.end(), col) == c.collections.end())
+      c.collections.push_back(col);
+  }
   // --uid/--gid/--umask/--copy-mode are the config keys of the same names (same checks).
   for (const char* flag : {"uid", "gid", "umask", "copy-mode"}) {
     if (!args->Has(flag)) continue;
@@ -561,6 +569,17 @@ int CmdMount(int argc, char** argv) {
     return ReportError(stored.error());
   else if (stored->tokens.count(auth::kTransferResourceServer) == 0)
     return ReportError(auth::TokenManager::NotLoggedIn(auth::kTransferResourceServer));
+  // A --collection typed on this command line that Globus says does not exist (or names
+  // several) is a mistake to report now; anything else (network, consent) the mount handles.
+  for (const auto& col : args->GetAll("collection")) {
+    auto found = ResolveCollection(*ctx->transfer, col);
+    if (!found && (found.error().kind == ErrorKind::kConfig ||
+                   (found.error().kind == ErrorKind::kApi && ErrnoFor(found.error()) == ENOENT))) {
+      Error e = found.error();
+      e.context = "--collection " + col;
+      return ReportError(e);
+    }
+  }
   fs::FsOptions fo = fs::FsOptions::FromConfig(c);
   fo.mount_point = mp;
   fs::Filesystem filesystem(*ctx->transfer, *ctx->https, fo);
@@ -697,6 +716,7 @@ int CmdStatus(int argc, char** argv) {
     mounts = GlobusMounts();
     if (mounts.empty()) {
       std::cerr << "globus-fuse: no globus-fuse mounts (see `globus-fuse mount --help`)\n";
+      if (args->Has("json")) std::cout << "[]\n";  // still one JSON document
       return kExitNotFound;
     }
   }

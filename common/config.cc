@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -10,6 +11,8 @@
 #include <fstream>
 #include <functional>
 #include <sstream>
+
+#include "common/uuid.h"
 
 namespace gf {
 namespace {
@@ -173,14 +176,19 @@ const std::vector<Key>& Keys() {
          c.state_dir = Resolve(v, base);
          return true;
        }},
-      {"collections", "a comma-separated list of collection ids or names",
+      {"collections", "a comma-separated list of collection UUIDs or display names",
        [](Config& c, const std::string& v, const std::string&) {
          std::vector<std::string> out;
          std::stringstream ss(v);
          std::string item;
          while (std::getline(ss, item, ',')) {
            item = Trim(item);
-           if (!item.empty()) out.push_back(item);
+           // 8-4-4-4-12 with a typo (not hex) is a broken id, not a display name.
+           if (item.size() == 36 && item[8] == '-' && item[13] == '-' && item[18] == '-' &&
+               item[23] == '-' && !LooksLikeUuid(item))
+             return false;
+           if (!item.empty() && std::find(out.begin(), out.end(), item) == out.end())
+             out.push_back(item);
          }
          c.collections = std::move(out);
          return true;

@@ -137,6 +137,13 @@ class BadInputTests(SimTestCase):
     def scratch(self):
         return tempfile.mkdtemp(dir=self.sim.state)
 
+    def mount_point(self):
+        """A scratch mount point, lazily unmounted after the test should a mount succeed."""
+        mnt = self.scratch()
+        self.addCleanup(lambda: os.path.ismount(mnt) and subprocess.run(
+            ["fusermount3", "-u", "-z", mnt], capture_output=True, timeout=30))
+        return mnt
+
     def test_unmount_refuses_what_is_not_a_globus_fuse_mount(self):
         d = self.scratch()
         p = run_cli(self.env, "unmount", d, check=False)
@@ -196,7 +203,7 @@ class BadInputTests(SimTestCase):
         self.assertIn("Is a directory", p.stderr)
 
     def test_unknown_mount_option_is_one_line(self):
-        mnt = self.scratch()
+        mnt = self.mount_point()
         p = run_cli(self.env, "mount", mnt, "-f", "-o", "bogusopt", check=False, timeout=30)
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
@@ -217,6 +224,17 @@ class BadInputTests(SimTestCase):
             self.assertFalse(os.path.ismount(m.path))
         finally:
             m.unmount()
+
+    def test_mount_collection_flag_is_checked_before_mounting(self):
+        mnt = self.mount_point()
+        p = run_cli(self.env, "mount", mnt, "-f", "--collection", "No Such Collection",
+                    check=False, timeout=30)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("no collection named 'No Such Collection'", p.stderr)
+        p = run_cli(self.env, "mount", mnt, "-f", "--collection",
+                    "c0110000-0000-4000-8000-00000000000Z", check=False, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertFalse(os.path.ismount(mnt))
 
     def test_mount_point_problems_are_named(self):
         d = self.scratch()

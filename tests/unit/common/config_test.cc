@@ -304,3 +304,19 @@ TEST_CASE("A config path that is a directory or unreadable is an error, naming w
   CHECK(c.error().message.find("is a directory") != std::string::npos);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("collections: a mistyped UUID is rejected, duplicates are dropped", "[config]") {
+  Config c;
+  auto s = ParseConfigText(c, "collections = c0110000-0000-4000-8000-00000000000Z\n", "f");
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message ==
+        "f:1: bad value for 'collections': 'c0110000-0000-4000-8000-00000000000Z' (expected a "
+        "comma-separated list of collection UUIDs or display names)");
+  REQUIRE(ParseConfigText(c,
+                          "collections = My Lab, 1405823f-0597-4a16-b296-46d4f0ae4b15, My Lab,"
+                          " 1405823f-0597-4a16-b296-46d4f0ae4b15\n",
+                          "f")
+              .ok());
+  CHECK(c.collections ==
+        std::vector<std::string>{"My Lab", "1405823f-0597-4a16-b296-46d4f0ae4b15"});
+}
