@@ -236,6 +236,12 @@ class BadInputTests(SimTestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertFalse(os.path.ismount(mnt))
 
+    def test_ls_of_a_relative_path_says_how_paths_are_written(self):
+        p = run_cli(self.env, "ls", f"{TUTORIAL}:share", check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("a PATH after ':' starts with / or ~", p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+
     def test_mount_point_problems_are_named(self):
         d = self.scratch()
         p = run_cli(self.env, "mount", os.path.join(d, "missing"), check=False)
