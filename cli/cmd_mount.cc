@@ -590,8 +590,13 @@ int CmdMount(int argc, char** argv) {
                                          fs::TransferEngineOptions::FromConfig(c, MountId(mp)));
   if (!engine.ok()) {
     Error e = engine.error();
-    e.message = "cannot open the transfer journal (is another globus-fuse mounted on " + mp +
-                "?): " + e.message;
+    // EBUSY: its flock is held, i.e. another globus-fuse serves this mount point (perhaps in
+    // another mount namespace, or still shutting down).
+    e.message = "cannot open the transfer journal" +
+                std::string(e.sys_errno == EBUSY ? " (another globus-fuse has " + mp +
+                                                       " mounted or is still unmounting it)"
+                                                 : "") +
+                ": " + e.message;
     return ReportError(e);
   }
   fs::PendingOverlay overlay(engine->get());

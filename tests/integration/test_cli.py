@@ -4,12 +4,13 @@ ls, refresh, retries, broken bodies, TLS, the token file, and what reaches the l
 import json
 import os
 import re
+import shutil
 import stat
 import subprocess
 import tempfile
 import unittest
 
-from tests.integration.harness import Mount, MountTestCase, Sim, SimTestCase, run_cli
+from tests.integration.harness import BINARY, Mount, MountTestCase, Sim, SimTestCase, run_cli
 
 TUTORIAL = "Globus Tutorial Collection 1"
 
@@ -241,6 +242,26 @@ class BadInputTests(SimTestCase):
         self.assertEqual(p.returncode, 3, p.stderr)
         self.assertIn("a PATH after ':' starts with / or ~", p.stderr)
         self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+
+    def test_mount_point_without_write_permission_is_named(self):
+        as_nobody = ["runuser", "-u", "nobody", "--"]
+        if os.geteuid() != 0 or not shutil.which("runuser") or subprocess.run(
+                [*as_nobody, "test", "-x", BINARY], capture_output=True).returncode != 0:
+            self.skipTest("needs root, runuser, and a binary that user nobody can run")
+        shared = tempfile.mkdtemp()  # the sim's state dir is 0700: nobody cannot read it
+        self.addCleanup(shutil.rmtree, shared, True)
+        os.chmod(shared, 0o755)
+        conf = os.path.join(shared, "globus-fuse.conf")
+        shutil.copy(self.env["GLOBUS_FUSE_CONFIG"], conf)
+        os.chmod(conf, 0o644)
+        mnt = os.path.join(shared, "mnt")
+        os.mkdir(mnt, 0o755)  # root's: nobody may look but not mount
+        p = subprocess.run([*as_nobody, "env", f"HOME={shared}", f"GLOBUS_FUSE_CONFIG={conf}",
+                            BINARY, "mount", mnt, "-f"], capture_output=True, text=True,
+                           timeout=30)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(p.stderr.strip(),
+                         f"globus-fuse: no permission to mount on {mnt} (you need write access)")
 
     def test_mount_point_problems_are_named(self):
         d = self.scratch()
