@@ -709,6 +709,10 @@ int CmdStatus(int argc, char** argv) {
   if (!args->positionals().empty()) {
     for (const auto& p : args->positionals()) {
       auto mp = GlobusMountAt(p);
+      if (!mp && mp.error().sys_errno == EINVAL) {  // a path inside a mount: that mount
+        auto m = MountContaining(Absolute(p));
+        if (m && m->type == kGlobusMountType) mp = m->path;
+      }
       if (mp) {
         mounts.push_back(*mp);
       } else {

@@ -457,7 +457,9 @@ Status ApplySetting(Config& c, const std::string& key, const std::string& value,
 
 Status ParseConfigText(Config& c, const std::string& text, const std::string& file_name) {
   std::string base = DirOf(file_name);
-  std::istringstream in(text);
+  // Editors on some systems start UTF-8 files with a byte order mark: not part of a key.
+  const std::string_view kBom = "\xEF\xBB\xBF";
+  std::istringstream in(text.rfind(kBom, 0) == 0 ? text.substr(kBom.size()) : text);
   std::string line;
   int n = 0;
   while (std::getline(in, line)) {

@@ -355,6 +355,11 @@ class MountCliTests(MountTestCase):
         self.assertIn("already a globus-fuse mount", p.stderr)
         self.assertTrue(os.path.ismount(self.mnt))
 
+    def test_status_of_a_path_inside_the_mount_is_that_mount(self):
+        inside = os.path.join(self.mnt, TUTORIAL)
+        self.assertEqual(json.loads(run_cli(self.env, "status", "--json", inside).stdout)
+                         ["mount_point"], self.mnt)
+
     def test_status_json_is_always_one_document(self):
         one = json.loads(run_cli(self.env, "status", "--json", self.mnt).stdout)
         self.assertEqual(one["mount_point"], self.mnt)

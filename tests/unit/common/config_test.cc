@@ -320,3 +320,13 @@ TEST_CASE("collections: a mistyped UUID is rejected, duplicates are dropped", "[
   CHECK(c.collections ==
         std::vector<std::string>{"My Lab", "1405823f-0597-4a16-b296-46d4f0ae4b15"});
 }
+
+TEST_CASE("A UTF-8 byte order mark at the start of a config file is ignored", "[config]") {
+  Config c;
+  REQUIRE(ParseConfigText(c,
+                          "\xEF\xBB\xBF"
+                          "entry_ttl = 5\n",
+                          "f")
+              .ok());
+  CHECK(c.entry_ttl == 5);
+}
