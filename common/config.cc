@@ -350,6 +350,31 @@ const std::vector<Key>& Keys() {
   return keys;
 }
 
+// The key within two edits (insert, delete, substitute) of `key`, for "did you mean".
+std::string NearestKey(const std::string& key) {
+  std::string best;
+  std::size_t best_d = 3;
+  for (const auto& k : Keys()) {
+    const std::string name = k.name;
+    std::vector<std::size_t> row(name.size() + 1);
+    for (std::size_t j = 0; j <= name.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= key.size(); ++i) {
+      std::size_t diag = row[0];
+      row[0] = i;
+      for (std::size_t j = 1; j <= name.size(); ++j) {
+        std::size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (key[i - 1] != name[j - 1])});
+        diag = up;
+      }
+    }
+    if (row[name.size()] < best_d) {
+      best_d = row[name.size()];
+      best = name;
+    }
+  }
+  return best;
+}
+
 Status Apply(Config& c, const std::string& raw_key, const std::string& raw_value,
              const std::string& where, const std::string& base_dir) {
   std::string key = Trim(raw_key);
@@ -367,7 +392,9 @@ Status Apply(Config& c, const std::string& raw_key, const std::string& raw_value
     c = std::move(copy);
     return Status::Ok();
   }
-  return Error::Config(where + ": unknown key '" + key + "'");
+  std::string hint = "see `globus-fuse help config`";
+  if (std::string near = NearestKey(key); !near.empty()) hint = "did you mean '" + near + "'?";
+  return Error::Config(where + ": unknown key '" + key + "' (" + hint + ")");
 }
 
 }  // namespace

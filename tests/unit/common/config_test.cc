@@ -145,7 +145,10 @@ TEST_CASE("Bad values and unknown keys are rejected with FILE:LINE", "[config]")
 
   s = ParseConfigText(c, "colections = a\n", "f");
   REQUIRE_FALSE(s.ok());
-  CHECK(s.error().message == "f:1: unknown key 'colections'");
+  CHECK(s.error().message == "f:1: unknown key 'colections' (did you mean 'collections'?)");
+  s = ParseConfigText(c, "bogus_key = 1\n", "f");
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message == "f:1: unknown key 'bogus_key' (see `globus-fuse help config`)");
 
   s = ParseConfigText(c, "just words\n", "f");
   REQUIRE_FALSE(s.ok());
