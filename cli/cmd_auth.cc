@@ -147,6 +147,15 @@ int CmdLogin(int argc, char** argv) {
   req.open_browser = cfg->open_browser;
   req.timeout = std::chrono::seconds(static_cast<int64_t>(cfg->auth_timeout));
 
+  // Reach Globus Auth before sending anyone to a browser: unreachable, the flow would only end
+  // at auth_timeout, with nothing said about why. Any HTTP answer will do.
+  http::Request probe;
+  probe.url = cfg->auth_url + "/.well-known/openid-configuration";
+  if (auto answer = ctx->transport->Send(probe); !answer) {
+    Error e = answer.error();
+    e.context = "cannot reach Globus Auth at " + cfg->auth_url;
+    return ReportError(e);
+  }
   auto stored = LoadForLogin(*ctx);
   if (!stored) return ReportError(stored.error());
   bool logged_in = stored->tokens.count(auth::kTransferResourceServer) != 0;

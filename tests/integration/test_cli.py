@@ -336,6 +336,15 @@ class LoginRecoveryTests(SimTestCase):
         self.assertEqual(p.stderr.count("cannot reach Globus Transfer"), 1, p.stderr)
         self.assertIn("globus-fuse login --no-browser", p.stderr.splitlines()[-1])
 
+    def test_login_with_auth_unreachable_says_so_at_once(self):
+        p = run_cli(self.env, "login", "--force", "-o", "auth_url=https://127.0.0.1:1",
+                    "-o", "auth_timeout=1", check=False)
+        self.assertEqual(p.returncode, 5, p.stderr)
+        self.assertTrue(p.stderr.startswith(
+            "globus-fuse: cannot reach Globus Auth at https://127.0.0.1:1: connection failed"),
+            p.stderr)
+        self.assertNotIn("Opening a browser", p.stderr)
+
     def test_mount_before_login_is_refused(self):
         tf = self.own_token_file()
         mnt = tempfile.mkdtemp(dir=self.sim.state)
