@@ -1,5 +1,7 @@
 #include "fs/mount.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -53,6 +55,44 @@ void FuseLog(enum fuse_log_level level, const char* fmt, va_list ap) {
     log::Debug("fuse", m);
 }
 
+// Redirects fd 2 into a pipe until Finish(), which restores it and returns the last line
+// written meanwhile (a helper that keeps running cannot block us: the read end is non-blocking).
+class StderrCapture {
+ public:
+  StderrCapture() {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) return;
+    saved_ = ::dup(STDERR_FILENO);
+    if (saved_ < 0 || ::dup2(p[1], STDERR_FILENO) < 0) {
+      ::close(p[0]);
+      ::close(p[1]);
+      if (saved_ >= 0) ::close(saved_);
+      saved_ = -1;
+      return;
+    }
+    ::close(p[1]);
+    read_ = p[0];
+  }
+  StderrCapture(const StderrCapture&) = delete;
+  StderrCapture& operator=(const StderrCapture&) = delete;
+  ~StderrCapture() { Finish(); }
+
+  std::string Finish() {
+    if (saved_ < 0) return "";
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+    saved_ = -1;
+    std::string text;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(read_, buf, sizeof buf)) > 0;) text.append(buf, n);
+    ::close(read_);
+    return LastLine(text);
+  }
+
+ private:
+  int saved_ = -1, read_ = -1;
+};
+
 // The last libfuse message of the setup, as " (message)", or "".
 std::string TakeFuseMessage() {
   std::lock_guard<std::mutex> l(g_fuse_log_mu);
@@ -93,12 +133,20 @@ Status RunMount(Filesystem& fs, const MountOptions& o) {
     fs.SetNotifier(nullptr);
     return Error::Local(EIO, "cannot install signal handlers");
   }
-  if (fuse_session_mount(se.get(), o.mount_point.c_str()) != 0) {
+  // Without privileges libfuse runs fusermount3, which reports on our stderr: catch that too.
+  StderrCapture fusermount;
+  const int mounted = fuse_session_mount(se.get(), o.mount_point.c_str());
+  std::string helper = fusermount.Finish();
+  if (mounted != 0) {
     fuse_remove_signal_handlers(se.get());
     fs.SetNotifier(nullptr);
-    return Error::Local(EIO, "cannot mount on " + o.mount_point + TakeFuseMessage() +
-                                 " (is it an existing directory you can write to, and is "
-                                 "/dev/fuse available? `fusermount3 -u` a stale mount first)");
+    std::string why = TakeFuseMessage();
+    if (!helper.empty()) why = " (" + helper + ")";
+    if (why.empty())
+      why =
+          " (is it an existing directory you can write to, and is /dev/fuse available? "
+          "`fusermount3 -u` a stale mount first)";
+    return Error::Local(EIO, "cannot mount on " + o.mount_point + why);
   }
   g_fuse_setup = false;
   if (!o.foreground && fuse_daemonize(0) != 0) {

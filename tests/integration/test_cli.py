@@ -3,6 +3,7 @@ ls, refresh, retries, broken bodies, TLS, the token file, and what reaches the l
 
 import json
 import os
+import pwd
 import re
 import shutil
 import stat
@@ -243,25 +244,54 @@ class BadInputTests(SimTestCase):
         self.assertIn("a PATH after ':' starts with / or ~", p.stderr)
         self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
 
-    def test_mount_point_without_write_permission_is_named(self):
+    def as_nobody(self, *args):
+        """Runs globus-fuse as user nobody, with a copy of the config and of the token file
+        that nobody can read (the sim's state dir is 0700), and an empty directory of nobody's,
+        {shared}/mnt. Returns (process, shared dir)."""
         as_nobody = ["runuser", "-u", "nobody", "--"]
         if os.geteuid() != 0 or not shutil.which("runuser") or subprocess.run(
                 [*as_nobody, "test", "-x", BINARY], capture_output=True).returncode != 0:
             self.skipTest("needs root, runuser, and a binary that user nobody can run")
-        shared = tempfile.mkdtemp()  # the sim's state dir is 0700: nobody cannot read it
+        shared = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, shared, True)
         os.chmod(shared, 0o755)
+        tokens = os.path.join(shared, "tokens", "tokens.json")
+        os.mkdir(os.path.dirname(tokens), 0o700)
+        shutil.copy(token_file(self.env), tokens)
         conf = os.path.join(shared, "globus-fuse.conf")
-        shutil.copy(self.env["GLOBUS_FUSE_CONFIG"], conf)
+        with open(self.env["GLOBUS_FUSE_CONFIG"]) as src, open(conf, "w") as dst:
+            for line in src:
+                if line.split("=")[0].strip() not in ("token_file", "state_dir"):
+                    dst.write(line)
+            dst.write(f"token_file = {tokens}\nstate_dir = {shared}/state\n")
         os.chmod(conf, 0o644)
-        mnt = os.path.join(shared, "mnt")
-        os.mkdir(mnt, 0o755)  # root's: nobody may look but not mount
+        os.mkdir(os.path.join(shared, "mnt"))
+        for d in (shared, os.path.dirname(tokens), tokens, os.path.join(shared, "mnt")):
+            os.chown(d, pwd.getpwnam("nobody").pw_uid, -1)
         p = subprocess.run([*as_nobody, "env", f"HOME={shared}", f"GLOBUS_FUSE_CONFIG={conf}",
-                            BINARY, "mount", mnt, "-f"], capture_output=True, text=True,
-                           timeout=30)
+                            BINARY, *[a.format(shared=shared) for a in args]],
+                           capture_output=True, text=True, timeout=30)
+        return p, shared
+
+    def test_mount_point_without_write_permission_is_named(self):
+        mnt = self.mount_point()
+        os.chmod(mnt, 0o755)  # root's: nobody may look but not mount
+        os.chmod(os.path.dirname(mnt), 0o755)
+        p, _ = self.as_nobody("mount", mnt, "-f")
         self.assertEqual(p.returncode, 1, p.stderr)
         self.assertEqual(p.stderr.strip(),
                          f"globus-fuse: no permission to mount on {mnt} (you need write access)")
+
+    def test_what_fusermount3_refuses_is_in_our_one_line(self):
+        with open("/etc/fuse.conf") as f:
+            if any(line.strip() == "user_allow_other" for line in f):
+                self.skipTest("/etc/fuse.conf allows allow_other to users")
+        p, shared = self.as_nobody("mount", "{shared}/mnt", "-f", "-o", "allow_other")
+        self.assertFalse(os.path.ismount(os.path.join(shared, "mnt")))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+        self.assertIn("(fusermount3: option allow_other only allowed if 'user_allow_other'",
+                      p.stderr)
 
     def test_mount_point_problems_are_named(self):
         d = self.scratch()
