@@ -2,6 +2,9 @@
 
 #include "common/uuid.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cerrno>
 #include <cstring>
@@ -49,6 +52,18 @@ Result<Config> ConfigFromArgs(const Args& args) {
   if (args.Has("debug")) GF_TRY_STATUS(ApplySetting(*c, "debug", "true", "--debug"));
   if (args.Has("log-file"))
     GF_TRY_STATUS(ApplySetting(*c, "log_file", args.Get("log-file"), "--log-file"));
+  if (!c->ca_file.empty()) {
+    // Found out only at the first request otherwise, as a "TLS verification failed" (exit 5),
+    // or in a mount, on every operation.
+    struct stat st {};
+    int err = ::stat(c->ca_file.c_str(), &st) != 0      ? errno
+              : S_ISDIR(st.st_mode)                     ? EISDIR
+              : ::access(c->ca_file.c_str(), R_OK) != 0 ? errno
+                                                        : 0;
+    if (err != 0)
+      return Error::Config(c->origin["ca_file"] + ": ca_file " + c->ca_file + ": " +
+                           std::strerror(err));
+  }
   log::SetLevel(c->debug ? log::Level::kDebug : log::Level::kWarn);
   if (!c->log_file.empty() && !log::SetFile(c->log_file)) return LogFileError(c->log_file);
   return c;

@@ -293,6 +293,13 @@ class BadInputTests(SimTestCase):
         self.assertIn("(fusermount3: option allow_other only allowed if 'user_allow_other'",
                       p.stderr)
 
+    def test_missing_ca_file_is_a_config_error(self):
+        missing = os.path.join(self.scratch(), "ca.pem")
+        p = run_cli(self.env, "whoami", "-o", f"ca_file={missing}", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(p.stderr, f"globus-fuse: -o ca_file: ca_file {missing}: "
+                                   "No such file or directory\n")
+
     def test_mount_point_problems_are_named(self):
         d = self.scratch()
         p = run_cli(self.env, "mount", os.path.join(d, "missing"), check=False)
