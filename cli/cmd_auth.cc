@@ -129,6 +129,10 @@ int CmdLogin(int argc, char** argv) {
   if (!args) return rc;
   if (!args->positionals().empty())
     return ReportUsage("unexpected argument '" + args->positionals()[0] + "'", "login");
+  for (const char* flag : {"domain", "identity", "policy", "scope"})
+    for (const auto& v : args->GetAll(flag))
+      if (v.find_first_not_of(" \t") == std::string::npos)
+        return ReportUsage(std::string("--") + flag + " needs a non-empty value", "login");
   auto cfg = ConfigFromArgs(*args);
   if (!cfg) return ReportError(cfg.error());
   auto ctx = MakeContext(*cfg);

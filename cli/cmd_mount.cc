@@ -649,6 +649,21 @@ int CmdMount(int argc, char** argv) {
   if (!foreground)
     std::cerr << "globus-fuse: mounting on " << mp << "; logs in " << c.log_file << "\n";
   Status s = fs::RunMount(filesystem, mo);
+  if (!s.ok() && s.error().kind == ErrorKind::kConfig) {
+    // A mistyped config key reaches FUSE as an unknown mount option.
+    for (const auto& opt : fuse_opts) {
+      // Only key=value options libfuse named: bare FUSE flags (suid, dev) are not typos.
+      auto eq = opt.find('=');
+      if (eq == std::string::npos || s.error().message.find("-o " + opt) == std::string::npos)
+        continue;
+      if (std::string near = NearestKey(opt.substr(0, eq)); !near.empty()) {
+        Error e = s.error();
+        e.message += " (for '" + opt + "': did you mean the config key '" + near + "'?)";
+        s = e;
+        break;
+      }
+    }
+  }
   broker.Shutdown();
   (*engine)->Stop();
   filesystem.SetTransfers(nullptr, nullptr);

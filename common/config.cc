@@ -350,7 +350,8 @@ const std::vector<Key>& Keys() {
   return keys;
 }
 
-// The key within two edits (insert, delete, substitute) of `key`, for "did you mean".
+}  // namespace
+
 std::string NearestKey(const std::string& key) {
   std::string best;
   std::size_t best_d = 3;
@@ -374,6 +375,8 @@ std::string NearestKey(const std::string& key) {
   }
   return best;
 }
+
+namespace {
 
 Status Apply(Config& c, const std::string& raw_key, const std::string& raw_value,
              const std::string& where, const std::string& base_dir) {

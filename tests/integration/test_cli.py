@@ -211,6 +211,15 @@ class BadInputTests(SimTestCase):
         self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
         self.assertIn("unknown option(s): `-o bogusopt'", p.stderr)
         self.assertFalse(os.path.ismount(mnt))
+        p = run_cli(self.env, "mount", mnt, "-f", "-o", "entry_tl=5", check=False, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("did you mean the config key 'entry_ttl'?", p.stderr)
+
+    def test_login_flags_need_values(self):
+        for flag in ("--domain", "--identity", "--policy", "--scope"):
+            p = run_cli(self.env, "login", f"{flag}=", check=False)
+            self.assertEqual(p.returncode, 2, f"{flag}: {p.stderr}")
+            self.assertIn(f"{flag} needs a non-empty value", p.stderr)
 
     def test_a_dead_mount_is_named_and_can_be_unmounted(self):
         m = Mount(self.env).__enter__()
