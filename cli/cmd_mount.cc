@@ -250,13 +250,43 @@ std::optional<MountEntry> MountContaining(const std::string& path) {
   return best;
 }
 
+// p made absolute and normalised ("." and ".." resolved) without touching the file system:
+// a stopped or hung daemon blocks every stat, realpath included, of its mount point.
+std::string Lexical(const std::string& p) {
+  std::string full = p;
+  if (full.empty() || full[0] != '/') {
+    char buf[PATH_MAX];
+    if (!getcwd(buf, sizeof buf)) return p;
+    full = std::string(buf) + "/" + p;
+  }
+  std::vector<std::string> parts;
+  std::stringstream ss(full);
+  for (std::string part; std::getline(ss, part, '/');) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.push_back(part);
+  }
+  std::string out;
+  for (const auto& part : parts) out += "/" + part;
+  return out.empty() ? "/" : out;
+}
+
 // The mount point of the globus-fuse mount at `path`, or an error saying why it is not one.
+// A path that names a mount point as written is used without touching it (so a hung daemon
+// can still be unmounted); otherwise symlinks are resolved.
 Result<std::string> GlobusMountAt(const std::string& arg) {
-  std::string mp = Absolute(arg);
-  struct stat st {};
-  if (stat(mp.c_str(), &st) != 0 && errno == ENOENT)
-    return Error::Local(ENOENT, mp + " does not exist");
+  std::string mp = Lexical(arg);
   auto m = MountAt(mp);
+  if (!m) {
+    mp = Absolute(arg);
+    m = MountAt(mp);
+  }
+  struct stat st {};
+  if (!m && stat(mp.c_str(), &st) != 0 && errno == ENOENT)
+    return Error::Local(ENOENT, mp + " does not exist");
   if (!m) return Error::Local(EINVAL, mp + " is not mounted (see `globus-fuse status`)");
   if (m->type != kGlobusMountType)
     return Error::Local(EINVAL,

@@ -6,6 +6,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
@@ -308,6 +309,18 @@ class BadInputTests(SimTestCase):
         self.assertEqual(p.returncode, 2, p.stderr)
         self.assertEqual(p.stderr, f"globus-fuse: -o ca_file: ca_file {missing}: "
                                    "No such file or directory\n")
+
+    def test_a_stopped_daemon_can_still_be_unmounted(self):
+        m = Mount(self.env).__enter__()
+        run_cli(self.env, "drop-caches", m.path)  # nothing cached: a stat must ask the daemon
+        m.proc.send_signal(signal.SIGSTOP)  # every access to the mount now blocks
+        try:
+            p = run_cli(self.env, "unmount", "--lazy", m.path, check=False, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertNotIn(m.path, open("/proc/self/mounts").read())
+        finally:
+            m.proc.send_signal(signal.SIGCONT)
+            m.unmount()
 
     def test_mount_point_problems_are_named(self):
         d = self.scratch()
