@@ -269,11 +269,14 @@ class BadInputTests(SimTestCase):
         os.mkdir(os.path.dirname(tokens), 0o700)
         shutil.copy(token_file(self.env), tokens)
         conf = os.path.join(shared, "globus-fuse.conf")
+        ca = os.path.join(shared, "ca.pem")
+        shutil.copy(self.sim.info["ca_file"], ca)
+        os.chmod(ca, 0o644)
         with open(self.env["GLOBUS_FUSE_CONFIG"]) as src, open(conf, "w") as dst:
             for line in src:
-                if line.split("=")[0].strip() not in ("token_file", "state_dir"):
+                if line.split("=")[0].strip() not in ("token_file", "state_dir", "ca_file"):
                     dst.write(line)
-            dst.write(f"token_file = {tokens}\nstate_dir = {shared}/state\n")
+            dst.write(f"token_file = {tokens}\nstate_dir = {shared}/state\nca_file = {ca}\n")
         os.chmod(conf, 0o644)
         os.mkdir(os.path.join(shared, "mnt"))
         for d in (shared, os.path.dirname(tokens), tokens, os.path.join(shared, "mnt")):
