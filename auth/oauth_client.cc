@@ -199,12 +199,19 @@ Result<std::vector<Token>> OAuthClient::TokenRequest(
 Result<std::vector<Token>> OAuthClient::ExchangeCode(const std::string& code,
                                                      const std::string& verifier,
                                                      const std::string& redirect_uri) {
-  return TokenRequest({{"grant_type", "authorization_code"},
-                       {"code", code},
-                       {"code_verifier", verifier},
-                       {"redirect_uri", redirect_uri},
-                       {"client_id", client_id_}},
-                      /*idempotent=*/false, "exchanging the authorization code");
+  auto r = TokenRequest({{"grant_type", "authorization_code"},
+                         {"code", code},
+                         {"code_verifier", verifier},
+                         {"redirect_uri", redirect_uri},
+                         {"client_id", client_id_}},
+                        /*idempotent=*/false, "exchanging the authorization code");
+  // invalid_grant here is about the code (mistyped when pasted, used twice, too old), not a
+  // stored login: "refused the grant (expired or revoked)" would mislead.
+  if (!r && r.error().kind == ErrorKind::kAuth && r.error().auth == AuthFailure::kLoginAgain)
+    return Error::Auth(AuthFailure::kFlowFailed,
+                       "Globus Auth did not accept the authorization code (mistyped, already "
+                       "used, or expired): run `globus-fuse login` again");
+  return r;
 }
 
 Result<std::vector<Token>> OAuthClient::Refresh(const std::string& refresh_token) {

@@ -135,9 +135,9 @@ Result<StoredTokens> ParseStoredTokens(std::string_view json, const std::string&
   rapidjson::Document d;
   d.Parse(json.data(), json.size());
   if (d.HasParseError() || !d.IsObject())
-    return Error::Local(EINVAL, file_name +
-                                    ": not a globus-fuse token file (bad JSON); delete "
-                                    "it and run `globus-fuse login`");
+    return Error::Local(EBADMSG, file_name +
+                                     ": not a globus-fuse token file (bad JSON); run "
+                                     "`globus-fuse login` (it keeps the damaged file aside)");
   StoredTokens s;
   s.updated_at = Int(d, "updated_at");
   auto id = std::as_const(d).FindMember("identity");
@@ -328,6 +328,25 @@ Result<StoredTokens> TokenStore::Merge(const std::vector<Token>& tokens) {
     }
     return Status::Ok();
   });
+}
+
+bool IsDamagedTokenFile(const Error& e) {
+  return e.kind == ErrorKind::kLocal && e.sys_errno == EBADMSG;
+}
+
+Result<std::string> TokenStore::MoveAside() {
+  auto lock = FileLock::Acquire(path_, /*exclusive=*/true);
+  if (!lock) return lock.error();
+  std::string aside = path_ + ".damaged-" + std::to_string(now_());
+  for (int n = 1; ::access(aside.c_str(), F_OK) == 0; ++n)
+    aside = path_ + ".damaged-" + std::to_string(now_()) + "-" + std::to_string(n);
+  if (::rename(path_.c_str(), aside.c_str()) != 0) {
+    int e = errno;
+    if (e == ENOENT) return std::string();
+    return Error::Local(e, "cannot move " + path_ + " aside: " + Errno(e));
+  }
+  Remember(FileId{});
+  return aside;
 }
 
 Status TokenStore::Remove() {

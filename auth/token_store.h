@@ -48,6 +48,10 @@ struct StoredTokens {
 std::string SerializeStoredTokens(const StoredTokens& s);
 Result<StoredTokens> ParseStoredTokens(std::string_view json, const std::string& file_name);
 
+// True for the error Load()/Update() return when the token file is not valid JSON
+// (kLocal/EBADMSG): `login` moves such a file aside and starts afresh.
+bool IsDamagedTokenFile(const Error& e);
+
 class TokenStore {
  public:
   explicit TokenStore(std::string path);
@@ -69,6 +73,10 @@ class TokenStore {
   Result<StoredTokens> Merge(const std::vector<Token>& tokens);
   // Delete the token file (under the exclusive lock). Missing is fine.
   Status Remove();
+  // Rename a damaged token file (see IsDamagedTokenFile) to "<path>.damaged-<epoch s>" (mode
+  // kept: 0600), so a new login can write a fresh one and nothing is lost. Returns the new
+  // name, or "" when there was no file.
+  Result<std::string> MoveAside();
 
   // Current time source for updated_at (seconds since the epoch); settable for tests.
   void SetNow(std::function<int64_t()> now) { now_ = std::move(now); }

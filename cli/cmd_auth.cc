@@ -78,6 +78,13 @@ void KnownCollections(Context& ctx, std::vector<std::string>* mapped,
                       std::vector<std::string>* https) {
   for (const auto& c : ctx.config.collections) {
     auto e = ResolveCollection(*ctx.transfer, c);
+    if (!e && e.error().kind == ErrorKind::kTransport) {
+      // Unreachable: every other collection would wait out the same retries.
+      std::cerr << "globus-fuse: warning: cannot reach Globus Transfer ("
+                << log::Redact(e.error().Describe())
+                << "); not asking consent for the configured collections now\n";
+      return;
+    }
     if (!e) {
       log::Debug("login", "not adding scopes for '", c, "': ", e.error().Describe());
       continue;
@@ -85,6 +92,33 @@ void KnownCollections(Context& ctx, std::vector<std::string>* mapped,
     if (e->IsMappedGcsv5() && !e->high_assurance) mapped->push_back(e->id);
     if (e->https_server) https->push_back(e->id);
   }
+}
+
+// The logged-in user, as Globus Auth sees it now: the stored Auth token, refreshed when it
+// expired or the service answers 401. A refused refresh is kAuth/kLoginAgain.
+Result<auth::UserInfo> CurrentUser(Context& ctx) {
+  auto tok = ctx.tokens->AccessToken(auth::kAuthResourceServer);
+  if (!tok) return tok.error();
+  auto info = ctx.oauth->GetUserInfo(*tok);
+  if (!info && info.error().http_status == 401) {
+    GF_TRY_STATUS(ctx.tokens->ForceRefresh(auth::kAuthResourceServer));
+    tok = ctx.tokens->AccessToken(auth::kAuthResourceServer);
+    if (!tok) return tok.error();
+    info = ctx.oauth->GetUserInfo(*tok);
+  }
+  return info;
+}
+
+// The stored tokens, with a damaged token file moved aside (and said so) so that a fresh login
+// can replace it.
+Result<auth::StoredTokens> LoadForLogin(Context& ctx) {
+  auto stored = ctx.store->Load();
+  if (stored || !auth::IsDamagedTokenFile(stored.error())) return stored;
+  auto aside = ctx.store->MoveAside();
+  if (!aside) return aside.error();
+  std::cerr << "globus-fuse: " << ctx.store->path()
+            << " was damaged (not a token file); moved it to " << *aside << "\n";
+  return auth::StoredTokens{};
 }
 
 }  // namespace
@@ -95,6 +129,10 @@ int CmdLogin(int argc, char** argv) {
   if (!args) return rc;
   if (!args->positionals().empty())
     return ReportUsage("unexpected argument '" + args->positionals()[0] + "'", "login");
+  for (const char* flag : {"domain", "identity", "policy", "scope"})
+    for (const auto& v : args->GetAll(flag))
+      if (v.find_first_not_of(" \t") == std::string::npos)
+        return ReportUsage(std::string("--") + flag + " needs a non-empty value", "login");
   auto cfg = ConfigFromArgs(*args);
   if (!cfg) return ReportError(cfg.error());
   auto ctx = MakeContext(*cfg);
@@ -113,9 +151,30 @@ int CmdLogin(int argc, char** argv) {
   req.open_browser = cfg->open_browser;
   req.timeout = std::chrono::seconds(static_cast<int64_t>(cfg->auth_timeout));
 
-  auto stored = ctx->store->Load();
+  // Reach Globus Auth before sending anyone to a browser: unreachable, the flow would only end
+  // at auth_timeout, with nothing said about why. Any HTTP answer will do.
+  http::Request probe;
+  probe.url = cfg->auth_url + "/.well-known/openid-configuration";
+  if (auto answer = ctx->transport->Send(probe); !answer) {
+    Error e = answer.error();
+    e.context = "cannot reach Globus Auth at " + cfg->auth_url;
+    return ReportError(e);
+  }
+  auto stored = LoadForLogin(*ctx);
   if (!stored) return ReportError(stored.error());
   bool logged_in = stored->tokens.count(auth::kTransferResourceServer) != 0;
+  if (logged_in && !session && !args->Has("force") && args->GetAll("scope").empty()) {
+    // Stored tokens that Globus no longer accepts (refresh token revoked or expired) are not a
+    // login: every other command says "run `globus-fuse login`", so this must log in again.
+    auto user = CurrentUser(*ctx);
+    if (!user && user.error().kind == ErrorKind::kAuth) {
+      std::cerr << "globus-fuse: the stored login no longer works ("
+                << log::Redact(user.error().Describe()) << "); logging in again\n";
+      logged_in = false;
+    } else if (!user && user.error().kind == ErrorKind::kTransport) {
+      return ReportError(user.error());
+    }
+  }
   if (logged_in && !session && !args->Has("force") && args->GetAll("scope").empty()) {
     std::string who = stored->identity_username.empty() ? "" : " as " + stored->identity_username;
     std::cout << "Already logged in" << who
@@ -148,8 +207,16 @@ int CmdLogin(int argc, char** argv) {
                 << static_cast<int64_t>(cfg->auth_timeout) << " s)...\n";
     }
   };
+  // A login that timed out: the browser may never have opened (a broken $BROWSER exits at
+  // once, unseen: it runs detached), so name the way that needs none.
+  auto login_failed = [&](Error e) {
+    if (e.kind == ErrorKind::kAuth && e.auth == AuthFailure::kFlowTimedOut && !req.no_browser)
+      e.message += " (" + std::to_string(static_cast<int64_t>(cfg->auth_timeout)) +
+                   " s); if no browser opened, run `globus-fuse login --no-browser`";
+    return ReportError(e);
+  };
   auto r = auth::RunLogin(*ctx->oauth, *ctx->store, req, env);
-  if (!r) return ReportError(r.error());
+  if (!r) return login_failed(r.error());
 
   // A first login cannot know which configured collections are mapped (data_access) or have
   // an HTTPS server: that takes a Transfer token. Now that we have one, ask once more for the
@@ -169,7 +236,7 @@ int CmdLogin(int argc, char** argv) {
       consent.scopes = merged;
       consent.authorization = {};
       auto r2 = auth::RunLogin(*ctx->oauth, *ctx->store, consent, env);
-      if (!r2) return ReportError(r2.error());
+      if (!r2) return login_failed(r2.error());
       r = std::move(r2);
     }
   }
@@ -190,6 +257,15 @@ int CmdLogout(int argc, char** argv) {
   if (!cfg) return ReportError(cfg.error());
   auto ctx = MakeContext(*cfg);
   auto stored = ctx->store->Load();
+  if (!stored && auth::IsDamagedTokenFile(stored.error())) {
+    // Nothing can be read to revoke; logging out still means no tokens left on disk.
+    auto rm = ctx->store->Remove();
+    if (!rm.ok()) return ReportError(rm.error());
+    std::cerr << "globus-fuse: deleted the damaged token file " << ctx->store->path()
+              << "; its tokens could not be read, so they were not revoked (revoke them at "
+                 "https://app.globus.org/account/consents)\n";
+    return kExitFailure;
+  }
   if (!stored) return ReportError(stored.error());
   if (stored->tokens.empty()) {
     auto rm = ctx->store->Remove();
@@ -247,16 +323,7 @@ int CmdWhoami(int argc, char** argv) {
   auto cfg = ConfigFromArgs(*args);
   if (!cfg) return ReportError(cfg.error());
   auto ctx = MakeContext(*cfg);
-  auto tok = ctx->tokens->AccessToken(auth::kAuthResourceServer);
-  if (!tok) return ReportError(tok.error());
-  auto info = ctx->oauth->GetUserInfo(*tok);
-  if (!info && info.error().http_status == 401) {
-    auto s = ctx->tokens->ForceRefresh(auth::kAuthResourceServer);
-    if (!s.ok()) return ReportError(s.error());
-    tok = ctx->tokens->AccessToken(auth::kAuthResourceServer);
-    if (!tok) return ReportError(tok.error());
-    info = ctx->oauth->GetUserInfo(*tok);
-  }
+  auto info = CurrentUser(*ctx);
   if (!info) return ReportError(info.error());
   auto snap = ctx->tokens->Snapshot();
   std::set<std::string> session_ids;

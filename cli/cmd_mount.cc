@@ -5,6 +5,8 @@
 // the mount itself (no socket, no extra daemon plumbing; it exists exactly while the mount
 // does). `drop-caches PATH` sets the `user.globus.invalidate` xattr on PATH, which the mount
 // handles by dropping its caches for PATH (and below) and invalidating the kernel's.
+#include <dirent.h>
+#include <fcntl.h>
 #include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
@@ -21,6 +23,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 
 #include "auth/authorization_broker.h"
@@ -109,10 +112,20 @@ const CommandSpec& DropCachesSpec() {
   return s;
 }
 
+// The absolute, symlink-free form of p. When p itself cannot be resolved (it does not exist,
+// or is a dead FUSE mount: ENOTCONN), its parent is resolved and the last component appended,
+// so a dead mount can still be found in the mount table and unmounted.
 std::string Absolute(const std::string& p) {
   char buf[PATH_MAX];
   if (realpath(p.c_str(), buf)) return buf;
-  return p;
+  std::string path = p;
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  auto slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+  if (base.empty() || base == "." || base == ".." || !realpath(dir.c_str(), buf)) return p;
+  std::string out = buf;
+  return (out == "/" ? "" : out) + "/" + base;
 }
 
 bool IsConfigKey(const std::string& key) {
@@ -182,20 +195,17 @@ std::string DefaultLogFile(const Config& c, const std::string& mount_point) {
   return dir + "/" + name + ".log";
 }
 
-Result<uint32_t> ParseNumber(const std::string& s, int base, const char* what) {
-  char* end = nullptr;
-  errno = 0;
-  unsigned long v = std::strtoul(s.c_str(), &end, base);
-  if (s.empty() || *end || errno) return Error::Config(std::string("bad ") + what + ": " + s);
-  return static_cast<uint32_t>(v);
-}
+struct MountEntry {
+  std::string path;  // decoded mount point
+  std::string type;  // e.g. "fuse.globus-fuse", "tmpfs"
+};
 
-std::vector<std::string> GlobusMounts() {
-  std::vector<std::string> out;
+// /proc/self/mounts, in mount order (a later entry for a path is mounted on top).
+std::vector<MountEntry> MountTable() {
+  std::vector<MountEntry> out;
   std::ifstream in("/proc/self/mounts");
   std::string dev, mp, type, rest;
   while (in >> dev >> mp >> type && std::getline(in, rest)) {
-    if (type != "fuse.globus-fuse") continue;
     // /proc/mounts escapes spaces etc. as \040.
     std::string decoded;
     for (std::size_t i = 0; i < mp.size(); ++i) {
@@ -206,9 +216,130 @@ std::vector<std::string> GlobusMounts() {
         decoded += mp[i];
       }
     }
-    out.push_back(decoded);
+    out.push_back({decoded, type});
   }
   return out;
+}
+
+constexpr const char* kGlobusMountType = "fuse.globus-fuse";
+
+std::vector<std::string> GlobusMounts() {
+  std::vector<std::string> out;
+  for (const auto& m : MountTable())
+    if (m.type == kGlobusMountType) out.push_back(m.path);
+  return out;
+}
+
+// What is mounted at exactly `path` (the topmost mount), if anything.
+std::optional<MountEntry> MountAt(const std::string& path) {
+  std::optional<MountEntry> top;
+  for (auto& m : MountTable())
+    if (m.path == path) top = std::move(m);
+  return top;
+}
+
+// The mount `path` lives on (the longest mount point that is a prefix of it).
+std::optional<MountEntry> MountContaining(const std::string& path) {
+  std::optional<MountEntry> best;
+  for (auto& m : MountTable()) {
+    bool under =
+        m.path == "/" || path == m.path ||
+        (path.rfind(m.path, 0) == 0 && path.size() > m.path.size() && path[m.path.size()] == '/');
+    if (under && (!best || m.path.size() >= best->path.size())) best = std::move(m);
+  }
+  return best;
+}
+
+// p made absolute and normalised ("." and ".." resolved) without touching the file system:
+// a stopped or hung daemon blocks every stat, realpath included, of its mount point.
+std::string Lexical(const std::string& p) {
+  std::string full = p;
+  if (full.empty() || full[0] != '/') {
+    char buf[PATH_MAX];
+    if (!getcwd(buf, sizeof buf)) return p;
+    full = std::string(buf) + "/" + p;
+  }
+  std::vector<std::string> parts;
+  std::stringstream ss(full);
+  for (std::string part; std::getline(ss, part, '/');) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+      continue;
+    }
+    parts.push_back(part);
+  }
+  std::string out;
+  for (const auto& part : parts) out += "/" + part;
+  return out.empty() ? "/" : out;
+}
+
+// The mount point of the globus-fuse mount at `path`, or an error saying why it is not one.
+// A path that names a mount point as written is used without touching it (so a hung daemon
+// can still be unmounted); otherwise symlinks are resolved.
+Result<std::string> GlobusMountAt(const std::string& arg) {
+  std::string mp = Lexical(arg);
+  auto m = MountAt(mp);
+  if (!m) {
+    mp = Absolute(arg);
+    m = MountAt(mp);
+  }
+  struct stat st {};
+  if (!m && stat(mp.c_str(), &st) != 0 && errno == ENOENT)
+    return Error::Local(ENOENT, mp + " does not exist");
+  if (!m) return Error::Local(EINVAL, mp + " is not mounted (see `globus-fuse status`)");
+  if (m->type != kGlobusMountType)
+    return Error::Local(EINVAL,
+                        mp + " is mounted as " + m->type + ", not globus-fuse; leaving it alone");
+  return mp;
+}
+
+// A mount whose daemon is gone (every access fails with ENOTCONN).
+Error DeadMount(const std::string& mp) {
+  return Error::Local(ENOTCONN, mp +
+                                    " is a dead globus-fuse mount (its daemon exited): run "
+                                    "`globus-fuse unmount " +
+                                    mp + "`");
+}
+
+// Refuses a mount point that is missing, not a directory, or already a globus-fuse mount;
+// warns when mounting would hide a non-empty directory.
+Status CheckMountPoint(const std::string& mp) {
+  struct stat st {};
+  if (stat(mp.c_str(), &st) != 0) {
+    const int err = errno;
+    if (err == ENOENT)
+      return Error::Local(ENOENT,
+                          "mount point " + mp + " does not exist (create it: mkdir " + mp + ")");
+    if (err == ENOTCONN) return DeadMount(mp);
+    return Error::Local(err, "mount point " + mp + ": " + std::strerror(err));
+  }
+  if (!S_ISDIR(st.st_mode))
+    return Error::Local(ENOTDIR, "mount point " + mp + " is not a directory");
+  if (auto m = MountAt(mp); m && m->type == kGlobusMountType) {
+    // Only an open reaches the daemon (lookups may be answered from the kernel's cache).
+    std::string status = mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName;
+    int fd = open(status.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) close(fd);
+    if (fd < 0 && errno == ENOTCONN) return DeadMount(mp);
+    return Error::Local(EBUSY, mp + " is already a globus-fuse mount (see `globus-fuse status " +
+                                   mp + "`; `globus-fuse unmount " + mp + "` first)");
+  }
+  if (access(mp.c_str(), W_OK | X_OK) != 0)
+    return Error::Local(EACCES, "no permission to mount on " + mp + " (you need write access)");
+  if (DIR* d = opendir(mp.c_str())) {
+    bool empty = true;
+    while (dirent* e = readdir(d))
+      if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) {
+        empty = false;
+        break;
+      }
+    closedir(d);
+    if (!empty)
+      std::cerr << "globus-fuse: warning: " << mp
+                << " is not empty; its contents are hidden (not deleted) while mounted\n";
+  }
+  return Status::Ok();
 }
 
 std::string HumanBytes(double b) {
@@ -432,38 +563,30 @@ int CmdMount(int argc, char** argv) {
   auto config = ConfigFromArgs(*args);
   if (!config.ok()) return ReportError(config.error());
   Config c = *config;
-  for (const auto& col : args->GetAll("collection")) c.collections.push_back(col);
-  if (args->Has("uid")) {
-    auto v = ParseNumber(args->Get("uid"), 10, "--uid");
-    if (!v.ok()) return ReportError(v.error());
-    c.uid = *v;
+  for (const auto& col : args->GetAll("collection")) {
+    Config probe;  // the `collections` key's checks (a mistyped UUID), for one entry
+    Status st = ApplySetting(probe, "collections", col, "--collection");
+    if (!st.ok() || probe.collections.size() != 1)
+      return ReportUsage(
+          "--collection takes one collection UUID or display name, not '" + col + "'", "mount");
+    if (std::find(c.collections.begin(), c.collections.end(), col) == c.collections.end())
+      c.collections.push_back(col);
   }
-  if (args->Has("gid")) {
-    auto v = ParseNumber(args->Get("gid"), 10, "--gid");
-    if (!v.ok()) return ReportError(v.error());
-    c.gid = *v;
-  }
-  if (args->Has("umask")) {
-    auto v = ParseNumber(args->Get("umask"), 8, "--umask");
-    if (!v.ok() || *v > 0777) return ReportUsage("--umask takes an octal mask like 022", "mount");
-    c.umask = *v;
-  }
-  if (args->Has("copy-mode")) {
-    std::string m = args->Get("copy-mode");
-    if (m != "background" && m != "wait")
-      return ReportUsage("--copy-mode takes background or wait", "mount");
-    c.copy_mode = m;
+  // --uid/--gid/--umask/--copy-mode are the config keys of the same names (same checks).
+  for (const char* flag : {"uid", "gid", "umask", "copy-mode"}) {
+    if (!args->Has(flag)) continue;
+    std::string key = flag;
+    std::replace(key.begin(), key.end(), '-', '_');
+    Status st = ApplySetting(c, key, args->Get(flag), std::string("--") + flag);
+    if (!st.ok()) return ReportUsage(st.error().message, "mount");
   }
   std::string mp = Absolute(args->positionals()[0]);
-  struct stat st {};
-  if (stat(mp.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    return ReportError(Error::Local(ENOENT, "mount point " + mp + " is not a directory"));
+  if (Status ok = CheckMountPoint(mp); !ok.ok()) return ReportError(ok.error());
 
   bool foreground = args->Has("foreground");
   if (c.log_file.empty() && !foreground) {
     c.log_file = DefaultLogFile(c, mp);
-    if (!log::SetFile(c.log_file))
-      return ReportError(Error::Local(errno, "cannot open log file " + c.log_file));
+    if (!log::SetFile(c.log_file)) return ReportError(LogFileError(c.log_file));
   }
   if (!c.log_file.empty() && c.log_file[0] != '/')
     std::cerr << "globus-fuse: warning: the log file should be an absolute path\n";
@@ -471,6 +594,22 @@ int CmdMount(int argc, char** argv) {
   if (foreground && !c.log_file.empty()) log::SetStderrToo(true);
 
   auto ctx = MakeContext(c);
+  // Without a login every operation in the mount would fail: say so now, not in a log.
+  if (auto stored = ctx->store->Load(); !stored)
+    return ReportError(stored.error());
+  else if (stored->tokens.count(auth::kTransferResourceServer) == 0)
+    return ReportError(auth::TokenManager::NotLoggedIn(auth::kTransferResourceServer));
+  // A --collection typed on this command line that Globus says does not exist (or names
+  // several) is a mistake to report now; anything else (network, consent) the mount handles.
+  for (const auto& col : args->GetAll("collection")) {
+    auto found = ResolveCollection(*ctx->transfer, col);
+    if (!found && (found.error().kind == ErrorKind::kConfig ||
+                   (found.error().kind == ErrorKind::kApi && ErrnoFor(found.error()) == ENOENT))) {
+      Error e = found.error();
+      e.context = "--collection " + col;
+      return ReportError(e);
+    }
+  }
   fs::FsOptions fo = fs::FsOptions::FromConfig(c);
   fo.mount_point = mp;
   fs::Filesystem filesystem(*ctx->transfer, *ctx->https, fo);
@@ -481,8 +620,13 @@ int CmdMount(int argc, char** argv) {
                                          fs::TransferEngineOptions::FromConfig(c, MountId(mp)));
   if (!engine.ok()) {
     Error e = engine.error();
-    e.message = "cannot open the transfer journal (is another globus-fuse mounted on " + mp +
-                "?): " + e.message;
+    // EBUSY: its flock is held, i.e. another globus-fuse serves this mount point (perhaps in
+    // another mount namespace, or still shutting down).
+    e.message = "cannot open the transfer journal" +
+                std::string(e.sys_errno == EBUSY ? " (another globus-fuse has " + mp +
+                                                       " mounted or is still unmounting it)"
+                                                 : "") +
+                ": " + e.message;
     return ReportError(e);
   }
   fs::PendingOverlay overlay(engine->get());
@@ -536,6 +680,21 @@ int CmdMount(int argc, char** argv) {
   if (!foreground)
     std::cerr << "globus-fuse: mounting on " << mp << "; logs in " << c.log_file << "\n";
   Status s = fs::RunMount(filesystem, mo);
+  if (!s.ok() && s.error().kind == ErrorKind::kConfig) {
+    // A mistyped config key reaches FUSE as an unknown mount option.
+    for (const auto& opt : fuse_opts) {
+      // Only key=value options libfuse named: bare FUSE flags (suid, dev) are not typos.
+      auto eq = opt.find('=');
+      if (eq == std::string::npos || s.error().message.find("-o " + opt) == std::string::npos)
+        continue;
+      if (std::string near = NearestKey(opt.substr(0, eq)); !near.empty()) {
+        Error e = s.error();
+        e.message += " (for '" + opt + "': did you mean the config key '" + near + "'?)";
+        s = e;
+        break;
+      }
+    }
+  }
   broker.Shutdown();
   (*engine)->Stop();
   filesystem.SetTransfers(nullptr, nullptr);
@@ -550,7 +709,9 @@ int CmdUnmount(int argc, char** argv) {
   if (!args) return code;
   if (args->positionals().size() != 1)
     return ReportUsage("expected exactly one MOUNTPOINT", "unmount");
-  std::string mp = Absolute(args->positionals()[0]);
+  auto target = GlobusMountAt(args->positionals()[0]);
+  if (!target) return ReportError(target.error());
+  const std::string& mp = *target;
   bool lazy = args->Has("lazy");
   if (geteuid() == 0) {
     if (umount2(mp.c_str(), lazy ? MNT_DETACH : 0) != 0) {
@@ -590,33 +751,66 @@ int CmdStatus(int argc, char** argv) {
   auto args = ParseOrExit(argc, argv, StatusSpec(), &code);
   if (!args) return code;
   std::vector<std::string> mounts;
+  int missing_rc = kExitOk;  // a MOUNTPOINT that is not a globus-fuse mount: reported, skipped
   if (!args->positionals().empty()) {
-    for (const auto& p : args->positionals()) mounts.push_back(Absolute(p));
+    for (const auto& p : args->positionals()) {
+      auto mp = GlobusMountAt(p);
+      if (!mp && mp.error().sys_errno == EINVAL) {  // a path inside a mount: that mount
+        auto m = MountContaining(Absolute(p));
+        if (m && m->type == kGlobusMountType) mp = m->path;
+      }
+      if (mp) {
+        mounts.push_back(*mp);
+      } else {
+        std::cerr << "globus-fuse: " << mp.error().message << "\n";
+        missing_rc = kExitNotFound;
+      }
+    }
+    if (mounts.empty()) return missing_rc;
   } else {
     mounts = GlobusMounts();
     if (mounts.empty()) {
       std::cerr << "globus-fuse: no globus-fuse mounts (see `globus-fuse mount --help`)\n";
+      if (args->Has("json")) std::cout << "[]\n";  // still one JSON document
       return kExitNotFound;
     }
   }
   const bool watch = args->Has("watch"), tty = isatty(STDOUT_FILENO);
+  // --json: one mount named on the command line prints its object; otherwise (every mount, or
+  // several named) a JSON array of them, so the output is always one valid JSON document.
+  const bool json = args->Has("json"), json_array = args->positionals().size() != 1;
   for (;;) {
-    int rc = kExitOk;
+    int rc = missing_rc;
     std::ostringstream screen;
     std::streambuf* old = watch && tty ? std::cout.rdbuf(screen.rdbuf()) : nullptr;
+    std::vector<std::string> docs;
     for (const auto& mp : mounts) {
       std::ifstream in(mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName);
-      if (!in) {
-        std::cerr << "globus-fuse: " << mp << " is not a globus-fuse mount\n";
-        rc = kExitNotFound;
+      std::stringstream ss;
+      if (in) ss << in.rdbuf();
+      if (!in || ss.str().empty()) {
+        const int err = errno;
+        if (err == ENOTCONN)
+          ReportError(DeadMount(mp));
+        else
+          std::cerr << "globus-fuse: cannot read the status of " << mp << ": "
+                    << std::strerror(err ? err : EIO) << "\n";
+        rc = kExitFailure;
         continue;
       }
-      std::stringstream ss;
-      ss << in.rdbuf();
-      if (args->Has("json"))
-        std::cout << ss.str();
+      if (json)
+        docs.push_back(ss.str());
       else
         PrintHuman(ss.str());
+    }
+    if (json && (json_array || !docs.empty())) {
+      std::string out = json_array ? "[" : "";
+      for (std::size_t i = 0; i < docs.size(); ++i) {
+        std::string d = docs[i];
+        while (!d.empty() && d.back() == '\n') d.pop_back();
+        out += (i ? (json_array ? ",\n" : "\n") : "") + d;
+      }
+      std::cout << out << (json_array ? "]\n" : "\n");
     }
     if (old) {
       std::cout.rdbuf(old);
@@ -636,8 +830,31 @@ int CmdDropCaches(int argc, char** argv) {
   if (args->positionals().empty()) return ReportUsage("expected PATH", "drop-caches");
   int rc = kExitOk;
   for (const auto& p : args->positionals()) {
+    const std::string abs = Absolute(p);
+    struct stat st {};
+    if (stat(abs.c_str(), &st) != 0) {
+      const int err = errno;
+      if (err == ENOTCONN) {
+        rc = ReportError(DeadMount(abs));
+        continue;
+      }
+      std::cerr << "globus-fuse: drop-caches " << p << ": " << std::strerror(err) << "\n";
+      rc = err == ENOENT ? kExitNotFound : kExitFailure;
+      continue;
+    }
+    auto m = MountContaining(abs);
+    if (!m || m->type != kGlobusMountType) {
+      std::cerr << "globus-fuse: drop-caches " << p
+                << ": not on a globus-fuse mount (see `globus-fuse status`)\n";
+      rc = kExitFailure;
+      continue;
+    }
     if (setxattr(p.c_str(), fs::kInvalidateXattr, "1", 1, 0) != 0) {
       int err = errno;
+      if (err == ENOTCONN) {
+        rc = ReportError(DeadMount(m->path));
+        continue;
+      }
       std::cerr << "globus-fuse: drop-caches " << p << ": " << std::strerror(err)
                 << (err == ENOTSUP ? " (not on a globus-fuse mount?)" : "") << "\n";
       rc = kExitFailure;

@@ -181,7 +181,12 @@ std::optional<Prepared> Prepare(const Args& args, const std::string& target_arg,
   }
   auto ep = ResolveCollection(*p.ctx->transfer, p.target.collection);
   if (!ep) {
-    *rc = ReportError(ep.error(), p.target.collection);
+    Error e = ep.error();
+    // "Lab:data" is read as a collection named "Lab:data": paths start with / or ~.
+    if (e.kind == ErrorKind::kApi && ErrnoFor(e) == ENOENT &&
+        p.target.collection.find(':') != std::string::npos)
+      e.message += "; a PATH after ':' starts with / or ~ (COLLECTION:/path)";
+    *rc = ReportError(e, p.target.collection);
     return std::nullopt;
   }
   p.endpoint = std::move(*ep);

@@ -2,8 +2,12 @@
 
 #include "common/uuid.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cerrno>
+#include <cstring>
 #include <iostream>
 
 #include "auth/remedy.h"
@@ -48,10 +52,27 @@ Result<Config> ConfigFromArgs(const Args& args) {
   if (args.Has("debug")) GF_TRY_STATUS(ApplySetting(*c, "debug", "true", "--debug"));
   if (args.Has("log-file"))
     GF_TRY_STATUS(ApplySetting(*c, "log_file", args.Get("log-file"), "--log-file"));
+  if (!c->ca_file.empty()) {
+    // Found out only at the first request otherwise, as a "TLS verification failed" (exit 5),
+    // or in a mount, on every operation.
+    struct stat st {};
+    int err = ::stat(c->ca_file.c_str(), &st) != 0      ? errno
+              : S_ISDIR(st.st_mode)                     ? EISDIR
+              : ::access(c->ca_file.c_str(), R_OK) != 0 ? errno
+                                                        : 0;
+    if (err != 0)
+      return Error::Config(c->origin["ca_file"] + ": ca_file " + c->ca_file + ": " +
+                           std::strerror(err));
+  }
   log::SetLevel(c->debug ? log::Level::kDebug : log::Level::kWarn);
-  if (!c->log_file.empty() && !log::SetFile(c->log_file))
-    return Error::Local(errno, "cannot open log file " + c->log_file);
+  if (!c->log_file.empty() && !log::SetFile(c->log_file)) return LogFileError(c->log_file);
   return c;
+}
+
+Error LogFileError(const std::string& path) {
+  const int err = errno;
+  return Error::Local(err, "cannot open log file " + path + ": " + std::strerror(err) +
+                               (err == ENOENT ? " (create its directory first)" : ""));
 }
 
 int ExitCodeFor(const Error& e) {

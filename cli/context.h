@@ -43,6 +43,9 @@ std::unique_ptr<Context> MakeContext(const Config& config);
 // LoadConfig(--config), then -o/--set KEY=VALUE, --debug, --log-file; then sets up logging.
 Result<Config> ConfigFromArgs(const Args& args);
 
+// "cannot open log file PATH: <strerror(errno)>", for a failed log::SetFile (reads errno).
+Error LogFileError(const std::string& path);
+
 // The exit code for an error (see above).
 int ExitCodeFor(const Error& e);
 // Prints "globus-fuse: <one line saying what to do next>" to stderr and returns the exit code.

@@ -61,9 +61,14 @@ int CmdVersion(int argc, char** argv) {
 }
 
 int CmdHelp(int argc, char** argv) {
-  if (argc < 2) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
+      std::strcmp(argv[1], "help") == 0) {
     std::cout << MainHelp();
     return kExitOk;
+  }
+  if (argc > 2) {
+    std::cerr << "globus-fuse help: expected one command name (see `globus-fuse help`)\n";
+    return kExitUsage;
   }
   if (std::strcmp(argv[1], "config") == 0) {
     std::cout << "Configuration keys (`key = value` in " << DefaultConfigPath()

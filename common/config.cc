@@ -1,7 +1,9 @@
 #include "common/config.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -9,6 +11,8 @@
 #include <fstream>
 #include <functional>
 #include <sstream>
+
+#include "common/uuid.h"
 
 namespace gf {
 namespace {
@@ -172,14 +176,19 @@ const std::vector<Key>& Keys() {
          c.state_dir = Resolve(v, base);
          return true;
        }},
-      {"collections", "a comma-separated list of collection ids or names",
+      {"collections", "a comma-separated list of collection UUIDs or display names",
        [](Config& c, const std::string& v, const std::string&) {
          std::vector<std::string> out;
          std::stringstream ss(v);
          std::string item;
          while (std::getline(ss, item, ',')) {
            item = Trim(item);
-           if (!item.empty()) out.push_back(item);
+           // 8-4-4-4-12 with a typo (not hex) is a broken id, not a display name.
+           if (item.size() == 36 && item[8] == '-' && item[13] == '-' && item[18] == '-' &&
+               item[23] == '-' && !LooksLikeUuid(item))
+             return false;
+           if (!item.empty() && std::find(out.begin(), out.end(), item) == out.end())
+             out.push_back(item);
          }
          c.collections = std::move(out);
          return true;
@@ -341,6 +350,34 @@ const std::vector<Key>& Keys() {
   return keys;
 }
 
+}  // namespace
+
+std::string NearestKey(const std::string& key) {
+  std::string best;
+  std::size_t best_d = 3;
+  for (const auto& k : Keys()) {
+    const std::string name = k.name;
+    std::vector<std::size_t> row(name.size() + 1);
+    for (std::size_t j = 0; j <= name.size(); ++j) row[j] = j;
+    for (std::size_t i = 1; i <= key.size(); ++i) {
+      std::size_t diag = row[0];
+      row[0] = i;
+      for (std::size_t j = 1; j <= name.size(); ++j) {
+        std::size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (key[i - 1] != name[j - 1])});
+        diag = up;
+      }
+    }
+    if (row[name.size()] < best_d) {
+      best_d = row[name.size()];
+      best = name;
+    }
+  }
+  return best;
+}
+
+namespace {
+
 Status Apply(Config& c, const std::string& raw_key, const std::string& raw_value,
              const std::string& where, const std::string& base_dir) {
   std::string key = Trim(raw_key);
@@ -358,7 +395,9 @@ Status Apply(Config& c, const std::string& raw_key, const std::string& raw_value
     c = std::move(copy);
     return Status::Ok();
   }
-  return Error::Config(where + ": unknown key '" + key + "'");
+  std::string hint = "see `globus-fuse help config`";
+  if (std::string near = NearestKey(key); !near.empty()) hint = "did you mean '" + near + "'?";
+  return Error::Config(where + ": unknown key '" + key + "' (" + hint + ")");
 }
 
 }  // namespace
@@ -448,7 +487,9 @@ Status ApplySetting(Config& c, const std::string& key, const std::string& value,
 
 Status ParseConfigText(Config& c, const std::string& text, const std::string& file_name) {
   std::string base = DirOf(file_name);
-  std::istringstream in(text);
+  // Editors on some systems start UTF-8 files with a byte order mark: not part of a key.
+  const std::string_view kBom = "\xEF\xBB\xBF";
+  std::istringstream in(text.rfind(kBom, 0) == 0 ? text.substr(kBom.size()) : text);
   std::string line;
   int n = 0;
   while (std::getline(in, line)) {
@@ -485,19 +526,25 @@ Result<Config> LoadConfig(const std::string& config_file) {
   for (const auto& k : Keys()) c.origin[k.name] = "default";
 
   std::string path = config_file;
-  bool must_exist = !path.empty();
+  std::string named_by = path.empty() ? "" : " (given by --config)";
   if (path.empty()) {
     path = Env("GLOBUS_FUSE_CONFIG");
-    must_exist = !path.empty();
+    if (!path.empty()) named_by = " (named by $GLOBUS_FUSE_CONFIG)";
     if (path.empty()) path = DefaultConfigPath();
   }
+  const bool must_exist = !named_by.empty();
+  struct stat st {};
+  // An ifstream opens a directory and reads nothing: that would silently be an empty config.
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    return Error::Config("config file " + path + named_by + " is a directory");
   std::ifstream f(path);
   if (f) {
     std::stringstream ss;
     ss << f.rdbuf();
     GF_TRY_STATUS(ParseConfigText(c, ss.str(), path));
-  } else if (must_exist) {
-    return Error::Config("cannot read config file " + path + ": " + std::strerror(errno));
+  } else if (must_exist || errno != ENOENT) {
+    return Error::Config("cannot read config file " + path + named_by + ": " +
+                         std::strerror(errno));
   }
 
   static const std::pair<const char*, const char*> kEnv[] = {

@@ -103,6 +103,9 @@ std::optional<double> ParseDuration(const std::string& s);
 std::optional<uint64_t> ParseSize(const std::string& s);
 // Parse a boolean: true/false, yes/no, on/off, 1/0 (case-insensitive).
 std::optional<bool> ParseBool(const std::string& s);
+// The config key within two edits (insert, delete, substitute) of `key`, or "": for
+// "did you mean" in messages about unknown keys.
+std::string NearestKey(const std::string& key);
 // Every key ApplySetting accepts, for --help and docs.
 std::vector<std::string> ConfigKeys();
 // (key, what a value looks like) for every key, for `globus-fuse help config`.

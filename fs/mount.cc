@@ -1,10 +1,16 @@
 #include "fs/mount.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdarg>
+#include <cstdio>
 #include <memory>
+#include <mutex>
+#include <string>
 #include <thread>
 
 #include "common/log.h"
@@ -16,6 +22,84 @@ namespace {
 struct SessionDeleter {
   void operator()(fuse_session* se) const { fuse_session_destroy(se); }
 };
+
+// libfuse's own messages. While the session is being set up they are only kept (the error we
+// return says the same thing in one line, instead of libfuse's line plus ours); afterwards they
+// go to the log.
+std::mutex g_fuse_log_mu;
+std::string g_fuse_last;  // guarded by g_fuse_log_mu
+std::atomic<bool> g_fuse_setup{false};
+
+// libfuse may print one line in several calls: keep the raw text, use its last line.
+std::string LastLine(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  auto nl = text.rfind('\n');
+  if (nl != std::string::npos) text.erase(0, nl + 1);
+  if (text.rfind("fuse: ", 0) == 0) text.erase(0, 6);
+  return text;
+}
+
+void FuseLog(enum fuse_log_level level, const char* fmt, va_list ap) {
+  char buf[1024];
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  if (g_fuse_setup.load()) {
+    std::lock_guard<std::mutex> l(g_fuse_log_mu);
+    g_fuse_last += buf;
+    return;
+  }
+  std::string m = LastLine(buf);
+  if (m.empty()) return;
+  if (level <= FUSE_LOG_WARNING)
+    log::Warn("fuse", m);
+  else
+    log::Debug("fuse", m);
+}
+
+// Redirects fd 2 into a pipe until Finish(), which restores it and returns the last line
+// written meanwhile (a helper that keeps running cannot block us: the read end is non-blocking).
+class StderrCapture {
+ public:
+  StderrCapture() {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0) return;
+    saved_ = ::dup(STDERR_FILENO);
+    if (saved_ < 0 || ::dup2(p[1], STDERR_FILENO) < 0) {
+      ::close(p[0]);
+      ::close(p[1]);
+      if (saved_ >= 0) ::close(saved_);
+      saved_ = -1;
+      return;
+    }
+    ::close(p[1]);
+    read_ = p[0];
+  }
+  StderrCapture(const StderrCapture&) = delete;
+  StderrCapture& operator=(const StderrCapture&) = delete;
+  ~StderrCapture() { Finish(); }
+
+  std::string Finish() {
+    if (saved_ < 0) return "";
+    ::dup2(saved_, STDERR_FILENO);
+    ::close(saved_);
+    saved_ = -1;
+    std::string text;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(read_, buf, sizeof buf)) > 0;) text.append(buf, n);
+    ::close(read_);
+    return LastLine(text);
+  }
+
+ private:
+  int saved_ = -1, read_ = -1;
+};
+
+// The last libfuse message of the setup, as " (message)", or "".
+std::string TakeFuseMessage() {
+  std::lock_guard<std::mutex> l(g_fuse_log_mu);
+  std::string m = LastLine(g_fuse_last);
+  g_fuse_last.clear();
+  return m.empty() ? "" : " (" + m + ")";
+}
 }  // namespace
 
 Status RunMount(Filesystem& fs, const MountOptions& o) {
@@ -29,24 +113,42 @@ Status RunMount(Filesystem& fs, const MountOptions& o) {
 
   FuseAdapter adapter(fs);
   fs.SetNotifier(&adapter);
+  fuse_set_log_func(FuseLog);
+  g_fuse_setup = true;
+  struct SetupDone {
+    ~SetupDone() { g_fuse_setup = false; }
+  } setup_done;
   std::unique_ptr<fuse_session, SessionDeleter> se(
       fuse_session_new(&args, &FuseAdapter::Ops(), sizeof(fuse_lowlevel_ops), &adapter));
   fuse_opt_free_args(&args);
   if (!se) {
     fs.SetNotifier(nullptr);
-    return Error::Config("FUSE rejected the mount options '" + opts + "'");
+    std::string user_opts;
+    for (const auto& extra : o.fuse_options) user_opts += (user_opts.empty() ? "" : ",") + extra;
+    return Error::Config("FUSE rejected the mount options '" + user_opts + "'" + TakeFuseMessage() +
+                         ": -o takes config keys (`globus-fuse help config`) and FUSE mount "
+                         "options such as ro or allow_other");
   }
   if (fuse_set_signal_handlers(se.get()) != 0) {
     fs.SetNotifier(nullptr);
     return Error::Local(EIO, "cannot install signal handlers");
   }
-  if (fuse_session_mount(se.get(), o.mount_point.c_str()) != 0) {
+  // Without privileges libfuse runs fusermount3, which reports on our stderr: catch that too.
+  StderrCapture fusermount;
+  const int mounted = fuse_session_mount(se.get(), o.mount_point.c_str());
+  std::string helper = fusermount.Finish();
+  if (mounted != 0) {
     fuse_remove_signal_handlers(se.get());
     fs.SetNotifier(nullptr);
-    return Error::Local(EIO, "cannot mount on " + o.mount_point +
-                                 " (is it an existing empty directory you own, and is "
-                                 "/dev/fuse available? `fusermount3 -u` a stale mount first)");
+    std::string why = TakeFuseMessage();
+    if (!helper.empty()) why = " (" + helper + ")";
+    if (why.empty())
+      why =
+          " (is it an existing directory you can write to, and is /dev/fuse available? "
+          "`fusermount3 -u` a stale mount first)";
+    return Error::Local(EIO, "cannot mount on " + o.mount_point + why);
   }
+  g_fuse_setup = false;
   if (!o.foreground && fuse_daemonize(0) != 0) {
     fuse_session_unmount(se.get());
     fuse_remove_signal_handlers(se.get());

@@ -3,12 +3,16 @@ ls, refresh, retries, broken bodies, TLS, the token file, and what reaches the l
 
 import json
 import os
+import pwd
 import re
+import shutil
+import signal
 import stat
+import subprocess
 import tempfile
 import unittest
 
-from tests.integration.harness import Sim, SimTestCase, run_cli
+from tests.integration.harness import BINARY, Mount, MountTestCase, Sim, SimTestCase, run_cli
 
 TUTORIAL = "Globus Tutorial Collection 1"
 
@@ -127,6 +131,313 @@ class TlsTests(unittest.TestCase):
             self.assertRegex(p.stderr.lower(), "tls|certificate")
         finally:
             sim.stop()
+
+
+class BadInputTests(SimTestCase):
+    """What bad input and unusual situations get from the command line: one clear line on
+    stderr, the documented exit code, and no side effects."""
+
+    def scratch(self):
+        return tempfile.mkdtemp(dir=self.sim.state)
+
+    def mount_point(self):
+        """A scratch mount point, lazily unmounted after the test should a mount succeed."""
+        mnt = self.scratch()
+        self.addCleanup(lambda: os.path.ismount(mnt) and subprocess.run(
+            ["fusermount3", "-u", "-z", mnt], capture_output=True, timeout=30))
+        return mnt
+
+    def test_unmount_refuses_what_is_not_a_globus_fuse_mount(self):
+        d = self.scratch()
+        p = run_cli(self.env, "unmount", d, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("is not mounted", p.stderr)
+        p = run_cli(self.env, "unmount", os.path.join(d, "missing"), check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("does not exist", p.stderr)
+        if os.geteuid() != 0:
+            return
+        tm = os.path.join(d, "tmpfs")
+        os.mkdir(tm)
+        subprocess.run(["mount", "-t", "tmpfs", "gf-test", tm], check=True)
+        try:
+            for extra in ((), ("--lazy",)):
+                p = run_cli(self.env, "unmount", tm, *extra, check=False)
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertIn("not globus-fuse", p.stderr)
+                self.assertTrue(os.path.ismount(tm), "globus-fuse unmount removed a tmpfs")
+        finally:
+            subprocess.run(["umount", tm], check=False)
+
+    def test_drop_caches_outside_a_mount_fails_and_writes_nothing(self):
+        d = self.scratch()
+        p = run_cli(self.env, "drop-caches", d, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("not on a globus-fuse mount", p.stderr)
+        self.assertEqual(os.listxattr(d), [])
+
+    def test_mount_rejects_bad_ids_before_anything_else(self):
+        missing = os.path.join(self.scratch(), "missing")
+        for flag, value in (("--uid", "-5"), ("--uid", "99999999999"), ("--gid", "x"),
+                            ("--umask", "8"), ("--copy-mode", "later")):
+            p = run_cli(self.env, "mount", missing, flag, value, check=False)
+            self.assertEqual(p.returncode, 2, f"{flag} {value}: {p.stderr}")
+            self.assertIn(f"'{value}'", p.stderr)
+            self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+
+    def test_every_command_has_help(self):
+        out = run_cli(self.env, "--help").stdout
+        commands = re.findall(r"^  ([a-z-]+) +", out.split("Commands:")[1].split("\n\n")[0], re.M)
+        self.assertIn("mount", commands)
+        for c in commands:
+            for args in ((c, "--help"), ("help", c)):
+                p = run_cli(self.env, *args, check=False)
+                self.assertEqual(p.returncode, 0, f"{args}: {p.stderr}")
+                self.assertTrue(p.stdout.startswith("Usage: globus-fuse"), args)
+                self.assertEqual(p.stderr, "", args)
+
+    def test_log_file_problems_say_why(self):
+        d = self.scratch()
+        p = run_cli(self.env, "whoami", "--log-file", os.path.join(d, "no", "x.log"), check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("No such file or directory (create its directory first)", p.stderr)
+        p = run_cli(self.env, "whoami", "--log-file", d, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("Is a directory", p.stderr)
+
+    def test_unknown_mount_option_is_one_line(self):
+        mnt = self.mount_point()
+        p = run_cli(self.env, "mount", mnt, "-f", "-o", "bogusopt", check=False, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+        self.assertIn("unknown option(s): `-o bogusopt'", p.stderr)
+        self.assertFalse(os.path.ismount(mnt))
+        p = run_cli(self.env, "mount", mnt, "-f", "-o", "entry_tl=5", check=False, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertIn("did you mean the config key 'entry_ttl'?", p.stderr)
+
+    def test_login_flags_need_values(self):
+        for flag in ("--domain", "--identity", "--policy", "--scope"):
+            p = run_cli(self.env, "login", f"{flag}=", check=False)
+            self.assertEqual(p.returncode, 2, f"{flag}: {p.stderr}")
+            self.assertIn(f"{flag} needs a non-empty value", p.stderr)
+
+    def test_a_dead_mount_is_named_and_can_be_unmounted(self):
+        m = Mount(self.env).__enter__()
+        try:
+            m.proc.kill()
+            m.proc.wait(timeout=10)
+            for args in (("status", m.path), ("drop-caches", m.path), ("mount", m.path, "-f")):
+                p = run_cli(self.env, *args, check=False, timeout=30)
+                self.assertEqual(p.returncode, 1, f"{args}: {p.stderr}")
+                self.assertIn("is a dead globus-fuse mount", p.stderr)
+                self.assertIn(f"globus-fuse unmount {m.path}", p.stderr)
+            run_cli(self.env, "unmount", m.path)
+            self.assertFalse(os.path.ismount(m.path))
+        finally:
+            m.unmount()
+
+    def test_mount_collection_flag_is_checked_before_mounting(self):
+        mnt = self.mount_point()
+        p = run_cli(self.env, "mount", mnt, "-f", "--collection", "No Such Collection",
+                    check=False, timeout=30)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("no collection named 'No Such Collection'", p.stderr)
+        p = run_cli(self.env, "mount", mnt, "-f", "--collection",
+                    "c0110000-0000-4000-8000-00000000000Z", check=False, timeout=30)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertFalse(os.path.ismount(mnt))
+
+    def test_ls_of_a_relative_path_says_how_paths_are_written(self):
+        p = run_cli(self.env, "ls", f"{TUTORIAL}:share", check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("a PATH after ':' starts with / or ~", p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+
+    def as_nobody(self, *args):
+        """Runs globus-fuse as user nobody, with a copy of the config and of the token file
+        that nobody can read (the sim's state dir is 0700), and an empty directory of nobody's,
+        {shared}/mnt. Returns (process, shared dir)."""
+        as_nobody = ["runuser", "-u", "nobody", "--"]
+        if os.geteuid() != 0 or not shutil.which("runuser") or subprocess.run(
+                [*as_nobody, "test", "-x", BINARY], capture_output=True).returncode != 0:
+            self.skipTest("needs root, runuser, and a binary that user nobody can run")
+        shared = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, shared, True)
+        os.chmod(shared, 0o755)
+        tokens = os.path.join(shared, "tokens", "tokens.json")
+        os.mkdir(os.path.dirname(tokens), 0o700)
+        shutil.copy(token_file(self.env), tokens)
+        conf = os.path.join(shared, "globus-fuse.conf")
+        ca = os.path.join(shared, "ca.pem")
+        shutil.copy(self.sim.info["ca_file"], ca)
+        os.chmod(ca, 0o644)
+        with open(self.env["GLOBUS_FUSE_CONFIG"]) as src, open(conf, "w") as dst:
+            for line in src:
+                if line.split("=")[0].strip() not in ("token_file", "state_dir", "ca_file"):
+                    dst.write(line)
+            dst.write(f"token_file = {tokens}\nstate_dir = {shared}/state\nca_file = {ca}\n")
+        os.chmod(conf, 0o644)
+        os.mkdir(os.path.join(shared, "mnt"))
+        for d in (shared, os.path.dirname(tokens), tokens, os.path.join(shared, "mnt")):
+            os.chown(d, pwd.getpwnam("nobody").pw_uid, -1)
+        p = subprocess.run([*as_nobody, "env", f"HOME={shared}", f"GLOBUS_FUSE_CONFIG={conf}",
+                            BINARY, *[a.format(shared=shared) for a in args]],
+                           capture_output=True, text=True, timeout=30)
+        return p, shared
+
+    def test_mount_point_without_write_permission_is_named(self):
+        mnt = self.mount_point()
+        os.chmod(mnt, 0o755)  # root's: nobody may look but not mount
+        os.chmod(os.path.dirname(mnt), 0o755)
+        p, _ = self.as_nobody("mount", mnt, "-f")
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(p.stderr.strip(),
+                         f"globus-fuse: no permission to mount on {mnt} (you need write access)")
+
+    def test_what_fusermount3_refuses_is_in_our_one_line(self):
+        with open("/etc/fuse.conf") as f:
+            if any(line.strip() == "user_allow_other" for line in f):
+                self.skipTest("/etc/fuse.conf allows allow_other to users")
+        p, shared = self.as_nobody("mount", "{shared}/mnt", "-f", "-o", "allow_other")
+        self.assertFalse(os.path.ismount(os.path.join(shared, "mnt")))
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertEqual(len(p.stderr.splitlines()), 1, p.stderr)
+        self.assertIn("(fusermount3: option allow_other only allowed if 'user_allow_other'",
+                      p.stderr)
+
+    def test_missing_ca_file_is_a_config_error(self):
+        missing = os.path.join(self.scratch(), "ca.pem")
+        p = run_cli(self.env, "whoami", "-o", f"ca_file={missing}", check=False)
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(p.stderr, f"globus-fuse: -o ca_file: ca_file {missing}: "
+                                   "No such file or directory\n")
+
+    def test_a_stopped_daemon_can_still_be_unmounted(self):
+        m = Mount(self.env).__enter__()
+        run_cli(self.env, "drop-caches", m.path)  # nothing cached: a stat must ask the daemon
+        m.proc.send_signal(signal.SIGSTOP)  # every access to the mount now blocks
+        try:
+            p = run_cli(self.env, "unmount", "--lazy", m.path, check=False, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertNotIn(m.path, open("/proc/self/mounts").read())
+        finally:
+            m.proc.send_signal(signal.SIGCONT)
+            m.unmount()
+
+    def test_mount_point_problems_are_named(self):
+        d = self.scratch()
+        p = run_cli(self.env, "mount", os.path.join(d, "missing"), check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertIn("does not exist", p.stderr)
+        f = os.path.join(d, "file")
+        open(f, "w").close()
+        p = run_cli(self.env, "mount", f, check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("is not a directory", p.stderr)
+        p = run_cli(self.env, "status", d, "--json", check=False)
+        self.assertEqual(p.returncode, 3, p.stderr)
+        self.assertEqual(p.stdout, "")
+
+
+class LoginRecoveryTests(SimTestCase):
+    """A login that no longer works is fixed by `globus-fuse login`, as every message says."""
+
+    def own_token_file(self, text=None):
+        """A token file of the test's own (-o token_file=...), holding `text` if given."""
+        tf = os.path.join(tempfile.mkdtemp(dir=self.sim.state), "tokens.json")
+        if text is not None:
+            with open(tf, "w") as f:
+                f.write(text)
+            os.chmod(tf, 0o600)
+        return tf
+
+    def test_login_replaces_a_revoked_login(self):
+        tf = self.own_token_file()
+        opt = ("-o", f"token_file={tf}")
+        run_cli(self.env, "login", *opt)
+        with open(tf) as f:
+            saved = f.read()
+        run_cli(self.env, "logout", *opt)  # revokes them at the sim
+        with open(tf, "w") as f:
+            f.write(saved)
+        self.sim.control("POST", "tokens/expire", {})
+        p = run_cli(self.env, "whoami", *opt, check=False)
+        self.assertEqual(p.returncode, 4, p.stderr)
+        self.assertIn("globus-fuse login", p.stderr)
+        p = run_cli(self.env, "login", *opt)
+        self.assertIn("Logged in as alice", p.stdout)
+        self.assertIn("no longer works", p.stderr)
+        run_cli(self.env, "whoami", *opt)
+
+    def test_login_moves_a_damaged_token_file_aside(self):
+        tf = self.own_token_file("{garbage")
+        p = run_cli(self.env, "whoami", "-o", f"token_file={tf}", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("run `globus-fuse login`", p.stderr)
+        p = run_cli(self.env, "login", "-o", f"token_file={tf}")
+        self.assertIn("moved it to", p.stderr)
+        aside = [n for n in os.listdir(os.path.dirname(tf)) if ".damaged-" in n]
+        self.assertEqual(len(aside), 1)
+        with open(os.path.join(os.path.dirname(tf), aside[0])) as f:
+            self.assertEqual(f.read(), "{garbage")
+        run_cli(self.env, "whoami", "-o", f"token_file={tf}")
+
+    def test_logout_deletes_a_damaged_token_file(self):
+        tf = self.own_token_file("not json")
+        p = run_cli(self.env, "logout", "-o", f"token_file={tf}", check=False)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("not revoked", p.stderr)
+        self.assertFalse(os.path.exists(tf))
+
+    def test_login_with_transfer_down_and_no_browser_is_bounded_and_says_why(self):
+        env = dict(self.env, BROWSER="/bin/false")
+        p = run_cli(env, "login", "--force", "-o", "transfer_url=https://127.0.0.1:1",
+                    "-o", "max_retries=0", "-o", "auth_timeout=1", check=False)
+        self.assertEqual(p.returncode, 4, p.stderr)
+        self.assertEqual(p.stderr.count("cannot reach Globus Transfer"), 1, p.stderr)
+        self.assertIn("globus-fuse login --no-browser", p.stderr.splitlines()[-1])
+
+    def test_login_with_auth_unreachable_says_so_at_once(self):
+        p = run_cli(self.env, "login", "--force", "-o", "auth_url=https://127.0.0.1:1",
+                    "-o", "auth_timeout=1", check=False)
+        self.assertEqual(p.returncode, 5, p.stderr)
+        self.assertTrue(p.stderr.startswith(
+            "globus-fuse: cannot reach Globus Auth at https://127.0.0.1:1: connection failed"),
+            p.stderr)
+        self.assertNotIn("Opening a browser", p.stderr)
+
+    def test_mount_before_login_is_refused(self):
+        tf = self.own_token_file()
+        mnt = tempfile.mkdtemp(dir=self.sim.state)
+        p = run_cli(self.env, "mount", mnt, "-f", "-o", f"token_file={tf}", check=False,
+                    timeout=30)
+        self.assertEqual(p.returncode, 4, p.stderr)
+        self.assertIn("not logged in: run `globus-fuse login`", p.stderr)
+        self.assertFalse(os.path.ismount(mnt))
+
+
+class MountCliTests(MountTestCase):
+    """The CLI against a running mount."""
+
+    def test_mount_on_a_mounted_path_is_refused_clearly(self):
+        p = run_cli(self.env, "mount", self.mnt, "-f", check=False, timeout=30)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("already a globus-fuse mount", p.stderr)
+        self.assertTrue(os.path.ismount(self.mnt))
+
+    def test_status_of_a_path_inside_the_mount_is_that_mount(self):
+        inside = os.path.join(self.mnt, TUTORIAL)
+        self.assertEqual(json.loads(run_cli(self.env, "status", "--json", inside).stdout)
+                         ["mount_point"], self.mnt)
+
+    def test_status_json_is_always_one_document(self):
+        one = json.loads(run_cli(self.env, "status", "--json", self.mnt).stdout)
+        self.assertEqual(one["mount_point"], self.mnt)
+        both = json.loads(run_cli(self.env, "status", "--json", self.mnt, self.mnt).stdout)
+        self.assertEqual([m["mount_point"] for m in both], [self.mnt, self.mnt])
+        every = json.loads(run_cli(self.env, "status", "--json").stdout)
+        self.assertIn(self.mnt, [m["mount_point"] for m in every])
 
 
 if __name__ == "__main__":

@@ -152,3 +152,18 @@ TEST_CASE("Revoke and UserInfo", "[oauth]") {
   CHECK(bad.error().http_status == 401);
   CHECK(bad.error().code == "unauthorized");
 }
+
+TEST_CASE("A refused authorization code is a failed login, not a revoked one", "[oauth]") {
+  ScriptedTransport t([](const http::Request&) {
+    return Result<http::Response>(Json(400, R"({"error": "invalid_grant"})"));
+  });
+  OAuthClient c(t, "https://auth.example.org", "cid");
+  NoSleep(c);
+  auto r = c.ExchangeCode("pasted-wrong", "v", "https://auth.example.org/v2/web/auth-code");
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().kind == ErrorKind::kAuth);
+  CHECK(r.error().auth == AuthFailure::kFlowFailed);
+  CHECK(r.error().message.find("did not accept the authorization code") != std::string::npos);
+  CHECK(r.error().message.find("revoked") == std::string::npos);
+  CHECK(t.count() == 1);
+}

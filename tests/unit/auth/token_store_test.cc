@@ -177,3 +177,39 @@ TEST_CASE("Update writes nothing when nothing changed, and nothing on error", "[
   CHECK(InodeOf(path) == ino);
   CHECK(store.Load()->tokens.size() == 1);
 }
+
+TEST_CASE("A damaged token file is recognised and moved aside, keeping its bytes and mode",
+          "[token_store]") {
+  TempDir d;
+  std::string path = d / "tokens.json";
+  {
+    std::ofstream f(path);
+    f << "{garbage";
+  }
+  REQUIRE(::chmod(path.c_str(), 0600) == 0);
+  TokenStore store(path);
+  store.SetNow([] { return int64_t{1700000000}; });
+  auto r = store.Load();
+  REQUIRE_FALSE(r.ok());
+  CHECK(IsDamagedTokenFile(r.error()));
+  auto aside = store.MoveAside();
+  REQUIRE(aside.ok());
+  CHECK(*aside == path + ".damaged-1700000000");
+  std::ifstream kept(*aside);
+  std::string bytes((std::istreambuf_iterator<char>(kept)), std::istreambuf_iterator<char>());
+  CHECK(bytes == "{garbage");
+  CHECK(ModeOf(*aside) == 0600);
+  auto now = store.Load();
+  REQUIRE(now.ok());
+  CHECK(now->tokens.empty());
+  REQUIRE(store.Merge({Tok("auth.globus.org", "A")}).ok());  // a fresh login can write again
+  auto missing = TokenStore(d / "none.json").MoveAside();
+  REQUIRE(missing.ok());
+  CHECK(missing->empty());
+
+  TokenStore other(d / "link.json");
+  REQUIRE(::symlink(path.c_str(), (d / "link.json").c_str()) == 0);
+  auto refused = other.Load();
+  REQUIRE_FALSE(refused.ok());
+  CHECK_FALSE(IsDamagedTokenFile(refused.error()));  // never moved aside: not ours to touch
+}

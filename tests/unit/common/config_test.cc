@@ -145,7 +145,10 @@ TEST_CASE("Bad values and unknown keys are rejected with FILE:LINE", "[config]")
 
   s = ParseConfigText(c, "colections = a\n", "f");
   REQUIRE_FALSE(s.ok());
-  CHECK(s.error().message == "f:1: unknown key 'colections'");
+  CHECK(s.error().message == "f:1: unknown key 'colections' (did you mean 'collections'?)");
+  s = ParseConfigText(c, "bogus_key = 1\n", "f");
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message == "f:1: unknown key 'bogus_key' (see `globus-fuse help config`)");
 
   s = ParseConfigText(c, "just words\n", "f");
   REQUIRE_FALSE(s.ok());
@@ -279,4 +282,54 @@ TEST_CASE("Precedence: defaults < file < environment < flags", "[config]") {
   REQUIRE_FALSE(b.ok());
   CHECK(b.error().message.rfind("$GLOBUS_FUSE_AUTH_URL: bad value for 'auth_url'", 0) == 0);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("A config path that is a directory or unreadable is an error, naming who gave it",
+          "[config]") {
+  std::string dir = TempDir();
+  ScopedEnv home("XDG_CONFIG_HOME", dir.c_str());
+  {
+    ScopedEnv cfg("GLOBUS_FUSE_CONFIG", dir.c_str());
+    auto c = LoadConfig();
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.error().kind == ErrorKind::kConfig);
+    CHECK(c.error().message ==
+          "config file " + dir + " (named by $GLOBUS_FUSE_CONFIG) is a directory");
+    auto missing = LoadConfig(dir + "/nope");
+    REQUIRE_FALSE(missing.ok());
+    CHECK(missing.error().message.find("(given by --config)") != std::string::npos);
+  }
+  ScopedEnv cfg("GLOBUS_FUSE_CONFIG", nullptr);
+  // The default file is optional, but a directory in its place is still a mistake.
+  std::filesystem::create_directories(dir + "/globus-fuse/config");
+  auto c = LoadConfig();
+  REQUIRE_FALSE(c.ok());
+  CHECK(c.error().message.find("is a directory") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("collections: a mistyped UUID is rejected, duplicates are dropped", "[config]") {
+  Config c;
+  auto s = ParseConfigText(c, "collections = c0110000-0000-4000-8000-00000000000Z\n", "f");
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message ==
+        "f:1: bad value for 'collections': 'c0110000-0000-4000-8000-00000000000Z' (expected a "
+        "comma-separated list of collection UUIDs or display names)");
+  REQUIRE(ParseConfigText(c,
+                          "collections = My Lab, 1405823f-0597-4a16-b296-46d4f0ae4b15, My Lab,"
+                          " 1405823f-0597-4a16-b296-46d4f0ae4b15\n",
+                          "f")
+              .ok());
+  CHECK(c.collections ==
+        std::vector<std::string>{"My Lab", "1405823f-0597-4a16-b296-46d4f0ae4b15"});
+}
+
+TEST_CASE("A UTF-8 byte order mark at the start of a config file is ignored", "[config]") {
+  Config c;
+  REQUIRE(ParseConfigText(c,
+                          "\xEF\xBB\xBF"
+                          "entry_ttl = 5\n",
+                          "f")
+              .ok());
+  CHECK(c.entry_ttl == 5);
 }
