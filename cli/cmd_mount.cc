@@ -803,12 +803,15 @@ int CmdStatus(int argc, char** argv) {
       else
         PrintHuman(ss.str());
     }
+    // --watch --json into a pipe: JSON Lines, one document per line and per second.
+    const bool json_lines = json && watch && !tty;
     if (json && (json_array || !docs.empty())) {
       std::string out = json_array ? "[" : "";
       for (std::size_t i = 0; i < docs.size(); ++i) {
         std::string d = docs[i];
-        while (!d.empty() && d.back() == '\n') d.pop_back();
-        out += (i ? (json_array ? ",\n" : "\n") : "") + d;
+        while (!d.empty() && (d.back() == '\n' || d.back() == '\r')) d.pop_back();
+        if (json_lines) d.erase(std::remove(d.begin(), d.end(), '\n'), d.end());
+        out += (i ? (json_array ? (json_lines ? "," : ",\n") : "\n") : "") + d;
       }
       std::cout << out << (json_array ? "]\n" : "\n");
     }
@@ -817,7 +820,7 @@ int CmdStatus(int argc, char** argv) {
       std::cout << "\033[H\033[2J" << screen.str();  // redraw in place
     }
     if (!watch) return rc;
-    if (!tty) std::cout << "\n";
+    if (!tty && !json) std::cout << "\n";
     std::cout.flush();
     sleep(1);
   }

@@ -10,6 +10,7 @@ import signal
 import stat
 import subprocess
 import tempfile
+import threading
 import unittest
 
 from tests.integration.harness import BINARY, Mount, MountTestCase, Sim, SimTestCase, run_cli
@@ -438,6 +439,23 @@ class MountCliTests(MountTestCase):
         self.assertEqual([m["mount_point"] for m in both], [self.mnt, self.mnt])
         every = json.loads(run_cli(self.env, "status", "--json").stdout)
         self.assertIn(self.mnt, [m["mount_point"] for m in every])
+
+    def test_status_watch_json_is_one_document_per_line(self):
+        for names in ([self.mnt], [self.mnt, self.mnt]):
+            p = subprocess.Popen([BINARY, "status", "--watch", "--json", *names], env=self.env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            guard = threading.Timer(30, p.kill)  # a bound: readline must not hang the suite
+            guard.start()
+            try:
+                lines = [p.stdout.readline() for _ in range(2)]  # two ticks, a second apart
+            finally:
+                guard.cancel()
+                p.kill()
+                p.wait(timeout=10)
+            for line in lines:
+                doc = json.loads(line)
+                mounts = doc if isinstance(doc, list) else [doc]
+                self.assertEqual([m["mount_point"] for m in mounts], names)
 
 
 if __name__ == "__main__":
