@@ -153,7 +153,9 @@ void OnSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fu
   if ((to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW))
     s.mtime_value = attr->st_mtim.tv_sec;
   if (fi) s.fh = fi->fh;
+  InterruptFlag cancel(req);  // may refresh attributes: Ctrl-C ends a wait for a login
   auto r = A(req).fs().SetAttr(ino, s);
+  cancel.Done();
   if (!r.ok()) return ReplyError(req, "setattr", r.error());
   struct stat st = ToStat(r->attr);
   fuse_reply_attr(req, &st, r->timeout);
@@ -176,7 +178,9 @@ void OnMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
 }
 
 void OnUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  InterruptFlag cancel(req);  // may look the name up remotely
   Status s = A(req).fs().Unlink(parent, name);
+  cancel.Done();
   if (!s.ok()) return ReplyError(req, "unlink", s.error());
   fuse_reply_err(req, 0);
 }
