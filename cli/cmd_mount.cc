@@ -487,6 +487,11 @@ void PrintHuman(const std::string& json) {
       std::cout << "\n";
     }
   }
+  if (d.HasMember("not_shown") && d["not_shown"].IsArray() && !d["not_shown"].Empty()) {
+    std::cout << "not shown:\n";
+    for (const auto& n : d["not_shown"].GetArray())
+      std::cout << "  " << str(n, "what") << ": " << str(n, "why") << "\n";
+  }
   if (d.HasMember("cache")) {
     const auto& c = d["cache"];
     std::cout << "cache:        " << num(c, "inodes") << " inodes, " << num(c, "listings")

@@ -70,6 +70,11 @@ CollectionRegistry::CollectionRegistry(Remote& remote, Clock& clock, NegativeCac
       AddEntryLocked(RootEntry{RootEntry::Type::kUnresolved, s, nullptr, "", s});
 }
 
+std::vector<std::pair<std::string, std::string>> CollectionRegistry::NotShown() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return {not_shown_.begin(), not_shown_.end()};
+}
+
 void CollectionRegistry::LogOnceLocked(const std::string& message) {
   if (logged_.size() > 10000) logged_.clear();
   if (logged_.insert(message).second) log::Warn("collections", message);
@@ -210,19 +215,22 @@ void CollectionRegistry::ResolvePending() {
       const std::string& spec = specs[i];
       const Found& r = results[i];
       std::lock_guard<std::mutex> l(mu_);
+      const std::string what = "collection '" + spec + "'";
       if (r.ok()) {
+        not_shown_.erase(what);
         // A name: every same-named collection joins the root (the duplicates get suffixes).
         for (const auto* c : *r) AddToRootLocked(c);
         pending_specs_.erase(std::remove(pending_specs_.begin(), pending_specs_.end(), spec),
                              pending_specs_.end());
       } else if (ErrnoFor(r.error()) == ENOENT) {
-        LogOnceLocked("configured collection '" + spec + "' is not shown: " + r.error().Describe() +
-                      " (check `collections` in the config)");
+        not_shown_[what] = r.error().Describe() + " (check `collections` in the config)";
+        LogOnceLocked("configured " + what + " is not shown: " + not_shown_[what]);
         pending_specs_.erase(std::remove(pending_specs_.begin(), pending_specs_.end(), spec),
                              pending_specs_.end());
         if (LooksLikeUuid(spec)) RemoveEntryLocked(spec);
       } else {
         failed = true;
+        if (!LooksLikeUuid(spec)) not_shown_[what] = "not resolved yet: " + r.error().Describe();
         LogOnceLocked("cannot resolve configured collection '" + spec +
                       "' yet: " + r.error().Describe() +
                       (LooksLikeUuid(spec) ? " (shown under its id; will retry)"
@@ -245,6 +253,8 @@ void CollectionRegistry::ResolvePending() {
           if (it->second.type == RootEntry::Type::kBookmark) RemoveEntryLocked(it->first);
           it = next;
         }
+        for (auto it = not_shown_.begin(); it != not_shown_.end();)  // as of this listing
+          it = it->first.rfind("bookmark '", 0) == 0 ? not_shown_.erase(it) : std::next(it);
         for (const auto& b : *marks) {
           const auto& c = colls.at(b.endpoint_id);
           std::string rel = TrimSlashes(b.path);
@@ -252,6 +262,7 @@ void CollectionRegistry::ResolvePending() {
           if (c.ok()) {
             target = AddToRootLocked(*c);
           } else if (ErrnoFor(c.error()) == ENOENT) {
+            not_shown_["bookmark '" + b.name + "'"] = c.error().Describe();
             LogOnceLocked("bookmark '" + b.name + "' is not shown: " + c.error().Describe());
             continue;
           } else {

@@ -86,6 +86,9 @@ class CollectionRegistry {
   std::vector<const Collection*> Known() const;
   // Forget bookmarks and resolution back-off so the next List() asks again.
   void Refresh();
+  // Configured collections and bookmarks that are missing from the root, with why ("no
+  // collection is named ...", or why it cannot be resolved yet), for `globus-fuse status`.
+  std::vector<std::pair<std::string, std::string>> NotShown() const;
 
  private:
   void ResolvePending();
@@ -118,6 +121,7 @@ class CollectionRegistry {
   std::vector<std::string> order_;
   std::map<std::string, std::string> root_name_of_;  // collection id -> root name
   std::set<std::string> logged_;                     // messages already logged once
+  std::map<std::string, std::string> not_shown_;     // "collection 'X'" / "bookmark 'Y'" -> why
   bool bookmarks_loaded_ = false;
   MonoTime bookmarks_expire_{};
   MonoTime next_attempt_{};

@@ -1640,6 +1640,17 @@ std::string Filesystem::StatusJson() {
     w.EndObject();
   }
   w.EndArray();
+  w.Key("not_shown");  // configured collections and bookmarks missing from the root, and why
+  w.StartArray();
+  for (const auto& [what, why] : registry_.NotShown()) {
+    w.StartObject();
+    w.Key("what");
+    w.String(what.c_str());
+    w.Key("why");
+    w.String(why.c_str());
+    w.EndObject();
+  }
+  w.EndArray();
   w.Key("cache");
   w.StartObject();
   w.Key("inodes");

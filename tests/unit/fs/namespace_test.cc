@@ -169,6 +169,28 @@ TEST_CASE("configured ids that cannot be resolved yet are shown under their id",
   CHECK_FALSE(Has(*after, kTut));
 }
 
+TEST_CASE("configured collections that are not shown: status says which and why", "[fs][root]") {
+  World w;
+  // A typo (one endpoint_search: the id is a get_endpoint), then a good one.
+  w.options.collections = {"UManitoba Grex HCP", kTut};
+  w.remote.FailNext("endpoint_search", Error::Transport(gf::TransportFailure::kConnect, "down"));
+  auto& fs = w.Make();
+  auto names = w.List(kRootIno);
+  REQUIRE(names.ok());
+  CHECK(Has(*names, "Globus Tutorial Collection 1"));
+  std::string status = fs.StatusJson();
+  // The first search failed on the network: "not resolved yet", and retried later.
+  CHECK(status.find("\"not_shown\":[{\"what\":\"collection 'UManitoba Grex HCP'\",\"why\":"
+                    "\"not resolved yet") != std::string::npos);
+  w.clock.Advance(std::chrono::minutes(2));  // the retry interval
+  REQUIRE(w.List(kRootIno).ok());
+  status = fs.StatusJson();
+  CHECK(status.find("collection 'UManitoba Grex HCP'") != std::string::npos);
+  CHECK(status.find("check `collections` in the config") != std::string::npos);
+  CHECK(status.find("not resolved yet") == std::string::npos);
+  CHECK(status.find(kTut + std::string("'")) == std::string::npos);  // it is shown
+}
+
 TEST_CASE("unknown root names fall back to endpoint_search, exact matches only", "[fs][root]") {
   World w;
   auto& fs = w.Make();
