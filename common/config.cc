@@ -73,7 +73,33 @@ struct Key {
   const char* expected;  // for "bad value" messages
   // Returns false when the value is bad.
   std::function<bool(Config&, const std::string& value, const std::string& base_dir)> set;
+  bool list = false;  // a comma-separated list: quotes are per item, so `set` gets them
 };
+
+// "a, \"b, c\", 'd'" -> {a, "b, c", d}: comma-separated items, each optionally quoted (so a
+// display name may hold a comma). False when a quote is not closed or is followed by more text.
+bool SplitList(const std::string& v, std::vector<std::string>* out) {
+  std::size_t i = 0;
+  while (i <= v.size()) {
+    while (i < v.size() && (v[i] == ' ' || v[i] == '\t')) ++i;
+    std::string item;
+    if (i < v.size() && (v[i] == '"' || v[i] == '\'')) {
+      const std::size_t close = v.find(v[i], i + 1);
+      if (close == std::string::npos) return false;
+      item = v.substr(i + 1, close - i - 1);
+      i = close + 1;
+      while (i < v.size() && (v[i] == ' ' || v[i] == '\t')) ++i;
+      if (i < v.size() && v[i] != ',') return false;
+    } else {
+      const std::size_t comma = std::min(v.find(',', i), v.size());
+      item = Trim(v.substr(i, comma - i));
+      i = comma;
+    }
+    out->push_back(item);
+    ++i;  // past the comma (or the end)
+  }
+  return true;
+}
 
 bool SetDuration(double& out, const std::string& v) {
   auto d = ParseDuration(v);
@@ -176,13 +202,13 @@ const std::vector<Key>& Keys() {
          c.state_dir = Resolve(v, base);
          return true;
        }},
-      {"collections", "a comma-separated list of collection UUIDs or display names",
+      {"collections",
+       "a comma-separated list of collection UUIDs or display names (quote a name that holds a "
+       "comma)",
        [](Config& c, const std::string& v, const std::string&) {
-         std::vector<std::string> out;
-         std::stringstream ss(v);
-         std::string item;
-         while (std::getline(ss, item, ',')) {
-           item = Trim(item);
+         std::vector<std::string> items, out;
+         if (!SplitList(v, &items)) return false;
+         for (std::string& item : items) {
            // 8-4-4-4-12 with a typo (not hex) is a broken id, not a display name.
            if (item.size() == 36 && item[8] == '-' && item[13] == '-' && item[18] == '-' &&
                item[23] == '-' && !LooksLikeUuid(item))
@@ -192,7 +218,8 @@ const std::vector<Key>& Keys() {
          }
          c.collections = std::move(out);
          return true;
-       }},
+       },
+       /*list=*/true},
       {"bookmarks", "true or false",
        [](Config& c, const std::string& v, const std::string&) { return SetBool(c.bookmarks, v); }},
       {"entry_ttl", "seconds",
@@ -382,11 +409,12 @@ Status Apply(Config& c, const std::string& raw_key, const std::string& raw_value
              const std::string& where, const std::string& base_dir) {
   std::string key = Trim(raw_key);
   std::string value = Trim(raw_value);
-  if (value.size() >= 2 && ((value.front() == '"' && value.back() == '"') ||
-                            (value.front() == '\'' && value.back() == '\'')))
-    value = value.substr(1, value.size() - 2);
   for (const auto& k : Keys()) {
     if (key != k.name) continue;
+    if (!k.list && value.size() >= 2 &&
+        ((value.front() == '"' && value.back() == '"') ||
+         (value.front() == '\'' && value.back() == '\'')))
+      value = value.substr(1, value.size() - 2);
     Config copy = c;
     if (!k.set(copy, value, base_dir))
       return Error::Config(where + ": bad value for '" + key + "': '" + value + "' (expected " +
@@ -503,12 +531,15 @@ Status ParseConfigText(Config& c, const std::string& text, const std::string& fi
     std::string key = Trim(t.substr(0, eq));
     std::string value = Trim(t.substr(eq + 1));
     // An inline comment starts at whitespace followed by '#' (outside quotes).
-    if (!value.empty() && value[0] != '"' && value[0] != '\'') {
-      for (std::size_t i = 1; i < value.size(); ++i) {
-        if (value[i] == '#' && (value[i - 1] == ' ' || value[i - 1] == '\t')) {
-          value = Trim(value.substr(0, i));
-          break;
-        }
+    char quote = 0;
+    for (std::size_t i = 0; i < value.size(); ++i) {
+      if (quote) {
+        if (value[i] == quote) quote = 0;
+      } else if (value[i] == '"' || value[i] == '\'') {
+        quote = value[i];
+      } else if (value[i] == '#' && i > 0 && (value[i - 1] == ' ' || value[i - 1] == '\t')) {
+        value = Trim(value.substr(0, i));
+        break;
       }
     }
     if (key.empty()) return Error::Config(where + ": missing key before '='");

@@ -314,7 +314,8 @@ TEST_CASE("collections: a mistyped UUID is rejected, duplicates are dropped", "[
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().message ==
         "f:1: bad value for 'collections': 'c0110000-0000-4000-8000-00000000000Z' (expected a "
-        "comma-separated list of collection UUIDs or display names)");
+        "comma-separated list of collection UUIDs or display names (quote a name that holds a "
+        "comma))");
   REQUIRE(ParseConfigText(c,
                           "collections = My Lab, 1405823f-0597-4a16-b296-46d4f0ae4b15, My Lab,"
                           " 1405823f-0597-4a16-b296-46d4f0ae4b15\n",
@@ -322,6 +323,23 @@ TEST_CASE("collections: a mistyped UUID is rejected, duplicates are dropped", "[
               .ok());
   CHECK(c.collections ==
         std::vector<std::string>{"My Lab", "1405823f-0597-4a16-b296-46d4f0ae4b15"});
+}
+
+TEST_CASE("collections: a quoted name may hold a comma", "[config]") {
+  Config c;
+  REQUIRE(ParseConfigText(c,
+                          "collections = \"Lab, Physics\", Other, 'A, B'  # a comment\n"
+                          "log_file = \"x # not a comment\"\n",
+                          "/d/f")
+              .ok());
+  CHECK(c.collections == std::vector<std::string>{"Lab, Physics", "Other", "A, B"});
+  CHECK(c.log_file == "/d/x # not a comment");
+  for (const char* bad : {"collections = \"Lab, Physics\n", "collections = \"Lab\" x, y\n"}) {
+    INFO(bad);
+    auto s = ParseConfigText(c, bad, "f");
+    REQUIRE_FALSE(s.ok());
+    CHECK(s.error().message.find("quote a name that holds a comma") != std::string::npos);
+  }
 }
 
 TEST_CASE("A UTF-8 byte order mark at the start of a config file is ignored", "[config]") {
