@@ -32,8 +32,9 @@ std::string Trim(std::string s) {
 Result<std::string> ReadCodeFromStdin() {
   std::cerr << "Paste the authorization code shown after login, then press Enter: " << std::flush;
   std::string line;
-  if (!std::getline(std::cin, line))
-    return Error::Auth(AuthFailure::kFlowFailed, "no authorization code was entered");
+  const bool got = static_cast<bool>(std::getline(std::cin, line));
+  if (!isatty(STDIN_FILENO)) std::cerr << "\n";  // a piped code echoes no Enter: end the prompt
+  if (!got) return Error::Auth(AuthFailure::kFlowFailed, "no authorization code was entered");
   line = Trim(line);
   if (line.empty())
     return Error::Auth(AuthFailure::kFlowFailed, "no authorization code was entered");

@@ -399,6 +399,12 @@ class LoginRecoveryTests(SimTestCase):
         self.assertEqual(p.stderr.count("cannot reach Globus Transfer"), 1, p.stderr)
         self.assertIn("globus-fuse login --no-browser", p.stderr.splitlines()[-1])
 
+    def test_no_browser_with_a_piped_empty_code_ends_its_prompt_line(self):
+        p = run_cli(self.env, "login", "--force", "--no-browser", input="", check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("press Enter: \n", p.stderr)  # the next message starts on its own line
+        self.assertIn("no authorization code was entered", p.stderr.splitlines()[-1])
+
     def test_login_with_auth_unreachable_says_so_at_once(self):
         p = run_cli(self.env, "login", "--force", "-o", "auth_url=https://127.0.0.1:1",
                     "-o", "auth_timeout=1", check=False)
