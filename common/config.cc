@@ -525,6 +525,8 @@ Status ParseConfigText(Config& c, const std::string& text, const std::string& fi
     std::string where = file_name + ":" + std::to_string(n);
     std::string t = Trim(line);
     if (t.empty() || t[0] == '#') continue;
+    if (t.find('\0') != std::string::npos)  // C APIs would cut the value there
+      return Error::Config(where + ": contains a NUL byte (is this a text file?)");
     auto eq = t.find('=');
     if (eq == std::string::npos)
       return Error::Config(where + ": expected 'key = value', got '" + t + "'");

@@ -342,6 +342,13 @@ TEST_CASE("collections: a quoted name may hold a comma", "[config]") {
   }
 }
 
+TEST_CASE("A NUL byte in a config file is an error", "[config]") {
+  Config c;
+  auto s = ParseConfigText(c, std::string("log_file = /tmp/a\0b\n", 20), "f");
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().message == "f:1: contains a NUL byte (is this a text file?)");
+}
+
 TEST_CASE("A UTF-8 byte order mark at the start of a config file is ignored", "[config]") {
   Config c;
   REQUIRE(ParseConfigText(c,
