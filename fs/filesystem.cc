@@ -905,9 +905,10 @@ Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_paren
     return RenameAcross(parent, name, new_parent, new_name, flags, origin_pid);
   }
   if (from == to) return Status::Ok();
-  if (pending_ && (pending_->PendingOp({c.id, from}) || pending_->PendingOp({c.id, to})))
-    return LocalError("rename", &c, from + " -> " + to, EBUSY,
-                      "a copy or move to this name is still pending (see globus-fuse status)");
+  if (pending_) {
+    GF_TRY_STATUS(WaitUntilSettled(c, from, "rename"));
+    GF_TRY_STATUS(WaitUntilSettled(c, to, "rename"));
+  }
   if (flags & RENAME_NOREPLACE) {
     auto existing = LookupRemote(new_parent, new_name);
     if (existing.ok()) {
@@ -938,9 +939,8 @@ Status Filesystem::RenameAcross(const InodePtr& parent, const std::string& name,
   const std::string dir = table_.Path(*parent), new_dir = table_.Path(*new_parent);
   const Location src{sc.id, Join(dir, name)}, dst{dc.id, Join(new_dir, new_name)};
   const std::string what = Where(&sc, src.path) + " -> " + Where(&dc, dst.path);
-  if (pending_->PendingOp(src) || pending_->PendingOp(dst))
-    return LocalError("mv", &sc, src.path, EBUSY,
-                      "a copy or move to this name is still pending (see globus-fuse status)");
+  GF_TRY_STATUS(WaitUntilSettled(sc, src.path, "mv"));
+  GF_TRY_STATUS(WaitUntilSettled(dc, dst.path, "mv"));
   // The source (its lookup reference is ours, not the kernel's: give it back).
   auto found = LookupRemote(parent, name);
   if (!found.ok()) return found.error();
@@ -1053,8 +1053,7 @@ Result<Created> Filesystem::Create(Ino parent_ino, const std::string& name, uint
     return Error::Local(EISDIR, "~ is the home directory");
   const std::string path = Join(table_.Path(*parent), name);
   if (pending_->PendingOp({c->id, path}).value_or(0) != 0)
-    return LocalError("create", c, path, EBUSY,
-                      "a copy to this file is still pending (see globus-fuse status)");
+    GF_TRY_STATUS(WaitUntilSettled(*c, path, "create"));
   // The kernel sends CREATE for names it believes missing; its negative entry may be stale.
   InodePtr in;
   auto existing = LookupRemote(parent, name);
@@ -1176,6 +1175,11 @@ Status Filesystem::WaitOp(OpId op, bool bounded, const std::atomic<bool>* cancel
   if (s.ok()) return s;
   const Error& e = s.error();
   if (e.kind != ErrorKind::kLocal) return Report(what, c, path, e);  // the op failed
+  return WaitError(e, bounded, op, what, c, path);
+}
+
+Status Filesystem::WaitError(const Error& e, bool bounded, OpId op, const char* what,
+                             const Collection* c, const std::string& path) {
   switch (e.sys_errno) {
     case EINTR:
       if (!bounded) {
@@ -1200,6 +1204,27 @@ Status Filesystem::WaitOp(OpId op, bool bounded, const std::atomic<bool>* cancel
       return Status::Ok();
     default:
       return Report(what, c, path, e);
+  }
+}
+
+Status Filesystem::WaitUntilSettled(const Collection& c, const std::string& path,
+                                    const char* what) {
+  const MonoTime deadline = clock_.Now() + Secs(options_.pending_wait_seconds);
+  OpId waited = 0;
+  for (;;) {
+    const std::optional<OpId> op = pending_->PendingOp({c.id, path});
+    if (!op) return Status::Ok();
+    if (*op == 0 || *op == waited)
+      return LocalError(what, &c, path, EBUSY,
+                        *op == 0 ? "a cp into this file is in progress"
+                                 : "a copy or move to this name is still pending (see "
+                                   "globus-fuse status)");
+    log::Info("fs", what, " ", Where(&c, path), ": waiting for the pending transfer op ", *op,
+              " to this name first");
+    Status s = engine_->Wait(*op, deadline, RequestCancel::Current());
+    if (!s.ok() && s.error().kind == ErrorKind::kLocal && s.error().sys_errno != ENOENT)
+      return WaitError(s.error(), true, *op, what, &c, path);
+    waited = *op;  // ended (its outcome belongs to the command that queued it)
   }
 }
 
@@ -1342,7 +1367,14 @@ Result<Opened> Filesystem::Open(Ino ino, int flags, const std::atomic<bool>* can
     const bool writing = (flags & O_ACCMODE) != O_RDONLY;
     if (!engine_ && (writing || (flags & O_TRUNC)))
       return LocalError("open", &c, path, EROFS, "writing files is not supported yet");
-    const std::optional<OpId> pending = engine_ ? pending_->PendingOp({c.id, path}) : std::nullopt;
+    if (engine_ && (flags & O_TRUNC) && pending_->PendingOp({c.id, path}).value_or(0) != 0) {
+      GF_TRY_STATUS(WaitUntilSettled(c, path, "open"));
+      in->Expire();
+    }
+    // has_pending: the name is in the overlay; pending_op: its op (0: a placeholder).
+    const std::optional<OpId> shown = engine_ ? pending_->PendingOp({c.id, path}) : std::nullopt;
+    const bool has_pending = shown.has_value();
+    const OpId pending_op = shown.value_or(0);
     if (writing) {
       // A write handle: the destination of a cp. O_TRUNC makes a placeholder (empty, local);
       // the remote file stays as it is until a transfer replaces it.
@@ -1354,11 +1386,11 @@ Result<Opened> Filesystem::Open(Ino ino, int flags, const std::atomic<bool>* can
     if (writing && ((flags & O_ACCMODE) == O_WRONLY || (flags & O_TRUNC))) {
       Meta m;
       if (flags & O_TRUNC) {
-        if (pending && *pending != 0)
+        if (pending_op != 0)  // queued again meanwhile
           return LocalError("open", &c, path, EBUSY,
                             "a copy to this file is still pending (see globus-fuse status)");
         std::optional<Meta> old;
-        if (pending) {
+        if (has_pending) {
           old = overlay_->Pending(c.id, path);
         } else if (auto r = RefreshMeta(in); r.ok()) {
           old = *r;
@@ -1379,16 +1411,16 @@ Result<Opened> Filesystem::Open(Ino ino, int flags, const std::atomic<bool>* can
       }
       return o;
     }
-    if (pending && *pending == 0) {
+    if (has_pending && pending_op == 0) {
       o.direct_io = true;  // a placeholder reads as empty
       std::lock_guard<std::mutex> l(handles_mu_);
       o.fh = next_fh_++;
       files_[o.fh] = h;
       return o;
     }
-    if (pending) {
+    if (has_pending) {
       // A pending copy destination: its content exists once the transfer succeeded.
-      GF_TRY_STATUS(WaitOp(*pending, true, cancel, "open", &c, path));
+      GF_TRY_STATUS(WaitOp(pending_op, true, cancel, "open", &c, path));
       in->Expire();
     }
     auto m = RefreshMeta(in);

@@ -317,6 +317,14 @@ class Filesystem {
   // Waits for a pending op (deadline pending_wait_seconds, or none); maps its failure.
   Status WaitOp(OpId op, bool bounded, const std::atomic<bool>* cancel, const char* what,
                 const Collection* c, const std::string& path);
+  // A name whose copy or move is still pending is replaced (cp again, O_TRUNC) or renamed
+  // only once that op ended, whatever its outcome (a failure was the earlier command's):
+  // waits for it (pending_wait_seconds, then EAGAIN; Ctrl-C: EINTR, the op goes on). A
+  // placeholder (a cp between its create and its copy) is EBUSY.
+  Status WaitUntilSettled(const Collection& c, const std::string& path, const char* what);
+  // WaitOp's mapping of the engine's own errors (interrupted, shutting down, timed out).
+  Status WaitError(const Error& e, bool bounded, OpId op, const char* what, const Collection* c,
+                   const std::string& path);
   // An op ended: drop caches of the affected paths and tell the kernel.
   void OnSettled(const SettledEvent& e);
   void RecentErrorLocked(const std::string& msg);  // under stats_mu_: keeps the newest 20

@@ -133,6 +133,28 @@ struct CopyWorld : World {
   Result<uint64_t> FirstCopy(const Cp& cp, const std::atomic<bool>* cancel = nullptr) {
     return fs->CopyFileRange(cp.src_ino, cp.src_fh, 0, cp.dst_ino, cp.dst_fh, 0, kChunk, cancel);
   }
+  // A call that waits for a task (a create or rename replacing a pending entry), made on
+  // another thread while this one drives the engine; the service runs its tasks unless
+  // `run_tasks` is false. `cancel` is published as the request's interrupt flag, as the FUSE
+  // adapter does, and raised (Ctrl-C) once a task exists.
+  template <class F>
+  auto WhileDriving(F call, bool run_tasks = true, std::atomic<bool>* cancel = nullptr) {
+    std::atomic<bool> done{false};
+    decltype(call()) r = Error::Local(EINVAL, "not called");
+    std::thread t([&] {
+      RequestCancel published(cancel);
+      r = call();
+      done = true;
+    });
+    for (int i = 0; i < 20000 && !done; ++i) {
+      Drive(1);
+      if (run_tasks) remote.RunTasks();
+      if (cancel && !remote.Tasks().empty()) *cancel = true;
+      std::this_thread::yield();
+    }
+    t.join();
+    return r;
+  }
   Cp StartCp(const std::string& src, Ino dst_dir, const std::string& name, bool release = true) {
     Cp cp = OpenCp(src, dst_dir, name);
     uint64_t off = 0;
@@ -298,6 +320,78 @@ TEST_CASE("O_TRUNC of an existing destination leaves it intact until the copy su
   }
   w.fs->Release(in->fh);
   w.fs->Release(t.fh);
+}
+
+TEST_CASE("cp onto a destination whose copy is still pending waits for it, then replaces it",
+          "[fs][copy]") {
+  // cp -r interrupted, then run again: its files still pending are not "busy", they are
+  // replaced once their first copy ended.
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", "first");
+  w.remote.AddFile(kTut, "/src/b", "second");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  REQUIRE(w.StartCp(std::string(kTutName) + "/src/a", dst, "x").first.ok());
+  auto again = w.WhileDriving([&] { return w.fs->Create(dst, "x", 0644, kCreateFlags); });
+  REQUIRE(again.ok());
+  CHECK(w.remote.Get(kGrex, "/dst/x")->content == "first");  // the first copy ended first
+  auto s = w.Walk(std::string(kTutName) + "/src/b");
+  REQUIRE(s.ok());
+  auto in = w.fs->Open(s->attr.ino, O_RDONLY);
+  REQUIRE(in.ok());
+  REQUIRE(w.fs->CopyFileRange(s->attr.ino, in->fh, 0, again->entry.attr.ino, again->opened.fh, 0,
+                              kChunk)
+              .ok());
+  w.fs->Release(in->fh);
+  w.fs->Release(again->opened.fh);
+  w.Drive();
+  w.Finish();
+  CHECK(w.remote.Get(kGrex, "/dst/x")->content == "second");
+  CHECK(w.remote.Tasks().size() == 2);
+}
+
+TEST_CASE("mv of a file whose copy is still pending waits for the copy, then moves it",
+          "[fs][copy][mv]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", "content");
+  Ino src_dir = w.Dir(std::string(kTutName) + "/src");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  REQUIRE(w.StartCp(std::string(kTutName) + "/src/a", dst, "x").first.ok());
+  SECTION("within the collection (cp a x.tmp && mv x.tmp x)") {
+    REQUIRE(w.WhileDriving([&] { return w.fs->Rename(dst, "x", dst, "y", 0); }).ok());
+    CHECK(w.remote.Get(kGrex, "/dst/y")->content == "content");
+    CHECK_FALSE(w.remote.Exists(kGrex, "/dst/x"));
+  }
+  SECTION("onto it, within the collection: the rename is asked for after the copy landed") {
+    w.remote.AddFile(kGrex, "/dst/z", "zzz");
+    REQUIRE(w.fs->Lookup(dst, "z").ok());
+    (void)w.WhileDriving([&] { return w.fs->Rename(dst, "z", dst, "x", 0); });  // fake: EEXIST
+    CHECK(w.remote.Calls("rename") == 1);
+    CHECK(w.remote.Get(kGrex, "/dst/x")->content == "content");
+  }
+  SECTION("to another collection") {
+    REQUIRE(w.WhileDriving([&] { return w.fs->Rename(dst, "x", src_dir, "back", 0); }).ok());
+    w.Drive();
+    w.Finish();
+    w.Finish();
+    CHECK(w.remote.Get(kTut, "/src/back")->content == "content");
+    CHECK_FALSE(w.remote.Exists(kGrex, "/dst/x"));
+  }
+}
+
+TEST_CASE("Ctrl-C while waiting for a pending copy to be replaced: EINTR, the copy goes on",
+          "[fs][copy]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", "content");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  REQUIRE(w.StartCp(std::string(kTutName) + "/src/a", dst, "x").first.ok());
+  std::atomic<bool> cancel{false};
+  auto r = w.WhileDriving([&] { return w.fs->Create(dst, "x", 0644, kCreateFlags); },
+                          /*run_tasks=*/false, &cancel);
+  REQUIRE_FALSE(r.ok());
+  CHECK(Errno(r.error()) == EINTR);
+  CHECK(w.remote.Calls("cancel_task") == 0);
+  w.Finish();
+  CHECK(w.remote.Get(kGrex, "/dst/x")->content == "content");
 }
 
 TEST_CASE("a failed copy to a new file: the pending entry vanishes, fsync is EIO", "[fs][copy]") {
