@@ -909,14 +909,9 @@ Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_paren
     GF_TRY_STATUS(WaitUntilSettled(c, from, "rename"));
     GF_TRY_STATUS(WaitUntilSettled(c, to, "rename"));
   }
-  if (flags & RENAME_NOREPLACE) {
-    auto existing = LookupRemote(new_parent, new_name);
-    if (existing.ok()) {
-      table_.Forget(existing->attr.ino, 1);  // that lookup was ours, not the kernel's
-      return Error::Local(EEXIST, to + " exists");
-    }
-    if (ErrnoFor(existing.error()) != ENOENT) return existing.error();
-  }
+  // The kernel checked the kinds of both names already; the service would refuse a
+  // non-empty target with an error that reads as EIO.
+  GF_TRY_STATUS(CheckRenameTarget(new_parent, new_name, std::nullopt, flags));
   Status s = remote_.Rename(c.id, from, to);
   if (!s.ok()) return Report("rename", &c, from + " -> " + to, s.error());
   cache_.Erase(Key(c, dir));
@@ -928,6 +923,26 @@ Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_paren
     table_.Move(moved->ino, new_parent, new_name);
     moved->Expire();
   }
+  return Status::Ok();
+}
+
+Status Filesystem::CheckRenameTarget(const InodePtr& new_parent, const std::string& new_name,
+                                     std::optional<bool> src_is_dir, unsigned flags) {
+  const Collection& c = *new_parent->collection;
+  const std::string path = Join(table_.Path(*new_parent), new_name);
+  auto existing = LookupRemote(new_parent, new_name);
+  if (!existing.ok())
+    return ErrnoFor(existing.error()) == ENOENT ? Status::Ok() : Status(existing.error());
+  table_.Forget(existing->attr.ino, 1);  // that lookup was ours, not the kernel's
+  if (flags & RENAME_NOREPLACE) return Error::Local(EEXIST, path + " exists");
+  const bool dst_dir = S_ISDIR(existing->attr.mode);
+  if (src_is_dir && dst_dir && !*src_is_dir) return Error::Local(EISDIR, path + " is a directory");
+  if (src_is_dir && !dst_dir && *src_is_dir)
+    return Error::Local(ENOTDIR, path + " is not a directory");
+  if (!dst_dir) return Status::Ok();
+  auto l = GetListing(c, path);
+  if (!l.ok()) return Report("rename", &c, path, l.error());
+  if ((*l)->size() > 0) return Error::Local(ENOTEMPTY, path + " is not empty");
   return Status::Ok();
 }
 
@@ -953,22 +968,7 @@ Status Filesystem::RenameAcross(const InodePtr& parent, const std::string& name,
   if (src_in->kind == Kind::kSymlink)
     return LocalError("mv", &sc, src.path, EOPNOTSUPP,
                       "moving a symlink between collections is not supported");
-  // The destination: rename(2) rules, checked against what we know now.
-  auto existing = LookupRemote(new_parent, new_name);
-  if (existing.ok()) {
-    table_.Forget(existing->attr.ino, 1);
-    if (flags & RENAME_NOREPLACE) return Error::Local(EEXIST, dst.path + " exists");
-    const bool dst_dir = S_ISDIR(existing->attr.mode);
-    if (dst_dir && !is_dir) return Error::Local(EISDIR, dst.path + " is a directory");
-    if (!dst_dir && is_dir) return Error::Local(ENOTDIR, dst.path + " is not a directory");
-    if (dst_dir) {
-      auto l = GetListing(dc, dst.path);
-      if (!l.ok()) return Report("mv", &dc, dst.path, l.error());
-      if ((*l)->size() > 0) return Error::Local(ENOTEMPTY, dst.path + " is not empty");
-    }
-  } else if (ErrnoFor(existing.error()) != ENOENT) {
-    return existing.error();
-  }
+  GF_TRY_STATUS(CheckRenameTarget(new_parent, new_name, is_dir, flags));
   OpRequest req = OpRequest::Move(src, dst, is_dir ? 0 : meta->size, is_dir);
   req.origin_pid = origin_pid;
   auto op = engine_->Enqueue(req);

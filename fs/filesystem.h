@@ -312,6 +312,11 @@ class Filesystem {
   Result<Entry> LookupById(const std::string& name);
   Result<Entry> LookupRemote(const InodePtr& parent, const std::string& name);
   Status CheckWritableParent(const InodePtr& parent, const char* op);
+  // rename(2)'s rules for the target new_parent/new_name, checked against what is known now:
+  // EEXIST (RENAME_NOREPLACE), EISDIR/ENOTDIR (source and target kinds differ), ENOTEMPTY (a
+  // directory with entries; one listing). OK when the target does not exist.
+  Status CheckRenameTarget(const InodePtr& new_parent, const std::string& new_name,
+                           std::optional<bool> src_is_dir, unsigned flags);
   Status RenameAcross(const InodePtr& parent, const std::string& name, const InodePtr& new_parent,
                       const std::string& new_name, unsigned flags, int32_t origin_pid);
   // Waits for a pending op (deadline pending_wait_seconds, or none); maps its failure.
