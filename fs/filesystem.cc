@@ -443,6 +443,18 @@ std::string Filesystem::HttpsPath(const Collection& c, const std::string& path) 
   return out.empty() ? "/" : out;
 }
 
+bool Filesystem::SameFile(const Collection& c, const std::string& src, const Meta& src_meta,
+                          const std::string& dst) {
+  if (src == dst) return true;
+  if (UnderHome(src) == UnderHome(dst)) return false;
+  const std::string home_side = UnderHome(src) ? src : dst;
+  const std::string resolved = HttpsPath(c, home_side);
+  if (resolved != home_side) return resolved == (UnderHome(src) ? dst : src);
+  auto d = StatPath(c, dst);  // where "~" is, is not known
+  return d.ok() && d->type == api::EntryType::kFile && d->size == src_meta.size &&
+         d->mtime == src_meta.mtime;
+}
+
 Result<Meta> Filesystem::StatPath(const Collection& c, const std::string& path) {
   return stat_flight_.Do(Key(c, path), [&]() -> Result<Meta> {
     auto r = remote_.Stat(c.id, path);
@@ -1102,6 +1114,15 @@ std::shared_ptr<Filesystem::FileHandle> Filesystem::Handle(uint64_t fh) const {
   return it == files_.end() ? nullptr : it->second;
 }
 
+Error Filesystem::SameFileError(const Collection& c, const std::string& path) {
+  // A transfer onto itself would truncate it. copy_file_range(2) says EINVAL for one file;
+  // cp's read/write fallback then fails at its first write, and its placeholder goes with
+  // nothing changed.
+  return LocalError("cp", &c, path, EINVAL,
+                    "the destination is the same file under another name (.by-id or ~): "
+                    "nothing was copied");
+}
+
 Result<uint64_t> Filesystem::CopyFileRange(Ino in_ino, uint64_t fh_in, uint64_t off_in, Ino out_ino,
                                            uint64_t fh_out, uint64_t off_out, uint64_t len,
                                            const std::atomic<bool>* cancel, int32_t origin_pid) {
@@ -1132,12 +1153,15 @@ Result<uint64_t> Filesystem::CopyFileRange(Ino in_ino, uint64_t fh_in, uint64_t 
   }
   if (off_in != 0 || off_out != 0)
     return Error::NotSupported("copy_file_range: partial copies are not server-side");
+  if (dst->dst.collection == sc.id && src.path == dst->dst.path) return SameFileError(sc, src.path);
   if (pending_->PendingOp(src).value_or(1) == 0)
     return Error::NotSupported("copy_file_range: the source was never written");
   auto meta = RefreshMeta(src_in);  // no lock held: may be a remote stat
   if (!meta.ok()) return meta.error();
   if (meta->type != api::EntryType::kFile)
     return Error::NotSupported("copy_file_range: the source is not a regular file");
+  if (dst->dst.collection == sc.id && SameFile(sc, src.path, *meta, dst->dst.path))
+    return SameFileError(sc, src.path);
   if (len < meta->size && len < kKernelCopyChunk)
     return Error::NotSupported("copy_file_range: partial copies are not server-side");
   const uint64_t n = std::min(len, meta->size);

@@ -303,6 +303,14 @@ class Filesystem {
   std::string HttpsPath(const Collection& c, const std::string& path);
   void LearnHome(const Collection& c, const std::string& dir,
                  const std::optional<std::string>& absolute_path);
+  // One file under two names of collection c: the same path (.by-id), or "/~/f" and
+  // "/home/alice/f" when the service tells where "~" is (HttpsPath). When it does not, a
+  // destination that exists with the source's size and mtime is taken for the same file (one
+  // stat): refusing a copy that would change nothing beats a transfer onto itself, which
+  // truncates it.
+  bool SameFile(const Collection& c, const std::string& src, const Meta& src_meta,
+                const std::string& dst);
+  Error SameFileError(const Collection& c, const std::string& path);
   Result<Meta> StatPath(const Collection& c, const std::string& path);
   // Fresh metadata of a remote inode (cache, parent listing, or one stat).
   Result<Meta> RefreshMeta(const InodePtr& in, bool force = false);

@@ -597,6 +597,29 @@ TEST_CASE("cp -r: many files queued close together become one task", "[fs][copy]
   CHECK(w.List(made->attr.ino)->size() == 100);
 }
 
+TEST_CASE("cp of a file onto itself under another name (~) queues nothing", "[fs][copy]") {
+  // COLL/~/f and COLL/home/alice/f are one file: a transfer onto itself would truncate it.
+  CopyWorld w;
+  w.remote.AddFile(kGrex, "/~/f", "precious", 1600000000);
+  w.remote.AddDir(kGrex, "/home/alice");
+  SECTION("the service says where ~ is") { w.remote.SetHome(kGrex, "/home/alice", true); }
+  SECTION("it does not: the destination has the source's size and mtime") {
+    w.remote.AddFile(kGrex, "/home/alice/f", "precious", 1600000000);  // the fake's alias
+  }
+  Ino home = w.Dir(std::string(kGrexName) + "/home/alice");
+  auto cp = w.OpenCp(std::string(kGrexName) + "/~/f", home, "f");
+  auto r = w.FirstCopy(cp);
+  REQUIRE_FALSE(r.ok());
+  CHECK(Errno(r.error()) == EINVAL);  // copy_file_range(2) on one file; cp falls back, fails
+  CHECK(Errno(w.fs->Write(cp.dst_fh).error()) == EOPNOTSUPP);  // cp's fallback: refused
+  w.fs->Release(cp.src_fh);
+  w.fs->Release(cp.dst_fh);
+  w.Drive();
+  CHECK(w.remote.Tasks().empty());
+  CHECK(w.remote.Calls("put") == 0);
+  CHECK(w.remote.Get(kGrex, "/~/f")->content == "precious");
+}
+
 TEST_CASE("copies within one collection are transfer tasks too", "[fs][copy]") {
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/a", "same collection");
