@@ -1339,7 +1339,25 @@ void Filesystem::InvalidatePath(const std::string& collection_id, const std::str
   }
 }
 
+std::string Filesystem::HomeAlias(const std::string& collection_id, const std::string& path) {
+  std::lock_guard<std::mutex> l(homes_mu_);
+  auto it = homes_.find(collection_id);
+  if (it == homes_.end() || !it->second) return {};
+  const std::string& home = *it->second;  // "" when ~ is the collection root
+  if (UnderHome(path)) {
+    std::string out = home + path.substr(2);
+    return out.empty() ? "/" : out;
+  }
+  if (path.rfind(home + "/", 0) == 0) return "/~" + path.substr(home.size());
+  return {};
+}
+
 void Filesystem::OnSettled(const SettledEvent& e) {
+  // Each path under both its names (the mount caches "~" and its real path apart).
+  for (const Location* at : {&e.dst, e.src ? &*e.src : nullptr})
+    if (at)
+      if (std::string alias = HomeAlias(at->collection, at->path); !alias.empty())
+        InvalidatePath(at->collection, alias);
   InvalidatePath(e.dst.collection, e.dst.path);
   if (e.src) {
     InvalidatePath(e.src->collection, e.src->path);

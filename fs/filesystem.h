@@ -342,6 +342,9 @@ class Filesystem {
   void OnSettled(const SettledEvent& e);
   void RecentErrorLocked(const std::string& msg);  // under stats_mu_: keeps the newest 20
   void InvalidatePath(const std::string& collection_id, const std::string& path);
+  // The other name of a path of the home directory ("/~/f" <-> "/home/alice/f"), if the
+  // service said where "~" is (no remote call); "" else.
+  std::string HomeAlias(const std::string& collection_id, const std::string& path);
   std::shared_ptr<FileHandle> Handle(uint64_t fh) const;
 
   // Logs a failure once (per minute) with context and remedy; counts it. Returns it.

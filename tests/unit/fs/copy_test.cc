@@ -620,6 +620,27 @@ TEST_CASE("cp of a file onto itself under another name (~) queues nothing", "[fs
   CHECK(w.remote.Get(kGrex, "/~/f")->content == "precious");
 }
 
+TEST_CASE("a copy into ~ that completes is visible at once under the home's real path too",
+          "[fs][copy]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", "a");
+  w.remote.AddDir(kGrex, "/~");
+  w.remote.AddDir(kGrex, "/home/alice");
+  w.remote.SetHome(kGrex, "/home/alice", true);
+  Ino tilde = w.Dir(std::string(kGrexName) + "/~");
+  REQUIRE(w.List(tilde).ok());  // ls /~/ tells where ~ is
+  Ino real = w.Dir(std::string(kGrexName) + "/home/alice");
+  REQUIRE(w.List(real).ok());  // cached
+  REQUIRE(w.StartCp(std::string(kTutName) + "/src/a", tilde, "a").first.ok());
+  w.Drive();
+  w.Finish();
+  CHECK(std::count(w.notifier.entries.begin(), w.notifier.entries.end(),
+                   std::make_pair(real, std::string("a"))) >= 1);
+  w.remote.ResetCalls();
+  REQUIRE(w.List(real).ok());
+  CHECK(w.remote.Calls("ls") == 1);  // listed again, not served from the stale cache
+}
+
 TEST_CASE("copies within one collection are transfer tasks too", "[fs][copy]") {
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/a", "same collection");
