@@ -896,6 +896,12 @@ Result<Entry> Filesystem::Mkdir(Ino parent_ino, const std::string& name, uint32_
   return MakeEntry(*in, &meta);
 }
 
+namespace {
+constexpr const char* kPendingBusy =
+    "a copy or move to this name is still pending: try again once it ended (globus-fuse "
+    "status; `cat` or `sync` of the file waits for it)";
+}  // namespace
+
 Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_parent_ino,
                           const std::string& new_name, unsigned flags, int32_t origin_pid) {
   if (flags & RENAME_EXCHANGE)
@@ -917,10 +923,10 @@ Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_paren
     return RenameAcross(parent, name, new_parent, new_name, flags, origin_pid);
   }
   if (from == to) return Status::Ok();
-  if (pending_) {
-    GF_TRY_STATUS(WaitUntilSettled(c, from, "rename"));
-    GF_TRY_STATUS(WaitUntilSettled(c, to, "rename"));
-  }
+  // No wait for a pending name here: the kernel holds the directories locked during a rename,
+  // so waiting for a transfer would freeze every `ls` of them meanwhile.
+  if (pending_ && (pending_->PendingOp({c.id, from}) || pending_->PendingOp({c.id, to})))
+    return LocalError("rename", &c, from + " -> " + to, EBUSY, kPendingBusy);
   // The kernel checked the kinds of both names already; the service would refuse a
   // non-empty target with an error that reads as EIO.
   GF_TRY_STATUS(CheckRenameTarget(new_parent, new_name, std::nullopt, flags));
@@ -966,8 +972,8 @@ Status Filesystem::RenameAcross(const InodePtr& parent, const std::string& name,
   const std::string dir = table_.Path(*parent), new_dir = table_.Path(*new_parent);
   const Location src{sc.id, Join(dir, name)}, dst{dc.id, Join(new_dir, new_name)};
   const std::string what = Where(&sc, src.path) + " -> " + Where(&dc, dst.path);
-  GF_TRY_STATUS(WaitUntilSettled(sc, src.path, "mv"));
-  GF_TRY_STATUS(WaitUntilSettled(dc, dst.path, "mv"));
+  if (pending_->PendingOp(src) || pending_->PendingOp(dst))  // as in Rename: no wait
+    return LocalError("mv", &sc, src.path, EBUSY, kPendingBusy);
   // The source (its lookup reference is ours, not the kernel's: give it back).
   auto found = LookupRemote(parent, name);
   if (!found.ok()) return found.error();
@@ -1064,8 +1070,10 @@ Result<Created> Filesystem::Create(Ino parent_ino, const std::string& name, uint
   if (parent->role == Role::kCollectionRoot && name == "~")
     return Error::Local(EISDIR, "~ is the home directory");
   const std::string path = Join(table_.Path(*parent), name);
+  // cp onto an existing (pending) name opens it (Open waits); a create with the directory
+  // locked by the kernel does not wait.
   if (pending_->PendingOp({c->id, path}).value_or(0) != 0)
-    GF_TRY_STATUS(WaitUntilSettled(*c, path, "create"));
+    return LocalError("create", c, path, EBUSY, kPendingBusy);
   // The kernel sends CREATE for names it believes missing; its negative entry may be stale.
   InodePtr in;
   auto existing = LookupRemote(parent, name);

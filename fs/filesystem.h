@@ -330,10 +330,11 @@ class Filesystem {
   // Waits for a pending op (deadline pending_wait_seconds, or none); maps its failure.
   Status WaitOp(OpId op, bool bounded, const std::atomic<bool>* cancel, const char* what,
                 const Collection* c, const std::string& path);
-  // A name whose copy or move is still pending is replaced (cp again, O_TRUNC) or renamed
-  // only once that op ended, whatever its outcome (a failure was the earlier command's):
-  // waits for it (pending_wait_seconds, then EAGAIN; Ctrl-C: EINTR, the op goes on). A
-  // placeholder (a cp between its create and its copy) is EBUSY.
+  // A name whose copy or move is still pending is truncated (cp again: open O_TRUNC) only
+  // once that op ended, whatever its outcome (a failure was the earlier command's): waits for
+  // it (pending_wait_seconds, then EAGAIN; Ctrl-C: EINTR, the op goes on). A placeholder (a
+  // cp between its create and its copy) is EBUSY. Not for create/rename: the kernel holds the
+  // directory locked during those, and a wait would freeze `ls` of it.
   Status WaitUntilSettled(const Collection& c, const std::string& path, const char* what);
   // WaitOp's mapping of the engine's own errors (interrupted, shutting down, timed out).
   Status WaitError(const Error& e, bool bounded, OpId op, const char* what, const Collection* c,
