@@ -443,6 +443,18 @@ std::string Filesystem::HttpsPath(const Collection& c, const std::string& path) 
   return out.empty() ? "/" : out;
 }
 
+bool Filesystem::SameFile(const Collection& c, const std::string& src, const Meta& src_meta,
+                          const std::string& dst) {
+  if (src == dst) return true;
+  if (UnderHome(src) == UnderHome(dst)) return false;
+  const std::string home_side = UnderHome(src) ? src : dst;
+  const std::string resolved = HttpsPath(c, home_side);
+  if (resolved != home_side) return resolved == (UnderHome(src) ? dst : src);
+  auto d = StatPath(c, dst);  // where "~" is, is not known
+  return d.ok() && d->type == api::EntryType::kFile && d->size == src_meta.size &&
+         d->mtime == src_meta.mtime;
+}
+
 Result<Meta> Filesystem::StatPath(const Collection& c, const std::string& path) {
   return stat_flight_.Do(Key(c, path), [&]() -> Result<Meta> {
     auto r = remote_.Stat(c.id, path);
@@ -884,6 +896,12 @@ Result<Entry> Filesystem::Mkdir(Ino parent_ino, const std::string& name, uint32_
   return MakeEntry(*in, &meta);
 }
 
+namespace {
+constexpr const char* kPendingBusy =
+    "a copy or move to this name is still pending: try again once it ended (globus-fuse "
+    "status; `cat` or `sync` of the file waits for it)";
+}  // namespace
+
 Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_parent_ino,
                           const std::string& new_name, unsigned flags, int32_t origin_pid) {
   if (flags & RENAME_EXCHANGE)
@@ -905,17 +923,13 @@ Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_paren
     return RenameAcross(parent, name, new_parent, new_name, flags, origin_pid);
   }
   if (from == to) return Status::Ok();
+  // No wait for a pending name here: the kernel holds the directories locked during a rename,
+  // so waiting for a transfer would freeze every `ls` of them meanwhile.
   if (pending_ && (pending_->PendingOp({c.id, from}) || pending_->PendingOp({c.id, to})))
-    return LocalError("rename", &c, from + " -> " + to, EBUSY,
-                      "a copy or move to this name is still pending (see globus-fuse status)");
-  if (flags & RENAME_NOREPLACE) {
-    auto existing = LookupRemote(new_parent, new_name);
-    if (existing.ok()) {
-      table_.Forget(existing->attr.ino, 1);  // that lookup was ours, not the kernel's
-      return Error::Local(EEXIST, to + " exists");
-    }
-    if (ErrnoFor(existing.error()) != ENOENT) return existing.error();
-  }
+    return LocalError("rename", &c, from + " -> " + to, EBUSY, kPendingBusy);
+  // The kernel checked the kinds of both names already; the service would refuse a
+  // non-empty target with an error that reads as EIO.
+  GF_TRY_STATUS(CheckRenameTarget(new_parent, new_name, std::nullopt, flags));
   Status s = remote_.Rename(c.id, from, to);
   if (!s.ok()) return Report("rename", &c, from + " -> " + to, s.error());
   cache_.Erase(Key(c, dir));
@@ -930,6 +944,26 @@ Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_paren
   return Status::Ok();
 }
 
+Status Filesystem::CheckRenameTarget(const InodePtr& new_parent, const std::string& new_name,
+                                     std::optional<bool> src_is_dir, unsigned flags) {
+  const Collection& c = *new_parent->collection;
+  const std::string path = Join(table_.Path(*new_parent), new_name);
+  auto existing = LookupRemote(new_parent, new_name);
+  if (!existing.ok())
+    return ErrnoFor(existing.error()) == ENOENT ? Status::Ok() : Status(existing.error());
+  table_.Forget(existing->attr.ino, 1);  // that lookup was ours, not the kernel's
+  if (flags & RENAME_NOREPLACE) return Error::Local(EEXIST, path + " exists");
+  const bool dst_dir = S_ISDIR(existing->attr.mode);
+  if (src_is_dir && dst_dir && !*src_is_dir) return Error::Local(EISDIR, path + " is a directory");
+  if (src_is_dir && !dst_dir && *src_is_dir)
+    return Error::Local(ENOTDIR, path + " is not a directory");
+  if (!dst_dir) return Status::Ok();
+  auto l = GetListing(c, path);
+  if (!l.ok()) return Report("rename", &c, path, l.error());
+  if ((*l)->size() > 0) return Error::Local(ENOTEMPTY, path + " is not empty");
+  return Status::Ok();
+}
+
 Status Filesystem::RenameAcross(const InodePtr& parent, const std::string& name,
                                 const InodePtr& new_parent, const std::string& new_name,
                                 unsigned flags, int32_t origin_pid) {
@@ -938,9 +972,8 @@ Status Filesystem::RenameAcross(const InodePtr& parent, const std::string& name,
   const std::string dir = table_.Path(*parent), new_dir = table_.Path(*new_parent);
   const Location src{sc.id, Join(dir, name)}, dst{dc.id, Join(new_dir, new_name)};
   const std::string what = Where(&sc, src.path) + " -> " + Where(&dc, dst.path);
-  if (pending_->PendingOp(src) || pending_->PendingOp(dst))
-    return LocalError("mv", &sc, src.path, EBUSY,
-                      "a copy or move to this name is still pending (see globus-fuse status)");
+  if (pending_->PendingOp(src) || pending_->PendingOp(dst))  // as in Rename: no wait
+    return LocalError("mv", &sc, src.path, EBUSY, kPendingBusy);
   // The source (its lookup reference is ours, not the kernel's: give it back).
   auto found = LookupRemote(parent, name);
   if (!found.ok()) return found.error();
@@ -953,22 +986,7 @@ Status Filesystem::RenameAcross(const InodePtr& parent, const std::string& name,
   if (src_in->kind == Kind::kSymlink)
     return LocalError("mv", &sc, src.path, EOPNOTSUPP,
                       "moving a symlink between collections is not supported");
-  // The destination: rename(2) rules, checked against what we know now.
-  auto existing = LookupRemote(new_parent, new_name);
-  if (existing.ok()) {
-    table_.Forget(existing->attr.ino, 1);
-    if (flags & RENAME_NOREPLACE) return Error::Local(EEXIST, dst.path + " exists");
-    const bool dst_dir = S_ISDIR(existing->attr.mode);
-    if (dst_dir && !is_dir) return Error::Local(EISDIR, dst.path + " is a directory");
-    if (!dst_dir && is_dir) return Error::Local(ENOTDIR, dst.path + " is not a directory");
-    if (dst_dir) {
-      auto l = GetListing(dc, dst.path);
-      if (!l.ok()) return Report("mv", &dc, dst.path, l.error());
-      if ((*l)->size() > 0) return Error::Local(ENOTEMPTY, dst.path + " is not empty");
-    }
-  } else if (ErrnoFor(existing.error()) != ENOENT) {
-    return existing.error();
-  }
+  GF_TRY_STATUS(CheckRenameTarget(new_parent, new_name, is_dir, flags));
   OpRequest req = OpRequest::Move(src, dst, is_dir ? 0 : meta->size, is_dir);
   req.origin_pid = origin_pid;
   auto op = engine_->Enqueue(req);
@@ -1052,9 +1070,10 @@ Result<Created> Filesystem::Create(Ino parent_ino, const std::string& name, uint
   if (parent->role == Role::kCollectionRoot && name == "~")
     return Error::Local(EISDIR, "~ is the home directory");
   const std::string path = Join(table_.Path(*parent), name);
+  // cp onto an existing (pending) name opens it (Open waits); a create with the directory
+  // locked by the kernel does not wait.
   if (pending_->PendingOp({c->id, path}).value_or(0) != 0)
-    return LocalError("create", c, path, EBUSY,
-                      "a copy to this file is still pending (see globus-fuse status)");
+    return LocalError("create", c, path, EBUSY, kPendingBusy);
   // The kernel sends CREATE for names it believes missing; its negative entry may be stale.
   InodePtr in;
   auto existing = LookupRemote(parent, name);
@@ -1103,6 +1122,15 @@ std::shared_ptr<Filesystem::FileHandle> Filesystem::Handle(uint64_t fh) const {
   return it == files_.end() ? nullptr : it->second;
 }
 
+Error Filesystem::SameFileError(const Collection& c, const std::string& path) {
+  // A transfer onto itself would truncate it. copy_file_range(2) says EINVAL for one file;
+  // cp's read/write fallback then fails at its first write, and its placeholder goes with
+  // nothing changed.
+  return LocalError("cp", &c, path, EINVAL,
+                    "the destination is the same file under another name (.by-id or ~): "
+                    "nothing was copied");
+}
+
 Result<uint64_t> Filesystem::CopyFileRange(Ino in_ino, uint64_t fh_in, uint64_t off_in, Ino out_ino,
                                            uint64_t fh_out, uint64_t off_out, uint64_t len,
                                            const std::atomic<bool>* cancel, int32_t origin_pid) {
@@ -1133,12 +1161,15 @@ Result<uint64_t> Filesystem::CopyFileRange(Ino in_ino, uint64_t fh_in, uint64_t 
   }
   if (off_in != 0 || off_out != 0)
     return Error::NotSupported("copy_file_range: partial copies are not server-side");
+  if (dst->dst.collection == sc.id && src.path == dst->dst.path) return SameFileError(sc, src.path);
   if (pending_->PendingOp(src).value_or(1) == 0)
     return Error::NotSupported("copy_file_range: the source was never written");
   auto meta = RefreshMeta(src_in);  // no lock held: may be a remote stat
   if (!meta.ok()) return meta.error();
   if (meta->type != api::EntryType::kFile)
     return Error::NotSupported("copy_file_range: the source is not a regular file");
+  if (dst->dst.collection == sc.id && SameFile(sc, src.path, *meta, dst->dst.path))
+    return SameFileError(sc, src.path);
   if (len < meta->size && len < kKernelCopyChunk)
     return Error::NotSupported("copy_file_range: partial copies are not server-side");
   const uint64_t n = std::min(len, meta->size);
@@ -1176,6 +1207,11 @@ Status Filesystem::WaitOp(OpId op, bool bounded, const std::atomic<bool>* cancel
   if (s.ok()) return s;
   const Error& e = s.error();
   if (e.kind != ErrorKind::kLocal) return Report(what, c, path, e);  // the op failed
+  return WaitError(e, bounded, op, what, c, path);
+}
+
+Status Filesystem::WaitError(const Error& e, bool bounded, OpId op, const char* what,
+                             const Collection* c, const std::string& path) {
   switch (e.sys_errno) {
     case EINTR:
       if (!bounded) {
@@ -1200,6 +1236,27 @@ Status Filesystem::WaitOp(OpId op, bool bounded, const std::atomic<bool>* cancel
       return Status::Ok();
     default:
       return Report(what, c, path, e);
+  }
+}
+
+Status Filesystem::WaitUntilSettled(const Collection& c, const std::string& path,
+                                    const char* what) {
+  const MonoTime deadline = clock_.Now() + Secs(options_.pending_wait_seconds);
+  OpId waited = 0;
+  for (;;) {
+    const std::optional<OpId> op = pending_->PendingOp({c.id, path});
+    if (!op) return Status::Ok();
+    if (*op == 0 || *op == waited)
+      return LocalError(what, &c, path, EBUSY,
+                        *op == 0 ? "a cp into this file is in progress"
+                                 : "a copy or move to this name is still pending (see "
+                                   "globus-fuse status)");
+    log::Info("fs", what, " ", Where(&c, path), ": waiting for the pending transfer op ", *op,
+              " to this name first");
+    Status s = engine_->Wait(*op, deadline, RequestCancel::Current());
+    if (!s.ok() && s.error().kind == ErrorKind::kLocal && s.error().sys_errno != ENOENT)
+      return WaitError(s.error(), true, *op, what, &c, path);
+    waited = *op;  // ended (its outcome belongs to the command that queued it)
   }
 }
 
@@ -1290,7 +1347,25 @@ void Filesystem::InvalidatePath(const std::string& collection_id, const std::str
   }
 }
 
+std::string Filesystem::HomeAlias(const std::string& collection_id, const std::string& path) {
+  std::lock_guard<std::mutex> l(homes_mu_);
+  auto it = homes_.find(collection_id);
+  if (it == homes_.end() || !it->second) return {};
+  const std::string& home = *it->second;  // "" when ~ is the collection root
+  if (UnderHome(path)) {
+    std::string out = home + path.substr(2);
+    return out.empty() ? "/" : out;
+  }
+  if (path.rfind(home + "/", 0) == 0) return "/~" + path.substr(home.size());
+  return {};
+}
+
 void Filesystem::OnSettled(const SettledEvent& e) {
+  // Each path under both its names (the mount caches "~" and its real path apart).
+  for (const Location* at : {&e.dst, e.src ? &*e.src : nullptr})
+    if (at)
+      if (std::string alias = HomeAlias(at->collection, at->path); !alias.empty())
+        InvalidatePath(at->collection, alias);
   InvalidatePath(e.dst.collection, e.dst.path);
   if (e.src) {
     InvalidatePath(e.src->collection, e.src->path);
@@ -1342,7 +1417,14 @@ Result<Opened> Filesystem::Open(Ino ino, int flags, const std::atomic<bool>* can
     const bool writing = (flags & O_ACCMODE) != O_RDONLY;
     if (!engine_ && (writing || (flags & O_TRUNC)))
       return LocalError("open", &c, path, EROFS, "writing files is not supported yet");
-    const std::optional<OpId> pending = engine_ ? pending_->PendingOp({c.id, path}) : std::nullopt;
+    if (engine_ && (flags & O_TRUNC) && pending_->PendingOp({c.id, path}).value_or(0) != 0) {
+      GF_TRY_STATUS(WaitUntilSettled(c, path, "open"));
+      in->Expire();
+    }
+    // has_pending: the name is in the overlay; pending_op: its op (0: a placeholder).
+    const std::optional<OpId> shown = engine_ ? pending_->PendingOp({c.id, path}) : std::nullopt;
+    const bool has_pending = shown.has_value();
+    const OpId pending_op = shown.value_or(0);
     if (writing) {
       // A write handle: the destination of a cp. O_TRUNC makes a placeholder (empty, local);
       // the remote file stays as it is until a transfer replaces it.
@@ -1354,11 +1436,11 @@ Result<Opened> Filesystem::Open(Ino ino, int flags, const std::atomic<bool>* can
     if (writing && ((flags & O_ACCMODE) == O_WRONLY || (flags & O_TRUNC))) {
       Meta m;
       if (flags & O_TRUNC) {
-        if (pending && *pending != 0)
+        if (pending_op != 0)  // queued again meanwhile
           return LocalError("open", &c, path, EBUSY,
                             "a copy to this file is still pending (see globus-fuse status)");
         std::optional<Meta> old;
-        if (pending) {
+        if (has_pending) {
           old = overlay_->Pending(c.id, path);
         } else if (auto r = RefreshMeta(in); r.ok()) {
           old = *r;
@@ -1379,16 +1461,16 @@ Result<Opened> Filesystem::Open(Ino ino, int flags, const std::atomic<bool>* can
       }
       return o;
     }
-    if (pending && *pending == 0) {
+    if (has_pending && pending_op == 0) {
       o.direct_io = true;  // a placeholder reads as empty
       std::lock_guard<std::mutex> l(handles_mu_);
       o.fh = next_fh_++;
       files_[o.fh] = h;
       return o;
     }
-    if (pending) {
+    if (has_pending) {
       // A pending copy destination: its content exists once the transfer succeeded.
-      GF_TRY_STATUS(WaitOp(*pending, true, cancel, "open", &c, path));
+      GF_TRY_STATUS(WaitOp(pending_op, true, cancel, "open", &c, path));
       in->Expire();
     }
     auto m = RefreshMeta(in);

@@ -303,6 +303,14 @@ class Filesystem {
   std::string HttpsPath(const Collection& c, const std::string& path);
   void LearnHome(const Collection& c, const std::string& dir,
                  const std::optional<std::string>& absolute_path);
+  // One file under two names of collection c: the same path (.by-id), or "/~/f" and
+  // "/home/alice/f" when the service tells where "~" is (HttpsPath). When it does not, a
+  // destination that exists with the source's size and mtime is taken for the same file (one
+  // stat): refusing a copy that would change nothing beats a transfer onto itself, which
+  // truncates it.
+  bool SameFile(const Collection& c, const std::string& src, const Meta& src_meta,
+                const std::string& dst);
+  Error SameFileError(const Collection& c, const std::string& path);
   Result<Meta> StatPath(const Collection& c, const std::string& path);
   // Fresh metadata of a remote inode (cache, parent listing, or one stat).
   Result<Meta> RefreshMeta(const InodePtr& in, bool force = false);
@@ -312,15 +320,32 @@ class Filesystem {
   Result<Entry> LookupById(const std::string& name);
   Result<Entry> LookupRemote(const InodePtr& parent, const std::string& name);
   Status CheckWritableParent(const InodePtr& parent, const char* op);
+  // rename(2)'s rules for the target new_parent/new_name, checked against what is known now:
+  // EEXIST (RENAME_NOREPLACE), EISDIR/ENOTDIR (source and target kinds differ), ENOTEMPTY (a
+  // directory with entries; one listing). OK when the target does not exist.
+  Status CheckRenameTarget(const InodePtr& new_parent, const std::string& new_name,
+                           std::optional<bool> src_is_dir, unsigned flags);
   Status RenameAcross(const InodePtr& parent, const std::string& name, const InodePtr& new_parent,
                       const std::string& new_name, unsigned flags, int32_t origin_pid);
   // Waits for a pending op (deadline pending_wait_seconds, or none); maps its failure.
   Status WaitOp(OpId op, bool bounded, const std::atomic<bool>* cancel, const char* what,
                 const Collection* c, const std::string& path);
+  // A name whose copy or move is still pending is truncated (cp again: open O_TRUNC) only
+  // once that op ended, whatever its outcome (a failure was the earlier command's): waits for
+  // it (pending_wait_seconds, then EAGAIN; Ctrl-C: EINTR, the op goes on). A placeholder (a
+  // cp between its create and its copy) is EBUSY. Not for create/rename: the kernel holds the
+  // directory locked during those, and a wait would freeze `ls` of it.
+  Status WaitUntilSettled(const Collection& c, const std::string& path, const char* what);
+  // WaitOp's mapping of the engine's own errors (interrupted, shutting down, timed out).
+  Status WaitError(const Error& e, bool bounded, OpId op, const char* what, const Collection* c,
+                   const std::string& path);
   // An op ended: drop caches of the affected paths and tell the kernel.
   void OnSettled(const SettledEvent& e);
   void RecentErrorLocked(const std::string& msg);  // under stats_mu_: keeps the newest 20
   void InvalidatePath(const std::string& collection_id, const std::string& path);
+  // The other name of a path of the home directory ("/~/f" <-> "/home/alice/f"), if the
+  // service said where "~" is (no remote call); "" else.
+  std::string HomeAlias(const std::string& collection_id, const std::string& path);
   std::shared_ptr<FileHandle> Handle(uint64_t fh) const;
 
   // Logs a failure once (per minute) with context and remedy; counts it. Returns it.

@@ -219,6 +219,21 @@ class CopyTests(CopyTestBase):
         self.assertEqual(len(self.new_tasks(before)), 1)  # the one non-empty file
         self.assertEqual(self.sim.bytes_received(), 0)
 
+    def test_cp_of_a_file_onto_itself_under_another_name_changes_nothing(self):
+        # COLL/~/f, COLL/home/alice/f and .by-id/<id>/home/alice/f are one file: a transfer
+        # onto itself would truncate it. cp fails (its read/write fallback is refused).
+        self.write_backing(T2, "home/alice/self/f", b"precious")
+        before = self.task_ids()
+        cid = self.sim.collection(T2)["id"]
+        for src, dst in ((self.path(T2, "~", "self", "f"), self.path(T2, "home/alice/self/f")),
+                         (self.path(T2, "home/alice/self/f"),
+                          os.path.join(self.mnt, ".by-id", cid, "home/alice/self/f"))):
+            r = subprocess.run(["cp", src, dst], capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0, (src, dst))
+        self.assertEqual(read_bytes(self.backing(T2, "home/alice/self/f")), b"precious")
+        self.assertEqual(self.new_tasks(before), [])
+        self.assertIn("same file under another name", self.mount.output())
+
     def test_links_and_special_files_are_eperm_not_enosys(self):
         self.write_backing(T2, "nodes/f", b"x")
         d = self.path(T2, "nodes")

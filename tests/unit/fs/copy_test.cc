@@ -133,6 +133,28 @@ struct CopyWorld : World {
   Result<uint64_t> FirstCopy(const Cp& cp, const std::atomic<bool>* cancel = nullptr) {
     return fs->CopyFileRange(cp.src_ino, cp.src_fh, 0, cp.dst_ino, cp.dst_fh, 0, kChunk, cancel);
   }
+  // A call that waits for a task (an open O_TRUNC of a pending entry), made on
+  // another thread while this one drives the engine; the service runs its tasks unless
+  // `run_tasks` is false. `cancel` is published as the request's interrupt flag, as the FUSE
+  // adapter does, and raised (Ctrl-C) once a task exists.
+  template <class F>
+  auto WhileDriving(F call, bool run_tasks = true, std::atomic<bool>* cancel = nullptr) {
+    std::atomic<bool> done{false};
+    decltype(call()) r = Error::Local(EINVAL, "not called");
+    std::thread t([&] {
+      RequestCancel published(cancel);
+      r = call();
+      done = true;
+    });
+    for (int i = 0; i < 20000 && !done; ++i) {
+      Drive(1);
+      if (run_tasks) remote.RunTasks();
+      if (cancel && !remote.Tasks().empty()) *cancel = true;
+      std::this_thread::yield();
+    }
+    t.join();
+    return r;
+  }
   Cp StartCp(const std::string& src, Ino dst_dir, const std::string& name, bool release = true) {
     Cp cp = OpenCp(src, dst_dir, name);
     uint64_t off = 0;
@@ -298,6 +320,69 @@ TEST_CASE("O_TRUNC of an existing destination leaves it intact until the copy su
   }
   w.fs->Release(in->fh);
   w.fs->Release(t.fh);
+}
+
+TEST_CASE("cp onto a destination whose copy is still pending waits for it, then replaces it",
+          "[fs][copy]") {
+  // cp -r interrupted, then run again: its files still pending are not "busy", they are
+  // replaced once their first copy ended.
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", "first");
+  w.remote.AddFile(kTut, "/src/b", "second");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  REQUIRE(w.StartCp(std::string(kTutName) + "/src/a", dst, "x").first.ok());
+  auto x = w.fs->Lookup(dst, "x");  // cp stats an existing destination, then opens it
+  REQUIRE(x.ok());
+  auto again = w.WhileDriving([&] { return w.fs->Open(x->attr.ino, O_WRONLY | O_TRUNC); });
+  REQUIRE(again.ok());
+  CHECK(w.remote.Get(kGrex, "/dst/x")->content == "first");  // the first copy ended first
+  auto s = w.Walk(std::string(kTutName) + "/src/b");
+  REQUIRE(s.ok());
+  auto in = w.fs->Open(s->attr.ino, O_RDONLY);
+  REQUIRE(in.ok());
+  REQUIRE(w.fs->CopyFileRange(s->attr.ino, in->fh, 0, x->attr.ino, again->fh, 0, kChunk).ok());
+  w.fs->Release(in->fh);
+  w.fs->Release(again->fh);
+  w.Drive();
+  w.Finish();
+  CHECK(w.remote.Get(kGrex, "/dst/x")->content == "second");
+  CHECK(w.remote.Tasks().size() == 2);
+}
+
+TEST_CASE("mv or create of a name whose copy is pending is EBUSY, without a wait",
+          "[fs][copy][mv]") {
+  // The kernel holds the directories locked during rename and create: a wait there would
+  // freeze every ls of them until the transfer ended.
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", "content");
+  Ino src_dir = w.Dir(std::string(kTutName) + "/src");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  REQUIRE(w.StartCp(std::string(kTutName) + "/src/a", dst, "x").first.ok());
+  CHECK(Errno(w.fs->Rename(dst, "x", dst, "y", 0).error()) == EBUSY);
+  CHECK(Errno(w.fs->Rename(dst, "x", src_dir, "y", 0).error()) == EBUSY);
+  CHECK(Errno(w.fs->Create(dst, "x", 0644, kCreateFlags).error()) == EBUSY);
+  w.Drive();
+  w.Finish();
+  REQUIRE(w.fs->Rename(dst, "x", dst, "y", 0).ok());
+  CHECK(w.remote.Get(kGrex, "/dst/y")->content == "content");
+}
+
+TEST_CASE("Ctrl-C while waiting for a pending copy to be replaced: EINTR, the copy goes on",
+          "[fs][copy]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", "content");
+  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  REQUIRE(w.StartCp(std::string(kTutName) + "/src/a", dst, "x").first.ok());
+  auto x = w.fs->Lookup(dst, "x");
+  REQUIRE(x.ok());
+  std::atomic<bool> cancel{false};
+  auto r = w.WhileDriving([&] { return w.fs->Open(x->attr.ino, O_WRONLY | O_TRUNC); },
+                          /*run_tasks=*/false, &cancel);
+  REQUIRE_FALSE(r.ok());
+  CHECK(Errno(r.error()) == EINTR);
+  CHECK(w.remote.Calls("cancel_task") == 0);
+  w.Finish();
+  CHECK(w.remote.Get(kGrex, "/dst/x")->content == "content");
 }
 
 TEST_CASE("a failed copy to a new file: the pending entry vanishes, fsync is EIO", "[fs][copy]") {
@@ -501,6 +586,50 @@ TEST_CASE("cp -r: many files queued close together become one task", "[fs][copy]
   w.Finish();
   CHECK(w.remote.Exists(kGrex, "/dst/tree/f99"));
   CHECK(w.List(made->attr.ino)->size() == 100);
+}
+
+TEST_CASE("cp of a file onto itself under another name (~) queues nothing", "[fs][copy]") {
+  // COLL/~/f and COLL/home/alice/f are one file: a transfer onto itself would truncate it.
+  CopyWorld w;
+  w.remote.AddFile(kGrex, "/~/f", "precious", 1600000000);
+  w.remote.AddDir(kGrex, "/home/alice");
+  SECTION("the service says where ~ is") { w.remote.SetHome(kGrex, "/home/alice", true); }
+  SECTION("it does not: the destination has the source's size and mtime") {
+    w.remote.AddFile(kGrex, "/home/alice/f", "precious", 1600000000);  // the fake's alias
+  }
+  Ino home = w.Dir(std::string(kGrexName) + "/home/alice");
+  auto cp = w.OpenCp(std::string(kGrexName) + "/~/f", home, "f");
+  auto r = w.FirstCopy(cp);
+  REQUIRE_FALSE(r.ok());
+  CHECK(Errno(r.error()) == EINVAL);  // copy_file_range(2) on one file; cp falls back, fails
+  CHECK(Errno(w.fs->Write(cp.dst_fh).error()) == EOPNOTSUPP);  // cp's fallback: refused
+  w.fs->Release(cp.src_fh);
+  w.fs->Release(cp.dst_fh);
+  w.Drive();
+  CHECK(w.remote.Tasks().empty());
+  CHECK(w.remote.Calls("put") == 0);
+  CHECK(w.remote.Get(kGrex, "/~/f")->content == "precious");
+}
+
+TEST_CASE("a copy into ~ that completes is visible at once under the home's real path too",
+          "[fs][copy]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", "a");
+  w.remote.AddDir(kGrex, "/~");
+  w.remote.AddDir(kGrex, "/home/alice");
+  w.remote.SetHome(kGrex, "/home/alice", true);
+  Ino tilde = w.Dir(std::string(kGrexName) + "/~");
+  REQUIRE(w.List(tilde).ok());  // ls /~/ tells where ~ is
+  Ino real = w.Dir(std::string(kGrexName) + "/home/alice");
+  REQUIRE(w.List(real).ok());  // cached
+  REQUIRE(w.StartCp(std::string(kTutName) + "/src/a", tilde, "a").first.ok());
+  w.Drive();
+  w.Finish();
+  CHECK(std::count(w.notifier.entries.begin(), w.notifier.entries.end(),
+                   std::make_pair(real, std::string("a"))) >= 1);
+  w.remote.ResetCalls();
+  REQUIRE(w.List(real).ok());
+  CHECK(w.remote.Calls("ls") == 1);  // listed again, not served from the stale cache
 }
 
 TEST_CASE("copies within one collection are transfer tasks too", "[fs][copy]") {

@@ -655,6 +655,25 @@ TEST_CASE("mkdir and rename", "[fs][namespace]") {
   CHECK(Errno(fs.CopyFileRange(a->attr.ino, 0, 0, a->attr.ino, 0, 0, 1).error()) == EOPNOTSUPP);
 }
 
+TEST_CASE("rename onto a non-empty directory is ENOTEMPTY, not the service's error",
+          "[fs][namespace]") {
+  // mv -T d1 d2 with d2 holding files: rename(2) says ENOTEMPTY ("Directory not empty"); the
+  // service's refusal is a 502 that would read as EIO ("Input/output error").
+  World w;
+  w.remote.AddFile(kTut, "/d/src/f", "f");
+  w.remote.AddFile(kTut, "/d/full/g", "g");
+  w.remote.AddDir(kTut, "/d/empty");
+  auto& fs = w.Make();
+  auto d = w.Walk("Globus Tutorial Collection 1/d");
+  REQUIRE(d.ok());
+  auto full = fs.Rename(d->attr.ino, "src", d->attr.ino, "full", 0);
+  REQUIRE_FALSE(full.ok());
+  CHECK(Errno(full.error()) == ENOTEMPTY);
+  CHECK(w.remote.Calls("rename") == 0);
+  CHECK(w.remote.Exists(kTut, "/d/full/g"));
+  CHECK(w.remote.Exists(kTut, "/d/src/f"));
+}
+
 TEST_CASE("drop caches through the invalidate xattr", "[fs][invalidate]") {
   World w;
   w.remote.AddFile(kTut, "/d/sub/f", "x");
