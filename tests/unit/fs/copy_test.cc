@@ -91,6 +91,9 @@ struct CopyWorld : World {
     Ino dst_ino = 0, src_ino = 0;
     int calls = 0;
   };
+  // The two directories every test copies between: Tut:/src and Grex:/dst.
+  Ino SrcDir() { return Dir(std::string(kTutName) + "/src"); }
+  Ino DstDir() { return Dir(std::string(kGrexName) + "/dst"); }
   // create(2) of `name` in `dir` (O_WRONLY|O_CREAT|O_TRUNC): the new handle.
   uint64_t CreateFile(Ino dir, const std::string& name) {
     auto c = fs->Create(dir, name, 0644, kCreateFlags);
@@ -105,7 +108,7 @@ struct CopyWorld : World {
   Truncated OpenOldTruncated() {
     remote.AddFile(kGrex, "/dst/a", "OLD CONTENT");
     Truncated t;
-    t.dir = Dir(std::string(kGrexName) + "/dst");
+    t.dir = DstDir();
     auto e = fs->Lookup(t.dir, "a");
     REQUIRE(e.ok());
     t.ino = e->attr.ino;
@@ -175,7 +178,7 @@ TEST_CASE("cp between collections: one transfer, pending entry, then the real en
           "[fs][copy]") {
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/a.bin", Pattern(1000), 1600000123);
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   REQUIRE(w.List(dst)->empty());  // the listing is cached from now on
 
   auto cp = w.StartCp(std::string(kTutName) + "/src/a.bin", dst, "a.bin");
@@ -230,7 +233,7 @@ TEST_CASE("cp of a 5 GiB file: several copy_file_range calls, one transfer item"
   gf::testing::FakeRemote::Node big;
   big.size_override = size;
   w.remote.SetNode(kTut, "/src/big", big);
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   auto cp = w.StartCp(std::string(kTutName) + "/src/big", dst, "big");
   REQUIRE(cp.first.ok());
   CHECK(*cp.first == kChunk);
@@ -249,7 +252,7 @@ TEST_CASE("copy_file_range that is not a whole-file copy is EOPNOTSUPP", "[fs][c
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/a", Pattern(100));
   w.remote.AddFile(kGrex, "/dst/old", "OLD");
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   auto s = w.Walk(std::string(kTutName) + "/src/a");
   REQUIRE(s.ok());
   auto in = w.fs->Open(s->attr.ino, O_RDONLY);
@@ -329,7 +332,7 @@ TEST_CASE("cp onto a destination whose copy is still pending waits for it, then 
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/a", "first");
   w.remote.AddFile(kTut, "/src/b", "second");
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   REQUIRE(w.StartCp(std::string(kTutName) + "/src/a", dst, "x").first.ok());
   auto x = w.fs->Lookup(dst, "x");  // cp stats an existing destination, then opens it
   REQUIRE(x.ok());
@@ -355,8 +358,8 @@ TEST_CASE("mv or create of a name whose copy is pending is EBUSY, without a wait
   // freeze every ls of them until the transfer ended.
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/a", "content");
-  Ino src_dir = w.Dir(std::string(kTutName) + "/src");
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino src_dir = w.SrcDir();
+  Ino dst = w.DstDir();
   REQUIRE(w.StartCp(std::string(kTutName) + "/src/a", dst, "x").first.ok());
   CHECK(Errno(w.fs->Rename(dst, "x", dst, "y", 0).error()) == EBUSY);
   CHECK(Errno(w.fs->Rename(dst, "x", src_dir, "y", 0).error()) == EBUSY);
@@ -371,7 +374,7 @@ TEST_CASE("Ctrl-C while waiting for a pending copy to be replaced: EINTR, the co
           "[fs][copy]") {
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/a", "content");
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   REQUIRE(w.StartCp(std::string(kTutName) + "/src/a", dst, "x").first.ok());
   auto x = w.fs->Lookup(dst, "x");
   REQUIRE(x.ok());
@@ -388,7 +391,7 @@ TEST_CASE("Ctrl-C while waiting for a pending copy to be replaced: EINTR, the co
 TEST_CASE("a failed copy to a new file: the pending entry vanishes, fsync is EIO", "[fs][copy]") {
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/a", Pattern(10));
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   auto cp = w.StartCp(std::string(kTutName) + "/src/a", dst, "a", /*release=*/false);
   REQUIRE(cp.first.ok());
   w.Drive();
@@ -407,7 +410,7 @@ TEST_CASE("a failed copy to a new file: the pending entry vanishes, fsync is EIO
 
 TEST_CASE("write is refused and create without a copy leaves nothing remote", "[fs][copy]") {
   CopyWorld w;
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   auto c = w.fs->Create(dst, "local.txt", 0644, kCreateFlags);
   REQUIRE(c.ok());
   CHECK(w.fs->Lookup(dst, "local.txt").ok());  // cp stats it between create and write
@@ -429,7 +432,7 @@ TEST_CASE("an empty file: create and close with no copy and no data makes it rem
   // cp of an empty file never reaches us as copy_file_range (the kernel answers it: nothing
   // to copy), and `touch` / `: > f` are the same calls.
   CopyWorld w;
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   const uint64_t fh = w.CreateFile(dst, "empty");
   // A FLUSH is every close(2), also of a dup (a shell redirect closes one before its command
   // writes): it decides nothing.
@@ -451,7 +454,7 @@ TEST_CASE("an empty file: create and close with no copy and no data makes it rem
 TEST_CASE("an empty file: a write refused after a FLUSH (shell redirect) leaves nothing",
           "[fs][copy][empty]") {
   CopyWorld w;
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   const uint64_t fh = w.CreateFile(dst, "out");
   REQUIRE(w.fs->Flush(fh).ok());  // the shell closes its dup
   REQUIRE_FALSE(w.fs->Write(fh).ok());
@@ -486,7 +489,7 @@ TEST_CASE("an empty file: a queued copy is not replaced by an empty file at clos
           "[fs][copy][empty]") {
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/a", Pattern(10));
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   auto cp = w.StartCp(std::string(kTutName) + "/src/a", dst, "a", /*release=*/false);
   REQUIRE(cp.first.ok());
   REQUIRE(w.fs->Flush(cp.dst_fh).ok());
@@ -514,7 +517,7 @@ TEST_CASE("an empty file that cannot be made: the error is reported, nothing is 
     CHECK(w.remote.Calls("put") == 0);
   }
   SECTION("the PUT is refused at the last close: logged, shown by status") {
-    Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+    Ino dst = w.DstDir();
     w.remote.FailNext("put", Error::Api(403, "EndpointPermissionDenied", "denied"));
     auto c = w.fs->Create(dst, "empty", 0644, kCreateFlags);
     REQUIRE(c.ok());
@@ -552,7 +555,7 @@ TEST_CASE("lock files are refused up front; unlink of a name already gone is ENO
   // the lock: by then the release has dropped the placeholder.
   CopyWorld w;
   w.remote.AddFile(kGrex, "/dst/old", "OLD");
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   CHECK(Errno(w.fs->Create(dst, "index.lock", 0666, O_RDWR | O_CREAT | O_EXCL).error()) == EROFS);
   CHECK(Errno(w.fs->Lookup(dst, "index.lock").error()) == ENOENT);
   CHECK(Errno(w.fs->Create(dst, "old", 0666, O_RDWR | O_CREAT | O_EXCL).error()) == EEXIST);
@@ -569,7 +572,7 @@ TEST_CASE("lock files are refused up front; unlink of a name already gone is ENO
 TEST_CASE("cp -r: many files queued close together become one task", "[fs][copy]") {
   CopyWorld w;
   for (int i = 0; i < 100; ++i) w.remote.AddFile(kTut, "/src/f" + std::to_string(i), "x");
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   auto made = w.fs->Mkdir(dst, "tree", 0755);
   REQUIRE(made.ok());
   CHECK(w.fs->Lookup(dst, "tree").ok());  // visible at once
@@ -635,7 +638,7 @@ TEST_CASE("a copy into ~ that completes is visible at once under the home's real
 TEST_CASE("copies within one collection are transfer tasks too", "[fs][copy]") {
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/a", "same collection");
-  Ino src_dir = w.Dir(std::string(kTutName) + "/src");
+  Ino src_dir = w.SrcDir();
   auto cp = w.StartCp(std::string(kTutName) + "/src/a", src_dir, "b");
   REQUIRE(cp.first.ok());
   w.Drive();
@@ -651,8 +654,8 @@ TEST_CASE("mv across collections: source hidden, deleted only after the verified
           "[fs][copy][mv]") {
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/m", "move me");
-  Ino src_dir = w.Dir(std::string(kTutName) + "/src");
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino src_dir = w.SrcDir();
+  Ino dst = w.DstDir();
   REQUIRE(w.fs->Lookup(src_dir, "m").ok());
   REQUIRE(w.fs->Rename(src_dir, "m", dst, "m", RENAME_NOREPLACE).ok());
   CHECK(Errno(w.fs->Lookup(src_dir, "m").error()) == ENOENT);  // hidden
@@ -702,8 +705,8 @@ TEST_CASE("mv across collections respects RENAME_NOREPLACE", "[fs][copy][mv]") {
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/m", "a");
   w.remote.AddFile(kGrex, "/dst/m", "b");
-  Ino src_dir = w.Dir(std::string(kTutName) + "/src");
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino src_dir = w.SrcDir();
+  Ino dst = w.DstDir();
   CHECK(Errno(w.fs->Rename(src_dir, "m", dst, "m", RENAME_NOREPLACE).error()) == EEXIST);
   w.Drive();
   CHECK(w.remote.Tasks().empty());
@@ -713,7 +716,7 @@ TEST_CASE("mv across collections respects RENAME_NOREPLACE", "[fs][copy][mv]") {
 TEST_CASE("wait mode: copy_file_range returns the task's error", "[fs][copy][wait]") {
   CopyWorld w(/*wait_mode=*/true);
   w.remote.AddFile(kTut, "/src/a", "x");
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   auto cp = w.OpenCp(std::string(kTutName) + "/src/a", dst, "a");
   std::atomic<bool> done{false};
   Result<uint64_t> r = uint64_t{0};
@@ -742,7 +745,7 @@ TEST_CASE("wait mode: copy_file_range returns the task's error", "[fs][copy][wai
 TEST_CASE("wait mode: an interrupt cancels the Globus task", "[fs][copy][wait]") {
   CopyWorld w(/*wait_mode=*/true);
   w.remote.AddFile(kTut, "/src/a", "x");
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   auto cp = w.OpenCp(std::string(kTutName) + "/src/a", dst, "a");
   std::atomic<bool> cancel{false}, done{false};
   Result<uint64_t> r = uint64_t{0};
@@ -773,7 +776,7 @@ TEST_CASE("restart: pending entries come back and the task is tracked, not resub
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/a", Pattern(64));
   w.remote.AddFile(kTut, "/src/b", Pattern(32));
-  Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  Ino dst = w.DstDir();
   REQUIRE(w.StartCp(std::string(kTutName) + "/src/a", dst, "a").first.ok());
   w.Drive();                                                                  // a is submitted
   REQUIRE(w.StartCp(std::string(kTutName) + "/src/b", dst, "b").first.ok());  // b only queued
@@ -782,7 +785,7 @@ TEST_CASE("restart: pending entries come back and the task is tracked, not resub
   w.CloseEngine();  // the daemon dies; a new one opens the same journal
   w.Make();
   w.OpenEngine();
-  dst = w.Dir(std::string(kGrexName) + "/dst");
+  dst = w.DstDir();
   auto a = w.fs->Lookup(dst, "a");
   auto b = w.fs->Lookup(dst, "b");
   REQUIRE((a.ok() && b.ok()));
