@@ -129,7 +129,7 @@ class RateLimiter:
             self._windows.clear()
 
 
-FAULT_KINDS = {"status", "reset", "stall", "malformed"}
+FAULT_KINDS = {"status", "reset", "stall", "malformed", "drop"}
 
 
 class Fault:

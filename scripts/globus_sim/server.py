@@ -198,6 +198,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if latency:
                 time.sleep(latency / 1000.0)
             fault = sim.faults.take(self.command, req.route, req.path)
+        if fault is not None and fault.kind == "drop":
+            # No answer at all, as from a connection the server or a NAT dropped while idle.
+            self._abort()
+            sim.metrics.count(self.command, req.route, 0, 0, 0)
+            sim.request_log.write(self.command, self.path, 0, req.route, req.user,
+                                  (time.monotonic() - t0) * 1000)
+            return
         try:
             if fault is not None and fault.kind in ("status", "malformed"):
                 resp = app.fault_response(req, fault)
