@@ -179,6 +179,7 @@ int ErrnoFor(const Error& e) {
   if (e.sys_errno != 0) return e.sys_errno;  // an explicit decision by the caller wins
   switch (e.kind) {
     case ErrorKind::kApi: {
+      if (IsTransientNotFound(e)) return EIO;
       // Exact match first, then the longest dotted-prefix match.
       for (const auto& row : kCodeTable)
         if (e.code == row.code_prefix) return row.err;
@@ -231,6 +232,14 @@ int ErrnoFor(const Error& e) {
       return EOPNOTSUPP;
   }
   return EIO;
+}
+
+bool IsTransientNotFound(const Error& e) {
+  if (e.kind != ErrorKind::kApi || e.http_status != 404) return false;
+  for (std::string_view marker : {"ENDPOINT_ERROR", "INTERNAL_ERROR"})
+    if (e.code.find(marker) != std::string::npos || e.message.find(marker) != std::string::npos)
+      return true;
+  return false;
 }
 
 }  // namespace gf

@@ -58,7 +58,7 @@ std::size_t FakeTransport::pending() const {
 }
 
 Result<http::Response> FakeTransport::Send(const http::Request& req) {
-  RecordedRequest rec{req.method, req.url, req.headers, req.body};
+  RecordedRequest rec{req.method, req.url, req.headers, req.body, req.fresh_connection};
   Answer a;
   {
     std::lock_guard<std::mutex> l(mu_);
