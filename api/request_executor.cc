@@ -117,9 +117,10 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
     if (d.action != RetryAction::kRetry) {
       if (d.out_of_budget) {
         stats.out_of_budget = true;
-        // The one line a user sees for a call that could not be completed in time.
+        // The one line (at Info: a mount's log level) for a call that could not be completed in
+        // time; a command-line user gets the error itself instead. Each retry is Debug.
         const bool told_to_wait = retry_after && *retry_after > policy_.budget - state.elapsed;
-        log::Warn("api", o.context, ": giving up after ", state.elapsed.count() / 1000.0, " s and ",
+        log::Info("api", o.context, ": giving up after ", state.elapsed.count() / 1000.0, " s and ",
                   stats.attempts, " attempts (retry budget ", policy_.budget.count() / 1000.0, " s",
                   told_to_wait ? ", and the service asked to wait longer" : "",
                   "): ", err.Describe());
@@ -133,9 +134,9 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
     ++state.retries;
     ++stats.retries;
     stats.slept += d.delay;
-    log::Info("api", o.context, ": ", err.Describe(), "; retry ", state.retries, " in ",
-              d.delay.count(), " ms (", state.elapsed.count(), " of ", policy_.budget.count(),
-              " ms of the retry budget used)");
+    log::Debug("api", o.context, ": ", err.Describe(), "; retry ", state.retries, " in ",
+               d.delay.count(), " ms (", state.elapsed.count(), " of ", policy_.budget.count(),
+               " ms of the retry budget used)");
     policy_.sleep(d.delay, cancel);
   }
 }

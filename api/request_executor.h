@@ -16,8 +16,9 @@
 //   5. DecideRetry: stop, refresh-then-retry (401, once), or sleep and retry.
 // Cancellation: `cancel`, else the thread's CancelScope::Current() (a FUSE request's Ctrl-C),
 // aborts a request in flight and ends a backoff at once: kAborted (EINTR).
-// Giving up because the budget is spent logs ONE warning (what failed, after how long and how
-// many attempts) and returns the last error with sys_errno ETIMEDOUT.
+// Giving up because the budget is spent logs ONE line at Info, the level of a mount's log
+// (what failed, after how long and how many attempts; each retry is a Debug line), and returns
+// the last error with sys_errno ETIMEDOUT.
 // Every returned Error carries `context` (e.g. "ls <collection>:/path").
 //
 // Thread-safe: Execute() keeps all per-call state on the stack; the Transport, TokenSource and
