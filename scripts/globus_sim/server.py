@@ -197,7 +197,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             latency = sim.tunable("latency_ms")
             if latency:
                 time.sleep(latency / 1000.0)
-            fault = sim.faults.take(self.command, req.route, req.path)
+            fault = sim.faults.take(self.command, req.route, req.path, req.target)
         if fault is not None and fault.kind == "drop":
             # No answer at all, as from a connection the server or a NAT dropped while idle.
             self._abort()
