@@ -10,6 +10,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -25,13 +26,16 @@
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "auth/authorization_broker.h"
 #include "cli/commands.h"
 #include "cli/context.h"
+#include "common/cancel.h"
 #include "common/log.h"
 #include "fs/filesystem.h"
 #include "fs/flow_authorizer.h"
+#include "fs/journal.h"
 #include "fs/mount.h"
 #include "fs/pending_overlay.h"
 #include "fs/transfer_engine.h"
@@ -77,7 +81,9 @@ const CommandSpec& UnmountSpec() {
   static const CommandSpec s{"unmount",
                              "MOUNTPOINT",
                              "Unmount a globus-fuse mount.",
-                             "Uses `fusermount3 -u` (as root: umount2).",
+                             "Uses `fusermount3 -u` (as root: umount2), then waits (up to 10 s)\n"
+                             "for the daemon to let go of the mount's journal, so a `mount` right\n"
+                             "after it works. --lazy detaches and does not wait.",
                              {{"lazy", 'z', false, false, "", "lazy unmount (busy mounts)"}},
                              {"globus-fuse unmount ~/globus"}};
   return s;
@@ -177,6 +183,38 @@ std::string MountId(const std::string& mount_point) {
   std::replace(name.begin(), name.end(), '/', '_');
   while (!name.empty() && name[0] == '_') name.erase(0, 1);
   return name.empty() ? "root" : name;
+}
+
+// A globus-fuse daemon holds its mount's transfer journal under an exclusive flock from mount
+// until it exits. Another process can see whether it still does (a shared flock attempt fails)
+// without disturbing it. Unmount waits for the lock to go (the daemon has let go of the journal
+// and is exiting), and mount waits for a previous daemon on the same path to let go, so an
+// unmount followed at once by a mount works. Both waits are bounded.
+constexpr Millis kDaemonExitWait{10000};
+
+bool JournalHeld(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;  // no journal: no daemon ever used this path with this state_dir
+  bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // drops our shared lock at once
+  return held;
+}
+
+// Waits until no daemon holds `journal`, at most kDaemonExitWait; says what it waits for when
+// that takes more than a second. False when it is still held.
+bool WaitJournalReleased(const std::string& journal, const std::string& waiting_for) {
+  const auto start = std::chrono::steady_clock::now();
+  bool said = false;
+  while (JournalHeld(journal)) {
+    auto waited = std::chrono::steady_clock::now() - start;
+    if (waited >= kDaemonExitWait) return false;
+    if (!said && waited >= std::chrono::seconds(1)) {
+      std::cerr << "globus-fuse: waiting for " << waiting_for << "\n";
+      said = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
 }
 
 std::string DefaultLogFile(const Config& c, const std::string& mount_point) {
@@ -621,6 +659,10 @@ int CmdMount(int argc, char** argv) {
   // cp/mv as Globus transfer tasks (issue 6): the journal is per mount point, so a remount
   // resumes what a crashed or unmounted daemon left (tracked, never resubmitted twice).
   if (c.state_dir.empty()) c.state_dir = DefaultStateDir();
+  // `unmount` followed at once by `mount` (scripts, systemd restarts): the previous daemon may
+  // still be exiting.
+  WaitJournalReleased(fs::JournalPath(c.state_dir, MountId(mp)),
+                      "the previous globus-fuse on " + mp + " to exit");
   auto engine = fs::TransferEngine::Open(filesystem.engine_api(),
                                          fs::TransferEngineOptions::FromConfig(c, MountId(mp)));
   if (!engine.ok()) {
@@ -674,10 +716,14 @@ int CmdMount(int argc, char** argv) {
   // Unblock FUSE workers waiting for a login flow or a task (wait mode), or the loop would
   // join them only when those end (up to auth_timeout, or the task's duration).
   mo.on_exit_requested = [&broker, &engine] {
+    RequestShutdown();  // requests in flight and retry waits end now, not after their budget
     broker.Shutdown();
     (*engine)->Stop();
   };
-  mo.before_teardown = [&engine] { (*engine)->Stop(); };
+  mo.before_teardown = [&engine] {
+    RequestShutdown();  // background retries (prefetch) end now: Filesystem::Stop joins them
+    (*engine)->Stop();
+  };
   mo.mount_point = mp;
   mo.foreground = foreground;
   mo.allow_other = args->Has("allow-other");
@@ -718,6 +764,21 @@ int CmdUnmount(int argc, char** argv) {
   if (!target) return ReportError(target.error());
   const std::string& mp = *target;
   bool lazy = args->Has("lazy");
+  // Returns once the daemon has let go of the mount's journal (it exits right after), so a
+  // `mount` that follows finds the path free. A lazy unmount detaches now and does not wait.
+  std::string journal;
+  if (!lazy) {
+    if (auto config = ConfigFromArgs(*args); config.ok()) {
+      journal = fs::JournalPath(config->state_dir.empty() ? DefaultStateDir() : config->state_dir,
+                                MountId(mp));
+    }
+  }
+  auto unmounted = [&]() -> int {
+    if (!journal.empty() && !WaitJournalReleased(journal, "the globus-fuse daemon to exit"))
+      std::cerr << "globus-fuse: " << mp
+                << " is unmounted, but its daemon is still finishing (its log says why)\n";
+    return kExitOk;
+  };
   if (geteuid() == 0) {
     if (umount2(mp.c_str(), lazy ? MNT_DETACH : 0) != 0) {
       const int err = errno;
@@ -728,7 +789,7 @@ int CmdUnmount(int argc, char** argv) {
             "for a login; close it, or detach now with `globus-fuse unmount --lazy`)";
       return ReportError(Error::Local(err, msg));
     }
-    return kExitOk;
+    return unmounted();
   }
   pid_t pid = fork();
   if (pid < 0) return ReportError(Error::Local(errno, "fork failed"));
@@ -743,7 +804,7 @@ int CmdUnmount(int argc, char** argv) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return kExitOk;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return unmounted();
   if (!lazy)
     std::cerr << "globus-fuse: if the mount is busy (a process has a file or directory open "
                  "there, or waits in it), close it, or detach now with `globus-fuse unmount "
