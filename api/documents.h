@@ -1,5 +1,5 @@
-// Typed Transfer v0.10 documents (see shared/reference/globus-api.md).
-// Parsers live in api/documents.cc; every fixture in shared/reference/globus-fixtures parses.
+// Typed Transfer v0.10 documents (see docs/reference/globus-api.md).
+// Parsers live in api/documents.cc; every fixture in tests/fixtures/globus parses.
 #pragma once
 
 #include <cstdint>

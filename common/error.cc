@@ -131,7 +131,7 @@ struct CodeErrno {
   int err;
 };
 
-// Globus Transfer codes (see shared/reference/globus-api.md §2.2).
+// Globus Transfer codes (see docs/reference/globus-api.md §2.2).
 constexpr CodeErrno kCodeTable[] = {
     {"ClientError.NotFound", ENOENT},
     {"NotFound", ENOENT},  // stat of a missing path

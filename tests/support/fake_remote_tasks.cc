@@ -1,6 +1,6 @@
 // FakeRemote, task half: submission ids, transfer/delete submission, task monitoring and task
 // execution over the same in-memory tree as fake_remote.cc. Mirrors the real service
-// (shared/reference/globus-api.md §1.5–1.7):
+// (docs/reference/globus-api.md §1.5–1.7):
 //  * GetSubmissionId hands out fresh UUID-like ids; a submission must use one of them.
 //  * Resubmitting a submission_id answers code "Duplicate" with the ORIGINAL task_id.
 //  * No items → 400 ClientError.BadRequest.NoTransferItems; unknown collection → 404
