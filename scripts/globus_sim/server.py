@@ -94,6 +94,9 @@ class Request:
         (or a ``reset_upload`` fault cuts the body) before the end."""
         self._consumed = True
         fault = self.upload_fault
+        if fault is not None and fault.kind == "reset" and not resp.length:
+            self._abort()  # nothing to cut: drop before the status line (e.g. a PUT's reply)
+            return 0
         limit = None
         if fault is not None:
             limit = fault.after_bytes
@@ -330,6 +333,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(header_bytes)
             if resp.chunks is not None and hasattr(resp.chunks, "close"):
                 resp.chunks.close()
+            return 0
+        if fault is not None and fault.kind == "reset" and not resp.length:
+            self._abort()  # nothing to cut: drop before the status line (e.g. a PUT's reply)
             return 0
         limit = None
         if fault is not None:
