@@ -48,6 +48,13 @@ class Metrics:
             if bytes_out:
                 self.bytes_out[route] += bytes_out
 
+    def count_bytes_out(self, route, n):
+        """Response body bytes, added once sent (the request itself is counted before its
+        response goes out, so a client that got a response always finds it counted)."""
+        if n:
+            with self._lock:
+                self.bytes_out[route] += n
+
     def count_task(self, task_type, items):
         with self._lock:
             self.tasks[task_type] += 1

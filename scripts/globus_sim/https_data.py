@@ -190,6 +190,7 @@ class CollectionApp:
                 for chunk in req.stream():
                     if limit and req.bytes_in > limit:  # a chunked body passing the limit
                         req.handler.close_connection = True
+                        req.linger = True
                         raise _too_large(req)
                     out.write(chunk)
             if not partial:

@@ -50,6 +50,7 @@ class Request:
         self.user = None
         self.bytes_in = 0
         self.upload_fault = None  # a reset_upload fault, applied by stream()
+        self.linger = False  # after the response, discard unread body bytes before closing
         self._body = None
         self._consumed = False
 
@@ -115,18 +116,35 @@ class Request:
         if limit is not None:  # the whole body fitted under after_bytes: cut at the end
             raise UploadAborted("globus-sim injected reset_upload", injected=True)
 
+    def _read_some(self, n):
+        """Up to ``n`` bytes as they arrive, and whether the input ended first. What arrived
+        before a disconnect is returned, not lost in a buffer (a cut-off PUT keeps it)."""
+        buf = bytearray()
+        while len(buf) < n:
+            try:
+                data = self.handler.rfile.read1(n - len(buf))
+            except (OSError, ssl.SSLError, socket.timeout):
+                data = b""
+            if not data:
+                return bytes(buf), True
+            buf += data
+        return bytes(buf), False
+
     def _read(self, n):
-        data = self.handler.rfile.read(n)
-        if not data:
+        data, ended = self._read_some(n)
+        if ended:
             raise UploadAborted("client closed during upload")
         return data
 
     def _length_pieces(self, chunk):
         left = self.content_length
         while left > 0:
-            data = self._read(min(chunk, left))
+            data, ended = self._read_some(min(chunk, left))
             left -= len(data)
-            yield data
+            if data:
+                yield data
+            if ended:
+                raise UploadAborted("client closed during upload")
 
     def _chunked_pieces(self, chunk):
         rfile = self.handler.rfile
@@ -298,14 +316,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "HEAD":
             resp.head_only = True
         sent = 0
+        counted = False
         try:
             self._finish_body(req, resp)
+            sim.metrics.count(self.command, req.route, resp.status, req.bytes_in, 0)
+            counted = True
             sent = self.send(resp, fault if fault is not None and fault.kind in
                              ("reset", "stall") else None)
+            if req.linger:
+                self._linger()
         except (ConnectionError, ssl.SSLError, socket.timeout, OSError):
             self.close_connection = True
         finally:
-            sim.metrics.count(self.command, req.route, resp.status, req.bytes_in, sent)
+            if not counted:
+                sim.metrics.count(self.command, req.route, resp.status, req.bytes_in, 0)
+            sim.metrics.count_bytes_out(req.route, sent)
             sim.request_log.write(self.command, self.path, resp.status, req.route, req.user,
                                   (time.monotonic() - t0) * 1000)
 
@@ -316,6 +341,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 req.body()
             else:
                 self.close_connection = True
+                req.linger = True
+
+    def _linger(self, seconds=2.0):
+        """Like Apache's lingering close: read and drop what the client still sends (for a
+        while), so a client that writes its whole body before reading sees the response (413,
+        411, an error) instead of a reset."""
+        deadline = time.monotonic() + seconds
+        try:
+            self.connection.settimeout(0.5)
+            while time.monotonic() < deadline and self.rfile.read1(1 << 20):
+                pass
+        except (OSError, ssl.SSLError, socket.timeout):
+            pass
 
     def send(self, resp, fault):
         """Write status, headers and body; apply a reset/stall fault. Returns body bytes sent."""
