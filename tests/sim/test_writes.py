@@ -17,14 +17,10 @@ TRANSIENT_MARKER = b"c=ENDPOINT_ERROR"
 
 
 class WritesTest(SimTestCase):
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.tut = cls.colls["Globus Tutorial Collection 1"]
-        cls.defaults = None
-        cls.tok = None
+    tok = None  # one login per class, made by the first test
 
     def setUp(self):
+        self.tut = self.colls["Globus Tutorial Collection 1"]
         if WritesTest.tok is None:
             WritesTest.tok = self.login(scope="https://auth.globus.org/scopes/%s/https"
                                         % defaults.TUTORIAL1)[defaults.TUTORIAL1]["access_token"]
