@@ -5,7 +5,7 @@ GET    /control/stats       request counts per route and per "METHOD route", sta
 POST   /control/stats/reset zero the counters (and the rate-limit windows)
 GET    /control/faults      active fault rules
 POST   /control/faults      add a rule {route, kind, status?, count?, retry_after?, after_bytes?,
-                            seconds?, method?, code?, message?}
+                            seconds?, method?, code?, message?, sticky?}
 DELETE /control/faults      remove all rules
 POST   /control/tokens/expire    {"user"?: name} expire live access tokens now
 POST   /control/sessions/expire  {"user"?: name} age every session auth time (tokens and
@@ -15,7 +15,7 @@ GET    /control/clock       {"now", "offset"}
 GET    /control/config      tunables and per-collection knobs
 POST   /control/config      {"tunables": {...}, "collections": {"<id>": {knob: value}}}
 GET    /control/log?n=N     last N request-log lines
-GET    /control/tasks       every task document (all users)
+GET    /control/tasks       every task document (all users), plus "_sim": what was submitted
 GET    /control/health      {"ok": true}
 =========================  ===================================================================
 """
