@@ -37,8 +37,8 @@
 #include "fs/transfer_engine.h"
 
 namespace gf::cli {
-namespace {
 
+// The command specs are shared with the help, man page and completion renderers (cli/docs.h).
 const CommandSpec& MountSpec() {
   static const CommandSpec s{
       "mount",
@@ -111,6 +111,8 @@ const CommandSpec& DropCachesSpec() {
       {"globus-fuse drop-caches ~/globus/'My Lab'/results"}};
   return s;
 }
+
+namespace {
 
 // The absolute, symlink-free form of p. When p itself cannot be resolved (it does not exist,
 // or is a dead FUSE mount: ENOTCONN), its parent is resolved and the last component appended,
@@ -223,12 +225,16 @@ std::vector<MountEntry> MountTable() {
 
 constexpr const char* kGlobusMountType = "fuse.globus-fuse";
 
+}  // namespace
+
 std::vector<std::string> GlobusMounts() {
   std::vector<std::string> out;
   for (const auto& m : MountTable())
     if (m.type == kGlobusMountType) out.push_back(m.path);
   return out;
 }
+
+namespace {
 
 // What is mounted at exactly `path` (the topmost mount), if anything.
 std::optional<MountEntry> MountAt(const std::string& path) {
