@@ -55,12 +55,17 @@ class InstalledFiles(unittest.TestCase):
         declared = {d.split()[0] for d in depends.replace("|", ",").split(",") if d.strip()}
         for want in ("libfuse3-3", "fuse3", "libcurl4"):
             self.assertIn(want, declared)
+        # The libraries the binary names itself (DT_NEEDED; theirs are their packages' own
+        # dependencies), and where the loader finds them.
+        dynamic = subprocess.run(["objdump", "-p", BIN], capture_output=True, text=True,
+                                 check=True).stdout
+        needed = [ln.split()[1] for ln in dynamic.splitlines() if ln.strip().startswith("NEEDED")]
+        self.assertIn("libfuse3.so.3", needed)
         ldd = subprocess.run(["ldd", BIN], capture_output=True, text=True, check=True).stdout
-        for line in ldd.splitlines():
-            parts = line.split("=>")
-            if len(parts) != 2 or not parts[1].strip().startswith("/"):
-                continue
-            lib = os.path.realpath(parts[1].split()[0])
+        where = {ln.split("=>")[0].strip(): ln.split("=>")[1].split()[0]
+                 for ln in ldd.splitlines() if "=>" in ln and "/" in ln.split("=>")[1]}
+        for soname in needed:
+            lib = os.path.realpath(where[soname])
             owner = subprocess.run(["dpkg", "-S", lib], capture_output=True, text=True)
             if owner.returncode != 0:  # /lib vs /usr/lib (merged /usr): ask for the other
                 alt = lib[4:] if lib.startswith("/usr/") else "/usr" + lib
