@@ -85,6 +85,8 @@ struct Config {
 
   // Where each value came from, for `globus-fuse config` and error messages.
   std::map<std::string, std::string> origin;
+
+  bool operator==(const Config&) const = default;
 };
 
 // The default config file path (honours GLOBUS_FUSE_CONFIG and XDG_CONFIG_HOME).

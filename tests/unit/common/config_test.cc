@@ -4,34 +4,11 @@
 #include <fstream>
 
 #include "common/config.h"
+#include "tests/support/scoped_env.h"
 
 using namespace gf;
 
 namespace {
-// Sets an environment variable for the scope of a test.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    const char* old = std::getenv(name);
-    if (old) old_ = old;
-    had_ = old != nullptr;
-    if (value)
-      ::setenv(name, value, 1);
-    else
-      ::unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (had_)
-      ::setenv(name_, old_.c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::string old_;
-  bool had_ = false;
-};
 
 std::string TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "gf-config-XXXXXX").string();
