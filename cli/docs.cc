@@ -87,6 +87,23 @@ const ConfigKeyDoc kKeyDocs[] = {
      "EAGAIN)."},
     {"log_file", "stderr, or state_dir/MOUNT.log for a background mount", false, "Where logs go."},
     {"debug", "false", true, "Debug logging (tokens are never logged)."},
+    {"cache_dir", "$XDG_CACHE_HOME/globus-fuse", false,
+     "Where files being written are staged before upload. Not used yet: writes are not wired "
+     "in."},
+    {"write_cache_limit", "10G", true,
+     "The most bytes staged for upload at once. Not used yet: writes are not wired in."},
+    {"max_upload_size", "1G", true,
+     "The largest file the mount will upload (0 = no limit). Not used yet: writes are not wired "
+     "in."},
+    {"write_mode", "close", true,
+     "close: close and fsync return the upload's result; background: close returns at once. "
+     "Not used yet: writes are not wired in."},
+    {"upload_replace", "rename", true,
+     "How a file is replaced: rename a finished upload over it, or delete it first. Not used "
+     "yet: writes are not wired in."},
+    {"delete_mode", "https", true,
+     "How one file is deleted: an HTTPS DELETE, or a Transfer delete task. Not used yet: "
+     "deletes are not wired in."},
 };
 
 // Sections only the man pages have: (title, roff body).

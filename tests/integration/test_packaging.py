@@ -15,7 +15,7 @@ import tempfile
 import unittest
 
 from tests.integration.harness import (BINARY, ROOT, SIM, Mount, MountTestCase, SimTestCase,
-                                       run_cli, wait_for)
+                                       fuse_device_for_users, run_cli, wait_for)
 
 TUTORIAL = "Globus Tutorial Collection 1"
 GREX = "UManitoba Grex HPC"
@@ -240,21 +240,15 @@ def in_mount_table(path):
 
 def nobody_setup(test, mounts=True):
     """Root, and runuser to act as user nobody. When nobody mounts: a /dev/fuse that nobody may
-    open. A normal installation makes /dev/fuse 0666 (udev); containers without udev leave it
-    0600, which would make every unprivileged mount fail before fusermount3 runs. Such a device
-    is made 0666 for the test, and set back afterwards."""
+    open (see harness.fuse_device_for_users)."""
     as_root(test)
     if not shutil.which("runuser"):
         test.skipTest("needs runuser")
     if subprocess.run(["runuser", "-u", "nobody", "--", "test", "-x", BINARY],
                       capture_output=True).returncode != 0:
         test.skipTest(f"user nobody cannot run {BINARY}")
-    if not mounts:
-        return
-    mode = stat.S_IMODE(os.stat("/dev/fuse").st_mode)
-    if mode & 0o006 != 0o006:
-        os.chmod("/dev/fuse", mode | 0o666)
-        test.addCleanup(os.chmod, "/dev/fuse", mode)
+    if mounts:
+        fuse_device_for_users(test)
 
 
 class NormalUserTests(SimTestCase):
