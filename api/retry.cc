@@ -1,5 +1,6 @@
 #include "api/retry.h"
 
+#include "api/documents.h"
 #include "common/cancel.h"
 
 #include <algorithm>
@@ -44,7 +45,7 @@ bool IsRetryableTransport(TransportFailure f) {
 bool IsRetryable(const Error& e) {
   switch (e.kind) {
     case ErrorKind::kApi:
-      if (IsTransientNotFound(e)) return true;
+      if (IsTransientBackendFault(e)) return true;
       // The SDK's rule is a substring test on the code (not the message).
       return IsRetryableStatus(e.http_status) &&
              e.code.find("ExternalError") == std::string::npos &&
@@ -62,12 +63,12 @@ bool CertainlyNotProcessed(const Error& e) {
            e.transport == TransportFailure::kTls;
   }
   if (e.kind == ErrorKind::kApi)
-    return e.http_status == 429 || e.http_status == 503 || IsTransientNotFound(e);
+    return e.http_status == 429 || e.http_status == 503 || IsTransientBackendFault(e);
   return false;
 }
 
 bool WantsFreshConnection(const Error& e) {
-  if (e.kind == ErrorKind::kApi) return IsTransientNotFound(e);
+  if (e.kind == ErrorKind::kApi) return IsTransientBackendFault(e);
   return e.kind == ErrorKind::kTransport &&
          (e.transport == TransportFailure::kReset || e.transport == TransportFailure::kTimeout ||
           e.transport == TransportFailure::kTruncated ||

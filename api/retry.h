@@ -3,8 +3,8 @@
 // What is retried (the official SDK's classes, globus-api.md §2.1, plus two):
 //   - HTTP 429, 500, 502, 503, 504, except when the Globus `code` contains "ExternalError" or
 //     "EndpointError" (those describe the collection, e.g. "not a directory", and repeat);
-//   - a 404 that IsTransientNotFound (a collection HTTPS server's failing backend), on a fresh
-//     connection;
+//   - a collection HTTPS server's transient backend fault (IsTransientBackendFault: a 404 whose
+//     body says ENDPOINT_ERROR), on a fresh connection (it sticks to the connection);
 //   - transport failures kConnect, kReset, kTimeout, kTruncated, kDns (a resolver hiccup or a
 //     network that is down for a while) and kMalformedBody (a 2xx whose body does not parse:
 //     a proxy's page, a cut document -- transient like a truncated body). Never kTls (a
@@ -76,7 +76,7 @@ struct RetryState {
 bool IsRetryableStatus(int http_status);
 bool IsRetryableTransport(TransportFailure f);
 // kApi errors: retryable status and a code without ExternalError/EndpointError, or
-// IsTransientNotFound. kTransport: IsRetryableTransport. Everything else: false.
+// IsTransientBackendFault. kTransport: IsRetryableTransport. Everything else: false.
 bool IsRetryable(const Error& e);
 // True when the failure proves the request had no effect at the server: DNS, connect and TLS
 // failures (nothing was sent), 429 (refused by rate limit), 503 (service unavailable) and a

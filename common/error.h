@@ -102,10 +102,4 @@ struct Error {
 // The single table from errors to errno (see error.cc for the table and its reasoning).
 int ErrnoFor(const Error& e);
 
-// A 404 whose body says ENDPOINT_ERROR or INTERNAL_ERROR: a collection HTTPS server whose
-// storage backend failed ("Mapping collection to specified ID failed ... c=ENDPOINT_ERROR"),
-// not a missing file. Such failures come in bursts and stick to a connection: api/ retries them
-// on a fresh connection, and ErrnoFor never calls them ENOENT (EIO).
-bool IsTransientNotFound(const Error& e);
-
 }  // namespace gf

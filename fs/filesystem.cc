@@ -1564,7 +1564,7 @@ void Filesystem::Release(uint64_t fh) {
     if (unused && !refused && h->inode && h->inode->collection && HasHttps(*h->inode->collection)) {
       const Collection& c = *h->inode->collection;
       Status s =
-          remote_.Put(api::CollectionRef{c.id, *c.https_server}, HttpsPath(c, h->dst.path), "");
+          remote_.Put(api::CollectionRef{c.id, *c.https_server}, HttpsPath(c, h->dst.path), {});
       if (!s.ok()) Report("close", &c, h->dst.path, s.error());  // close(2) has returned
     }
     if (unused && pending_->DropPlaceholder(h->dst, fh))

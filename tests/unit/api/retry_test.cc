@@ -1,6 +1,7 @@
 // The retry policy as pure decisions: table-driven.
 #include <catch2/catch.hpp>
 
+#include "api/documents.h"
 #include "api/retry.h"
 
 using namespace gf;
@@ -37,8 +38,10 @@ TEST_CASE("which errors are retried", "[retry]") {
       {Net(TransportFailure::kAborted), false},
       {Net(TransportFailure::kMalformedBody), true},  // a proxy's page, a cut document
       {Api(404, "ClientError.NotFound"), false},
-      {Error::Api(404, "", "GlobusError: v=1 c=ENDPOINT_ERROR GCS Manager Internal Error"), true},
-      {Error::Api(404, "", "c=INTERNAL_ERROR"), true},
+      {ParseApiError(
+           404, "Mapping failed. GlobusError: v=1 c=ENDPOINT_ERROR GCS Manager Internal Error"),
+       true},
+      {ParseApiError(404, "GlobusError: v=1 c=INTERNAL_ERROR"), true},
       {Net(TransportFailure::kOther), false},
       {Error::Auth(AuthFailure::kLoginAgain, "x"), false},
   };
@@ -113,7 +116,7 @@ TEST_CASE("fresh connections after failures that may stick to one", "[retry]") {
   CHECK(WantsFreshConnection(Net(TransportFailure::kTimeout)));
   CHECK(WantsFreshConnection(Net(TransportFailure::kTruncated)));
   CHECK(WantsFreshConnection(Net(TransportFailure::kMalformedBody)));
-  CHECK(WantsFreshConnection(Error::Api(404, "", "c=ENDPOINT_ERROR")));
+  CHECK(WantsFreshConnection(ParseApiError(404, "GlobusError: v=1 c=ENDPOINT_ERROR")));
   CHECK_FALSE(WantsFreshConnection(Net(TransportFailure::kConnect)));
   CHECK_FALSE(WantsFreshConnection(Api(503)));
 }
@@ -137,8 +140,9 @@ TEST_CASE("non-idempotent calls retry only what never reached the server", "[ret
   CHECK(DecideRetry(p, s, Net(TransportFailure::kMalformedBody), false, std::nullopt, 0).action ==
         RetryAction::kStop);
   // The backend could not map the collection: nothing was touched.
-  CHECK(DecideRetry(p, s, Error::Api(404, "", "c=ENDPOINT_ERROR"), false, std::nullopt, 0).action ==
-        RetryAction::kRetry);
+  CHECK(DecideRetry(p, s, ParseApiError(404, "GlobusError: v=1 c=ENDPOINT_ERROR"), false,
+                    std::nullopt, 0)
+            .action == RetryAction::kRetry);
 }
 
 TEST_CASE("backoff is (0.25+0.5r)*2^attempt seconds, capped at 10 s", "[retry]") {
