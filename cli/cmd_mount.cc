@@ -31,8 +31,8 @@
 #include "cli/context.h"
 #include "common/log.h"
 #include "fs/filesystem.h"
-#include "fs/flow_authorizer.h"
-#include "fs/mount.h"
+#include "fs/fuse/flow_authorizer.h"
+#include "fs/fuse/mount.h"
 #include "fs/pending_overlay.h"
 #include "fs/transfer_engine.h"
 

@@ -13,7 +13,6 @@
 #include <cmath>
 #include <deque>
 
-#include "auth/remedy.h"
 #include "common/log.h"
 
 #ifndef RENAME_NOREPLACE
@@ -244,7 +243,7 @@ Error Filesystem::Report(const char* op, const Collection* c, const std::string&
   int err = ErrnoFor(e);
   std::string msg = std::string(op) + " " + Where(c, path) + ": ";
   if (e.NeedsAuthorization()) {
-    msg += auth::RemedyMessage(e, c ? c->display_name : "");
+    msg += authorizer_proxy_.Remedy(e, c ? c->display_name : "");
   } else {
     msg += e.Describe();
     if (e.kind == ErrorKind::kApi || e.kind == ErrorKind::kTransport) switch (err) {

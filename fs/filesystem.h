@@ -368,6 +368,9 @@ class Filesystem {
     Status Authorize(const Error& e, const std::string& c) override {
       return target->Authorize(e, c);
     }
+    std::string Remedy(const Error& e, std::string_view subject) override {
+      return target->Remedy(e, subject);
+    }
   } authorizer_proxy_;
   Remote remote_;
   Remote engine_remote_;  // over the same API, with default_authorizer_ (no flows)

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -36,6 +37,12 @@ class Authorizer {
   // May wait for the user (a login); ends early with EINTR when RequestCancel::Current() is
   // raised.
   virtual Status Authorize(const Error& error, const std::string& collection_id) = 0;
+  // What the user should do about `error` (an authorization error) on `subject` (a collection
+  // name, "" when unknown): one line for the log and the status document.
+  virtual std::string Remedy(const Error& error, std::string_view subject) {
+    (void)subject;
+    return error.Describe();
+  }
 };
 
 // The cancel flag of the request the calling thread serves (raised when the caller gets a

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <iterator>
 
-#include "api/request_executor.h"
+#include "api/background_calls.h"
 #include "common/log.h"
 
 namespace gf::fs {

@@ -1,4 +1,4 @@
-#include "fs/fuse_adapter.h"
+#include "fs/fuse/fuse_adapter.h"
 
 #include <sys/stat.h>
 

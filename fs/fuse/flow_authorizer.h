@@ -25,6 +25,8 @@ class FlowAuthorizer final : public Authorizer {
       : broker_(broker), name_of_(std::move(name_of)) {}
 
   Status Authorize(const Error& error, const std::string& collection_id) override;
+  // The `globus-fuse login ...` command that meets the error's requirement (auth/remedy.h).
+  std::string Remedy(const Error& error, std::string_view subject) override;
 
   auth::AuthorizationBroker& broker() { return broker_; }
 

@@ -1,4 +1,6 @@
-#include "fs/flow_authorizer.h"
+#include "fs/fuse/flow_authorizer.h"
+
+#include "auth/remedy.h"
 
 namespace gf::fs {
 
@@ -12,6 +14,10 @@ Status FlowAuthorizer::Authorize(const Error& error, const std::string& collecti
   if (e.context.empty()) e.context = error.context;
   if (e.request_id.empty()) e.request_id = error.request_id;
   return e;
+}
+
+std::string FlowAuthorizer::Remedy(const Error& error, std::string_view subject) {
+  return auth::RemedyMessage(error, subject);
 }
 
 }  // namespace gf::fs

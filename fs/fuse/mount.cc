@@ -1,4 +1,4 @@
-#include "fs/mount.h"
+#include "fs/fuse/mount.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -14,7 +14,7 @@
 #include <thread>
 
 #include "common/log.h"
-#include "fs/fuse_adapter.h"
+#include "fs/fuse/fuse_adapter.h"
 
 namespace gf::fs {
 

@@ -1,5 +1,5 @@
 // FlowAuthorizer: the fs core's Authorizer over the AuthorizationBroker.
-#include "fs/flow_authorizer.h"
+#include "fs/fuse/flow_authorizer.h"
 
 #include <catch2/catch.hpp>
 #include <cerrno>
