@@ -15,6 +15,7 @@
 
 #include "common/log.h"
 #include "fs/fuse/fuse_adapter.h"
+#include "fs/fuse/kernel_notifier.h"
 
 namespace gf::fs {
 
@@ -102,7 +103,7 @@ std::string TakeFuseMessage() {
 }
 }  // namespace
 
-Status RunMount(Filesystem& fs, const MountOptions& o) {
+Status RunMount(Filesystem& fs, FuseNotifier& notifier, const MountOptions& o) {
   std::string opts = "fsname=globus-fuse,subtype=globus-fuse,default_permissions,max_read=1048576";
   if (o.allow_other) opts += ",allow_other";
   for (const auto& extra : o.fuse_options) opts += "," + extra;
@@ -112,7 +113,6 @@ Status RunMount(Filesystem& fs, const MountOptions& o) {
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
 
   FuseAdapter adapter(fs);
-  fs.SetNotifier(&adapter);
   fuse_set_log_func(FuseLog);
   g_fuse_setup = true;
   struct SetupDone {
@@ -122,7 +122,6 @@ Status RunMount(Filesystem& fs, const MountOptions& o) {
       fuse_session_new(&args, &FuseAdapter::Ops(), sizeof(fuse_lowlevel_ops), &adapter));
   fuse_opt_free_args(&args);
   if (!se) {
-    fs.SetNotifier(nullptr);
     std::string user_opts;
     for (const auto& extra : o.fuse_options) user_opts += (user_opts.empty() ? "" : ",") + extra;
     return Error::Config("FUSE rejected the mount options '" + user_opts + "'" + TakeFuseMessage() +
@@ -130,7 +129,6 @@ Status RunMount(Filesystem& fs, const MountOptions& o) {
                          "options such as ro or allow_other");
   }
   if (fuse_set_signal_handlers(se.get()) != 0) {
-    fs.SetNotifier(nullptr);
     return Error::Local(EIO, "cannot install signal handlers");
   }
   // Without privileges libfuse runs fusermount3, which reports on our stderr: catch that too.
@@ -139,7 +137,6 @@ Status RunMount(Filesystem& fs, const MountOptions& o) {
   std::string helper = fusermount.Finish();
   if (mounted != 0) {
     fuse_remove_signal_handlers(se.get());
-    fs.SetNotifier(nullptr);
     std::string why = TakeFuseMessage();
     if (!helper.empty()) why = " (" + helper + ")";
     if (why.empty())
@@ -152,12 +149,11 @@ Status RunMount(Filesystem& fs, const MountOptions& o) {
   if (!o.foreground && fuse_daemonize(0) != 0) {
     fuse_session_unmount(se.get());
     fuse_remove_signal_handlers(se.get());
-    fs.SetNotifier(nullptr);
     return Error::Local(EIO, "cannot daemonize");
   }
   if (o.after_daemonize) o.after_daemonize();
   log::Info("mount", "mounted on ", o.mount_point, o.foreground ? " (foreground)" : "");
-  adapter.StartNotifier(se.get());
+  notifier.Attach(se.get());
 
   fuse_loop_config* cfg = fuse_loop_cfg_create();
   fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(std::max(o.max_threads, 2)));
@@ -184,12 +180,11 @@ Status RunMount(Filesystem& fs, const MountOptions& o) {
   fuse_loop_cfg_destroy(cfg);
 
   if (o.before_teardown) o.before_teardown();
-  adapter.StopNotifier();
+  notifier.Detach();
   fuse_session_unmount(se.get());
   fuse_remove_signal_handlers(se.get());
   se.reset();  // runs the destroy callback (fs.Stop()) when init had run
   fs.Stop();
-  fs.SetNotifier(nullptr);
   log::Info("mount", "unmounted ", o.mount_point);
   if (rc != 0 && rc != -EINTR && rc != SIGTERM && rc != SIGINT && rc != SIGHUP)
     return Error::Local(EIO, "FUSE session ended with error " + std::to_string(rc));

@@ -20,6 +20,7 @@
 
 #include "common/result.h"
 #include "fs/filesystem.h"
+#include "fs/fuse/kernel_notifier.h"
 
 namespace gf::fs {
 
@@ -40,6 +41,7 @@ struct MountOptions {
   std::function<void()> before_teardown;
 };
 
-Status RunMount(Filesystem& fs, const MountOptions& options);
+// `notifier` is the one the Filesystem was built with: attached to the session while it runs.
+Status RunMount(Filesystem& fs, FuseNotifier& notifier, const MountOptions& options);
 
 }  // namespace gf::fs

@@ -19,9 +19,9 @@
 // GCSv5 endpoints (non_functional) hold no data: they are never listed, and looking one up
 // fails with ENOENT and a log line saying so. `.by-id/<uuid>` reaches any collection.
 //
-// Collections are interned: a Collection lives as long as the registry, so inodes hold plain
-// pointers to it. Root resolution never holds the mutex across a remote call; concurrent
-// resolutions coalesce (SingleFlight).
+// Collections are interned in the CollectionCatalog: a Collection lives as long as the catalog
+// (the mount), so inodes hold plain pointers to it. Root resolution never holds the mutex across a
+// remote call; concurrent resolutions coalesce (SingleFlight).
 #pragma once
 
 #include "common/uuid.h"
@@ -38,9 +38,10 @@
 
 #include "api/documents.h"
 #include "common/clock.h"
-#include "fs/negative_cache.h"
+#include "common/mutex.h"
 #include "fs/remote.h"
-#include "fs/single_flight.h"
+#include "fs/superblock/negative_cache.h"
+#include "fs/superblock/single_flight.h"
 
 namespace gf::fs {
 
@@ -63,6 +64,23 @@ struct RootEntry {
   std::string id;                          // kUnresolved: the configured id
 };
 
+// Every collection the mount has met, interned by id. Built first (before the remote door and
+// the Authorizer, which name collections in what they tell the user). Thread-safe; `mu_` is a
+// leaf lock.
+class CollectionCatalog {
+ public:
+  const Collection* Intern(const api::Endpoint& e) EXCLUDES(mu_);
+  const Collection* Find(const std::string& id) const EXCLUDES(mu_);
+  // Every functional collection (GCSv5 endpoints hold no data), ordered by id.
+  std::vector<const Collection*> Functional() const EXCLUDES(mu_);
+  // The display name of a functional collection, "" when unknown.
+  std::string NameOf(const std::string& id) const EXCLUDES(mu_);
+
+ private:
+  mutable Mutex mu_;
+  std::map<std::string, std::unique_ptr<Collection>> interned_ GUARDED_BY(mu_);
+};
+
 // '/' -> U+2215; "", ".", ".." -> fallback.
 std::string SanitizeName(const std::string& name, const std::string& fallback);
 
@@ -74,7 +92,8 @@ class CollectionRegistry {
     std::chrono::nanoseconds retry_interval = std::chrono::seconds(60);  // after a failure
     std::chrono::nanoseconds bookmark_ttl = std::chrono::seconds(60);
   };
-  CollectionRegistry(Remote& remote, Clock& clock, NegativeCache& negative, Options options);
+  CollectionRegistry(Remote& remote, CollectionCatalog& catalog, Clock& clock,
+                     NegativeCache& negative, Options options);
 
   // Root directory entries (resolving what is pending, at most once per retry_interval).
   std::vector<RootEntry> List();
@@ -98,7 +117,6 @@ class CollectionRegistry {
   // the root). Safe to run concurrently.
   Result<std::vector<const Collection*>> FindExact(const std::string& display_name,
                                                    const std::string& id_prefix);
-  const Collection* Intern(const api::Endpoint& e);
   // Adds a collection to the root (if not there yet) and returns its root name.
   std::string AddToRootLocked(const Collection* c);
   void AddEntryLocked(RootEntry e);
@@ -107,6 +125,7 @@ class CollectionRegistry {
   Error NonFunctional(const api::Endpoint& e) const;
 
   Remote& remote_;
+  CollectionCatalog& catalog_;
   Clock& clock_;
   NegativeCache& negative_;
   const Options options_;
@@ -114,8 +133,7 @@ class CollectionRegistry {
   SingleFlight<std::string, bool> resolve_flight_;
 
   mutable std::mutex mu_;  // leaf lock: guards everything below; never held over a remote call
-  std::map<std::string, std::unique_ptr<Collection>> interned_;  // id -> collection
-  std::vector<std::string> pending_specs_;                       // configured, not resolved yet
+  std::vector<std::string> pending_specs_;  // configured, not resolved yet
   // INVARIANT: order_ holds exactly the keys of names_ (presentation order).
   std::map<std::string, RootEntry> names_;  // root name -> entry
   std::vector<std::string> order_;

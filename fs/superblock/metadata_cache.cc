@@ -1,4 +1,4 @@
-#include "fs/metadata_cache.h"
+#include "fs/superblock/metadata_cache.h"
 
 #include <malloc.h>
 

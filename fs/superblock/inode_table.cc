@@ -1,4 +1,4 @@
-#include "fs/inode_table.h"
+#include "fs/superblock/inode_table.h"
 
 #include <array>
 #include <cassert>
@@ -10,14 +10,14 @@
 namespace gf::fs {
 
 namespace {
-std::mutex& Stripe(Ino ino) {
-  static std::array<std::mutex, 64> stripes;
+Mutex& Stripe(Ino ino) {
+  static std::array<Mutex, 64> stripes;
   return stripes[ino % stripes.size()];
 }
 }  // namespace
 
 Inode::Inode(Ino i, Kind k, Role r, const Collection* c)
-    : ino(i), kind(k), role(r), collection(c), mu(Stripe(i)) {}
+    : ino(i), kind(k), role(r), collection(c), mu_(Stripe(i)) {}
 
 void Inode::SetName(std::string_view n) {
   if (n.empty()) {
@@ -45,14 +45,14 @@ InodeTable::InodeTable(bool abort_on_underflow) : abort_on_underflow_(abort_on_u
 
 InodeTable::~InodeTable() {
   // Break parent links iteratively so deep trees do not recurse in shared_ptr destructors.
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   dentries_.clear();
   for (auto& inode : inodes_) inode->parent_.reset();
   inodes_.clear();
 }
 
 InodePtr InodeTable::Get(Ino ino) const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto it = inodes_.find(ino);
   return it == inodes_.end() ? nullptr : *it;
 }
@@ -61,7 +61,7 @@ InodePtr InodeTable::AddPinned(Ino ino, const InodePtr& parent, const std::strin
                                Role role) {
   assert(ino < kFirstDynamicIno);
   auto inode = std::make_shared<Inode>(ino, kind, role, nullptr);
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   inode->parent_ = parent;
   inode->SetName(name);
   if (auto old = inodes_.find(ino); old != inodes_.end()) inodes_.erase(old);
@@ -73,7 +73,7 @@ InodePtr InodeTable::AddPinned(Ino ino, const InodePtr& parent, const std::strin
 InodePtr InodeTable::Link(const InodePtr& parent, std::string_view name, Kind kind, Role role,
                           const Collection* collection, uint64_t lookups) {
   assert(lookups >= 1);
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto d = dentries_.find(DentryKey{parent->ino, name});
   if (d != dentries_.end()) {
     auto s = inodes_.find((*d)->ino);
@@ -96,7 +96,7 @@ InodePtr InodeTable::Link(const InodePtr& parent, std::string_view name, Kind ki
 }
 
 InodePtr InodeTable::Child(Ino parent, std::string_view name) const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto d = dentries_.find(DentryKey{parent, name});
   if (d == dentries_.end()) return nullptr;
   auto s = inodes_.find((*d)->ino);
@@ -104,7 +104,7 @@ InodePtr InodeTable::Child(Ino parent, std::string_view name) const {
 }
 
 std::vector<std::pair<std::string, Ino>> InodeTable::Children(Ino parent) const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   std::vector<std::pair<std::string, Ino>> out;
   for (auto it = dentries_.lower_bound(DentryKey{parent, std::string_view()});
        it != dentries_.end() && (*it)->parent_->ino == parent; ++it)
@@ -136,23 +136,23 @@ void InodeTable::ForgetLocked(Ino ino, uint64_t n) {
 }
 
 void InodeTable::Forget(Ino ino, uint64_t n) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   ForgetLocked(ino, n);
 }
 
 void InodeTable::ForgetMulti(const std::vector<std::pair<Ino, uint64_t>>& batch) {
-  std::lock_guard<std::mutex> l(mu_);  // once per batch
+  MutexLock l(mu_);  // once per batch
   for (const auto& [ino, n] : batch) ForgetLocked(ino, n);
 }
 
 void InodeTable::Unlink(Ino parent, const std::string& name, Ino expected) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto d = dentries_.find(DentryKey{parent, std::string_view(name)});
   if (d != dentries_.end() && (expected == 0 || (*d)->ino == expected)) dentries_.erase(d);
 }
 
 void InodeTable::Move(Ino ino, const InodePtr& new_parent, const std::string& new_name) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto it = inodes_.find(ino);
   if (it == inodes_.end()) return;
   Inode& inode = **it;
@@ -166,7 +166,7 @@ void InodeTable::Move(Ino ino, const InodePtr& new_parent, const std::string& ne
 }
 
 std::string InodeTable::Path(const Inode& inode) const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   std::vector<std::string_view> parts;
   const Inode* n = &inode;
   while (n && n->role != Role::kCollectionRoot) {
@@ -184,33 +184,33 @@ std::string InodeTable::Path(const Inode& inode) const {
 }
 
 std::string InodeTable::Name(const Inode& inode) const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return std::string(inode.name());
 }
 
 Ino InodeTable::ParentIno(const Inode& inode) const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return inode.parent_ ? inode.parent_->ino : kRootIno;
 }
 
 uint64_t InodeTable::LookupCount(Ino ino) const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto it = inodes_.find(ino);
   return it == inodes_.end() ? 0 : (*it)->lookups_;
 }
 
 std::size_t InodeTable::size() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return inodes_.size();
 }
 
 uint64_t InodeTable::underflows() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return underflows_;
 }
 
 Ino InodeTable::next_ino() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return next_ino_;
 }
 

@@ -1,5 +1,5 @@
 // TransferEngine: see transfer_engine.h for the pipeline, fs/journal.h for the op state machine.
-#include "fs/transfer_engine.h"
+#include "fs/transfers/engine.h"
 
 #include <algorithm>
 #include <cmath>
@@ -356,9 +356,9 @@ Status TransferEngine::Cancel(OpId id) {
   return s;
 }
 
-EngineSnapshot TransferEngine::Snapshot() const {
+EngineProgress TransferEngine::Progress() const {
   std::lock_guard<std::mutex> l(mu_);
-  EngineSnapshot s;
+  EngineProgress s;
   for (const auto& [id, op] : journal_->state().ops)
     if (!finished_.count(id)) s.ops.push_back(StatusOfLocked(op));
   for (OpId id : finished_order_) s.ops.push_back(finished_.at(id).status);

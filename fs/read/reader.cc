@@ -1,4 +1,4 @@
-#include "fs/prefetcher.h"
+#include "fs/read/reader.h"
 
 #include <algorithm>
 #include <cerrno>

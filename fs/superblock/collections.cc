@@ -1,4 +1,4 @@
-#include "fs/collections.h"
+#include "fs/superblock/collections.h"
 
 #include <algorithm>
 #include <cctype>
@@ -58,9 +58,13 @@ std::string SanitizeName(const std::string& name, const std::string& fallback) {
   return out;
 }
 
-CollectionRegistry::CollectionRegistry(Remote& remote, Clock& clock, NegativeCache& negative,
-                                       Options options)
-    : remote_(remote), clock_(clock), negative_(negative), options_(std::move(options)) {
+CollectionRegistry::CollectionRegistry(Remote& remote, CollectionCatalog& catalog, Clock& clock,
+                                       NegativeCache& negative, Options options)
+    : remote_(remote),
+      catalog_(catalog),
+      clock_(clock),
+      negative_(negative),
+      options_(std::move(options)) {
   for (const auto& s : options_.specs)
     if (std::find(pending_specs_.begin(), pending_specs_.end(), s) == pending_specs_.end())
       pending_specs_.push_back(s);
@@ -92,11 +96,32 @@ void CollectionRegistry::RemoveEntryLocked(std::string name) {
   order_.erase(std::remove(order_.begin(), order_.end(), name), order_.end());
 }
 
-const Collection* CollectionRegistry::Intern(const api::Endpoint& e) {
-  std::lock_guard<std::mutex> l(mu_);
+const Collection* CollectionCatalog::Intern(const api::Endpoint& e) {
+  MutexLock l(mu_);
   auto& slot = interned_[e.id];
   if (!slot) slot = std::make_unique<Collection>(Collection::From(e));
   return slot.get();
+}
+
+const Collection* CollectionCatalog::Find(const std::string& id) const {
+  MutexLock l(mu_);
+  auto it = interned_.find(id);
+  return it == interned_.end() ? nullptr : it->second.get();
+}
+
+std::vector<const Collection*> CollectionCatalog::Functional() const {
+  MutexLock l(mu_);
+  std::vector<const Collection*> out;
+  for (const auto& [id, c] : interned_)
+    if (!c->non_functional) out.push_back(c.get());
+  return out;
+}
+
+std::string CollectionCatalog::NameOf(const std::string& id) const {
+  MutexLock l(mu_);
+  auto it = interned_.find(id);
+  return it == interned_.end() || it->second->non_functional ? std::string()
+                                                             : it->second->display_name;
 }
 
 std::string CollectionRegistry::AddToRootLocked(const Collection* c) {
@@ -122,11 +147,7 @@ Error CollectionRegistry::NonFunctional(const api::Endpoint& e) const {
 }
 
 Result<const Collection*> CollectionRegistry::ById(const std::string& id) {
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    auto it = interned_.find(id);
-    if (it != interned_.end()) return static_cast<const Collection*>(it->second.get());
-  }
+  if (const Collection* known = catalog_.Find(id)) return known;
   return endpoint_flight_.Do(id, [&]() -> Result<const Collection*> {
     auto e = remote_.GetEndpoint(id);
     if (!e.ok()) return e.error();
@@ -136,7 +157,7 @@ Result<const Collection*> CollectionRegistry::ById(const std::string& id) {
       LogOnceLocked(err.message);
       return err;
     }
-    return Intern(*e);
+    return catalog_.Intern(*e);
   });
 }
 
@@ -170,7 +191,7 @@ Result<std::vector<const Collection*>> CollectionRegistry::FindExact(
   std::sort(exact.begin(), exact.end(),
             [](const api::Endpoint& a, const api::Endpoint& b) { return a.id < b.id; });
   std::vector<const Collection*> interned;
-  for (const auto& e : exact) interned.push_back(Intern(e));
+  for (const auto& e : exact) interned.push_back(catalog_.Intern(e));
   return interned;
 }
 
@@ -327,13 +348,7 @@ Result<RootEntry> CollectionRegistry::Lookup(const std::string& name) {
   return RootEntry{RootEntry::Type::kCollection, rn == name ? rn : name, *c, "", ""};
 }
 
-std::vector<const Collection*> CollectionRegistry::Known() const {
-  std::lock_guard<std::mutex> l(mu_);
-  std::vector<const Collection*> out;
-  for (const auto& [id, c] : interned_)
-    if (!c->non_functional) out.push_back(c.get());
-  return out;
-}
+std::vector<const Collection*> CollectionRegistry::Known() const { return catalog_.Functional(); }
 
 void CollectionRegistry::Refresh() {
   {

@@ -1,4 +1,4 @@
-#include "fs/negative_cache.h"
+#include "fs/superblock/negative_cache.h"
 
 namespace gf::fs {
 

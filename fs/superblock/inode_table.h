@@ -7,7 +7,7 @@
 //    kind, the name gets a NEW inode; the old one lives on, detached, until the kernel
 //    forgets it. Inode numbers increase monotonically and are never reused within a mount.
 //  * Its location (parent, name) changes only on rename and is guarded by the table's mutex.
-//  * Its cached remote metadata (Meta + expiry, last-open identity) is guarded by Inode::mu,
+//  * Its cached remote metadata (Meta + expiry, last-open identity) is guarded by Inode::mu_,
 //    which is one of a fixed array of striped mutexes (several inodes share one: a
 //    std::mutex per inode cost 40 of the ~450 bytes a cached entry takes). So: never hold two
 //    Inode::mu at once (two inodes may map to the same stripe).
@@ -22,13 +22,13 @@
 //    builds, log (and count) in release builds. No FORGETs arrive at unmount: the table's
 //    destructor frees what is left.
 //
-// LOCK ORDER: InodeTable::mu_ before Inode::mu; at most one Inode::mu at a time (striped).
+// LOCK ORDER: InodeTable::mu_ before Inode::mu_; at most one Inode::mu_ at a time (striped).
+// Inode::mu_ is private: the state it guards changes only through the accessors.
 // Neither is held across a remote call or a reply to the kernel.
 #pragma once
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "fs/types.h"
 
 namespace gf::fs {
@@ -56,35 +57,60 @@ class Inode {
   const Role role;
   const Collection* const collection;  // interned (lives for the mount); null for virtual roles
 
-  // ---- mutable cached state, guarded by mu ----
-  struct State {
-    std::optional<Meta> meta;  // remote metadata, when known
-    MonoTime expires{};        // meta is fresh while Now() < expires
-    // Identity of the file at its last open, for keep_cache decisions.
-    bool opened_before = false;
-    uint64_t open_size = 0;
-    int64_t open_mtime = 0;
+  // ---- mutable cached state, guarded by mu_ ----
+  // Remote metadata, when known; fresh while Now() < expires.
+  struct Cached {
+    std::optional<Meta> meta;
+    MonoTime expires{};
   };
-  State Snapshot() const {
-    std::lock_guard<std::mutex> l(mu);
-    return state;
+  Cached cached() const EXCLUDES(mu_) {
+    MutexLock l(mu_);
+    return Cached{state_.meta, state_.expires};
   }
-  void SetMeta(const Meta& m, MonoTime expires) {
-    std::lock_guard<std::mutex> l(mu);
-    state.meta = m;
-    state.expires = expires;
+  void SetMeta(const Meta& m, MonoTime expires) EXCLUDES(mu_) {
+    MutexLock l(mu_);
+    state_.meta = m;
+    state_.expires = expires;
   }
-  void Expire() {
-    std::lock_guard<std::mutex> l(mu);
-    state.expires = MonoTime{};
+  // The metadata is stale (the next use refreshes it).
+  void Expire() EXCLUDES(mu_) {
+    MutexLock l(mu_);
+    state_.expires = MonoTime{};
   }
-  std::mutex& mu;  // after InodeTable::mu_; guards `state`; striped: never hold two
-  State state;
+  // Stale, and the content may differ from the last open's (no page cache kept at the next).
+  void Invalidate() EXCLUDES(mu_) {
+    MutexLock l(mu_);
+    state_.expires = MonoTime{};
+    state_.opened_before = false;
+  }
+  // An open of the file as it is now (size, mtime): true when it is the file of the previous
+  // open, so the kernel may keep its page cache.
+  bool NoteOpened(uint64_t size, int64_t mtime) EXCLUDES(mu_) {
+    MutexLock l(mu_);
+    const bool same =
+        state_.opened_before && state_.open_size == size && state_.open_mtime == mtime;
+    state_.opened_before = true;
+    state_.open_size = size;
+    state_.open_mtime = mtime;
+    return same;
+  }
 
  private:
   friend class InodeTable;
   std::string_view name() const { return name_ ? std::string_view(name_.get()) : ""; }
   void SetName(std::string_view n);
+  struct State {
+    std::optional<Meta> meta;
+    MonoTime expires{};
+    // Identity of the file at its last open, for keep_cache decisions.
+    bool opened_before = false;
+    uint64_t open_size = 0;
+    int64_t open_mtime = 0;
+  };
+  // One of a fixed array of striped mutexes (a std::mutex per inode cost 40 of the ~450
+  // bytes a cached entry takes): after InodeTable::mu_, and never two at once.
+  Mutex& mu_;
+  State state_ GUARDED_BY(mu_);
   // Location and lookup count, guarded by InodeTable::mu_. The name is a bare NUL-terminated
   // array (8 bytes, vs 32 for a std::string plus its heap block for names over 15 chars).
   std::shared_ptr<Inode> parent_;
@@ -144,12 +170,12 @@ class InodeTable {
   static constexpr Ino kFirstDynamicIno = 16;
 
  private:
-  void ForgetLocked(Ino ino, uint64_t n);
-  void SetDentryLocked(Ino parent, const Inode& inode);  // (parent, inode.name_) -> inode
+  void ForgetLocked(Ino ino, uint64_t n) REQUIRES(mu_);
+  void SetDentryLocked(Ino parent, const Inode& inode) REQUIRES(mu_);  // (parent, name) -> inode
 
   const bool abort_on_underflow_;
   InodePtr root_;
-  mutable std::mutex mu_;  // first in the lock order; guards everything below and locations
+  mutable Mutex mu_;  // first in the lock order; guards everything below and locations
   // Both containers hold the inodes themselves, not (key, value) copies: a hash node of 32
   // bytes and a tree node of 48 per inode (the 1M-entry memory target, PERFORMANCE.md).
   struct InoHash {
@@ -174,13 +200,13 @@ class InodeTable {
   };
   // noexcept hash: libstdc++ then stores no hash code in the node (24 bytes, not 32).
   // INVARIANT: every inode in inodes_ has a distinct ino.
-  std::unordered_set<InodePtr, InoHash, InoEq> inodes_;
+  std::unordered_set<InodePtr, InoHash, InoEq> inodes_ GUARDED_BY(mu_);
   // Ordered: Children() is a range. INVARIANT: each element is in inodes_ and its location
   // (parent_, name_) is not changed while it is in the set (Move erases, changes, inserts); a
   // slot is erased only after the inode's dentry (if the dentry still leads to it).
-  std::set<Inode*, DentryLess> dentries_;
-  Ino next_ino_ = kFirstDynamicIno;
-  uint64_t underflows_ = 0;
+  std::set<Inode*, DentryLess> dentries_ GUARDED_BY(mu_);
+  Ino next_ino_ GUARDED_BY(mu_) = kFirstDynamicIno;
+  uint64_t underflows_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gf::fs

@@ -90,7 +90,7 @@
 #include "api/transfer_api.h"
 #include "common/clock.h"
 #include "common/config.h"
-#include "fs/journal.h"
+#include "fs/transfers/journal.h"
 
 namespace gf::fs {
 
@@ -164,7 +164,7 @@ struct TaskStatus {
   std::optional<api::Event> last_error;  // newest error event (code, description, details)
 };
 
-struct EngineSnapshot {
+struct EngineProgress {
   std::vector<OpStatus> ops;      // live ops, then recently finished ones (newest last)
   std::vector<TaskStatus> tasks;  // live batches
 };
@@ -246,7 +246,8 @@ class TransferEngine {
   // Cancelling a finished op is a no-op.
   Status Cancel(OpId id);
 
-  EngineSnapshot Snapshot() const;
+  // What every live and recently finished op and every live batch is doing.
+  EngineProgress Progress() const;
 
   // Does everything due at clock.Now(): batch, submit, poll, report. Returns the next time it
   // has work (at most poll_max ahead).

@@ -82,20 +82,13 @@
 #include <vector>
 
 #include "common/result.h"
+#include "fs/types.h"
 
 namespace gf::fs {
 
-using OpId = uint64_t;
 using BatchId = uint64_t;
 
 inline constexpr int kJournalVersion = 2;
-
-// A path inside a collection.
-struct Location {
-  std::string collection;
-  std::string path;
-  bool operator==(const Location&) const = default;
-};
 
 enum class OpKind { kCopy, kMove, kRemove };
 enum class StepKind { kTransfer, kDelete };
@@ -235,7 +228,7 @@ Status CheckRecord(const JournalState& s, const JournalRecord& r);
 // Checks, then applies. The only code that changes a JournalState.
 Status ApplyRecord(JournalState& s, const JournalRecord& r);
 // The records that rebuild `s` from nothing (what compaction writes).
-std::vector<JournalRecord> SnapshotRecords(const JournalState& s);
+std::vector<JournalRecord> CompactedRecords(const JournalState& s);
 
 struct JournalOptions {
   // Compact when the log has more than max(compact_min_records, compact_ratio × live ops)
@@ -258,7 +251,7 @@ class Journal {
   // Durably appends `r` and applies it; see DURABILITY above. Returns only after fdatasync.
   // May compact afterwards (a failed compaction is logged; the appended record stays durable).
   Status Append(const JournalRecord& r);
-  // Rewrites the file as SnapshotRecords(state()).
+  // Rewrites the file as CompactedRecords(state()).
   Status Compact();
 
   const JournalState& state() const { return state_; }

@@ -1,5 +1,5 @@
 // The pending-operation journal: see journal.h for the format and the state machine.
-#include "fs/journal.h"
+#include "fs/transfers/journal.h"
 
 #include <fcntl.h>
 #include <rapidjson/document.h>
@@ -560,7 +560,7 @@ Status ApplyRecord(JournalState& s, const JournalRecord& r) {
   return {};
 }
 
-std::vector<JournalRecord> SnapshotRecords(const JournalState& s) {
+std::vector<JournalRecord> CompactedRecords(const JournalState& s) {
   std::vector<JournalRecord> out;
   out.push_back(HeaderRecord{kVersion, s.next_op, s.next_batch});
   for (const auto& [id, op] : s.ops) {
@@ -582,9 +582,9 @@ std::vector<JournalRecord> SnapshotRecords(const JournalState& s) {
   for (const auto& [id, b] : s.batches) {
     BatchRecord r = b.record;
     // Only the ops still in this batch (a retired op may have left it).
-    std::erase_if(r.ops, [&](OpId op) {
+    std::erase_if(r.ops, [&s, batch = id](OpId op) {
       auto it = s.ops.find(op);
-      return it == s.ops.end() || it->second.batch != id;
+      return it == s.ops.end() || it->second.batch != batch;
     });
     if (r.ops.empty()) continue;
     out.push_back(std::move(r));
@@ -750,7 +750,7 @@ Status Journal::Compact() {
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) return fail(Sys("flock " + tmp));
   std::string text;
   uint64_t n = 0;
-  for (const JournalRecord& r : SnapshotRecords(state_)) {
+  for (const JournalRecord& r : CompactedRecords(state_)) {
     text += EncodeRecord(r);
     text += '\n';
     ++n;
