@@ -1,4 +1,4 @@
-// FlowAuthorizer: the Authorizer (fs/hooks.h) of a real mount (issue 5). When a remote call
+// FlowAuthorizer: the Authorizer (fs/hooks.h) of a real mount. When a remote call
 // fails with an authorization error, it hands the error to the auth::AuthorizationBroker, which
 // runs (or joins) the identity-link / consent / re-authentication flow for that requirement and
 // blocks until it is met (OK: the core retries the call once) or cannot be (a kAuth error,

@@ -257,7 +257,7 @@ void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
 }  // `r` lets go of the part buffers only here, after the reply was written
 
 void OnWrite(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info* fi) {
-  // Never accepts data (the core always refuses: contents cannot be written yet).
+  // Never accepts data: the core refuses every write(2) (EOPNOTSUPP), cp goes server-side.
   Status s = A(req).fs().Write(fi->fh);
   ReplyError(req, "write", s.ok() ? Error::Local(EIO, "write reported success") : s.error());
 }

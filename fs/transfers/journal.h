@@ -2,7 +2,7 @@
 // promised the kernel but the service has not finished yet.
 //
 // WHAT IT HOLDS. An *op* is one user-visible request (a `cp` of a file or tree, an `mv` across
-// collections, an `rm`; later: a staged upload). Each op kind has a fixed plan of remote *steps*
+// collections, an `rm`). Each op kind has a fixed plan of remote *steps*
 // (StepsFor): copy = [transfer], move = [transfer, delete source], remove = [delete]. Ops that
 // share a step kind and collection pair are grouped into a *batch*, which is one Globus task.
 // The delete step of a *directory* move first needs a delete *plan* (which paths to delete),
