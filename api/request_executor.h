@@ -30,6 +30,7 @@
 #include <optional>
 #include <string>
 
+#include "api/background_calls.h"
 #include "api/rate_limiter.h"
 #include "api/retry.h"
 #include "auth/token_source.h"
@@ -78,21 +79,6 @@ class RequestExecutor {
   auth::TokenSource& tokens_;
   RetryPolicy policy_;
   RateLimiter* limiter_;
-};
-
-// While one lives, calls made on THIS thread use the rate limiter's background lane (see
-// rate_limiter.h): work no user is waiting on at that moment. The transfer engine's RunOnce
-// holds one; a FUSE thread never does. Nestable.
-class BackgroundCalls {
- public:
-  BackgroundCalls();
-  ~BackgroundCalls();
-  BackgroundCalls(const BackgroundCalls&) = delete;
-  BackgroundCalls& operator=(const BackgroundCalls&) = delete;
-  static bool Active();
-
- private:
-  bool previous_;
 };
 
 // Sets (replacing any existing, case-insensitively) a request header.

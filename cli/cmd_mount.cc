@@ -1,8 +1,8 @@
 // mount, unmount, status, drop-caches.
 //
 // `mount` wires the Context's TransferClient/HttpsClient into fs::Filesystem and runs the FUSE
-// session (fs/mount.h). `status` reads MOUNT/.globus-fuse/status, a virtual JSON file served by
-// the mount itself (no socket, no extra daemon plumbing; it exists exactly while the mount
+// session (fs/fuse/mount.h). `status` reads MOUNT/.globus-fuse/status, a virtual JSON file served
+// by the mount itself (no socket, no extra daemon plumbing; it exists exactly while the mount
 // does). `drop-caches PATH` sets the `user.globus.invalidate` xattr on PATH, which the mount
 // handles by dropping its caches for PATH (and below) and invalidating the kernel's.
 #include <dirent.h>
@@ -36,11 +36,10 @@
 #include "common/log.h"
 #include "common/sd_notify.h"
 #include "fs/filesystem.h"
-#include "fs/flow_authorizer.h"
-#include "fs/journal.h"
-#include "fs/mount.h"
-#include "fs/pending_overlay.h"
-#include "fs/transfer_engine.h"
+#include "fs/fuse/flow_authorizer.h"
+#include "fs/fuse/mount.h"
+#include "fs/transfers/engine.h"
+#include "fs/transfers/journal.h"
 
 namespace gf::cli {
 
@@ -705,16 +704,33 @@ int CmdMount(int argc, char** argv) {
   }
   fs::FsOptions fo = fs::FsOptions::FromConfig(c);
   fo.mount_point = mp;
-  fs::Filesystem filesystem(*ctx->transfer, *ctx->https, fo);
-  // cp/mv as Globus transfer tasks (issue 6): the journal is per mount point, so a remount
-  // resumes what a crashed or unmounted daemon left (tracked, never resubmitted twice).
+  // The parts of the mount, each built once, in order, before what stands on it.
+  fs::CollectionCatalog catalog;
+  // Policy errors (identity link, consent, re-authentication) run a login flow from inside the
+  // mount and the blocked operation retries (auth/authorization_broker.h).
+  auth::AuthorizationBroker::Options bo;
+  bo.auth_timeout = std::chrono::milliseconds(static_cast<int64_t>(c.auth_timeout * 1000));
+  bo.start_ticker = false;  // started after daemonizing: threads do not survive fork
+  auth::AuthorizationBroker broker(
+      auth::LoginFlowStarter(*ctx->oauth, ctx->store->path(), c.open_browser,
+                             [&ctx] { return auth::GrantedScopes(ctx->store->path()); }),
+      auth::TokenFileFingerprint(ctx->store->path()), SystemClock::Instance(), bo,
+      auth::DesktopNotifier());
+  fs::FlowAuthorizer authorizer(broker,
+                                [&catalog](const std::string& id) { return catalog.NameOf(id); });
+  fs::FuseNotifier notifier;
+  // cp/mv as Globus transfer tasks: the journal is per mount point, so a remount resumes what
+  // a crashed or unmounted daemon left (tracked, never resubmitted twice). The engine's calls
+  // are counted in the status document and never start a login flow (it blocks and retries
+  // authorization errors itself).
   if (c.state_dir.empty()) c.state_dir = DefaultStateDir();
   // `unmount` followed at once by `mount` (scripts, systemd restarts): the previous daemon may
   // still be exiting.
   WaitJournalReleased(fs::JournalPath(c.state_dir, MountId(mp)),
                       "the previous globus-fuse on " + mp + " to exit");
-  auto engine = fs::TransferEngine::Open(filesystem.engine_api(),
-                                         fs::TransferEngineOptions::FromConfig(c, MountId(mp)));
+  fs::Remote engine_api(*ctx->transfer, *ctx->https, fs::FailingAuthorizer::Instance());
+  auto engine =
+      fs::TransferEngine::Open(engine_api, fs::TransferEngineOptions::FromConfig(c, MountId(mp)));
   if (!engine.ok()) {
     Error e = engine.error();
     // EBUSY: its flock is held, i.e. another globus-fuse serves this mount point (perhaps in
@@ -726,38 +742,22 @@ int CmdMount(int argc, char** argv) {
                 ": " + e.message;
     return ReportError(e);
   }
-  fs::PendingOverlay overlay(engine->get());
-  (*engine)->AddListener(&overlay);
-  filesystem.SetTransfers(engine->get(), &overlay);
-  overlay.Rebuild();
-  // Policy errors (identity link, consent, re-authentication) run a login flow from inside the
-  // mount and the blocked operation retries (issue 5; auth/authorization_broker.h).
-  auth::AuthorizationBroker::Options bo;
-  bo.auth_timeout = std::chrono::milliseconds(static_cast<int64_t>(c.auth_timeout * 1000));
-  bo.start_ticker = false;  // started after daemonizing: threads do not survive fork
-  auth::AuthorizationBroker broker(
-      auth::LoginFlowStarter(*ctx->oauth, ctx->store->path(), c.open_browser,
-                             [&ctx] { return auth::GrantedScopes(ctx->store->path()); }),
-      auth::TokenFileFingerprint(ctx->store->path()), SystemClock::Instance(), bo,
-      auth::DesktopNotifier());
-  fs::FlowAuthorizer authorizer(broker, [&filesystem](const std::string& id) {
-    for (const fs::Collection* col : filesystem.collections().Known())
-      if (col->id == id) return col->display_name;
-    return std::string();
-  });
-  filesystem.SetAuthorizer(&authorizer);
-  filesystem.SetPendingAuthorizations([&broker] { return broker.SnapshotJson(); });
+  fs::StatusSources status;
+  status.pending_authorizations = [&broker] { return broker.SnapshotJson(); };
   // The client-side rate limiter's waits, so a slow mount can be told from a slow service.
   if (api::RateLimiter* limiter = ctx->limiter.get()) {
-    filesystem.SetStatusExtra([limiter] {
+    status.api_client = [limiter] {
       auto st = limiter->stats();
       return std::map<std::string, double>{
           {"requests", static_cast<double>(st.acquired)},
           {"rate_limit_waits", static_cast<double>(st.waits)},
           {"rate_limit_wait_seconds", st.total_wait.count() / 1000.0},
           {"background_requests", static_cast<double>(st.background)}};
-    });
+    };
   }
+  fs::Filesystem filesystem(fs::FsParts{*ctx->transfer, *ctx->https, authorizer, notifier, catalog,
+                                        **engine, engine_api, std::move(status)},
+                            fo);
   fs::MountOptions mo;
   // Readiness for systemd (Type=notify): READY=1 once the mount answers a request through
   // the kernel, from a thread, since the FUSE loop that answers it starts after this callback.
@@ -788,7 +788,7 @@ int CmdMount(int argc, char** argv) {
   mo.fuse_options = fuse_opts;
   if (!foreground)
     std::cerr << "globus-fuse: mounting on " << mp << "; logs in " << c.log_file << "\n";
-  Status s = fs::RunMount(filesystem, mo);
+  Status s = fs::RunMount(filesystem, notifier, mo);
   NotifyStopping();  // also when unmounted from outside (the loop just ended)
   if (readiness.joinable()) readiness.join();  // its request failed at the unmount, if not before
   if (!s.ok() && s.error().kind == ErrorKind::kConfig) {
@@ -808,8 +808,6 @@ int CmdMount(int argc, char** argv) {
   }
   broker.Shutdown();
   (*engine)->Stop();
-  filesystem.SetTransfers(nullptr, nullptr);
-  filesystem.SetAuthorizer(nullptr);
   if (!s.ok()) return ReportError(s.error());
   return kExitOk;
 }

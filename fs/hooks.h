@@ -1,29 +1,20 @@
-// Extension points of the filesystem core. Each is an interface with a default that keeps
-// today's behaviour, so later issues plug in without touching the core's logic.
+// What the filesystem core needs from outside fs/, as interfaces (the mount wires the real
+// ones, fs/fuse/; unit tests wire fakes):
 //
-//  * Authorizer   (issue 5): called when a remote call fails with an authorization error
-//                 (Error::NeedsAuthorization()). Returning OK means "the user completed the
-//                 flow": the core retries the call ONCE. The default fails (the error
-//                 surfaces as EACCES with a log line naming the `globus-fuse login ...` fix).
-//  * KernelNotifier: how the core tells the kernel to drop cached dentries/attrs/pages
-//                 (fuse_lowlevel_notify_inval_entry / _inode in the adapter). Keeps the core
-//                 FUSE-free. Implementations must not block on kernel locks held by the
-//                 calling request (the adapter queues notifications to its own thread).
-//  * Overlay      (cp/mv, issue 6): entries that exist locally but not (yet) remotely
-//                 (pending copy destinations), entries hidden locally (mv sources in flight),
-//                 per-entry status xattrs. Consulted by Lookup, ReadDir, GetAttr and the
-//                 xattr calls BEFORE the remote view. Paths are remote paths within
-//                 `collection_id`. The write-path entry points (Filesystem::Create, Write,
-//                 Unlink, Rmdir, CopyFileRange) are where the overlay's operations will be
-//                 started; today they fail with EROFS/EOPNOTSUPP.
+//  * Authorizer: called when a remote call fails with an authorization error
+//    (Error::NeedsAuthorization()). Returning OK means "the user completed the flow": the core
+//    retries the call once. FailingAuthorizer (no flow from inside the process: the error
+//    surfaces as EACCES) serves the transfer engine, which blocks and retries such errors
+//    itself. Remedy() is the sentence that tells the user how to fix such an error.
+//  * KernelNotifier: how the core tells the kernel to drop cached dentries, attributes and
+//    pages (fuse_lowlevel_notify_inval_entry / _inode). Implementations must not block on
+//    kernel locks held by the calling request (the FUSE one queues to its own thread).
+//  * RequestCancel: the FUSE interrupt flag of the request this thread serves.
 #pragma once
 
 #include <atomic>
-#include <cstdint>
-#include <optional>
 #include <string>
-#include <utility>
-#include <vector>
+#include <string_view>
 
 #include "common/cancel.h"
 #include "common/result.h"
@@ -37,6 +28,12 @@ class Authorizer {
   // May wait for the user (a login); ends early with EINTR when RequestCancel::Current() is
   // raised.
   virtual Status Authorize(const Error& error, const std::string& collection_id) = 0;
+  // What the user should do about `error` (an authorization error) on `subject` (a collection
+  // name, "" when unknown): one line for the log and the status document.
+  virtual std::string Remedy(const Error& error, std::string_view subject) {
+    (void)subject;
+    return error.Describe();
+  }
 };
 
 // The cancel flag of the request the calling thread serves (raised when the caller gets a
@@ -45,10 +42,14 @@ class Authorizer {
 // request's duration. Defined in common/ so that api/ sees the same flag.
 using RequestCancel = gf::CancelScope;
 
-// The default: no interactive flow from inside the mount (yet).
+// Runs no flow: the authorization error is the answer.
 class FailingAuthorizer final : public Authorizer {
  public:
   Status Authorize(const Error& error, const std::string&) override { return error; }
+  static FailingAuthorizer& Instance() {
+    static FailingAuthorizer a;
+    return a;
+  }
 };
 
 class KernelNotifier {
@@ -56,39 +57,6 @@ class KernelNotifier {
   virtual ~KernelNotifier() = default;
   virtual void InvalidateInode(Ino ino) = 0;                              // attrs + page cache
   virtual void InvalidateEntry(Ino parent, const std::string& name) = 0;  // one dentry
-};
-
-class Overlay {
- public:
-  virtual ~Overlay() = default;
-  // An entry that exists locally only (e.g. the destination of a pending copy).
-  virtual std::optional<Meta> Pending(const std::string& collection_id, const std::string& path) {
-    (void)collection_id, (void)path;
-    return std::nullopt;
-  }
-  // True when a remote entry must not be shown (e.g. the source of a move in flight).
-  virtual bool Hidden(const std::string& collection_id, const std::string& path) {
-    (void)collection_id, (void)path;
-    return false;
-  }
-  // False only when no entry of the collection is hidden (lets readdir skip Hidden per row).
-  // The default is "maybe": an overlay that hides entries need not override it.
-  virtual bool AnyHidden(const std::string& collection_id) {
-    (void)collection_id;
-    return true;
-  }
-  // Locally-pending children of a directory, merged into its listing (names + metadata).
-  virtual std::vector<std::pair<std::string, Meta>> PendingChildren(
-      const std::string& collection_id, const std::string& dir_path) {
-    (void)collection_id, (void)dir_path;
-    return {};
-  }
-  // Extra xattrs, e.g. {"user.globus.status", "copying"}, {"user.globus.task_id", "..."}.
-  virtual std::vector<std::pair<std::string, std::string>> Xattrs(const std::string& collection_id,
-                                                                  const std::string& path) {
-    (void)collection_id, (void)path;
-    return {};
-  }
 };
 
 }  // namespace gf::fs

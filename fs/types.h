@@ -1,6 +1,6 @@
-// Plain value types shared by the fs/ core: inode numbers, cached remote metadata, and the
-// result structs the Filesystem returns (Attr, Entry, Opened). No FUSE types here: the adapter
-// (fuse_adapter.cc) converts these to `struct stat` / `fuse_entry_param`.
+// Plain value types shared by the fs/ core: inode numbers, locations, cached remote metadata,
+// and the result structs the Filesystem returns (Attr, Entry, Opened). No FUSE types here: the
+// adapter (fuse/fuse_adapter.cc) converts these to `struct stat` / `fuse_entry_param`.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +15,16 @@ namespace gf::fs {
 
 using Ino = uint64_t;
 inline constexpr Ino kRootIno = 1;  // FUSE_ROOT_ID
+
+// A transfer op (transfers/engine.h), numbered by the journal.
+using OpId = uint64_t;
+
+// A path inside a collection (by id).
+struct Location {
+  std::string collection;
+  std::string path;
+  bool operator==(const Location&) const = default;
+};
 
 // What kind of object an inode is. Fixed for the inode's life: a remote entry that changes
 // kind gets a new inode.

@@ -11,8 +11,7 @@
 #include <thread>
 
 #include "common/log.h"
-#include "fs/pending_overlay.h"
-#include "fs/transfer_engine.h"
+#include "fs/transfers/engine.h"
 #include "tests/unit/fs/fs_world.h"
 
 #ifndef RENAME_NOREPLACE
@@ -30,42 +29,13 @@ constexpr int kCreateFlags = O_WRONLY | O_CREAT | O_TRUNC;
 constexpr uint64_t kChunk = 4294963200ull;  // the kernel's clamp of one copy_file_range
 
 struct CopyWorld : World {
-  std::string dir;
-  TransferEngineOptions eopts;
-  std::unique_ptr<TransferEngine> engine;
-  std::unique_ptr<PendingOverlay> overlay;
-  RecordingNotifier notifier;
-
   explicit CopyWorld(bool wait_mode = false) {
     log::SetLevel(log::Level::kError);
-    char tmpl[] = "/tmp/gf-copy-XXXXXX";
-    dir = ::mkdtemp(tmpl);
     options.collections = {kTut, kGrex};
     options.copy_wait = wait_mode;
-    eopts.journal_path = JournalPath(dir, "mnt");
     remote.AddDir(kTut, "/src");
     remote.AddDir(kGrex, "/dst");
     Make();
-    fs->SetNotifier(&notifier);
-    OpenEngine();
-  }
-  ~CopyWorld() {
-    CloseEngine();
-    std::filesystem::remove_all(dir);
-  }
-  void OpenEngine() {
-    auto e = TransferEngine::Open(fs->engine_api(), eopts, clock);  // as the mount does
-    REQUIRE(e.ok());
-    engine = std::move(*e);
-    overlay = std::make_unique<PendingOverlay>(engine.get(), clock);
-    engine->AddListener(overlay.get());
-    fs->SetTransfers(engine.get(), overlay.get());
-    overlay->Rebuild();
-  }
-  void CloseEngine() {
-    if (fs) fs->SetTransfers(nullptr, nullptr);
-    engine.reset();
-    overlay.reset();
   }
   // The batching window passes; the engine forms, submits and polls.
   void Drive(int rounds = 2) {
@@ -686,7 +656,7 @@ TEST_CASE("mv across collections: source hidden, deleted only after the verified
     const std::string status = w.fs->StatusJson();  // finished: no longer "deleting-source"
     CHECK(status.find("\"state\":\"succeeded\"") != std::string::npos);
     CHECK(status.find("deleting-source") == std::string::npos);
-    // The engine's calls are in api_calls too (it works through Filesystem::engine_api()).
+    // The engine's calls are in api_calls too (its door to the service is counted).
     CHECK(status.find("\"submit_transfer\":{\"calls\":1,") != std::string::npos);
     CHECK(status.find("\"submit_delete\":{\"calls\":1,") != std::string::npos);
     CHECK(status.find("\"task_list\":{\"calls\":") != std::string::npos);
@@ -782,9 +752,7 @@ TEST_CASE("restart: pending entries come back and the task is tracked, not resub
   REQUIRE(w.StartCp(std::string(kTutName) + "/src/b", dst, "b").first.ok());  // b only queued
   REQUIRE(w.remote.Tasks().size() == 1);
 
-  w.CloseEngine();  // the daemon dies; a new one opens the same journal
-  w.Make();
-  w.OpenEngine();
+  w.Make();  // the daemon dies; a new one opens the same journal
   dst = w.DstDir();
   auto a = w.fs->Lookup(dst, "a");
   auto b = w.fs->Lookup(dst, "b");

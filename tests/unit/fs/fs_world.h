@@ -1,9 +1,14 @@
-// Shared setup for fs/ unit tests: a FakeRemote world, a FakeClock and helpers.
+// Shared setup for fs/ unit tests: a FakeRemote world, a FakeClock, the parts a Filesystem
+// stands on (built as the mount builds them, with a transfer engine journaling into a temporary
+// directory; tests drive the engine with RunOnce) and helpers.
 #pragma once
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
+#include <catch2/catch.hpp>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -11,6 +16,7 @@
 
 #include "common/clock.h"
 #include "fs/filesystem.h"
+#include "fs/transfers/engine.h"
 #include "tests/support/fake_remote.h"
 
 namespace gf::fs::testing {
@@ -72,13 +78,32 @@ struct RecordingNotifier : KernelNotifier {
   }
 };
 
+// The Authorizer of the test mount: fails like FailingAuthorizer until a test points it at
+// another one.
+struct SwitchableAuthorizer final : Authorizer {
+  Authorizer* target = &FailingAuthorizer::Instance();
+  Status Authorize(const Error& e, const std::string& c) override {
+    return target->Authorize(e, c);
+  }
+};
+
 struct World {
   FakeClock clock;
   gf::testing::FakeRemote remote;
   FsOptions options;
+  TransferEngineOptions engine_options;
+  std::string state_dir;  // the journal's directory
+  SwitchableAuthorizer authorizer;
+  RecordingNotifier notifier;
+  std::unique_ptr<CollectionCatalog> catalog;
+  std::unique_ptr<Remote> engine_api;
+  std::unique_ptr<TransferEngine> engine;
   std::unique_ptr<Filesystem> fs;
 
   World() {
+    char tmpl[] = "/tmp/gf-fs-XXXXXX";
+    state_dir = ::mkdtemp(tmpl);
+    engine_options.journal_path = JournalPath(state_dir, "mnt");
     remote.AddCollection(
         MakeEndpoint(kTut, "Globus Tutorial Collection 1", "https://tut.example.org"));
     remote.AddCollection(MakeEndpoint(kLaptop, "My Laptop", std::nullopt, "GCP_mapped_collection"));
@@ -94,14 +119,33 @@ struct World {
     options.uid = 1234;
     options.gid = 5678;
     options.umask = 022;
-    options.prefetch_workers = 0;
+    options.listing_prefetch_workers = 0;
     options.abort_on_lookup_underflow = false;
   }
 
+  ~World() {
+    Stop();
+    std::filesystem::remove_all(state_dir);
+  }
+
+  // Builds the mount's parts in order (again: a restart, over the same journal).
   Filesystem& Make(bool start = true) {
-    fs = std::make_unique<Filesystem>(remote, remote, options, clock);
+    Stop();
+    catalog = std::make_unique<CollectionCatalog>();
+    engine_api = std::make_unique<Remote>(remote, remote, FailingAuthorizer::Instance());
+    auto e = TransferEngine::Open(*engine_api, engine_options, clock);
+    REQUIRE(e.ok());
+    engine = std::move(*e);
+    fs = std::make_unique<Filesystem>(
+        FsParts{remote, remote, authorizer, notifier, *catalog, *engine, *engine_api}, options,
+        clock);
     if (start) fs->Start();
     return *fs;
+  }
+  // The daemon stops: the Filesystem goes before the engine it listens to.
+  void Stop() {
+    fs.reset();
+    engine.reset();
   }
 
   // Looks up each component of a mount-relative path ("Coll/dir/file"), kernel style.

@@ -4,9 +4,9 @@
 #include <string>
 #include <vector>
 
-#include "fs/inode_table.h"
-#include "fs/metadata_cache.h"
-#include "fs/negative_cache.h"
+#include "fs/superblock/inode_table.h"
+#include "fs/superblock/metadata_cache.h"
+#include "fs/superblock/negative_cache.h"
 #include "fs_world.h"
 
 using namespace gf::fs;

@@ -1,5 +1,5 @@
 // Journal: record format, state machine, replay, torn writes, compaction, durability order.
-#include "fs/journal.h"
+#include "fs/transfers/journal.h"
 
 #include <unistd.h>
 
@@ -34,7 +34,7 @@ void WriteFile(const std::string& p, const std::string& data) {
 // A canonical text for a state: equal states give equal fingerprints.
 std::string Fingerprint(const JournalState& s) {
   std::string out;
-  for (const JournalRecord& r : SnapshotRecords(s)) out += EncodeRecord(r) + "\n";
+  for (const JournalRecord& r : CompactedRecords(s)) out += EncodeRecord(r) + "\n";
   return out;
 }
 
@@ -193,7 +193,7 @@ TEST_CASE("state machine: a directory move's delete step waits for its plan", "[
     CHECK_FALSE(CheckRecord(s, PlanRecord{1, plan}).ok());
     // The compacted snapshot keeps the copy task and the plan.
     JournalState again;
-    for (const JournalRecord& r : SnapshotRecords(s)) REQUIRE(ApplyRecord(again, r).ok());
+    for (const JournalRecord& r : CompactedRecords(s)) REQUIRE(ApplyRecord(again, r).ok());
     CHECK(again.ops.at(1).plan == plan);
     CHECK(again.ops.at(1).copy_task == "copy-1");
     CHECK(Fingerprint(again) == Fingerprint(s));

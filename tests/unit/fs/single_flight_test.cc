@@ -5,7 +5,7 @@
 #include <thread>
 
 #include "common/cancel.h"
-#include "fs/single_flight.h"
+#include "fs/superblock/single_flight.h"
 
 using namespace gf;
 using gf::fs::SingleFlight;

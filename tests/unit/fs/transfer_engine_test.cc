@@ -1,7 +1,7 @@
 // TransferEngine over FakeRemote + FakeClock: batching, durable enqueue, idempotent submission,
 // restart, polling, stuck tasks, mv, Wait/Cancel, labels, options. No sleeps: time moves only
 // through FakeClock and work happens only in RunOnce().
-#include "fs/transfer_engine.h"
+#include "fs/transfers/engine.h"
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -464,14 +464,14 @@ TEST_CASE("an accepted submission whose answer was lost is resubmitted as a Dupl
   w.api.lose_submit_answers = 1;
   w.Settle(*e);
   REQUIRE(w.remote.Tasks().size() == 1);  // the service took it
-  CHECK(e->Snapshot().tasks.at(0).task_id.empty());
-  CHECK_FALSE(e->Snapshot().tasks.at(0).waiting_reason.empty());
+  CHECK(e->Progress().tasks.at(0).task_id.empty());
+  CHECK_FALSE(e->Progress().tasks.at(0).waiting_reason.empty());
   w.clock.Advance(w.opts.retry_min);
   e->RunOnce();
   REQUIRE(w.api.transfers.size() == 2);
   CHECK(w.api.transfers[0].submission_id == w.api.transfers[1].submission_id);
   CHECK(w.remote.Tasks().size() == 1);
-  CHECK(e->Snapshot().tasks.at(0).task_id == w.remote.Tasks()[0].doc.task_id);
+  CHECK(e->Progress().tasks.at(0).task_id == w.remote.Tasks()[0].doc.task_id);
   w.Finish(*e);
   CHECK(e->Wait(id).ok());
   CHECK(w.remote.Calls("submission_id") == 1);
@@ -493,7 +493,7 @@ TEST_CASE("transient submit errors retry with the same submission_id; 4xx fails 
     REQUIRE(w.remote.Tasks().size() == 1);
     CHECK(w.api.transfers.size() == 3);
     CHECK(w.api.transfers[0].submission_id == w.api.transfers[2].submission_id);
-    CHECK(e->Snapshot().ops.at(0).state == OpState::kSubmitted);
+    CHECK(e->Progress().ops.at(0).state == OpState::kSubmitted);
     (void)id;
   }
   SECTION("400 fails at once with the service's code") {
@@ -594,7 +594,7 @@ TEST_CASE("restart with unsubmitted work submits it exactly once", "[transfer]")
       w.remote.FailNext("submit_transfer", Error::Transport(TransportFailure::kConnect, "down"));
       w.Settle(*e);
       REQUIRE(w.remote.Tasks().empty());
-      sub = e->Snapshot().tasks.at(0).submission_id;
+      sub = e->Progress().tasks.at(0).submission_id;
     }
     auto e = w.Engine();
     e->RunOnce();
@@ -730,13 +730,13 @@ TEST_CASE("status snapshot shows ops, tasks and progress", "[transfer]") {
   World w;
   auto e = w.Engine();
   w.Copy(*e, "/missing", "/m");
-  auto snap = e->Snapshot();
+  auto snap = e->Progress();
   REQUIRE(snap.ops.size() == 1);
   CHECK(snap.ops[0].state == OpState::kQueued);
   w.Settle(*e);
   w.remote.RunTasks();
   w.clock.Advance(w.opts.poll_min);
-  snap = e->Snapshot();
+  snap = e->Progress();
   REQUIRE(snap.tasks.size() == 1);
   CHECK(snap.tasks[0].items == 1);
   CHECK(snap.tasks[0].label == "globus-fuse cp missing");
@@ -910,7 +910,7 @@ TEST_CASE("mv of a directory: a file added after the copy is kept, only copied f
                           "source during the move) were left in place at " +
                           kA + ":/dir; only the 2 copied file(s) were deleted from the source");
   bool shown = false;
-  for (const OpStatus& s : e->Snapshot().ops)
+  for (const OpStatus& s : e->Progress().ops)
     if (s.id == id) shown = s.warning == r->warning && s.state == OpState::kSucceeded;
   CHECK(shown);
   CHECK(w.remote.Tasks().size() == 2);
@@ -1160,8 +1160,8 @@ TEST_CASE("Cancel: queued ops fail at once; submitted ones cancel the Globus tas
     w.remote.FailNext("submit_transfer", consent, 100);
     OpId id = w.Copy(*e, "/f", "/g");
     w.Settle(*e);
-    CHECK(e->Snapshot().tasks.at(0).waiting_reason.find("ConsentRequired") != std::string::npos);
-    CHECK(e->Snapshot().ops.at(0).state == OpState::kBatched);  // blocked, not failed
+    CHECK(e->Progress().tasks.at(0).waiting_reason.find("ConsentRequired") != std::string::npos);
+    CHECK(e->Progress().ops.at(0).state == OpState::kBatched);  // blocked, not failed
     REQUIRE(e->Cancel(id).ok());
     e->RunOnce();
     CHECK(Code(e->Wait(id, w.clock.Now())) == "CANCELED");

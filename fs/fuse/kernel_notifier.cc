@@ -1,0 +1,66 @@
+#include "fs/fuse/kernel_notifier.h"
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/log.h"
+
+namespace gf::fs {
+
+FuseNotifier::~FuseNotifier() { Detach(); }
+
+void FuseNotifier::Attach(fuse_session* se) {
+  MutexLock l(mu_);
+  se_ = se;
+  stopping_ = false;
+  if (!thread_.joinable()) thread_ = std::thread([this] { Loop(); });
+}
+
+void FuseNotifier::Detach() {
+  {
+    MutexLock l(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  MutexLock l(mu_);
+  se_ = nullptr;
+}
+
+void FuseNotifier::InvalidateInode(Ino ino) { Queue(Note{false, ino, ""}); }
+
+void FuseNotifier::InvalidateEntry(Ino parent, const std::string& name) {
+  Queue(Note{true, parent, name});
+}
+
+void FuseNotifier::Queue(Note n) {
+  {
+    MutexLock l(mu_);
+    if (!se_ || stopping_) return;
+    notes_.push_back(std::move(n));
+  }
+  cv_.notify_one();
+}
+
+void FuseNotifier::Loop() {
+  UniqueLock l(mu_);
+  while (true) {
+    cv_.wait(l.native(), [&] {
+      mu_.AssertHeld();
+      return stopping_ || !notes_.empty();
+    });
+    if (stopping_) return;
+    Note n = std::move(notes_.front());
+    notes_.pop_front();
+    fuse_session* se = se_;
+    l.unlock();
+    int rc = n.entry ? fuse_lowlevel_notify_inval_entry(se, n.ino, n.name.c_str(), n.name.size())
+                     : fuse_lowlevel_notify_inval_inode(se, n.ino, 0, 0);
+    if (rc != 0 && rc != -ENOENT)
+      log::Debug("fuse", "invalidate ", n.ino, n.entry ? "/" + n.name : "", ": ",
+                 std::strerror(-rc));
+    l.lock();
+  }
+}
+
+}  // namespace gf::fs

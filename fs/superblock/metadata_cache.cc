@@ -1,0 +1,147 @@
+#include "fs/superblock/metadata_cache.h"
+
+#include <malloc.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+
+namespace gf::fs {
+
+bool Listing::Add(std::string_view name, const Meta& meta) {
+  if (names.size() + name.size() > UINT32_MAX) return false;
+  Item i;
+  i.name_off = static_cast<uint32_t>(names.size());
+  i.name_len = static_cast<uint32_t>(name.size());
+  i.meta = meta;
+  names.append(name);
+  items.push_back(i);
+  return true;
+}
+
+void Listing::Seal() {
+  auto less = [this](const Item& a, const Item& b) { return Name(a) < Name(b); };
+  std::stable_sort(items.begin(), items.end(), less);
+  items.erase(std::unique(items.begin(), items.end(),
+                          [this](const Item& a, const Item& b) { return Name(a) == Name(b); }),
+              items.end());
+  items.shrink_to_fit();
+  names.shrink_to_fit();
+}
+
+const Listing::Item* Listing::Find(std::string_view name) const {
+  auto it = std::lower_bound(items.begin(), items.end(), name,
+                             [this](const Item& a, std::string_view n) { return Name(a) < n; });
+  if (it == items.end() || Name(*it) != name) return nullptr;
+  return &*it;
+}
+
+namespace {
+// Big transient arrays (a listing's FileEntry vector, a readdir handle's snapshot: megabytes
+// per 100k entries) must go back to the OS when freed. glibc serves blocks above its mmap
+// threshold with mmap (returned at free), but raises that threshold dynamically, up to 32 MiB,
+// the first time such a block is freed; after that, these arrays come from the heap and their
+// pages stay resident. A fixed threshold (which also turns the dynamic adjustment off) keeps
+// them mmap'd: 1M cached entries measured 431-489 MB without it, 405 MB with it
+// (docs/PERFORMANCE.md). 4 MiB keeps the read path's reply buffers (<= max_read, 1 MiB) on
+// the heap. Process-wide, set once; GLIBC_TUNABLES=glibc.malloc.mmap_threshold overrides.
+void FixMmapThresholdOnce() {
+  static const bool done = [] {
+    if (const char* t = std::getenv("GLIBC_TUNABLES"); t && std::strstr(t, "mmap_threshold"))
+      return false;
+    return mallopt(M_MMAP_THRESHOLD, 4 << 20) == 1;
+  }();
+  (void)done;
+}
+}  // namespace
+
+MetadataCache::MetadataCache(Clock& clock, std::chrono::nanoseconds ttl, uint64_t max_entries)
+    : clock_(clock), ttl_(ttl), max_entries_(max_entries) {
+  FixMmapThresholdOnce();
+}
+
+void MetadataCache::EraseLocked(std::map<std::string, Slot>::iterator it) {
+  entries_ -= it->second.listing->size();
+  lru_.erase(it->second.lru);
+  slots_.erase(it);
+}
+
+std::shared_ptr<const Listing> MetadataCache::Get(const std::string& key) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = slots_.find(key);
+  if (it == slots_.end()) return nullptr;
+  if (clock_.Now() >= it->second.expires) {
+    EraseLocked(it);
+    return nullptr;
+  }
+  lru_.splice(lru_.begin(), lru_, it->second.lru);
+  return it->second.listing;
+}
+
+void MetadataCache::Put(const std::string& key, std::shared_ptr<const Listing> listing) {
+  if (!listing || ttl_.count() <= 0) return;
+  // A big listing was just parsed: its response body, JSON DOM and FileEntry vector (several
+  // times the size of the listing itself) are freed or about to be, on whichever FUSE thread
+  // fetched it, and glibc keeps freed pages in that thread's arena. Hand them back now, or a
+  // mount that listed 1M entries keeps ~30 MB more resident (docs/PERFORMANCE.md). Outside mu_:
+  // it walks every arena (a few ms per 100k entries).
+  if (listing->size() >= kTrimAfterEntries) malloc_trim(0);
+  std::lock_guard<std::mutex> l(mu_);
+  auto old = slots_.find(key);
+  if (old != slots_.end()) EraseLocked(old);
+  if (listing->size() > max_entries_) return;
+  while (entries_ + listing->size() > max_entries_ && !lru_.empty()) {
+    EraseLocked(slots_.find(lru_.back()));
+    ++evictions_;
+  }
+  lru_.push_front(key);
+  entries_ += listing->size();
+  slots_.emplace(key, Slot{std::move(listing), clock_.Now() + ttl_, lru_.begin()});
+}
+
+void MetadataCache::Erase(const std::string& key) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = slots_.find(key);
+  if (it != slots_.end()) EraseLocked(it);
+}
+
+std::size_t MetadataCache::ErasePrefix(const std::string& prefix) {
+  std::lock_guard<std::mutex> l(mu_);
+  std::size_t n = 0;
+  auto exact = slots_.find(prefix);
+  if (exact != slots_.end()) {
+    EraseLocked(exact);
+    ++n;
+  }
+  std::string dir = !prefix.empty() && prefix.back() == '/' ? prefix : prefix + "/";
+  for (auto it = slots_.lower_bound(dir);
+       it != slots_.end() && it->first.compare(0, dir.size(), dir) == 0;) {
+    auto next = std::next(it);
+    EraseLocked(it);
+    ++n;
+    it = next;
+  }
+  return n;
+}
+
+void MetadataCache::Clear() {
+  std::lock_guard<std::mutex> l(mu_);
+  slots_.clear();
+  lru_.clear();
+  entries_ = 0;
+}
+
+std::size_t MetadataCache::listings() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return slots_.size();
+}
+uint64_t MetadataCache::entries() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return entries_;
+}
+uint64_t MetadataCache::evictions() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return evictions_;
+}
+
+}  // namespace gf::fs

@@ -1,0 +1,167 @@
+// Superblock: cache upkeep. Every change the mount learns of is applied here, to the listing
+// cache, the negative cache, the inode table and the kernel's caches together.
+#include <deque>
+
+#include "common/log.h"
+#include "fs/paths.h"
+#include "fs/superblock/superblock.h"
+
+namespace gf::fs {
+
+void Superblock::AfterMkdir(const Collection& c, const std::string& dir, const std::string& path) {
+  cache_.Erase(CacheKey(c.id, dir));
+  negative_.Erase(CacheKey(c.id, path));
+  // We just created it: it is empty. Caching that spares `cp -r` one stat per file it creates
+  // inside (the usual TTL window applies to changes made elsewhere).
+  auto empty = std::make_shared<Listing>();
+  empty->fetched = clock_.Now();
+  cache_.Put(CacheKey(c.id, path), std::shared_ptr<const Listing>(empty));
+}
+
+void Superblock::AfterRename(const Collection& c, const InodePtr& parent, const std::string& name,
+                             const InodePtr& new_parent, const std::string& new_name) {
+  const std::string dir = table_.Path(*parent), new_dir = table_.Path(*new_parent);
+  const std::string from = JoinPath(dir, name), to = JoinPath(new_dir, new_name);
+  cache_.Erase(CacheKey(c.id, dir));
+  cache_.Erase(CacheKey(c.id, new_dir));
+  cache_.ErasePrefix(CacheKey(c.id, from));
+  negative_.Erase(CacheKey(c.id, to));
+  negative_.Insert(CacheKey(c.id, from));
+  if (auto moved = table_.Child(parent->ino, name)) {
+    table_.Move(moved->ino, new_parent, new_name);
+    moved->Expire();
+  }
+}
+
+void Superblock::AfterMoveQueued(const InodePtr& parent, const std::string& name,
+                                 const InodePtr& new_parent, const std::string& new_name) {
+  // Our view: the source is hidden, the destination pending. The kernel moved its dentry to
+  // the destination name with the SOURCE inode: make it look the name up again.
+  const Collection& sc = *parent->collection;
+  const Collection& dc = *new_parent->collection;
+  cache_.Erase(CacheKey(sc.id, table_.Path(*parent)));
+  cache_.Erase(CacheKey(dc.id, table_.Path(*new_parent)));
+  negative_.Erase(CacheKey(dc.id, JoinPath(table_.Path(*new_parent), new_name)));
+  if (auto moved = table_.Child(parent->ino, name)) {
+    table_.Unlink(parent->ino, name, moved->ino);
+    moved->Expire();
+  }
+  notifier_.InvalidateEntry(new_parent->ino, new_name);
+  notifier_.InvalidateEntry(parent->ino, name);
+}
+
+void Superblock::AfterCreate(const Collection& c, const std::string& path) {
+  negative_.Erase(CacheKey(c.id, path));
+}
+
+void Superblock::AfterKindChanged(const fs::Inode& in) {
+  const Ino parent = table_.ParentIno(in);
+  const std::string name = table_.Name(in);
+  table_.Unlink(parent, name, in.ino);
+  notifier_.InvalidateEntry(parent, name);
+}
+
+void Superblock::AfterStaleRead(const InodePtr& in) {
+  // The file changed remotely: forget what we (and the kernel) know about it.
+  in->Invalidate();
+  cache_.Erase(CacheKey(in->collection->id, ParentPath(table_.Path(*in))));
+  notifier_.InvalidateInode(in->ino);
+}
+
+void Superblock::InvalidatePath(const std::string& collection_id, const std::string& path) {
+  cache_.Erase(CacheKey(collection_id, ParentPath(path)));
+  cache_.ErasePrefix(CacheKey(collection_id, path));
+  negative_.Erase(CacheKey(collection_id, path));
+  // Every place the collection is mounted (by name and under .by-id): walk to the entry.
+  std::vector<InodePtr> roots;
+  for (Ino top : {kRootIno, kByIdIno})
+    for (auto& [n, ino] : table_.Children(top))
+      if (auto in = Inode(ino); in && in->role == Role::kCollectionRoot && in->collection &&
+                                in->collection->id == collection_id)
+        roots.push_back(in);
+  for (const InodePtr& root : roots) {
+    InodePtr dir = root;
+    std::string rest = path.substr(1);
+    std::string name;
+    while (dir) {
+      auto slash = rest.find('/');
+      name = rest.substr(0, slash);
+      if (slash == std::string::npos) break;
+      dir = table_.Child(dir->ino, name);
+      rest = rest.substr(slash + 1);
+    }
+    if (!dir || name.empty()) continue;
+    if (auto in = table_.Child(dir->ino, name)) {
+      in->Expire();
+      notifier_.InvalidateInode(in->ino);
+    }
+    notifier_.InvalidateEntry(dir->ino, name);
+  }
+}
+
+void Superblock::OnSettled(const SettledEvent& e) {
+  // Each path under both its names (the mount caches "~" and its real path apart).
+  for (const Location* at : {&e.dst, e.src ? &*e.src : nullptr})
+    if (at)
+      if (std::string alias = homes_.Alias(at->collection, at->path); !alias.empty())
+        InvalidatePath(at->collection, alias);
+  InvalidatePath(e.dst.collection, e.dst.path);
+  if (e.src) {
+    InvalidatePath(e.src->collection, e.src->path);
+    // Gone remotely, unless the move left files that were not copied (then it shows again).
+    if (e.ok && e.warning.empty()) negative_.Insert(CacheKey(e.src->collection, e.src->path));
+  }
+  if (!e.warning.empty()) {
+    errors_.Note(e.warning + " (globus-fuse status shows the details)");
+    return;
+  }
+  if (e.ok || e.step) return;
+  errors_.Note(std::string(e.kind == OpKind::kMove ? "mv " : "cp ") + Where(e.source) + " -> " +
+               Where(e.dst) + " failed: " + e.error +
+               (e.kind == OpKind::kMove ? " (the source is untouched)" : "") +
+               " (globus-fuse status shows the details)");
+}
+
+Status Superblock::Invalidate(const InodePtr& in) {
+  if (in->role == Role::kRoot || in->role == Role::kById) {
+    registry_.Refresh();
+  } else if (in->collection) {
+    const std::string path = table_.Path(*in);
+    const Collection& c = *in->collection;
+    if (in->kind == Kind::kDir) {
+      const std::string below = CacheKey(c.id, path == "/" ? "" : path);
+      cache_.ErasePrefix(below);
+      negative_.ErasePrefix(below);
+      if (path == "/") cache_.Erase(CacheKey(c.id, "/"));
+    } else {
+      cache_.Erase(CacheKey(c.id, ParentPath(path)));
+      negative_.Erase(CacheKey(c.id, path));
+    }
+  }
+  // The kernel caches "no such file" as negative entries that no name of ours reaches: dropping
+  // this inode's own entry drops its cached children, negative ones included. (The mount root
+  // has no entry; its children's are dropped below.)
+  if (in->ino != kRootIno) notifier_.InvalidateEntry(table_.ParentIno(*in), table_.Name(*in));
+  ExpireBelow(in->ino);
+  return Status::Ok();
+}
+
+void Superblock::ExpireBelow(Ino ino) {
+  // Every inode at or below this one, and the kernel's view of each.
+  std::deque<Ino> todo{ino};
+  std::size_t visited = 0;
+  while (!todo.empty() && visited < 1000000) {
+    const Ino cur = todo.front();
+    todo.pop_front();
+    ++visited;
+    if (auto ci = Inode(cur)) ci->Invalidate();
+    notifier_.InvalidateInode(cur);
+    for (auto& [name, child] : table_.Children(cur)) {
+      if (cur == kRootIno && (child == kControlDirIno || child == kByIdIno)) continue;
+      notifier_.InvalidateEntry(cur, name);
+      todo.push_back(child);
+    }
+  }
+}
+
+}  // namespace gf::fs

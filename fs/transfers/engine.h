@@ -1,0 +1,377 @@
+// TransferEngine: turns cp / mv / rm between collections into server-side Globus tasks,
+// durably, in batches, and watches them to the end. FUSE-free; the fs core calls it.
+//
+// PIPELINE (each arrow is one journal record, see fs/journal.h for the op state machine):
+//
+//   Enqueue ─op─▶ [pending group] ─batch─▶ [submitting] ─task─▶ [monitored] ─end─▶ listeners
+//                                                                              ─retire─▶ history
+//
+// * Enqueue() journals the op (fdatasync) before it returns: an acknowledged cp survives a
+//   crash. The op joins the pending group for its (step kind, source collection, destination
+//   collection, task options) — one group is one future Globus task.
+// * Batching: a group becomes a batch when it has been idle for `batch_idle` (no new op), or
+//   reached `batch_max_items`, or its oldest op waited `batch_max_delay` (a slow trickle of ops
+//   still gets submitted). Ops carry the pid of the process that asked (cp, mv); once every
+//   such process has exited the burst is over, and `batch_idle_exited` (shorter) is enough
+//   idle time: `cp -r` is submitted ~0.1 s after it ends, while a shell loop of `cp`s (a new
+//   process every few ms) still makes one task. Ops without a pid (replayed after a restart)
+//   use `batch_idle`. A batch is only formed while a task slot is free (at most
+//   `max_transfer_tasks` unfinished transfer tasks and `max_delete_tasks` delete tasks: the
+//   service works 3 of each per user at a time), so while the slots are busy ops keep gathering
+//   and go out as one bigger task. `cp -r` of 1000 files → one task.
+// * Submission: GetSubmissionId → journal it with the op ids ("batch") → Submit. Unknown
+//   outcome (transport error, 5xx, 429) → retry later with the SAME submission_id; "Duplicate"
+//   is success with the original task_id. 409 Conflict (identical paths in a still-active task,
+//   typically the user's previous cp of the same file) → retried until `conflict_give_up`, then
+//   the ops fail with EBUSY ("Conflict"). Authorization errors (consent/session/401) block and
+//   retry slowly (status shows why) until the user logs in or cancels. Other 4xx fail the ops.
+// * Monitoring: one task_list call with filter=task_id:a,b,c (≤ 1000 ids per call) per poll.
+//   The poll interval starts at `poll_min` after a submission or any change and doubles up to
+//   `poll_max` while nothing changes — or up to `poll_waiting` while someone is blocked in
+//   Wait() (fsync or open of a pending file, --copy-mode=wait), as `globus task wait` does. Only
+//   tasks whose `faults` grew get an event_list call; an error event whose code is in
+//   `fatal_event_codes` (FILE_NOT_FOUND, PERMISSION_DENIED, ...) cancels the task, and the ops
+//   fail with that event's code and details — not after the service's 24 h deadline.
+// * mv: copy step (verify_checksum forced on, sync_level forced off: a file skipped by a sync
+//   level would not be listed as transferred, see below) → only after it SUCCEEDED, a delete
+//   task of the source (its own submission_id, ignore_missing). A failed copy fails the op; the
+//   source is untouched. Every step is a journal record, so a restart resumes at the right step.
+// * mv of a directory: data is never deleted before its copy is verified complete, and the
+//   recursive copy only copied what existed when the task enumerated the tree. So between the
+//   copy and the delete the engine makes a delete PLAN (PlanDeletes):
+//     1. the copy task's successful transfers (GET task/{id}/successful_transfers, marker
+//        paging): the files it actually transferred (fetched once per task, however many
+//        directory mvs were batched into it);
+//     2. then a listing of the source tree (LsAll per directory, breadth first, at most
+//        `verify_max_entries` entries), as late as possible: only when a delete task slot is
+//        free, and the delete batch is formed and submitted in the same RunOnce pass;
+//     3. every file found was transferred → plan "whole": one recursive delete of the source,
+//        as before. Otherwise → plan "files": a non-recursive delete of exactly the transferred
+//        files; the other files and every directory stay, and the op succeeds WITH A WARNING
+//        (OpResult::warning, OpStatus::warning: "N file(s) ... left in place at <src>").
+//   The plan is one journal record ("plan"); until it is written nothing is batched, and after
+//   a restart the plan is simply made again (no task was submitted for it). At most
+//   `verify_calls_per_pass` remote calls per RunOnce go to plans, so a big tree does not stall
+//   polling; every call still goes through the client's rate limiter, on its background lane
+//   (interactive calls keep a share of the budget to themselves: api/rate_limiter.h). A copy whose
+//   transferred files cannot be fetched (the task is unknown, or an old journal lost its task id)
+//   fails the op with NotVerified: nothing is deleted. A file created in the source after the
+//   listing and before the delete task runs is still deleted by a "whole" plan: that window (one
+//   listing + one submission + the service's queue) is the remaining race (docs/SEMANTICS.md).
+// * Restart: Open() replays the journal: submitted tasks are tracked again (no resubmission);
+//   batches without a task_id are resubmitted with their persisted submission_id (Duplicate →
+//   the original task); queued ops are batched; finished-but-unreported ops are reported again
+//   (listeners get each completion at least once).
+//
+// DRIVING. All scheduling reads the injected Clock. RunOnce() does every piece of work that is
+// due now and returns when it next needs to run; Start() runs a thread that loops on it. Tests
+// don't Start(): they move a FakeClock and call RunOnce().
+//
+// THREAD-SAFETY. Every public method is thread-safe. One mutex `mu_` guards the journal and all
+// engine state; it is never held across a remote call or a listener callback (remote calls work
+// on copies taken under the lock, results are applied under it afterwards). RunOnce() is not
+// re-entrant: a concurrent call returns immediately. Lock order: TransferEngine::mu_ is a leaf
+// (the journal has no lock of its own; listeners are called without it).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/transfer_api.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "fs/transfers/journal.h"
+
+namespace gf::fs {
+
+// What the fs layer asks for. Use the named constructors.
+struct OpRequest {
+  OpKind kind = OpKind::kCopy;
+  Location src;
+  Location dst;            // unused for kRemove
+  bool recursive = false;  // a directory tree
+  uint64_t size = 0;       // bytes, when known (status display only)
+  int32_t origin_pid = 0;  // the process that asked (0: unknown). Batching only; not journaled.
+
+  static OpRequest Copy(Location src, Location dst, uint64_t size, bool recursive = false);
+  static OpRequest Move(Location src, Location dst, uint64_t size, bool recursive = false);
+  static OpRequest Remove(Location path, bool recursive = false);
+};
+
+// A finished op (or step), as delivered to listeners.
+struct OpResult {
+  OpId id = 0;
+  OpKind kind = OpKind::kCopy;
+  Location src, dst;
+  bool recursive = false;
+  std::string task_id;  // the task that ended (empty if it never got one)
+  Status status;        // ok, or the Globus error (code "FILE_NOT_FOUND", "CANCELED", ...)
+  // Succeeded with a caveat (a directory mv that left files not copied in the source): the
+  // sentence to show the user. Empty otherwise.
+  std::string warning;
+};
+
+// Completion callbacks. Called from the thread running RunOnce() (or Cancel()), never with the
+// engine lock held; they may call any engine method except Wait(). Keep them short.
+class OpListener {
+ public:
+  virtual ~OpListener() = default;
+  // The op reached Succeeded or Failed. At-least-once across restarts.
+  virtual void OnOpFinished(const OpResult& r) = 0;
+  // A non-final step succeeded (mv: the copy is verified at the destination; deleting the
+  // source starts now). Default: ignored.
+  virtual void OnStepFinished(const OpResult& /*r*/) {}
+};
+
+// ---- status (`globus-fuse status`) ----
+struct OpStatus {
+  OpId id = 0;
+  OpKind kind = OpKind::kCopy;
+  Location src, dst;
+  bool recursive = false;
+  uint64_t size = 0;
+  std::time_t queued_at = 0;
+  OpState state = OpState::kQueued;
+  StepKind step = StepKind::kTransfer;
+  BatchId batch = 0;  // join with TaskStatus
+  std::optional<OpFailure> failure;
+  bool verifying = false;  // a directory mv making its delete plan (see PlanDeletes)
+  std::string warning;     // see OpResult::warning
+};
+
+struct TaskStatus {
+  BatchId batch = 0;
+  StepKind kind = StepKind::kTransfer;
+  std::string label, submission_id, task_id;  // task_id empty while submitting
+  std::string src_collection, dst_collection;
+  size_t items = 0;
+  std::string status;  // "SUBMITTING", or the task's ACTIVE / INACTIVE / ...
+  std::string nice_status;
+  int64_t files = 0, files_transferred = 0, bytes_transferred = 0, faults = 0;
+  int64_t total_bytes = 0;       // service estimate, else the sum of the ops' sizes
+  int64_t bytes_per_second = 0;  // effective rate (ETA = (total - done) / rate)
+  std::string waiting_reason;    // why submission is being retried ("503 ServiceUnavailable")
+  std::optional<api::Event> last_error;  // newest error event (code, description, details)
+};
+
+struct EngineProgress {
+  std::vector<OpStatus> ops;      // live ops, then recently finished ones (newest last)
+  std::vector<TaskStatus> tasks;  // live batches
+};
+
+struct TransferEngineOptions {
+  std::string journal_path;  // JournalPath(state_dir, mount_id)
+  JournalOptions journal;
+
+  Millis batch_idle{500};
+  Millis batch_idle_exited{100};  // idle time that is enough once the ops' processes exited
+  // Whether the process with this pid has exited (default: /proc/<pid>/stat missing or a
+  // zombie). Injected by tests.
+  std::function<bool(int32_t)> process_exited;
+  Millis batch_max_delay{10000};
+  uint64_t batch_max_items = 10000;
+  int max_transfer_tasks = 3;
+  int max_delete_tasks = 3;
+
+  // Task options (copies; moves always verify).
+  bool verify_checksum = true;
+  bool preserve_timestamp = true;
+  bool encrypt_data = false;
+  std::optional<int> sync_level;
+
+  Millis poll_min{250};  // first look soon after a submission; then doubling to poll_max
+  Millis poll_max{30000};
+  Millis poll_waiting{1000};  // poll interval cap while a Wait() is blocked
+  Millis retry_min{1000};     // submission / submission_id retries
+  Millis retry_max{30000};
+  Millis conflict_give_up{15 * 60 * 1000};
+  // Event codes that make an ACTIVE task hopeless. UNVERIFIED beyond FILE_NOT_FOUND and
+  // PERMISSION_DENIED (both seen in captured event lists).
+  std::vector<std::string> fatal_event_codes = {"FILE_NOT_FOUND", "PERMISSION_DENIED",
+                                                "QUOTA_EXCEEDED", "NO_SPACE_LEFT"};
+
+  // Directory mv delete plans: remote calls per RunOnce pass, and the most source entries
+  // listed per plan (beyond it the listing is incomplete: only copied files are deleted).
+  int verify_calls_per_pass = 50;
+  uint64_t verify_max_entries = 1000000;
+
+  size_t max_live_ops = 100000;    // Enqueue fails with EAGAIN beyond this
+  size_t finished_history = 1000;  // finished ops kept for Wait() and status
+
+  static TransferEngineOptions FromConfig(const Config& c, const std::string& mount_id);
+};
+
+class TransferEngine {
+ public:
+  // Opens and replays the journal. Nothing remote happens until RunOnce()/Start().
+  static Result<std::unique_ptr<TransferEngine>> Open(api::TransferApi& api,
+                                                      TransferEngineOptions o,
+                                                      Clock& clock = SystemClock::Instance());
+  ~TransferEngine();  // Stop()s
+  TransferEngine(const TransferEngine&) = delete;
+  TransferEngine& operator=(const TransferEngine&) = delete;
+
+  // Listeners are not owned and must outlive the engine (or be removed... they can't: add them
+  // before Start()).
+  void AddListener(OpListener* l);
+
+  // Background thread around RunOnce(). Stop() joins it; pending work stays in the journal.
+  void Start();
+  void Stop();
+
+  // Journals the op (durable when this returns) and queues it. Errors: EINVAL (bad request),
+  // EAGAIN (max_live_ops reached), or the journal's write error.
+  Result<OpId> Enqueue(const OpRequest& r);
+
+  // Blocks until the op finished and its listeners ran; returns its outcome. Also returns
+  // ETIMEDOUT when `deadline` (on the engine's clock) passes, EINTR when *cancel becomes true,
+  // ENOENT for an unknown (or long forgotten) op, ESHUTDOWN once Stop() was called (unmount).
+  // Waiting does not cancel anything.
+  Status Wait(OpId id, std::optional<MonoTime> deadline = std::nullopt,
+              const std::atomic<bool>* cancel = nullptr);
+
+  // Cancels the op: a queued op fails at once with CANCELED; a submitted one gets its Globus
+  // task cancelled (remote call, in this thread) and fails with CANCELED when the next poll
+  // sees it. Granularity is the task: the other ops batched into the same task fail too.
+  // Cancelling a finished op is a no-op.
+  Status Cancel(OpId id);
+
+  // What every live and recently finished op and every live batch is doing.
+  EngineProgress Progress() const;
+
+  // Does everything due at clock.Now(): batch, submit, poll, report. Returns the next time it
+  // has work (at most poll_max ahead).
+  MonoTime RunOnce();
+
+ private:
+  struct GroupKey {
+    StepKind kind;
+    std::string src, dst;
+    TaskOptions options;
+    auto operator<=>(const GroupKey&) const = default;
+  };
+  struct Group {
+    std::vector<OpId> ops;
+    MonoTime first_at{}, last_at{};
+    std::vector<int32_t> origins;  // distinct pids of the processes that queued ops (bounded)
+    bool origin_unknown = false;   // an op without a pid, or too many pids to watch
+    bool urgent = false;           // holds a freshly planned mv delete: batch it now (race window)
+  };
+  // A directory mv's delete plan in the making. Only RunOnce touches it (not journaled: after a
+  // restart the plan is made again from scratch).
+  struct Verification {
+    bool transfers_done = false;
+    std::set<std::string> transferred;  // normalized source paths under the op's source
+    bool listing_started = false;
+    std::deque<std::string> dirs;  // still to list
+    std::vector<std::string> files;
+    uint64_t entries = 0, unlisted = 0;
+    bool root_missing = false;
+    MonoTime next_attempt{};
+    int attempts = 0;
+    std::string waiting_reason;
+  };
+  // The files one copy task transferred (successful_transfers, all pages). Several directory
+  // mvs batched into one copy task share it: the pages are fetched once, not once per mv.
+  // Dropped when no op waiting for a plan names the task. Only RunOnce touches it.
+  struct CopiedFiles {
+    std::string marker;  // next successful_transfers page
+    bool done = false;
+    std::vector<std::string> paths;  // normalized source paths, every page so far
+  };
+  struct BatchRuntime {
+    MonoTime next_attempt{};
+    int attempts = 0;
+    std::optional<MonoTime> conflict_since;
+    std::string waiting_reason;
+    bool maybe_accepted = false;    // an attempt had an unknown outcome (or we restarted)
+    bool cancel_requested = false;  // user Cancel(); remote cancel still owed
+    bool cancel_sent = false;
+    std::optional<OpFailure> fatal;  // fatal event seen; the task was (or will be) cancelled
+    std::optional<api::Task> task;
+    int64_t faults_seen = 0;
+    std::optional<api::Event> last_error;
+    int missing_polls = 0;
+  };
+  struct Finished {
+    OpStatus status;
+    std::string task_id;
+  };
+
+  TransferEngine(api::TransferApi& api, TransferEngineOptions o, Clock& clock,
+                 std::unique_ptr<Journal> j);
+
+  // Steps of RunOnce (each takes and drops mu_ as needed).
+  void PlanDeletes(MonoTime now);
+  void FormBatches(MonoTime now);
+  void SubmitBatches(MonoTime now);
+  void PollTasks(MonoTime now);
+  void DeliverFinished();
+
+  // Under mu_.
+  GroupKey KeyFor(const JournalOp& op) const;
+  void AddToGroupLocked(const JournalOp& op, MonoTime now, int32_t origin = 0);
+  bool GroupDueLocked(const Group& g, MonoTime now) const;
+  MonoTime GroupDueAtLocked(const Group& g, MonoTime now) const;
+  int ActiveBatchesLocked(StepKind kind) const;
+  Status AppendLocked(const JournalRecord& r);
+  void EndBatchLocked(BatchId b, bool ok, OpFailure f);
+  void AfterBatchEndLocked(const std::vector<OpId>& ops, const std::string& task_id);
+  OpStatus StatusOfLocked(const JournalOp& op) const;
+  Millis BackoffLocked(int attempts) const;
+  void WakeLocked();
+  std::string WarningLocked(const JournalOp& op) const;
+  // Outside mu_: advances `v` by at most `*calls` remote calls. Returns a failure when the copy
+  // cannot be verified file by file (the op must fail, nothing deleted).
+  std::optional<OpFailure> Verify(const std::string& copy_task, const Location& src,
+                                  Verification& v, int* calls, MonoTime now);
+
+  api::TransferApi& api_;
+  const TransferEngineOptions opts_;
+  Clock& clock_;
+  std::vector<OpListener*> listeners_;  // set before Start(); read without the lock
+
+  mutable std::mutex mu_;       // guards everything below (a leaf lock)
+  std::condition_variable cv_;  // state changes (waiters) and new work (the thread)
+  std::unique_ptr<Journal> journal_;
+  std::map<GroupKey, Group> groups_;
+  std::map<BatchId, BatchRuntime> runtime_;
+  MonoTime form_retry_at_{};
+  int form_attempts_ = 0;
+  MonoTime next_poll_{};
+  Millis poll_interval_{0};
+  std::vector<std::pair<OpId, std::string>> step_done_;  // (op, task): OnStepFinished owed
+  std::map<OpId, std::string> last_task_;      // terminal, undelivered op -> the task that ended it
+  std::set<OpId> delivering_;                  // terminal ops whose listeners are running
+  std::map<OpId, Finished> finished_;          // recently finished, bounded by finished_history
+  std::set<OpId> needs_plan_;                  // directory mvs waiting for their delete plan
+  std::map<OpId, Verification> verifying_;     // RunOnce only (see Verification)
+  std::map<std::string, CopiedFiles> copied_;  // RunOnce only: copy task id -> its files
+  std::deque<OpId> finished_order_;
+  int waiters_ = 0;  // threads blocked in Wait()
+  bool work_ = false;
+  bool stop_ = false;
+
+  std::atomic<bool> running_once_{false};
+  std::thread thread_;
+};
+
+// Task label: "globus-fuse cp run42.h5 (+41 more)". Only [A-Za-z0-9 _.,()+-] (others become
+// '_'), at most kMaxLabel characters (the service's label limits are UNVERIFIED: stay short).
+inline constexpr size_t kMaxLabel = 128;
+std::string TaskLabel(std::string_view verb, std::string_view first_path, size_t count);
+
+// The Error an op failure becomes for Wait() and listeners (kind kApi, code = failure.code).
+Error ErrorFor(const OpFailure& f, const std::string& context);
+
+}  // namespace gf::fs
