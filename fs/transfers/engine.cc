@@ -164,7 +164,7 @@ TransferEngine::TransferEngine(api::TransferApi& api, TransferEngineOptions o, C
                                std::unique_ptr<Journal> j)
     : api_(api), opts_(std::move(o)), clock_(clock), journal_(std::move(j)) {
   const MonoTime now = clock_.Now();
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   poll_interval_ = opts_.poll_min;
   next_poll_ = now;
   size_t queued = 0;
@@ -188,19 +188,22 @@ TransferEngine::~TransferEngine() { Stop(); }
 void TransferEngine::AddListener(OpListener* l) { listeners_.push_back(l); }
 
 void TransferEngine::Start() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   if (thread_.joinable()) return;
   stop_ = false;
   thread_ = std::thread([this] {
     for (;;) {
       const MonoTime next = RunOnce();
-      std::unique_lock<std::mutex> lock(mu_);
+      UniqueLock lock(mu_);
       if (stop_) return;
       if (!work_) {
         // Sleep until the next due time, re-checking at least every second.
         auto wait = std::clamp(std::chrono::duration_cast<Millis>(next - clock_.Now()), Millis(0),
                                Millis(1000));
-        cv_.wait_for(lock, wait, [&] { return stop_ || work_; });
+        cv_.wait_for(lock.native(), wait, [&] {
+          mu_.AssertHeld();
+          return stop_ || work_;
+        });
       }
       work_ = false;
       if (stop_) return;
@@ -210,7 +213,7 @@ void TransferEngine::Start() {
 
 void TransferEngine::Stop() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     stop_ = true;
     cv_.notify_all();
   }
@@ -231,7 +234,7 @@ Result<OpId> TransferEngine::Enqueue(const OpRequest& r) {
     if (!ValidLocation(r.dst)) return Error::Local(EINVAL, "transfer: bad destination location");
     if (r.src == r.dst) return Error::Local(EINVAL, "transfer: source and destination are equal");
   }
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   if (journal_->state().ops.size() >= opts_.max_live_ops)
     return Error::Local(EAGAIN, "transfer: too many pending operations");
   OpRecord rec;
@@ -250,7 +253,7 @@ Result<OpId> TransferEngine::Enqueue(const OpRequest& r) {
 
 Status TransferEngine::Wait(OpId id, std::optional<MonoTime> deadline,
                             const std::atomic<bool>* cancel) {
-  std::unique_lock<std::mutex> l(mu_);
+  UniqueLock l(mu_);
   // Someone is blocked on a task: poll at least every poll_waiting from now on.
   ++waiters_;
   struct Leave {
@@ -279,12 +282,12 @@ Status TransferEngine::Wait(OpId id, std::optional<MonoTime> deadline,
       return Error::Local(ETIMEDOUT, "transfer: operation still pending");
     // A short real-time slice only to re-check the cancel flag and the (possibly fake) clock;
     // completion itself wakes us through cv_.
-    cv_.wait_for(l, Millis(50));
+    cv_.wait_for(l.native(), Millis(50));
   }
 }
 
 Status TransferEngine::Cancel(OpId id) {
-  std::unique_lock<std::mutex> l(mu_);
+  UniqueLock l(mu_);
   if (finished_.count(id)) return {};
   auto it = journal_->state().ops.find(id);
   if (it == journal_->state().ops.end())
@@ -333,7 +336,7 @@ Status TransferEngine::Cancel(OpId id) {
 }
 
 EngineProgress TransferEngine::Progress() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   EngineProgress s;
   for (const auto& [id, op] : journal_->state().ops)
     if (!finished_.count(id)) s.ops.push_back(StatusOfLocked(op));
@@ -385,7 +388,7 @@ MonoTime TransferEngine::RunOnce() {
   PollTasks(now);
   DeliverFinished();
 
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   MonoTime next = now + opts_.poll_max;
   for (const auto& [key, g] : groups_) {
     if (ActiveBatchesLocked(key.kind) >=

@@ -31,7 +31,7 @@ void TransferEngine::PlanDeletes(MonoTime now) {
   };
   std::vector<Job> jobs;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     const auto& ops = journal_->state().ops;
     for (auto it = needs_plan_.begin(); it != needs_plan_.end();) {
       auto op = ops.find(*it);
@@ -78,7 +78,7 @@ void TransferEngine::PlanDeletes(MonoTime now) {
     } else if (calls > 0) {
       failed = Verify(job.copy_task, job.src, job.v, &calls, now);
     }
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto op = journal_->state().ops.find(job.id);
     if (op == journal_->state().ops.end() || !op->second.NeedsPlan()) {
       verifying_.erase(job.id);  // cancelled meanwhile
