@@ -9,7 +9,10 @@
 //              {"errors": [{"code", "detail", "title", "unapproved_scopes"?,
 //                           "authorization_parameters"?}], "error"?}
 //   GCS        {"DATA_TYPE": "result#1.0.0", "code", "http_response_code", "message", "detail"}
-//   other      not JSON / not an object: status only, code "", a short printable excerpt
+//   other      not JSON / not an object: status only, a short printable excerpt, and code "" --
+//              except a GridFTP "GlobusError: v=1 c=<CODE>" in the body (the HTTPS server's
+//              transient 404 says c=ENDPOINT_ERROR), whose <CODE> becomes `code`; the same is
+//              read from a JSON document's message when it has no code
 // Parsing never fails: a field of an unexpected type is ignored (an error document that we can
 // half-read is still an error, and the status alone is enough for ErrnoFor()).
 #include <rapidjson/document.h>
@@ -98,13 +101,32 @@ std::string Excerpt(std::string_view body) {
   return start == std::string::npos ? "" : out.substr(start);
 }
 
+// The GridFTP error code in "... GlobusError: v=1 c=ENDPOINT_ERROR GCS Manager Internal Error"
+// (the body of the HTTPS server's transient 404, writes-and-deletes.md §1.6), or "".
+std::string GridFtpCode(std::string_view body) {
+  constexpr std::string_view kMarker = "GlobusError: v=1 c=";
+  auto at = body.find(kMarker);
+  if (at == std::string_view::npos) return "";
+  std::string code;
+  for (char c : body.substr(at + kMarker.size())) {
+    if (!(std::isupper(static_cast<unsigned char>(c)) || c == '_')) break;
+    code += c;
+  }
+  return code;
+}
+
 }  // namespace
+
+bool IsTransientBackendFault(const Error& e) {
+  return e.kind == ErrorKind::kApi && (e.code == "ENDPOINT_ERROR" || e.code == "INTERNAL_ERROR");
+}
 
 Error ParseApiError(int http_status, std::string_view body) {
   Error e = Error::Api(http_status, "", "");
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(body.data(), body.size());
   if (doc.HasParseError() || !doc.IsObject()) {
+    e.code = GridFtpCode(body);
     e.message = Excerpt(body);
     if (e.message.empty()) e.message = "HTTP " + std::to_string(http_status);
     return e;
@@ -145,6 +167,7 @@ Error ParseApiError(int http_status, std::string_view body) {
       ReadAuthorizationParameters(*fap, auth);
     }
   }
+  if (e.code.empty()) e.code = GridFtpCode(e.message);
   if (e.message.empty()) e.message = "HTTP " + std::to_string(http_status);
 
   if (!auth.empty()) e.authorization = std::move(auth);

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <mutex>
 
 #include "common/log.h"
@@ -36,6 +38,8 @@ struct Exchange {
   bool final_headers = false;   // the non-1xx header block is complete
   bool callback_abort = false;  // on_headers / on_body asked to stop
   bool cancelled = false;       // Request::cancel was set
+  uint64_t sent = 0;            // streamed body bytes handed to libcurl (body_source)
+  int read_errno = 0;           // body_source failed with this errno
 };
 
 bool Is2xx(int status) { return status >= 200 && status < 300; }
@@ -92,6 +96,37 @@ size_t OnBody(char* data, size_t size, size_t n, void* user) {
   }
   x.resp.body.append(data, len);
   return len;
+}
+
+// Streams Request::body_source. Never hands libcurl more than `size` bytes, and a source
+// that ends early is an error (a short body would leave the server waiting for the rest).
+size_t OnRead(char* buf, size_t size, size_t n, void* user) {
+  auto& x = *static_cast<Exchange*>(user);
+  const auto& src = x.req->body_source;
+  if (x.req->cancel && x.req->cancel->load()) {
+    x.cancelled = true;
+    return CURL_READFUNC_ABORT;
+  }
+  const uint64_t left = src.size - x.sent;
+  if (left == 0) return 0;
+  const size_t want = static_cast<size_t>(std::min<uint64_t>(left, size * n));
+  const int64_t got = src.read(x.sent, buf, want);
+  if (got <= 0 || static_cast<uint64_t>(got) > want) {
+    x.read_errno = got < 0 ? static_cast<int>(-got) : EIO;
+    return CURL_READFUNC_ABORT;
+  }
+  x.sent += static_cast<uint64_t>(got);
+  return static_cast<size_t>(got);
+}
+
+// libcurl rewinds a body it must send again on the same handle (e.g. a reused connection that
+// turned out dead): only a rewind to the start is needed or supported.
+int OnSeek(void* user, curl_off_t offset, int origin) {
+  auto& x = *static_cast<Exchange*>(user);
+  if (origin != SEEK_SET || offset < 0 || static_cast<uint64_t>(offset) > x.req->body_source.size)
+    return CURL_SEEKFUNC_CANTSEEK;
+  x.sent = static_cast<uint64_t>(offset);
+  return CURL_SEEKFUNC_OK;
 }
 
 int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
@@ -209,8 +244,9 @@ Result<http::Response> CurlTransport::Send(const http::Request& req) {
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(opts_.connect_timeout * 1000));
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, opts_.low_speed_limit);
   curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, static_cast<long>(opts_.low_speed_time));
-  long timeout_ms = req.timeout.count() > 0 ? static_cast<long>(req.timeout.count())
-                                            : static_cast<long>(opts_.request_timeout * 1000);
+  long timeout_ms = req.timeout.count() > 0   ? static_cast<long>(req.timeout.count())
+                    : req.timeout.count() < 0 ? 0L  // none: only the low-speed abort
+                                              : static_cast<long>(opts_.request_timeout * 1000);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
   // 512 KiB receive buffer (libcurl's maximum; default 16 KiB): fewer, larger body callbacks
@@ -232,6 +268,17 @@ Result<http::Response> CurlTransport::Send(const http::Request& req) {
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
   } else if (m == "HEAD") {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+  } else if (req.body_source.read) {
+    curl_easy_setopt(h, CURLOPT_UPLOAD, 1L);
+    if (m != "PUT") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m.c_str());
+    curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, static_cast<curl_off_t>(req.body_source.size));
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, OnRead);
+    curl_easy_setopt(h, CURLOPT_READDATA, &x);
+    curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, OnSeek);
+    curl_easy_setopt(h, CURLOPT_SEEKDATA, &x);
+    // 512 KiB send buffer (libcurl >= 7.62 honours up to 2 MiB; default 64 KiB): fewer read
+    // callbacks and send() calls on bulk uploads.
+    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
   } else {
     if (m != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m.c_str());
     if (m == "POST" || m == "PUT" || !req.body.empty()) {
@@ -256,6 +303,14 @@ Result<http::Response> CurlTransport::Send(const http::Request& req) {
   curl_slist_free_all(headers);
   ReleaseHandle(h);
 
+  if (x.read_errno != 0) {
+    Error e = Error::Transport(TransportFailure::kOther, "reading the upload body at byte " +
+                                                             std::to_string(x.sent) + ": " +
+                                                             std::strerror(x.read_errno));
+    e.sys_errno = x.read_errno;
+    log::Debug("http", m, " ", req.url, " failed after ", ms, " ms: ", e.message);
+    return e;
+  }
   if (rc != CURLE_OK) {
     TransportFailure f = MapCurlError(rc);
     if (x.cancelled || x.callback_abort) f = TransportFailure::kAborted;

@@ -1,5 +1,5 @@
-// Typed Transfer v0.10 documents (see shared/reference/globus-api.md).
-// Parsers live in api/documents.cc; every fixture in shared/reference/globus-fixtures parses.
+// Typed Transfer v0.10 documents (see docs/reference/globus-api.md).
+// Parsers live in api/documents.cc; every fixture in tests/fixtures/globus parses.
 #pragma once
 
 #include <cstdint>
@@ -150,12 +150,23 @@ struct TransferRequest {
   std::optional<std::string> deadline;  // task timestamp format
 };
 
+// A delete task (globus-api.md §1.6, writes-and-deletes.md §2.1). Each path is one delete_item.
 struct DeleteRequest {
   std::string submission_id;
   std::string endpoint;
   std::vector<std::string> paths;
+  // One flag for the whole task: the service has no per-item `recursive` ("If any of the paths
+  // are directories, recursive must be set True on the top level", SDK DeleteData), and a
+  // directory needs it even when empty. fs/write/delete_plan.h keeps files and directories in
+  // separate tasks so a file path is never deleted recursively.
   bool recursive = false;
   bool ignore_missing = false;
+  // Sent explicitly, overriding the service's defaults: `*?[]` in a name are literal (the
+  // default expands them in the last component), and no email per `rm` (notify_* default true).
+  bool interpret_globs = false;
+  bool notify_on_succeeded = false;
+  bool notify_on_failed = false;
+  bool notify_on_inactive = false;
   std::string label;
 };
 
@@ -206,5 +217,9 @@ std::string SerializeRename(const std::string& old_path, const std::string& new_
 // `required_scopes`, and Auth's `{"error": ...}` / `{"errors": [...]}` shapes. A body that is
 // not JSON still yields an Error with the status and a code of "" (never a crash).
 Error ParseApiError(int http_status, std::string_view body);
+// A collection's HTTPS server answers some transient backend faults with 404 and a GridFTP
+// ENDPOINT_ERROR / INTERNAL_ERROR body (writes-and-deletes.md §1.6): not a missing file, and
+// worth retrying on a fresh connection. True for the codes ParseApiError gives those answers.
+bool IsTransientBackendFault(const Error& e);
 
 }  // namespace gf::api

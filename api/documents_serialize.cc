@@ -74,6 +74,10 @@ std::string SerializeDelete(const DeleteRequest& r) {
   w.EndArray();
   Bool(w, "recursive", r.recursive);
   Bool(w, "ignore_missing", r.ignore_missing);
+  Bool(w, "interpret_globs", r.interpret_globs);
+  Bool(w, "notify_on_succeeded", r.notify_on_succeeded);
+  Bool(w, "notify_on_failed", r.notify_on_failed);
+  Bool(w, "notify_on_inactive", r.notify_on_inactive);
   if (!r.label.empty()) Str(w, "label", r.label);
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize());

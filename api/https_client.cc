@@ -3,6 +3,8 @@
 #include <cerrno>
 #include <cstdio>
 
+#include <unistd.h>
+
 #include "common/log.h"
 
 namespace gf::api {
@@ -270,16 +272,37 @@ Result<RangeResult> HttpsClient::GetRange(const CollectionRef& c, const std::str
   return st.result;
 }
 
-Status HttpsClient::Put(const CollectionRef& c, const std::string& path, std::string_view body) {
+Status HttpsClient::Put(const CollectionRef& c, const std::string& path, const UploadBody& body,
+                        const std::atomic<bool>* cancel) {
+  if (body.size > 0 && body.fd < 0) return Error::Local(EBADF, "put: no file to upload");
   http::Request req;
   req.method = "PUT";
   req.url = FileUrl(c, path);
-  req.body.assign(body.data(), body.size());
   req.headers.emplace_back("X-Requested-With", "XMLHttpRequest");
   req.headers.emplace_back("Content-Type", "application/octet-stream");
+  req.body_source.size = body.size;
+  req.body_source.read = [&body](uint64_t offset, char* buf, std::size_t len) -> int64_t {
+    ssize_t n;
+    do {
+      n = ::pread(body.fd, buf, len, static_cast<off_t>(offset));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    if (body.progress) body.progress->store(offset + static_cast<uint64_t>(n));
+    return n;  // 0 before the end: the file shrank, which the transport reports
+  };
+  // An upload takes as long as its size needs; a stalled one still ends (low-speed abort).
+  req.timeout = std::chrono::milliseconds(-1);
   CallOptions o;
   o.resource_server = c.id;
-  o.context = "put " + c.id + ":" + path;
+  o.context = "put " + c.id + ":" + path + " (" + std::to_string(body.size) + " bytes)";
+  o.cancel = cancel;
+  // Not idempotent for the executor: a failed PUT may have left a partial file, and resending
+  // gigabytes is the caller's decision (see docs/WRITES.md). Only failures that prove nothing
+  // reached the server are retried here.
+  o.idempotent = false;
+  o.before_attempt = [&body](http::Request&) {
+    if (body.progress) body.progress->store(0);
+  };
   auto r = exec_.Execute(std::move(req), o);
   if (!r.ok()) return AuthRemedy(std::move(r).error(), c.id);
   return Status::Ok();
@@ -293,8 +316,20 @@ Status HttpsClient::Delete(const CollectionRef& c, const std::string& path) {
   CallOptions o;
   o.resource_server = c.id;
   o.context = "delete " + c.id + ":" + path;
-  auto r = exec_.Execute(std::move(req), o);
-  if (!r.ok()) return AuthRemedy(std::move(r).error(), c.id);
+  o.idempotent = false;
+  CallStats stats;
+  auto r = exec_.Execute(std::move(req), o, &stats);
+  if (!r.ok()) {
+    Error e = AuthRemedy(std::move(r).error(), c.id);
+    // An earlier attempt may have deleted it before its answer was lost. A transient backend
+    // fault (404 + ENDPOINT_ERROR, code set by ParseApiError) is not "missing".
+    if (stats.ambiguous && e.kind == ErrorKind::kApi && e.http_status == 404 &&
+        !IsTransientBackendFault(e)) {
+      log::Info("https", o.context, ": missing after an ambiguous retry; treating as deleted");
+      return Status::Ok();
+    }
+    return e;
+  }
   return Status::Ok();
 }
 

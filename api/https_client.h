@@ -36,7 +36,8 @@ class HttpsClient final : public DataApi {
   Result<RangeResult> GetRange(const CollectionRef& c, const std::string& path, uint64_t offset,
                                uint64_t length, const std::function<bool(std::string_view)>& sink,
                                const std::atomic<bool>* cancel = nullptr) override;
-  Status Put(const CollectionRef& c, const std::string& path, std::string_view body) override;
+  Status Put(const CollectionRef& c, const std::string& path, const UploadBody& body,
+             const std::atomic<bool>* cancel = nullptr) override;
   Status Delete(const CollectionRef& c, const std::string& path) override;
 
   // The scope a collection's HTTPS token needs.

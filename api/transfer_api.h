@@ -90,6 +90,17 @@ struct RangeResult {
   bool range_ignored = false;                // the server answered 200 to a Range request
 };
 
+// The body of an upload: `size` bytes of the open file `fd`, read with pread() from offset 0 as
+// the connection takes them (never the whole file in memory). The descriptor's file offset is
+// never used or moved. Not owned: it must stay open, and the bytes unchanged, until Put returns.
+struct UploadBody {
+  int fd = -1;  // may be -1 when size is 0
+  uint64_t size = 0;
+  // Optional: bytes read for the current attempt so far (a retried attempt starts again at 0);
+  // for progress reports.
+  std::atomic<uint64_t>* progress = nullptr;
+};
+
 // Collection HTTPS data access (GCSv5 https_server).
 class DataApi {
  public:
@@ -100,7 +111,12 @@ class DataApi {
                                        uint64_t offset, uint64_t length,
                                        const std::function<bool(std::string_view)>& sink,
                                        const std::atomic<bool>* cancel = nullptr) = 0;
-  virtual Status Put(const CollectionRef& c, const std::string& path, std::string_view body) = 0;
+  // PUT the whole file (one request: the service has no partial or resumable upload). Any 2xx
+  // is success. The parent directory must exist. A PUT that fails may leave a partial file at
+  // `path` (writes-and-deletes.md §1.2): callers that replace a file upload to a temporary name.
+  virtual Status Put(const CollectionRef& c, const std::string& path, const UploadBody& body,
+                     const std::atomic<bool>* cancel = nullptr) = 0;
+  // DELETE one file (synchronous). Never use it on a directory: its effect there is UNVERIFIED.
   virtual Status Delete(const CollectionRef& c, const std::string& path) = 0;
   // The URL a user or another tool can use for this file (https_server + encoded path).
   static std::string FileUrl(const CollectionRef& c, const std::string& path);

@@ -129,15 +129,22 @@ std::vector<std::string> Args::GetAll(const std::string& name) const {
   return it == values_.end() ? std::vector<std::string>{} : it->second;
 }
 
+std::span<const ExitCode> ExitCodes() {
+  static constexpr ExitCode kCodes[] = {
+      {0, "success"},
+      {1, "failure (anything not listed below)"},
+      {2, "usage or configuration error"},
+      {3, "not found (collection, path)"},
+      {4, "authorization needed: log in, link an identity or consent (the message says how)"},
+      {5, "network or service unavailable"},
+  };
+  return kCodes;
+}
+
 std::string ExitCodeHelp() {
-  return "Exit codes:\n"
-         "  0  success\n"
-         "  1  failure (anything not listed below)\n"
-         "  2  usage or configuration error\n"
-         "  3  not found (collection, path)\n"
-         "  4  authorization needed: log in, link an identity or consent (the message says "
-         "how)\n"
-         "  5  network or service unavailable\n";
+  std::string out = "Exit codes:\n";
+  for (const auto& e : ExitCodes()) out += "  " + std::to_string(e.code) + "  " + e.meaning + "\n";
+  return out;
 }
 
 std::string HelpText(const CommandSpec& spec) {

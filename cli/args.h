@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -51,6 +52,12 @@ class Args {
 const std::vector<OptionSpec>& GlobalOptions();
 // The full --help text: usage, description, options, global options, exit codes, examples.
 std::string HelpText(const CommandSpec& spec);
+struct ExitCode {
+  int code;
+  const char* meaning;
+};
+// The exit codes of every command (cli/context.h), for --help and the man page.
+std::span<const ExitCode> ExitCodes();
 // The exit-code table (shared by every --help).
 std::string ExitCodeHelp();
 

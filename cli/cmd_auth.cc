@@ -12,8 +12,8 @@
 #include "common/log.h"
 
 namespace gf::cli {
-namespace {
 
+// The command specs are shared with the help, man page and completion renderers (cli/docs.h).
 const CommandSpec& LoginSpec() {
   static const CommandSpec s{
       "login",
@@ -71,6 +71,8 @@ const CommandSpec& WhoamiSpec() {
       {"globus-fuse whoami", "globus-fuse whoami --json"}};
   return s;
 }
+
+namespace {
 
 // Collections from the config that are known (via Transfer) to be mapped GCSv5 (data_access
 // consent) or to have an HTTPS server. Best effort: needs a Transfer token already.

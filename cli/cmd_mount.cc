@@ -19,25 +19,28 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <thread>
 
 #include "auth/authorization_broker.h"
 #include "cli/commands.h"
 #include "cli/context.h"
 #include "common/log.h"
+#include "common/sd_notify.h"
 #include "fs/filesystem.h"
 #include "fs/fuse/flow_authorizer.h"
 #include "fs/fuse/mount.h"
 #include "fs/transfers/engine.h"
 
 namespace gf::cli {
-namespace {
 
+// The command specs are shared with the help, man page and completion renderers (cli/docs.h).
 const CommandSpec& MountSpec() {
   static const CommandSpec s{
       "mount",
@@ -110,6 +113,8 @@ const CommandSpec& DropCachesSpec() {
       {"globus-fuse drop-caches ~/globus/'My Lab'/results"}};
   return s;
 }
+
+namespace {
 
 // The absolute, symlink-free form of p. When p itself cannot be resolved (it does not exist,
 // or is a dead FUSE mount: ENOTCONN), its parent is resolved and the last component appended,
@@ -222,12 +227,16 @@ std::vector<MountEntry> MountTable() {
 
 constexpr const char* kGlobusMountType = "fuse.globus-fuse";
 
+}  // namespace
+
 std::vector<std::string> GlobusMounts() {
   std::vector<std::string> out;
   for (const auto& m : MountTable())
     if (m.type == kGlobusMountType) out.push_back(m.path);
   return out;
 }
+
+namespace {
 
 // What is mounted at exactly `path` (the topmost mount), if anything.
 std::optional<MountEntry> MountAt(const std::string& path) {
@@ -364,7 +373,7 @@ std::string HumanDuration(double s) {
   return o.str();
 }
 
-// The `transfers` section of the status file (fs/pending_overlay.h StatusJson).
+// The `transfers` section of the status file (fs/status/status_document.cc).
 void PrintTransfers(const rapidjson::Value& t) {
   auto str = [](const rapidjson::Value& v, const char* k) -> std::string {
     return v.IsObject() && v.HasMember(k) && v[k].IsString() ? v[k].GetString() : "";
@@ -552,6 +561,48 @@ void PrintHuman(const std::string& json) {
   if (d.HasMember("transfers") && d["transfers"].IsObject()) PrintTransfers(d["transfers"]);
 }
 
+// Sends READY=1 to $NOTIFY_SOCKET once a read of the mount's status file, which goes through
+// the kernel to this process's FUSE loop, succeeds.
+void NotifyWhenAnswering(const std::string& mp) {
+  if (!std::getenv("NOTIFY_SOCKET")) return;
+  std::ifstream in(mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName);
+  char c = 0;
+  if (!in.get(c)) {
+    log::Warn("mount", "the mount did not answer; not telling systemd it is ready");
+    return;
+  }
+  if (Status s = SdNotify("READY=1\nSTATUS=mounted on " + mp); !s.ok())
+    log::Warn("mount", "cannot notify systemd: ", s.error().message);
+}
+
+void NotifyStopping() {
+  if (Status s = SdNotify("STOPPING=1"); !s.ok())
+    log::Warn("mount", "cannot notify systemd: ", s.error().message);
+}
+
+// default_permissions is always on (fs/mount.cc): with allow_other the kernel checks every
+// other user's access against the owner, group and mode the mount shows. Said only when the
+// mount can succeed: fusermount3 refuses allow_other to users unless /etc/fuse.conf has
+// user_allow_other, and that refusal is then the one line the user needs.
+void WarnAllowOther(const Config& c) {
+  bool permitted = geteuid() == 0;
+  std::ifstream conf("/etc/fuse.conf");
+  for (std::string line; !permitted && std::getline(conf, line);)
+    permitted = line.find_first_not_of(" \t") != std::string::npos &&
+                line.substr(line.find_first_not_of(" \t"), 16) == "user_allow_other";
+  if (!permitted) return;
+  char mask[8];
+  std::snprintf(mask, sizeof mask, "%04o", static_cast<unsigned>(c.umask));
+  std::cerr << "globus-fuse: warning: allow_other: other local users get the access the mount "
+               "shows them (umask "
+            << mask << ")"
+            << ((c.umask & 0004) == 0
+                    ? ": they can read every file your Globus identity can read, with your "
+                      "login; --umask 0077 keeps the files to you"
+                    : "")
+            << "\n";
+}
+
 }  // namespace
 
 int CmdMount(int argc, char** argv) {
@@ -667,13 +718,18 @@ int CmdMount(int argc, char** argv) {
                                         **engine, engine_api, std::move(status)},
                             fo);
   fs::MountOptions mo;
-  mo.after_daemonize = [&broker, &engine] {
+  // Readiness for systemd (Type=notify): READY=1 once the mount answers a request through
+  // the kernel, from a thread, since the FUSE loop that answers it starts after this callback.
+  std::thread readiness;
+  mo.after_daemonize = [&broker, &engine, &readiness, mp] {
     broker.StartTicker();
     (*engine)->Start();
+    readiness = std::thread(NotifyWhenAnswering, mp);
   };
   // Unblock FUSE workers waiting for a login flow or a task (wait mode), or the loop would
   // join them only when those end (up to auth_timeout, or the task's duration).
   mo.on_exit_requested = [&broker, &engine] {
+    NotifyStopping();
     broker.Shutdown();
     (*engine)->Stop();
   };
@@ -681,10 +737,15 @@ int CmdMount(int argc, char** argv) {
   mo.mount_point = mp;
   mo.foreground = foreground;
   mo.allow_other = args->Has("allow-other");
+  if (mo.allow_other ||
+      std::find(fuse_opts.begin(), fuse_opts.end(), "allow_other") != fuse_opts.end())
+    WarnAllowOther(c);
   mo.fuse_options = fuse_opts;
   if (!foreground)
     std::cerr << "globus-fuse: mounting on " << mp << "; logs in " << c.log_file << "\n";
   Status s = fs::RunMount(filesystem, notifier, mo);
+  NotifyStopping();  // also when unmounted from outside (the loop just ended)
+  if (readiness.joinable()) readiness.join();  // its request failed at the unmount, if not before
   if (!s.ok() && s.error().kind == ErrorKind::kConfig) {
     // A mistyped config key reaches FUSE as an unknown mount option.
     for (const auto& opt : fuse_opts) {

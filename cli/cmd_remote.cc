@@ -13,8 +13,8 @@
 #include "common/uuid.h"
 
 namespace gf::cli {
-namespace {
 
+// The command specs are shared with the help, man page and completion renderers (cli/docs.h).
 const CommandSpec& LsSpec() {
   static const CommandSpec s{
       "ls",
@@ -44,6 +44,8 @@ const CommandSpec& StatSpec() {
       {"globus-fuse stat 'Globus Tutorial Collection 1:/home/share/godata/file1.txt'"}};
   return s;
 }
+
+namespace {
 
 struct Target {
   std::string collection;

@@ -1,94 +1,80 @@
-// globus-fuse: the command-line entry point. Subcommands are dispatched through kCommands.
+// globus-fuse: the command-line entry point. Subcommands are dispatched through Commands().
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/complete.h"
 #include "cli/context.h"
+#include "cli/docs.h"
 
 namespace gf::cli {
+
 namespace {
 
-int CmdVersion(int argc, char** argv);
-int CmdHelp(int argc, char** argv);
+// The source word of an fstab line / `mount -t fuse.globus-fuse SOURCE MOUNTPOINT`.
+constexpr const char* kMountSource = "globus-fuse";
 
-struct Command {
-  const char* name;
-  int (*fn)(int, char**);
-  const char* summary;
-};
-
-constexpr Command kCommands[] = {
-    {"mount", CmdMount, "mount Globus collections at a directory"},
-    {"unmount", CmdUnmount, "unmount a globus-fuse mount"},
-    {"status", CmdStatus, "show the state of running mounts (pending logins, transfers)"},
-    {"drop-caches", CmdDropCaches, "forget cached listings and file data of a mount"},
-    {"login", CmdLogin, "log in to Globus (also: link identities, consent to collections)"},
-    {"logout", CmdLogout, "revoke and delete the stored Globus tokens"},
-    {"whoami", CmdWhoami, "show the logged-in identity and its linked identities"},
-    {"ls", CmdLs, "list a directory of a collection"},
-    {"stat", CmdStat, "show one file's metadata on a collection"},
-    {"version", CmdVersion, "print the version"},
-    {"help", CmdHelp, "show help for a command"},
-};
-
-std::string MainHelp() {
-  std::string out =
-      "Usage: globus-fuse <command> [options]\n\n"
-      "globus-fuse mounts Globus collections as a filesystem and talks to Globus from the\n"
-      "command line.\n\nCommands:\n";
-  for (const auto& c : kCommands) {
-    std::string n = c.name;
-    out += "  " + n + std::string(14 - n.size(), ' ') + c.summary + "\n";
-  }
-  out +=
-      "\nRun `globus-fuse <command> --help` for a command's options and examples,\nand "
-      "`globus-fuse help config` for every configuration key.\n\n";
-  out += ExitCodeHelp();
-  return out;
+// Options that mount(8) and fstab use and mount.fuse3 may pass on, meaningless to the mount.
+bool IsMountOnlyOption(const std::string& o) {
+  static const char* kExact[] = {"defaults", "auto",  "noauto", "user",    "users",
+                                 "nouser",   "owner", "group",  "_netdev", "nofail"};
+  for (const char* e : kExact)
+    if (o == e) return true;
+  return o.rfind("x-", 0) == 0 || o.rfind("comment=", 0) == 0 || o.rfind("user=", 0) == 0;
 }
 
-int CmdVersion(int argc, char** argv) {
-  CommandSpec spec{"version", "", "Print the version of globus-fuse.",
-                   "",        {}, {"globus-fuse version"}};
-  int rc = 0;
-  auto args = ParseOrExit(argc, argv, spec, &rc);
-  if (!args) return rc;
-  if (!args->positionals().empty()) return ReportUsage("takes no arguments", "version");
-  std::cout << "globus-fuse " << GF_VERSION << "\n";
-  return kExitOk;
-}
-
-int CmdHelp(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
-      std::strcmp(argv[1], "help") == 0) {
-    std::cout << MainHelp();
-    return kExitOk;
-  }
-  if (argc > 2) {
-    std::cerr << "globus-fuse help: expected one command name (see `globus-fuse help`)\n";
-    return kExitUsage;
-  }
-  if (std::strcmp(argv[1], "config") == 0) {
-    std::cout << "Configuration keys (`key = value` in " << DefaultConfigPath()
-              << ",\nor -o key=value on any command; flags beat environment beat file):\n\n";
-    for (const auto& [key, expected] : ConfigKeyHelp())
-      std::cout << "  " << key << std::string(key.size() < 24 ? 24 - key.size() : 1, ' ')
-                << expected << "\n";
-    std::cout << "\nEnvironment: GLOBUS_FUSE_CONFIG (the file), GLOBUS_FUSE_CLIENT_ID,\n"
-                 "GLOBUS_FUSE_TRANSFER_URL, GLOBUS_FUSE_AUTH_URL, GLOBUS_FUSE_CA_FILE.\n";
-    return kExitOk;
-  }
-  for (const auto& c : kCommands) {
-    if (std::strcmp(c.name, argv[1]) == 0) {
-      char help_flag[] = "--help";
-      char* sub_argv[] = {argv[1], help_flag, nullptr};
-      return c.fn(2, sub_argv);
+// mount.fuse3(8) runs `globus-fuse SOURCE MOUNTPOINT -o OPTS`: the same as
+// `globus-fuse mount MOUNTPOINT -o OPTS` without mount(8)'s own options.
+int MountHelperForm(int argc, char** argv) {
+  std::vector<std::string> args = {"mount"};
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-o" && i + 1 < argc) {
+      std::string kept, opt;
+      std::string all = argv[++i];
+      std::size_t start = 0;
+      while (start <= all.size()) {
+        std::size_t comma = std::min(all.find(',', start), all.size());
+        opt = all.substr(start, comma - start);
+        if (!opt.empty() && !IsMountOnlyOption(opt)) kept += (kept.empty() ? "" : ",") + opt;
+        start = comma + 1;
+      }
+      if (!kept.empty()) {
+        args.push_back("-o");
+        args.push_back(kept);
+      }
+    } else {
+      args.push_back(a);
     }
   }
-  std::cerr << "globus-fuse: unknown command '" << argv[1] << "' (see `globus-fuse help`)\n";
-  return kExitUsage;
+  std::vector<char*> av;
+  for (auto& a : args) av.push_back(a.data());
+  av.push_back(nullptr);
+  return CmdMount(static_cast<int>(args.size()), av.data());
+}
+
+// Hidden: `__man 1|5` prints a man page (packaging/CMakeLists.txt writes them at build time);
+// `__complete WORDS...` serves the shell completion scripts.
+int Hidden(const std::string& cmd, int argc, char** argv) {
+  if (cmd == "__man") {
+    std::string page = argc == 3 ? ManPage(std::atoi(argv[2])) : "";
+    if (page.empty()) {
+      std::cerr << "globus-fuse __man: expected 1 or 5\n";
+      return kExitUsage;
+    }
+    std::cout << page;
+    return kExitOk;
+  }
+  alarm(2);  // a hung mount must not hang the shell (SIGALRM ends the process)
+  std::vector<std::string> words(argv + 2, argv + argc);
+  std::cout << FormatCompletion(Complete(words, {MountedCollections, GlobusMounts}));
+  return kExitOk;
 }
 
 }  // namespace
@@ -103,9 +89,10 @@ int Main(int argc, char** argv) {
     std::cout << MainHelp();
     return kExitOk;
   }
-  if (cmd == "--version" || cmd == "-V") return CmdVersion(1, argv + 1);
-  for (const auto& c : kCommands)
-    if (cmd == c.name) return c.fn(argc - 1, argv + 1);
+  if (cmd == "--version" || cmd == "-V") return FindCommand("version")->fn(1, argv + 1);
+  if (cmd == "__man" || cmd == "__complete") return Hidden(cmd, argc, argv);
+  if (const Command* c = FindCommand(cmd)) return c->fn(argc - 1, argv + 1);
+  if (cmd == kMountSource) return MountHelperForm(argc, argv);
   std::cerr << "globus-fuse: unknown command '" << cmd << "' (see `globus-fuse help`)\n";
   return kExitUsage;
 }

@@ -161,6 +161,15 @@ bool SetPositive(double& out, const std::string& v) {
   return true;
 }
 
+// One of `choices` (case-insensitive), stored lower-case.
+template <class... Choices>
+bool SetChoice(std::string& out, const std::string& v, Choices... choices) {
+  std::string m = Lower(v);
+  if (!((m == choices) || ...)) return false;
+  out = m;
+  return true;
+}
+
 bool SetUrl(std::string& out, const std::string& v) {
   // TLS is always verified: only https:// service URLs.
   if (v.rfind("https://", 0) != 0 || v.size() <= 8) return false;
@@ -171,7 +180,7 @@ bool SetUrl(std::string& out, const std::string& v) {
   return true;
 }
 
-const std::vector<Key>& Keys() {
+const std::vector<Key>& ServiceAndMountKeys() {
   static const std::vector<Key> keys = {
       {"client_id", "a Globus native app client id",
        [](Config& c, const std::string& v, const std::string&) {
@@ -319,10 +328,7 @@ const std::vector<Key>& Keys() {
        }},
       {"copy_mode", "background or wait",
        [](Config& c, const std::string& v, const std::string&) {
-         std::string m = Lower(v);
-         if (m != "background" && m != "wait") return false;
-         c.copy_mode = m;
-         return true;
+         return SetChoice(c.copy_mode, v, "background", "wait");
        }},
       {"verify_checksum", "true or false",
        [](Config& c, const std::string& v, const std::string&) {
@@ -374,6 +380,49 @@ const std::vector<Key>& Keys() {
       {"debug", "true or false",
        [](Config& c, const std::string& v, const std::string&) { return SetBool(c.debug, v); }},
   };
+  return keys;
+}
+
+// Writes and deletes: validated, not used until the write path is wired in (docs/WRITES.md).
+const std::vector<Key>& WriteKeys() {
+  static const std::vector<Key> keys = {
+      {"cache_dir", "a directory path (not used yet: writes are not wired in)",
+       [](Config& c, const std::string& v, const std::string& base) {
+         if (v.empty()) return false;
+         c.cache_dir = Resolve(v, base);
+         return true;
+       }},
+      {"write_cache_limit", "a size such as 10G, or 0 for no bound (not used yet)",
+       [](Config& c, const std::string& v, const std::string&) {
+         return SetSize(c.write_cache_limit, v);
+       }},
+      {"max_upload_size", "a size such as 1G, or 0 for no bound (not used yet)",
+       [](Config& c, const std::string& v, const std::string&) {
+         return SetSize(c.max_upload_size, v);
+       }},
+      {"write_mode", "close or background (not used yet: writes are not wired in)",
+       [](Config& c, const std::string& v, const std::string&) {
+         return SetChoice(c.write_mode, v, "close", "background");
+       }},
+      {"upload_replace", "rename or delete-then-rename (not used yet)",
+       [](Config& c, const std::string& v, const std::string&) {
+         return SetChoice(c.upload_replace, v, "rename", "delete-then-rename");
+       }},
+      {"delete_mode", "https or task (not used yet: deletes are not wired in)",
+       [](Config& c, const std::string& v, const std::string&) {
+         return SetChoice(c.delete_mode, v, "https", "task");
+       }},
+  };
+  return keys;
+}
+
+const std::vector<Key>& Keys() {
+  static const std::vector<Key> keys = [] {
+    std::vector<Key> all = ServiceAndMountKeys();
+    const auto& more = WriteKeys();
+    all.insert(all.end(), more.begin(), more.end());
+    return all;
+  }();
   return keys;
 }
 
@@ -506,6 +555,8 @@ std::string DefaultTokenPath() {
   return XdgDir("XDG_CONFIG_HOME", ".config") + "/globus-fuse/tokens.json";
 }
 
+std::string DefaultCacheDir() { return XdgDir("XDG_CACHE_HOME", ".cache") + "/globus-fuse"; }
+
 std::string DefaultStateDir() { return XdgDir("XDG_STATE_HOME", ".local/state") + "/globus-fuse"; }
 
 Status ApplySetting(Config& c, const std::string& key, const std::string& value,
@@ -556,6 +607,7 @@ Result<Config> LoadConfig(const std::string& config_file) {
   Config c;
   c.token_file = DefaultTokenPath();
   c.state_dir = DefaultStateDir();
+  c.cache_dir = DefaultCacheDir();
   for (const auto& k : Keys()) c.origin[k.name] = "default";
 
   std::string path = config_file;

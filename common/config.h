@@ -70,18 +70,30 @@ struct Config {
   uint64_t batch_max_items = 10000;
   double pending_wait_seconds = 3600;  // open/fsync of a pending copy wait at most this (EAGAIN)
 
+  // Writes and deletes: validated now, NOT USED YET (the write path is not wired in; writes
+  // and deletes still fail). docs/WRITES.md says what each will do.
+  std::string cache_dir;                     // default DefaultCacheDir(); per mount: <mount id>/
+  uint64_t write_cache_limit = 10ull << 30;  // all staged files together; 0 = no bound
+  uint64_t max_upload_size = 1ull << 30;     // one file; 0 = no bound
+  std::string write_mode = "close";          // or "background"
+  std::string upload_replace = "rename";     // or "delete-then-rename"
+  std::string delete_mode = "https";         // single files: "https" or "task"
+
   // Logging.
   std::string log_file;
   bool debug = false;
 
   // Where each value came from, for `globus-fuse config` and error messages.
   std::map<std::string, std::string> origin;
+
+  bool operator==(const Config&) const = default;
 };
 
 // The default config file path (honours GLOBUS_FUSE_CONFIG and XDG_CONFIG_HOME).
 std::string DefaultConfigPath();
 std::string DefaultTokenPath();
 std::string DefaultStateDir();
+std::string DefaultCacheDir();  // $XDG_CACHE_HOME/globus-fuse (~/.cache/globus-fuse)
 
 // Apply one `key = value` setting. `where` is used in messages ("FILE:LINE" or "--flag").
 // Relative paths (ca_file, token_file, state_dir, log_file) given here resolve against the

@@ -131,7 +131,7 @@ struct CodeErrno {
   int err;
 };
 
-// Globus Transfer codes (see shared/reference/globus-api.md §2.2).
+// Globus Transfer codes (see docs/reference/globus-api.md §2.2).
 constexpr CodeErrno kCodeTable[] = {
     {"ClientError.NotFound", ENOENT},
     {"NotFound", ENOENT},  // stat of a missing path
@@ -172,6 +172,10 @@ constexpr CodeErrno kCodeTable[] = {
     {"CANCELED", ECANCELED},
     {"QUOTA_EXCEEDED", EDQUOT},
     {"NO_SPACE_LEFT", ENOSPC},
+    // GridFTP codes in a collection HTTPS body (api::IsTransientBackendFault): the HTTPS server
+    // sends them with a 404 for a backend fault, so the status must not make them ENOENT.
+    {"ENDPOINT_ERROR", EIO},
+    {"INTERNAL_ERROR", EIO},
 };
 }  // namespace
 
@@ -200,8 +204,12 @@ int ErrnoFor(const Error& e) {
           return ENOENT;
         case 409:
           return EBUSY;
+        case 413:  // an upload over the server's body limit (Apache LimitRequestBody)
+          return EFBIG;
         case 416:
           return EINVAL;
+        case 507:  // Insufficient Storage: the collection's quota or disk is full
+          return EDQUOT;
         case 429:
         case 503:
           return EAGAIN;

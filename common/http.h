@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -26,6 +27,18 @@ struct Request {
   Headers headers;
   std::string body;
 
+  // A streamed request body (uploads), used instead of `body` when `read` is set: exactly
+  // `size` bytes, sent with Content-Length. read(offset, buf, len) fills `buf` with up to `len`
+  // bytes starting at `offset` and returns how many (> 0 while offset < size). A negative return
+  // is -errno: the transfer stops with a kTransport/kOther Error whose sys_errno is that errno
+  // (a local read failure is not a network fault and is never retried). Each Send() starts
+  // again at offset 0, so a retried request re-reads the source.
+  struct BodySource {
+    uint64_t size = 0;
+    std::function<int64_t(uint64_t offset, char* buf, std::size_t len)> read;
+  };
+  BodySource body_source;
+
   // When set, body bytes of a 2xx answer are handed here as they arrive instead of being
   // collected in Response::body. Return false to abort the transfer (the result is kAborted).
   // Bodies of non-2xx answers are always collected in Response::body (so error documents can
@@ -37,7 +50,9 @@ struct Request {
   // ranged reads to check Content-Range / notice an ignored Range before consuming bytes.
   std::function<bool(int status, const Headers& headers)> on_headers;
 
-  // Overall deadline for this request (0 = the transport's default).
+  // Overall deadline for this request (0 = the transport's default). Negative: no overall
+  // deadline (an upload whose length depends on its size); the transport's low-speed abort
+  // still ends a stalled transfer.
   std::chrono::milliseconds timeout{0};
 
   // Set by another thread to abort the request early (e.g. FUSE interrupt). May be null.

@@ -106,8 +106,9 @@ Result<api::RangeResult> Remote::GetRange(const api::CollectionRef& c, const std
   bytes_read_ += delivered;
   return r;
 }
-Status Remote::Put(const api::CollectionRef& c, const std::string& path, std::string_view body) {
-  return Call("put", c.id, [&] { return data_.Put(c, path, body); });
+Status Remote::Put(const api::CollectionRef& c, const std::string& path,
+                   const api::UploadBody& body, const std::atomic<bool>* cancel) {
+  return Call("put", c.id, [&] { return data_.Put(c, path, body, cancel); });
 }
 Status Remote::Delete(const api::CollectionRef& c, const std::string& path) {
   return Call("delete", c.id, [&] { return data_.Delete(c, path); });

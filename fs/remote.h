@@ -48,7 +48,8 @@ class Remote final : public api::TransferApi, public api::DataApi {
                                     uint64_t offset, uint64_t length,
                                     const std::function<bool(std::string_view)>& sink,
                                     const std::atomic<bool>* cancel) override;
-  Status Put(const api::CollectionRef& c, const std::string& path, std::string_view body) override;
+  Status Put(const api::CollectionRef& c, const std::string& path, const api::UploadBody& body,
+             const std::atomic<bool>* cancel = nullptr) override;
   Status Delete(const api::CollectionRef& c, const std::string& path) override;
 
   struct OpCounts {

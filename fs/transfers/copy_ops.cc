@@ -334,7 +334,7 @@ void CopyOps::Release(uint64_t fh, FileHandle& h) {
   const Collection* c = h.inode->collection;
   if (unused && !refused && c && HasHttps(*c)) {
     Status s = sb_.remote().Put(api::CollectionRef{c->id, *c->https_server},
-                                sb_.homes().HttpsPath(*c, d->dst.path), "");
+                                sb_.homes().HttpsPath(*c, d->dst.path), {});
     if (!s.ok()) sb_.errors().Report("close", c, d->dst.path, s.error());  // close(2) returned
   }
   if (unused && sb_.overlay().DropPlaceholder(d->dst, fh))

@@ -1,7 +1,7 @@
 // TransferEngine: turns cp / mv / rm between collections into server-side Globus tasks,
 // durably, in batches, and watches them to the end. FUSE-free; the fs core calls it.
 //
-// PIPELINE (each arrow is one journal record, see fs/journal.h for the op state machine):
+// PIPELINE (each arrow is one journal record, see transfers/journal.h for the op state machine):
 //
 //   Enqueue ─op─▶ [pending group] ─batch─▶ [submitting] ─task─▶ [monitored] ─end─▶ listeners
 //                                                                              ─retire─▶ history

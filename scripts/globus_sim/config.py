@@ -67,6 +67,9 @@ def load(path=None):
     for k, v in user.get("tunables", {}).items():
         if k not in world["tunables"]:
             raise ConfigError("config %s: unknown tunable %r" % (path, k))
+        why = defaults.check_tunable(k, v)
+        if why:
+            raise ConfigError("config %s: %s" % (path, why))
         world["tunables"][k] = v
     world["collections"] = _merge_by_key(world["collections"], user.get("collections", []), "id",
                                          user.get("replace_collections", False))

@@ -5,7 +5,7 @@ GET    /control/stats       request counts per route and per "METHOD route", sta
 POST   /control/stats/reset zero the counters (and the rate-limit windows)
 GET    /control/faults      active fault rules
 POST   /control/faults      add a rule {route, kind, status?, count?, retry_after?, after_bytes?,
-                            seconds?, method?, code?, message?}
+                            seconds?, method?, code?, message?, sticky?}
 DELETE /control/faults      remove all rules
 POST   /control/tokens/expire    {"user"?: name} expire live access tokens now
 POST   /control/sessions/expire  {"user"?: name} age every session auth time (tokens and
@@ -15,12 +15,12 @@ GET    /control/clock       {"now", "offset"}
 GET    /control/config      tunables and per-collection knobs
 POST   /control/config      {"tunables": {...}, "collections": {"<id>": {knob: value}}}
 GET    /control/log?n=N     last N request-log lines
-GET    /control/tasks       every task document (all users)
+GET    /control/tasks       every task document (all users), plus "_sim": what was submitted
 GET    /control/health      {"ok": true}
 =========================  ===================================================================
 """
 
-from . import errors
+from . import defaults, errors
 from .server import Response
 
 COLLECTION_KNOBS = {"authentication_timeout_mins", "ignore_range", "allowed_users",
@@ -116,10 +116,10 @@ class ControlService:
     def set_config(self, req):
         body = self._body(req)
         tun = self.sim.world["tunables"]
-        for k in body.get("tunables", {}):
-            if k not in tun:
-                raise errors.ApiError(400, {"code": "BadRequest", "message": "unknown tunable %r"
-                                            % k})
+        for k, v in body.get("tunables", {}).items():
+            why = "unknown tunable %r" % k if k not in tun else defaults.check_tunable(k, v)
+            if why:
+                raise errors.ApiError(400, {"code": "BadRequest", "message": why})
         for cid, knobs in body.get("collections", {}).items():
             if cid not in self.sim.state.collections:
                 raise errors.ApiError(400, {"code": "BadRequest",
@@ -145,4 +145,4 @@ class ControlService:
     def tasks(self, req):
         with self.sim.state.lock:
             tasks = list(self.sim.state.tasks.values())
-        return Response.json({"DATA": [self.sim.tasks.document(t) for t in tasks]})
+        return Response.json({"DATA": [self.sim.tasks.control_document(t) for t in tasks]})

@@ -127,4 +127,34 @@ def tunables():
         "https_ignore_range": False,             # all collections; per collection: ignore_range
         "always_show_consent": True,
         "state_save_interval_seconds": 0.5,
+        # Writes and deletes (writes-and-deletes.md; every value UNVERIFIED upstream, see README).
+        "https_put_max_bytes": 1 << 30,          # 1.4: Apache >= 2.4.54 LimitRequestBody; 0 = none
+        "https_put_status": 200,                 # 1.2: overwrite of an existing file
+        "https_put_created_status": 200,         # 1.2: new file (201 possible)
+        "https_put_missing_parent_status": 404,  # 1.2: 403/404/409 seen on WebDAV servers
+        "https_put_partial": True,               # 0: a cut-off PUT leaves a truncated file
+        "https_put_chunked": True,               # accept Transfer-Encoding: chunked (else 411)
+        "https_delete_status": 204,              # 1.3: 200 or 204
+        "https_delete_directory": "refuse",      # 1.3: refuse | empty | recursive
+        "https_delete_directory_status": 409,    # status of a refused directory DELETE
+        "rename_onto_existing": "replace",       # 2.2: replace | refuse
+        "rename_exists_code": "ExternalError.RenameFailed.Exists",  # 502 code when refused
+        "max_active_delete_tasks": None,         # None = max_active_tasks_per_type
+        "delete_dir_without_recursive": "fail",  # 2.1: fail (FAILED) | retry (ACTIVE, faults)
     }
+
+
+# Tunables that take one of a few words: checked by --config and POST /control/config.
+ENUM_TUNABLES = {
+    "https_delete_directory": ("refuse", "empty", "recursive"),
+    "rename_onto_existing": ("replace", "refuse"),
+    "delete_dir_without_recursive": ("fail", "retry"),
+}
+
+
+def check_tunable(name, value):
+    """None if ``value`` is acceptable for ``name``, else why not."""
+    allowed = ENUM_TUNABLES.get(name)
+    if allowed is not None and value not in allowed:
+        return "tunable %s must be one of %s, not %r" % (name, "|".join(allowed), value)
+    return None

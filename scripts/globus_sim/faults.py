@@ -31,6 +31,8 @@ class Metrics:
         self.statuses = collections.Counter()
         self.bytes_out = collections.Counter()
         self.bytes_in = collections.Counter()
+        self.tasks = collections.Counter()       # task type -> tasks accepted (not Duplicate)
+        self.task_items = collections.Counter()  # task type -> DATA items of accepted tasks
 
     def reset(self):
         with self._lock:
@@ -46,6 +48,18 @@ class Metrics:
             if bytes_out:
                 self.bytes_out[route] += bytes_out
 
+    def count_bytes_out(self, route, n):
+        """Response body bytes, added once sent (the request itself is counted before its
+        response goes out, so a client that got a response always finds it counted)."""
+        if n:
+            with self._lock:
+                self.bytes_out[route] += n
+
+    def count_task(self, task_type, items):
+        with self._lock:
+            self.tasks[task_type] += 1
+            self.task_items[task_type] += items
+
     def snapshot(self):
         with self._lock:
             return {
@@ -56,6 +70,8 @@ class Metrics:
                 "bytes_served": dict(self.bytes_out),
                 "bytes_received": dict(self.bytes_in),
                 "total_requests": sum(self.routes.values()),
+                "tasks_submitted": dict(self.tasks),
+                "task_items_submitted": dict(self.task_items),
             }
 
 
@@ -129,7 +145,7 @@ class RateLimiter:
             self._windows.clear()
 
 
-FAULT_KINDS = {"status", "reset", "stall", "malformed"}
+FAULT_KINDS = {"status", "reset", "stall", "malformed", "endpoint_error", "reset_upload"}
 
 
 class Fault:
@@ -143,13 +159,17 @@ class Fault:
         if self.kind not in FAULT_KINDS:
             raise ValueError("fault kind must be one of %s" % sorted(FAULT_KINDS))
         self.method = spec.get("method")
-        self.status = int(spec.get("status", 503 if self.kind == "status" else 200))
+        self.status = int(spec.get("status", {"status": 503, "endpoint_error": 404}.get(
+            self.kind, 200)))
         self.count = int(spec.get("count", 1))  # -1 = forever
         self.retry_after = spec.get("retry_after")
         self.after_bytes = spec.get("after_bytes")
         self.seconds = float(spec.get("seconds", 5))
         self.code = spec.get("code")
         self.message = spec.get("message")
+        # endpoint_error: later requests on the same connection get it too (reference: "sticky
+        # for the life of a connection"), without consuming count.
+        self.sticky = bool(spec.get("sticky", True))
         try:
             self._regex = re.compile(self.route)
         except re.error as e:
@@ -165,6 +185,8 @@ class Fault:
         d = {k: getattr(self, k) for k in ("route", "kind", "method", "status", "count",
                                            "retry_after", "after_bytes", "seconds", "code",
                                            "message", "hits")}
+        if self.kind == "endpoint_error":
+            d["sticky"] = self.sticky
         return {k: v for k, v in d.items() if v is not None}
 
 

@@ -5,8 +5,14 @@
   (``"<inode>-<size>-<mtime_ns>"``) and ``Accept-Ranges: bytes``. Range support and these headers
   are UNVERIFIED upstream: ``ignore_range`` (per collection, or the ``https_ignore_range``
   tunable) makes the server answer 200 with the full body.
-* ``PUT /<path>``: upload (written to a temp file, renamed into place), 200; the parent must exist.
-* ``DELETE /<path>``: file or empty directory, 204 (UNVERIFIED).
+* ``PUT /<path>``: whole-body upload (``Content-Length`` or chunked). Knobs (tunables, all
+  UNVERIFIED upstream, writes-and-deletes.md 1.2/1.4): body limit ``https_put_max_bytes`` (413,
+  Apache's HTML page), success ``https_put_created_status`` / ``https_put_status``, missing
+  parent ``https_put_missing_parent_status``, ``https_put_partial`` (a cut-off upload leaves
+  the bytes received at the name, or nothing changes), ``https_put_chunked``.
+* ``DELETE /<path>``: a file, synchronously (``https_delete_status``); a directory per
+  ``https_delete_directory`` (refuse / empty / recursive). Missing -> 404 whose message carries
+  ``PATH_NOT_FOUND`` (never ``ENDPOINT_ERROR``, the transient fault's marker).
 * Authorization: bearer token whose resource server is the collection id. Without a valid token:
   302 to ``<auth_url>/v2/oauth2/authorize?client_id=<COLLECTION_ID>&...``, or, with
   ``X-Requested-With: XMLHttpRequest``, 401 JSON with ``authorization_parameters.required_scopes``.
@@ -18,6 +24,7 @@
 import email.utils
 import os
 import re
+import shutil
 import tempfile
 import urllib.parse
 
@@ -96,7 +103,7 @@ class CollectionApp:
         path = req.path or "/"
         if not coll.get("https_tilde", True) and (path == "/~" or path.startswith("/~/")):
             # A server that does not expand "~" (knob https_tilde=false): as if no such path.
-            raise errors.gcs(404, "not_found", "No such file or directory: %s" % req.path)
+            raise errors.gcs(404, "not_found", _missing_message(req))
         real = fsview.resolve(coll["_root"], path, rec["user"])
         if not policy.acl_ok(coll, rec["user"], coll["_root"], real):
             raise errors.gcs(403, "permission_denied", "Permission denied: %s" % req.path)
@@ -112,7 +119,7 @@ class CollectionApp:
         try:
             f = open(real, "rb")
         except (FileNotFoundError, NotADirectoryError):
-            raise errors.gcs(404, "not_found", "No such file or directory: %s" % req.path)
+            raise errors.gcs(404, "not_found", _missing_message(req))
         except IsADirectoryError:
             raise errors.gcs(403, "permission_denied", "Is a directory: %s" % req.path)
         except PermissionError:
@@ -151,38 +158,96 @@ class CollectionApp:
 
     def put(self, req):
         rec, real = self._authorize(req, write=True)
+        tun = self.sim.tunable
+        if req.chunked and not tun("https_put_chunked"):
+            req.handler.close_connection = True
+            raise errors.gcs(411, "length_required", "Content-Length is required: %s" % req.path)
+        limit = int(tun("https_put_max_bytes") or 0)
+        if limit and req.content_length > limit:
+            raise _too_large(req)
         parent = os.path.dirname(real)
         if not os.path.isdir(parent):
-            raise errors.gcs(404, "not_found", "Parent directory does not exist: %s" % req.path)
+            status = int(tun("https_put_missing_parent_status"))
+            raise errors.gcs(status, _GCS_CODES.get(status, "error"),
+                             "Parent directory does not exist: %s" % req.path)
         if os.path.isdir(real):
             raise errors.gcs(409, "conflict", "Is a directory: %s" % req.path)
-        fd, tmp = tempfile.mkstemp(prefix=".globus-sim-upload-", dir=parent)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                for chunk in req.stream():
-                    out.write(chunk)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, real)
-        except BaseException:
+        existed = os.path.lexists(real)
+        partial = bool(tun("https_put_partial"))
+        # partial: bytes go straight to the name (a cut-off upload leaves a truncated file, and
+        # readers see the file grow); otherwise a private temp file renamed into place at the end.
+        if partial:
+            target = real
             try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        return Response(200, b"", "text/plain")
+                out = open(real, "wb")
+            except PermissionError:
+                raise errors.gcs(403, "permission_denied", "Permission denied: %s" % req.path)
+        else:
+            fd, target = tempfile.mkstemp(prefix="put-", dir=self.sim.upload_dir)
+            out = os.fdopen(fd, "wb")
+        try:
+            with out:
+                for chunk in req.stream():
+                    if limit and req.bytes_in > limit:  # a chunked body passing the limit
+                        req.handler.close_connection = True
+                        req.linger = True
+                        raise _too_large(req)
+                    out.write(chunk)
+            if not partial:
+                os.chmod(target, 0o644)
+                os.replace(target, real)
+        except PermissionError:
+            raise errors.gcs(403, "permission_denied", "Permission denied: %s" % req.path)
+        finally:
+            if not partial and os.path.exists(target):
+                os.unlink(target)
+        status = int(tun("https_put_status") if existed else tun("https_put_created_status"))
+        return Response(status, b"", "text/plain")
 
     def delete(self, req):
         rec, real = self._authorize(req, write=True)
+        tun = self.sim.tunable
         try:
             if os.path.isdir(real) and not os.path.islink(real):
-                os.rmdir(real)
+                mode = tun("https_delete_directory")
+                if mode == "recursive":
+                    shutil.rmtree(real)
+                elif mode == "empty":
+                    os.rmdir(real)
+                else:
+                    status = int(tun("https_delete_directory_status"))
+                    raise errors.gcs(status, _GCS_CODES.get(status, "error"),
+                                     "Is a directory: %s" % req.path)
             else:
                 os.unlink(real)
         except FileNotFoundError:
-            raise errors.gcs(404, "not_found", "No such file or directory: %s" % req.path)
+            raise errors.gcs(404, "not_found", _missing_message(req))
+        except PermissionError:
+            raise errors.gcs(403, "permission_denied", "Permission denied: %s" % req.path)
         except OSError as e:
             raise errors.gcs(409, "conflict", "%s: %s" % (e.strerror, req.path))
-        return Response(204, b"", "text/plain")
+        return Response(int(tun("https_delete_status")), b"", "text/plain")
+
+
+# GCS error codes by status, for statuses chosen by knobs (UNVERIFIED spellings).
+_GCS_CODES = {403: "permission_denied", 404: "not_found", 405: "method_not_allowed",
+              409: "conflict"}
+
+
+def _missing_message(req):
+    """A genuine miss: carries the GridFTP PATH_NOT_FOUND marker and never ENDPOINT_ERROR, so a
+    client can tell it from the transient 404 (writes-and-deletes.md 1.6)."""
+    return "No such file or directory: %s (GlobusError: v=1 c=PATH_NOT_FOUND)" % req.path
+
+
+def _too_large(req):
+    """Apache's own 413 page (LimitRequestBody, writes-and-deletes.md 1.4): HTML, not JSON."""
+    return errors.ApiError(413, (
+        "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\">\n<html><head>\n"
+        "<title>413 Request Entity Too Large</title>\n</head><body>\n"
+        "<h1>Request Entity Too Large</h1>\nThe requested resource does not allow request data "
+        "with PUT requests, or the amount of data provided in\nthe request exceeds the capacity "
+        "limit.\n</body></html>\n"), content_type="text/html; charset=iso-8859-1")
 
 
 def _file_chunks(f, start, length):

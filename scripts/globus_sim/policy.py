@@ -62,6 +62,20 @@ def acl_ok(coll, user, root=None, real=None):
     return True
 
 
+def acl_ok_subtree(coll, user, root, real):
+    """acl_ok for ``real`` and everything under it (a recursive delete must not remove a
+    denied path inside the tree)."""
+    if not acl_ok(coll, user, root, real):
+        return False
+    rel = collection_relpath(root, real)
+    for rule in coll.get("denied_paths") or []:
+        if rule.get("user", "*") in ("*", user):
+            p = "/" + rule["path"].strip("/")
+            if rel == "/" or p.startswith(rel + "/"):
+                return False
+    return True
+
+
 def gare_domain(coll):
     return {"session_message": SESSION_MESSAGE, "session_required_identities": [],
             "session_required_mfa": False,

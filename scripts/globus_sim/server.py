@@ -17,6 +17,20 @@ from . import errors
 
 CHUNK = 1 << 20  # body streaming unit (1 MiB writes keep Python overhead negligible)
 MAX_SMALL_BODY = 64 << 20
+# Status recorded in stats and the request log for a request whose connection ended before a
+# response was sent (client gone mid-body, or an injected reset_upload). Never sent on the wire.
+ABORTED_STATUS = 499
+# Fault kinds answered with a canned response instead of running the handler.
+CANNED_FAULTS = ("status", "malformed", "endpoint_error")
+
+
+class UploadAborted(ConnectionError):
+    """The request body ended early. ``injected``: a reset_upload fault, so the server must
+    drop the TCP connection itself."""
+
+    def __init__(self, message, injected=False):
+        super().__init__(message)
+        self.injected = injected
 
 
 class Request:
@@ -35,6 +49,8 @@ class Request:
         self.route = None
         self.user = None
         self.bytes_in = 0
+        self.upload_fault = None  # a reset_upload fault, applied by stream()
+        self.linger = False  # after the response, discard unread body bytes before closing
         self._body = None
         self._consumed = False
 
@@ -57,6 +73,9 @@ class Request:
     def body(self):
         """The whole request body (small bodies only: JSON, forms)."""
         if self._body is None:
+            if self.upload_fault is not None:
+                for _ in self.stream():  # reads up to after_bytes, then raises UploadAborted
+                    pass
             n = self.content_length
             if n > MAX_SMALL_BODY:
                 raise errors.transfer(413, "ClientError.RequestEntityTooLarge",
@@ -66,17 +85,86 @@ class Request:
             self._consumed = True
         return self._body
 
+    @property
+    def chunked(self):
+        return "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+
     def stream(self, chunk=CHUNK):
-        """Yield the request body in chunks (for HTTPS PUT of big files)."""
-        left = self.content_length
+        """Yield the request body in chunks (for HTTPS PUT of big files): ``Content-Length`` or
+        ``Transfer-Encoding: chunked``. Raises :class:`UploadAborted` when the client goes away
+        (or a ``reset_upload`` fault cuts the body) before the end."""
         self._consumed = True
-        while left > 0:
-            data = self.handler.rfile.read(min(chunk, left))
-            if not data:
-                raise ConnectionError("client closed during upload")
-            left -= len(data)
+        fault = self.upload_fault
+        if fault is not None and fault.kind == "reset" and not resp.length:
+            self._abort()  # nothing to cut: drop before the status line (e.g. a PUT's reply)
+            return 0
+        limit = None
+        if fault is not None:
+            limit = fault.after_bytes
+            limit = int(limit) if limit is not None else (
+                self.content_length // 2 if not self.chunked else 64 << 10)
+        for data in (self._chunked_pieces(chunk) if self.chunked else
+                     self._length_pieces(chunk)):
+            if limit is not None and self.bytes_in + len(data) >= limit:
+                data = data[:max(0, limit - self.bytes_in)]
+                self.bytes_in += len(data)
+                if data:
+                    yield data
+                raise UploadAborted("globus-sim injected reset_upload", injected=True)
             self.bytes_in += len(data)
             yield data
+        if limit is not None:  # the whole body fitted under after_bytes: cut at the end
+            raise UploadAborted("globus-sim injected reset_upload", injected=True)
+
+    def _read_some(self, n):
+        """Up to ``n`` bytes as they arrive, and whether the input ended first. What arrived
+        before a disconnect is returned, not lost in a buffer (a cut-off PUT keeps it)."""
+        buf = bytearray()
+        while len(buf) < n:
+            try:
+                data = self.handler.rfile.read1(n - len(buf))
+            except (OSError, ssl.SSLError, socket.timeout):
+                data = b""
+            if not data:
+                return bytes(buf), True
+            buf += data
+        return bytes(buf), False
+
+    def _read(self, n):
+        data, ended = self._read_some(n)
+        if ended:
+            raise UploadAborted("client closed during upload")
+        return data
+
+    def _length_pieces(self, chunk):
+        left = self.content_length
+        while left > 0:
+            data, ended = self._read_some(min(chunk, left))
+            left -= len(data)
+            if data:
+                yield data
+            if ended:
+                raise UploadAborted("client closed during upload")
+
+    def _chunked_pieces(self, chunk):
+        rfile = self.handler.rfile
+        while True:
+            line = rfile.readline(1 << 16)
+            if not line:
+                raise UploadAborted("client closed during upload")
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                raise UploadAborted("bad chunk size line in a chunked body")
+            if size == 0:
+                while rfile.readline(1 << 16) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return
+            while size > 0:
+                data = self._read(min(chunk, size))
+                size -= len(data)
+                yield data
+            rfile.readline(1 << 16)  # the CRLF after each chunk
 
     def json(self, resource=None):
         try:
@@ -111,7 +199,7 @@ class Request:
 
     @property
     def body_unread(self):
-        return not self._consumed and self.content_length > 0
+        return not self._consumed and (self.content_length > 0 or self.chunked)
 
 
 class Response:
@@ -197,9 +285,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             latency = sim.tunable("latency_ms")
             if latency:
                 time.sleep(latency / 1000.0)
-            fault = sim.faults.take(self.command, req.route, req.path)
+            fault = getattr(self, "sticky_fault", None) or \
+                sim.faults.take(self.command, req.route, req.path)
+            if fault is not None and fault.kind == "endpoint_error" and fault.sticky:
+                self.sticky_fault = fault  # this Handler lives as long as the connection
+            if fault is not None and fault.kind == "reset_upload":
+                req.upload_fault = fault
         try:
-            if fault is not None and fault.kind in ("status", "malformed"):
+            if fault is not None and fault.kind in CANNED_FAULTS:
                 resp = app.fault_response(req, fault)
             elif func is None:
                 resp = app.not_found(req, route)
@@ -207,8 +300,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 resp = func(req)
         except errors.ApiError as e:
             resp = Response.from_error(e)
-        except (ConnectionError, ssl.SSLError, socket.timeout):
+        except (ConnectionError, ssl.SSLError, socket.timeout) as e:
+            if getattr(e, "injected", False):
+                self._abort()
             self.close_connection = True
+            sim.metrics.count(self.command, req.route, ABORTED_STATUS, req.bytes_in, 0)
+            sim.request_log.write(self.command, self.path, ABORTED_STATUS, req.route, req.user,
+                                  (time.monotonic() - t0) * 1000)
             return
         except Exception as e:  # a sim bug: answer 500, keep serving
             sim.log_exception("%s %s" % (self.command, req.route), e)
@@ -218,24 +316,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command == "HEAD":
             resp.head_only = True
         sent = 0
+        counted = False
         try:
             self._finish_body(req, resp)
-            sent = self.send(resp, None if fault is None or fault.kind in ("status", "malformed")
-                             else fault)
+            sim.metrics.count(self.command, req.route, resp.status, req.bytes_in, 0)
+            counted = True
+            sent = self.send(resp, fault if fault is not None and fault.kind in
+                             ("reset", "stall") else None)
+            if req.linger:
+                self._linger()
         except (ConnectionError, ssl.SSLError, socket.timeout, OSError):
             self.close_connection = True
         finally:
-            sim.metrics.count(self.command, req.route, resp.status, req.bytes_in, sent)
+            if not counted:
+                sim.metrics.count(self.command, req.route, resp.status, req.bytes_in, 0)
+            sim.metrics.count_bytes_out(req.route, sent)
             sim.request_log.write(self.command, self.path, resp.status, req.route, req.user,
                                   (time.monotonic() - t0) * 1000)
 
     def _finish_body(self, req, resp):
         """Keep the connection usable when a handler did not read the request body."""
         if req.body_unread:
-            if req.content_length <= (1 << 20):
+            if not req.chunked and req.content_length <= (1 << 20):
                 req.body()
             else:
                 self.close_connection = True
+                req.linger = True
+
+    def _linger(self, seconds=2.0):
+        """Like Apache's lingering close: read and drop what the client still sends (for a
+        while), so a client that writes its whole body before reading sees the response (413,
+        411, an error) instead of a reset."""
+        deadline = time.monotonic() + seconds
+        try:
+            self.connection.settimeout(0.5)
+            while time.monotonic() < deadline and self.rfile.read1(1 << 20):
+                pass
+        except (OSError, ssl.SSLError, socket.timeout):
+            pass
 
     def send(self, resp, fault):
         """Write status, headers and body; apply a reset/stall fault. Returns body bytes sent."""
@@ -253,6 +371,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(header_bytes)
             if resp.chunks is not None and hasattr(resp.chunks, "close"):
                 resp.chunks.close()
+            return 0
+        if fault is not None and fault.kind == "reset" and not resp.length:
+            self._abort()  # nothing to cut: drop before the status line (e.g. a PUT's reply)
             return 0
         limit = None
         if fault is not None:

@@ -6,6 +6,7 @@ Lifecycle: :meth:`Sim.start` (certs, state, listeners, then ``sim.json`` last, a
 
 import json
 import os
+import shutil
 import sys
 import threading
 import traceback
@@ -19,6 +20,11 @@ from .server import Response, Router, SimHTTPServer, make_ssl_context
 from .state import State, new_secret
 from .tasks import Task, TaskEngine
 from .transfer import TransferService
+
+# The body of the HTTPS server's transient backend fault (writes-and-deletes.md 1.6): a 404 that
+# is not a missing file. Plain text, as globusfs's tests replay it (live content type UNVERIFIED).
+ENDPOINT_ERROR_BODY = ("Mapping collection to specified ID failed.\n"
+                       "GlobusError: v=1 c=ENDPOINT_ERROR\nGCS Manager Internal Error\n")
 
 _DEFAULT_FAULT_CODES = {429: "RateLimitExceeded", 500: "ServerError", 502: "ExternalError",
                         503: "ServiceUnavailable", 504: "GatewayTimeout"}
@@ -101,6 +107,12 @@ class Sim:
             c["_root"] = os.path.join(self.state_dir, "collections", c["id"])
             os.makedirs(c["_root"], exist_ok=True)
         os.makedirs(os.path.join(self.state_dir, "client", "state"), exist_ok=True)
+        # Temp files of atomic PUTs (https_put_partial off): beside the collections (same file
+        # system, so the final rename is atomic) but outside them, so ls never shows one. A
+        # previous run's leftovers (killed mid-upload) are dropped.
+        self.upload_dir = os.path.join(self.state_dir, "collections", ".uploads")
+        shutil.rmtree(self.upload_dir, ignore_errors=True)
+        os.makedirs(self.upload_dir)
         self.request_log = RequestLog(os.path.join(self.state_dir, "requests.log"))
         self.state.load(Task.from_state)
 
@@ -196,6 +208,9 @@ class Sim:
         headers = {}
         if fault.retry_after is not None or fault.status == 429:
             headers["Retry-After"] = str(fault.retry_after if fault.retry_after is not None else 1)
+        if fault.kind == "endpoint_error":
+            return Response(fault.status, (fault.message or ENDPOINT_ERROR_BODY).encode(),
+                            "text/plain; charset=utf-8", headers)
         if fault.kind == "malformed":
             return Response(fault.status, b'{"DATA_TYPE": "file_list", "DATA": [{"name": ',
                             "application/json", headers)

@@ -29,6 +29,9 @@ class State:
     def __init__(self, path, world):
         self.path = path
         self.lock = threading.RLock()
+        # Serialises save(): a snapshot is never overwritten by an older one. Lock order:
+        # _save_lock, then lock; never taken while holding lock.
+        self._save_lock = threading.Lock()
         self.world = world
         self.clock_offset = 0.0
         self.tokens = {}          # token_key -> record
@@ -128,6 +131,10 @@ class State:
                 self.tasks[task.task_id] = task
 
     def save(self):
+        with self._save_lock:
+            self._save()
+
+    def _save(self):
         with self.lock:
             data = {
                 "version": 1,

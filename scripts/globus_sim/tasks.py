@@ -18,6 +18,7 @@ Thread-safety: Task objects are mutated only under ``State.lock``; file I/O runs
 """
 
 import base64
+import fnmatch
 import os
 import shutil
 import threading
@@ -31,7 +32,13 @@ TASK_FIELDS_DEFAULTS = {
     "encrypt_data": False, "skip_source_errors": False, "fail_on_quota_errors": False,
     "delete_destination_extra": False, "recursive_symlinks": "ignore", "filter_rules": None,
     "recursive": False, "ignore_missing": False, "interpret_globs": False,
+    "notify_on_succeeded": True, "notify_on_failed": True, "notify_on_inactive": True,
 }
+# Options that must be JSON booleans when given (a string "false" is a client bug to surface).
+_BOOL_FIELDS = ("verify_checksum", "preserve_timestamp", "encrypt_data", "skip_source_errors",
+                "fail_on_quota_errors", "delete_destination_extra", "recursive", "ignore_missing",
+                "interpret_globs", "notify_on_succeeded", "notify_on_failed",
+                "notify_on_inactive")
 _COUNTERS = ("files", "directories", "symlinks", "files_skipped", "files_transferred",
              "bytes_transferred", "bytes_checksummed", "total_estimated_bytes", "faults",
              "subtasks_skipped_errors")
@@ -83,6 +90,7 @@ class Task:
         self.seq = kw.get("seq", 0)
         self.started_at = kw.get("started_at")
         self.worked = False
+        self.resumed = False
         self.cancel_event = threading.Event()
 
     STATE_KEYS = ("task_id", "type", "owner", "owner_id", "submission_id", "label", "status",
@@ -160,6 +168,11 @@ class TaskEngine:
         options = {k: doc.get(k, v) for k, v in TASK_FIELDS_DEFAULTS.items()}
         if options["sync_level"] is not None and options["sync_level"] not in (0, 1, 2, 3):
             raise errors.transfer(400, "ClientError.BadRequest", "Invalid sync_level", resource)
+        for k in _BOOL_FIELDS:
+            if not isinstance(options[k], bool):
+                raise errors.transfer(400, "ClientError.BadRequest",
+                                      "Invalid %s %r: must be a boolean" % (k, options[k]),
+                                      resource)
         now = st.now()
         deadline = now + float(self.sim.tunable("task_deadline_hours")) * 3600
         if doc.get("deadline"):
@@ -190,8 +203,10 @@ class TaskEngine:
             st.tasks[task.task_id] = task
             st.submissions["%s %s" % (user, sid)] = task.task_id
             st.dirty = True
+        self.sim.metrics.count_task(task.type, len(norm))
         for c in colls:
             st.touch_collection(user, c["id"])
+        self._persist()  # an accepted task survives even a kill -9 of the sim
         self.schedule()
         msg = ("The transfer has been accepted and a task has been created and queued for "
                "execution" if kind == "transfer" else
@@ -303,7 +318,24 @@ class TaskEngine:
                 "verify_checksum": bool(o["verify_checksum"]),
             }
 
+    def control_document(self, task):
+        """The task document plus what was submitted (GET /control/tasks): lets tests check
+        the options a client sent (notify_on_*, interpret_globs, ...) and its items."""
+        doc = self.document(task)
+        with self.state.lock:
+            doc["_sim"] = {"submission_id": task.submission_id, "options": dict(task.options),
+                           "items": [dict(i) for i in task.items]}
+        return doc
+
     # == lifecycle =============================================================================
+    def _persist(self):
+        """Save state now (outside State.lock): task acceptance and completion are durable at
+        once, not at the next periodic save."""
+        try:
+            self.state.save()
+        except OSError as e:
+            self.sim.log_exception("saving state", e)
+
     def _event(self, task, code, description, details, is_error):
         task.events.append({"DATA_TYPE": "event", "code": code, "description": description,
                             "details": details, "is_error": is_error,
@@ -323,6 +355,7 @@ class TaskEngine:
                 return "TaskComplete", "The task already completed"  # UNVERIFIED wording
             self._event(task, "CANCELED", "canceled", "Canceled by the task owner", True)
             self._finish(task, "FAILED", {"code": "CANCELED", "description": "canceled"})
+        self._persist()
         self.schedule()
         return "Canceled", "The task has been cancelled successfully."
 
@@ -330,7 +363,6 @@ class TaskEngine:
         """Start queued tasks while each user has fewer than the limit worked per type."""
         if self.sim.stopping:
             return
-        limit = int(self.sim.tunable("max_active_tasks_per_type"))
         start = []
         with self.state.lock:
             busy = {}
@@ -345,7 +377,7 @@ class TaskEngine:
             queued.sort(key=lambda t: (t.request_time, t.seq))
             for t in queued:
                 k = (t.owner, t.type)
-                if busy.get(k, 0) < limit:
+                if busy.get(k, 0) < self._limit(t.type):
                     busy[k] = busy.get(k, 0) + 1
                     t.worked = True
                     t.nice_status = "OK"
@@ -354,13 +386,20 @@ class TaskEngine:
             threading.Thread(target=self._run, args=(t,), name="task-" + t.task_id[:8],
                              daemon=True).start()
 
+    def _limit(self, task_type):
+        n = self.sim.tunable("max_active_delete_tasks") if task_type == "DELETE" else None
+        return int(self.sim.tunable("max_active_tasks_per_type") if n is None else n)
+
     def resume_all(self):
-        """After a restart: work every task that was still active."""
+        """After a restart: work every task that was still active. A task that had started
+        may have done part of its items after the last save: ``resumed`` lets a delete count an
+        already missing path as done (the real service keeps per-item progress durably)."""
         with self.state.lock:
             for t in self.state.tasks.values():
                 t.worked = False
                 if t.active:
                     t.nice_status = "Queued"
+                    t.resumed = t.started_at is not None
         self.schedule()
 
     def _run(self, task):
@@ -422,6 +461,9 @@ class TaskEngine:
         finally:
             with self.state.lock:
                 task.worked = False
+                finished = not task.active
+            if finished:
+                self._persist()
             self.schedule()
 
     # == execution =============================================================================
@@ -618,41 +660,109 @@ class TaskEngine:
                 continue
             self._check_cancel(task)
             path = item["path"]
-            real = fsview.resolve(coll["_root"], path, task.owner)
-            self._endpoint_check(task, coll, real, path, "DELE")
-            if real == coll["_root"]:
-                raise ItemError("PERMISSION_DENIED", "permission denied",
-                                "Refusing to delete the collection root", fatal=True)
-            if not os.path.lexists(real):
-                if not task.options["ignore_missing"]:
-                    raise ItemError("FILE_NOT_FOUND", "file not found",
-                                    "Error (delete)\nEndpoint: %s (%s)\nFile: %s\nMessage: No "
-                                    "such file or directory" % (coll["display_name"], coll["id"],
-                                                                path), fatal=True)
-            elif os.path.isdir(real) and not os.path.islink(real):
-                if task.options["recursive"]:
-                    nfiles = sum(len(f) for _, _, f in os.walk(real))
-                    ndirs = sum(1 for _ in os.walk(real))
-                    shutil.rmtree(real)
-                    with st.lock:
-                        task.counters["files"] += nfiles
-                        task.counters["directories"] += ndirs
-                else:
-                    try:
-                        os.rmdir(real)
-                    except OSError as e:
-                        raise ItemError("ENDPOINT_ERROR", "endpoint error",
-                                        "Cannot delete directory %s without recursive: %s"
-                                        % (path, e.strerror), fatal=True)
-                    with st.lock:
-                        task.counters["directories"] += 1
-            else:
-                try:
-                    os.unlink(real)
-                except PermissionError:
-                    raise self._perm_error(coll, path, "DELE")
-                with st.lock:
-                    task.counters["files"] += 1
+            targets = self._delete_targets(task, coll, path)
+            if not targets and not task.options["ignore_missing"]:
+                raise self._delete_missing(coll, path)
+            for p, real in targets:
+                self._check_cancel(task)
+                self._delete_one(task, coll, p, real)
             with st.lock:
                 task.done.add(idx)
                 st.dirty = True
+
+    def _delete_targets(self, task, coll, path):
+        """[(collection path, real path)] an item names: itself, or with ``interpret_globs``
+        the entries its last component matches (``*?[]``, backslash escapes them)."""
+        if not task.options["interpret_globs"]:
+            return [(path, fsview.resolve(coll["_root"], path, task.owner))]
+        head, _, last = path.rstrip("/").rpartition("/")
+        pattern, literal, has_glob = _glob_pattern(last)
+        if not has_glob:
+            p = head + "/" + literal
+            return [(p, fsview.resolve(coll["_root"], p, task.owner))]
+        try:
+            names = sorted(os.listdir(fsview.resolve(coll["_root"], head or "/", task.owner)))
+        except OSError:
+            return []
+        out = []
+        for name in names:
+            if name.startswith(".") and not pattern.startswith("."):
+                continue  # as a shell glob: "*" does not match dot files
+            if fnmatch.fnmatchcase(name, pattern):
+                p = head + "/" + name
+                out.append((p, fsview.resolve(coll["_root"], p, task.owner)))
+        return out
+
+    @staticmethod
+    def _delete_missing(coll, path):
+        return ItemError("FILE_NOT_FOUND", "file not found",
+                         "Error (delete)\nEndpoint: %s (%s)\nServer: 127.0.0.1:2811\nFile: %s\n"
+                         "Command: DELE %s\nMessage: Fatal FTP response\n---\nDetails: "
+                         "500-GlobusError: v=1 c=PATH_NOT_FOUND\\r\\n500-GridFTP-Errno: 2\\r\\n"
+                         "500-GridFTP-Error-String: No such file or directory\\r\\n500 End."
+                         "\\r\\n" % (coll["display_name"], coll["id"], path, path), fatal=True)
+
+    def _delete_one(self, task, coll, path, real):
+        st = self.state
+        self._endpoint_check(task, coll, real, path, "DELE")
+        if real == coll["_root"]:
+            raise ItemError("PERMISSION_DENIED", "permission denied",
+                            "Refusing to delete the collection root", fatal=True)
+        if not os.path.lexists(real):
+            if task.resumed or task.options["ignore_missing"]:
+                return  # resumed: deleted before the restart, progress not yet saved
+            raise self._delete_missing(coll, path)
+        if os.path.isdir(real) and not os.path.islink(real):
+            if not task.options["recursive"]:
+                # SDK DeleteData: "If any of the paths are directories, recursive must be set
+                # True" -- even an empty one. The failure's form is UNVERIFIED (knob).
+                raise ItemError("ENDPOINT_ERROR", "endpoint error",
+                                "Error (delete)\nEndpoint: %s (%s)\nFile: %s\nMessage: %s is a "
+                                "directory; a delete of a directory needs recursive=true"
+                                % (coll["display_name"], coll["id"], path, path),
+                                fatal=self.sim.tunable("delete_dir_without_recursive") == "fail")
+            if not policy.acl_ok_subtree(coll, task.owner, coll["_root"], real):
+                raise self._perm_error(coll, path, "DELE")
+            nfiles = ndirs = 0
+            for _, _, files in os.walk(real):
+                nfiles += len(files)
+                ndirs += 1
+
+            def refused(func, p, exc_info):
+                if isinstance(exc_info[1], FileNotFoundError):
+                    return
+                raise self._perm_error(coll, path, "DELE")
+            shutil.rmtree(real, onerror=refused)
+            with st.lock:
+                task.counters["files"] += nfiles
+                task.counters["directories"] += ndirs
+        else:
+            try:
+                os.unlink(real)
+            except FileNotFoundError:
+                return
+            except PermissionError:
+                raise self._perm_error(coll, path, "DELE")
+            with st.lock:
+                task.counters["files"] += 1
+
+
+def _glob_pattern(component):
+    """(fnmatch pattern, literal name, has an unescaped glob character) of a path component;
+    ``\\c`` escapes c."""
+    pattern, literal, has_glob = [], [], False
+    i = 0
+    while i < len(component):
+        c = component[i]
+        if c == "\\" and i + 1 < len(component):
+            nxt = component[i + 1]
+            pattern.append("[%s]" % nxt if nxt in "*?[]" else nxt)
+            literal.append(nxt)
+            i += 2
+            continue
+        if c in "*?[":
+            has_glob = True
+        pattern.append(c)
+        literal.append(c)
+        i += 1
+    return "".join(pattern), "".join(literal), has_glob

@@ -28,6 +28,14 @@ def _absolute_path(coll, real):
     return "/" if rel == "." else "/" + rel + "/"
 
 
+def _same_entry(a, b):
+    """True when two real paths name one entry (a rename to itself is never "onto" another)."""
+    try:
+        return os.path.samestat(os.lstat(a), os.lstat(b))
+    except OSError:
+        return False
+
+
 def _bool_arg(value, default):
     if value is None or value == "":
         return default
@@ -331,6 +339,17 @@ class TransferService:
             raise errors.transfer(404, "NotFound", "Path not found, Error (rename)\nEndpoint: %s "
                                   "(%s)\nMessage: No such file or directory: %s\n"
                                   % (coll["display_name"], coll["id"], old), resource)
+        if self.sim.tunable("rename_onto_existing") == "refuse" and \
+                os.path.lexists(real_new) and not _same_entry(real_old, real_new):
+            # UNVERIFIED (writes-and-deletes.md 2.2): shaped like the captured mkdir "Exists"
+            # error (502 ExternalError.MkdirFailed.Exists with GridFTP PATH_EXISTS text).
+            code = self.sim.tunable("rename_exists_code")
+            raise errors.transfer(502, code,
+                                  "Command Failed: Error (rename)\nEndpoint: %s (%s)\nMessage: "
+                                  "Fatal FTP Response\n---\nDetails: 553-GlobusError: v=1 "
+                                  "c=PATH_EXISTS\\r\\n553-GridFTP-Errno: 17\\r\\n553-GridFTP-"
+                                  "Error-String: File exists: %s\\r\\n553 End.\\r\\n\n"
+                                  % (coll["display_name"], coll["id"], new), resource)
         try:
             os.rename(real_old, real_new)
         except (FileNotFoundError, NotADirectoryError):

@@ -39,6 +39,21 @@ def wait_for(predicate, timeout, what, interval=0.05):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def fuse_device_for_users(test):
+    """Makes /dev/fuse usable by unprivileged users for the duration of `test`, as a normal
+    Debian machine has it: udev's 50-udev-default.rules gives it mode 0666. A container
+    without udev leaves the kernel's 0600, where a user's mount fails with "failed to open
+    /dev/fuse: Permission denied" before fusermount3 is even asked. Tests of what a normal user
+    sees call this, so they do not depend on how the machine booted; the mode is restored."""
+    st = os.stat("/dev/fuse")
+    if st.st_mode & 0o006 == 0o006:
+        return
+    if os.geteuid() != 0:
+        test.skipTest("/dev/fuse is not usable by other users, and only root can change that")
+    os.chmod("/dev/fuse", 0o666)
+    test.addCleanup(os.chmod, "/dev/fuse", st.st_mode & 0o7777)
+
+
 class Sim:
     """A globus-sim process with its state directory."""
 

@@ -13,7 +13,8 @@ import tempfile
 import threading
 import unittest
 
-from tests.integration.harness import BINARY, Mount, MountTestCase, Sim, SimTestCase, run_cli
+from tests.integration.harness import (BINARY, Mount, MountTestCase, Sim, SimTestCase,
+                                       fuse_device_for_users, run_cli)
 
 TUTORIAL = "Globus Tutorial Collection 1"
 
@@ -263,6 +264,7 @@ class BadInputTests(SimTestCase):
         if os.geteuid() != 0 or not shutil.which("runuser") or subprocess.run(
                 [*as_nobody, "test", "-x", BINARY], capture_output=True).returncode != 0:
             self.skipTest("needs root, runuser, and a binary that user nobody can run")
+        fuse_device_for_users(self)
         shared = tempfile.mkdtemp()
         self.addCleanup(shutil.rmtree, shared, True)
         os.chmod(shared, 0o755)

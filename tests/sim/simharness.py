@@ -23,9 +23,7 @@ import http.server
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SIM = os.path.join(REPO, "scripts", "globus-sim")
-FIXTURES = os.environ.get("GF_FIXTURE_DIR",
-                          os.path.join(os.path.dirname(REPO), "shared", "reference",
-                                       "globus-fixtures"))
+FIXTURES = os.environ.get("GF_FIXTURE_DIR", os.path.join(REPO, "tests", "fixtures", "globus"))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 
 from globus_sim import defaults  # noqa: E402

@@ -2,10 +2,12 @@
 #include "tests/support/fake_remote.h"
 
 #include <fnmatch.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
 #include <functional>
+#include <utility>
 
 namespace gf::testing {
 
@@ -205,6 +207,21 @@ void FakeRemote::SetIgnoreRange(bool on) {
   ignore_range_ = on;
 }
 
+void FakeRemote::SetRenameOntoExisting(RenameOntoExisting mode) {
+  std::lock_guard<std::mutex> l(mu_);
+  rename_mode_ = mode;
+}
+
+void FakeRemote::SetPutLimit(std::optional<uint64_t> bytes) {
+  std::lock_guard<std::mutex> l(mu_);
+  put_limit_ = bytes;
+}
+
+void FakeRemote::CutNextPut(uint64_t bytes) {
+  std::lock_guard<std::mutex> l(mu_);
+  cut_next_put_ = bytes;
+}
+
 uint64_t FakeRemote::BytesServed() const {
   std::lock_guard<std::mutex> l(mu_);
   return bytes_served_;
@@ -398,8 +415,15 @@ Status FakeRemote::Rename(const std::string& collection, const std::string& old_
   std::string from = Normalize(old_path), to = Normalize(new_path);
   if (!tree.count(from) || from == "/")
     return Error::Api(502, "ExternalError.RenameFailed.NotFound", "No such file: " + old_path);
-  if (tree.count(to))
-    return Error::Api(502, "ExternalError.RenameFailed.Exists", "Destination exists: " + new_path);
+  if (auto target = tree.find(to); target != tree.end()) {
+    const bool replace = rename_mode_ == RenameOntoExisting::kReplace && to != from &&
+                         target->second.type != api::EntryType::kDir &&
+                         tree.at(from).type != api::EntryType::kDir;
+    if (!replace)
+      return Error::Api(502, "ExternalError.RenameFailed.Exists",
+                        "Destination exists: " + new_path);
+    tree.erase(target);
+  }
   auto parent = tree.find(Parent(to));
   if (parent == tree.end() || parent->second.type != api::EntryType::kDir)
     return Error::Api(502, "ExternalError.RenameFailed.NotFound",
@@ -488,26 +512,51 @@ Result<api::RangeResult> FakeRemote::GetRange(const api::CollectionRef& c, const
 }
 
 Status FakeRemote::Put(const api::CollectionRef& c, const std::string& path,
-                       std::string_view body) {
+                       const api::UploadBody& body, const std::atomic<bool>* cancel) {
   if (auto e = Enter("put")) return *e;
+  if (cancel && cancel->load()) return Error::Transport(TransportFailure::kAborted, "cancelled");
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto col = collections_.find(c.id);
+    if (col == collections_.end()) return NoCollection(c.id);
+    if (!col->second.https_server)
+      return Error::Transport(TransportFailure::kConnect, "FakeRemote: no HTTPS server");
+    if (put_limit_ && body.size > *put_limit_)
+      return Error::Api(413, "", "Request Entity Too Large");
+  }
+  // Read the body as a transport would: from the descriptor, from offset 0, outside the lock.
+  std::string content;
+  content.reserve(static_cast<std::size_t>(body.size));
+  char buf[4096];
+  while (content.size() < body.size) {
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<uint64_t>(sizeof buf, body.size - content.size()));
+    const ssize_t n = ::pread(body.fd, buf, want, static_cast<off_t>(content.size()));
+    if (n <= 0) {
+      Error e = Error::Transport(TransportFailure::kOther, "FakeRemote: reading the PUT body");
+      e.sys_errno = n < 0 ? errno : EIO;
+      return e;
+    }
+    content.append(buf, static_cast<std::size_t>(n));
+    if (body.progress) body.progress->store(content.size());
+  }
   std::lock_guard<std::mutex> l(mu_);
-  auto col = collections_.find(c.id);
-  if (col == collections_.end()) return NoCollection(c.id);
-  if (!col->second.https_server)
-    return Error::Transport(TransportFailure::kConnect, "FakeRemote: no HTTPS server");
   auto& tree = trees_[c.id];
   std::string p = Normalize(path);
   auto parent = tree.find(Parent(p));
   if (parent == tree.end() || parent->second.type != api::EntryType::kDir)
-    return Error::Api(404, "", "Parent directory does not exist");
+    return Error::Api(404, "not_found", "Parent directory does not exist");
   auto n = tree.find(p);
   if (n != tree.end() && n->second.type == api::EntryType::kDir)
-    return Error::Api(409, "", "Is a directory");
+    return Error::Api(409, "conflict", "Is a directory");
+  std::optional<uint64_t> cut = std::exchange(cut_next_put_, std::nullopt);
+  if (cut && *cut < content.size()) content.resize(static_cast<std::size_t>(*cut));
   Node f;
   f.type = api::EntryType::kFile;
-  f.content = std::string(body);
+  f.content = std::move(content);
+  bytes_received_ += f.content.size();
   tree[p] = std::move(f);
-  bytes_received_ += body.size();
+  if (cut) return Error::Transport(TransportFailure::kReset, "FakeRemote: PUT cut off mid-body");
   return Status::Ok();
 }
 
@@ -516,10 +565,13 @@ Status FakeRemote::Delete(const api::CollectionRef& c, const std::string& path) 
   std::lock_guard<std::mutex> l(mu_);
   auto col = collections_.find(c.id);
   if (col == collections_.end()) return NoCollection(c.id);
+  if (!col->second.https_server)
+    return Error::Transport(TransportFailure::kConnect, "FakeRemote: no HTTPS server");
   auto& tree = trees_[c.id];
   std::string p = Normalize(path);
   auto n = tree.find(p);
   if (n == tree.end()) return Error::Api(404, "", "Not Found");
+  // DELETE of a directory is UNVERIFIED on the real server; the client never sends one.
   if (n->second.type == api::EntryType::kDir) return Error::Api(409, "", "Is a directory");
   tree.erase(n);
   return Status::Ok();

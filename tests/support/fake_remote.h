@@ -39,6 +39,8 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
     std::vector<std::string> delete_paths;  // delete
     bool recursive_delete = false;
     bool ignore_missing = false;      // delete
+    bool interpret_globs = false;     // delete
+    bool notify = false;              // delete: any notify_on_* was true
     bool preserve_timestamp = false;  // transfer: copies keep the source mtime
     std::string submission_id;
     std::vector<api::Event> events;
@@ -78,6 +80,17 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
   // absolute_path, and HTTPS serves "/home/alice/x" as "/~/x". With tilde_over_https false,
   // HTTPS answers 404 for "/~/..." paths (a server that does not expand "~").
   void SetHome(const std::string& collection, const std::string& absolute, bool tilde_over_https);
+  // What `rename` onto an existing file does (the real service's behaviour is UNVERIFIED):
+  // kRefuse answers ExternalError.RenameFailed.Exists (the default), kReplace replaces it.
+  // A directory target is always refused.
+  enum class RenameOntoExisting { kRefuse, kReplace };
+  void SetRenameOntoExisting(RenameOntoExisting mode);
+  // PUT bodies larger than this are refused with 413 before anything is stored (Apache
+  // LimitRequestBody). nullopt: no limit.
+  void SetPutLimit(std::optional<uint64_t> bytes);
+  // The next PUT stores only its first `bytes` bytes at its path and then fails with a
+  // connection reset (a PUT cut off mid-body leaves a partial file, writes-and-deletes.md §1.2).
+  void CutNextPut(uint64_t bytes);
   // Bytes served by GET / received by PUT, for "no bytes through the workstation" tests.
   uint64_t BytesServed() const;
   uint64_t BytesReceived() const;
@@ -90,6 +103,14 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
   void RunTasks();
   void FailTask(const std::string& task_id, const std::string& code,
                 const std::string& description);
+  // The next delete task that RunTasks() works fails with this fatal error and deletes nothing
+  // (e.g. QUOTA_EXCEEDED). PERMISSION_DENIED instead leaves it ACTIVE with that nice_status,
+  // is_ok false and faults++, as the service and globus-sim do (the client must cancel it).
+  void FailNextDeleteTask(const std::string& code, const std::string& description);
+  // How many DELETE tasks the service works at a time (3, globus-api.md: "3 transfer tasks and
+  // 3 delete tasks per user at a time"). Each RunTasks() call works at most this many delete
+  // tasks, oldest first; the others stay ACTIVE with nice_status "Queued".
+  void SetDeleteConcurrency(int n);
   std::vector<FakeTask> Tasks() const;
   // Entries per successful_transfers page (the service's page size is not documented; the
   // emulator uses 1000). Markers are entry indexes, like the emulator's.
@@ -120,7 +141,8 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
                                     uint64_t offset, uint64_t length,
                                     const std::function<bool(std::string_view)>& sink,
                                     const std::atomic<bool>* cancel) override;
-  Status Put(const api::CollectionRef& c, const std::string& path, std::string_view body) override;
+  Status Put(const api::CollectionRef& c, const std::string& path, const api::UploadBody& body,
+             const std::atomic<bool>* cancel = nullptr) override;
   Status Delete(const api::CollectionRef& c, const std::string& path) override;
 
  private:
@@ -140,6 +162,11 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
   uint64_t next_id_ = 1;
   size_t successful_page_size_ = 1000;
   bool ignore_range_ = false;
+  RenameOntoExisting rename_mode_ = RenameOntoExisting::kRefuse;
+  std::optional<uint64_t> put_limit_;
+  std::optional<uint64_t> cut_next_put_;
+  std::optional<api::FatalError> fail_next_delete_;
+  int delete_concurrency_ = 3;
   struct Home {
     std::string absolute;
     bool tilde_over_https = true;

@@ -1,6 +1,6 @@
 // FakeRemote, task half: submission ids, transfer/delete submission, task monitoring and task
 // execution over the same in-memory tree as fake_remote.cc. Mirrors the real service
-// (shared/reference/globus-api.md §1.5–1.7):
+// (docs/reference/globus-api.md §1.5–1.7):
 //  * GetSubmissionId hands out fresh UUID-like ids; a submission must use one of them.
 //  * Resubmitting a submission_id answers code "Duplicate" with the ORIGINAL task_id.
 //  * No items → 400 ClientError.BadRequest.NoTransferItems; unknown collection → 404
@@ -8,12 +8,17 @@
 //    still-ACTIVE transfer between the same collections → 409 Conflict.
 //  * Tasks stay ACTIVE until RunTasks(). A transfer whose source is missing stays ACTIVE with
 //    faults++ and a FILE_NOT_FOUND error event (the real service retries until the deadline).
-//    A delete of a missing path without ignore_missing FAILS with fatal_error FILE_NOT_FOUND.
+//    A delete of a missing path without ignore_missing FAILS with fatal_error FILE_NOT_FOUND;
+//    a directory item in a task without `recursive` fails it (even an empty directory). A
+//    delete whose paths repeat a still-ACTIVE delete's is 409 Conflict.
+//  * At most 3 delete tasks are worked at a time (SetDeleteConcurrency): each RunTasks() works
+//    the oldest ones; the rest stay ACTIVE and "Queued".
 //  * CancelTask: an ACTIVE task becomes FAILED with fatal_error CANCELED; cancelling a finished
 //    task changes nothing (the real answer for that case is UNVERIFIED).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "tests/support/fake_remote.h"
 
@@ -169,6 +174,15 @@ Result<api::SubmitResult> FakeRemote::SubmitDelete(const api::DeleteRequest& r) 
   if (r.paths.empty())
     return Error::Api(400, "ClientError.BadRequest.NoTransferItems",
                       "A delete requires at least one item");
+  for (const auto& [id, t] : tasks_) {
+    if (t.doc.type != api::TaskType::kDelete || !Running(t.doc) ||
+        t.doc.source_endpoint_id != r.endpoint)
+      continue;
+    for (const auto& mine : r.paths)
+      for (const auto& theirs : t.delete_paths)
+        if (Normalize(mine) == Normalize(theirs))
+          return Error::Api(409, "Conflict", "A delete with identical paths has not yet completed");
+  }
   const uint64_t n = next_id_++;
   FakeTask t;
   t.doc = NewTaskDoc(UuidLike(n, "de1e-4000-a000"), api::TaskType::kDelete,
@@ -177,6 +191,8 @@ Result<api::SubmitResult> FakeRemote::SubmitDelete(const api::DeleteRequest& r) 
   t.delete_paths = r.paths;
   t.recursive_delete = r.recursive;
   t.ignore_missing = r.ignore_missing;
+  t.interpret_globs = r.interpret_globs;
+  t.notify = r.notify_on_succeeded || r.notify_on_failed || r.notify_on_inactive;
   t.submission_id = r.submission_id;
   const std::string task_id = t.doc.task_id;
   tasks_[task_id] = std::move(t);
@@ -286,7 +302,12 @@ void FakeRemote::RunTasks() {
     return a->doc.request_time < b->doc.request_time;
   });
 
+  int delete_slots = delete_concurrency_;
   for (FakeTask* t : order) {
+    if (t->doc.type == api::TaskType::kDelete && delete_slots-- <= 0) {
+      t->doc.nice_status = "Queued";  // waits for one of the worked delete tasks to end
+      continue;
+    }
     if (t->doc.type == api::TaskType::kTransfer) {
       Tree& src = trees_[*t->doc.source_endpoint_id];
       Tree& dst = trees_[*t->doc.destination_endpoint_id];
@@ -343,19 +364,29 @@ void FakeRemote::RunTasks() {
 
     // DELETE: all-or-nothing checks first, then remove.
     Tree& tree = trees_[*t->doc.source_endpoint_id];
-    std::optional<api::FatalError> fatal;
+    std::optional<api::FatalError> fatal = std::exchange(fail_next_delete_, std::nullopt);
+    if (fatal && fatal->code == "PERMISSION_DENIED") {
+      // Like a transfer, a refused delete is not fatal at the service: the task stays ACTIVE,
+      // retrying until it is cancelled or its deadline passes (globus-sim does the same).
+      ++t->doc.faults;
+      t->doc.is_ok = false;
+      t->doc.nice_status = "PERMISSION_DENIED";
+      AddEvent(*t, fatal->code, fatal->description, "", true);
+      continue;
+    }
     std::string where;
     for (const std::string& raw : t->delete_paths) {
+      if (fatal) break;
       const std::string p = Normalize(raw);
       auto n = tree.find(p);
       if (n == tree.end()) {
         if (t->ignore_missing) continue;
         fatal = api::FatalError{"FILE_NOT_FOUND", "file not found"};
-      } else if (n->second.type == api::EntryType::kDir && !t->recursive_delete &&
-                 std::any_of(tree.begin(), tree.end(), [&](const auto& kv) {
-                   return kv.first != p && IsUnder(kv.first, p);
-                 })) {
-        fatal = api::FatalError{"DIRECTORY_NOT_EMPTY", "directory not empty"};  // UNVERIFIED
+      } else if (n->second.type == api::EntryType::kDir && !t->recursive_delete) {
+        // "If any of the paths are directories, recursive must be set True" (SDK DeleteData),
+        // even for an empty one. The code the service then reports is UNVERIFIED; globus-sim
+        // answers ENDPOINT_ERROR.
+        fatal = api::FatalError{"ENDPOINT_ERROR", "directory without recursive"};
       } else if (p == "/") {
         fatal = api::FatalError{"PERMISSION_DENIED", "cannot delete the collection root"};
       }
@@ -395,6 +426,16 @@ void FakeRemote::FailTask(const std::string& task_id, const std::string& code,
   AddEvent(it->second, code, description, "", true);
   ++it->second.doc.faults;
   Finish(it->second, api::TaskStatus::kFailed, api::FatalError{code, description});
+}
+
+void FakeRemote::FailNextDeleteTask(const std::string& code, const std::string& description) {
+  std::lock_guard<std::mutex> l(mu_);
+  fail_next_delete_ = api::FatalError{code, description};
+}
+
+void FakeRemote::SetDeleteConcurrency(int n) {
+  std::lock_guard<std::mutex> l(mu_);
+  delete_concurrency_ = std::max(n, 1);
 }
 
 std::vector<FakeRemote::FakeTask> FakeRemote::Tasks() const {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 
 namespace gf::testing {
 
@@ -57,8 +58,34 @@ std::size_t FakeTransport::pending() const {
   return script_.size();
 }
 
+namespace {
+// Reads a streamed body the way CurlTransport does (from offset 0, in small pieces, never past
+// `size`, a short or failed read is an error), so the recorded body is what would be sent.
+Result<std::string> DrainBody(const http::Request::BodySource& src, std::size_t piece) {
+  std::string out;
+  std::string buf(std::max<std::size_t>(piece, 1), '\0');
+  while (out.size() < src.size) {
+    const std::size_t want =
+        static_cast<std::size_t>(std::min<uint64_t>(buf.size(), src.size - out.size()));
+    const int64_t got = src.read(out.size(), buf.data(), want);
+    if (got <= 0 || static_cast<uint64_t>(got) > want) {
+      Error e = Error::Transport(TransportFailure::kOther, "reading the upload body failed");
+      e.sys_errno = got < 0 ? static_cast<int>(-got) : EIO;
+      return e;
+    }
+    out.append(buf.data(), static_cast<std::size_t>(got));
+  }
+  return out;
+}
+}  // namespace
+
 Result<http::Response> FakeTransport::Send(const http::Request& req) {
   RecordedRequest rec{req.method, req.url, req.headers, req.body};
+  if (req.body_source.read) {
+    auto body = DrainBody(req.body_source, 4096);
+    if (!body.ok()) return body.error();
+    rec.body = std::move(*body);
+  }
   Answer a;
   {
     std::lock_guard<std::mutex> l(mu_);

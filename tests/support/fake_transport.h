@@ -26,7 +26,7 @@ struct RecordedRequest {
   std::string method;
   std::string url;
   http::Headers headers;
-  std::string body;
+  std::string body;  // a streamed body (Request::body_source) is read in full and kept here
   std::string Header(std::string_view name) const;  // case-insensitive, "" when absent
 };
 

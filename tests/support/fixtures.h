@@ -1,4 +1,5 @@
-// Reading the reference fixtures (shared/reference/globus-fixtures) in unit tests.
+// Reading the reference fixtures (tests/fixtures/globus, vendored with their sources in SOURCES.md)
+// in unit tests.
 #pragma once
 #include <string>
 

@@ -409,7 +409,13 @@ TEST_CASE("SerializeDelete, mkdir and rename bodies", "[documents][serialize]") 
   CHECK(SerializeDelete(d) ==
         R"({"DATA_TYPE":"delete","submission_id":"s2","endpoint":"ep","DATA":[)"
         R"({"DATA_TYPE":"delete_item","path":"/x"},{"DATA_TYPE":"delete_item","path":"/y z"}],)"
-        R"("recursive":true,"ignore_missing":false})");
+        R"("recursive":true,"ignore_missing":false,"interpret_globs":false,)"
+        R"("notify_on_succeeded":false,"notify_on_failed":false,"notify_on_inactive":false})");
+  d.label = "rm -r /x";
+  d.interpret_globs = true;
+  const std::string labelled = SerializeDelete(d);
+  CHECK(labelled.find(R"("interpret_globs":true)") != std::string::npos);
+  CHECK(labelled.find(R"("label":"rm -r /x")") != std::string::npos);
   CHECK(SerializeMkdir("/~/new dir/") == R"({"DATA_TYPE":"mkdir","path":"/~/new dir/"})");
   CHECK(SerializeRename("/a", "/b") == R"({"DATA_TYPE":"rename","old_path":"/a","new_path":"/b"})");
 }

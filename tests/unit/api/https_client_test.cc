@@ -2,10 +2,14 @@
 // reset mid-body, auth errors, URL building.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cerrno>
 
 #include "api/https_client.h"
 #include "tests/support/fake_transport.h"
+#include "tests/support/temp_file.h"
 #include "tests/support/token_fixed.h"
 #include "tests/unit/api/test_policy.h"
 
@@ -274,7 +278,10 @@ TEST_CASE("Put and Delete", "[https_client]") {
   env.transport.Push(204, "");
   env.transport.Push(403, R"({"DATA_TYPE": "result#1.0.0", "code": "permission_denied",
       "http_response_code": 403, "message": "no"})");
-  REQUIRE(env.client.Put(kColl, "/up load.txt", "hello").ok());
+  gf::testing::TempFile hello("hello");
+  std::atomic<uint64_t> progress{0};
+  REQUIRE(env.client.Put(kColl, "/up load.txt", UploadBody{hello.fd(), 5, &progress}).ok());
+  CHECK(progress.load() == 5);
   REQUIRE(env.client.Delete(kColl, "/gone").ok());
   auto denied = env.client.Delete(kColl, "/nope");
   REQUIRE_FALSE(denied.ok());
@@ -296,4 +303,108 @@ TEST_CASE("zero-length read sends nothing", "[https_client]") {
   REQUIRE(r.ok());
   CHECK(r->bytes == 0);
   CHECK(env.transport.request_count() == 0);
+}
+
+TEST_CASE("Put streams the file from offset 0 without moving the descriptor", "[https_client]") {
+  Env env;
+  const std::string big = Content(100000);
+  gf::testing::TempFile f(big);
+  REQUIRE(::lseek(f.fd(), 123, SEEK_SET) == 123);  // a caller's file offset is not our start
+  env.transport.Push(201, "");                     // any 2xx is success
+  REQUIRE(env.client.Put(kColl, "/big", UploadBody{f.fd(), big.size(), nullptr}).ok());
+  CHECK(::lseek(f.fd(), 0, SEEK_CUR) == 123);
+  auto reqs = env.transport.requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0].body == big);
+
+  // Only `size` bytes are sent, even when the file is longer; an empty body needs no file.
+  env.transport.Push(200, "");
+  env.transport.Push(204, "");
+  REQUIRE(env.client.Put(kColl, "/prefix", UploadBody{f.fd(), 10, nullptr}).ok());
+  REQUIRE(env.client.Put(kColl, "/empty", UploadBody{}).ok());
+  reqs = env.transport.requests();
+  CHECK(reqs[1].body == big.substr(0, 10));
+  CHECK(reqs[2].body.empty());
+}
+
+TEST_CASE("Put: a file shorter than promised fails locally and is not retried", "[https_client]") {
+  Env env;
+  gf::testing::TempFile f("short");
+  env.transport.Push(200, "");
+  auto r = env.client.Put(kColl, "/x", UploadBody{f.fd(), 50, nullptr});
+  REQUIRE_FALSE(r.ok());
+  CHECK(ErrnoFor(r.error()) == EIO);
+  CHECK(env.transport.pending() == 1);  // the scripted answer was never needed
+  auto bad = env.client.Put(kColl, "/x", UploadBody{-1, 5, nullptr});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(ErrnoFor(bad.error()) == EBADF);
+}
+
+TEST_CASE("Put and Delete errors map to errno", "[https_client][errno]") {
+  Env env;
+  gf::testing::TempFile f("data");
+  const UploadBody body{f.fd(), 4, nullptr};
+  auto put_errno = [&](int status, std::string body_text) {
+    env.transport.Push(status, std::move(body_text));
+    auto r = env.client.Put(kColl, "/dir/f", body);
+    REQUIRE_FALSE(r.ok());
+    return ErrnoFor(r.error());
+  };
+  CHECK(put_errno(413, "<html>Request Entity Too Large</html>") == EFBIG);
+  CHECK(put_errno(507, "") == EDQUOT);
+  CHECK(put_errno(403, R"({"DATA_TYPE": "result#1.0.0", "code": "permission_denied",
+      "http_response_code": 403, "message": "Permission denied"})") == EACCES);
+  CHECK(put_errno(404, R"({"code": "not_found", "message": "Parent directory does not exist"})") ==
+        ENOENT);
+  // The HTTPS server's transient backend fault is a 404 too, but never "no such file".
+  const std::string fault =
+      "Mapping collection to specified ID failed. GlobusError: v=1 c=ENDPOINT_ERROR GCS Manager "
+      "Internal Error";
+  env.transport.Push(404, fault);
+  auto r = env.client.Put(kColl, "/dir/f", body);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == "ENDPOINT_ERROR");
+  CHECK(IsTransientBackendFault(r.error()));
+  CHECK(ErrnoFor(r.error()) == EIO);
+  env.transport.Push(404, fault);
+  auto d = env.client.Delete(kColl, "/dir/f");
+  REQUIRE_FALSE(d.ok());
+  CHECK(ErrnoFor(d.error()) == EIO);
+  env.transport.Push(404, R"({"code": "not_found", "message": "No such file"})");
+  auto missing = env.client.Delete(kColl, "/dir/f");
+  REQUIRE_FALSE(missing.ok());
+  CHECK(ErrnoFor(missing.error()) == ENOENT);
+  CHECK_FALSE(IsTransientBackendFault(missing.error()));
+}
+
+TEST_CASE("Put and Delete are not blindly repeated", "[https_client][retry]") {
+  Env env;
+  gf::testing::TempFile f("data");
+  // A reset mid-upload may have left a partial file: the caller decides, the executor does not
+  // resend. A refused connection proves nothing was sent: retried.
+  env.transport.Push(FakeTransport::Fail(TransportFailure::kReset));
+  auto r = env.client.Put(kColl, "/f", UploadBody{f.fd(), 4, nullptr});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().transport == TransportFailure::kReset);
+  CHECK(env.transport.request_count() == 1);
+  env.transport.Push(FakeTransport::Fail(TransportFailure::kConnect));
+  env.transport.Push(200, "");
+  REQUIRE(env.client.Put(kColl, "/f", UploadBody{f.fd(), 4, nullptr}).ok());
+  CHECK(env.transport.request_count() == 3);
+  env.transport.Push(FakeTransport::Fail(TransportFailure::kTimeout));
+  REQUIRE_FALSE(env.client.Delete(kColl, "/f").ok());
+  CHECK(env.transport.request_count() == 4);
+}
+
+TEST_CASE("Put: an HTTPS scope error names the scope to consent to", "[https_client][auth]") {
+  Env env;
+  gf::testing::TempFile f("x");
+  env.transport.Push(401, "");
+  env.transport.Push(401, "");
+  auto r = env.client.Put(kColl, "/f", UploadBody{f.fd(), 1, nullptr});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().NeedsAuthorization());
+  CHECK(r.error().authorization->required_scopes ==
+        std::vector<std::string>{HttpsClient::HttpsScope("c0ffee")});
+  CHECK(env.transport.requests()[1].body == "x");  // the refreshed attempt re-read the file
 }

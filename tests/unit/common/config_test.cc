@@ -4,34 +4,11 @@
 #include <fstream>
 
 #include "common/config.h"
+#include "tests/support/scoped_env.h"
 
 using namespace gf;
 
 namespace {
-// Sets an environment variable for the scope of a test.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    const char* old = std::getenv(name);
-    if (old) old_ = old;
-    had_ = old != nullptr;
-    if (value)
-      ::setenv(name, value, 1);
-    else
-      ::unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (had_)
-      ::setenv(name_, old_.c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::string old_;
-  bool had_ = false;
-};
 
 std::string TempDir() {
   std::string tmpl = (std::filesystem::temp_directory_path() / "gf-config-XXXXXX").string();
@@ -88,6 +65,12 @@ batch_max_items = 500
 pending_wait_seconds = 10m
 log_file = /var/log/gf.log
 debug = on
+cache_dir = /var/cache/gf
+write_cache_limit = 4G
+max_upload_size = 512M
+write_mode = background
+upload_replace = delete-then-rename
+delete_mode = task
 )";
   REQUIRE(ParseConfigText(c, text, "/etc/gf.conf").ok());
   CHECK(c.client_id == "11111111-2222-3333-4444-555555555555");
@@ -172,6 +155,12 @@ TEST_CASE("Bad values and unknown keys are rejected with FILE:LINE", "[config]")
            {"sync_level", "4"},
            {"uid", "-2"},
            {"rate_limit_per_second", "0"},
+           {"write_mode", "later"},
+           {"upload_replace", "overwrite"},
+           {"delete_mode", "rm"},
+           {"max_upload_size", "1Q"},
+           {"write_cache_limit", "-1G"},
+           {"cache_dir", ""},
        }) {
     Config d;
     auto r = ParseConfigText(d, k + " = " + v + "\n", "f");
@@ -357,4 +346,31 @@ TEST_CASE("A UTF-8 byte order mark at the start of a config file is ignored", "[
                           "f")
               .ok());
   CHECK(c.entry_ttl == 5);
+}
+
+TEST_CASE("write and delete keys", "[config]") {
+  Config c;
+  CHECK(c.write_cache_limit == 10ull << 30);
+  CHECK(c.max_upload_size == 1ull << 30);
+  CHECK(c.write_mode == "close");
+  CHECK(c.upload_replace == "rename");
+  CHECK(c.delete_mode == "https");
+  REQUIRE(ParseConfigText(c,
+                          "cache_dir = cache\n"
+                          "write_cache_limit = 2G\n"
+                          "max_upload_size = 0\n"
+                          "write_mode = Background\n"
+                          "upload_replace = delete-then-rename\n"
+                          "delete_mode = task\n",
+                          "/etc/gf/config")
+              .ok());
+  CHECK(c.cache_dir == "/etc/gf/cache");
+  CHECK(c.write_cache_limit == 2ull << 30);
+  CHECK(c.max_upload_size == 0);
+  CHECK(c.write_mode == "background");
+  CHECK(c.upload_replace == "delete-then-rename");
+  CHECK(c.delete_mode == "task");
+  for (const auto& [key, help] : ConfigKeyHelp())
+    if (key == "write_mode" || key == "delete_mode" || key == "max_upload_size")
+      CHECK(help.find("not used yet") != std::string::npos);
 }

@@ -93,7 +93,7 @@ TEST_CASE("fake tasks: recursive copy, deletes, missing source, cancel", "[trans
 
   const std::string no_preserve = submit({{"/d/x", "/x2", false}}, false);
   const std::string gone = del("/nothing", false, false);
-  const std::string gone_ok = del("/nothing", false, true);
+  const std::string gone_ok = del("/nothing-either", false, true);  // same path: 409 Conflict
   const std::string not_empty = del("/d", false, false);
   w.remote.RunTasks();
   CHECK(w.remote.GetTask(no_preserve)->status == api::TaskStatus::kSucceeded);

@@ -1,0 +1,449 @@
+#include "fs/write/staging_store.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+
+#include "common/log.h"
+
+namespace gf::fs::write {
+namespace {
+
+constexpr const char* kLog = "staging";
+constexpr std::string_view kDataSuffix = ".data";
+
+Error Sys(int err, const std::string& what) {
+  return Error::Local(err, what + ": " + std::strerror(err));
+}
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// mkdir -p with 0700 for what it creates.
+Status MakeDirs(const std::string& dir) {
+  std::string path;
+  std::size_t i = 0;
+  while (i <= dir.size()) {
+    std::size_t j = dir.find('/', i);
+    if (j == std::string::npos) j = dir.size();
+    path = dir.substr(0, j);
+    if (!path.empty() && ::mkdir(path.c_str(), 0700) != 0 && errno != EEXIST)
+      return Sys(errno, "cannot create " + path);
+    i = j + 1;
+  }
+  return Status::Ok();
+}
+
+// pwrite until done or an error. An error after some bytes were written ends the loop and
+// reports what was written (pwrite's short-write contract); an error before any byte is
+// returned as an Error.
+Result<size_t> WriteAt(int fd, std::string_view bytes, uint64_t offset, const std::string& id) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n =
+        ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      if (done == 0) return Sys(errno, "staging " + id + ": write");
+      break;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return done;
+}
+
+}  // namespace
+
+std::string StagingDir(const std::string& cache_dir, const std::string& mount_id) {
+  return cache_dir + "/" + mount_id;
+}
+
+bool ValidStageId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// StagedFile
+
+StagedFile::StagedFile(StagingStore& store, uint64_t key, std::string id, int fd, FillFn fill)
+    : store_(store), key_(key), id_(std::move(id)), fd_(fd), fill_(std::move(fill)) {}
+
+StagedFile::~StagedFile() {
+  ::close(fd_);
+  store_.Release(size_);
+}
+
+std::string StagedFile::data_path() const { return store_.DataPath(id_); }
+
+bool StagedFile::filled() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return !fill_;
+}
+
+Status StagedFile::EnsureFilled() {
+  std::lock_guard<std::mutex> l(mu_);
+  return FillLocked();
+}
+
+Status StagedFile::FillLocked() {
+  if (!fill_) return Status::Ok();
+  // The remote content goes in through the same limits as a write: a file the server could
+  // not take back (max_upload_size) or that does not fit the cache is refused before download.
+  uint64_t delivered = 0;
+  FillSink put = [this, &delivered](uint64_t offset, std::string_view bytes) -> Status {
+    if (bytes.empty()) return Status::Ok();
+    const uint64_t end = offset + bytes.size();
+    if (end > size_) GF_TRY_STATUS(GrowLocked(end));
+    auto n = WriteAt(fd_, bytes, offset, id_);
+    if (!n.ok()) return n.error();
+    if (*n != bytes.size()) return Error::Local(EIO, "staging " + id_ + ": short write");
+    delivered += bytes.size();
+    return Status::Ok();
+  };
+  auto total = fill_(put);
+  // Every byte of the remote file, once: anything else would stage (and later upload) a file
+  // with holes where the remote content was.
+  if (!total.ok() || *total != size_ || delivered != size_) {
+    Status undo = Status::Ok();
+    if (::ftruncate(fd_, 0) != 0) undo = Sys(errno, "staging " + id_ + ": truncate");
+    store_.Release(size_);
+    size_ = 0;
+    if (!total.ok()) return total.error();
+    if (!undo.ok()) return undo;
+    if (*total == 0 && delivered == 0) {
+      fill_ = nullptr;  // an empty remote file
+      return Status::Ok();
+    }
+    return Error::Local(EIO, "staging " + id_ + ": the remote content arrived incomplete (" +
+                                 std::to_string(delivered) + " of " + std::to_string(*total) +
+                                 " bytes)");
+  }
+  fill_ = nullptr;
+  return Status::Ok();
+}
+
+Status StagedFile::GrowLocked(uint64_t new_size) {
+  if (new_size <= size_) return Status::Ok();
+  const uint64_t max = store_.options_.max_upload_size;
+  if (max != 0 && new_size > max)
+    return Error::Local(EFBIG, "staging " + id_ + ": " + std::to_string(new_size) +
+                                   " bytes is over max_upload_size (" + std::to_string(max) + ")");
+  GF_TRY_STATUS(store_.Reserve(new_size - size_));
+  // Allocate the blocks now: a disk that fills up fails this write, not a later one.
+  int rc = ::fallocate(fd_, 0, static_cast<off_t>(size_), static_cast<off_t>(new_size - size_));
+  if (rc != 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
+    const int err = errno;
+    store_.Release(new_size - size_);
+    return Sys(err, "staging " + id_ + ": cannot allocate " + std::to_string(new_size) + " bytes");
+  }
+  size_ = new_size;
+  return Status::Ok();
+}
+
+Result<size_t> StagedFile::Write(uint64_t offset, std::string_view bytes) {
+  std::lock_guard<std::mutex> l(mu_);
+  GF_TRY_STATUS(FillLocked());
+  if (offset > UINT64_MAX - bytes.size())
+    return Error::Local(EFBIG, "write past the largest offset");
+  const uint64_t end = offset + bytes.size();
+  const uint64_t old_size = size_;
+  GF_TRY_STATUS(GrowLocked(end));
+  auto n = WriteAt(fd_, bytes, offset, id_);
+  if (!n.ok()) {
+    // Nothing accepted: give the new space back.
+    if (size_ != old_size && ::ftruncate(fd_, static_cast<off_t>(old_size)) == 0) {
+      store_.Release(size_ - old_size);
+      size_ = old_size;
+    }
+    return n.error();
+  }
+  if (*n > 0 || bytes.empty()) {
+    ++generation_;
+    dirty_ = true;
+  }
+  return *n;
+}
+
+Result<size_t> StagedFile::Read(uint64_t offset, char* buf, size_t len) {
+  std::lock_guard<std::mutex> l(mu_);
+  GF_TRY_STATUS(FillLocked());
+  if (offset >= size_) return size_t{0};
+  len = static_cast<size_t>(std::min<uint64_t>(len, size_ - offset));
+  std::size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pread(fd_, buf + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Sys(errno, "staging " + id_ + ": read");
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  return done;
+}
+
+Status StagedFile::Truncate(uint64_t size) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (size == 0 && fill_) {
+    fill_ = nullptr;  // O_TRUNC-like: the remote content is not needed
+  } else {
+    GF_TRY_STATUS(FillLocked());
+  }
+  if (size > size_) {
+    GF_TRY_STATUS(GrowLocked(size));
+    // GrowLocked's fallocate sets the size; this covers filesystems without fallocate.
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
+      return Sys(errno, "staging " + id_ + ": truncate");
+  } else if (size < size_) {
+    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
+      return Sys(errno, "staging " + id_ + ": truncate");
+    store_.Release(size_ - size);
+    size_ = size;
+  }
+  ++generation_;
+  dirty_ = true;
+  return Status::Ok();
+}
+
+Status StagedFile::Sync() {
+  if (::fdatasync(fd_) != 0) return Sys(errno, "staging " + id_ + ": fsync");
+  return Status::Ok();
+}
+
+Result<uint64_t> StagedFile::Size() {
+  std::lock_guard<std::mutex> l(mu_);
+  GF_TRY_STATUS(FillLocked());
+  return size_;
+}
+
+StagedFile::State StagedFile::state() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return State{size_, generation_, dirty_};
+}
+
+bool StagedFile::MarkClean(uint64_t generation) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (generation != generation_) return false;
+  dirty_ = false;
+  return true;
+}
+
+void StagedFile::MarkDirty() {
+  std::lock_guard<std::mutex> l(mu_);
+  ++generation_;
+  dirty_ = true;
+}
+
+Status StagedFile::SetOrigin(StageOrigin origin) {
+  std::lock_guard<std::mutex> l(mu_);
+  GF_TRY_STATUS(store_.WriteMeta(id_, origin));
+  origin_ = std::move(origin);
+  return Status::Ok();
+}
+
+StageOrigin StagedFile::origin() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return origin_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// StagingStore
+
+StagingStore::StagingStore(StagingOptions options) : options_(std::move(options)) {}
+
+StagingStore::~StagingStore() = default;
+
+std::string StagingStore::DataPath(const std::string& id) const {
+  return options_.dir + "/" + id + std::string(kDataSuffix);
+}
+std::string StagingStore::MetaPath(const std::string& id) const {
+  return options_.dir + "/" + id + ".meta";
+}
+
+Status StagingStore::WriteMeta(const std::string& id, const StageOrigin& origin) const {
+  // Written whole to a temporary name and renamed: a crash leaves the old line or the new.
+  const std::string tmp = MetaPath(id) + ".new";
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Sys(errno, "cannot write " + tmp);
+  const std::string line = origin.collection + "\t" + origin.path + "\n";
+  const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  const int err = errno;
+  ::close(fd);
+  if (!ok) return Sys(err, "cannot write " + tmp);
+  if (::rename(tmp.c_str(), MetaPath(id).c_str()) != 0) return Sys(errno, "cannot write " + tmp);
+  return Status::Ok();
+}
+
+Result<std::unique_ptr<StagingStore>> StagingStore::Open(StagingOptions options) {
+  if (options.dir.empty()) return Error::Config("staging: no cache_dir");
+  GF_TRY_STATUS(MakeDirs(options.dir));
+  struct stat st {};
+  if (::lstat(options.dir.c_str(), &st) != 0) return Sys(errno, "cannot stat " + options.dir);
+  if (!S_ISDIR(st.st_mode)) return Error::Config("staging: " + options.dir + " is not a directory");
+  if (st.st_uid != ::geteuid())
+    return Error::Config("staging: " + options.dir + " belongs to another user");
+  if ((st.st_mode & 0777) != 0700 && ::chmod(options.dir.c_str(), 0700) != 0)
+    return Sys(errno, "cannot make " + options.dir + " private (0700)");
+
+  std::unique_ptr<StagingStore> store(new StagingStore(std::move(options)));
+  DIR* d = ::opendir(store->options_.dir.c_str());
+  if (!d) return Sys(errno, "cannot list " + store->options_.dir);
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (!EndsWith(name, kDataSuffix)) continue;
+    Leftover l;
+    l.id = name.substr(0, name.size() - kDataSuffix.size());
+    if (!ValidStageId(l.id)) continue;
+    l.data_path = store->DataPath(l.id);
+    struct stat fst {};
+    if (::stat(l.data_path.c_str(), &fst) != 0 || !S_ISREG(fst.st_mode)) continue;
+    l.size = static_cast<uint64_t>(fst.st_size);
+    std::ifstream meta(store->MetaPath(l.id));
+    std::string line;
+    if (meta && std::getline(meta, line)) {
+      auto tab = line.find('\t');
+      if (tab != std::string::npos) l.origin = {line.substr(0, tab), line.substr(tab + 1)};
+    }
+    store->leftovers_.push_back(std::move(l));
+  }
+  ::closedir(d);
+  if (!store->leftovers_.empty())
+    log::Info(kLog, store->options_.dir, ": ", store->leftovers_.size(),
+              " staged file(s) left by an earlier mount");
+  return store;
+}
+
+Result<std::shared_ptr<StagedFile>> StagingStore::Acquire(uint64_t key, const std::string& id,
+                                                          StageOrigin origin, FillFn fill) {
+  if (auto existing = Find(key)) return existing;
+  if (!ValidStageId(id)) return Error::Local(EINVAL, "staging: bad id '" + id + "'");
+  GF_TRY_STATUS(WriteMeta(id, origin));
+  const std::string path = DataPath(id);
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    ::unlink(MetaPath(id).c_str());
+    return Sys(err, "cannot create " + path);
+  }
+  std::shared_ptr<StagedFile> f(new StagedFile(*this, key, id, fd, std::move(fill)));
+  f->origin_ = std::move(origin);
+  std::lock_guard<std::mutex> l(mu_);
+  auto [it, inserted] = files_.emplace(key, f);
+  if (!inserted) {  // another thread staged the key meanwhile: use theirs, drop ours
+    ::unlink(path.c_str());
+    ::unlink(MetaPath(id).c_str());
+    return it->second;
+  }
+  return f;
+}
+
+std::shared_ptr<StagedFile> StagingStore::Find(uint64_t key) const {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = files_.find(key);
+  return it == files_.end() ? nullptr : it->second;
+}
+
+void StagingStore::Discard(uint64_t key) {
+  std::shared_ptr<StagedFile> f;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = files_.find(key);
+    if (it == files_.end()) return;
+    f = std::move(it->second);
+    files_.erase(it);
+    ::unlink(DataPath(f->id()).c_str());
+    ::unlink(MetaPath(f->id()).c_str());
+  }
+  // `f` goes here, outside mu_: its destructor releases its bytes through Release().
+}
+
+std::vector<StagingStore::Leftover> StagingStore::Leftovers() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return leftovers_;
+}
+
+Result<std::shared_ptr<StagedFile>> StagingStore::Adopt(uint64_t key, const std::string& id) {
+  Leftover found;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = std::find_if(leftovers_.begin(), leftovers_.end(),
+                           [&](const Leftover& x) { return x.id == id; });
+    if (it == leftovers_.end()) return Error::Local(ENOENT, "staging: no leftover '" + id + "'");
+    if (files_.count(key)) return Error::Local(EEXIST, "staging: key already staged");
+    found = *it;
+  }
+  int fd = ::open(found.data_path.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0) return Sys(errno, "cannot open " + found.data_path);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return Sys(err, "cannot stat " + found.data_path);
+  }
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  std::shared_ptr<StagedFile> f;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (options_.write_cache_limit != 0 && used_ + size > options_.write_cache_limit) {
+      ::close(fd);
+      return Error::Local(ENOSPC,
+                          "staging: " + found.data_path + " does not fit write_cache_limit");
+    }
+    used_ += size;
+    f.reset(new StagedFile(*this, key, id, fd, nullptr));
+    f->size_ = size;
+    f->dirty_ = true;  // it was never confirmed uploaded
+    f->origin_ = found.origin;
+    files_.emplace(key, f);
+    leftovers_.erase(std::remove_if(leftovers_.begin(), leftovers_.end(),
+                                    [&](const Leftover& x) { return x.id == id; }),
+                     leftovers_.end());
+  }
+  return f;
+}
+
+Status StagingStore::RemoveLeftover(const std::string& id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = std::find_if(leftovers_.begin(), leftovers_.end(),
+                         [&](const Leftover& x) { return x.id == id; });
+  if (it == leftovers_.end()) return Error::Local(ENOENT, "staging: no leftover '" + id + "'");
+  if (::unlink(it->data_path.c_str()) != 0 && errno != ENOENT)
+    return Sys(errno, "cannot remove " + it->data_path);
+  ::unlink(MetaPath(id).c_str());
+  leftovers_.erase(it);
+  return Status::Ok();
+}
+
+uint64_t StagingStore::used() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return used_;
+}
+
+Status StagingStore::Reserve(uint64_t bytes) {
+  std::lock_guard<std::mutex> l(mu_);
+  const uint64_t limit = options_.write_cache_limit;
+  if (limit != 0 && (bytes > limit || used_ > limit - bytes))
+    return Error::Local(ENOSPC, "staging: write_cache_limit (" + std::to_string(limit) +
+                                    " bytes) reached; " + std::to_string(used_) +
+                                    " bytes are waiting for upload");
+  used_ += bytes;
+  return Status::Ok();
+}
+
+void StagingStore::Release(uint64_t bytes) {
+  std::lock_guard<std::mutex> l(mu_);
+  used_ -= std::min(bytes, used_);
+}
+
+}  // namespace gf::fs::write

@@ -1,0 +1,192 @@
+// StagingStore: where written bytes live on local disk until they are uploaded.
+//
+// The service has no partial or resumable upload (writes-and-deletes.md §0): every upload is
+// one whole-body PUT, so any write, however small, is staged as a complete local copy of the
+// file and uploaded whole. This class owns those copies; it knows nothing of FUSE, handles or
+// the network (the fill callback and the uploader bring those).
+//
+// Layout: one directory per mount, StagingDir(cache_dir, mount_id), mode 0700 (fixed at Open if
+// it is looser). In it, per staged file `<id>.data` (the bytes, 0600) and `<id>.meta` (one line:
+// "<collection>\t<remote path>\n", 0600, so whoever finds a leftover knows where it belonged).
+// `id` is chosen by the caller (the write path uses the journal op id, or a random hex id for
+// files that are not journaled); it is the file's name here and nothing else.
+//
+// Sharing: one StagedFile per key (the inode number), shared by all handles of that inode:
+// Acquire() returns the existing one when the key is staged. The store keeps every StagedFile
+// alive until Discard(); handles keep a shared_ptr.
+//
+// Space: the sum of the staged files' sizes is bounded by `write_cache_limit` (0 = no bound).
+// A write, truncate or fill that would pass it fails with ENOSPC BEFORE any byte is written; the
+// range is then allocated on disk (fallocate) before the bytes go in, so a full disk is ENOSPC
+// for this write too, never a later surprise. Every byte a write accepted is kept.
+// `max_upload_size` (0 = no bound) makes the write, truncate or fill that would make the file
+// larger fail at once with EFBIG: the server would refuse the upload anyway (413), and nothing
+// should be staged for it first.
+//
+// Fill: editing an existing remote file without O_TRUNC needs its content first. A StagedFile
+// created with a FillFn is "unfilled"; the first Write/Truncate/Read runs the fill (once, under
+// the file's lock, so concurrent handles wait for it) and only then applies itself. A fill that
+// fails leaves the file unfilled (retried by the next call) and returns the fill's error.
+//
+// Dirty state: each mutation bumps `generation` and sets dirty. The uploader snapshots the
+// generation before uploading and calls MarkClean(gen) after: a write during the upload keeps
+// the file dirty, so it is uploaded again.
+//
+// Leftovers: Open() lists `<id>.data` files already in the directory (a previous mount that
+// died). They are not adopted: the journal decides what to upload again, and data whose close
+// never returned is kept for the user (Leftovers() tells `status` where), never uploaded.
+//
+// Locks: StagedFile::mu_ is taken before StagingStore::mu_ (a write reserves space while holding
+// its file's lock); StagingStore::mu_ is never held while taking a StagedFile::mu_ or while
+// doing file I/O other than unlink.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace gf::fs::write {
+
+// `<cache_dir>/<mount_id>`.
+std::string StagingDir(const std::string& cache_dir, const std::string& mount_id);
+
+struct StagingOptions {
+  std::string dir;                           // StagingDir(...); created (0700) when missing
+  uint64_t write_cache_limit = 10ull << 30;  // all staged files together; 0 = no bound
+  uint64_t max_upload_size = 1ull << 30;     // one file; 0 = no bound
+};
+
+// Where a staged file belongs remotely (written to `<id>.meta`).
+struct StageOrigin {
+  std::string collection;
+  std::string path;
+};
+
+// Fills a staged file with the remote content: calls `put(offset, bytes)` for the content in
+// any order and returns the final size (the remote file's size). Provided by the read path.
+using FillSink = std::function<Status(uint64_t offset, std::string_view bytes)>;
+using FillFn = std::function<Result<uint64_t>(const FillSink& put)>;
+
+class StagingStore;
+
+class StagedFile {
+ public:
+  const std::string& id() const { return id_; }
+  uint64_t key() const { return key_; }
+  std::string data_path() const;
+
+  // pwrite semantics; ENOSPC / EFBIG before anything is written (see the header comment).
+  Result<size_t> Write(uint64_t offset, std::string_view bytes);
+  // pread semantics: fewer bytes at the end of the file.
+  Result<size_t> Read(uint64_t offset, char* buf, size_t len);
+  Status Truncate(uint64_t size);
+  // fsync of the staged bytes (the local half of a user's fsync).
+  Status Sync();
+  Result<uint64_t> Size();
+
+  // Runs a pending fill now (the write path calls it at open when it must know the size).
+  Status EnsureFilled();
+  bool filled() const;
+
+  struct State {
+    uint64_t size = 0;
+    uint64_t generation = 0;
+    bool dirty = false;
+  };
+  State state() const;
+  // Clears dirty when nothing changed since `generation` was read; returns whether it did.
+  bool MarkClean(uint64_t generation);
+  // Marks the content as changed without a write (a new empty file that must be uploaded).
+  void MarkDirty();
+
+  // A descriptor for uploads (api::UploadBody): read-only use by the caller, valid while this
+  // StagedFile lives.
+  int fd() const { return fd_; }
+
+  Status SetOrigin(StageOrigin origin);
+  StageOrigin origin() const;
+
+  ~StagedFile();
+  StagedFile(const StagedFile&) = delete;
+  StagedFile& operator=(const StagedFile&) = delete;
+
+ private:
+  friend class StagingStore;
+  StagedFile(StagingStore& store, uint64_t key, std::string id, int fd, FillFn fill);
+  Status FillLocked();
+  // Makes room for the file growing to `new_size`: limits, reservation, disk allocation.
+  Status GrowLocked(uint64_t new_size);
+
+  StagingStore& store_;
+  const uint64_t key_;
+  const std::string id_;
+  const int fd_;
+
+  mutable std::mutex mu_;  // taken BEFORE StagingStore::mu_; guards everything below
+  FillFn fill_;            // set while unfilled
+  uint64_t size_ = 0;      // logical size == bytes reserved in the store
+  uint64_t generation_ = 0;
+  bool dirty_ = false;
+  StageOrigin origin_;
+};
+
+// The store must outlive every StagedFile it handed out (the filesystem owns both).
+class StagingStore {
+ public:
+  static Result<std::unique_ptr<StagingStore>> Open(StagingOptions options);
+  ~StagingStore();
+
+  // The StagedFile of `key`: the existing one, or a new empty one named `id` (whose content
+  // comes from `fill` when given; nullptr = a new or truncated file, empty and filled).
+  Result<std::shared_ptr<StagedFile>> Acquire(uint64_t key, const std::string& id,
+                                              StageOrigin origin, FillFn fill = nullptr);
+  std::shared_ptr<StagedFile> Find(uint64_t key) const;
+  // Forgets the key and unlinks its files. Handles that still hold the StagedFile keep using
+  // it (like an unlinked open file); its bytes count until the last one lets go.
+  void Discard(uint64_t key);
+
+  struct Leftover {
+    std::string id;
+    std::string data_path;
+    uint64_t size = 0;
+    StageOrigin origin;  // empty when the .meta file is missing or unreadable
+  };
+  // What Open() found from an earlier mount (not counted against the limit until adopted).
+  std::vector<Leftover> Leftovers() const;
+  // Takes over a leftover as `key` (its bytes count from now on; ENOSPC when they do not fit).
+  Result<std::shared_ptr<StagedFile>> Adopt(uint64_t key, const std::string& id);
+  // Removes a leftover's files (the journal says it was uploaded, or the user dropped it).
+  Status RemoveLeftover(const std::string& id);
+
+  uint64_t used() const;  // bytes counted against write_cache_limit
+  const StagingOptions& options() const { return options_; }
+
+ private:
+  friend class StagedFile;
+  explicit StagingStore(StagingOptions options);
+  // Space accounting, called with the StagedFile's lock held.
+  Status Reserve(uint64_t bytes);
+  void Release(uint64_t bytes);
+  std::string DataPath(const std::string& id) const;
+  std::string MetaPath(const std::string& id) const;
+  Status WriteMeta(const std::string& id, const StageOrigin& origin) const;
+
+  const StagingOptions options_;
+
+  mutable std::mutex mu_;  // taken AFTER any StagedFile::mu_; guards files_, used_, leftovers_
+  std::vector<Leftover> leftovers_;
+  std::map<uint64_t, std::shared_ptr<StagedFile>> files_;
+  uint64_t used_ = 0;
+};
+
+// True for ids the store accepts: 1-64 characters of [A-Za-z0-9_-] (they become file names).
+bool ValidStageId(std::string_view id);
+
+}  // namespace gf::fs::write
