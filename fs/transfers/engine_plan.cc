@@ -9,16 +9,6 @@
 
 namespace gf::fs {
 
-using engine_internal::Classify;
-using engine_internal::Disposition;
-using engine_internal::IsNotFound;
-using engine_internal::kLog;
-using engine_internal::kMaxErrorText;
-using engine_internal::kMissingPollsBeforeLookup;
-using engine_internal::kTaskListChunk;
-using engine_internal::OneLine;
-using engine_internal::Truncated;
-
 // ---------------------------------------------------------------------------------------------
 // Directory mv: the delete plan (see "mv of a directory" in transfer_engine.h)
 // ---------------------------------------------------------------------------------------------

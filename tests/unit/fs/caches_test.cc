@@ -17,20 +17,6 @@
 #include "tests/unit/fs/fs_world.h"
 
 namespace gf::fs::testing {
-namespace {
-
-// Spins (yielding) until `f` holds; false after a generous bound. Never asserts on time.
-template <class F>
-bool SpinUntil(F f) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!f()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
-}  // namespace
 
 TEST_CASE("negative cache: TTL and bound", "[fs][cache]") {
   gf::FakeClock clock;
@@ -154,9 +140,9 @@ TEST_CASE("single flight: concurrent callers share one call; later callers call 
     return 42;
   };
   auto leader = std::async(std::launch::async, [&] { return flight.Do("k", slow); });
-  REQUIRE(SpinUntil([&] { return flight.InFlight("k"); }));
+  REQUIRE(Eventually([&] { return flight.InFlight("k"); }));
   auto follower = std::async(std::launch::async, [&] { return flight.Do("k", slow); });
-  REQUIRE(SpinUntil([&] { return flight.waiting() == 1; }));
+  REQUIRE(Eventually([&] { return flight.waiting() == 1; }));
   gate.set_value();
   auto a = leader.get();
   auto b = follower.get();
@@ -208,13 +194,13 @@ TEST_CASE("work queue: refuses before start unless asked to queue, bounded, Stop
       open.wait();
       ++ran;
     }));
-    REQUIRE(SpinUntil([&] { return q.running() == 1; }));
+    REQUIRE(Eventually([&] { return q.running() == 1; }));
     CHECK(q.Submit([&] { ++ran; }));
     CHECK(q.Submit([&] { ++ran; }));
     CHECK_FALSE(q.Submit([&] { ++ran; }));  // two queued: full
     CHECK(q.queued() == 2);
     std::thread stopper([&] { q.Stop(); });  // waits for the running item
-    REQUIRE(SpinUntil([&] { return q.queued() == 0; }));
+    REQUIRE(Eventually([&] { return q.queued() == 0; }));
     gate.set_value();
     stopper.join();
     CHECK(ran == 1);  // the queued items were dropped

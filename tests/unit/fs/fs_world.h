@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/clock.h"
@@ -193,6 +194,18 @@ struct World {
     return out;
   }
 };
+
+// Waits (bounded, yielding) for a condition another thread will make true; never asserts on
+// time and never sleeps.
+template <class F>
+bool Eventually(F f) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!f()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
 
 inline std::string Pattern(std::size_t n, unsigned seed = 7) {
   std::string s(n, '\0');

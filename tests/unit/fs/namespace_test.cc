@@ -19,16 +19,6 @@ bool Has(const std::vector<std::string>& v, const std::string& s) {
 }
 int Errno(const gf::Error& e) { return gf::ErrnoFor(e); }
 
-// Waits (bounded) for a condition another thread will make true; never asserts on time.
-template <class F>
-bool Eventually(F f) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (!f()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
 }  // namespace
 
 TEST_CASE("re-resolving the root replaces bookmarks safely", "[fs][root]") {
