@@ -164,7 +164,7 @@ struct World {
     return last;
   }
 
-  // Transfer engine (cp/mv/rm tests): the batching window passes; the engine forms, submits and polls.
+  // cp/mv/rm tests: the batching window passes; the engine forms, submits and polls.
   void Drive(int rounds = 2) {
     for (int i = 0; i < rounds; ++i) {
       clock.Advance(std::chrono::seconds(31));
