@@ -437,10 +437,17 @@ void TransferEngine::AddToGroupLocked(const JournalOp& op, MonoTime now, int32_t
     needs_plan_.insert(op.id);
     return;
   }
-  Group& g = groups_[KeyFor(op)];
+  const GroupKey key = KeyFor(op);
+  Group& g = groups_[key];
   if (g.ops.empty()) g.first_at = now;
   g.last_at = now;
   g.ops.push_back(op.id);
+  // `rm -r` feeds two delete groups of one collection (files, and recursive directories) in
+  // one burst: a directory arrives only after all its files, so its group alone looks idle.
+  // A remove keeps every delete group of its collection from going out mid-burst.
+  if (op.kind == OpKind::kRemove)
+    for (auto& [k, other] : groups_)
+      if (k.kind == StepKind::kDelete && k.src == key.src) other.last_at = now;
   if (origin <= 0) {
     g.origin_unknown = true;
   } else if (std::find(g.origins.begin(), g.origins.end(), origin) == g.origins.end()) {

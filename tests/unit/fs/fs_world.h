@@ -165,6 +165,24 @@ struct World {
     return last;
   }
 
+  // cp/mv/rm tests: the batching window passes; the engine forms, submits and polls.
+  void Drive(int rounds = 2) {
+    for (int i = 0; i < rounds; ++i) {
+      clock.Advance(std::chrono::seconds(31));
+      engine->RunOnce();
+    }
+  }
+  // The service runs its tasks; the engine sees the outcome.
+  void Finish() {
+    remote.RunTasks();
+    Drive(3);
+  }
+  Ino Dir(const std::string& path) {
+    auto e = Walk(path);
+    REQUIRE(e.ok());
+    return e->attr.ino;
+  }
+
   Result<std::vector<std::string>> List(Ino ino, bool plus = false,
                                         CollectingReplier* out = nullptr) {
     auto fh = fs->OpenDir(ino);
