@@ -410,7 +410,7 @@ std::string HumanDuration(double s) {
   return o.str();
 }
 
-// The `transfers` section of the status file (fs/pending_overlay.h StatusJson).
+// The `transfers` section of the status file (fs/status/status_document.cc).
 void PrintTransfers(const rapidjson::Value& t) {
   auto str = [](const rapidjson::Value& v, const char* k) -> std::string {
     return v.IsObject() && v.HasMember(k) && v[k].IsString() ? v[k].GetString() : "";

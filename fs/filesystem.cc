@@ -32,7 +32,8 @@ Filesystem::Filesystem(const FsParts& parts, FsOptions options, Clock& clock)
       errors_(clock, parts.authorizer),
       sb_(remote_, parts.catalog, parts.engine, parts.notifier, errors_, options_, clock),
       reads_(sb_, options_),
-      copies_(sb_, parts.engine, handles_, options_, clock) {}
+      copies_(sb_, parts.engine, handles_, options_, clock),
+      deletes_(sb_, parts.engine, options_) {}
 
 Filesystem::~Filesystem() { Stop(); }
 
@@ -111,12 +112,14 @@ Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_paren
   return sb_.Rename(parent, name, new_parent, new_name, flags);
 }
 
-Status Filesystem::Unlink(Ino parent, const std::string& name) {
-  return sb_.Unlink(sb_.Inode(parent), name);
+Status Filesystem::Unlink(Ino parent, const std::string& name, const std::atomic<bool>* cancel,
+                          int32_t origin_pid) {
+  return deletes_.Unlink(sb_.Inode(parent), name, cancel, origin_pid);
 }
 
-Status Filesystem::Rmdir(Ino parent, const std::string& name) {
-  return sb_.Rmdir(sb_.Inode(parent), name);
+Status Filesystem::Rmdir(Ino parent, const std::string& name, const std::atomic<bool>* cancel,
+                         int32_t origin_pid) {
+  return deletes_.Rmdir(sb_.Inode(parent), name, cancel, origin_pid);
 }
 
 Status Filesystem::CreateUnsupported(NodeKind kind, Ino parent_ino, const std::string& name) {
