@@ -239,6 +239,7 @@ std::string DefaultLogFile(const Config& c, const std::string& mount_point) {
 struct MountEntry {
   std::string path;  // decoded mount point
   std::string type;  // e.g. "fuse.globus-fuse", "tmpfs"
+  long owner = -1;   // a FUSE mount's user_id= option: who mounted it (-1: not given)
 };
 
 // /proc/self/mounts, in mount order (a later entry for a path is mounted on top).
@@ -257,7 +258,10 @@ std::vector<MountEntry> MountTable() {
         decoded += mp[i];
       }
     }
-    out.push_back({decoded, type});
+    long owner = -1;
+    const auto at = rest.find("user_id=");
+    if (at != std::string::npos) owner = std::strtol(rest.c_str() + at + 8, nullptr, 10);
+    out.push_back({decoded, type, owner});
   }
   return out;
 }
@@ -266,10 +270,13 @@ constexpr const char* kGlobusMountType = "fuse.globus-fuse";
 
 }  // namespace
 
+// The globus-fuse mounts made by this user: another user's mount cannot be read without
+// allow_other, so `status` and completion leave it out rather than fail on it.
 std::vector<std::string> GlobusMounts() {
   std::vector<std::string> out;
+  const long me = static_cast<long>(getuid());
   for (const auto& m : MountTable())
-    if (m.type == kGlobusMountType) out.push_back(m.path);
+    if (m.type == kGlobusMountType && (m.owner < 0 || m.owner == me)) out.push_back(m.path);
   return out;
 }
 
@@ -870,12 +877,28 @@ int CmdUnmount(int argc, char** argv) {
   return kExitFailure;
 }
 
+// The status object of a dead mount, in the listing of every mount.
+static std::string DeadMountJson(const std::string& mp, const std::string& hint) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("mount_point");
+  w.String(mp.c_str(), static_cast<rapidjson::SizeType>(mp.size()));
+  w.Key("dead");
+  w.Bool(true);
+  w.Key("hint");
+  w.String(hint.c_str(), static_cast<rapidjson::SizeType>(hint.size()));
+  w.EndObject();
+  return buf.GetString();
+}
+
 int CmdStatus(int argc, char** argv) {
   int code = 0;
   auto args = ParseOrExit(argc, argv, StatusSpec(), &code);
   if (!args) return code;
   std::vector<std::string> mounts;
   int missing_rc = kExitOk;  // a MOUNTPOINT that is not a globus-fuse mount: reported, skipped
+  const bool named = !args->positionals().empty();
   if (!args->positionals().empty()) {
     for (const auto& p : args->positionals()) {
       auto mp = GlobusMountAt(p);
@@ -914,6 +937,15 @@ int CmdStatus(int argc, char** argv) {
       if (in) ss << in.rdbuf();
       if (!in || ss.str().empty()) {
         const int err = errno;
+        if (err == ENOTCONN && !named) {
+          // Listing every mount: a dead one is part of the report, not a failure of it.
+          const std::string hint = "run `globus-fuse unmount " + mp + "`";
+          if (json)
+            docs.push_back(DeadMountJson(mp, hint));
+          else
+            std::cout << mp << ": a dead globus-fuse mount (its daemon exited): " << hint << "\n\n";
+          continue;
+        }
         if (err == ENOTCONN)
           ReportError(DeadMount(mp));
         else
