@@ -401,6 +401,16 @@ TEST_CASE("Put and Delete are not blindly repeated", "[https_client][retry]") {
   CHECK(env.transport.request_count() == 4);
 }
 
+TEST_CASE("an empty Put is repeated after a reset or an empty reply", "[https_client][retry]") {
+  // Nothing can be left partial and sending it again makes the same empty file.
+  Env env;
+  env.transport.Push(FakeTransport::Fail(TransportFailure::kReset));
+  env.transport.Push(FakeTransport::Fail(TransportFailure::kTruncated));
+  env.transport.Push(200, "");
+  REQUIRE(env.client.Put(kColl, "/empty", UploadBody{}).ok());
+  CHECK(env.transport.request_count() == 3);
+}
+
 TEST_CASE("Put: an HTTPS scope error names the scope to consent to", "[https_client][auth]") {
   Env env;
   gf::testing::TempFile f("x");
