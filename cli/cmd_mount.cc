@@ -787,9 +787,10 @@ int CmdMount(int argc, char** argv) {
   status.pending_authorizations = [&broker] { return broker.SnapshotJson(); };
   // The client-side rate limiter's waits, so a slow mount can be told from a slow service.
   if (api::RateLimiter* limiter = ctx->limiter.get()) {
-    status.api_client = [limiter] {
+    status.api_client = [limiter, retries = ctx->retries] {
       auto st = limiter->stats();
       return std::map<std::string, double>{
+          {"retries", static_cast<double>(retries->load(std::memory_order_relaxed))},
           {"requests", static_cast<double>(st.acquired)},
           {"rate_limit_waits", static_cast<double>(st.waits)},
           {"rate_limit_wait_seconds", st.total_wait.count() / 1000.0},
