@@ -567,6 +567,10 @@ class Soak:
             kinds.append("malformed")
         else:
             kinds.append("endpoint_error")
+        if route == "rename":
+            # Only what its rule rides out (SEMANTICS): after a 500/502/504, a dropped
+            # connection or a malformed answer without the rename done, mv is EIO by design.
+            kinds = ["503", "429", "reset", "stall"]
         kind = rng.choice(kinds)
         count = rng.randint(1, 3)
         spec = {"route": route, "count": count}
@@ -575,6 +579,8 @@ class Soak:
             spec.update(kind="status", status=status)
             if status == 502:  # a gateway's 502 (ExternalError would be the collection's)
                 spec["code"] = "BadGateway"
+        elif kind == "503":
+            spec.update(kind="status", status=503)
         elif kind == "429":
             spec.update(kind="status", status=429, retry_after=rng.randint(1, 3))
         elif kind == "stall":
