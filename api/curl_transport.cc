@@ -9,6 +9,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "common/cancel.h"
 #include "common/log.h"
 
 namespace gf::api {
@@ -131,7 +132,7 @@ int OnSeek(void* user, curl_off_t offset, int origin) {
 
 int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   auto& x = *static_cast<Exchange*>(user);
-  if (x.req->cancel && x.req->cancel->load()) {
+  if (Cancelled(x.req->cancel)) {
     x.cancelled = true;
     return 1;  // CURLE_ABORTED_BY_CALLBACK
   }
@@ -249,6 +250,7 @@ Result<http::Response> CurlTransport::Send(const http::Request& req) {
                                               : static_cast<long>(opts_.request_timeout * 1000);
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+  if (req.fresh_connection) curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
   // 512 KiB receive buffer (libcurl's maximum; default 16 KiB): fewer, larger body callbacks
   // and recv() calls on bulk reads. Handles are pooled, so this is a few MiB in total.
   curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 512L * 1024);

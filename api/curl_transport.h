@@ -11,10 +11,15 @@
 //     bundle (CURLOPT_CAINFO) for globus-sim.
 //   - Proxies: libcurl honours http_proxy / https_proxy / no_proxy (and upper-case forms) by
 //     default; we never set CURLOPT_PROXY or CURLOPT_NOPROXY, so the environment decides.
+//   - Stale connections: a kept-alive connection that the server or a NAT dropped while idle
+//     fails on reuse (reset, empty reply). libcurl re-sends such a request on a new
+//     connection by itself when nothing came back; beyond that the failure is kReset, which
+//     api/ retries with Request::fresh_connection (CURLOPT_FRESH_CONNECT).
 //   - Redirects are never followed: a 3xx is returned as a Response (HTTPS 302 = "log in").
 //   - Streaming: with Request::on_body, 2xx bodies go to the callback; other bodies are kept in
 //     Response::body. on_headers/on_body returning false, or Request::cancel becoming true
-//     (checked in the progress callback), end the transfer with kAborted.
+//     or the process shutting down (gf::Cancelled, checked in the progress callback), end the
+//     transfer with kAborted.
 //   - Errors map to TransportFailure (see MapCurlError in the .cc); CURLE_PARTIAL_FILE (body
 //     shorter than Content-Length) is kTruncated.
 //   - Logging: log::Debug of method, URL, status and time only - never headers or bodies.

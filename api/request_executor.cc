@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 
 #include "api/documents.h"
+#include "common/cancel.h"
 #include "common/log.h"
 
 namespace gf::api {
@@ -39,6 +41,7 @@ void SetHeader(http::Headers& headers, std::string_view name, std::string value)
 RequestExecutor::RequestExecutor(http::Transport& transport, auth::TokenSource& tokens,
                                  RetryPolicy policy, RateLimiter* limiter)
     : transport_(transport), tokens_(tokens), policy_(std::move(policy)), limiter_(limiter) {
+  if (!policy_.clock) policy_.clock = &SystemClock::Instance();
   if (!policy_.random01) policy_.random01 = DefaultRandom01;
   if (!policy_.sleep) policy_.sleep = DefaultSleep;
 }
@@ -48,64 +51,93 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
   CallStats local;
   CallStats& stats = stats_out ? *stats_out : local;
   RetryState state;
-  request.cancel = o.cancel;
+  const std::atomic<bool>* cancel = o.cancel ? o.cancel : CancelScope::Current();
+  request.cancel = cancel;
+  const MonoTime start = policy_.clock->Now();
 
   for (;;) {
-    if (o.cancel && o.cancel->load()) {
-      return WithContext(Error::Transport(TransportFailure::kAborted, "cancelled"), o.context);
+    if (Cancelled(cancel)) {
+      return WithContext(Error::Transport(TransportFailure::kAborted, "interrupted"), o.context);
     }
     if (o.before_attempt) o.before_attempt(request);
     if (limiter_ && o.rate_limited)
       limiter_->Acquire(BackgroundCalls::Active() ? RateLimiter::Lane::kBackground
                                                   : RateLimiter::Lane::kForeground);
 
-    auto token = tokens_.AccessToken(o.resource_server);
-    if (!token.ok()) return WithContext(token.error(), o.context);
-    SetHeader(request.headers, "Authorization", "Bearer " + *token);
-
     ++stats.attempts;
-    auto sent = transport_.Send(request);
     Error err;
     std::optional<Millis> retry_after;
-    if (sent.ok()) {
-      http::Response& resp = *sent;
-      bool accepted = o.accept ? o.accept(resp.status) : (resp.status >= 200 && resp.status < 300);
-      if (accepted) {
-        std::optional<Error> bad = o.validate ? o.validate(resp) : std::nullopt;
-        if (!bad) return std::move(sent).value();
-        err = std::move(*bad);
-      } else {
-        err = ParseApiError(resp.status, resp.body);
-        retry_after = ParseRetryAfter(resp.Header("retry-after"));
-      }
+    bool idempotent = o.idempotent;
+    bool sent_it = false;  // the request left this process (its effect may be ambiguous)
+    if (auto token = tokens_.AccessToken(o.resource_server); !token.ok()) {
+      err = std::move(token).error();
+      // Nothing was sent: waiting for the token service is safe for any call. Only failures
+      // that may pass are retried (not "log in again").
+      if (!IsRetryable(err) || err.kind == ErrorKind::kAuth) return WithContext(err, o.context);
+      idempotent = true;
     } else {
-      err = std::move(sent).error();
+      SetHeader(request.headers, "Authorization", "Bearer " + *token);
+      auto sent = transport_.Send(request);
+      sent_it = true;
+      if (sent.ok()) {
+        http::Response& resp = *sent;
+        bool accepted =
+            o.accept ? o.accept(resp.status) : (resp.status >= 200 && resp.status < 300);
+        if (accepted) {
+          std::optional<Error> bad = o.validate ? o.validate(resp) : std::nullopt;
+          if (!bad) return std::move(sent).value();
+          err = std::move(*bad);
+        } else {
+          err = ParseApiError(resp.status, resp.body);
+          retry_after = ParseRetryAfter(resp.Header("retry-after"));
+        }
+      } else {
+        err = std::move(sent).error();
+      }
     }
 
-    RetryDecision d =
-        DecideRetry(policy_, state, err, o.idempotent, retry_after, policy_.random01());
-    switch (d.action) {
-      case RetryAction::kStop:
-        log::Debug("api", o.context, ": ", err.Describe());
-        return WithContext(std::move(err), o.context);
-      case RetryAction::kRefreshThenRetry: {
-        state.refreshed = stats.refreshed = true;
-        log::Info("api", o.context, ": 401, refreshing the token and retrying once");
-        Status s = tokens_.ForceRefresh(o.resource_server);
-        // A refused refresh (kLoginAgain) says more than the 401 did.
-        if (!s.ok()) return WithContext(s.error(), o.context);
+    state.elapsed = std::chrono::duration_cast<Millis>(policy_.clock->Now() - start);
+    RetryDecision d = DecideRetry(policy_, state, err, idempotent, retry_after, policy_.random01());
+    if (d.action == RetryAction::kRefreshThenRetry) {
+      stats.refreshed = true;
+      log::Info("api", o.context, ": 401, refreshing the token and retrying once");
+      Status s = tokens_.ForceRefresh(o.resource_server);
+      if (s.ok()) {
+        state.refreshed = true;
         continue;
       }
-      case RetryAction::kRetry:
-        if (!CertainlyNotProcessed(err)) stats.ambiguous = true;
-        ++state.retries;
-        ++stats.retries;
-        stats.slept += d.delay;
-        log::Info("api", o.context, ": ", err.Describe(), "; retry ", state.retries, "/",
-                  policy_.max_retries, " in ", d.delay.count(), " ms");
-        policy_.sleep(d.delay, o.cancel);
-        continue;
+      // A refused refresh (kLoginAgain) says more than the 401 did. A token service that
+      // cannot be reached is waited for like a failed attempt (the next 401 refreshes again).
+      err = s.error();
+      if (!IsRetryable(err) || err.kind == ErrorKind::kAuth) return WithContext(err, o.context);
+      d = DecideRetry(policy_, state, err, true, std::nullopt, policy_.random01());
     }
+    // The request may have had its effect although its answer says nothing of it.
+    if (sent_it && IsRetryable(err) && !CertainlyNotProcessed(err)) stats.ambiguous = true;
+    if (d.action != RetryAction::kRetry) {
+      if (d.out_of_budget) {
+        stats.out_of_budget = true;
+        // The one line (at Info: a mount's log level) for a call that could not be completed in
+        // time; a command-line user gets the error itself instead. Each retry is Debug.
+        const bool told_to_wait = retry_after && *retry_after > policy_.budget - state.elapsed;
+        log::Info("api", o.context, ": giving up after ", state.elapsed.count() / 1000.0, " s and ",
+                  stats.attempts, " attempts (retry budget ", policy_.budget.count() / 1000.0, " s",
+                  told_to_wait ? ", and the service asked to wait longer" : "",
+                  "): ", err.Describe());
+        if (err.sys_errno == 0) err.sys_errno = ETIMEDOUT;
+      } else {
+        log::Debug("api", o.context, ": ", err.Describe());
+      }
+      return WithContext(std::move(err), o.context);
+    }
+    request.fresh_connection = WantsFreshConnection(err);
+    ++state.retries;
+    ++stats.retries;
+    stats.slept += d.delay;
+    log::Debug("api", o.context, ": ", err.Describe(), "; retry ", state.retries, " in ",
+               d.delay.count(), " ms (", state.elapsed.count(), " of ", policy_.budget.count(),
+               " ms of the retry budget used)");
+    policy_.sleep(d.delay, cancel);
   }
 }
 

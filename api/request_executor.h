@@ -2,15 +2,23 @@
 // retried. TransferClient and HttpsClient build requests and parse answers; this class runs the
 // attempt loop for both, so the retry rules (retry.h) are applied identically everywhere.
 //
-// One call = up to 1 + max_retries attempts (+1 after a 401 refresh). Each attempt:
+// One call = attempts until one succeeds, DecideRetry says stop, or the retry budget
+// (RetryPolicy::budget, measured from the first attempt's start) is spent. Each attempt:
 //   1. `before_attempt(request)` (lets a ranged read move its Range past delivered bytes);
 //   2. RateLimiter::Acquire() when a limiter is configured and the call is rate limited (on the
 //      background lane while the calling thread holds a BackgroundCalls scope);
 //   3. Authorization: Bearer <TokenSource::AccessToken(resource_server)> (replaced each time:
-//      a refresh changes it);
-//   4. Transport::Send; an answer whose status `accept`s (default 2xx) and passes `validate`
-//      is returned; anything else becomes an Error (ParseApiError for HTTP answers);
+//      a refresh changes it). A refresh that fails for a retryable reason (network down after
+//      a long sleep) is a failed attempt like any other: the call waits within its budget;
+//   4. Transport::Send (on a fresh connection after a failure that may stick to the old one);
+//      an answer whose status `accept`s (default 2xx) and passes `validate` is returned;
+//      anything else becomes an Error (ParseApiError for HTTP answers);
 //   5. DecideRetry: stop, refresh-then-retry (401, once), or sleep and retry.
+// Cancellation: `cancel`, else the thread's CancelScope::Current() (a FUSE request's Ctrl-C),
+// aborts a request in flight and ends a backoff at once: kAborted (EINTR).
+// Giving up because the budget is spent logs ONE line at Info, the level of a mount's log
+// (what failed, after how long and how many attempts; each retry is a Debug line), and returns
+// the last error with sys_errno ETIMEDOUT.
 // Every returned Error carries `context` (e.g. "ls <collection>:/path").
 //
 // Thread-safe: Execute() keeps all per-call state on the stack; the Transport, TokenSource and
@@ -35,11 +43,12 @@ struct CallOptions {
   std::string context;          // set on every returned Error
   bool idempotent = true;       // false: retry only failures that prove nothing happened
   bool rate_limited = true;     // go through the RateLimiter (if the executor has one)
-  const std::atomic<bool>* cancel = nullptr;
+  const std::atomic<bool>* cancel = nullptr;           // null: CancelScope::Current()
   std::function<bool(int status)> accept;              // default: 200..299
   std::function<void(http::Request&)> before_attempt;  // optional
   // Optional check of an accepted answer; an Error here counts as a failed attempt (so e.g. a
-  // body shorter than promised is retried like a reset).
+  // body shorter than promised is retried like a reset, and a kMalformedBody is retried on an
+  // idempotent call).
   std::function<std::optional<Error>(const http::Response&)> validate;
 };
 
@@ -48,9 +57,10 @@ struct CallStats {
   int attempts = 0;
   int retries = 0;
   bool refreshed = false;
-  // An earlier attempt failed in a way that may have reached the server (timeout, reset,
-  // 5xx): a later "already exists" may be our own earlier effect.
+  // An attempt failed in a way that may have reached the server (timeout, reset, 5xx,
+  // malformed 2xx): a later "already exists" (or a failure) may hide our own effect.
   bool ambiguous = false;
+  bool out_of_budget = false;  // gave up because the retry budget was spent
   Millis slept{0};
 };
 

@@ -1,5 +1,8 @@
 #include "api/retry.h"
 
+#include "api/documents.h"
+#include "common/cancel.h"
+
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -28,10 +31,10 @@ bool IsRetryableTransport(TransportFailure f) {
     case TransportFailure::kTimeout:
     case TransportFailure::kReset:
     case TransportFailure::kTruncated:
+    case TransportFailure::kMalformedBody:
       return true;
     case TransportFailure::kNone:
     case TransportFailure::kTls:
-    case TransportFailure::kMalformedBody:
     case TransportFailure::kAborted:
     case TransportFailure::kOther:
       return false;
@@ -42,6 +45,7 @@ bool IsRetryableTransport(TransportFailure f) {
 bool IsRetryable(const Error& e) {
   switch (e.kind) {
     case ErrorKind::kApi:
+      if (IsTransientBackendFault(e)) return true;
       // The SDK's rule is a substring test on the code (not the message).
       return IsRetryableStatus(e.http_status) &&
              e.code.find("ExternalError") == std::string::npos &&
@@ -58,8 +62,17 @@ bool CertainlyNotProcessed(const Error& e) {
     return e.transport == TransportFailure::kDns || e.transport == TransportFailure::kConnect ||
            e.transport == TransportFailure::kTls;
   }
-  if (e.kind == ErrorKind::kApi) return e.http_status == 429 || e.http_status == 503;
+  if (e.kind == ErrorKind::kApi)
+    return e.http_status == 429 || e.http_status == 503 || IsTransientBackendFault(e);
   return false;
+}
+
+bool WantsFreshConnection(const Error& e) {
+  if (e.kind == ErrorKind::kApi) return IsTransientBackendFault(e);
+  return e.kind == ErrorKind::kTransport &&
+         (e.transport == TransportFailure::kReset || e.transport == TransportFailure::kTimeout ||
+          e.transport == TransportFailure::kTruncated ||
+          e.transport == TransportFailure::kMalformedBody);
 }
 
 Millis Backoff(const RetryPolicy& p, int attempt, double random01) {
@@ -90,14 +103,23 @@ RetryDecision DecideRetry(const RetryPolicy& p, const RetryState& s, const Error
     if (!s.refreshed) d.action = RetryAction::kRefreshThenRetry;
     return d;
   }
-  if (!IsRetryable(e) || s.retries >= p.max_retries) return d;
+  if (!IsRetryable(e)) return d;
   if (!idempotent && !CertainlyNotProcessed(e)) return d;
-  d.action = RetryAction::kRetry;
+  const Millis left = p.budget - s.elapsed;
+  if (left <= Millis(0) || (p.max_retries >= 0 && s.retries >= p.max_retries)) {
+    d.out_of_budget = true;
+    return d;
+  }
   if (retry_after && e.kind == ErrorKind::kApi && (e.http_status == 429 || e.http_status == 503)) {
+    if (*retry_after > left) {  // the server says: not within our budget
+      d.out_of_budget = true;
+      return d;
+    }
     d.delay = std::min(*retry_after, p.max_retry_after);
   } else {
-    d.delay = Backoff(p, s.retries, random01);
+    d.delay = std::min(Backoff(p, s.retries, random01), left);
   }
+  d.action = RetryAction::kRetry;
   return d;
 }
 
@@ -110,7 +132,7 @@ void DefaultSleep(Millis d, const std::atomic<bool>* cancel) {
   constexpr Millis kSlice{50};
   auto end = std::chrono::steady_clock::now() + d;
   while (true) {
-    if (cancel && cancel->load()) return;
+    if (Cancelled(cancel)) return;
     auto now = std::chrono::steady_clock::now();
     if (now >= end) return;
     std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(end - now, kSlice));

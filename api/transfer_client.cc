@@ -1,5 +1,7 @@
 #include "api/transfer_client.h"
 
+#include <cerrno>
+
 #include "common/log.h"
 
 namespace gf::api {
@@ -11,18 +13,18 @@ std::string EndpointPath(const std::string& collection, const char* op) {
   return "/operation/endpoint/" + http::UrlEncode(collection) + "/" + op;
 }
 
-// Parses a successful answer's body, putting `context` on a parse error.
+// A validate function (CallOptions::validate) that parses a 2xx body into `out`: a body that
+// does not parse (kMalformedBody) becomes a failed attempt inside the executor's loop, retried
+// within the budget on an idempotent call and never blindly repeated on another.
 template <class T>
-Result<T> ParseWith(Result<http::Response> r, Result<T> (*parse)(std::string_view),
-                    const std::string& context) {
-  if (!r.ok()) return std::move(r).error();
-  auto parsed = parse(r->body);
-  if (!parsed.ok()) {
-    Error e = std::move(parsed).error();
-    e.context = context;
-    return e;
-  }
-  return parsed;
+std::function<std::optional<Error>(const http::Response&)> ParseInto(
+    Result<T> (*parse)(std::string_view), std::optional<T>& out) {
+  return [parse, &out](const http::Response& resp) -> std::optional<Error> {
+    auto p = parse(resp.body);
+    if (!p.ok()) return std::move(p).error();
+    out = std::move(*p);
+    return std::nullopt;
+  };
 }
 
 std::string Join(const std::vector<std::string>& v, char sep) {
@@ -58,18 +60,23 @@ std::string TransferClient::TaskFilter(const TaskListQuery& q) {
   return Join(clauses, '/');
 }
 
-Result<http::Response> TransferClient::Get(const std::string& url, const std::string& context) {
+template <class T>
+Result<T> TransferClient::Get(const std::string& url, const std::string& context,
+                              Result<T> (*parse)(std::string_view)) {
   http::Request req;
   req.method = "GET";
   req.url = url;
+  std::optional<T> parsed;
   CallOptions o;
   o.resource_server = auth::kTransferResourceServer;
   o.context = context;
+  o.validate = ParseInto(parse, parsed);
   auto t0 = clock_.Now();
   auto r = exec_.Execute(std::move(req), o);
   log::Debug("transfer", context, " took ",
              std::chrono::duration_cast<Millis>(clock_.Now() - t0).count(), " ms");
-  return r;
+  if (!r.ok()) return std::move(r).error();
+  return std::move(*parsed);
 }
 
 Result<http::Response> TransferClient::Post(const std::string& url, std::string body, CallOptions o,
@@ -88,8 +95,7 @@ Result<http::Response> TransferClient::Post(const std::string& url, std::string 
 }
 
 Result<Endpoint> TransferClient::GetEndpoint(const std::string& id) {
-  return ParseWith(Get(Url("/endpoint/" + http::UrlEncode(id)), "endpoint " + id), ParseEndpoint,
-                   "endpoint " + id);
+  return Get(Url("/endpoint/" + http::UrlEncode(id)), "endpoint " + id, ParseEndpoint);
 }
 
 Result<std::vector<Endpoint>> TransferClient::EndpointSearch(const EndpointSearchQuery& q) {
@@ -102,11 +108,11 @@ Result<std::vector<Endpoint>> TransferClient::EndpointSearch(const EndpointSearc
   query.emplace_back("limit", std::to_string(q.limit));
   query.emplace_back("offset", std::to_string(q.offset));
   std::string ctx = "endpoint_search";
-  return ParseWith(Get(Url("/endpoint_search", query), ctx), ParseEndpointList, ctx);
+  return Get(Url("/endpoint_search", query), ctx, ParseEndpointList);
 }
 
 Result<std::vector<Bookmark>> TransferClient::BookmarkList() {
-  return ParseWith(Get(Url("/bookmark_list"), "bookmark_list"), ParseBookmarkList, "bookmark_list");
+  return Get(Url("/bookmark_list"), "bookmark_list", ParseBookmarkList);
 }
 
 Result<FileList> TransferClient::Ls(const std::string& collection, const LsQuery& q) {
@@ -116,13 +122,12 @@ Result<FileList> TransferClient::Ls(const std::string& collection, const LsQuery
   if (!q.orderby.empty()) query.emplace_back("orderby", q.orderby);
   for (const auto& f : q.filters) query.emplace_back("filter", f);
   std::string ctx = "ls " + collection + ":" + q.path;
-  return ParseWith(Get(Url(EndpointPath(collection, "ls"), query), ctx), ParseFileList, ctx);
+  return Get(Url(EndpointPath(collection, "ls"), query), ctx, ParseFileList);
 }
 
 Result<FileEntry> TransferClient::Stat(const std::string& collection, const std::string& path) {
   std::string ctx = "stat " + collection + ":" + path;
-  return ParseWith(Get(Url(EndpointPath(collection, "stat"), {{"path", path}}), ctx),
-                   ParseFileEntry, ctx);
+  return Get(Url(EndpointPath(collection, "stat"), {{"path", path}}), ctx, ParseFileEntry);
 }
 
 Status TransferClient::Mkdir(const std::string& collection, const std::string& path) {
@@ -146,26 +151,46 @@ Status TransferClient::Rename(const std::string& collection, const std::string& 
   CallOptions o;
   o.context = "rename " + collection + ":" + old_path + " -> " + new_path;
   o.idempotent = false;
-  auto r = Post(Url(EndpointPath(collection, "rename")), SerializeRename(old_path, new_path), o);
-  if (!r.ok()) return r.error();
+  CallStats stats;
+  auto r =
+      Post(Url(EndpointPath(collection, "rename")), SerializeRename(old_path, new_path), o, &stats);
+  if (!r.ok()) {
+    // An attempt may have renamed it before its answer was lost: look before reporting.
+    // The caller saw old_path exist, so "old gone, new there" is our own rename.
+    if (stats.ambiguous && !stats.out_of_budget) {
+      auto old_there = Stat(collection, old_path);
+      if (!old_there.ok() && ErrnoFor(old_there.error()) == ENOENT &&
+          Stat(collection, new_path).ok()) {
+        log::Info("transfer", o.context, ": done by an attempt whose answer was lost");
+        return Status::Ok();
+      }
+    }
+    return r.error();
+  }
   return Status::Ok();
 }
 
 Result<std::string> TransferClient::GetSubmissionId() {
-  return ParseWith(Get(Url("/submission_id"), "submission_id"), ParseSubmissionId, "submission_id");
+  return Get(Url("/submission_id"), "submission_id", ParseSubmissionId);
 }
 
 Result<SubmitResult> TransferClient::Submit(const std::string& path, const std::string& body,
                                             const std::string& context) {
   CallOptions o;
   o.context = context;
-  // Safe to retry: the body carries a submission_id, so the service runs it at most once.
+  // Safe to repeat: the body carries a submission_id, so the service runs it at most once. A
+  // repeat is also how a lost or unreadable answer (a 2xx that does not parse) is resolved:
+  // the service answers a submission_id it knows with "Duplicate" and the original task_id.
   o.idempotent = true;
-  auto r = ParseWith(Post(Url(path), body, o), ParseSubmitResult, context);
-  if (r.ok() && r->code != "Accepted" && r->code != "Duplicate") {
-    log::Warn("transfer", context, ": unexpected result code ", r->code, " (treated as accepted)");
+  std::optional<SubmitResult> parsed;
+  o.validate = ParseInto(ParseSubmitResult, parsed);
+  auto r = Post(Url(path), body, o);
+  if (!r.ok()) return std::move(r).error();
+  if (parsed->code != "Accepted" && parsed->code != "Duplicate") {
+    log::Warn("transfer", context, ": unexpected result code ", parsed->code,
+              " (treated as accepted)");
   }
-  return r;
+  return std::move(*parsed);
 }
 
 Result<SubmitResult> TransferClient::SubmitTransfer(const TransferRequest& r) {
@@ -192,14 +217,14 @@ Result<SubmitResult> TransferClient::SubmitDelete(const DeleteRequest& r) {
 
 Result<Task> TransferClient::GetTask(const std::string& task_id) {
   std::string ctx = "task " + task_id;
-  return ParseWith(Get(Url("/task/" + http::UrlEncode(task_id)), ctx), ParseTask, ctx);
+  return Get(Url("/task/" + http::UrlEncode(task_id)), ctx, ParseTask);
 }
 
 Result<std::vector<Task>> TransferClient::TaskList(const TaskListQuery& q) {
   Query query{{"limit", std::to_string(q.limit)}, {"offset", std::to_string(q.offset)}};
   std::string filter = TaskFilter(q);
   if (!filter.empty()) query.emplace_back("filter", filter);
-  return ParseWith(Get(Url("/task_list", query), "task_list"), ParseTaskList, "task_list");
+  return Get(Url("/task_list", query), "task_list", ParseTaskList);
 }
 
 Status TransferClient::CancelTask(const std::string& task_id) {
@@ -214,8 +239,7 @@ Result<std::vector<Event>> TransferClient::EventList(const std::string& task_id,
                                                      int offset) {
   std::string ctx = "event_list " + task_id;
   Query query{{"limit", std::to_string(limit)}, {"offset", std::to_string(offset)}};
-  return ParseWith(Get(Url("/task/" + http::UrlEncode(task_id) + "/event_list", query), ctx),
-                   ParseEventList, ctx);
+  return Get(Url("/task/" + http::UrlEncode(task_id) + "/event_list", query), ctx, ParseEventList);
 }
 
 Result<SuccessfulTransfersPage> TransferClient::SuccessfulTransfers(const std::string& task_id,
@@ -223,9 +247,8 @@ Result<SuccessfulTransfersPage> TransferClient::SuccessfulTransfers(const std::s
   std::string ctx = "successful_transfers " + task_id;
   Query query;
   if (!marker.empty()) query.emplace_back("marker", marker);
-  return ParseWith(
-      Get(Url("/task/" + http::UrlEncode(task_id) + "/successful_transfers", query), ctx),
-      ParseSuccessfulTransfers, ctx);
+  return Get(Url("/task/" + http::UrlEncode(task_id) + "/successful_transfers", query), ctx,
+             ParseSuccessfulTransfers);
 }
 
 }  // namespace gf::api

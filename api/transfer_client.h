@@ -7,13 +7,22 @@
 //
 // Idempotency decisions (what a retry after a lost answer may do):
 //   - GETs and CancelTask: retried freely.
+//   - Every answer body is parsed inside the executor's attempt loop: a 2xx that does not parse
+//     is a failed attempt (kMalformedBody), retried within the budget when the call is safe to
+//     repeat. Only GETs and submissions read their bodies; mkdir, rename and cancel take any
+//     2xx as done.
 //   - SubmitTransfer/SubmitDelete: retried with the same submission_id, which the service
 //     deduplicates; "Duplicate" is success. An empty submission_id is fetched first, so a
-//     submission is never sent without one.
+//     submission is never sent without one. An answer lost or unreadable (timeout, reset, 5xx,
+//     malformed 2xx) is resolved by submitting again: the service looks the submission_id up
+//     and answers "Duplicate" with the task_id of the first submission, so no task is ever
+//     created twice.
 //   - Mkdir: retried; "ExternalError.MkdirFailed.Exists" after an ambiguous earlier attempt
 //     (timeout/reset/5xx) is our own earlier success and reported as success.
 //   - Rename: not idempotent (a repeated rename fails or, worse, renames something new): only
-//     retried when the failure proves the server never saw it (CertainlyNotProcessed).
+//     retried when the failure proves the server never saw it (CertainlyNotProcessed). After
+//     an ambiguous failure (timeout, reset, 5xx) it looks first: old path gone and new path
+//     there is reported as done; anything else returns the failure.
 //
 // Thread-safe (no mutable state besides what the executor's collaborators guard).
 #pragma once
@@ -68,7 +77,10 @@ class TransferClient final : public TransferApi {
   static std::string TaskFilter(const TaskListQuery& q);
 
  private:
-  Result<http::Response> Get(const std::string& url, const std::string& context);
+  // GET `url` with its 2xx body parsed inside the retry loop (a malformed body is retried).
+  template <class T>
+  Result<T> Get(const std::string& url, const std::string& context,
+                Result<T> (*parse)(std::string_view));
   Result<http::Response> Post(const std::string& url, std::string body, CallOptions options,
                               CallStats* stats = nullptr);
   Result<SubmitResult> Submit(const std::string& path, const std::string& body,

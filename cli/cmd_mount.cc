@@ -10,6 +10,7 @@
 #include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -31,12 +32,14 @@
 #include "auth/authorization_broker.h"
 #include "cli/commands.h"
 #include "cli/context.h"
+#include "common/cancel.h"
 #include "common/log.h"
 #include "common/sd_notify.h"
 #include "fs/filesystem.h"
 #include "fs/fuse/flow_authorizer.h"
 #include "fs/fuse/mount.h"
 #include "fs/transfers/engine.h"
+#include "fs/transfers/journal.h"
 #include "fs/write/staging_store.h"
 
 namespace gf::cli {
@@ -80,7 +83,9 @@ const CommandSpec& UnmountSpec() {
   static const CommandSpec s{"unmount",
                              "MOUNTPOINT",
                              "Unmount a globus-fuse mount.",
-                             "Uses `fusermount3 -u` (as root: umount2).",
+                             "Uses `fusermount3 -u` (as root: umount2), then waits (up to 10 s)\n"
+                             "for the daemon to let go of the mount's journal, so a `mount` right\n"
+                             "after it works. --lazy detaches and does not wait.",
                              {{"lazy", 'z', false, false, "", "lazy unmount (busy mounts)"}},
                              {"globus-fuse unmount ~/globus"}};
   return s;
@@ -184,6 +189,38 @@ std::string MountId(const std::string& mount_point) {
   return name.empty() ? "root" : name;
 }
 
+// A globus-fuse daemon holds its mount's transfer journal under an exclusive flock from mount
+// until it exits. Another process can see whether it still does (a shared flock attempt fails)
+// without disturbing it. Unmount waits for the lock to go (the daemon has let go of the journal
+// and is exiting), and mount waits for a previous daemon on the same path to let go, so an
+// unmount followed at once by a mount works. Both waits are bounded.
+constexpr Millis kDaemonExitWait{10000};
+
+bool JournalHeld(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;  // no journal: no daemon ever used this path with this state_dir
+  bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // drops our shared lock at once
+  return held;
+}
+
+// Waits until no daemon holds `journal`, at most kDaemonExitWait; says what it waits for when
+// that takes more than a second. False when it is still held.
+bool WaitJournalReleased(const std::string& journal, const std::string& waiting_for) {
+  const auto start = std::chrono::steady_clock::now();
+  bool said = false;
+  while (JournalHeld(journal)) {
+    auto waited = std::chrono::steady_clock::now() - start;
+    if (waited >= kDaemonExitWait) return false;
+    if (!said && waited >= std::chrono::seconds(1)) {
+      std::cerr << "globus-fuse: waiting for " << waiting_for << "\n";
+      said = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
 std::string DefaultLogFile(const Config& c, const std::string& mount_point) {
   std::string dir = c.state_dir.empty() ? DefaultStateDir() : c.state_dir;
   std::string name = MountId(mount_point);
@@ -203,6 +240,7 @@ std::string DefaultLogFile(const Config& c, const std::string& mount_point) {
 struct MountEntry {
   std::string path;  // decoded mount point
   std::string type;  // e.g. "fuse.globus-fuse", "tmpfs"
+  long owner = -1;   // a FUSE mount's user_id= option: who mounted it (-1: not given)
 };
 
 // /proc/self/mounts, in mount order (a later entry for a path is mounted on top).
@@ -221,7 +259,10 @@ std::vector<MountEntry> MountTable() {
         decoded += mp[i];
       }
     }
-    out.push_back({decoded, type});
+    long owner = -1;
+    const auto at = rest.find("user_id=");
+    if (at != std::string::npos) owner = std::strtol(rest.c_str() + at + 8, nullptr, 10);
+    out.push_back({decoded, type, owner});
   }
   return out;
 }
@@ -230,10 +271,13 @@ constexpr const char* kGlobusMountType = "fuse.globus-fuse";
 
 }  // namespace
 
+// The globus-fuse mounts made by this user: another user's mount cannot be read without
+// allow_other, so `status` and completion leave it out rather than fail on it.
 std::vector<std::string> GlobusMounts() {
   std::vector<std::string> out;
+  const long me = static_cast<long>(getuid());
   for (const auto& m : MountTable())
-    if (m.type == kGlobusMountType) out.push_back(m.path);
+    if (m.type == kGlobusMountType && (m.owner < 0 || m.owner == me)) out.push_back(m.path);
   return out;
 }
 
@@ -374,7 +418,7 @@ std::string HumanDuration(double s) {
   return o.str();
 }
 
-// The `transfers` section of the status file (fs/pending_overlay.h StatusJson).
+// The `transfers` section of the status file (fs/status/status_document.cc).
 void PrintTransfers(const rapidjson::Value& t) {
   auto str = [](const rapidjson::Value& v, const char* k) -> std::string {
     return v.IsObject() && v.HasMember(k) && v[k].IsString() ? v[k].GetString() : "";
@@ -693,6 +737,10 @@ int CmdMount(int argc, char** argv) {
   // are counted in the status document and never start a login flow (it blocks and retries
   // authorization errors itself).
   if (c.state_dir.empty()) c.state_dir = DefaultStateDir();
+  // `unmount` followed at once by `mount` (scripts, systemd restarts): the previous daemon may
+  // still be exiting.
+  WaitJournalReleased(fs::JournalPath(c.state_dir, MountId(mp)),
+                      "the previous globus-fuse on " + mp + " to exit");
   fs::Remote engine_api(*ctx->transfer, *ctx->https, fs::FailingAuthorizer::Instance());
   auto engine =
       fs::TransferEngine::Open(engine_api, fs::TransferEngineOptions::FromConfig(c, MountId(mp)));
@@ -736,10 +784,14 @@ int CmdMount(int argc, char** argv) {
   // join them only when those end (up to auth_timeout, or the task's duration).
   mo.on_exit_requested = [&broker, &engine] {
     NotifyStopping();
+    RequestShutdown();  // requests in flight and retry waits end now, not after their budget
     broker.Shutdown();
     (*engine)->Stop();
   };
-  mo.before_teardown = [&engine] { (*engine)->Stop(); };
+  mo.before_teardown = [&engine] {
+    RequestShutdown();  // background retries (prefetch) end now: Filesystem::Stop joins them
+    (*engine)->Stop();
+  };
   mo.mount_point = mp;
   mo.foreground = foreground;
   mo.allow_other = args->Has("allow-other");
@@ -783,6 +835,21 @@ int CmdUnmount(int argc, char** argv) {
   if (!target) return ReportError(target.error());
   const std::string& mp = *target;
   bool lazy = args->Has("lazy");
+  // Returns once the daemon has let go of the mount's journal (it exits right after), so a
+  // `mount` that follows finds the path free. A lazy unmount detaches now and does not wait.
+  std::string journal;
+  if (!lazy) {
+    if (auto config = ConfigFromArgs(*args); config.ok()) {
+      journal = fs::JournalPath(config->state_dir.empty() ? DefaultStateDir() : config->state_dir,
+                                MountId(mp));
+    }
+  }
+  auto unmounted = [&]() -> int {
+    if (!journal.empty() && !WaitJournalReleased(journal, "the globus-fuse daemon to exit"))
+      std::cerr << "globus-fuse: " << mp
+                << " is unmounted, but its daemon is still finishing (its log says why)\n";
+    return kExitOk;
+  };
   if (geteuid() == 0) {
     if (umount2(mp.c_str(), lazy ? MNT_DETACH : 0) != 0) {
       const int err = errno;
@@ -793,7 +860,7 @@ int CmdUnmount(int argc, char** argv) {
             "for a login; close it, or detach now with `globus-fuse unmount --lazy`)";
       return ReportError(Error::Local(err, msg));
     }
-    return kExitOk;
+    return unmounted();
   }
   pid_t pid = fork();
   if (pid < 0) return ReportError(Error::Local(errno, "fork failed"));
@@ -808,12 +875,27 @@ int CmdUnmount(int argc, char** argv) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return kExitOk;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return unmounted();
   if (!lazy)
     std::cerr << "globus-fuse: if the mount is busy (a process has a file or directory open "
                  "there, or waits in it), close it, or detach now with `globus-fuse unmount "
                  "--lazy`\n";
   return kExitFailure;
+}
+
+// The status object of a dead mount, in the listing of every mount.
+static std::string DeadMountJson(const std::string& mp, const std::string& hint) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  w.StartObject();
+  w.Key("mount_point");
+  w.String(mp.c_str(), static_cast<rapidjson::SizeType>(mp.size()));
+  w.Key("dead");
+  w.Bool(true);
+  w.Key("hint");
+  w.String(hint.c_str(), static_cast<rapidjson::SizeType>(hint.size()));
+  w.EndObject();
+  return buf.GetString();
 }
 
 int CmdStatus(int argc, char** argv) {
@@ -822,6 +904,7 @@ int CmdStatus(int argc, char** argv) {
   if (!args) return code;
   std::vector<std::string> mounts;
   int missing_rc = kExitOk;  // a MOUNTPOINT that is not a globus-fuse mount: reported, skipped
+  const bool named = !args->positionals().empty();
   if (!args->positionals().empty()) {
     for (const auto& p : args->positionals()) {
       auto mp = GlobusMountAt(p);
@@ -860,6 +943,15 @@ int CmdStatus(int argc, char** argv) {
       if (in) ss << in.rdbuf();
       if (!in || ss.str().empty()) {
         const int err = errno;
+        if (err == ENOTCONN && !named) {
+          // Listing every mount: a dead one is part of the report, not a failure of it.
+          const std::string hint = "run `globus-fuse unmount " + mp + "`";
+          if (json)
+            docs.push_back(DeadMountJson(mp, hint));
+          else
+            std::cout << mp << ": a dead globus-fuse mount (its daemon exited): " << hint << "\n\n";
+          continue;
+        }
         if (err == ENOTCONN)
           ReportError(DeadMount(mp));
         else

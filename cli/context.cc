@@ -32,6 +32,7 @@ std::unique_ptr<Context> MakeContext(const Config& config) {
   ctx->limiter = std::make_unique<api::RateLimiter>(
       config.rate_limit_per_second, config.rate_window_seconds, SystemClock::Instance());
   api::RetryPolicy retry;
+  retry.budget = Millis(static_cast<int64_t>(config.retry_budget_seconds * 1000));
   retry.max_retries = config.max_retries;
   ctx->transfer = std::make_unique<api::TransferClient>(
       *ctx->transport, *ctx->tokens, config.transfer_url, retry, ctx->limiter.get());

@@ -61,8 +61,14 @@ const ConfigKeyDoc kKeyDocs[] = {
     {"connect_timeout", "10", true, "Longest wait for a connection to a Globus service."},
     {"low_speed_time", "30", true, "A request that stalls this long is abandoned and retried."},
     {"request_timeout", "120", true, "Longest time one API request may take."},
-    {"max_retries", "5", true,
-     "Retries of a request that failed in a retryable way (network, 5xx, rate limit)."},
+    {"retry_budget_seconds", "60", true,
+     "How long a request that failed in a way that may pass (network down, 5xx, 429, reset, "
+     "an answer that does not parse) is retried, from its start; then the operation fails with "
+     "ETIMEDOUT. Backoff grows exponentially with jitter, at most 10 s, and Retry-After is "
+     "honoured. Ctrl-C ends the wait."},
+    {"max_retries", "none", true,
+     "Also stop retrying a request after this many retries; none: only retry_budget_seconds "
+     "decides."},
     {"rate_limit_per_second", "20", true,
      "Requests per second to Globus Transfer, averaged over rate_window_seconds."},
     {"rate_window_seconds", "10", true, "The window of rate_limit_per_second."},

@@ -306,8 +306,16 @@ const std::vector<Key>& ServiceAndMountKeys() {
        [](Config& c, const std::string& v, const std::string&) {
          return SetDuration(c.request_timeout, v);
        }},
-      {"max_retries", "a whole number from 0 to 100",
+      {"retry_budget_seconds", "seconds (0 to 1h): how long a failing request is retried",
        [](Config& c, const std::string& v, const std::string&) {
+         return SetDuration(c.retry_budget_seconds, v) && c.retry_budget_seconds <= 3600;
+       }},
+      {"max_retries", "none, or a whole number from 0 to 100 (also cap retries by count)",
+       [](Config& c, const std::string& v, const std::string&) {
+         if (Lower(v) == "none") {
+           c.max_retries = -1;
+           return true;
+         }
          return SetInt(c.max_retries, v, 0, 100);
        }},
       {"rate_limit_per_second", "a positive number",

@@ -52,7 +52,11 @@ struct Config {
 
   // Network.
   double connect_timeout = 10, low_speed_time = 30, request_timeout = 120;
-  int max_retries = 5;
+  // A request that fails in a way that may pass (5xx, 429, network down, reset, malformed
+  // answer) is retried until this much time has passed since it started (api/retry.h explains
+  // the 60 s default); then the operation fails with ETIMEDOUT.
+  double retry_budget_seconds = 60;
+  int max_retries = -1;               // -1 = no cap by count (the budget decides)
   double rate_limit_per_second = 20;  // the service's budget: 20/s over 10 s windows
   double rate_window_seconds = 10;
 

@@ -57,6 +57,10 @@ struct Request {
 
   // Set by another thread to abort the request early (e.g. FUSE interrupt). May be null.
   const std::atomic<bool>* cancel = nullptr;
+
+  // Open a new connection for this request instead of reusing an idle one (a retry after a
+  // failure that may be stuck to the connection used before).
+  bool fresh_connection = false;
 };
 
 struct Response {

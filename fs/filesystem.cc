@@ -34,7 +34,8 @@ Filesystem::Filesystem(const FsParts& parts, FsOptions options, Clock& clock)
       sb_(remote_, parts.catalog, parts.engine, parts.notifier, errors_, options_, clock),
       reads_(sb_, options_),
       copies_(sb_, parts.engine, handles_, options_, clock),
-      writes_(sb_, handles_, options_) {}
+      writes_(sb_, handles_, options_),
+      deletes_(sb_, parts.engine, options_) {}
 
 Filesystem::~Filesystem() { Stop(); }
 
@@ -124,17 +125,19 @@ Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_paren
   return sb_.Rename(parent, name, new_parent, new_name, flags);
 }
 
-Status Filesystem::Unlink(Ino parent_ino, const std::string& name) {
+Status Filesystem::Unlink(Ino parent_ino, const std::string& name, const std::atomic<bool>* cancel,
+                          int32_t origin_pid) {
   auto parent = sb_.Inode(parent_ino);
   // A file created through the mount and never uploaded goes without a remote call.
   if (parent && parent->collection && parent->kind == Kind::kDir &&
       writes_.RemoveLocalOnly({parent->collection->id, JoinPath(sb_.Path(*parent), name)}))
     return Status::Ok();
-  return sb_.Unlink(parent, name);
+  return deletes_.Unlink(parent, name, cancel, origin_pid);
 }
 
-Status Filesystem::Rmdir(Ino parent, const std::string& name) {
-  return sb_.Rmdir(sb_.Inode(parent), name);
+Status Filesystem::Rmdir(Ino parent, const std::string& name, const std::atomic<bool>* cancel,
+                         int32_t origin_pid) {
+  return deletes_.Rmdir(sb_.Inode(parent), name, cancel, origin_pid);
 }
 
 Status Filesystem::CreateUnsupported(NodeKind kind, Ino parent_ino, const std::string& name) {

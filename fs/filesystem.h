@@ -12,6 +12,7 @@
 //   CopyOps      transfers/    cp/mv as Globus transfer tasks: placeholders, copy_file_range,
 //                              cross-collection rename, waits; the engine and its journal
 //   WriteOps     write/        written bytes: staging, upload at close/fsync, truncate
+//   DeleteOps    transfers/    rm/rmdir as Globus delete tasks (batched by the engine)
 //   HandleTable  handles.h     open files (FixedContent | ReadHandle | WriteHandle) and dirs
 //   ErrorLog, StatusReport  status/  what failed and what to do; the status document
 //
@@ -50,6 +51,7 @@
 #include "fs/status/error_log.h"
 #include "fs/superblock/superblock.h"
 #include "fs/transfers/copy_ops.h"
+#include "fs/transfers/delete_ops.h"
 #include "fs/transfers/engine.h"
 #include "fs/write/write_ops.h"
 
@@ -110,8 +112,13 @@ class Filesystem {
   // origin_pid: the calling process (batching: see TransferEngine), 0 if unknown.
   Status Rename(Ino parent, const std::string& name, Ino new_parent, const std::string& new_name,
                 unsigned flags, int32_t origin_pid = 0);
-  Status Unlink(Ino parent, const std::string& name);
-  Status Rmdir(Ino parent, const std::string& name);
+  // A Globus delete (see DeleteOps): the name is hidden at once; returns once the delete is
+  // durably queued (--copy-mode=wait: once it ended; *cancel cancels it). rmdir of a non-empty
+  // directory is ENOTEMPTY. origin_pid: the calling process (batching), 0 if unknown.
+  Status Unlink(Ino parent, const std::string& name, const std::atomic<bool>* cancel = nullptr,
+                int32_t origin_pid = 0);
+  Status Rmdir(Ino parent, const std::string& name, const std::atomic<bool>* cancel = nullptr,
+               int32_t origin_pid = 0);
   // symlink(2), link(2), mknod(2) (FIFOs, sockets, devices): nodes the Transfer API cannot
   // make. Always EPERM (what those calls return on a filesystem without such nodes), logged
   // once with the reason: never ENOSYS, which tells a user nothing.
@@ -197,6 +204,7 @@ class Filesystem {
   ReadOps reads_;
   CopyOps copies_;
   WriteOps writes_;
+  DeleteOps deletes_;
 };
 
 }  // namespace gf::fs

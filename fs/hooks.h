@@ -16,6 +16,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/cancel.h"
 #include "common/result.h"
 #include "fs/types.h"
 
@@ -37,19 +38,9 @@ class Authorizer {
 
 // The cancel flag of the request the calling thread serves (raised when the caller gets a
 // signal: Ctrl-C), published for waits deep in the core that no parameter reaches (a login
-// flow behind any remote call). The FUSE adapter publishes it for the request's duration.
-class RequestCancel {
- public:
-  explicit RequestCancel(const std::atomic<bool>* flag) : prev_(current_) { current_ = flag; }
-  ~RequestCancel() { current_ = prev_; }
-  RequestCancel(const RequestCancel&) = delete;
-  RequestCancel& operator=(const RequestCancel&) = delete;
-  static const std::atomic<bool>* Current() { return current_; }
-
- private:
-  static inline thread_local const std::atomic<bool>* current_ = nullptr;
-  const std::atomic<bool>* prev_;
-};
+// flow behind any remote call, a retry backoff in api/). The FUSE adapter publishes it for the
+// request's duration. Defined in common/ so that api/ sees the same flag.
+using RequestCancel = gf::CancelScope;
 
 // Runs no flow: the authorization error is the answer.
 class FailingAuthorizer final : public Authorizer {

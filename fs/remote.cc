@@ -8,14 +8,14 @@ Remote::Remote(api::TransferApi& transfer, api::DataApi& data, Authorizer& autho
     : transfer_(transfer), data_(data), authorizer_(authorizer) {}
 
 void Remote::Count(const char* op, bool ok) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto& c = counts_[op];
   ++c.calls;
   if (!ok) ++c.errors;
 }
 
 std::map<std::string, Remote::OpCounts> Remote::Counts() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return counts_;
 }
 

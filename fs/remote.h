@@ -12,6 +12,7 @@
 #include <string>
 
 #include "api/transfer_api.h"
+#include "common/mutex.h"
 #include "fs/hooks.h"
 
 namespace gf::fs {
@@ -65,8 +66,8 @@ class Remote final : public api::TransferApi, public api::DataApi {
   api::TransferApi& transfer_;
   api::DataApi& data_;
   Authorizer& authorizer_;
-  mutable std::mutex mu_;  // leaf lock: guards counts_
-  std::map<std::string, OpCounts> counts_;
+  mutable Mutex mu_;  // leaf lock: guards counts_
+  std::map<std::string, OpCounts> counts_ GUARDED_BY(mu_);
   std::atomic<uint64_t> bytes_read_{0};
 };
 

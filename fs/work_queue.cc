@@ -12,7 +12,7 @@ WorkQueue::WorkQueue(std::string name, int threads, std::size_t max_queued,
 WorkQueue::~WorkQueue() { Stop(); }
 
 void WorkQueue::Start() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   if (started_ || stopping_) return;
   started_ = true;
   for (int i = 0; i < threads_; ++i) workers_.emplace_back([this] { Loop(); });
@@ -21,7 +21,7 @@ void WorkQueue::Start() {
 void WorkQueue::Stop() {
   std::vector<std::thread> workers;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     stopping_ = true;
     queue_.clear();
     workers.swap(workers_);
@@ -33,7 +33,7 @@ void WorkQueue::Stop() {
 
 bool WorkQueue::Submit(std::function<void()> fn) {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if ((!started_ && !accept_before_start_) || stopping_ || threads_ == 0 ||
         queue_.size() >= max_queued_)
       return false;
@@ -44,9 +44,12 @@ bool WorkQueue::Submit(std::function<void()> fn) {
 }
 
 void WorkQueue::Loop() {
-  std::unique_lock<std::mutex> l(mu_);
+  UniqueLock l(mu_);
   while (true) {
-    cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+    cv_.wait(l.native(), [&] {
+      mu_.AssertHeld();
+      return stopping_ || !queue_.empty();
+    });
     if (stopping_) return;
     auto fn = std::move(queue_.front());
     queue_.pop_front();
@@ -61,18 +64,21 @@ void WorkQueue::Loop() {
 }
 
 std::size_t WorkQueue::queued() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return queue_.size();
 }
 
 int WorkQueue::running() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return running_;
 }
 
 void WorkQueue::WaitIdle() {
-  std::unique_lock<std::mutex> l(mu_);
-  idle_cv_.wait(l, [&] { return stopping_ || !started_ || (queue_.empty() && running_ == 0); });
+  UniqueLock l(mu_);
+  idle_cv_.wait(l.native(), [&] {
+    mu_.AssertHeld();
+    return stopping_ || !started_ || (queue_.empty() && running_ == 0);
+  });
 }
 
 }  // namespace gf::fs

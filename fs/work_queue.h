@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/mutex.h"
+
 namespace gf::fs {
 
 class WorkQueue {
@@ -44,12 +46,12 @@ class WorkQueue {
   const int threads_;
   const std::size_t max_queued_;
   const bool accept_before_start_;
-  mutable std::mutex mu_;  // leaf lock: guards the fields below
+  mutable Mutex mu_;  // leaf lock: guards the fields below
   std::condition_variable cv_, idle_cv_;
-  std::deque<std::function<void()>> queue_;
-  std::vector<std::thread> workers_;
-  int running_ = 0;
-  bool started_ = false, stopping_ = false;
+  std::deque<std::function<void()>> queue_ GUARDED_BY(mu_);
+  std::vector<std::thread> workers_ GUARDED_BY(mu_);
+  int running_ GUARDED_BY(mu_) = 0;
+  bool started_ GUARDED_BY(mu_) = false, stopping_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace gf::fs

@@ -178,15 +178,17 @@ void OnMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
 }
 
 void OnUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  InterruptFlag cancel(req);  // may look the name up remotely
-  Status s = A(req).fs().Unlink(parent, name);
+  InterruptFlag cancel(req);  // may look the name up remotely; --copy-mode=wait waits
+  Status s = A(req).fs().Unlink(parent, name, cancel.get(), CallerPid(req));
   cancel.Done();
   if (!s.ok()) return ReplyError(req, "unlink", s.error());
   fuse_reply_err(req, 0);
 }
 
 void OnRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
-  Status s = A(req).fs().Rmdir(parent, name);
+  InterruptFlag cancel(req);  // lists the directory; --copy-mode=wait waits
+  Status s = A(req).fs().Rmdir(parent, name, cancel.get(), CallerPid(req));
+  cancel.Done();
   if (!s.ok()) return ReplyError(req, "rmdir", s.error());
   fuse_reply_err(req, 0);
 }

@@ -20,12 +20,19 @@ Status Superblock::CheckWritableParent(const InodePtr& parent, const char* op) {
   return Status::Ok();
 }
 
+Status Superblock::CheckNotBeingRemoved(const Collection& c, const std::string& path,
+                                        const char* op) {
+  if (overlay_.PendingRemove({c.id, path})) return errors_.Local(op, &c, path, EBUSY, kRemoveBusy);
+  return Status::Ok();
+}
+
 Result<Entry> Superblock::Mkdir(const InodePtr& parent, const std::string& name) {
   GF_TRY_STATUS(CheckWritableParent(parent, "mkdir"));
   const Collection& c = *parent->collection;
   if (IsHomeEntry(*parent, name)) return Error::Local(EEXIST, "~ is the home directory");
   const std::string dir = table_.Path(*parent);
   const std::string path = JoinPath(dir, name);
+  GF_TRY_STATUS(CheckNotBeingRemoved(c, path, "mkdir"));
   Status s = remote_.Mkdir(c.id, path);
   if (!s.ok()) return errors_.Report("mkdir", &c, path, s.error());
   AfterMkdir(c, dir, path);
@@ -59,6 +66,7 @@ Status Superblock::CheckRenameTarget(const InodePtr& new_parent, const std::stri
                                      std::optional<bool> src_is_dir, unsigned flags) {
   const Collection& c = *new_parent->collection;
   const std::string path = JoinPath(table_.Path(*new_parent), new_name);
+  GF_TRY_STATUS(CheckNotBeingRemoved(c, path, "rename"));
   auto existing = Resolve(new_parent, new_name);
   if (!existing.ok())
     return ErrnoFor(existing.error()) == ENOENT ? Status::Ok() : Status(existing.error());
@@ -72,29 +80,6 @@ Status Superblock::CheckRenameTarget(const InodePtr& new_parent, const std::stri
   if (!l.ok()) return errors_.Report("rename", &c, path, l.error());
   if ((*l)->size() > 0) return Error::Local(ENOTEMPTY, path + " is not empty");
   return Status::Ok();
-}
-
-Status Superblock::Unlink(const InodePtr& parent, const std::string& name) {
-  const Collection* c = parent ? parent->collection : nullptr;
-  if (c && IsRemoteDir(*parent)) {
-    // A placeholder nobody copied into (e.g. cp failed before copy_file_range): local only.
-    const Location where{c->id, JoinPath(table_.Path(*parent), name)};
-    if (overlay_.DropPlaceholder(where, 0)) {
-      InvalidatePath(where.collection, where.path);
-      return Status::Ok();
-    }
-    // A name that is not there (a placeholder its close already dropped: git unlinks its
-    // index.lock right after closing it; a file deleted elsewhere) is ENOENT, not EROFS.
-    auto existing = Resolve(parent, name);
-    if (!existing.ok()) return existing.error();
-  }
-  return errors_.Local("unlink", c, PathForMessage(parent, name), EROFS,
-                       "deleting files is not supported yet");
-}
-
-Status Superblock::Rmdir(const InodePtr& parent, const std::string& name) {
-  return errors_.Local("rmdir", parent ? parent->collection : nullptr, PathForMessage(parent, name),
-                       EROFS, "removing directories is not supported yet");
 }
 
 std::string Superblock::PathForMessage(const InodePtr& parent, const std::string& name) const {

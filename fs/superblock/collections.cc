@@ -75,7 +75,7 @@ CollectionRegistry::CollectionRegistry(Remote& remote, CollectionCatalog& catalo
 }
 
 std::vector<std::pair<std::string, std::string>> CollectionRegistry::NotShown() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return {not_shown_.begin(), not_shown_.end()};
 }
 
@@ -153,7 +153,7 @@ Result<const Collection*> CollectionRegistry::ById(const std::string& id) {
     if (!e.ok()) return e.error();
     if (e->non_functional) {
       Error err = NonFunctional(*e);
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(mu_);
       LogOnceLocked(err.message);
       return err;
     }
@@ -166,7 +166,7 @@ Result<const Collection*> CollectionRegistry::SearchExact(const std::string& dis
   auto found = FindExact(display_name, id_prefix);
   if (!found.ok()) return found.error();
   // Every same-named collection joins the root, so the duplicates get their suffixes.
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   for (const auto* c : *found) AddToRootLocked(c);
   return found->front();
 }
@@ -198,7 +198,7 @@ Result<std::vector<const Collection*>> CollectionRegistry::FindExact(
 void CollectionRegistry::ResolvePending() {
   bool bookmarks_due;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     MonoTime now = clock_.Now();
     bookmarks_due = options_.bookmarks && (!bookmarks_loaded_ || now >= bookmarks_expire_);
     if (pending_specs_.empty() && !bookmarks_due) return;
@@ -207,7 +207,7 @@ void CollectionRegistry::ResolvePending() {
   (void)resolve_flight_.Do("root", [&]() -> Result<bool> {
     std::vector<std::string> specs;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(mu_);
       specs = pending_specs_;
     }
     bool failed = false;
@@ -235,7 +235,7 @@ void CollectionRegistry::ResolvePending() {
     for (size_t i = 0; i < specs.size(); ++i) {
       const std::string& spec = specs[i];
       const Found& r = results[i];
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(mu_);
       const std::string what = "collection '" + spec + "'";
       if (r.ok()) {
         not_shown_.erase(what);
@@ -262,13 +262,13 @@ void CollectionRegistry::ResolvePending() {
       auto marks = marks_f.get();
       if (!marks.ok()) {
         failed = true;
-        std::lock_guard<std::mutex> l(mu_);
+        MutexLock l(mu_);
         LogOnceLocked("cannot list bookmarks: " + marks.error().Describe() + " (will retry)");
       } else {
         std::map<std::string, Result<const Collection*>> colls;
         for (const auto& b : *marks)
           if (!colls.count(b.endpoint_id)) colls.emplace(b.endpoint_id, ById(b.endpoint_id));
-        std::lock_guard<std::mutex> l(mu_);
+        MutexLock l(mu_);
         for (auto it = names_.begin(); it != names_.end();) {
           auto next = std::next(it);
           if (it->second.type == RootEntry::Type::kBookmark) RemoveEntryLocked(it->first);
@@ -300,7 +300,7 @@ void CollectionRegistry::ResolvePending() {
       }
     }
     if (failed) {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(mu_);
       next_attempt_ = clock_.Now() + options_.retry_interval;
     }
     return true;
@@ -309,7 +309,7 @@ void CollectionRegistry::ResolvePending() {
 
 std::vector<RootEntry> CollectionRegistry::List() {
   ResolvePending();
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   std::vector<RootEntry> out;
   out.reserve(order_.size());
   for (const auto& n : order_) out.push_back(names_.at(n));
@@ -320,7 +320,7 @@ Result<RootEntry> CollectionRegistry::Lookup(const std::string& name) {
   ResolvePending();
   std::string unresolved_id;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto it = names_.find(name);
     if (it != names_.end()) {
       if (it->second.type != RootEntry::Type::kUnresolved) return it->second;
@@ -330,7 +330,7 @@ Result<RootEntry> CollectionRegistry::Lookup(const std::string& name) {
   if (!unresolved_id.empty() || LooksLikeUuid(name)) {
     auto c = ById(unresolved_id.empty() ? name : unresolved_id);
     if (!c.ok()) return c.error();
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     AddToRootLocked(*c);
     return RootEntry{RootEntry::Type::kCollection, name, *c, "", ""};
   }
@@ -343,7 +343,7 @@ Result<RootEntry> CollectionRegistry::Lookup(const std::string& name) {
     if (ErrnoFor(c.error()) == ENOENT) negative_.Insert(RootNegKey(name));
     return c.error();
   }
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   std::string rn = AddToRootLocked(*c);
   return RootEntry{RootEntry::Type::kCollection, rn == name ? rn : name, *c, "", ""};
 }
@@ -352,7 +352,7 @@ std::vector<const Collection*> CollectionRegistry::Known() const { return catalo
 
 void CollectionRegistry::Refresh() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     bookmarks_expire_ = MonoTime{};
     next_attempt_ = MonoTime{};
   }

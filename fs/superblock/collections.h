@@ -118,10 +118,10 @@ class CollectionRegistry {
   Result<std::vector<const Collection*>> FindExact(const std::string& display_name,
                                                    const std::string& id_prefix);
   // Adds a collection to the root (if not there yet) and returns its root name.
-  std::string AddToRootLocked(const Collection* c);
-  void AddEntryLocked(RootEntry e);
-  void RemoveEntryLocked(std::string name);  // by value: callers pass map keys
-  void LogOnceLocked(const std::string& message);
+  std::string AddToRootLocked(const Collection* c) REQUIRES(mu_);
+  void AddEntryLocked(RootEntry e) REQUIRES(mu_);
+  void RemoveEntryLocked(std::string name) REQUIRES(mu_);  // by value: callers pass map keys
+  void LogOnceLocked(const std::string& message) REQUIRES(mu_);
   Error NonFunctional(const api::Endpoint& e) const;
 
   Remote& remote_;
@@ -132,17 +132,18 @@ class CollectionRegistry {
   SingleFlight<std::string, const Collection*> endpoint_flight_;
   SingleFlight<std::string, bool> resolve_flight_;
 
-  mutable std::mutex mu_;  // leaf lock: guards everything below; never held over a remote call
-  std::vector<std::string> pending_specs_;  // configured, not resolved yet
+  mutable Mutex mu_;  // leaf lock: guards everything below; never held over a remote call
+  std::vector<std::string> pending_specs_ GUARDED_BY(mu_);  // configured, not resolved yet
   // INVARIANT: order_ holds exactly the keys of names_ (presentation order).
-  std::map<std::string, RootEntry> names_;  // root name -> entry
-  std::vector<std::string> order_;
-  std::map<std::string, std::string> root_name_of_;  // collection id -> root name
-  std::set<std::string> logged_;                     // messages already logged once
-  std::map<std::string, std::string> not_shown_;     // "collection 'X'" / "bookmark 'Y'" -> why
-  bool bookmarks_loaded_ = false;
-  MonoTime bookmarks_expire_{};
-  MonoTime next_attempt_{};
+  std::map<std::string, RootEntry> names_ GUARDED_BY(mu_);  // root name -> entry
+  std::vector<std::string> order_ GUARDED_BY(mu_);
+  std::map<std::string, std::string> root_name_of_ GUARDED_BY(mu_);  // collection id -> root name
+  std::set<std::string> logged_ GUARDED_BY(mu_);                     // messages already logged once
+  // "collection 'X'" / "bookmark 'Y'" -> why
+  std::map<std::string, std::string> not_shown_ GUARDED_BY(mu_);
+  bool bookmarks_loaded_ GUARDED_BY(mu_) = false;
+  MonoTime bookmarks_expire_ GUARDED_BY(mu_){};
+  MonoTime next_attempt_ GUARDED_BY(mu_){};
 };
 
 }  // namespace gf::fs

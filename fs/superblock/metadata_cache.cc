@@ -67,7 +67,7 @@ void MetadataCache::EraseLocked(std::map<std::string, Slot>::iterator it) {
 }
 
 std::shared_ptr<const Listing> MetadataCache::Get(const std::string& key) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto it = slots_.find(key);
   if (it == slots_.end()) return nullptr;
   if (clock_.Now() >= it->second.expires) {
@@ -86,7 +86,7 @@ void MetadataCache::Put(const std::string& key, std::shared_ptr<const Listing> l
   // mount that listed 1M entries keeps ~30 MB more resident (docs/PERFORMANCE.md). Outside mu_:
   // it walks every arena (a few ms per 100k entries).
   if (listing->size() >= kTrimAfterEntries) malloc_trim(0);
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto old = slots_.find(key);
   if (old != slots_.end()) EraseLocked(old);
   if (listing->size() > max_entries_) return;
@@ -100,13 +100,13 @@ void MetadataCache::Put(const std::string& key, std::shared_ptr<const Listing> l
 }
 
 void MetadataCache::Erase(const std::string& key) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto it = slots_.find(key);
   if (it != slots_.end()) EraseLocked(it);
 }
 
 std::size_t MetadataCache::ErasePrefix(const std::string& prefix) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   std::size_t n = 0;
   auto exact = slots_.find(prefix);
   if (exact != slots_.end()) {
@@ -125,22 +125,22 @@ std::size_t MetadataCache::ErasePrefix(const std::string& prefix) {
 }
 
 void MetadataCache::Clear() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   slots_.clear();
   lru_.clear();
   entries_ = 0;
 }
 
 std::size_t MetadataCache::listings() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return slots_.size();
 }
 uint64_t MetadataCache::entries() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return entries_;
 }
 uint64_t MetadataCache::evictions() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return evictions_;
 }
 

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "fs/types.h"
 
 namespace gf::fs {
@@ -73,18 +74,18 @@ class MetadataCache {
     MonoTime expires;
     std::list<std::string>::iterator lru;
   };
-  void EraseLocked(std::map<std::string, Slot>::iterator it);
+  void EraseLocked(std::map<std::string, Slot>::iterator it) REQUIRES(mu_);
 
   Clock& clock_;
   const std::chrono::nanoseconds ttl_;
   const uint64_t max_entries_;
-  mutable std::mutex mu_;  // leaf lock: guards everything below
+  mutable Mutex mu_;  // leaf lock: guards everything below
   // INVARIANT: lru_ holds exactly the keys of slots_, most recently used at the front;
   //            entries_ == sum of slots_[k].listing->size().
-  std::map<std::string, Slot> slots_;  // ordered, for prefix erasure
-  std::list<std::string> lru_;
-  uint64_t entries_ = 0;
-  uint64_t evictions_ = 0;
+  std::map<std::string, Slot> slots_ GUARDED_BY(mu_);  // ordered, for prefix erasure
+  std::list<std::string> lru_ GUARDED_BY(mu_);
+  uint64_t entries_ GUARDED_BY(mu_) = 0;
+  uint64_t evictions_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gf::fs

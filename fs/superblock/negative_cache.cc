@@ -6,7 +6,7 @@ NegativeCache::NegativeCache(Clock& clock, std::chrono::nanoseconds ttl, uint64_
     : clock_(clock), ttl_(ttl), max_(max_entries) {}
 
 bool NegativeCache::Contains(const std::string& key) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto it = index_.find(key);
   if (it == index_.end()) return false;
   if (clock_.Now() < it->second->expires) return true;
@@ -17,7 +17,7 @@ bool NegativeCache::Contains(const std::string& key) {
 
 void NegativeCache::Insert(const std::string& key) {
   if (max_ == 0 || ttl_.count() <= 0) return;
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto it = index_.find(key);
   if (it != index_.end()) {
     order_.erase(it->second);
@@ -32,7 +32,7 @@ void NegativeCache::Insert(const std::string& key) {
 }
 
 void NegativeCache::Erase(const std::string& key) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto it = index_.find(key);
   if (it == index_.end()) return;
   order_.erase(it->second);
@@ -40,7 +40,7 @@ void NegativeCache::Erase(const std::string& key) {
 }
 
 void NegativeCache::ErasePrefix(const std::string& prefix) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   std::string dir = prefix.empty() || prefix.back() == '/' ? prefix : prefix + "/";
   for (auto it = order_.begin(); it != order_.end();) {
     if (it->key == prefix || it->key.compare(0, dir.size(), dir) == 0) {
@@ -53,13 +53,13 @@ void NegativeCache::ErasePrefix(const std::string& prefix) {
 }
 
 void NegativeCache::Clear() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   order_.clear();
   index_.clear();
 }
 
 std::size_t NegativeCache::size() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return order_.size();
 }
 

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 
 namespace gf::fs {
 
@@ -38,10 +39,10 @@ class NegativeCache {
   Clock& clock_;
   const std::chrono::nanoseconds ttl_;
   const uint64_t max_;
-  mutable std::mutex mu_;  // leaf lock: guards order_ and index_
-  std::list<Item> order_;  // oldest first
+  mutable Mutex mu_;                       // leaf lock: guards order_ and index_
+  std::list<Item> order_ GUARDED_BY(mu_);  // oldest first
   // INVARIANT: index_[k] points at the one Item in order_ whose key is k.
-  std::unordered_map<std::string, std::list<Item>::iterator> index_;
+  std::unordered_map<std::string, std::list<Item>::iterator> index_ GUARDED_BY(mu_);
 };
 
 }  // namespace gf::fs

@@ -6,6 +6,7 @@
 // their cache first). Waiters wait without a timeout, which is bounded because the leader's
 // call is: every remote call has a bounded time (transport timeouts), and the leader never
 // waits on anything else. The internal mutex is a leaf lock, never held while `fn` runs.
+// A follower handed an interrupted leader's EINTR (Ctrl-C on the leader's caller) asks again.
 #pragma once
 
 #include <atomic>
@@ -17,6 +18,8 @@
 #include <optional>
 #include <utility>
 
+#include "common/cancel.h"
+#include "common/error.h"
 #include "common/result.h"
 
 namespace gf::fs {
@@ -28,6 +31,28 @@ class SingleFlight {
   // `*joined` (optional) tells whether this caller shared another caller's result.
   Result<Value> Do(const Key& key, const std::function<Result<Value>()>& fn,
                    bool* joined = nullptr) {
+    for (;;) {
+      bool followed = false;
+      Result<Value> r = DoOnce(key, fn, &followed);
+      if (joined) *joined = followed;
+      // A leader's caller pressed Ctrl-C (its cancel flag ends its remote call with EINTR):
+      // that is no answer for a follower that was not interrupted itself. Ask again.
+      if (r.ok() || !followed || ErrnoFor(r.error()) != EINTR) return r;
+      const std::atomic<bool>* mine = CancelScope::Current();
+      if (mine && mine->load()) return r;
+    }
+  }
+
+  // Callers currently waiting for another caller's result (for tests and status).
+  int waiting() const { return waiting_.load(); }
+
+  bool InFlight(const Key& key) const {
+    std::lock_guard<std::mutex> l(mu_);
+    return calls_.count(key) != 0;
+  }
+
+ private:
+  Result<Value> DoOnce(const Key& key, const std::function<Result<Value>()>& fn, bool* joined) {
     std::shared_ptr<Call> call;
     bool leader = false;
     {
@@ -62,15 +87,6 @@ class SingleFlight {
     return r;
   }
 
-  // Callers currently waiting for another caller's result (for tests and status).
-  int waiting() const { return waiting_.load(); }
-
-  bool InFlight(const Key& key) const {
-    std::lock_guard<std::mutex> l(mu_);
-    return calls_.count(key) != 0;
-  }
-
- private:
   struct Call {
     std::mutex mu;
     std::condition_variable cv;

@@ -112,12 +112,11 @@ class Superblock final : public SettledSink {
   // directory with entries; one listing). OK when the target does not exist.
   Status CheckRenameTarget(const InodePtr& new_parent, const std::string& new_name,
                            std::optional<bool> src_is_dir, unsigned flags);
+  // EBUSY while a delete of `path` (or of a directory above it) is pending: a new entry made
+  // there now could be removed by that delete task.
+  Status CheckNotBeingRemoved(const Collection& c, const std::string& path, const char* op);
   // EPERM unless `parent` is a remote directory (the root and .by-id hold only collections).
   Status CheckWritableParent(const InodePtr& parent, const char* op);
-  // A placeholder nobody copied into is dropped; deleting remote files and directories is
-  // refused (EROFS) once the name is known to exist.
-  Status Unlink(const InodePtr& parent, const std::string& name);
-  Status Rmdir(const InodePtr& parent, const std::string& name);
   // `name` under `parent` as messages show it (the remote path when there is one).
   std::string PathForMessage(const InodePtr& parent, const std::string& name) const;
 
@@ -128,6 +127,9 @@ class Superblock final : public SettledSink {
   // A cross-collection move was queued: the source is hidden, the destination pending.
   void AfterMoveQueued(const InodePtr& parent, const std::string& name, const InodePtr& new_parent,
                        const std::string& new_name);
+  // An rm/rmdir was queued: the overlay hides the name; the inode leaves the table (the kernel
+  // drops its own dentry when unlink/rmdir succeeds).
+  void AfterRemoveQueued(const InodePtr& parent, const std::string& name);
   // A file was created in the overlay: the kernel may hold a negative entry for it.
   void AfterCreate(const Collection& c, const std::string& path);
   // A read found the file changed on the server (ESTALE).

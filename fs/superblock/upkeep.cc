@@ -50,6 +50,18 @@ void Superblock::AfterMoveQueued(const InodePtr& parent, const std::string& name
   notifier_.InvalidateEntry(parent->ino, name);
 }
 
+void Superblock::AfterRemoveQueued(const InodePtr& parent, const std::string& name) {
+  const Collection& c = *parent->collection;
+  const std::string path = JoinPath(table_.Path(*parent), name);
+  // The parent's cached listing stays: readdir filters hidden names, and `rm -r` of a big tree
+  // must not list every directory again after each unlink.
+  cache_.ErasePrefix(CacheKey(c.id, path));
+  if (auto gone = table_.Child(parent->ino, name)) {
+    table_.Unlink(parent->ino, name, gone->ino);
+    gone->Expire();
+  }
+}
+
 void Superblock::AfterCreate(const Collection& c, const std::string& path) {
   negative_.Erase(CacheKey(c.id, path));
 }
@@ -116,6 +128,11 @@ void Superblock::OnSettled(const SettledEvent& e) {
     return;
   }
   if (e.ok || e.step) return;
+  if (e.kind == OpKind::kRemove) {
+    errors_.Note("rm " + Where(e.source) + " failed: " + e.error +
+                 " (the name is shown again; globus-fuse status shows the details)");
+    return;
+  }
   errors_.Note(std::string(e.kind == OpKind::kMove ? "mv " : "cp ") + Where(e.source) + " -> " +
                Where(e.dst) + " failed: " + e.error +
                (e.kind == OpKind::kMove ? " (the source is untouched)" : "") +

@@ -47,6 +47,7 @@ Result<Created> CopyOps::Create(const InodePtr& parent, const std::string& name,
   // locked by the kernel does not wait.
   if (sb_.overlay().PendingOp({c->id, path}).value_or(0) != 0)
     return sb_.errors().Local("create", c, path, EBUSY, kPendingBusy);
+  GF_TRY_STATUS(sb_.CheckNotBeingRemoved(*c, path, "create"));
   // The kernel sends CREATE for names it believes missing; its negative entry may be stale.
   InodePtr in;
   const bool was_pending = sb_.overlay().PendingOp({c->id, path}).has_value();

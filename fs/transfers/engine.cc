@@ -15,16 +15,6 @@
 
 namespace gf::fs {
 
-using engine_internal::Classify;
-using engine_internal::Disposition;
-using engine_internal::IsNotFound;
-using engine_internal::kLog;
-using engine_internal::kMaxErrorText;
-using engine_internal::kMissingPollsBeforeLookup;
-using engine_internal::kTaskListChunk;
-using engine_internal::OneLine;
-using engine_internal::Truncated;
-
 namespace engine_internal {
 
 Disposition Classify(const Error& e) {
@@ -164,7 +154,7 @@ TransferEngine::TransferEngine(api::TransferApi& api, TransferEngineOptions o, C
                                std::unique_ptr<Journal> j)
     : api_(api), opts_(std::move(o)), clock_(clock), journal_(std::move(j)) {
   const MonoTime now = clock_.Now();
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   poll_interval_ = opts_.poll_min;
   next_poll_ = now;
   size_t queued = 0;
@@ -188,19 +178,22 @@ TransferEngine::~TransferEngine() { Stop(); }
 void TransferEngine::AddListener(OpListener* l) { listeners_.push_back(l); }
 
 void TransferEngine::Start() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   if (thread_.joinable()) return;
   stop_ = false;
   thread_ = std::thread([this] {
     for (;;) {
       const MonoTime next = RunOnce();
-      std::unique_lock<std::mutex> lock(mu_);
+      UniqueLock lock(mu_);
       if (stop_) return;
       if (!work_) {
         // Sleep until the next due time, re-checking at least every second.
         auto wait = std::clamp(std::chrono::duration_cast<Millis>(next - clock_.Now()), Millis(0),
                                Millis(1000));
-        cv_.wait_for(lock, wait, [&] { return stop_ || work_; });
+        cv_.wait_for(lock.native(), wait, [&] {
+          mu_.AssertHeld();
+          return stop_ || work_;
+        });
       }
       work_ = false;
       if (stop_) return;
@@ -210,7 +203,7 @@ void TransferEngine::Start() {
 
 void TransferEngine::Stop() {
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     stop_ = true;
     cv_.notify_all();
   }
@@ -231,7 +224,7 @@ Result<OpId> TransferEngine::Enqueue(const OpRequest& r) {
     if (!ValidLocation(r.dst)) return Error::Local(EINVAL, "transfer: bad destination location");
     if (r.src == r.dst) return Error::Local(EINVAL, "transfer: source and destination are equal");
   }
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   if (journal_->state().ops.size() >= opts_.max_live_ops)
     return Error::Local(EAGAIN, "transfer: too many pending operations");
   OpRecord rec;
@@ -250,7 +243,7 @@ Result<OpId> TransferEngine::Enqueue(const OpRequest& r) {
 
 Status TransferEngine::Wait(OpId id, std::optional<MonoTime> deadline,
                             const std::atomic<bool>* cancel) {
-  std::unique_lock<std::mutex> l(mu_);
+  UniqueLock l(mu_);
   // Someone is blocked on a task: poll at least every poll_waiting from now on.
   ++waiters_;
   struct Leave {
@@ -279,12 +272,12 @@ Status TransferEngine::Wait(OpId id, std::optional<MonoTime> deadline,
       return Error::Local(ETIMEDOUT, "transfer: operation still pending");
     // A short real-time slice only to re-check the cancel flag and the (possibly fake) clock;
     // completion itself wakes us through cv_.
-    cv_.wait_for(l, Millis(50));
+    cv_.wait_for(l.native(), Millis(50));
   }
 }
 
 Status TransferEngine::Cancel(OpId id) {
-  std::unique_lock<std::mutex> l(mu_);
+  UniqueLock l(mu_);
   if (finished_.count(id)) return {};
   auto it = journal_->state().ops.find(id);
   if (it == journal_->state().ops.end())
@@ -333,7 +326,7 @@ Status TransferEngine::Cancel(OpId id) {
 }
 
 EngineProgress TransferEngine::Progress() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   EngineProgress s;
   for (const auto& [id, op] : journal_->state().ops)
     if (!finished_.count(id)) s.ops.push_back(StatusOfLocked(op));
@@ -385,7 +378,7 @@ MonoTime TransferEngine::RunOnce() {
   PollTasks(now);
   DeliverFinished();
 
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   MonoTime next = now + opts_.poll_max;
   for (const auto& [key, g] : groups_) {
     if (ActiveBatchesLocked(key.kind) >=
@@ -444,10 +437,17 @@ void TransferEngine::AddToGroupLocked(const JournalOp& op, MonoTime now, int32_t
     needs_plan_.insert(op.id);
     return;
   }
-  Group& g = groups_[KeyFor(op)];
+  const GroupKey key = KeyFor(op);
+  Group& g = groups_[key];
   if (g.ops.empty()) g.first_at = now;
   g.last_at = now;
   g.ops.push_back(op.id);
+  // `rm -r` feeds two delete groups of one collection (files, and recursive directories) in
+  // one burst: a directory arrives only after all its files, so its group alone looks idle.
+  // A remove keeps every delete group of its collection from going out mid-burst.
+  if (op.kind == OpKind::kRemove)
+    for (auto& [k, other] : groups_)
+      if (k.kind == StepKind::kDelete && k.src == key.src) other.last_at = now;
   if (origin <= 0) {
     g.origin_unknown = true;
   } else if (std::find(g.origins.begin(), g.origins.end(), origin) == g.origins.end()) {

@@ -1,7 +1,7 @@
 // TransferEngine: turns cp / mv / rm between collections into server-side Globus tasks,
 // durably, in batches, and watches them to the end. FUSE-free; the fs core calls it.
 //
-// PIPELINE (each arrow is one journal record, see fs/journal.h for the op state machine):
+// PIPELINE (each arrow is one journal record, see transfers/journal.h for the op state machine):
 //
 //   Enqueue ─op─▶ [pending group] ─batch─▶ [submitting] ─task─▶ [monitored] ─end─▶ listeners
 //                                                                              ─retire─▶ history
@@ -90,6 +90,7 @@
 #include "api/transfer_api.h"
 #include "common/clock.h"
 #include "common/config.h"
+#include "common/mutex.h"
 #include "fs/transfers/journal.h"
 
 namespace gf::fs {
@@ -312,25 +313,25 @@ class TransferEngine {
                  std::unique_ptr<Journal> j);
 
   // Steps of RunOnce (each takes and drops mu_ as needed).
-  void PlanDeletes(MonoTime now);
-  void FormBatches(MonoTime now);
-  void SubmitBatches(MonoTime now);
-  void PollTasks(MonoTime now);
-  void DeliverFinished();
+  void PlanDeletes(MonoTime now) EXCLUDES(mu_);
+  void FormBatches(MonoTime now) EXCLUDES(mu_);
+  void SubmitBatches(MonoTime now) EXCLUDES(mu_);
+  void PollTasks(MonoTime now) EXCLUDES(mu_);
+  void DeliverFinished() EXCLUDES(mu_);
 
   // Under mu_.
-  GroupKey KeyFor(const JournalOp& op) const;
-  void AddToGroupLocked(const JournalOp& op, MonoTime now, int32_t origin = 0);
-  bool GroupDueLocked(const Group& g, MonoTime now) const;
-  MonoTime GroupDueAtLocked(const Group& g, MonoTime now) const;
-  int ActiveBatchesLocked(StepKind kind) const;
-  Status AppendLocked(const JournalRecord& r);
-  void EndBatchLocked(BatchId b, bool ok, OpFailure f);
-  void AfterBatchEndLocked(const std::vector<OpId>& ops, const std::string& task_id);
-  OpStatus StatusOfLocked(const JournalOp& op) const;
-  Millis BackoffLocked(int attempts) const;
-  void WakeLocked();
-  std::string WarningLocked(const JournalOp& op) const;
+  GroupKey KeyFor(const JournalOp& op) const;  // (reads only the options)
+  void AddToGroupLocked(const JournalOp& op, MonoTime now, int32_t origin = 0) REQUIRES(mu_);
+  bool GroupDueLocked(const Group& g, MonoTime now) const REQUIRES(mu_);
+  MonoTime GroupDueAtLocked(const Group& g, MonoTime now) const REQUIRES(mu_);
+  int ActiveBatchesLocked(StepKind kind) const REQUIRES(mu_);
+  Status AppendLocked(const JournalRecord& r) REQUIRES(mu_);
+  void EndBatchLocked(BatchId b, bool ok, OpFailure f) REQUIRES(mu_);
+  void AfterBatchEndLocked(const std::vector<OpId>& ops, const std::string& task_id) REQUIRES(mu_);
+  OpStatus StatusOfLocked(const JournalOp& op) const REQUIRES(mu_);
+  Millis BackoffLocked(int attempts) const;  // (reads only the options)
+  void WakeLocked() REQUIRES(mu_);
+  std::string WarningLocked(const JournalOp& op) const REQUIRES(mu_);
   // Outside mu_: advances `v` by at most `*calls` remote calls. Returns a failure when the copy
   // cannot be verified file by file (the op must fail, nothing deleted).
   std::optional<OpFailure> Verify(const std::string& copy_task, const Location& src,
@@ -341,26 +342,31 @@ class TransferEngine {
   Clock& clock_;
   std::vector<OpListener*> listeners_;  // set before Start(); read without the lock
 
-  mutable std::mutex mu_;       // guards everything below (a leaf lock)
+  mutable Mutex mu_;            // guards everything below (a leaf lock)
   std::condition_variable cv_;  // state changes (waiters) and new work (the thread)
-  std::unique_ptr<Journal> journal_;
-  std::map<GroupKey, Group> groups_;
-  std::map<BatchId, BatchRuntime> runtime_;
-  MonoTime form_retry_at_{};
-  int form_attempts_ = 0;
-  MonoTime next_poll_{};
-  Millis poll_interval_{0};
-  std::vector<std::pair<OpId, std::string>> step_done_;  // (op, task): OnStepFinished owed
-  std::map<OpId, std::string> last_task_;      // terminal, undelivered op -> the task that ended it
-  std::set<OpId> delivering_;                  // terminal ops whose listeners are running
-  std::map<OpId, Finished> finished_;          // recently finished, bounded by finished_history
-  std::set<OpId> needs_plan_;                  // directory mvs waiting for their delete plan
-  std::map<OpId, Verification> verifying_;     // RunOnce only (see Verification)
-  std::map<std::string, CopiedFiles> copied_;  // RunOnce only: copy task id -> its files
-  std::deque<OpId> finished_order_;
-  int waiters_ = 0;  // threads blocked in Wait()
-  bool work_ = false;
-  bool stop_ = false;
+  std::unique_ptr<Journal> journal_ PT_GUARDED_BY(mu_);
+  std::map<GroupKey, Group> groups_ GUARDED_BY(mu_);
+  std::map<BatchId, BatchRuntime> runtime_ GUARDED_BY(mu_);
+  MonoTime form_retry_at_ GUARDED_BY(mu_){};
+  int form_attempts_ GUARDED_BY(mu_) = 0;
+  MonoTime next_poll_ GUARDED_BY(mu_){};
+  Millis poll_interval_ GUARDED_BY(mu_){0};
+  // (op, task): OnStepFinished owed
+  std::vector<std::pair<OpId, std::string>> step_done_ GUARDED_BY(mu_);
+  // terminal, undelivered op -> the task that ended it
+  std::map<OpId, std::string> last_task_ GUARDED_BY(mu_);
+  std::set<OpId> delivering_ GUARDED_BY(mu_);  // terminal ops whose listeners are running
+  // recently finished, bounded by finished_history
+  std::map<OpId, Finished> finished_ GUARDED_BY(mu_);
+  std::set<OpId> needs_plan_ GUARDED_BY(mu_);  // directory mvs waiting for their delete plan
+  std::map<OpId, Verification> verifying_ GUARDED_BY(mu_);  // see Verification
+  // Copy task id -> its files. RunOnce only (running_once_ serializes it; Verify reads it
+  // without mu_).
+  std::map<std::string, CopiedFiles> copied_;
+  std::deque<OpId> finished_order_ GUARDED_BY(mu_);
+  int waiters_ GUARDED_BY(mu_) = 0;  // threads blocked in Wait()
+  bool work_ GUARDED_BY(mu_) = false;
+  bool stop_ GUARDED_BY(mu_) = false;
 
   std::atomic<bool> running_once_{false};
   std::thread thread_;

@@ -30,3 +30,7 @@ std::string OneLine(std::string s);
 bool IsNotFound(const Error& e);
 
 }  // namespace gf::fs::engine_internal
+
+namespace gf::fs {
+using namespace engine_internal;  // NOLINT: the engine's own source files only
+}  // namespace gf::fs

@@ -9,16 +9,6 @@
 
 namespace gf::fs {
 
-using engine_internal::Classify;
-using engine_internal::Disposition;
-using engine_internal::IsNotFound;
-using engine_internal::kLog;
-using engine_internal::kMaxErrorText;
-using engine_internal::kMissingPollsBeforeLookup;
-using engine_internal::kTaskListChunk;
-using engine_internal::OneLine;
-using engine_internal::Truncated;
-
 // ---------------------------------------------------------------------------------------------
 // Directory mv: the delete plan (see "mv of a directory" in transfer_engine.h)
 // ---------------------------------------------------------------------------------------------
@@ -31,7 +21,7 @@ void TransferEngine::PlanDeletes(MonoTime now) {
   };
   std::vector<Job> jobs;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     const auto& ops = journal_->state().ops;
     for (auto it = needs_plan_.begin(); it != needs_plan_.end();) {
       auto op = ops.find(*it);
@@ -78,7 +68,7 @@ void TransferEngine::PlanDeletes(MonoTime now) {
     } else if (calls > 0) {
       failed = Verify(job.copy_task, job.src, job.v, &calls, now);
     }
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto op = journal_->state().ops.find(job.id);
     if (op == journal_->state().ops.end() || !op->second.NeedsPlan()) {
       verifying_.erase(job.id);  // cancelled meanwhile

@@ -8,20 +8,10 @@
 
 namespace gf::fs {
 
-using engine_internal::Classify;
-using engine_internal::Disposition;
-using engine_internal::IsNotFound;
-using engine_internal::kLog;
-using engine_internal::kMaxErrorText;
-using engine_internal::kMissingPollsBeforeLookup;
-using engine_internal::kTaskListChunk;
-using engine_internal::OneLine;
-using engine_internal::Truncated;
-
 void TransferEngine::PollTasks(MonoTime now) {
   std::map<std::string, BatchId> tracked;  // task_id -> batch
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if (now < next_poll_) return;
     for (const auto& [id, b] : journal_->state().batches)
       if (!b.task_id.empty()) tracked[b.task_id] = id;
@@ -41,7 +31,7 @@ void TransferEngine::PollTasks(MonoTime now) {
     auto r = api_.TaskList(q);
     if (!r.ok()) {
       log::Warn(kLog, "task_list: ", r.error().Describe(), " (will retry)");
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(mu_);
       poll_interval_ = std::min(poll_interval_ * 2, opts_.poll_max);
       next_poll_ = now + poll_interval_;
       return;
@@ -54,7 +44,7 @@ void TransferEngine::PollTasks(MonoTime now) {
   std::map<std::string, Error> vanished;
   std::vector<std::string> lookups;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     for (const auto& [task, b] : tracked) {
       if (seen.count(task)) continue;
       if (++runtime_[b].missing_polls > kMissingPollsBeforeLookup) lookups.push_back(task);
@@ -72,7 +62,7 @@ void TransferEngine::PollTasks(MonoTime now) {
   // 3. Events, only for tasks whose fault count grew.
   std::vector<std::string> event_tasks;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     for (const auto& [task, t] : seen) {
       const BatchRuntime& rt = runtime_[tracked[task]];
       const bool running =
@@ -99,7 +89,7 @@ void TransferEngine::PollTasks(MonoTime now) {
   // 4. Cancellations owed: the user asked, or a fatal event makes the task hopeless.
   std::vector<std::string> cancels;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     for (const auto& [task, t] : seen) {
       BatchRuntime& rt = runtime_[tracked[task]];
       if (auto ev = newest_error.find(task); ev != newest_error.end()) {
@@ -130,7 +120,7 @@ void TransferEngine::PollTasks(MonoTime now) {
   }
 
   // 5. Apply.
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   bool changed = !cancelled.empty();
   for (const auto& [task, b] : tracked) {
     if (!journal_->state().batches.count(b)) continue;  // ended meanwhile (Cancel, ...)
@@ -240,7 +230,7 @@ std::string TransferEngine::WarningLocked(const JournalOp& op) const {
 void TransferEngine::DeliverFinished() {
   std::vector<OpResult> steps, done;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto make = [&](const JournalOp& op, const std::string& task) {
       OpResult r;
       r.id = op.id;
@@ -273,7 +263,7 @@ void TransferEngine::DeliverFinished() {
   for (const OpResult& r : done)
     for (OpListener* l : listeners_) l->OnOpFinished(r);
 
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   RetireRecord retire;
   for (const OpResult& r : done) {
     delivering_.erase(r.id);

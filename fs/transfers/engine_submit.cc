@@ -8,23 +8,14 @@
 
 namespace gf::fs {
 
-using engine_internal::Classify;
-using engine_internal::Disposition;
-using engine_internal::IsNotFound;
-using engine_internal::kLog;
-using engine_internal::kMaxErrorText;
-using engine_internal::kMissingPollsBeforeLookup;
-using engine_internal::kTaskListChunk;
-using engine_internal::OneLine;
-using engine_internal::Truncated;
-
 void TransferEngine::FormBatches(MonoTime now) {
   for (;;) {
     GroupKey key;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(mu_);
       if (now < form_retry_at_) return;
       auto ready = std::find_if(groups_.begin(), groups_.end(), [&](const auto& kv) {
+        mu_.AssertHeld();  // called by find_if, under `l`
         const Group& g = kv.second;
         const int limit = kv.first.kind == StepKind::kTransfer ? opts_.max_transfer_tasks
                                                                : opts_.max_delete_tasks;
@@ -34,7 +25,7 @@ void TransferEngine::FormBatches(MonoTime now) {
       key = ready->first;
     }
     auto sub = api_.GetSubmissionId();  // no lock across the remote call
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if (!sub.ok()) {
       form_retry_at_ = now + BackoffLocked(++form_attempts_);
       log::Warn(kLog, "submission_id: ", sub.error().Describe(), " (will retry)");
@@ -87,7 +78,7 @@ void TransferEngine::SubmitBatches(MonoTime now) {
   };
   std::vector<Job> jobs;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     const JournalState& s = journal_->state();
     for (const auto& [id, b] : s.batches) {
       if (!b.task_id.empty() || runtime_[id].next_attempt > now) continue;
@@ -128,7 +119,7 @@ void TransferEngine::SubmitBatches(MonoTime now) {
   for (Job& job : jobs) {
     auto res = job.kind == StepKind::kTransfer ? api_.SubmitTransfer(job.transfer)
                                                : api_.SubmitDelete(job.del);
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if (!journal_->state().batches.count(job.id)) continue;
     BatchRuntime& rt = runtime_[job.id];
     if (res.ok() && !res->task_id.empty()) {

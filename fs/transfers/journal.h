@@ -7,7 +7,7 @@
 // share a step kind and collection pair are grouped into a *batch*, which is one Globus task.
 // The delete step of a *directory* move first needs a delete *plan* (which paths to delete),
 // made from the copy task's successful transfers and a listing of the source (see
-// fs/transfer_engine.h, "mv of a directory").
+// transfers/engine.h, "mv of a directory").
 //
 // STATE MACHINE of an op (per step; `step` indexes StepsFor(kind)):
 //

@@ -51,11 +51,44 @@ bool PendingOverlay::DropPlaceholder(const Location& dst, uint64_t fh) {
 }
 
 void PendingOverlay::AddCopy(OpId op, const Location& src, const Location& dst, const Meta& meta) {
-  (void)src;
   MutexLock l(mu_);
   Entry& e = pending_[K(dst)];
   e = Entry{meta, op, 0, "queued", ""};
   ops_[op] = {K(dst), std::nullopt};
+  sources_.emplace(K(src), op);
+}
+
+void PendingOverlay::AddRemove(OpId op, const Location& path) {
+  MutexLock l(mu_);
+  hidden_[K(path)] = op;
+  removes_.insert(op);
+  ops_[op] = {Key{}, K(path)};  // no pending entry: only the hidden name
+}
+
+std::optional<OpId> PendingOverlay::PendingRemove(const Location& at) const {
+  MutexLock l(mu_);
+  if (removes_.empty()) return std::nullopt;
+  for (std::string p = at.path;; p = ParentPath(p)) {
+    if (auto it = hidden_.find({at.collection, p});
+        it != hidden_.end() && removes_.count(it->second))
+      return it->second;
+    if (p == "/") return std::nullopt;
+  }
+}
+
+bool PendingOverlay::CopySource(const Location& at) const {
+  MutexLock l(mu_);
+  if (sources_.empty()) return false;
+  // A source at or above `at` (a recursive copy reads everything below its source) ...
+  for (std::string p = at.path;; p = ParentPath(p)) {
+    if (sources_.count({at.collection, p})) return true;
+    if (p == "/") break;
+  }
+  // ... or below it (`at` is a directory).
+  const std::string prefix = at.path == "/" ? "/" : at.path + "/";
+  auto it = sources_.lower_bound({at.collection, prefix});
+  return it != sources_.end() && it->first.first == at.collection &&
+         it->first.second.compare(0, prefix.size(), prefix) == 0;
 }
 
 void PendingOverlay::AddMove(OpId op, const Location& src, const Location& dst, const Meta& meta) {
@@ -84,7 +117,10 @@ void PendingOverlay::Rebuild() {
   EngineProgress s = engine_.Progress();
   for (const OpStatus& op : s.ops) {
     if (op.state == OpState::kSucceeded || op.state == OpState::kFailed) continue;
-    if (op.kind == OpKind::kRemove) continue;
+    if (op.kind == OpKind::kRemove) {
+      AddRemove(op.id, op.src);
+      continue;
+    }
     Meta m;
     m.type = op.recursive ? api::EntryType::kDir : api::EntryType::kFile;
     m.size = op.recursive ? 4096 : op.size;
@@ -215,18 +251,23 @@ void PendingOverlay::OnStepFinished(const OpResult& r) {
 }
 
 void PendingOverlay::OnOpFinished(const OpResult& r) {
-  if (r.kind == OpKind::kRemove) return;
   SettledEvent ev;
   ev.op = r.id;
   ev.kind = r.kind;
-  ev.dst = r.dst;
+  ev.dst = r.kind == OpKind::kRemove ? r.src : r.dst;
   ev.ok = r.status.ok();
   ev.source = r.src;
   ev.warning = r.warning;
   if (!ev.ok) ev.error = r.status.error().Describe();
-  if (r.kind == OpKind::kMove) ev.src = r.src;
+  if (r.kind == OpKind::kMove || r.kind == OpKind::kRemove) ev.src = r.src;
   {
     MutexLock l(mu_);
+    removes_.erase(r.id);
+    for (auto s = sources_.find(K(r.src)); s != sources_.end() && s->first == K(r.src); ++s)
+      if (s->second == r.id) {
+        sources_.erase(s);
+        break;
+      }
     if (auto o = ops_.find(r.id); o != ops_.end()) {
       auto e = pending_.find(o->second.first);
       if (e != pending_.end() && e->second.op == r.id) pending_.erase(e);

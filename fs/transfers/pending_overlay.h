@@ -14,7 +14,12 @@
 //   * hidden sources: the source of a cross-collection move (and everything below it) is not
 //     shown until the move failed (it reappears untouched) or succeeded (it is gone remotely;
 //     or, for a directory move that succeeded with a warning, it reappears holding the files
-//     that were added during the move and were not copied).
+//     that were added during the move and were not copied);
+//   * removed names: the path of a queued rm/rmdir (and everything below it) is hidden the
+//     same way until the delete ended: gone for good, or back (with the reason in status) when
+//     it failed;
+//   * copy sources: the source of every pending copy, so that no name a transfer still has to
+//     read is removed (DeleteOps refuses it: EBUSY).
 //
 // FEEDS. CopyOps adds entries when it queues an op (AddCopy/AddMove) and placeholders on
 // create; the engine's listener callbacks (OnOpFinished, OnStepFinished) remove or update them;
@@ -35,6 +40,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -62,6 +68,11 @@ struct SettledEvent {
   bool step = false;    // mv: only the copy step finished (the destination is real now)
   std::string warning;  // ok with a caveat (OpResult::warning): the source still exists
 };
+
+// Why a name cannot be made again while its delete is pending.
+inline constexpr const char* kRemoveBusy =
+    "a delete of this name (or of a directory above it) is still pending: try again once it "
+    "ended (globus-fuse status); otherwise the delete could remove the new entry";
 
 class SettledSink {
  public:
@@ -102,6 +113,15 @@ class PendingOverlay final : public OpListener {
   bool DropPlaceholder(const Location& dst, uint64_t fh) EXCLUDES(mu_);
   void AddCopy(OpId op, const Location& src, const Location& dst, const Meta& meta) EXCLUDES(mu_);
   void AddMove(OpId op, const Location& src, const Location& dst, const Meta& meta) EXCLUDES(mu_);
+  // ---- fed by DeleteOps ----
+  // `path` (and everything below it) is being removed by op `op`.
+  void AddRemove(OpId op, const Location& path) EXCLUDES(mu_);
+  // The remove op hiding `at` or one of its ancestors, if any.
+  std::optional<OpId> PendingRemove(const Location& at) const EXCLUDES(mu_);
+  // True when a pending copy reads `at` or something below it (`at` a directory being removed)
+  // or `at` lies below a directory a pending copy reads.
+  bool CopySource(const Location& at) const EXCLUDES(mu_);
+
   // The entry at `dst`: nullopt if none; op 0 for a placeholder.
   std::optional<OpId> PendingOp(const Location& dst) const EXCLUDES(mu_);
   // setattr on a pending entry (cp -p sets the mtime the transfer will preserve). False when
@@ -156,7 +176,9 @@ class PendingOverlay final : public OpListener {
 
   mutable Mutex mu_;  // leaf lock: guards everything below
   std::map<Key, Entry> pending_ GUARDED_BY(mu_);
-  std::map<Key, OpId> hidden_ GUARDED_BY(mu_);  // move sources
+  std::map<Key, OpId> hidden_ GUARDED_BY(mu_);        // move sources and removed names
+  std::set<OpId> removes_ GUARDED_BY(mu_);            // the remove ops among hidden_'s values
+  std::multimap<Key, OpId> sources_ GUARDED_BY(mu_);  // pending copies' sources
   // op -> (dst, src of a move)
   std::map<OpId, std::pair<Key, std::optional<Key>>> ops_ GUARDED_BY(mu_);
   std::deque<OpOutcome> failures_ GUARDED_BY(mu_);  // newest last

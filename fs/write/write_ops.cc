@@ -109,8 +109,7 @@ write::FillFn WriteOps::FillFrom(const InodePtr& in, const Location& at) {
     Status failed = Status::Ok();
     uint64_t at_off = 0;
     auto got = sb_.remote().GetRange(
-        api::CollectionRef{c.id, *c.https_server}, sb_.homes().HttpsPath(c, at.path), 0,
-        meta->size,
+        api::CollectionRef{c.id, *c.https_server}, sb_.homes().HttpsPath(c, at.path), 0, meta->size,
         [&](std::string_view bytes) {
           Status s = put(at_off, bytes);
           at_off += bytes.size();
@@ -121,8 +120,8 @@ write::FillFn WriteOps::FillFrom(const InodePtr& in, const Location& at) {
     if (!failed.ok()) return failed.error();
     if (!got.ok()) return got.error();
     if (at_off != meta->size)
-      return Error::Local(EIO, "the remote file changed size while it was read (" + Where(at) +
-                                   ")");
+      return Error::Local(EIO,
+                          "the remote file changed size while it was read (" + Where(at) + ")");
     return meta->size;
   };
 }
@@ -376,20 +375,25 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
   }
   if (staged) {
     // The placeholder of an upload that never succeeded goes (the name did not become real).
-    if (sb_.overlay().DropPlaceholder(w->dst, fh)) sb_.InvalidatePath(w->dst.collection, w->dst.path);
+    if (sb_.overlay().DropPlaceholder(w->dst, fh))
+      sb_.InvalidatePath(w->dst.collection, w->dst.path);
   }
   if (!last || !file) return staged || removed;
   if (removed || !file->state().dirty) {
     std::lock_guard<std::mutex> l(mu_);
     if (store_) store_->Discard(h.inode->ino);
   } else {
-    log::Warn("fs", "close: ", Where(at), " was not uploaded (its upload failed); the written "
-                    "bytes are kept in ", file->data_path(), " and are not uploaded without you");
+    log::Warn("fs", "close: ", Where(at),
+              " was not uploaded (its upload failed); the written "
+              "bytes are kept in ",
+              file->data_path(), " and are not uploaded without you");
   }
   return true;
 }
 
 bool WriteOps::RemoveLocalOnly(const Location& loc) {
+  // A copy or move into the name is pending: it is not local-only (DeleteOps answers EBUSY).
+  if (sb_.overlay().PendingOp(loc)) return false;
   Ino ino = 0;
   uint64_t placeholder_fh = 0;
   {

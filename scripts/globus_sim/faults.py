@@ -145,7 +145,7 @@ class RateLimiter:
             self._windows.clear()
 
 
-FAULT_KINDS = {"status", "reset", "stall", "malformed", "endpoint_error", "reset_upload"}
+FAULT_KINDS = {"status", "reset", "stall", "malformed", "endpoint_error", "reset_upload", "drop"}
 
 
 class Fault:
@@ -176,10 +176,11 @@ class Fault:
             raise ValueError("bad route regex: %s" % e)
         self.hits = 0
 
-    def matches(self, method, route, path):
+    def matches(self, method, route, path, target=None):
         if self.method and self.method.upper() != method:
             return False
-        return self.route == route or self._regex.search(path) is not None
+        return (self.route == route or self._regex.search(path) is not None
+                or (target is not None and self._regex.search(target) is not None))
 
     def describe(self):
         d = {k: getattr(self, k) for k in ("route", "kind", "method", "status", "count",
@@ -209,11 +210,12 @@ class FaultRegistry:
         with self._lock:
             return [f.describe() for f in self._faults]
 
-    def take(self, method, route, path):
-        """Return the first matching fault (consuming one of its count), or None."""
+    def take(self, method, route, path, target=None):
+        """Return the first matching fault (consuming one of its count), or None. ``target`` is
+        the raw request target (path and query, still encoded)."""
         with self._lock:
             for f in self._faults:
-                if f.count != 0 and f.matches(method, route, path):
+                if f.count != 0 and f.matches(method, route, path, target):
                     if f.count > 0:
                         f.count -= 1
                     f.hits += 1

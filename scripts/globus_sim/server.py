@@ -286,11 +286,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if latency:
                 time.sleep(latency / 1000.0)
             fault = getattr(self, "sticky_fault", None) or \
-                sim.faults.take(self.command, req.route, req.path)
+                sim.faults.take(self.command, req.route, req.path, req.target)
             if fault is not None and fault.kind == "endpoint_error" and fault.sticky:
                 self.sticky_fault = fault  # this Handler lives as long as the connection
             if fault is not None and fault.kind == "reset_upload":
                 req.upload_fault = fault
+        if fault is not None and fault.kind == "drop":
+            # No answer at all, as from a connection the server or a NAT dropped while idle.
+            self._abort()
+            sim.metrics.count(self.command, req.route, 0, 0, 0)
+            sim.request_log.write(self.command, self.path, 0, req.route, req.user,
+                                  (time.monotonic() - t0) * 1000)
+            return
         try:
             if fault is not None and fault.kind in CANNED_FAULTS:
                 resp = app.fault_response(req, fault)

@@ -96,7 +96,9 @@ class LoginTests(SimTestCase):
         for kind in ("malformed", "reset"):
             self.sim.clear_faults()
             self.sim.fault("ls", kind, count=-1)
-            p = run_cli(self.env, "ls", TUTORIAL, check=False, timeout=120)
+            # Retried (both may pass) until the budget, shortened here, is spent.
+            p = run_cli(self.env, "ls", TUTORIAL, "-o", "retry_budget_seconds=2", check=False,
+                        timeout=120)
             self.assertEqual(p.returncode, 5, f"{kind}: {p.stderr}")  # network/transport
             self.assertTrue(p.stderr.startswith("globus-fuse:"), p.stderr)
             self.assertNotIn("Traceback", p.stderr)
@@ -234,6 +236,15 @@ class BadInputTests(SimTestCase):
                 self.assertEqual(p.returncode, 1, f"{args}: {p.stderr}")
                 self.assertIn("is a dead globus-fuse mount", p.stderr)
                 self.assertIn(f"globus-fuse unmount {m.path}", p.stderr)
+            # Listing every mount reports the dead one in place and still succeeds: one
+            # leftover mount must not break `status` for the others.
+            every = json.loads(run_cli(self.env, "status", "--json").stdout)
+            dead = [d for d in every if d["mount_point"] == m.path]
+            self.assertEqual(len(dead), 1, every)
+            self.assertTrue(dead[0]["dead"])
+            self.assertIn(f"globus-fuse unmount {m.path}", dead[0]["hint"])
+            human = run_cli(self.env, "status").stdout
+            self.assertIn(f"{m.path}: a dead globus-fuse mount", human)
             run_cli(self.env, "unmount", m.path)
             self.assertFalse(os.path.ismount(m.path))
         finally:

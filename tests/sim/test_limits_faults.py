@@ -87,6 +87,21 @@ class LimitsFaultsTest(SimTestCase):
         conn.close()
         self.assertEqual(len(self.control("GET", "/faults")["faults"]), 2)
 
+    def test_drop_closes_without_an_answer(self):
+        tut = self.colls["Globus Tutorial Collection 1"]
+        tok = self.login(scope="https://auth.globus.org/scopes/%s/https" % defaults.TUTORIAL1)[
+            defaults.TUTORIAL1]["access_token"]
+        with open(os.path.join(tut["root"], "d.txt"), "wb") as f:
+            f.write(b"kept")
+        self.control("POST", "/faults", {"route": "https_get", "kind": "drop"})
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError, ssl.SSLError)):
+            self._raw_get(tut["https_server"] + "/d.txt", tok)
+        conn, resp = self._raw_get(tut["https_server"] + "/d.txt", tok)  # the rule is used up
+        self.assertEqual(resp.read(), b"kept")
+        conn.close()
+        stats = self.control("GET", "/stats")
+        self.assertEqual(stats["responses_by_status"].get("https_get 0"), 1)
+
     def test_request_log_has_no_tokens(self):
         toks = self.login()
         self.tget(self.ep, toks[defaults.TRANSFER_RS]["access_token"])

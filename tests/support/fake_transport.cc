@@ -80,7 +80,7 @@ Result<std::string> DrainBody(const http::Request::BodySource& src, std::size_t 
 }  // namespace
 
 Result<http::Response> FakeTransport::Send(const http::Request& req) {
-  RecordedRequest rec{req.method, req.url, req.headers, req.body};
+  RecordedRequest rec{req.method, req.url, req.headers, req.body, req.fresh_connection};
   if (req.body_source.read) {
     auto body = DrainBody(req.body_source, 4096);
     if (!body.ok()) return body.error();

@@ -27,6 +27,7 @@ struct RecordedRequest {
   std::string url;
   http::Headers headers;
   std::string body;  // a streamed body (Request::body_source) is read in full and kept here
+  bool fresh_connection = false;
   std::string Header(std::string_view name) const;  // case-insensitive, "" when absent
 };
 

@@ -1,6 +1,7 @@
 // The retry policy as pure decisions: table-driven.
 #include <catch2/catch.hpp>
 
+#include "api/documents.h"
 #include "api/retry.h"
 
 using namespace gf;
@@ -35,7 +36,12 @@ TEST_CASE("which errors are retried", "[retry]") {
       {Net(TransportFailure::kDns), true},
       {Net(TransportFailure::kTls), false},
       {Net(TransportFailure::kAborted), false},
-      {Net(TransportFailure::kMalformedBody), false},
+      {Net(TransportFailure::kMalformedBody), true},  // a proxy's page, a cut document
+      {Api(404, "ClientError.NotFound"), false},
+      {ParseApiError(
+           404, "Mapping failed. GlobusError: v=1 c=ENDPOINT_ERROR GCS Manager Internal Error"),
+       true},
+      {ParseApiError(404, "GlobusError: v=1 c=INTERNAL_ERROR"), true},
       {Net(TransportFailure::kOther), false},
       {Error::Auth(AuthFailure::kLoginAgain, "x"), false},
   };
@@ -71,6 +77,50 @@ TEST_CASE("at most max_retries retries", "[retry]") {
   CHECK(DecideRetry(p, RetryState{}, Api(503), true, std::nullopt, 0).action == RetryAction::kStop);
 }
 
+TEST_CASE("the budget, not a count, ends the retries", "[retry]") {
+  RetryPolicy p;  // 60 s budget, no count cap
+  RetryState s;
+  s.retries = 40;
+  s.elapsed = Millis(59000);
+  RetryDecision d = DecideRetry(p, s, Api(503), true, std::nullopt, 0.5);
+  CHECK(d.action == RetryAction::kRetry);
+  CHECK(d.delay == Millis(1000));  // the 10 s backoff is cut to end at the budget
+  s.elapsed = Millis(60000);
+  d = DecideRetry(p, s, Api(503), true, std::nullopt, 0.5);
+  CHECK(d.action == RetryAction::kStop);
+  CHECK(d.out_of_budget);
+  // A failure that is not retried is not "out of budget".
+  d = DecideRetry(p, s, Api(404, "ClientError.NotFound"), true, std::nullopt, 0.5);
+  CHECK_FALSE(d.out_of_budget);
+  // A budget of 0: no retries at all.
+  p.budget = Millis(0);
+  d = DecideRetry(p, RetryState{}, Net(TransportFailure::kReset), true, std::nullopt, 0.5);
+  CHECK(d.action == RetryAction::kStop);
+  CHECK(d.out_of_budget);
+}
+
+TEST_CASE("a Retry-After beyond the budget ends the call at once", "[retry]") {
+  RetryPolicy p;
+  RetryState s;
+  s.elapsed = Millis(50000);
+  RetryDecision d = DecideRetry(p, s, Api(429), true, Millis(9000), 0.5);
+  CHECK(d.action == RetryAction::kRetry);
+  CHECK(d.delay == Millis(9000));  // honoured as given, not cut
+  d = DecideRetry(p, s, Api(429), true, Millis(11000), 0.5);
+  CHECK(d.action == RetryAction::kStop);
+  CHECK(d.out_of_budget);
+}
+
+TEST_CASE("fresh connections after failures that may stick to one", "[retry]") {
+  CHECK(WantsFreshConnection(Net(TransportFailure::kReset)));
+  CHECK(WantsFreshConnection(Net(TransportFailure::kTimeout)));
+  CHECK(WantsFreshConnection(Net(TransportFailure::kTruncated)));
+  CHECK(WantsFreshConnection(Net(TransportFailure::kMalformedBody)));
+  CHECK(WantsFreshConnection(ParseApiError(404, "GlobusError: v=1 c=ENDPOINT_ERROR")));
+  CHECK_FALSE(WantsFreshConnection(Net(TransportFailure::kConnect)));
+  CHECK_FALSE(WantsFreshConnection(Api(503)));
+}
+
 TEST_CASE("non-idempotent calls retry only what never reached the server", "[retry]") {
   RetryPolicy p;
   RetryState s;
@@ -86,6 +136,13 @@ TEST_CASE("non-idempotent calls retry only what never reached the server", "[ret
         RetryAction::kStop);
   CHECK(DecideRetry(p, s, Api(502), false, std::nullopt, 0).action == RetryAction::kStop);
   CHECK(DecideRetry(p, s, Api(500), false, std::nullopt, 0).action == RetryAction::kStop);
+  // A 2xx that does not parse may have done its work: not repeated blindly.
+  CHECK(DecideRetry(p, s, Net(TransportFailure::kMalformedBody), false, std::nullopt, 0).action ==
+        RetryAction::kStop);
+  // The backend could not map the collection: nothing was touched.
+  CHECK(DecideRetry(p, s, ParseApiError(404, "GlobusError: v=1 c=ENDPOINT_ERROR"), false,
+                    std::nullopt, 0)
+            .action == RetryAction::kRetry);
 }
 
 TEST_CASE("backoff is (0.25+0.5r)*2^attempt seconds, capped at 10 s", "[retry]") {
@@ -121,7 +178,10 @@ TEST_CASE("Retry-After: integer seconds on 429/503 only", "[retry]") {
   s.retries = 3;  // backoff would be >= 2 s
   CHECK(DecideRetry(p, s, Api(429), true, Millis(1000), 0.5).delay == Millis(1000));
   CHECK(DecideRetry(p, s, Api(503), true, Millis(7000), 0.5).delay == Millis(7000));
-  CHECK(DecideRetry(p, s, Api(429), true, Millis(3600 * 1000), 0.5).delay == p.max_retry_after);
+  RetryPolicy patient = p;  // a budget longer than the cap: the cap bounds the wait
+  patient.budget = Millis(7200 * 1000);
+  CHECK(DecideRetry(patient, s, Api(429), true, Millis(3600 * 1000), 0.5).delay ==
+        p.max_retry_after);
   // Ignored on other statuses: normal backoff.
   CHECK(DecideRetry(p, s, Api(500), true, Millis(1000), 0.0).delay == Backoff(p, 3, 0.0));
   CHECK(DecideRetry(p, s, Api(429), true, std::nullopt, 0.0).delay == Backoff(p, 3, 0.0));

@@ -51,6 +51,7 @@ connect_timeout = 5
 low_speed_time = 20
 request_timeout = 1h
 max_retries = 0
+retry_budget_seconds = 90s
 rate_limit_per_second = 7.5
 rate_window_seconds = 10
 auth_timeout = 300   # five minutes
@@ -100,6 +101,7 @@ delete_mode = task
   CHECK(c.low_speed_time == 20);
   CHECK(c.request_timeout == 3600);
   CHECK(c.max_retries == 0);
+  CHECK(c.retry_budget_seconds == 90);
   CHECK(c.rate_limit_per_second == 7.5);
   CHECK(c.rate_window_seconds == 10);
   CHECK(c.auth_timeout == 300);
@@ -150,6 +152,7 @@ TEST_CASE("Bad values and unknown keys are rejected with FILE:LINE", "[config]")
            {"prefetch_workers", "-1"},
            {"pending_wait_seconds", "soon"},
            {"max_retries", "two"},
+           {"retry_budget_seconds", "2h"},
            {"entry_ttl", "-5"},
            {"copy_mode", "sometimes"},
            {"sync_level", "4"},

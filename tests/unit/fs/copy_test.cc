@@ -37,23 +37,6 @@ struct CopyWorld : World {
     remote.AddDir(kGrex, "/dst");
     Make();
   }
-  // The batching window passes; the engine forms, submits and polls.
-  void Drive(int rounds = 2) {
-    for (int i = 0; i < rounds; ++i) {
-      clock.Advance(std::chrono::seconds(31));
-      engine->RunOnce();
-    }
-  }
-  // The service runs its tasks; the engine sees the outcome.
-  void Finish() {
-    remote.RunTasks();
-    Drive(3);
-  }
-  Ino Dir(const std::string& path) {
-    auto e = Walk(path);
-    REQUIRE(e.ok());
-    return e->attr.ino;
-  }
   // cp SRC DST: create, open the source, copy_file_range (kernel-clamped) until EOF.
   struct Cp {
     Result<uint64_t> first = uint64_t{0};
@@ -548,7 +531,7 @@ TEST_CASE("lock files are created and written; unlink of a name already gone is 
   REQUIRE(w.remote.Exists(kGrex, "/dst/go"));
   CHECK(w.remote.Get(kGrex, "/dst/go")->content.empty());
   CHECK(Errno(w.fs->Unlink(dst, "never").error()) == ENOENT);
-  CHECK(Errno(w.fs->Unlink(dst, "old").error()) == EROFS);
+  CHECK(w.fs->Unlink(dst, "old").ok());  // a delete op: queued, not run yet
   CHECK(w.remote.Exists(kGrex, "/dst/old"));
 }
 

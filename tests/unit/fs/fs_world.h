@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/clock.h"
@@ -165,6 +166,24 @@ struct World {
     return last;
   }
 
+  // cp/mv/rm tests: the batching window passes; the engine forms, submits and polls.
+  void Drive(int rounds = 2) {
+    for (int i = 0; i < rounds; ++i) {
+      clock.Advance(std::chrono::seconds(31));
+      engine->RunOnce();
+    }
+  }
+  // The service runs its tasks; the engine sees the outcome.
+  void Finish() {
+    remote.RunTasks();
+    Drive(3);
+  }
+  Ino Dir(const std::string& path) {
+    auto e = Walk(path);
+    REQUIRE(e.ok());
+    return e->attr.ino;
+  }
+
   Result<std::vector<std::string>> List(Ino ino, bool plus = false,
                                         CollectingReplier* out = nullptr) {
     auto fh = fs->OpenDir(ino);
@@ -194,6 +213,18 @@ struct World {
     return out;
   }
 };
+
+// Waits (bounded, yielding) for a condition another thread will make true; never asserts on
+// time and never sleeps.
+template <class F>
+bool Eventually(F f) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!f()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
 
 inline std::string Pattern(std::size_t n, unsigned seed = 7) {
   std::string s(n, '\0');

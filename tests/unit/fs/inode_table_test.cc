@@ -5,8 +5,6 @@
 #include <vector>
 
 #include "fs/superblock/inode_table.h"
-#include "fs/superblock/metadata_cache.h"
-#include "fs/superblock/negative_cache.h"
 #include "fs_world.h"
 
 using namespace gf::fs;
@@ -68,74 +66,6 @@ TEST_CASE("paths come from names, rename moves the inode", "[fs][inodes]") {
   t.Forget(d->ino, 1);
   auto f2 = t.Link(d, "f2", Kind::kFile, Role::kRemote, &c, 1);
   CHECK(t.Path(*f2) == "/d/f2");
-}
-
-TEST_CASE("negative cache: TTL and bound", "[fs][cache]") {
-  gf::FakeClock clock;
-  NegativeCache n(clock, std::chrono::seconds(10), 3);
-  n.Insert("a");
-  n.Insert("b");
-  n.Insert("c");
-  n.Insert("d");  // evicts the oldest
-  CHECK_FALSE(n.Contains("a"));
-  CHECK(n.Contains("d"));
-  CHECK(n.size() == 3);
-  clock.Advance(std::chrono::seconds(11));
-  CHECK_FALSE(n.Contains("d"));
-  n.Insert("c1/x");
-  n.Insert("c1/x/y");
-  n.Insert("c1/xz");
-  n.ErasePrefix("c1/x");
-  CHECK_FALSE(n.Contains("c1/x/y"));
-  CHECK(n.Contains("c1/xz"));
-}
-
-TEST_CASE("listing: packed names, sorted, first of repeated names kept, Find", "[fs][cache]") {
-  Listing l;
-  Meta a, b, c;
-  a.size = 1;
-  b.size = 2;
-  c.size = 3;
-  CHECK(l.Add("zeta", a));
-  CHECK(l.Add("alpha", b));
-  CHECK(l.Add("zeta", c));  // a repeated name (a broken server): the first one wins
-  CHECK(l.Add("", c));      // the caller filters names; the listing just stores them
-  l.Seal();
-  REQUIRE(l.size() == 3);
-  CHECK(l.Name(l.items[0]).empty());
-  CHECK(l.Name(l.items[1]) == "alpha");
-  CHECK(l.Name(l.items[2]) == "zeta");
-  CHECK(l.names.size() == std::string("zetaalphazeta").size());  // one block, no terminators
-  REQUIRE(l.Find("zeta"));
-  CHECK(l.Find("zeta")->meta.size == 1);
-  CHECK(l.Find("alpha")->meta.size == 2);
-  CHECK_FALSE(l.Find("alph"));
-  CHECK_FALSE(l.Find("zetaa"));
-}
-
-TEST_CASE("metadata cache: TTL, LRU bound on entries, prefix erase", "[fs][cache]") {
-  gf::FakeClock clock;
-  MetadataCache m(clock, std::chrono::seconds(60), 10);
-  auto make = [](int n) {
-    auto l = std::make_shared<Listing>();
-    for (int i = 0; i < n; ++i) l->Add("n" + std::to_string(i), Meta{});
-    l->Seal();
-    return std::shared_ptr<const Listing>(l);
-  };
-  m.Put("c/a", make(4));
-  m.Put("c/b", make(4));
-  CHECK(m.Get("c/a"));    // a is now most recently used
-  m.Put("c/c", make(4));  // 12 > 10: evicts b (LRU)
-  CHECK(m.Get("c/a"));
-  CHECK_FALSE(m.Get("c/b"));
-  CHECK(m.entries() <= 10);
-  m.Put("huge", make(11));  // larger than the bound: not cached
-  CHECK_FALSE(m.Get("huge"));
-  m.Put("c/a/x", make(1));
-  CHECK(m.ErasePrefix("c/a") == 2);
-  CHECK(m.Get("c/c"));
-  clock.Advance(std::chrono::seconds(61));
-  CHECK_FALSE(m.Get("c/c"));
 }
 
 // Dentry keys view the name stored in the inode they point at (no second copy): every way a

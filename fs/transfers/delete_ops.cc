@@ -1,0 +1,104 @@
+// DeleteOps: see delete_ops.h.
+#include "fs/transfers/delete_ops.h"
+
+#include <cerrno>
+
+#include "common/log.h"
+#include "fs/paths.h"
+
+namespace gf::fs {
+
+DeleteOps::DeleteOps(Superblock& sb, TransferEngine& engine, const FsOptions& options)
+    : sb_(sb), engine_(engine), options_(options) {}
+
+Status DeleteOps::Unlink(const InodePtr& parent, const std::string& name,
+                         const std::atomic<bool>* cancel, int32_t origin_pid) {
+  return Remove(parent, name, false, cancel, origin_pid);
+}
+
+Status DeleteOps::Rmdir(const InodePtr& parent, const std::string& name,
+                        const std::atomic<bool>* cancel, int32_t origin_pid) {
+  return Remove(parent, name, true, cancel, origin_pid);
+}
+
+Status DeleteOps::Remove(const InodePtr& parent, const std::string& name, bool dir,
+                         const std::atomic<bool>* cancel, int32_t origin_pid) {
+  const char* what = dir ? "rmdir" : "rm";
+  GF_TRY_STATUS(sb_.CheckWritableParent(parent, what));
+  const Collection& c = *parent->collection;
+  if (IsHomeEntry(*parent, name)) return Error::Local(EBUSY, "~ is the home directory");
+  const Location at{c.id, JoinPath(sb_.Path(*parent), name)};
+  PendingOverlay& overlay = sb_.overlay();
+  // Local only: a placeholder nobody copied into (cp failed before copy_file_range).
+  // TODO(merge with writes): `if (writes_.RemoveLocalOnly(at)) return Status::Ok();` first.
+  if (!dir && overlay.DropPlaceholder(at, 0)) {
+    sb_.InvalidatePath(at.collection, at.path);
+    return Status::Ok();
+  }
+  if (overlay.PendingOp(at)) return sb_.errors().Local(what, &c, at.path, EBUSY, kPendingBusy);
+  // A name that is not there (hidden by a pending rm or mv, a placeholder its close already
+  // dropped, deleted elsewhere) is ENOENT.
+  auto found = sb_.Resolve(parent, name);
+  if (!found.ok()) return found.error();
+  const bool is_dir = found->kind == Kind::kDir;
+  if (dir && !is_dir) return Error::Local(ENOTDIR, at.path + " is not a directory");
+  if (!dir && is_dir) return Error::Local(EISDIR, at.path + " is a directory");
+  if (overlay.CopySource(at))
+    return sb_.errors().Local(what, &c, at.path, EBUSY,
+                              "a pending copy still reads this; remove it once the copy ended "
+                              "(globus-fuse status)");
+  if (dir) GF_TRY_STATUS(CheckEmpty(c, at.path));
+  OpRequest req = OpRequest::Remove(at, is_dir);
+  req.origin_pid = origin_pid;
+  auto op = engine_.Enqueue(req);
+  if (!op.ok()) return sb_.errors().Report(what, &c, at.path, op.error());
+  overlay.AddRemove(*op, at);
+  log::Info("fs", what, " ", Where(&c, at.path), ": queued as delete op ", *op);
+  sb_.AfterRemoveQueued(parent, name);
+  if (!options_.copy_wait) return Status::Ok();
+  return WaitFor(*op, cancel, c, at.path, what);
+}
+
+Status DeleteOps::CheckEmpty(const Collection& c, const std::string& path) {
+  // Fresh: a recursive delete of a directory someone else filled meanwhile would take their
+  // files with it. (What appears between this listing and the task's run is still deleted:
+  // docs/SEMANTICS.md, "Deletes".)
+  sb_.cache().Erase(CacheKey(c.id, path));
+  auto listing = sb_.GetListing(c, path);
+  if (!listing.ok()) return sb_.errors().Report("rmdir", &c, path, listing.error());
+  PendingOverlay& overlay = sb_.overlay();
+  for (const Listing::Item& item : (*listing)->items)
+    if (!overlay.Hidden(c.id, JoinPath(path, std::string((*listing)->Name(item)))))
+      return Error::Local(ENOTEMPTY, path + " is not empty");
+  if (!overlay.PendingChildren(c.id, path).empty())
+    return Error::Local(ENOTEMPTY, path + " is not empty (a copy into it is pending)");
+  return Status::Ok();
+}
+
+Status DeleteOps::WaitFor(OpId op, const std::atomic<bool>* cancel, const Collection& c,
+                          const std::string& path, const char* what) {
+  Status s = engine_.Wait(op, std::nullopt, cancel);
+  if (s.ok()) return s;
+  const Error& e = s.error();
+  if (e.kind != ErrorKind::kLocal) return sb_.errors().Report(what, &c, path, e);  // it failed
+  switch (e.sys_errno) {
+    case EINTR: {
+      Status cs = engine_.Cancel(op);
+      log::Info("fs", what, " ", Where(&c, path), ": interrupted; delete op ", op,
+                cs.ok() ? " cancelled" : " could not be cancelled: " + cs.error().Describe());
+      return Error::Local(EINTR, "interrupted: the delete was cancelled");
+    }
+    case ESHUTDOWN:
+      return sb_.errors().Local(what, &c, path, EINTR,
+                                "the mount is shutting down; the delete goes on at Globus and "
+                                "the next mount tracks it");
+    case ENOENT:  // finished and forgotten: the overlay remembers failures
+      if (auto f = sb_.overlay().FailureOf(op))
+        return sb_.errors().Report(what, &c, path, ErrorFor(*f, what));
+      return Status::Ok();
+    default:
+      return sb_.errors().Report(what, &c, path, e);
+  }
+}
+
+}  // namespace gf::fs

@@ -1,0 +1,67 @@
+// DeleteOps: rm and rmdir of remote entries, as Globus delete work (docs/SEMANTICS.md,
+// "Deletes").
+//
+//   unlink(2) of a remote file    a remove op (TransferEngine::Enqueue: journaled with
+//                                 fdatasync before it returns); the overlay hides the name at
+//                                 once; the engine batches every remove queued close together
+//                                 in one collection into one delete task
+//   rmdir(2) of a remote directory  ENOTEMPTY unless a fresh listing, minus the names hidden by
+//                                 pending removes, plus pending entries, is empty; then a
+//                                 recursive remove op (the service needs recursive=true even
+//                                 for an empty directory, and the files under it that the user
+//                                 removed first may not be deleted yet)
+//
+// So `rm -r` of a tree becomes at most two tasks: one non-recursive task of its files and one
+// recursive task of its directories (the engine groups by the task's `recursive` flag; a path
+// that a recursive item already covers is harmless: ignore_missing is always true, so a task
+// replayed after a crash does not fail on what its first run removed).
+//
+// Refused before anything is queued:
+//   * the mount root, .by-id, a collection's own directory: EPERM (they are not remote
+//     entries); "~" (the home directory): EBUSY;
+//   * a name a pending copy or move writes to (a placeholder in use or a pending destination):
+//     EBUSY, as for rename: the kernel holds the directory locked during unlink, and waiting
+//     for a transfer would freeze every `ls` of it;
+//   * the source of a pending copy, or a name inside it, or a directory holding one: EBUSY:
+//     nothing a pending transfer still has to read is deleted.
+// A placeholder nobody copied into is local only: dropped, with no remote call.
+//
+// --copy-mode=wait applies: unlink/rmdir return when the delete task ended, with its error;
+// Ctrl-C cancels the task (as for cp; the name reappears when the cancel took effect).
+#pragma once
+
+#include <atomic>
+#include <string>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "fs/options.h"
+#include "fs/superblock/superblock.h"
+#include "fs/transfers/engine.h"
+
+namespace gf::fs {
+
+class DeleteOps {
+ public:
+  DeleteOps(Superblock& sb, TransferEngine& engine, const FsOptions& options);
+
+  Status Unlink(const InodePtr& parent, const std::string& name, const std::atomic<bool>* cancel,
+                int32_t origin_pid);
+  Status Rmdir(const InodePtr& parent, const std::string& name, const std::atomic<bool>* cancel,
+               int32_t origin_pid);
+
+ private:
+  Status Remove(const InodePtr& parent, const std::string& name, bool dir,
+                const std::atomic<bool>* cancel, int32_t origin_pid);
+  // ENOTEMPTY unless the directory at `path` shows no entry (fresh listing, overlay applied).
+  Status CheckEmpty(const Collection& c, const std::string& path);
+  // --copy-mode=wait: the op's outcome; Ctrl-C cancels it.
+  Status WaitFor(OpId op, const std::atomic<bool>* cancel, const Collection& c,
+                 const std::string& path, const char* what);
+
+  Superblock& sb_;
+  TransferEngine& engine_;
+  const FsOptions& options_;
+};
+
+}  // namespace gf::fs

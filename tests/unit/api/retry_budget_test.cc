@@ -1,0 +1,249 @@
+// The retry budget end to end through RequestExecutor (via TransferClient and HttpsClient over
+// FakeTransport): bursts of errors ridden out, malformed 2xx bodies, cancellation, token refresh
+// while the network is down, transient 404s, and what non-idempotent calls do instead.
+// Time is a FakeClock moved only by the recording sleeper: no real sleeping.
+#include <catch2/catch.hpp>
+
+#include <cerrno>
+
+#include "api/https_client.h"
+#include "api/transfer_client.h"
+#include "common/cancel.h"
+#include "tests/support/fake_transport.h"
+#include "tests/support/fixtures.h"
+#include "tests/support/token_fixed.h"
+#include "tests/unit/api/test_policy.h"
+
+using namespace gf;
+using namespace gf::api;
+using gf::testing::FakeTransport;
+using gf::testing::FixedTokenSource;
+using gf::testing::Fixture;
+
+namespace {
+constexpr const char* kRoot = "https://transfer.example";
+const CollectionRef kColl{"c0ffee", "https://m-1234.data.example:8443"};
+
+// A token source whose token service is unreachable for the first `failures` calls (the
+// network is down when a laptop wakes with an expired token).
+class FlakyTokens : public auth::TokenSource {
+ public:
+  int failures = 0;
+  int refresh_failures = 0;
+  int calls = 0, refreshes = 0;
+  Result<std::string> AccessToken(const std::string&) override {
+    ++calls;
+    if (failures > 0) {
+      --failures;
+      return Error::Transport(TransportFailure::kConnect, "auth.globus.org unreachable");
+    }
+    return std::string("tok");
+  }
+  Status ForceRefresh(const std::string&) override {
+    ++refreshes;
+    if (refresh_failures > 0) {
+      --refresh_failures;
+      return Error::Transport(TransportFailure::kDns, "no DNS");
+    }
+    return Status::Ok();
+  }
+};
+
+template <class Tokens>
+struct Env {
+  FakeTransport transport;
+  Tokens tokens;
+  gf::testing::RecordingSleeper sleeper;
+  TransferClient client{transport, tokens, kRoot, sleeper.Policy()};
+};
+
+std::string LsBody() { return Fixture("transfer_ls_root_tutorial.json"); }
+
+Result<FileList> LsRoot(TransferClient& c) {
+  LsQuery q;
+  q.path = "/";
+  return c.Ls("c", q);
+}
+}  // namespace
+
+TEST_CASE("a burst of 503s longer than five retries no longer fails an ls", "[retry_budget]") {
+  Env<FixedTokenSource> env;
+  for (int i = 0; i < 6; ++i)
+    env.transport.Push(503, R"({"code": "ServiceUnavailable", "message": "busy"})");
+  env.transport.Push(200, LsBody());
+  auto r = LsRoot(env.client);
+  REQUIRE(r.ok());
+  CHECK(env.transport.request_count() == 7);
+  CHECK(env.sleeper.sleeps.size() == 6);
+  CHECK(env.sleeper.total() < Millis(60000));
+}
+
+TEST_CASE("Retry-After is honoured within the budget", "[retry_budget]") {
+  Env<FixedTokenSource> env;
+  env.transport.Push(429, "", {{"Retry-After", "7"}});
+  env.transport.Push(200, LsBody());
+  REQUIRE(LsRoot(env.client).ok());
+  CHECK(env.sleeper.sleeps == std::vector<Millis>{Millis(7000)});
+
+  Env<FixedTokenSource> later;  // longer than the whole budget: fail now, do not wait
+  later.transport.Push(503, "", {{"Retry-After", "120"}});
+  auto r = LsRoot(later.client);
+  REQUIRE_FALSE(r.ok());
+  CHECK(ErrnoFor(r.error()) == ETIMEDOUT);
+  CHECK(later.sleeper.sleeps.empty());
+}
+
+TEST_CASE("a 200 whose body does not parse is retried on an idempotent call", "[retry_budget]") {
+  Env<FixedTokenSource> env;
+  env.transport.Push(200, "<html><body>proxy says hi</body></html>");
+  env.transport.Push(200, R"({"DATA_TYPE": "file_list", "DATA": [)");  // cut short
+  env.transport.Push(200, LsBody());
+  auto r = LsRoot(env.client);
+  REQUIRE(r.ok());
+  CHECK_FALSE(r->entries.empty());
+  auto reqs = env.transport.requests();
+  REQUIRE(reqs.size() == 3);
+  CHECK_FALSE(reqs[0].fresh_connection);
+  CHECK(reqs[1].fresh_connection);
+  CHECK(reqs[2].fresh_connection);
+
+  Env<FixedTokenSource> always;  // a malformed body that never goes away ends with the budget
+  always.transport.SetHandler([](const auto&) { return FakeTransport::Reply(200, "nope"); });
+  auto bad = always.client.Stat("c", "/x");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error().transport == TransportFailure::kMalformedBody);
+  CHECK(ErrnoFor(bad.error()) == ETIMEDOUT);
+  CHECK(always.sleeper.total() == Millis(60000));
+}
+
+TEST_CASE("a submit whose 200 does not parse is resolved by its submission_id", "[retry_budget]") {
+  Env<FixedTokenSource> env;
+  env.transport.Push(200, R"({"DATA_TYPE": "transfer_result", "code": "Acc)");  // unreadable
+  env.transport.Push(200, R"({"DATA_TYPE": "transfer_result", "code": "Duplicate",
+      "task_id": "task-1", "submission_id": "sub-9"})");
+  TransferRequest t;
+  t.submission_id = "sub-9";
+  t.source_endpoint = "s";
+  t.destination_endpoint = "d";
+  t.items.push_back({"/a", "/b", false});
+  auto res = env.client.SubmitTransfer(t);
+  REQUIRE(res.ok());
+  CHECK(res->task_id == "task-1");  // the task the first submission created: not a second one
+  auto reqs = env.transport.requests();
+  REQUIRE(reqs.size() == 2);
+  CHECK(reqs[0].body == reqs[1].body);
+  CHECK(reqs[1].body.find(R"("submission_id":"sub-9")") != std::string::npos);
+}
+
+TEST_CASE("Ctrl-C ends a retry wait at once with EINTR", "[retry_budget]") {
+  FakeTransport transport;
+  FixedTokenSource tokens;
+  std::atomic<bool> interrupted{false};
+  FakeClock clock;
+  int sleeps = 0;
+  RetryPolicy p;
+  p.clock = &clock;
+  p.random01 = [] { return 0.5; };
+  // The user presses Ctrl-C during the first backoff; a real sleep returns early when the
+  // flag it is given is raised (DefaultSleep), so the flag must be the published one.
+  p.sleep = [&](Millis, const std::atomic<bool>* cancel) {
+    ++sleeps;
+    CHECK(cancel == &interrupted);
+    interrupted = true;
+  };
+  TransferClient client{transport, tokens, kRoot, p};
+  transport.SetHandler([](const auto&) { return FakeTransport::Reply(503, ""); });
+  CancelScope published(&interrupted);  // what the FUSE adapter does for the request
+  auto r = LsRoot(client);
+  REQUIRE_FALSE(r.ok());
+  CHECK(ErrnoFor(r.error()) == EINTR);
+  CHECK(sleeps == 1);
+  CHECK(transport.request_count() == 1);
+}
+
+TEST_CASE("an expired token whose refresh cannot reach Auth waits within the budget",
+          "[retry_budget]") {
+  Env<FlakyTokens> env;
+  env.tokens.failures = 3;  // the network comes back after three tries
+  env.transport.Push(200, LsBody());
+  REQUIRE(LsRoot(env.client).ok());
+  CHECK(env.transport.request_count() == 1);  // nothing was sent without a token
+  CHECK(env.sleeper.sleeps.size() == 3);
+
+  Env<FlakyTokens> refresh;  // a 401 whose refresh hits a DNS failure: wait, refresh again
+  refresh.tokens.refresh_failures = 1;
+  refresh.transport.Push(401, R"({"code": "AuthenticationFailed"})");
+  refresh.transport.Push(401, R"({"code": "AuthenticationFailed"})");
+  refresh.transport.Push(200, LsBody());
+  REQUIRE(LsRoot(refresh.client).ok());
+  CHECK(refresh.tokens.refreshes == 2);
+  CHECK(refresh.sleeper.sleeps.size() == 1);
+
+  Env<FixedTokenSource> logged_out;  // "log in again" is not waited for
+  logged_out.tokens.SetMissing(auth::kTransferResourceServer);
+  auto r = LsRoot(logged_out.client);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().kind == ErrorKind::kAuth);
+  CHECK(logged_out.sleeper.sleeps.empty());
+}
+
+TEST_CASE("a rename whose answer was lost is looked up, not repeated", "[retry_budget]") {
+  const std::string missing = Fixture("error_stat_not_found_404.json");
+  const std::string file = Fixture("transfer_stat_file.json");
+  Env<FixedTokenSource> done;
+  done.transport.Push(FakeTransport::Fail(TransportFailure::kReset));  // after it was sent
+  done.transport.Push(404, missing);                                   // stat old: gone
+  done.transport.Push(200, file);                                      // stat new: there
+  REQUIRE(done.client.Rename("c", "/a", "/b").ok());
+  auto reqs = done.transport.requests();
+  REQUIRE(reqs.size() == 3);
+  CHECK(reqs[1].method == "GET");
+  CHECK(reqs[2].method == "GET");
+
+  Env<FixedTokenSource> not_done;  // old still there: the failure is reported, not retried
+  not_done.transport.Push(FakeTransport::Fail(TransportFailure::kReset));
+  not_done.transport.Push(200, file);
+  auto s = not_done.client.Rename("c", "/a", "/b");
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().transport == TransportFailure::kReset);
+  CHECK(not_done.transport.request_count() == 2);
+}
+
+TEST_CASE("a 404 ENDPOINT_ERROR is a transient backend fault, never ENOENT", "[retry_budget]") {
+  const std::string body =
+      "Mapping collection to specified ID failed. GlobusError: v=1 c=ENDPOINT_ERROR GCS "
+      "Manager Internal Error";
+  FakeTransport transport;
+  FixedTokenSource tokens;
+  gf::testing::RecordingSleeper sleeper;
+  HttpsClient client{transport, tokens, sleeper.Policy()};
+  std::string got;
+  auto sink = [&](std::string_view c) {
+    got.append(c);
+    return true;
+  };
+  transport.Push(404, body);
+  transport.Push(404, body);
+  transport.Push(206, "hello", {{"Content-Range", "bytes 0-4/5"}, {"Content-Length", "5"}});
+  auto r = client.GetRange(kColl, "/f", 0, 5, sink);
+  REQUIRE(r.ok());
+  CHECK(got == "hello");
+  auto reqs = transport.requests();
+  REQUIRE(reqs.size() == 3);
+  CHECK(reqs[1].fresh_connection);
+  CHECK(reqs[2].fresh_connection);
+
+  // A backend that stays broken: ETIMEDOUT after the budget, never "no such file".
+  transport.SetHandler([&](const auto&) { return FakeTransport::Reply(404, body); });
+  auto broken = client.GetRange(kColl, "/f", 0, 5, sink);
+  REQUIRE_FALSE(broken.ok());
+  CHECK(ErrnoFor(broken.error()) == ETIMEDOUT);
+  Error plain = broken.error();
+  plain.sys_errno = 0;
+  CHECK(ErrnoFor(plain) == EIO);
+  // A plain 404 is a missing file, at once.
+  transport.Push(404, R"({"code": "NotFound"})");
+  auto gone = client.GetRange(kColl, "/g", 0, 5, sink);
+  REQUIRE_FALSE(gone.ok());
+  CHECK(ErrnoFor(gone.error()) == ENOENT);
+}

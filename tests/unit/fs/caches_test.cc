@@ -1,0 +1,284 @@
+// The superblock's caches and coordination parts, tested directly: NegativeCache,
+// Listing / MetadataCache, SingleFlight, WorkQueue, CollectionRegistry (over FakeRemote).
+// Threads are synchronised by gates and bounded spins, never by sleeping.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <future>
+#include <thread>
+
+#include "common/clock.h"
+#include "fs/remote.h"
+#include "fs/superblock/collections.h"
+#include "fs/superblock/metadata_cache.h"
+#include "fs/superblock/negative_cache.h"
+#include "fs/superblock/single_flight.h"
+#include "fs/work_queue.h"
+#include "tests/support/fake_remote.h"
+#include "tests/unit/fs/fs_world.h"
+
+namespace gf::fs::testing {
+
+TEST_CASE("negative cache: TTL and bound", "[fs][cache]") {
+  gf::FakeClock clock;
+  NegativeCache n(clock, std::chrono::seconds(10), 3);
+  n.Insert("a");
+  n.Insert("b");
+  n.Insert("c");
+  n.Insert("d");  // evicts the oldest
+  CHECK_FALSE(n.Contains("a"));
+  CHECK(n.Contains("d"));
+  CHECK(n.size() == 3);
+  clock.Advance(std::chrono::seconds(11));
+  CHECK_FALSE(n.Contains("d"));
+  n.Insert("c1/x");
+  n.Insert("c1/x/y");
+  n.Insert("c1/xz");
+  n.ErasePrefix("c1/x");
+  CHECK_FALSE(n.Contains("c1/x/y"));
+  CHECK(n.Contains("c1/xz"));
+}
+
+TEST_CASE("listing: packed names, sorted, first of repeated names kept, Find", "[fs][cache]") {
+  Listing l;
+  Meta a, b, c;
+  a.size = 1;
+  b.size = 2;
+  c.size = 3;
+  CHECK(l.Add("zeta", a));
+  CHECK(l.Add("alpha", b));
+  CHECK(l.Add("zeta", c));  // a repeated name (a broken server): the first one wins
+  CHECK(l.Add("", c));      // the caller filters names; the listing just stores them
+  l.Seal();
+  REQUIRE(l.size() == 3);
+  CHECK(l.Name(l.items[0]).empty());
+  CHECK(l.Name(l.items[1]) == "alpha");
+  CHECK(l.Name(l.items[2]) == "zeta");
+  CHECK(l.names.size() == std::string("zetaalphazeta").size());  // one block, no terminators
+  REQUIRE(l.Find("zeta"));
+  CHECK(l.Find("zeta")->meta.size == 1);
+  CHECK(l.Find("alpha")->meta.size == 2);
+  CHECK_FALSE(l.Find("alph"));
+  CHECK_FALSE(l.Find("zetaa"));
+}
+
+TEST_CASE("metadata cache: TTL, LRU bound on entries, prefix erase", "[fs][cache]") {
+  gf::FakeClock clock;
+  MetadataCache m(clock, std::chrono::seconds(60), 10);
+  auto make = [](int n) {
+    auto l = std::make_shared<Listing>();
+    for (int i = 0; i < n; ++i) l->Add("n" + std::to_string(i), Meta{});
+    l->Seal();
+    return std::shared_ptr<const Listing>(l);
+  };
+  m.Put("c/a", make(4));
+  m.Put("c/b", make(4));
+  CHECK(m.Get("c/a"));    // a is now most recently used
+  m.Put("c/c", make(4));  // 12 > 10: evicts b (LRU)
+  CHECK(m.Get("c/a"));
+  CHECK_FALSE(m.Get("c/b"));
+  CHECK(m.entries() <= 10);
+  m.Put("huge", make(11));  // larger than the bound: not cached
+  CHECK_FALSE(m.Get("huge"));
+  m.Put("c/a/x", make(1));
+  CHECK(m.ErasePrefix("c/a") == 2);
+  CHECK(m.Get("c/c"));
+  clock.Advance(std::chrono::seconds(61));
+  CHECK_FALSE(m.Get("c/c"));
+}
+
+TEST_CASE("negative cache: expiry per entry, Erase, prefix erase keeps siblings", "[fs][cache]") {
+  gf::FakeClock clock;
+  NegativeCache n(clock, std::chrono::seconds(10), 100);
+  n.Insert("c/a");
+  clock.Advance(std::chrono::seconds(6));
+  n.Insert("c/b");
+  clock.Advance(std::chrono::seconds(5));  // a is 11 s old, b 5 s
+  CHECK_FALSE(n.Contains("c/a"));
+  CHECK(n.Contains("c/b"));
+  n.Erase("c/b");
+  CHECK_FALSE(n.Contains("c/b"));
+  n.Insert("c/d");
+  n.Insert("c/d/e");
+  n.Insert("c/dx");
+  n.ErasePrefix("c/d");
+  CHECK_FALSE(n.Contains("c/d"));
+  CHECK_FALSE(n.Contains("c/d/e"));
+  CHECK(n.Contains("c/dx"));  // a sibling whose name starts alike is not below c/d
+}
+
+TEST_CASE("metadata cache: a replaced listing stays valid for its holders", "[fs][cache]") {
+  gf::FakeClock clock;
+  MetadataCache m(clock, std::chrono::seconds(60), 100);
+  auto one = std::make_shared<Listing>();
+  one->Add("old", Meta{});
+  one->Seal();
+  m.Put("c/d", one);
+  auto held = m.Get("c/d");
+  auto two = std::make_shared<Listing>();
+  two->Add("new", Meta{});
+  two->Seal();
+  m.Put("c/d", two);
+  REQUIRE(held);
+  CHECK(held->Find("old"));  // the holder's snapshot is unchanged
+  CHECK(m.Get("c/d")->Find("new"));
+  CHECK(m.listings() == 1);
+  CHECK(m.entries() == 1);
+  m.Erase("c/d");
+  CHECK_FALSE(m.Get("c/d"));
+  CHECK(m.entries() == 0);
+}
+
+TEST_CASE("single flight: concurrent callers share one call; later callers call again",
+          "[fs][coalesce]") {
+  SingleFlight<std::string, int> flight;
+  std::promise<void> gate;
+  std::shared_future<void> open = gate.get_future().share();
+  std::atomic<int> calls{0};
+  auto slow = [&]() -> Result<int> {
+    ++calls;
+    open.wait();
+    return 42;
+  };
+  auto leader = std::async(std::launch::async, [&] { return flight.Do("k", slow); });
+  REQUIRE(Eventually([&] { return flight.InFlight("k"); }));
+  auto follower = std::async(std::launch::async, [&] { return flight.Do("k", slow); });
+  REQUIRE(Eventually([&] { return flight.waiting() == 1; }));
+  gate.set_value();
+  auto a = leader.get();
+  auto b = follower.get();
+  REQUIRE((a.ok() && b.ok()));
+  CHECK(*a == 42);
+  CHECK(*b == 42);
+  CHECK(calls == 1);
+  CHECK_FALSE(flight.InFlight("k"));
+  auto again = flight.Do("k", [&]() -> Result<int> {
+    ++calls;
+    return 7;
+  });
+  CHECK(*again == 7);  // nothing is cached here: the caller's cache is its own
+  CHECK(calls == 2);
+}
+
+TEST_CASE("single flight: an error is shared like a value", "[fs][coalesce]") {
+  SingleFlight<std::string, int> flight;
+  auto r = flight.Do("k", []() -> Result<int> { return Error::Local(ENOENT, "gone"); });
+  REQUIRE_FALSE(r.ok());
+  CHECK(ErrnoFor(r.error()) == ENOENT);
+  CHECK_FALSE(flight.InFlight("k"));
+}
+
+TEST_CASE("work queue: refuses before start unless asked to queue, bounded, Stop drops",
+          "[fs][workqueue]") {
+  SECTION("not started: refused") {
+    WorkQueue q("t", 1, 4);
+    CHECK_FALSE(q.Submit([] {}));
+  }
+  SECTION("accept_before_start: queued, run once started") {
+    WorkQueue q("t", 1, 4, /*accept_before_start=*/true);
+    std::atomic<int> ran{0};
+    REQUIRE(q.Submit([&] { ++ran; }));
+    CHECK(q.queued() == 1);
+    CHECK(ran == 0);
+    q.Start();
+    q.WaitIdle();
+    CHECK(ran == 1);
+    q.Stop();
+  }
+  SECTION("full: refused; Stop drops what is queued") {
+    WorkQueue q("t", 1, 2);
+    q.Start();
+    std::promise<void> gate;
+    std::shared_future<void> open = gate.get_future().share();
+    std::atomic<int> ran{0};
+    REQUIRE(q.Submit([&] {
+      open.wait();
+      ++ran;
+    }));
+    REQUIRE(Eventually([&] { return q.running() == 1; }));
+    CHECK(q.Submit([&] { ++ran; }));
+    CHECK(q.Submit([&] { ++ran; }));
+    CHECK_FALSE(q.Submit([&] { ++ran; }));  // two queued: full
+    CHECK(q.queued() == 2);
+    std::thread stopper([&] { q.Stop(); });  // waits for the running item
+    REQUIRE(Eventually([&] { return q.queued() == 0; }));
+    gate.set_value();
+    stopper.join();
+    CHECK(ran == 1);  // the queued items were dropped
+    CHECK_FALSE(q.Submit([] {}));
+  }
+  SECTION("no threads: refused") {
+    WorkQueue q("t", 0, 4);
+    q.Start();
+    CHECK_FALSE(q.Submit([] {}));
+  }
+}
+
+namespace {
+struct RegistryWorld {
+  gf::FakeClock clock;
+  gf::testing::FakeRemote remote;
+  Remote door{remote, remote, FailingAuthorizer::Instance()};
+  CollectionCatalog catalog;
+  NegativeCache negative{clock, std::chrono::seconds(10), 100};
+  std::unique_ptr<CollectionRegistry> registry;
+  RegistryWorld() {
+    remote.AddCollection(MakeEndpoint(kTut, "Globus Tutorial Collection 1", "https://t"));
+    remote.AddCollection(MakeEndpoint(kShared1, "Shared Data", "https://s1"));
+    remote.AddCollection(MakeEndpoint(kShared2, "Shared Data", "https://s2"));
+    remote.AddCollection(MakeEndpoint(kSlash, "A/B Lab", "https://ab"));
+    remote.AddCollection(
+        MakeEndpoint(kEndpoint, "Grex Endpoint", std::nullopt, "GCSv5_endpoint", true));
+  }
+  CollectionRegistry& Make(std::vector<std::string> specs) {
+    registry = std::make_unique<CollectionRegistry>(
+        door, catalog, clock, negative,
+        CollectionRegistry::Options{std::move(specs), false, std::chrono::seconds(60),
+                                    std::chrono::seconds(60)});
+    return *registry;
+  }
+};
+std::vector<std::string> Names(const std::vector<RootEntry>& entries) {
+  std::vector<std::string> out;
+  for (const auto& e : entries) out.push_back(e.name);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("collection registry: configured ids and names, clashes, slashes, endpoints",
+          "[fs][root]") {
+  RegistryWorld w;
+  auto& r = w.Make({kTut, "A/B Lab", "Shared Data"});
+  auto names = Names(r.List());
+  std::sort(names.begin(), names.end());  // resolved concurrently: any order
+  CHECK(names == std::vector<std::string>{"A\xE2\x88\x95"
+                                          "B Lab",
+                                          "Globus Tutorial Collection 1", "Shared Data",
+                                          "Shared Data (dddddddd)"});
+  // Interned once, in the catalog: the names other parts show come from there.
+  CHECK(w.catalog.NameOf(kTut) == "Globus Tutorial Collection 1");
+  CHECK(r.Known().size() == 4);
+  // A GCSv5 endpoint holds no data: not a collection.
+  auto ep = r.ById(kEndpoint);
+  REQUIRE_FALSE(ep.ok());
+  CHECK(ErrnoFor(ep.error()) == ENOENT);
+  CHECK(w.catalog.NameOf(kEndpoint).empty());
+}
+
+TEST_CASE("collection registry: lookups by exact name join the root; misses are cached",
+          "[fs][root]") {
+  RegistryWorld w;
+  auto& r = w.Make({});
+  CHECK(r.List().empty());
+  auto hit = r.Lookup("Globus Tutorial Collection 1");
+  REQUIRE(hit.ok());
+  CHECK(hit->collection->id == kTut);
+  CHECK(Names(r.List()) == std::vector<std::string>{"Globus Tutorial Collection 1"});
+  w.remote.ResetCalls();
+  CHECK_FALSE(r.Lookup("Globus Tutorial").ok());  // exact matches only
+  CHECK_FALSE(r.Lookup("Globus Tutorial").ok());  // the miss is cached
+  CHECK(w.remote.Calls("endpoint_search") == 1);
+  CHECK_FALSE(r.Lookup(".Trash").ok());  // hidden names are never searched
+  CHECK(w.remote.Calls("endpoint_search") == 1);
+}
+
+}  // namespace gf::fs::testing
