@@ -105,7 +105,11 @@ Result<std::string> Filesystem::ReadLink(Ino ino) {
 
 Result<Entry> Filesystem::Mkdir(Ino parent, const std::string& name, uint32_t mode) {
   (void)mode;  // the service creates directories with its own default mode
-  return sb_.Mkdir(sb_.Inode(parent), name);
+  auto dir = sb_.Inode(parent);
+  auto made = sb_.Mkdir(dir, name);
+  if (made.ok() && dir && dir->collection)
+    writes_.MadeDirectory({dir->collection->id, JoinPath(sb_.Path(*dir), name)});
+  return made;
 }
 
 Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_parent_ino,

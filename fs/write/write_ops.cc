@@ -231,10 +231,11 @@ std::optional<Status> WriteOps::SetAttr(const InodePtr& in, std::optional<uint64
   std::shared_ptr<FileHandle> h = fh ? handles_.File(*fh) : nullptr;
   if (h && !std::get_if<WriteHandle>(&h->as)) h = nullptr;
   uint64_t any_fh = 0;
+  const std::string key = in->collection ? in->collection->id + "\n" + sb_.Path(*in) : "";
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = inodes_.find(in->ino);
-    if (!size && metadata && written_.count(in->ino)) return Status::Ok();
+    if (!size && metadata && !key.empty() && written_.count(key)) return Status::Ok();
     if (it == inodes_.end() || it->second.handles == 0) return std::nullopt;
     any_fh = it->second.placeholder_fh;
   }
@@ -298,8 +299,7 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     InodeState& st = inodes_[ino];
     st.uploading = false;
     if (result.ok()) {
-      if (written_.size() >= kMaxWritten) written_.clear();
-      written_.insert(ino);
+      NoteMadeLocked(snapshot.at);
       st.uploaded = true;
       st.remote_exists = true;
       staged->MarkClean(state.generation);
@@ -389,6 +389,16 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
               file->data_path(), " and are not uploaded without you");
   }
   return true;
+}
+
+void WriteOps::NoteMadeLocked(const Location& at) {
+  if (written_.size() >= kMaxWritten) written_.clear();
+  written_.insert(at.collection + "\n" + at.path);
+}
+
+void WriteOps::MadeDirectory(const Location& at) {
+  std::lock_guard<std::mutex> l(mu_);
+  NoteMadeLocked(at);
 }
 
 bool WriteOps::RemoveLocalOnly(const Location& loc) {

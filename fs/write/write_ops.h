@@ -75,6 +75,8 @@ class WriteOps {
   // staged; no PUT succeeded, none in flight) is removed locally and true is returned. If an
   // upload of the name is in flight, waits for it to end and returns false.
   bool RemoveLocalOnly(const Location& loc);
+  // A directory this mount made (mkdir): its metadata setattr is accepted like a written file's.
+  void MadeDirectory(const Location& at);
 
  private:
   struct InodeState {
@@ -105,10 +107,13 @@ class WriteOps {
   std::condition_variable upload_ended_;
   std::unique_ptr<write::StagingStore> store_;
   std::map<Ino, InodeState> inodes_;
-  // Inodes this mount uploaded: `cp -p`, `tar x` and `rsync -a` set mode and times right after
-  // close, and that is accepted (not applied). Bounded: cleared when it reaches kMaxWritten.
+  // Names this mount uploaded or made (mkdir): `cp -p`, `tar x`, `unzip` and `rsync -a` set
+  // mode, owner and times right after close (of a directory: after its last entry), and that
+  // is accepted (not applied). Keyed by "<collection>\n<path>" (an inode number may change
+  // when the name is looked up again). Bounded: cleared when it reaches kMaxWritten.
   static constexpr size_t kMaxWritten = 100000;
-  std::set<Ino> written_;
+  std::set<std::string> written_;
+  void NoteMadeLocked(const Location& at);
   uint64_t next_id_ = 0;
 };
 

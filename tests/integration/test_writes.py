@@ -8,9 +8,10 @@ import subprocess
 import tempfile
 import unittest
 
-from tests.integration.harness import Mount, MountTestCase
+from tests.integration.harness import Mount, MountTestCase, wait_for
 
 TUTORIAL = "Globus Tutorial Collection 1"
+LAPTOP = "alice laptop (Globus Connect Personal)"  # a collection without an HTTPS server
 
 
 def run(*args, **kw):
@@ -145,6 +146,86 @@ class WriteTests(MountTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.truth("tarx/d/f.txt"), b"in tar\n")
 
+    def test_vim_save(self):
+        # vim's save: a backup (writebackup), a write of the whole file, an fsync, then the
+        # backup is removed. backupcopy=no makes it rename the original to the backup first.
+        # Each run edits its own file: its swap file's delete (a delete task) may still be
+        # pending when the next run starts, and re-creating that name is EBUSY meanwhile
+        # (SEMANTICS, "Deletes").
+        for copy in ("yes", "no"):
+            name = f"vim-{copy}.txt"
+            self.seed(name, b"one\ntwo\n")
+            r = run("vim", "-u", "NONE", "-N", "-es", "-c", f"set backupcopy={copy} writebackup",
+                    "-c", "%s/two/three/", "-c", "wq", self.m(name))
+            self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+            self.assertEqual(self.truth(name), b"one\nthree\n", copy)
+            self.assertEqual([n for n in os.listdir(self.b()) if n.startswith(name)], [name])
+
+    def test_unzip(self):
+        src = os.path.join(self.local, "z")
+        os.makedirs(os.path.join(src, "sub"), exist_ok=True)
+        data = os.urandom(300 << 10)
+        with open(os.path.join(src, "sub", "blob.bin"), "wb") as f:
+            f.write(data)
+        arc = os.path.join(self.local, "t.zip")
+        self.assertEqual(run("zip", "-qr", arc, "sub", cwd=src).returncode, 0)
+        os.makedirs(self.m("unz"), exist_ok=True)
+        r = run("unzip", "-q", arc, "-d", self.m("unz"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("unz/sub/blob.bin"), data)
+
+    def test_touch_new_and_metadata_of_written_files(self):
+        r = run("touch", self.m("empty.txt"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.isfile(self.m("empty.txt")))
+        # The 0-byte PUT is made at the last close (RELEASE), which the kernel sends right
+        # after close(2) returns: a shell redirect closes a dup before its command writes.
+        wait_for(lambda: os.path.exists(self.b("empty.txt")), 10, "the empty file's PUT")
+        self.assertEqual(self.truth("empty.txt"), b"")
+        src = os.path.join(self.local, "p.txt")
+        with open(src, "w") as f:
+            f.write("kept\n")
+        os.utime(src, (1_000_000_000, 1_000_000_000))
+        r = run("cp", "-p", src, self.m("p.txt"))  # sets mode and times after writing
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("p.txt"), b"kept\n")
+        os.chmod(self.m("p.txt"), 0o600)  # accepted for a file this mount wrote
+
+    def test_a_413_is_efbig_and_names_the_setting(self):
+        self.sim.control("POST", "config", {"tunables": {"https_put_max_bytes": 1000}})
+        try:
+            f = open(self.m("too-big.bin"), "wb")
+            f.write(b"x" * 4096)
+            with self.assertRaises(OSError) as cm:
+                f.close()
+            self.assertEqual(cm.exception.errno, errno.EFBIG)
+        finally:
+            self.sim.control("POST", "config", {"tunables": {"https_put_max_bytes": 1 << 30}})
+        self.assertFalse(os.path.exists(self.b("too-big.bin")))
+        self.assertIn("max_upload_size", self.mount.output())
+
+    def test_a_collection_without_https_refuses_writes_before_any_byte(self):
+        root = self.sim.root(LAPTOP)
+        with open(os.path.join(root, "laptop.txt"), "wb") as f:
+            f.write(b"on the laptop\n")
+        base = self.path(LAPTOP)
+        for flags in (os.O_RDWR | os.O_CREAT, os.O_WRONLY | os.O_APPEND):
+            with self.assertRaises(OSError) as cm:
+                os.open(os.path.join(base, "laptop.txt"), flags, 0o644)
+            self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP, flags)
+        # O_WRONLY|O_TRUNC may be a cp destination: it opens, and its first write is refused.
+        fd = os.open(os.path.join(base, "new.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            with self.assertRaises(OSError) as cm:
+                os.write(fd, b"x")
+            self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP)
+        finally:
+            os.close(fd)
+        self.assertFalse(os.path.exists(os.path.join(root, "new.txt")))
+        with open(os.path.join(root, "laptop.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"on the laptop\n")
+        self.assertIn("no HTTPS server", self.mount.output())
+
     @unittest.skipUnless(shutil.which("rsync"), "rsync is not installed")
     def test_rsync_default_and_inplace(self):
         src = os.path.join(self.local, "rs.txt")
@@ -198,6 +279,29 @@ class LimitTests(MountTestCase):
             self.assertEqual(cm.exception.errno, errno.EFBIG)
         finally:
             os.close(fd)
+
+
+class StagingSpaceTests(MountTestCase):
+    mount_args = ("-o", "write_cache_limit=1M", "-o", "max_upload_size=0")
+
+    def test_staging_full_is_enospc_at_the_write_and_keeps_what_was_accepted(self):
+        os.makedirs(os.path.join(self.sim.root(TUTORIAL), "full"), exist_ok=True)
+        name = self.path(TUTORIAL, "full", "f.bin")
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644)
+        accepted = b""
+        try:
+            chunk = os.urandom(256 << 10)
+            with self.assertRaises(OSError) as cm:
+                for _ in range(8):
+                    n = os.write(fd, chunk)
+                    accepted += chunk[:n]
+                    self.assertEqual(n, len(chunk))  # all or nothing per write
+            self.assertEqual(cm.exception.errno, errno.ENOSPC)
+        finally:
+            os.close(fd)  # uploads what the writes accepted
+        self.assertEqual(len(accepted), 1 << 20)
+        with open(os.path.join(self.sim.root(TUTORIAL), "full", "f.bin"), "rb") as f:
+            self.assertEqual(f.read(), accepted)
 
 
 if __name__ == "__main__":
