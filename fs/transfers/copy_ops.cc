@@ -30,8 +30,8 @@ CopyOps::CopyOps(Superblock& sb, TransferEngine& engine, HandleTable& handles,
 Opened CopyOps::AddPlaceholder(const InodePtr& in, const Location& dst, const Meta& meta,
                                bool existed, int flags) {
   Opened o;
-  o.fh = handles_.Add(std::make_shared<FileHandle>(in, std::in_place_type<WriteHandle>, dst, true,
-                                                   existed, flags));
+  o.fh = handles_.Add(
+      std::make_shared<FileHandle>(in, std::in_place_type<WriteHandle>, dst, true, existed, flags));
   sb_.overlay().AddPlaceholder(dst, meta, o.fh);
   return o;
 }
@@ -65,8 +65,7 @@ Result<Created> CopyOps::Create(const InodePtr& parent, const std::string& name,
   m.permissions = mode & 07777;
   if (!in) in = sb_.Link(parent, name, Resolved{Kind::kFile, Role::kRemote, m});
   Created out;
-  out.opened =
-      AddPlaceholder(in, Location{c->id, path}, m, existing.ok() && !was_pending, flags);
+  out.opened = AddPlaceholder(in, Location{c->id, path}, m, existing.ok() && !was_pending, flags);
   sb_.AfterCreate(*c, path);
   out.entry = sb_.attrs().MakeEntry(*in, &m);
   return out;
@@ -117,8 +116,8 @@ Result<std::optional<Opened>> CopyOps::Open(const InodePtr& in, int flags,
   if (has_pending && pending_op == 0) {
     Opened o;
     o.direct_io = true;  // a placeholder reads as empty
-    o.fh = writing ? handles_.Add(std::make_shared<FileHandle>(
-                         in, std::in_place_type<WriteHandle>, at, false, false, flags))
+    o.fh = writing ? handles_.Add(std::make_shared<FileHandle>(in, std::in_place_type<WriteHandle>,
+                                                               at, false, false, flags))
                    : handles_.Add(std::make_shared<FileHandle>(in, std::in_place_type<FixedContent>,
                                                                FixedContent{}));
     return std::optional<Opened>(o);
@@ -194,6 +193,7 @@ Result<uint64_t> CopyOps::CopyFileRange(const InodePtr& src_in, FileHandle* dst_
   auto same_file = [&] {
     MutexLock l(dst->mu);
     dst->write_refused = true;
+    dst->same_file = true;
     return SameFileError(sc, src.path);
   };
   if (dst->dst.collection == sc.id && src.path == dst->dst.path) return same_file();

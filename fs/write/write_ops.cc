@@ -159,6 +159,10 @@ Result<size_t> WriteOps::Write(FileHandle& h, uint64_t offset, std::string_view 
     MutexLock l(w->mu);
     if (w->op != 0 || w->queuing)
       return Refuse("write", w->dst, EBUSY, "a copy into this file is queued");
+    if (w->same_file)
+      return Refuse("write", w->dst, EINVAL,
+                    "the source of this copy is the same file under another name (.by-id or "
+                    "~): nothing was written");
     if (!c || !HasHttps(*c)) {
       w->write_refused = true;  // the placeholder must not become an empty file
     }
@@ -237,6 +241,10 @@ std::optional<Status> WriteOps::SetAttr(const InodePtr& in, std::optional<uint64
     auto it = inodes_.find(in->ino);
     if (!size && metadata && !key.empty() && written_.count(key)) return Status::Ok();
     if (it == inodes_.end() || it->second.handles == 0) return std::nullopt;
+    // Mode, owner or times of a file open for writing are accepted only once it is being
+    // rewritten (written, truncated or created): `cp -p` and `tar x` set them then. `touch` of
+    // an existing file that nobody writes would be a change that never happens: EROFS.
+    if (!size && !it->second.staged && it->second.placeholder_fh == 0) return std::nullopt;
     any_fh = it->second.placeholder_fh;
   }
   if (!h) {
@@ -272,8 +280,13 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
   InodeState snapshot;
   {
     std::unique_lock<std::mutex> l(mu_);
-    upload_ended_.wait(l, [&] { return !inodes_[ino].uploading; });
-    InodeState& st = inodes_[ino];
+    upload_ended_.wait(l, [&] {
+      auto it = inodes_.find(ino);
+      return it == inodes_.end() || !it->second.uploading;
+    });
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return Status::Ok();  // released and clean: nothing to upload
+    InodeState& st = it->second;
     if (!st.staged || st.removed || !st.staged->state().dirty) return Status::Ok();
     st.uploading = true;
     staged = st.staged;
@@ -294,6 +307,11 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     out = uploader_.Upload(r);
     if (!out.ok()) result = out.error();
   }
+  if (result.ok()) {
+    // The new size and mtime show from the server from now on (before a waiting unlink looks).
+    sb_.overlay().DropPlaceholder(snapshot.at, snapshot.placeholder_fh);
+    sb_.InvalidatePath(snapshot.at.collection, snapshot.at.path);
+  }
   {
     std::lock_guard<std::mutex> l(mu_);
     InodeState& st = inodes_[ino];
@@ -304,14 +322,16 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
       st.remote_exists = true;
       staged->MarkClean(state.generation);
     }
+    // Every handle was released while this upload ran: the release left the state to us.
+    if (st.handles <= 0 && !staged->state().dirty) {
+      inodes_.erase(ino);
+      if (store_) store_->Discard(ino);
+    }
   }
   upload_ended_.notify_all();
   if (!result.ok()) return sb_.errors().Report(op, &c, snapshot.at.path, result.error());
   log::Debug("fs", "uploaded ", Where(&c, snapshot.at.path), " (", state.size, " bytes",
              out->via_temp ? ", through a temporary name" : "", ")");
-  // The new size and mtime show from the server from now on.
-  sb_.overlay().DropPlaceholder(snapshot.at, snapshot.placeholder_fh);
-  sb_.InvalidatePath(snapshot.at.collection, snapshot.at.path);
   return Status::Ok();
 }
 
@@ -350,11 +370,15 @@ Status WriteOps::Fsync(FileHandle& h) {
 bool WriteOps::Release(uint64_t fh, FileHandle& h) {
   auto* w = std::get_if<WriteHandle>(&h.as);
   if (!w) return false;
-  bool staged = false;
+  bool staged = false, unused = false;
   {
     MutexLock l(w->mu);
     staged = w->staged;
+    unused = w->placeholder && w->op == 0 && !w->queuing && !w->write_refused && !w->staged;
   }
+  const Collection* c = h.inode->collection;
+  log::Debug("fs", "release ", Where(w->dst), " fh ", fh, unused ? " (an empty new file)" : "");
+  if (unused && c && HasHttps(*c)) return MakeEmpty(fh, h, *w, *c);
   std::shared_ptr<write::StagedFile> file;
   bool last = false, removed = false;
   Location at;
@@ -391,6 +415,53 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
   return true;
 }
 
+// `touch NEW`, `: > f`, cp of an empty file: a placeholder that nothing was written or copied
+// into becomes an empty file at its last close (one 0-byte PUT). Decided at RELEASE, not at a
+// FLUSH: a shell redirect closes a dup of the file before its command writes. The PUT runs as
+// an upload of the inode, so an unlink racing with it (vim deletes its probe files right after
+// closing them) waits for it and then deletes the file remotely instead of leaving it behind.
+bool WriteOps::MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Collection& c) {
+  const Ino ino = h.inode->ino;
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    auto it = inodes_.find(ino);
+    if (it != inodes_.end() && it->second.removed) {  // unlinked first: nothing remote to make
+      if (--it->second.handles <= 0 && !it->second.uploading) inodes_.erase(it);
+      return true;
+    }
+    upload_ended_.wait(l, [&] { return !inodes_.count(ino) || !inodes_[ino].uploading; });
+    InodeState& st = inodes_[ino];
+    if (st.staged) {  // another handle wrote: its upload owns the name, not an empty file
+      --st.handles;
+      return true;
+    }
+    if (st.handles == 0) st.at = w.dst;  // (a state made just for this PUT)
+    st.uploading = true;
+  }
+  Status s = sb_.remote().Put(api::CollectionRef{c.id, *c.https_server},
+                              sb_.homes().HttpsPath(c, w.dst.path), {});
+  if (!s.ok()) sb_.errors().Report("close", &c, w.dst.path, s.error());  // close(2) returned
+  // Before the upload ends for a waiting unlink: it must find the remote file, not the
+  // placeholder.
+  if (sb_.overlay().DropPlaceholder(w.dst, fh)) sb_.InvalidatePath(w.dst.collection, w.dst.path);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = inodes_.find(ino);
+    if (it != inodes_.end()) {
+      InodeState& st = it->second;
+      st.uploading = false;
+      if (s.ok()) {
+        st.uploaded = st.remote_exists = true;
+        NoteMadeLocked(w.dst);
+      }
+      if (st.placeholder_fh == fh) st.placeholder_fh = 0;
+      if (--st.handles <= 0 && !st.staged) inodes_.erase(it);
+    }
+  }
+  upload_ended_.notify_all();
+  return true;
+}
+
 void WriteOps::NoteMadeLocked(const Location& at) {
   if (written_.size() >= kMaxWritten) written_.clear();
   written_.insert(at.collection + "\n" + at.path);
@@ -403,7 +474,7 @@ void WriteOps::MadeDirectory(const Location& at) {
 
 bool WriteOps::RemoveLocalOnly(const Location& loc) {
   // A copy or move into the name is pending: it is not local-only (DeleteOps answers EBUSY).
-  if (sb_.overlay().PendingOp(loc)) return false;
+  if (auto op = sb_.overlay().PendingOp(loc); op && *op != 0) return false;  // (0: a placeholder)
   Ino ino = 0;
   uint64_t placeholder_fh = 0;
   {
@@ -418,6 +489,7 @@ bool WriteOps::RemoveLocalOnly(const Location& loc) {
     InodeState& st = inodes_[ino];
     if (st.uploaded || st.remote_exists) return false;
     st.removed = true;
+    log::Debug("fs", "unlink ", Where(loc), ": local only (never uploaded)");
     placeholder_fh = st.placeholder_fh;
     if (store_ && st.staged) store_->Discard(ino);
   }

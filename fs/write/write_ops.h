@@ -96,6 +96,8 @@ class WriteOps {
   write::FillFn FillFrom(const InodePtr& in, const Location& at);
   // Uploads the inode's staged file if it is dirty (single flight per inode).
   Status Upload(const InodePtr& in, const char* op);
+  // The last close of a placeholder nothing was written or copied into: a 0-byte PUT.
+  bool MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Collection& c);
   Error Refuse(const char* op, const Location& at, int err, const std::string& why);
 
   Superblock& sb_;

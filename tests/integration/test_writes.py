@@ -149,17 +149,18 @@ class WriteTests(MountTestCase):
     def test_vim_save(self):
         # vim's save: a backup (writebackup), a write of the whole file, an fsync, then the
         # backup is removed. backupcopy=no makes it rename the original to the backup first.
-        # Each run edits its own file: its swap file's delete (a delete task) may still be
-        # pending when the next run starts, and re-creating that name is EBUSY meanwhile
-        # (SEMANTICS, "Deletes").
+        # Each run edits a file in its own folder: vim's swap file and its "4913" probe file
+        # are deleted by delete tasks, which may still be pending when the next run starts,
+        # and re-creating such a name is EBUSY meanwhile (SEMANTICS, "Deletes").
         for copy in ("yes", "no"):
-            name = f"vim-{copy}.txt"
+            name = f"vim-{copy}/f.txt"
+            os.makedirs(self.b(f"vim-{copy}"), exist_ok=True)
             self.seed(name, b"one\ntwo\n")
             r = run("vim", "-u", "NONE", "-N", "-es", "-c", f"set backupcopy={copy} writebackup",
                     "-c", "%s/two/three/", "-c", "wq", self.m(name))
             self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
             self.assertEqual(self.truth(name), b"one\nthree\n", copy)
-            self.assertEqual([n for n in os.listdir(self.b()) if n.startswith(name)], [name])
+            self.assertEqual(os.listdir(self.m(f"vim-{copy}")), ["f.txt"])
 
     def test_unzip(self):
         src = os.path.join(self.local, "z")
