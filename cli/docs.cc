@@ -107,7 +107,7 @@ const ConfigKeyDoc kKeyDocs[] = {
      "How a file is replaced: rename a finished upload over it, or delete it first."},
     {"delete_mode", "https", true,
      "How one file is deleted: an HTTPS DELETE, or a Transfer delete task. Not used yet: "
-     "deletes are not wired in."},
+     "every delete is a Transfer delete task."},
 };
 
 // Sections only the man pages have: (title, roff body).
