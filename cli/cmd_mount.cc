@@ -43,6 +43,7 @@
 #include "fs/fuse/mount.h"
 #include "fs/transfers/engine.h"
 #include "fs/transfers/journal.h"
+#include "fs/write/staging_store.h"
 
 namespace gf::cli {
 
@@ -743,8 +744,13 @@ int CmdMount(int argc, char** argv) {
       return ReportError(e);
     }
   }
+  if (c.write_mode == "background")
+    return ReportError(Error::Config(
+        "write_mode = background is not implemented yet: use write_mode = close (uploads at "
+        "close and fsync)"));
   fs::FsOptions fo = fs::FsOptions::FromConfig(c);
   fo.mount_point = mp;
+  if (!c.cache_dir.empty()) fo.staging_dir = fs::write::StagingDir(c.cache_dir, MountId(mp));
   // The parts of the mount, each built once, in order, before what stands on it.
   fs::CollectionCatalog catalog;
   // Policy errors (identity link, consent, re-authentication) run a login flow from inside the

@@ -94,22 +94,20 @@ const ConfigKeyDoc kKeyDocs[] = {
     {"log_file", "stderr, or state_dir/MOUNT.log for a background mount", false, "Where logs go."},
     {"debug", "false", true, "Debug logging (tokens are never logged)."},
     {"cache_dir", "$XDG_CACHE_HOME/globus-fuse", false,
-     "Where files being written are staged before upload. Not used yet: writes are not wired "
-     "in."},
+     "Where files being written are staged before upload (per mount: a 0700 directory)."},
     {"write_cache_limit", "10G", true,
-     "The most bytes staged for upload at once. Not used yet: writes are not wired in."},
+     "The most bytes staged for upload at once; a write past it fails with ENOSPC."},
     {"max_upload_size", "1G", true,
-     "The largest file the mount will upload (0 = no limit). Not used yet: writes are not wired "
-     "in."},
+     "The largest file the mount will upload (0 = no limit); the write past it fails with "
+     "EFBIG."},
     {"write_mode", "close", true,
-     "close: close and fsync return the upload's result; background: close returns at once. "
-     "Not used yet: writes are not wired in."},
+     "close: close and fsync return the upload's result. background is not implemented yet "
+     "(the mount refuses it)."},
     {"upload_replace", "rename", true,
-     "How a file is replaced: rename a finished upload over it, or delete it first. Not used "
-     "yet: writes are not wired in."},
+     "How a file is replaced: rename a finished upload over it, or delete it first."},
     {"delete_mode", "https", true,
      "How one file is deleted: an HTTPS DELETE, or a Transfer delete task. Not used yet: "
-     "deletes are not wired in."},
+     "every delete is a Transfer delete task."},
 };
 
 // Sections only the man pages have: (title, roff body).

@@ -394,29 +394,29 @@ const std::vector<Key>& ServiceAndMountKeys() {
 // Writes and deletes: validated, not used until the write path is wired in (docs/WRITES.md).
 const std::vector<Key>& WriteKeys() {
   static const std::vector<Key> keys = {
-      {"cache_dir", "a directory path (not used yet: writes are not wired in)",
+      {"cache_dir", "a directory path",
        [](Config& c, const std::string& v, const std::string& base) {
          if (v.empty()) return false;
          c.cache_dir = Resolve(v, base);
          return true;
        }},
-      {"write_cache_limit", "a size such as 10G, or 0 for no bound (not used yet)",
+      {"write_cache_limit", "a size such as 10G, or 0 for no bound",
        [](Config& c, const std::string& v, const std::string&) {
          return SetSize(c.write_cache_limit, v);
        }},
-      {"max_upload_size", "a size such as 1G, or 0 for no bound (not used yet)",
+      {"max_upload_size", "a size such as 1G, or 0 for no bound",
        [](Config& c, const std::string& v, const std::string&) {
          return SetSize(c.max_upload_size, v);
        }},
-      {"write_mode", "close or background (not used yet: writes are not wired in)",
+      {"write_mode", "close or background (background is not implemented yet)",
        [](Config& c, const std::string& v, const std::string&) {
          return SetChoice(c.write_mode, v, "close", "background");
        }},
-      {"upload_replace", "rename or delete-then-rename (not used yet)",
+      {"upload_replace", "rename or delete-then-rename",
        [](Config& c, const std::string& v, const std::string&) {
          return SetChoice(c.upload_replace, v, "rename", "delete-then-rename");
        }},
-      {"delete_mode", "https or task (not used yet: deletes are not wired in)",
+      {"delete_mode", "https or task (not used yet: every delete is a delete task)",
        [](Config& c, const std::string& v, const std::string&) {
          return SetChoice(c.delete_mode, v, "https", "task");
        }},

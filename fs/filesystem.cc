@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "common/log.h"
+#include "fs/paths.h"
 #include "fs/status/status_document.h"
 
 #ifndef RENAME_NOREPLACE
@@ -33,6 +34,7 @@ Filesystem::Filesystem(const FsParts& parts, FsOptions options, Clock& clock)
       sb_(remote_, parts.catalog, parts.engine, parts.notifier, errors_, options_, clock),
       reads_(sb_, options_),
       copies_(sb_, parts.engine, handles_, options_, clock),
+      writes_(sb_, handles_, options_),
       deletes_(sb_, parts.engine, options_) {}
 
 Filesystem::~Filesystem() { Stop(); }
@@ -68,14 +70,25 @@ void Filesystem::ForgetMulti(const std::vector<std::pair<Ino, uint64_t>>& batch)
 Result<AttrReply> Filesystem::GetAttr(Ino ino) {
   auto in = sb_.Inode(ino);
   if (!in) return UnknownInode();
-  return sb_.GetAttr(in);
+  auto a = sb_.GetAttr(in);
+  if (a.ok())
+    if (auto size = writes_.StagedSize(ino)) {
+      a->attr.size = *size;
+      a->attr.blocks = (*size + 511) / 512;
+    }
+  return a;
 }
 
 Result<AttrReply> Filesystem::SetAttr(Ino ino, const SetAttrRequest& req) {
   auto in = sb_.Inode(ino);
   if (!in) return UnknownInode();
   const bool changes = req.size || req.mode || req.uid || req.gid || req.atime || req.mtime;
-  if (!changes) return sb_.GetAttr(in);
+  if (!changes) return GetAttr(ino);
+  if (auto written = writes_.SetAttr(in, req.fh, req.size,
+                                     req.mode || req.uid || req.gid || req.atime || req.mtime)) {
+    if (!written->ok()) return written->error();
+    return GetAttr(ino);
+  }
   if (auto pending = copies_.SetAttrPending(in, req.size, req.mtime_value)) {
     if (!pending->ok()) return pending->error();
     return sb_.GetAttr(in);
@@ -92,7 +105,11 @@ Result<std::string> Filesystem::ReadLink(Ino ino) {
 
 Result<Entry> Filesystem::Mkdir(Ino parent, const std::string& name, uint32_t mode) {
   (void)mode;  // the service creates directories with its own default mode
-  return sb_.Mkdir(sb_.Inode(parent), name);
+  auto dir = sb_.Inode(parent);
+  auto made = sb_.Mkdir(dir, name);
+  if (made.ok() && dir && dir->collection)
+    writes_.MadeDirectory({dir->collection->id, JoinPath(sb_.Path(*dir), name)});
+  return made;
 }
 
 Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_parent_ino,
@@ -112,9 +129,14 @@ Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_paren
   return sb_.Rename(parent, name, new_parent, new_name, flags);
 }
 
-Status Filesystem::Unlink(Ino parent, const std::string& name, const std::atomic<bool>* cancel,
+Status Filesystem::Unlink(Ino parent_ino, const std::string& name, const std::atomic<bool>* cancel,
                           int32_t origin_pid) {
-  return deletes_.Unlink(sb_.Inode(parent), name, cancel, origin_pid);
+  auto parent = sb_.Inode(parent_ino);
+  // A file created through the mount and never uploaded goes without a remote call.
+  if (parent && parent->collection && parent->kind == Kind::kDir &&
+      writes_.RemoveLocalOnly({parent->collection->id, JoinPath(sb_.Path(*parent), name)}))
+    return Status::Ok();
+  return deletes_.Unlink(parent, name, cancel, origin_pid);
 }
 
 Status Filesystem::Rmdir(Ino parent, const std::string& name, const std::atomic<bool>* cancel,
@@ -141,8 +163,15 @@ Status Filesystem::CreateUnsupported(NodeKind kind, Ino parent_ino, const std::s
                        "devices, FIFOs or sockets)");
 }
 
-Result<Created> Filesystem::Create(Ino parent, const std::string& name, uint32_t mode, int flags) {
-  return copies_.Create(sb_.Inode(parent), name, mode, flags);
+Result<Created> Filesystem::Create(Ino parent_ino, const std::string& name, uint32_t mode,
+                                   int flags) {
+  auto parent = sb_.Inode(parent_ino);
+  if (parent && parent->collection && parent->kind == Kind::kDir)
+    GF_TRY_STATUS(writes_.CheckOpen(*parent->collection, JoinPath(sb_.Path(*parent), name), flags,
+                                    false, "create"));
+  auto c = copies_.Create(parent, name, mode, flags);
+  if (c.ok()) writes_.Opened(c->opened.fh);
+  return c;
 }
 
 Result<uint64_t> Filesystem::CopyFileRange(Ino in_ino, uint64_t fh_in, uint64_t off_in, Ino out_ino,
@@ -206,14 +235,18 @@ Result<Opened> Filesystem::Open(Ino ino, int flags, const std::atomic<bool>* can
   if (in->role == Role::kControlFile) return OpenControlFile(in, flags);
   if (in->role != Role::kRemote || in->kind != Kind::kFile)
     return Error::Local(EINVAL, "not a regular file");
-  std::optional<Location> write_target;
-  auto pending = copies_.Open(in, flags, cancel, &write_target);
+  if ((flags & O_ACCMODE) != O_RDONLY)
+    GF_TRY_STATUS(writes_.CheckOpen(*in->collection, sb_.Path(*in), flags, true, "open"));
+  auto pending = copies_.Open(in, flags, cancel);
   if (!pending.ok()) return pending.error();
-  if (*pending) return **pending;
+  if (*pending) {
+    writes_.Opened((*pending)->fh);
+    return **pending;
+  }
   Opened o;
   auto h = reads_.Open(in, o);
   if (!h.ok()) return h.error();
-  h->write_target = std::move(write_target);
+  if (writes_.StagedSize(ino)) o.direct_io = true, o.keep_cache = false;  // the staged bytes
   o.fh =
       handles_.Add(std::make_shared<FileHandle>(in, std::in_place_type<ReadHandle>, std::move(*h)));
   return o;
@@ -223,6 +256,7 @@ Result<ReadData> Filesystem::Read(uint64_t fh, uint64_t offset, uint64_t size,
                                   const std::atomic<bool>* cancel) {
   auto h = handles_.File(fh);
   if (!h) return Error::Local(EBADF, "unknown file handle");
+  if (auto staged = writes_.Read(*h, offset, size)) return std::move(*staged);
   if (auto* r = std::get_if<ReadHandle>(&h->as))
     return reads_.Read(h->inode, *r, offset, size, cancel);
   const auto* fixed = std::get_if<FixedContent>(&h->as);
@@ -230,22 +264,30 @@ Result<ReadData> Filesystem::Read(uint64_t fh, uint64_t offset, uint64_t size,
   return ReadData(fixed->bytes.substr(offset, size));
 }
 
-Status Filesystem::Write(uint64_t fh) { return copies_.Write(handles_.File(fh).get()); }
+Result<size_t> Filesystem::Write(uint64_t fh, uint64_t offset, std::string_view bytes) {
+  auto h = handles_.File(fh);
+  if (!h) return Error::Local(EBADF, "unknown file handle");
+  return writes_.Write(*h, offset, bytes);
+}
 
 Status Filesystem::Flush(uint64_t fh) {
   auto h = handles_.File(fh);
-  return h ? copies_.Flush(*h) : Status::Ok();
+  if (!h) return Status::Ok();
+  GF_TRY_STATUS(writes_.Flush(*h));
+  return copies_.Flush(*h);
 }
 
 Status Filesystem::Fsync(uint64_t fh, const std::atomic<bool>* cancel) {
   auto h = handles_.File(fh);
   if (!h) return Error::Local(EBADF, "unknown file handle");
+  GF_TRY_STATUS(writes_.Fsync(*h));
   return copies_.Fsync(*h, cancel);
 }
 
 void Filesystem::Release(uint64_t fh) {
   auto h = handles_.TakeFile(fh);
-  if (h) copies_.Release(fh, *h);
+  // A handle that wrote is the write path's; otherwise a placeholder may become an empty file.
+  if (h && !writes_.Release(fh, *h)) copies_.Release(fh, *h);
 }  // the handle goes here, outside every lock: its reader cancels in-flight parts
 
 // ---------------------------------------------------------------------------------------------

@@ -11,8 +11,9 @@
 //   ReadOps      read/         open for reading, read-ahead, the memory budget, ESTALE
 //   CopyOps      transfers/    cp/mv as Globus transfer tasks: placeholders, copy_file_range,
 //                              cross-collection rename, waits; the engine and its journal
+//   WriteOps     write/        written bytes: staging, upload at close/fsync, truncate
 //   DeleteOps    transfers/    rm/rmdir as Globus delete tasks (batched by the engine)
-//   HandleTable  handles.h     open files (FixedContent | ReadHandle | CopyDestination) and dirs
+//   HandleTable  handles.h     open files (FixedContent | ReadHandle | WriteHandle) and dirs
 //   ErrorLog, StatusReport  status/  what failed and what to do; the status document
 //
 // Namespace: MOUNT/<collection>/..., MOUNT/<bookmark> (symlink), MOUNT/.by-id/<uuid>/...,
@@ -52,6 +53,7 @@
 #include "fs/transfers/copy_ops.h"
 #include "fs/transfers/delete_ops.h"
 #include "fs/transfers/engine.h"
+#include "fs/write/write_ops.h"
 
 namespace gf::fs {
 
@@ -147,12 +149,15 @@ class Filesystem {
   // (see read/reader.h): reply from them, then let go.
   Result<ReadData> Read(uint64_t fh, uint64_t offset, uint64_t size,
                         const std::atomic<bool>* cancel = nullptr);
-  // Always fails (EOPNOTSUPP): file contents cannot be written; no data is accepted.
-  Status Write(uint64_t fh);
-  // close(2) of a handle (each one; its errors reach the caller): EOPNOTSUPP for a placeholder
-  // that would become an empty file (see Release) in a collection without an HTTPS server.
+  // Stages the bytes (write/write_ops.h): ENOSPC past write_cache_limit, EFBIG past
+  // max_upload_size, EOPNOTSUPP in a collection without an HTTPS server.
+  Result<size_t> Write(uint64_t fh, uint64_t offset, std::string_view bytes);
+  // close(2) of a handle (each one; its errors reach the caller): the upload of what this handle
+  // wrote (0: the collection has the bytes); EOPNOTSUPP for a placeholder that would become an
+  // empty file (see Release) in a collection without an HTTPS server.
   Status Flush(uint64_t fh);
-  // Waits for the handle's pending copy (EIO if it failed).
+  // Uploads what was written (as Flush), or waits for the handle's pending copy (EIO if it
+  // failed).
   Status Fsync(uint64_t fh, const std::atomic<bool>* cancel = nullptr);
   // The last close. A placeholder that received no copy: dropped if a write was refused (the
   // remote file untouched); otherwise the caller made an EMPTY file (`cp` of an empty file,
@@ -198,6 +203,7 @@ class Filesystem {
   HandleTable handles_;
   ReadOps reads_;
   CopyOps copies_;
+  WriteOps writes_;
   DeleteOps deletes_;
 };
 

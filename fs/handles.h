@@ -4,8 +4,8 @@
 //   FixedContent     bytes fixed at open: the status document, or nothing (a placeholder
 //                    opened for reading reads as empty);
 //   ReadHandle       a remote file's bytes (read/read_ops.h);
-//   CopyDestination  a file opened for writing: the destination of a cp (transfers/).
-// A handle that accepts written bytes (write/) joins this variant as its own alternative.
+//   WriteHandle      a file opened for writing: the destination of a cp (transfers/), or
+//                    staged written bytes uploaded at close (write/write_handle.h).
 //
 // HandleTable registers and finds them. Thread-safe; `mu_` is a leaf lock. Handles are
 // shared_ptrs: an operation keeps its handle alive after a concurrent release, and the last
@@ -23,7 +23,7 @@
 #include "fs/read/read_ops.h"
 #include "fs/superblock/dir_view.h"
 #include "fs/superblock/inode_table.h"
-#include "fs/transfers/copy_destination.h"
+#include "fs/write/write_handle.h"
 
 namespace gf::fs {
 
@@ -36,7 +36,7 @@ struct FileHandle {
   FileHandle(InodePtr in, std::in_place_type_t<T> kind, Args&&... args)
       : inode(std::move(in)), as(kind, std::forward<Args>(args)...) {}
   const InodePtr inode;
-  std::variant<FixedContent, ReadHandle, CopyDestination> as;
+  std::variant<FixedContent, ReadHandle, WriteHandle> as;
 };
 
 struct DirHandle {

@@ -26,6 +26,9 @@ FsOptions FsOptions::FromConfig(const Config& c) {
   o.umask = c.umask & 0777;
   o.copy_wait = c.copy_mode == "wait";
   o.preserve_timestamp = c.preserve_timestamp;
+  o.write_cache_limit = c.write_cache_limit;
+  o.max_upload_size = c.max_upload_size;
+  o.upload_replace = c.upload_replace;  // staging_dir needs the mount id: set by the caller
   return o;
 }
 

@@ -39,6 +39,12 @@ struct FsOptions {
   bool copy_wait = false;
   bool preserve_timestamp = true;  // pending destinations show the source's mtime
   double pending_wait_seconds = 3600;
+  // Writes (write/write_ops.h): where staged bytes live (StagingDir(cache_dir, mount id);
+  // empty: writing is refused with EOPNOTSUPP), their bounds, and how a replacement is renamed.
+  std::string staging_dir;
+  uint64_t write_cache_limit = 10ull << 30;
+  uint64_t max_upload_size = 1ull << 30;
+  std::string upload_replace = "rename";
   bool abort_on_lookup_underflow = InodeTable::kAbortOnUnderflowDefault;
   // Start() resolves the root (configured collections, bookmarks) in the background, so the
   // first operation does not wait for it. On from the config; tests drive it themselves.

@@ -258,10 +258,11 @@ void OnRead(fuse_req_t req, fuse_ino_t, size_t size, off_t off, fuse_file_info* 
   ReplyData(req, *r);
 }  // `r` lets go of the part buffers only here, after the reply was written
 
-void OnWrite(fuse_req_t req, fuse_ino_t, const char*, size_t, off_t, fuse_file_info* fi) {
-  // Never accepts data: the core refuses every write(2) (EOPNOTSUPP), cp goes server-side.
-  Status s = A(req).fs().Write(fi->fh);
-  ReplyError(req, "write", s.ok() ? Error::Local(EIO, "write reported success") : s.error());
+void OnWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off,
+             fuse_file_info* fi) {
+  auto n = A(req).fs().Write(fi->fh, static_cast<uint64_t>(off), std::string_view(buf, size));
+  if (!n.ok()) return ReplyError(req, "write", n.error());
+  fuse_reply_write(req, *n);
 }
 
 void OnFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {

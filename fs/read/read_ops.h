@@ -24,11 +24,9 @@
 
 namespace gf::fs {
 
-// An open file that reads remote bytes. `write_target`: opened O_RDWR (writes are refused at
-// write(2)); where they would have gone.
+// An open file that reads remote bytes.
 struct ReadHandle {
   std::unique_ptr<FileReader> reader;
-  std::optional<Location> write_target;
 };
 
 // The "reads" section of the status document.

@@ -6,6 +6,7 @@
 
 #include "fs/paths.h"
 #include "fs/superblock/superblock.h"
+#include "fs/write/uploader.h"
 
 namespace gf::fs {
 
@@ -89,16 +90,21 @@ Result<std::shared_ptr<const DirView>> Superblock::RemoteView(const InodePtr& di
   }
   const Listing& l = **listing;
   view.SetListing(*listing, c);
-  // Rows not shown: "~" listed at the collection root (it is the synthetic home above), and
-  // sources of moves in flight. Usually none: then the listing is shown as it is.
+  // Rows not shown: "~" listed at the collection root (it is the synthetic home above),
+  // sources of moves in flight, and uploads' temporary names (write/uploader.h). Usually none:
+  // then the listing is shown as it is.
   const bool root = dir->role == Role::kCollectionRoot;
   const bool filter = overlay_.AnyHidden(c->id);
-  if (filter || (root && l.Find(kHomeName))) {
+  bool temps = false;
+  for (uint32_t i = 0; i < l.items.size() && !temps; ++i)
+    temps = write::IsUploadTempName(l.Name(l.items[i]));
+  if (filter || temps || (root && l.Find(kHomeName))) {
     std::vector<uint32_t> shown;
     shown.reserve(l.size());
     for (uint32_t i = 0; i < l.items.size(); ++i) {
       std::string_view name = l.Name(l.items[i]);
       if (IsHomeEntry(*dir, name)) continue;
+      if (temps && write::IsUploadTempName(name)) continue;
       if (filter && overlay_.Hidden(c->id, JoinPath(path, name))) continue;
       shown.push_back(i);
     }

@@ -32,7 +32,10 @@ struct CopyDestination {
   std::condition_variable cv;  // `queuing` ended
   bool queuing GUARDED_BY(mu) = false;
   bool write_refused GUARDED_BY(mu) = false;  // the caller had data for this file
-  OpId op GUARDED_BY(mu) = 0;                 // the copy queued into this destination
+  // copy_file_range found the source to be this very file under another name (~, .by-id):
+  // cp's read/write fallback must not rewrite it either.
+  bool same_file GUARDED_BY(mu) = false;
+  OpId op GUARDED_BY(mu) = 0;  // the copy queued into this destination
   Ino src_ino GUARDED_BY(mu) = 0;
   uint64_t src_size GUARDED_BY(mu) = 0;
   uint64_t next GUARDED_BY(mu) = 0;  // the offset a continuing copy_file_range must use

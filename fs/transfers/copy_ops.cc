@@ -27,10 +27,11 @@ CopyOps::CopyOps(Superblock& sb, TransferEngine& engine, HandleTable& handles,
                  const FsOptions& options, Clock& clock)
     : sb_(sb), engine_(engine), handles_(handles), options_(options), clock_(clock) {}
 
-Opened CopyOps::AddPlaceholder(const InodePtr& in, const Location& dst, const Meta& meta) {
+Opened CopyOps::AddPlaceholder(const InodePtr& in, const Location& dst, const Meta& meta,
+                               bool existed, int flags) {
   Opened o;
   o.fh = handles_.Add(
-      std::make_shared<FileHandle>(in, std::in_place_type<CopyDestination>, dst, true));
+      std::make_shared<FileHandle>(in, std::in_place_type<WriteHandle>, dst, true, existed, flags));
   sb_.overlay().AddPlaceholder(dst, meta, o.fh);
   return o;
 }
@@ -49,6 +50,7 @@ Result<Created> CopyOps::Create(const InodePtr& parent, const std::string& name,
   GF_TRY_STATUS(sb_.CheckNotBeingRemoved(*c, path, "create"));
   // The kernel sends CREATE for names it believes missing; its negative entry may be stale.
   InodePtr in;
+  const bool was_pending = sb_.overlay().PendingOp({c->id, path}).has_value();
   auto existing = sb_.Resolve(parent, name);
   if (existing.ok()) {
     if ((flags & O_EXCL) || existing->kind != Kind::kFile)
@@ -57,29 +59,20 @@ Result<Created> CopyOps::Create(const InodePtr& parent, const std::string& name,
   } else if (ErrnoFor(existing.error()) != ENOENT) {
     return existing.error();
   }
-  if ((flags & O_ACCMODE) == O_RDWR && (flags & O_EXCL)) {
-    // Lock and temporary files (git's index.lock, mkstemp) exist to be written, and no copy
-    // creates its destination this way: refuse now, so that tools that can go on read-only
-    // (git status) do, instead of failing at their first write.
-    return sb_.errors().Local("create", c, path, EROFS,
-                              "lock and temporary files (O_RDWR|O_EXCL) cannot be created: "
-                              "writing files is not supported yet");
-  }
   Meta m;
   m.type = api::EntryType::kFile;
   m.mtime = WallNow(clock_);
   m.permissions = mode & 07777;
   if (!in) in = sb_.Link(parent, name, Resolved{Kind::kFile, Role::kRemote, m});
   Created out;
-  out.opened = AddPlaceholder(in, Location{c->id, path}, m);
+  out.opened = AddPlaceholder(in, Location{c->id, path}, m, existing.ok() && !was_pending, flags);
   sb_.AfterCreate(*c, path);
   out.entry = sb_.attrs().MakeEntry(*in, &m);
   return out;
 }
 
 Result<std::optional<Opened>> CopyOps::Open(const InodePtr& in, int flags,
-                                            const std::atomic<bool>* cancel,
-                                            std::optional<Location>* write_target) {
+                                            const std::atomic<bool>* cancel) {
   const Collection& c = *in->collection;
   const std::string path = sb_.Path(*in);
   const Location at{c.id, path};
@@ -99,8 +92,8 @@ Result<std::optional<Opened>> CopyOps::Open(const InodePtr& in, int flags,
   if (writing && ((flags & O_ACCMODE) == O_WRONLY || (flags & O_TRUNC))) {
     if (!(flags & O_TRUNC)) {
       Opened o;
-      o.fh = handles_.Add(
-          std::make_shared<FileHandle>(in, std::in_place_type<CopyDestination>, at, false));
+      o.fh = handles_.Add(std::make_shared<FileHandle>(in, std::in_place_type<WriteHandle>, at,
+                                                       false, !has_pending, flags));
       return std::optional<Opened>(o);
     }
     if (pending_op != 0)  // queued again meanwhile
@@ -116,15 +109,15 @@ Result<std::optional<Opened>> CopyOps::Open(const InodePtr& in, int flags,
     m.type = api::EntryType::kFile;
     m.permissions = old ? old->permissions : 0644;
     m.mtime = WallNow(clock_);
-    Opened o = AddPlaceholder(in, at, m);
+    Opened o = AddPlaceholder(in, at, m, !has_pending, flags);
     sb_.AfterTruncate(in->ino);
     return std::optional<Opened>(o);
   }
   if (has_pending && pending_op == 0) {
     Opened o;
     o.direct_io = true;  // a placeholder reads as empty
-    o.fh = writing ? handles_.Add(std::make_shared<FileHandle>(
-                         in, std::in_place_type<CopyDestination>, at, false))
+    o.fh = writing ? handles_.Add(std::make_shared<FileHandle>(in, std::in_place_type<WriteHandle>,
+                                                               at, false, false, flags))
                    : handles_.Add(std::make_shared<FileHandle>(in, std::in_place_type<FixedContent>,
                                                                FixedContent{}));
     return std::optional<Opened>(o);
@@ -134,7 +127,12 @@ Result<std::optional<Opened>> CopyOps::Open(const InodePtr& in, int flags,
     GF_TRY_STATUS(WaitOp(pending_op, true, cancel, "open", &c, path));
     in->Expire();
   }
-  if (writing) *write_target = at;
+  if (writing) {  // O_RDWR of an existing file: its content fills the staging when first used
+    Opened o;
+    o.fh = handles_.Add(
+        std::make_shared<FileHandle>(in, std::in_place_type<WriteHandle>, at, false, true, flags));
+    return std::optional<Opened>(o);
+  }
   return std::optional<Opened>();
 }
 
@@ -162,10 +160,8 @@ bool CopyOps::SameFile(const Collection& c, const std::string& src, const Meta& 
 Result<uint64_t> CopyOps::CopyFileRange(const InodePtr& src_in, FileHandle* dst_handle,
                                         uint64_t off_in, uint64_t off_out, uint64_t len,
                                         const std::atomic<bool>* cancel, int32_t origin_pid) {
-  CopyDestination* dst = dst_handle ? std::get_if<CopyDestination>(&dst_handle->as) : nullptr;
-  const ReadHandle* rdwr = dst_handle ? std::get_if<ReadHandle>(&dst_handle->as) : nullptr;
-  if (!dst && !(rdwr && rdwr->write_target))
-    return Error::NotSupported("copy_file_range: the destination is not open for writing");
+  WriteHandle* dst = dst_handle ? std::get_if<WriteHandle>(&dst_handle->as) : nullptr;
+  if (!dst) return Error::NotSupported("copy_file_range: the destination is not open for writing");
   if (!src_in || src_in->role != Role::kRemote || src_in->kind != Kind::kFile)
     return Error::NotSupported("copy_file_range: the source is not a file in a collection");
   if (!dst || !dst->placeholder)  // (only a placeholder's handle ever queues a copy)
@@ -179,6 +175,8 @@ Result<uint64_t> CopyOps::CopyFileRange(const InodePtr& src_in, FileHandle* dst_
       dst->mu.AssertHeld();
       return !dst->queuing;
     });
+    if (dst->staged)  // cp falls back to read/write, and the written file is uploaded
+      return Error::NotSupported("copy_file_range: the destination received writes");
     if (dst->op != 0) {
       // cp continuing a copy the kernel split (each call is at most kKernelCopyChunk bytes).
       if (src_in->ino != dst->src_ino || off_in != dst->next || off_out != dst->next)
@@ -191,7 +189,14 @@ Result<uint64_t> CopyOps::CopyFileRange(const InodePtr& src_in, FileHandle* dst_
   }
   if (off_in != 0 || off_out != 0)
     return Error::NotSupported("copy_file_range: partial copies are not server-side");
-  if (dst->dst.collection == sc.id && src.path == dst->dst.path) return SameFileError(sc, src.path);
+  // Onto itself: the placeholder must not become an empty file at close either.
+  auto same_file = [&] {
+    MutexLock l(dst->mu);
+    dst->write_refused = true;
+    dst->same_file = true;
+    return SameFileError(sc, src.path);
+  };
+  if (dst->dst.collection == sc.id && src.path == dst->dst.path) return same_file();
   if (sb_.overlay().PendingOp(src).value_or(1) == 0)
     return Error::NotSupported("copy_file_range: the source was never written");
   auto meta = sb_.RefreshMeta(src_in);  // no lock held: may be a remote stat
@@ -199,7 +204,7 @@ Result<uint64_t> CopyOps::CopyFileRange(const InodePtr& src_in, FileHandle* dst_
   if (meta->type != api::EntryType::kFile)
     return Error::NotSupported("copy_file_range: the source is not a regular file");
   if (dst->dst.collection == sc.id && SameFile(sc, src.path, *meta, dst->dst.path))
-    return SameFileError(sc, src.path);
+    return same_file();
   if (len < meta->size && len < kKernelCopyChunk)
     return Error::NotSupported("copy_file_range: partial copies are not server-side");
   const uint64_t n = std::min(len, meta->size);
@@ -286,25 +291,8 @@ std::optional<Status> CopyOps::SetAttrPending(const InodePtr& in,
 // ---------------------------------------------------------------------------------------------
 // the write side of a handle
 
-Status CopyOps::Write(FileHandle* h) {
-  std::optional<Location> where;
-  if (auto* d = h ? std::get_if<CopyDestination>(&h->as) : nullptr) {
-    MutexLock l(d->mu);
-    d->write_refused = true;  // its placeholder must not become an empty file at close
-    where = d->dst;
-  } else if (auto* r = h ? std::get_if<ReadHandle>(&h->as) : nullptr) {
-    where = r->write_target;
-  }
-  if (!write_logged_.exchange(true))
-    log::Warn("fs",
-              "write: writing file contents is not supported yet (nothing was written); cp "
-              "between collections of this mount works: it runs as a Globus transfer");
-  return Error::NotSupported("writing file contents is not supported yet" +
-                             (where ? " (" + Where(*where) + ")" : std::string()));
-}
-
 Status CopyOps::Flush(FileHandle& h) {
-  auto* d = std::get_if<CopyDestination>(&h.as);
+  auto* d = std::get_if<WriteHandle>(&h.as);
   if (!d || !h.inode->collection) return Status::Ok();
   {
     MutexLock l(d->mu);
@@ -319,7 +307,7 @@ Status CopyOps::Flush(FileHandle& h) {
 }
 
 void CopyOps::Release(uint64_t fh, FileHandle& h) {
-  auto* d = std::get_if<CopyDestination>(&h.as);
+  auto* d = std::get_if<WriteHandle>(&h.as);
   if (!d) return;
   bool unused = false, refused = false;
   {

@@ -46,10 +46,10 @@ class CopyOps {
 
   Result<Created> Create(const InodePtr& parent, const std::string& name, uint32_t mode, int flags);
   // open(2) of the regular remote file `in`, as far as pending ops and writing are concerned:
-  // a write handle, an empty read of a placeholder, or (nullopt) "open it for reading" after
-  // waiting for a pending copy into it. `write_target` is set for O_RDWR without O_TRUNC.
-  Result<std::optional<Opened>> Open(const InodePtr& in, int flags, const std::atomic<bool>* cancel,
-                                     std::optional<Location>* write_target);
+  // a write handle (WriteHandle), an empty read of a placeholder, or (nullopt) "open it for
+  // reading" after waiting for a pending copy into it.
+  Result<std::optional<Opened>> Open(const InodePtr& in, int flags,
+                                     const std::atomic<bool>* cancel);
   Result<uint64_t> CopyFileRange(const InodePtr& src_in, FileHandle* dst, uint64_t off_in,
                                  uint64_t off_out, uint64_t len, const std::atomic<bool>* cancel,
                                  int32_t origin_pid);
@@ -60,8 +60,7 @@ class CopyOps {
   std::optional<Status> SetAttrPending(const InodePtr& in, const std::optional<uint64_t>& size,
                                        const std::optional<int64_t>& mtime);
 
-  // The write side of a handle (`h` null: an unknown fh).
-  Status Write(FileHandle* h);
+  // The copy side of a write handle (written bytes: write/write_ops.h).
   Status Flush(FileHandle& h);
   Status Fsync(FileHandle& h, const std::atomic<bool>* cancel);
   void Release(uint64_t fh, FileHandle& h);
@@ -90,14 +89,15 @@ class CopyOps {
                 const std::string& dst);
   Error SameFileError(const Collection& c, const std::string& path);
   // A placeholder at `dst` owned by a new handle.
-  Opened AddPlaceholder(const InodePtr& in, const Location& dst, const Meta& meta);
+  // existed: a remote file was at dst (the upload of written bytes replaces it).
+  Opened AddPlaceholder(const InodePtr& in, const Location& dst, const Meta& meta, bool existed,
+                        int flags);
 
   Superblock& sb_;
   TransferEngine& engine_;
   HandleTable& handles_;
   const FsOptions& options_;
   Clock& clock_;
-  std::atomic<bool> write_logged_{false};
 };
 
 }  // namespace gf::fs

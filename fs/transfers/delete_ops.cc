@@ -29,12 +29,8 @@ Status DeleteOps::Remove(const InodePtr& parent, const std::string& name, bool d
   if (IsHomeEntry(*parent, name)) return Error::Local(EBUSY, "~ is the home directory");
   const Location at{c.id, JoinPath(sb_.Path(*parent), name)};
   PendingOverlay& overlay = sb_.overlay();
-  // Local only: a placeholder nobody copied into (cp failed before copy_file_range).
-  // TODO(merge with writes): `if (writes_.RemoveLocalOnly(at)) return Status::Ok();` first.
-  if (!dir && overlay.DropPlaceholder(at, 0)) {
-    sb_.InvalidatePath(at.collection, at.path);
-    return Status::Ok();
-  }
+  // (A name created through the mount and never uploaded was removed locally before this:
+  // Filesystem::Unlink asks WriteOps::RemoveLocalOnly first.)
   if (overlay.PendingOp(at)) return sb_.errors().Local(what, &c, at.path, EBUSY, kPendingBusy);
   // A name that is not there (hidden by a pending rm or mv, a placeholder its close already
   // dropped, deleted elsewhere) is ENOENT.

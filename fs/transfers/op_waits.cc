@@ -75,7 +75,7 @@ Status CopyOps::Fsync(FileHandle& h, const std::atomic<bool>* cancel) {
   const Collection* c = h.inode ? h.inode->collection : nullptr;
   if (!c) return Status::Ok();
   OpId op = 0;
-  if (auto* d = std::get_if<CopyDestination>(&h.as)) {
+  if (auto* d = std::get_if<WriteHandle>(&h.as)) {
     MutexLock l(d->mu);
     op = d->op;
   }

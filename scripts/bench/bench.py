@@ -2,7 +2,8 @@
 """globus-fuse benchmarks against globus-sim. Each prints a ratio against the physical limit
 measured in the same run (a direct curl of the same emulator URL with the same token).
 
-    scripts/bench/run [listing] [metadata] [treewalk] [read] [memory] [cp] [--latency-ms 0,50]
+    scripts/bench/run [listing] [metadata] [treewalk] [read] [memory] [cp] [write]
+                     [--latency-ms 0,50]
 
 Numbers go to stdout, one result line per measurement, and (with --json FILE) to a JSON file.
 Nothing here asserts: benchmarks report; docs/PERFORMANCE.md records them.
@@ -329,8 +330,67 @@ def bench_cp(s, size_mb=1024, files=1000, dirs=10):
            target="<=1.3")
 
 
+def transfer_api_calls(sim):
+    """Transfer API requests served so far (not HTTPS data, not the control API)."""
+    return sum(n for route, n in sim.stats()["requests"].items()
+               if not route.startswith(("control", "https")))
+
+
+def bench_write(s, size_mb=512, files=1000, small_kb=4):
+    """Uploads: cp of a local file into the mount (close returns once the PUT ended) vs curl -T
+    of the same file to the same URL with the same token; cp -r of many small local files vs
+    the same uploads made directly by one curl process (one connection)."""
+    import shutil
+    import tempfile
+    run = f"w{int(time.time() * 1000) % 10**9}"  # fresh destinations for every run
+    local = tempfile.mkdtemp(prefix="gf-bench-write-")
+    try:
+        big = os.path.join(local, "big.bin")
+        block = os.urandom(1 << 20)
+        with open(big, "wb") as f:
+            for _ in range(size_mb):
+                f.write(block)
+        small = os.path.join(local, "small")
+        os.makedirs(small)
+        for i in range(files):
+            with open(os.path.join(small, f"f{i:05d}.dat"), "wb") as f:
+                f.write(os.urandom(small_kb << 10))
+        os.makedirs(os.path.join(s.root, run, "curl-small"))
+        tok = token(s.env, s.coll["id"])
+        base = s.coll["https_server"] + "/" + run
+        up = ["curl", "-sS", "--fail", "--cacert", s.sim.info["ca_file"],
+              "-H", f"Authorization: Bearer {tok}", "-o", "/dev/null"]
+        curl_big = timed(up + ["-T", big, base + "/curl.bin"])[0]
+        pairs = []
+        for i in range(files):
+            pairs += ["-T", os.path.join(small, f"f{i:05d}.dat"), f"{base}/curl-small/f{i:05d}.dat"]
+        curl_small = timed(up + pairs)[0]
+        with Mount(s.env) as m:
+            dst = os.path.join(m.path, TUTORIAL, run)
+            os.stat(dst)
+            before = cpu_s(m.proc.pid)
+            cp_big = timed(["cp", big, os.path.join(dst, "cp.bin")])[0]
+            cpu = cpu_s(m.proc.pid) - before
+            calls = transfer_api_calls(s.sim)
+            cp_small = timed(["cp", "-r", small, os.path.join(dst, "cp-small")])[0]
+            transfer_calls = transfer_api_calls(s.sim) - calls
+        ok = (os.path.getsize(os.path.join(s.root, run, "cp.bin")) == size_mb << 20 and
+              len(os.listdir(os.path.join(s.root, run, "cp-small"))) == files)
+        report("write-large", latency_ms=s.latency_ms, size_mb=size_mb,
+               mount_MBps=round(size_mb / cp_big), curl_MBps=round(size_mb / curl_big),
+               ratio=round(curl_big / cp_big, 2), target=">=0.7", complete=ok,
+               daemon_cpu_s_per_gib=round(cpu * 1024 / size_mb, 2))
+        report("write-small-files", latency_ms=s.latency_ms, files=files, kb_each=small_kb,
+               mount_s=round(cp_small, 2), curl_s=round(curl_small, 2),
+               ratio=round(cp_small / curl_small, 2), target="<=1.5",
+               transfer_calls_per_file=round(transfer_calls / files, 2))
+    finally:
+        shutil.rmtree(local, ignore_errors=True)
+        shutil.rmtree(os.path.join(s.root, run), ignore_errors=True)
+
+
 BENCHES = {"listing": bench_listing, "metadata": bench_metadata, "treewalk": bench_treewalk,
-           "read": bench_read, "memory": bench_memory, "cp": bench_cp}
+           "read": bench_read, "memory": bench_memory, "cp": bench_cp, "write": bench_write}
 
 
 def main():

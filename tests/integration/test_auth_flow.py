@@ -250,6 +250,19 @@ class ConsentTests(AuthFlowTestCase):
         self.assertIn(f"https://auth.globus.org/scopes/{tut['id']}/https",
                       query(got[0]).get("scope", ""))
 
+    def test_https_scope_consent_on_first_upload(self):
+        tut = self.sim.collection("Globus Tutorial Collection 1")
+        env, urls = self.mount_env()
+        m = self.mounted(env)
+        with open(os.path.join(m.path, tut["display_name"], "uploaded.txt"), "w") as f:
+            f.write("written after consent\n")
+        with open(os.path.join(tut["root"], "uploaded.txt")) as f:
+            self.assertEqual(f.read(), "written after consent\n")
+        got = read_urls(urls)
+        self.assertEqual(len(got), 1, got)
+        self.assertIn(f"https://auth.globus.org/scopes/{tut['id']}/https",
+                      query(got[0]).get("scope", ""))
+
     def test_deny_fails_with_eacces_and_the_fix(self):
         script = os.path.join(self.tmp, "deny")
         urls = script + ".urls"

@@ -174,21 +174,21 @@ class CopyTests(CopyTestBase):
         # batching across processes it would be 20.
         self.assertLessEqual(len(new), 2, [t.get("label") for t in new])
 
-    def test_cp_from_local_disk_fails_cleanly(self):
+    def test_cp_from_local_disk_is_an_upload_not_a_task(self):
         local = os.path.join(self.sim.state, "local.txt")
         with open(local, "w") as f:
             f.write("local data\n")
         os.makedirs(self.backing(T2, "loc"), exist_ok=True)
         before = self.task_ids()
+        received = self.sim.bytes_received()
         r = subprocess.run(["cp", local, self.path(T2, "loc", "x.txt")], capture_output=True,
                            text=True, timeout=30)
-        self.assertNotEqual(r.returncode, 0)
-        self.assertIn("not supported", r.stderr)
-        self.assertFalse(os.path.exists(self.backing(T2, "loc", "x.txt")))
-        self.assertNotIn("x.txt", os.listdir(self.path(T2, "loc")))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(read_bytes(self.backing(T2, "loc", "x.txt")), b"local data\n")
+        self.assertEqual(self.sim.bytes_received() - received, len(b"local data\n"))
         self.assertEqual(self.new_tasks(before), [])
 
-    def test_empty_files_are_created_and_refused_data_leaves_nothing(self):
+    def test_empty_files_are_created_and_a_redirect_uploads_once(self):
         # cp of an empty file never sends copy_file_range (the kernel answers it): the empty
         # destination is made at its last close by a 0-byte PUT, and so are touch and `: >`.
         self.write_backing(T1, "emp/tree/sub/__init__.py", b"")
@@ -196,6 +196,7 @@ class CopyTests(CopyTestBase):
         self.write_backing(T1, "emp/empty", b"")
         self.write_backing(T2, "emp/old", b"old content")
         before = self.task_ids()
+        bytes_before = self.sim.bytes_received()
         src, dst = self.path(T1, "emp"), self.path(T2, "emp")
         for cmd in (["cp", os.path.join(src, "empty"), os.path.join(dst, "empty")],
                     ["cp", "-r", os.path.join(src, "tree"), os.path.join(dst, "tree")],
@@ -203,10 +204,13 @@ class CopyTests(CopyTestBase):
                     ["sh", "-c", ': > "$1"', "sh", os.path.join(dst, "old")]):
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
             self.assertEqual(r.returncode, 0, (cmd, r.stderr))
-        # A shell redirect closes a dup before `echo` writes: the refused data leaves nothing.
+        # A shell redirect closes a dup before `echo` writes: no empty file is made first, the
+        # data is uploaded at echo's close.
+        received = self.sim.count("https_put")
         r = subprocess.run(["sh", "-c", 'echo data > "$1"', "sh", os.path.join(dst, "out")],
                            capture_output=True, text=True, timeout=30)
-        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.sim.count("https_put") - received, 1)
         self.wait_tasks_done(before)
         for rel in ("empty", "tree/sub/__init__.py", "touched", "old"):
             p = self.backing(T2, "emp", rel)
@@ -214,14 +218,15 @@ class CopyTests(CopyTestBase):
             self.assertEqual(os.path.getsize(p), 0, rel)
         with open(self.backing(T2, "emp", "tree", "a"), "rb") as f:
             self.assertEqual(f.read(), b"a")
-        self.assertFalse(os.path.exists(self.backing(T2, "emp", "out")))
+        self.assertEqual(read_bytes(self.backing(T2, "emp", "out")), b"data\n")
         self.assertEqual(os.stat(os.path.join(dst, "tree", "sub", "__init__.py")).st_size, 0)
         self.assertEqual(len(self.new_tasks(before)), 1)  # the one non-empty file
-        self.assertEqual(self.sim.bytes_received(), 0)
+        self.assertEqual(self.sim.bytes_received() - bytes_before, len(b"data\n"))
 
     def test_cp_of_a_file_onto_itself_under_another_name_changes_nothing(self):
         # COLL/~/f, COLL/home/alice/f and .by-id/<id>/home/alice/f are one file: a transfer
-        # onto itself would truncate it. cp fails (its read/write fallback is refused).
+        # onto itself would truncate it. cp fails (its read/write fallback's writes are refused
+        # too: the handle knows it is the copy's source).
         self.write_backing(T2, "home/alice/self/f", b"precious")
         before = self.task_ids()
         cid = self.sim.collection(T2)["id"]

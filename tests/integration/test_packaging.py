@@ -377,7 +377,8 @@ class DemoTests(unittest.TestCase):
                 "copy Globus Tutorial Collection 1:/share/godata/run42.bin -> "
                 "Globus Tutorial Collection 2:/~/run42.bin\n",
                 "transfers:    none pending\n",
-                "(identical)\n"):
+                "(identical)\n",
+                "README.md arrived at Globus Tutorial Collection 2:/~/README.md\n"):
             self.assertIn(expected, p.stdout)
         self.assertRegex(p.stdout, r"\] [0-9]+%  files 0/1  [0-9.]+ [KM]?i?B / 64.0 MiB")
         self.assertTrue(os.path.ismount(mnt))

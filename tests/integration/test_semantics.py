@@ -14,6 +14,11 @@ TTL = 2  # seconds, for dir/attr/entry
 NEG_TTL = 1
 
 
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
 class SemanticsDocTests(MountTestCase):
     mount_args = ("-o", f"dir_ttl={TTL}", "-o", f"attr_ttl={TTL}", "-o", f"entry_ttl={TTL}",
                   "-o", f"negative_ttl={NEG_TTL}")
@@ -96,14 +101,23 @@ class SemanticsDocTests(MountTestCase):
                 # Bytes that were already fetched before the change are the old version's.
                 self.assertEqual(set(rest), {ord("A")})
 
-    def test_example_6_write_is_refused_and_nothing_reaches_the_collection(self):
-        """Example 6: writing file contents is refused up front; nothing half-written remains."""
-        with self.assertRaises(OSError):
-            with open(self.m("e6/f.txt"), "w") as f:
-                f.write("data")
-                f.flush()
-                os.fsync(f.fileno())
-        self.assertFalse(os.path.exists(self.remote("e6/f.txt")))
+    def test_example_6_writes_are_uploaded_at_fsync_and_close_never_half_written(self):
+        """Example 6: written files are uploaded whole at fsync and close; a replaced file is
+        never half-written at its name."""
+        os.makedirs(os.path.dirname(self.remote("e6/f.txt")), exist_ok=True)
+        with open(self.remote("e6/f.txt"), "w") as f:
+            f.write("old version\n")
+        with open(self.m("e6/f.txt"), "w") as f:
+            f.write("new ")
+            f.flush()
+            self.assertEqual(read(self.remote("e6/f.txt")), "old version\n")  # not yet
+            f.write("version\n")
+            f.flush()
+            os.fsync(f.fileno())
+            self.assertEqual(read(self.remote("e6/f.txt")), "new version\n")  # fsync: there
+            f.write("and more\n")
+        self.assertEqual(read(self.remote("e6/f.txt")), "new version\nand more\n")  # close
+        self.assertEqual(os.listdir(os.path.dirname(self.remote("e6/f.txt"))), ["f.txt"])
 
     def mount_binary(self):
         from tests.integration.harness import BINARY

@@ -361,23 +361,24 @@ TEST_CASE("a failed copy to a new file: the pending entry vanishes, fsync is EIO
   w.fs->Release(cp.dst_fh);
 }
 
-TEST_CASE("write is refused and create without a copy leaves nothing remote", "[fs][copy]") {
+TEST_CASE("a created file that is written is uploaded at close, not copied", "[fs][copy]") {
   CopyWorld w;
   Ino dst = w.DstDir();
   auto c = w.fs->Create(dst, "local.txt", 0644, kCreateFlags);
   REQUIRE(c.ok());
   CHECK(w.fs->Lookup(dst, "local.txt").ok());  // cp stats it between create and write
-  auto wr = w.fs->Write(c->opened.fh);
-  REQUIRE_FALSE(wr.ok());
-  CHECK(Errno(wr.error()) == EOPNOTSUPP);
-  CHECK(w.fs->Flush(c->opened.fh).ok());  // close(2): the refused data is not an empty file
+  auto wr = w.fs->Write(c->opened.fh, 0, "hello");
+  REQUIRE(wr.ok());
+  CHECK(*wr == 5);
+  CHECK(w.remote.Calls("put") == 0);  // staged until close
+  CHECK(w.fs->Flush(c->opened.fh).ok());
+  CHECK(w.remote.Calls("put") == 1);
   w.fs->Release(c->opened.fh);
-  CHECK(Errno(w.fs->Lookup(dst, "local.txt").error()) == ENOENT);
+  CHECK(w.remote.Calls("put") == 1);  // no empty-file PUT after it
+  CHECK(w.fs->Lookup(dst, "local.txt")->attr.size == 5);
   w.Drive();
   CHECK(w.remote.Tasks().empty());
-  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/local.txt"));
-  CHECK(w.remote.BytesReceived() == 0);
-  CHECK(w.remote.Calls("put") == 0);
+  CHECK(w.remote.Get(kGrex, "/dst/local.txt")->content == "hello");
 }
 
 TEST_CASE("an empty file: create and close with no copy and no data makes it remotely",
@@ -404,18 +405,20 @@ TEST_CASE("an empty file: create and close with no copy and no data makes it rem
   CHECK(w.remote.Tasks().empty());  // no transfer task for it
 }
 
-TEST_CASE("an empty file: a write refused after a FLUSH (shell redirect) leaves nothing",
+TEST_CASE("a shell redirect: the dup's FLUSH uploads nothing, the one after the write does",
           "[fs][copy][empty]") {
   CopyWorld w;
   Ino dst = w.DstDir();
   const uint64_t fh = w.CreateFile(dst, "out");
   REQUIRE(w.fs->Flush(fh).ok());  // the shell closes its dup
-  REQUIRE_FALSE(w.fs->Write(fh).ok());
-  REQUIRE(w.fs->Flush(fh).ok());
-  w.fs->Release(fh);
   CHECK(w.remote.Calls("put") == 0);
-  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/out"));
-  CHECK(Errno(w.fs->Lookup(dst, "out").error()) == ENOENT);
+  REQUIRE(w.fs->Write(fh, 0, "x\n").ok());
+  REQUIRE(w.fs->Flush(fh).ok());
+  CHECK(w.remote.Calls("put") == 1);
+  REQUIRE(w.fs->Flush(fh).ok());  // a later close with no new writes does nothing
+  w.fs->Release(fh);
+  CHECK(w.remote.Calls("put") == 1);
+  CHECK(w.remote.Get(kGrex, "/dst/out")->content == "x\n");
 }
 
 TEST_CASE("an empty file: O_TRUNC of an existing file and close with no copy truncates it",
@@ -428,13 +431,13 @@ TEST_CASE("an empty file: O_TRUNC of an existing file and close with no copy tru
     CHECK(w.remote.Get(kGrex, "/dst/a")->content.empty());
     CHECK(w.fs->GetAttr(t.ino)->attr.size == 0);
   }
-  SECTION("a write was refused: the old content stays") {
-    REQUIRE_FALSE(w.fs->Write(t.fh).ok());
+  SECTION("written: the new bytes replace the old content (temp name + rename)") {
+    REQUIRE(w.fs->Write(t.fh, 0, "NEW").ok());
+    CHECK(w.fs->GetAttr(t.ino)->attr.size == 3);  // the staged size
     REQUIRE(w.fs->Flush(t.fh).ok());
     w.fs->Release(t.fh);
-    CHECK(w.remote.Get(kGrex, "/dst/a")->content == "OLD CONTENT");
-    CHECK(w.fs->GetAttr(t.ino)->attr.size == 11);
-    CHECK(w.remote.Calls("put") == 0);
+    CHECK(w.remote.Get(kGrex, "/dst/a")->content == "NEW");
+    CHECK(w.remote.Calls("put") == 1);
   }
 }
 
@@ -482,7 +485,7 @@ TEST_CASE("an empty file that cannot be made: the error is reported, nothing is 
   }
 }
 
-TEST_CASE("a file opened O_RDWR reads its content; writing it is refused", "[fs][copy]") {
+TEST_CASE("a file opened O_RDWR reads its content; a write edits it in place", "[fs][copy]") {
   // sqlite, HDF5 "r+" and Python "r+b" open read-write and read first: they must see the
   // bytes, not an empty file, and the remote file must stay as it is.
   CopyWorld w;
@@ -495,22 +498,32 @@ TEST_CASE("a file opened O_RDWR reads its content; writing it is refused", "[fs]
   REQUIRE(r.ok());
   CHECK(r->size() == 4096);
   CHECK((r->ToString() == Pattern(5000).substr(100, 4096)));
-  CHECK(Errno(w.fs->Write(h->fh).error()) == EOPNOTSUPP);
-  w.fs->Release(h->fh);
-  CHECK(w.remote.Get(kTut, "/src/a")->content == Pattern(5000));
   CHECK(w.remote.Calls("put") == 0);
+  REQUIRE(w.fs->Write(h->fh, 100, "XYZ").ok());
+  auto again = w.fs->Read(h->fh, 98, 6);  // the staged bytes
+  REQUIRE(again.ok());
+  CHECK(again->ToString() == Pattern(5000).substr(98, 2) + "XYZ" + Pattern(5000).substr(103, 1));
+  REQUIRE(w.fs->Flush(h->fh).ok());
+  w.fs->Release(h->fh);
+  std::string want = Pattern(5000);
+  want.replace(100, 3, "XYZ");
+  CHECK(w.remote.Get(kTut, "/src/a")->content == want);
+  CHECK(w.remote.Calls("put") == 1);
 }
 
-TEST_CASE("lock files are refused up front; unlink of a name already gone is ENOENT",
+TEST_CASE("lock files are created and written; unlink of a name already gone is ENOENT",
           "[fs][copy]") {
-  // git status takes .git/index.lock (O_RDWR|O_CREAT|O_EXCL) and goes on read-only when that
-  // fails; if the create succeeds, its write fails and git stops. It then closes and unlinks
-  // the lock: by then the release has dropped the placeholder.
+  // git takes .git/index.lock (O_RDWR|O_CREAT|O_EXCL), writes it and closes it.
   CopyWorld w;
   w.remote.AddFile(kGrex, "/dst/old", "OLD");
   Ino dst = w.DstDir();
-  CHECK(Errno(w.fs->Create(dst, "index.lock", 0666, O_RDWR | O_CREAT | O_EXCL).error()) == EROFS);
-  CHECK(Errno(w.fs->Lookup(dst, "index.lock").error()) == ENOENT);
+  auto lock = w.fs->Create(dst, "index.lock", 0666, O_RDWR | O_CREAT | O_EXCL);
+  REQUIRE(lock.ok());
+  CHECK(w.fs->Lookup(dst, "index.lock").ok());
+  REQUIRE(w.fs->Write(lock->opened.fh, 0, "lock").ok());
+  REQUIRE(w.fs->Flush(lock->opened.fh).ok());
+  w.fs->Release(lock->opened.fh);
+  CHECK(w.remote.Get(kGrex, "/dst/index.lock")->content == "lock");
   CHECK(Errno(w.fs->Create(dst, "old", 0666, O_RDWR | O_CREAT | O_EXCL).error()) == EEXIST);
   auto go = w.fs->Create(dst, "go", 0644, O_RDWR | O_CREAT | O_TRUNC);  // Go's os.Create
   REQUIRE(go.ok());
@@ -558,7 +571,6 @@ TEST_CASE("cp of a file onto itself under another name (~) queues nothing", "[fs
   auto r = w.FirstCopy(cp);
   REQUIRE_FALSE(r.ok());
   CHECK(Errno(r.error()) == EINVAL);  // copy_file_range(2) on one file; cp falls back, fails
-  CHECK(Errno(w.fs->Write(cp.dst_fh).error()) == EOPNOTSUPP);  // cp's fallback: refused
   w.fs->Release(cp.src_fh);
   w.fs->Release(cp.dst_fh);
   w.Drive();

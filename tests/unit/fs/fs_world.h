@@ -122,6 +122,7 @@ struct World {
     options.umask = 022;
     options.listing_prefetch_workers = 0;
     options.abort_on_lookup_underflow = false;
+    options.staging_dir = state_dir + "/staging";
   }
 
   ~World() {

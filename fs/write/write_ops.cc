@@ -1,0 +1,507 @@
+#include "fs/write/write_ops.h"
+
+#include <fcntl.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <random>
+
+#include "common/log.h"
+#include "fs/paths.h"
+
+namespace gf::fs {
+
+namespace {
+bool HasHttps(const Collection& c) { return c.https_server && !c.https_server->empty(); }
+
+// 16 lower-case hex digits: the staged file's id and its upload temp name's (UploadTempName).
+std::string NewId() {
+  static std::mutex mu;
+  static std::mt19937_64 gen{std::random_device{}()};
+  uint64_t v;
+  {
+    std::lock_guard<std::mutex> l(mu);
+    v = gen();
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+write::UploaderOptions UploaderOpts(const FsOptions& o) {
+  write::UploaderOptions u;
+  u.replace = write::ParseReplace(o.upload_replace).value_or(write::Replace::kRename);
+  u.max_upload_size = o.max_upload_size;
+  return u;
+}
+}  // namespace
+
+WriteOps::WriteOps(Superblock& sb, HandleTable& handles, const FsOptions& options)
+    : sb_(sb),
+      handles_(handles),
+      options_(options),
+      uploader_(sb.remote(), sb.remote(), UploaderOpts(options)) {}
+
+WriteOps::~WriteOps() = default;
+
+Error WriteOps::Refuse(const char* op, const Location& at, int err, const std::string& why) {
+  const Collection* c = nullptr;
+  for (const Collection* k : sb_.registry().Known())
+    if (k->id == at.collection) c = k;
+  return sb_.errors().Local(op, c, at.path, err, why);
+}
+
+Status WriteOps::CheckOpen(const Collection& c, const std::string& path, int flags, bool exists,
+                           const char* op) {
+  const bool rdwr = (flags & O_ACCMODE) == O_RDWR;
+  const bool fills = exists && !(flags & O_TRUNC);
+  if (HasHttps(c) || (!rdwr && !fills)) return Status::Ok();
+  return sb_.errors().Local(op, &c, path, EOPNOTSUPP,
+                            "this collection has no HTTPS server (Globus Connect Personal "
+                            "collections do not), so files cannot be written through the mount; "
+                            "cp from another collection of the mount works (a Globus transfer)");
+}
+
+void WriteOps::Opened(uint64_t fh) {
+  auto h = handles_.File(fh);
+  auto* w = h ? std::get_if<WriteHandle>(&h->as) : nullptr;
+  if (!w || !h->inode->collection) return;
+  std::lock_guard<std::mutex> l(mu_);
+  InodeState& st = inodes_[h->inode->ino];
+  if (st.handles == 0 && !st.staged) {  // a fresh state: where the inode's bytes go
+    st = InodeState{};
+    st.at = w->dst;
+    st.remote_exists = w->remote_existed;
+  }
+  st.remote_exists = st.remote_exists || w->remote_existed;
+  st.removed = false;
+  ++st.handles;
+  if (w->placeholder) st.placeholder_fh = fh;
+}
+
+Result<write::StagingStore*> WriteOps::Store() {
+  std::lock_guard<std::mutex> l(mu_);
+  if (store_) return store_.get();
+  if (options_.staging_dir.empty())
+    return Error::NotSupported("no cache_dir is configured for staging written files");
+  write::StagingOptions so;
+  so.dir = options_.staging_dir;
+  so.write_cache_limit = options_.write_cache_limit;
+  so.max_upload_size = options_.max_upload_size;
+  auto s = write::StagingStore::Open(so);
+  if (!s.ok()) return s.error();
+  store_ = std::move(*s);
+  for (const auto& left : store_->Leftovers())
+    log::Warn("fs", "staging: ", left.data_path, " holds ", left.size,
+              " bytes written through an earlier mount whose close never returned (for ",
+              left.origin.collection, ":", left.origin.path,
+              "); it is not uploaded: copy it yourself, or delete it");
+  return store_.get();
+}
+
+write::FillFn WriteOps::FillFrom(const InodePtr& in, const Location& at) {
+  return [this, in, at](const write::FillSink& put) -> Result<uint64_t> {
+    auto meta = sb_.RefreshMeta(in, true);
+    if (!meta.ok()) return meta.error();
+    if (meta->size == 0) return uint64_t{0};
+    const Collection& c = *in->collection;
+    Status failed = Status::Ok();
+    uint64_t at_off = 0;
+    auto got = sb_.remote().GetRange(
+        api::CollectionRef{c.id, *c.https_server}, sb_.homes().HttpsPath(c, at.path), 0, meta->size,
+        [&](std::string_view bytes) {
+          Status s = put(at_off, bytes);
+          at_off += bytes.size();
+          if (!s.ok()) failed = s;
+          return s.ok();
+        },
+        nullptr);
+    if (!failed.ok()) return failed.error();
+    if (!got.ok()) return got.error();
+    if (at_off != meta->size)
+      return Error::Local(EIO,
+                          "the remote file changed size while it was read (" + Where(at) + ")");
+    return meta->size;
+  };
+}
+
+Result<std::shared_ptr<write::StagedFile>> WriteOps::Staged(FileHandle& h, WriteHandle& w) {
+  const Ino ino = h.inode->ino;
+  bool fill = false;
+  Location at;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return Error::Local(EBADF, "not open for writing");
+    if (it->second.staged) return it->second.staged;
+    at = it->second.at;
+    // The remote content is the start, unless this inode was truncated (a placeholder).
+    fill = it->second.remote_exists && it->second.placeholder_fh == 0 && !it->second.uploaded;
+  }
+  (void)w;
+  auto store = Store();
+  if (!store.ok()) return store.error();
+  auto staged = (*store)->Acquire(ino, NewId(), write::StageOrigin{at.collection, at.path},
+                                  fill ? FillFrom(h.inode, at) : nullptr);
+  if (!staged.ok()) return staged.error();
+  std::lock_guard<std::mutex> l(mu_);
+  InodeState& st = inodes_[ino];
+  if (!st.staged) st.staged = *staged;
+  return st.staged;
+}
+
+Result<size_t> WriteOps::Write(FileHandle& h, uint64_t offset, std::string_view bytes) {
+  auto* w = std::get_if<WriteHandle>(&h.as);
+  if (!w) return Error::Local(EBADF, "not open for writing");
+  const Collection* c = h.inode->collection;
+  {
+    MutexLock l(w->mu);
+    if (w->op != 0 || w->queuing)
+      return Refuse("write", w->dst, EBUSY, "a copy into this file is queued");
+    if (w->same_file)
+      return Refuse("write", w->dst, EINVAL,
+                    "the source of this copy is the same file under another name (.by-id or "
+                    "~): nothing was written");
+    if (!c || !HasHttps(*c)) {
+      w->write_refused = true;  // the placeholder must not become an empty file
+    }
+  }
+  if (!c || !HasHttps(*c))
+    return Refuse("write", w->dst, EOPNOTSUPP,
+                  "this collection has no HTTPS server (Globus Connect Personal collections do "
+                  "not), so files cannot be written through the mount (nothing was written); cp "
+                  "from another collection of the mount works (a Globus transfer)");
+  {
+    MutexLock l(w->mu);
+    w->staged = true;  // from now on no copy_file_range into it
+  }
+  auto staged = Staged(h, *w);
+  if (!staged.ok()) return sb_.errors().Report("write", c, w->dst.path, staged.error());
+  if (w->append) {
+    auto size = (*staged)->Size();
+    if (!size.ok()) return sb_.errors().Report("write", c, w->dst.path, size.error());
+    offset = *size;
+  }
+  auto n = (*staged)->Write(offset, bytes);
+  if (!n.ok()) return sb_.errors().Report("write", c, w->dst.path, n.error());
+  MutexLock l(w->mu);
+  w->wrote = true;
+  return *n;
+}
+
+std::optional<Result<ReadData>> WriteOps::Read(FileHandle& h, uint64_t offset, uint64_t size) {
+  std::shared_ptr<write::StagedFile> staged;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = inodes_.find(h.inode->ino);
+    if (it != inodes_.end()) staged = it->second.staged;
+  }
+  auto* w = std::get_if<WriteHandle>(&h.as);
+  if (!staged) {
+    if (!w) return std::nullopt;
+    {
+      MutexLock l(w->mu);
+      if (w->placeholder || w->op != 0) return Result<ReadData>(ReadData());  // empty so far
+    }
+    if (!w->remote_existed || !h.inode->collection || !HasHttps(*h.inode->collection))
+      return Result<ReadData>(ReadData());
+    auto s = Staged(h, *w);  // O_RDWR of an existing file: its content, filled now
+    if (!s.ok()) return Result<ReadData>(s.error());
+    staged = *s;
+  }
+  std::string buf(size, '\0');
+  auto n = staged->Read(offset, buf.data(), buf.size());
+  if (!n.ok()) return Result<ReadData>(n.error());
+  buf.resize(*n);
+  return Result<ReadData>(ReadData(std::move(buf)));
+}
+
+std::optional<uint64_t> WriteOps::StagedSize(Ino ino) {
+  std::shared_ptr<write::StagedFile> staged;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end() || !it->second.staged || it->second.removed) return std::nullopt;
+    staged = it->second.staged;
+  }
+  if (!staged->filled()) return std::nullopt;  // the remote size is still the truth
+  auto s = staged->Size();
+  return s.ok() ? std::optional<uint64_t>(*s) : std::nullopt;
+}
+
+std::optional<Status> WriteOps::SetAttr(const InodePtr& in, std::optional<uint64_t> fh,
+                                        const std::optional<uint64_t>& size, bool metadata) {
+  std::shared_ptr<FileHandle> h = fh ? handles_.File(*fh) : nullptr;
+  if (h && !std::get_if<WriteHandle>(&h->as)) h = nullptr;
+  uint64_t any_fh = 0;
+  const std::string key = in->collection ? in->collection->id + "\n" + sb_.Path(*in) : "";
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = inodes_.find(in->ino);
+    if (!size && metadata && !key.empty() && written_.count(key)) return Status::Ok();
+    if (it == inodes_.end() || it->second.handles == 0) return std::nullopt;
+    // Mode, owner or times of a file open for writing are accepted only once it is being
+    // rewritten (written, truncated or created): `cp -p` and `tar x` set them then. `touch` of
+    // an existing file that nobody writes would be a change that never happens: EROFS.
+    if (!size && !it->second.staged && it->second.placeholder_fh == 0) return std::nullopt;
+    any_fh = it->second.placeholder_fh;
+  }
+  if (!h) {
+    // truncate(2) by path while the file is open for writing: any of its write handles.
+    for (uint64_t cand : {any_fh}) {
+      auto c = cand ? handles_.File(cand) : nullptr;
+      if (c && std::get_if<WriteHandle>(&c->as)) h = c;
+    }
+  }
+  if (!size) return metadata ? std::optional<Status>(Status::Ok()) : std::nullopt;
+  if (!h) return std::nullopt;
+  auto* w = std::get_if<WriteHandle>(&h->as);
+  {
+    MutexLock l(w->mu);
+    if (w->op != 0 || w->queuing) return std::nullopt;  // a pending copy: CopyOps answers
+    if (*size == 0 && !w->staged && w->placeholder) return Status::Ok();  // it is empty
+    w->staged = true;
+  }
+  const Collection* c = in->collection;
+  if (!c || !HasHttps(*c)) return std::nullopt;
+  auto staged = Staged(*h, *w);
+  if (!staged.ok()) return Status(sb_.errors().Report("truncate", c, w->dst.path, staged.error()));
+  Status s = (*staged)->Truncate(*size);
+  if (!s.ok()) return Status(sb_.errors().Report("truncate", c, w->dst.path, s.error()));
+  MutexLock l(w->mu);
+  w->wrote = true;
+  return Status::Ok();
+}
+
+Status WriteOps::Upload(const InodePtr& in, const char* op) {
+  const Ino ino = in->ino;
+  std::shared_ptr<write::StagedFile> staged;
+  InodeState snapshot;
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    upload_ended_.wait(l, [&] {
+      auto it = inodes_.find(ino);
+      return it == inodes_.end() || !it->second.uploading;
+    });
+    auto it = inodes_.find(ino);
+    if (it == inodes_.end()) return Status::Ok();  // released and clean: nothing to upload
+    InodeState& st = it->second;
+    if (!st.staged || st.removed || !st.staged->state().dirty) return Status::Ok();
+    st.uploading = true;
+    staged = st.staged;
+    snapshot = st;
+  }
+  const Collection& c = *in->collection;
+  Status result = staged->EnsureFilled();
+  write::StagedFile::State state = staged->state();
+  Result<write::UploadOutcome> out = write::UploadOutcome{};
+  if (result.ok()) {
+    write::UploadRequest r;
+    r.collection = api::CollectionRef{c.id, *c.https_server};
+    r.path = snapshot.at.path;
+    r.https_path = [this, &c](const std::string& p) { return sb_.homes().HttpsPath(c, p); };
+    r.replaces_existing = snapshot.remote_exists || snapshot.uploaded;
+    r.temp_id = staged->id();
+    r.body = api::UploadBody{staged->fd(), state.size, nullptr};
+    out = uploader_.Upload(r);
+    if (!out.ok()) result = out.error();
+  }
+  if (result.ok()) {
+    // The new size and mtime show from the server from now on (before a waiting unlink looks).
+    sb_.overlay().DropPlaceholder(snapshot.at, snapshot.placeholder_fh);
+    sb_.InvalidatePath(snapshot.at.collection, snapshot.at.path);
+  }
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    InodeState& st = inodes_[ino];
+    st.uploading = false;
+    if (result.ok()) {
+      NoteMadeLocked(snapshot.at);
+      st.uploaded = true;
+      st.remote_exists = true;
+      staged->MarkClean(state.generation);
+    }
+    // Every handle was released while this upload ran: the release left the state to us.
+    if (st.handles <= 0 && !staged->state().dirty) {
+      inodes_.erase(ino);
+      if (store_) store_->Discard(ino);
+    }
+  }
+  upload_ended_.notify_all();
+  if (!result.ok()) return sb_.errors().Report(op, &c, snapshot.at.path, result.error());
+  log::Debug("fs", "uploaded ", Where(&c, snapshot.at.path), " (", state.size, " bytes",
+             out->via_temp ? ", through a temporary name" : "", ")");
+  return Status::Ok();
+}
+
+Status WriteOps::Flush(FileHandle& h) {
+  auto* w = std::get_if<WriteHandle>(&h.as);
+  if (!w) return Status::Ok();
+  {
+    MutexLock l(w->mu);
+    if (!w->wrote) return Status::Ok();
+    w->wrote = false;  // a failure below keeps the inode dirty: fsync/close of it retries
+  }
+  Status s = Upload(h.inode, "close");
+  if (!s.ok()) {
+    MutexLock l(w->mu);
+    w->wrote = true;
+  }
+  return s;
+}
+
+Status WriteOps::Fsync(FileHandle& h) {
+  auto* w = std::get_if<WriteHandle>(&h.as);
+  if (!w) return Status::Ok();
+  {
+    MutexLock l(w->mu);
+    if (!w->staged) return Status::Ok();
+  }
+  if (auto s = Staged(h, *w); s.ok()) GF_TRY_STATUS((*s)->Sync());
+  Status s = Upload(h.inode, "fsync");
+  if (s.ok()) {
+    MutexLock l(w->mu);
+    w->wrote = false;
+  }
+  return s;
+}
+
+bool WriteOps::Release(uint64_t fh, FileHandle& h) {
+  auto* w = std::get_if<WriteHandle>(&h.as);
+  if (!w) return false;
+  bool staged = false, unused = false;
+  {
+    MutexLock l(w->mu);
+    staged = w->staged;
+    unused = w->placeholder && w->op == 0 && !w->queuing && !w->write_refused && !w->staged;
+  }
+  const Collection* c = h.inode->collection;
+  log::Debug("fs", "release ", Where(w->dst), " fh ", fh, unused ? " (an empty new file)" : "");
+  if (unused && c && HasHttps(*c)) return MakeEmpty(fh, h, *w, *c);
+  std::shared_ptr<write::StagedFile> file;
+  bool last = false, removed = false;
+  Location at;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = inodes_.find(h.inode->ino);
+    if (it == inodes_.end()) return staged;
+    InodeState& st = it->second;
+    staged = staged || st.staged != nullptr;
+    removed = st.removed;
+    if (st.placeholder_fh == fh) st.placeholder_fh = 0;
+    last = --st.handles <= 0 && !st.uploading;
+    if (last) {
+      file = st.staged;
+      at = st.at;
+      inodes_.erase(it);
+    }
+  }
+  if (staged) {
+    // The placeholder of an upload that never succeeded goes (the name did not become real).
+    if (sb_.overlay().DropPlaceholder(w->dst, fh))
+      sb_.InvalidatePath(w->dst.collection, w->dst.path);
+  }
+  if (!last || !file) return staged || removed;
+  if (removed || !file->state().dirty) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (store_) store_->Discard(h.inode->ino);
+  } else {
+    log::Warn("fs", "close: ", Where(at),
+              " was not uploaded (its upload failed); the written "
+              "bytes are kept in ",
+              file->data_path(), " and are not uploaded without you");
+  }
+  return true;
+}
+
+// `touch NEW`, `: > f`, cp of an empty file: a placeholder that nothing was written or copied
+// into becomes an empty file at its last close (one 0-byte PUT). Decided at RELEASE, not at a
+// FLUSH: a shell redirect closes a dup of the file before its command writes. The PUT runs as
+// an upload of the inode, so an unlink racing with it (vim deletes its probe files right after
+// closing them) waits for it and then deletes the file remotely instead of leaving it behind.
+bool WriteOps::MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Collection& c) {
+  const Ino ino = h.inode->ino;
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    auto it = inodes_.find(ino);
+    if (it != inodes_.end() && it->second.removed) {  // unlinked first: nothing remote to make
+      if (--it->second.handles <= 0 && !it->second.uploading) inodes_.erase(it);
+      return true;
+    }
+    upload_ended_.wait(l, [&] { return !inodes_.count(ino) || !inodes_[ino].uploading; });
+    InodeState& st = inodes_[ino];
+    if (st.staged) {  // another handle wrote: its upload owns the name, not an empty file
+      --st.handles;
+      return true;
+    }
+    if (st.handles == 0) st.at = w.dst;  // (a state made just for this PUT)
+    st.uploading = true;
+  }
+  Status s = sb_.remote().Put(api::CollectionRef{c.id, *c.https_server},
+                              sb_.homes().HttpsPath(c, w.dst.path), {});
+  if (!s.ok()) sb_.errors().Report("close", &c, w.dst.path, s.error());  // close(2) returned
+  // Before the upload ends for a waiting unlink: it must find the remote file, not the
+  // placeholder.
+  if (sb_.overlay().DropPlaceholder(w.dst, fh)) sb_.InvalidatePath(w.dst.collection, w.dst.path);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = inodes_.find(ino);
+    if (it != inodes_.end()) {
+      InodeState& st = it->second;
+      st.uploading = false;
+      if (s.ok()) {
+        st.uploaded = st.remote_exists = true;
+        NoteMadeLocked(w.dst);
+      }
+      if (st.placeholder_fh == fh) st.placeholder_fh = 0;
+      if (--st.handles <= 0 && !st.staged) inodes_.erase(it);
+    }
+  }
+  upload_ended_.notify_all();
+  return true;
+}
+
+void WriteOps::NoteMadeLocked(const Location& at) {
+  if (written_.size() >= kMaxWritten) written_.clear();
+  written_.insert(at.collection + "\n" + at.path);
+}
+
+void WriteOps::MadeDirectory(const Location& at) {
+  std::lock_guard<std::mutex> l(mu_);
+  NoteMadeLocked(at);
+}
+
+bool WriteOps::RemoveLocalOnly(const Location& loc) {
+  // A copy or move into the name is pending: it is not local-only (DeleteOps answers EBUSY).
+  if (auto op = sb_.overlay().PendingOp(loc); op && *op != 0) return false;  // (0: a placeholder)
+  Ino ino = 0;
+  uint64_t placeholder_fh = 0;
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    for (auto& [i, st] : inodes_)
+      if (st.at == loc && !st.removed) ino = i;
+    if (ino == 0) return false;
+    if (inodes_[ino].uploading) {
+      upload_ended_.wait(l, [&] { return !inodes_.count(ino) || !inodes_[ino].uploading; });
+      return false;
+    }
+    InodeState& st = inodes_[ino];
+    if (st.uploaded || st.remote_exists) return false;
+    st.removed = true;
+    log::Debug("fs", "unlink ", Where(loc), ": local only (never uploaded)");
+    placeholder_fh = st.placeholder_fh;
+    if (store_ && st.staged) store_->Discard(ino);
+  }
+  // Its open handles must not make it an empty file at their last close.
+  if (auto h = placeholder_fh ? handles_.File(placeholder_fh) : nullptr)
+    if (auto* w = std::get_if<WriteHandle>(&h->as)) {
+      MutexLock l(w->mu);
+      w->write_refused = true;
+    }
+  sb_.overlay().DropPlaceholder(loc, placeholder_fh);
+  sb_.InvalidatePath(loc.collection, loc.path);
+  return true;
+}
+
+}  // namespace gf::fs

@@ -1,0 +1,122 @@
+// WriteOps: written bytes, from write(2) to the collection (docs/WRITES.md, docs/SEMANTICS.md
+// "Writes").
+//
+//   open/create for writing   a WriteHandle (made by CopyOps, which also handles cp); WriteOps
+//                             refuses first what cannot be written: O_RDWR, or an existing
+//                             file without O_TRUNC, on a collection without HTTPS (EOPNOTSUPP)
+//   write / truncate          the inode's StagedFile (StagingStore, keyed by inode; one per
+//                             inode, shared by its handles). An existing file opened without
+//                             O_TRUNC is filled from the remote content (the read path's
+//                             GetRange) at its first write, read or truncate.
+//   read                      any handle of a staged inode reads the staged bytes
+//   FLUSH / fsync             of a handle that wrote since its last upload: one Uploader
+//                             upload (new file: PUT; replacement: temp + stat + rename); the
+//                             result is close(2)'s. Concurrent flushes of one inode coalesce:
+//                             one upload in flight per inode, the others wait for it and then
+//                             upload again only if the file changed meanwhile.
+//   release                   the last handle of an inode: a clean staged file is discarded; a
+//                             dirty one (its upload failed) is kept and its path logged.
+//
+// Staging limits: write_cache_limit (ENOSPC) and max_upload_size (EFBIG) are the store's.
+//
+// Locks: mu_ guards inodes_ and the lazily opened store_; it is a leaf except that it is never
+// held across a StagedFile call, an upload, or a HandleTable call. A WriteHandle's `mu` is
+// taken before mu_ never (they are not nested). No lock is held across a remote call.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "fs/handles.h"
+#include "fs/options.h"
+#include "fs/superblock/superblock.h"
+#include "fs/write/staging_store.h"
+#include "fs/write/uploader.h"
+
+namespace gf::fs {
+
+class WriteOps {
+ public:
+  WriteOps(Superblock& sb, HandleTable& handles, const FsOptions& options);
+  ~WriteOps();
+
+  // Before open/create with `flags` at `path` of `c`: EOPNOTSUPP (logged) when the collection
+  // has no HTTPS server and the open is one that only writing can serve (O_RDWR, or an
+  // existing file without O_TRUNC). O_WRONLY|O_TRUNC stays a possible cp destination.
+  Status CheckOpen(const Collection& c, const std::string& path, int flags, bool exists,
+                   const char* op);
+  // A handle was opened; registers write handles with their inode.
+  void Opened(uint64_t fh);
+
+  Result<size_t> Write(FileHandle& h, uint64_t offset, std::string_view bytes);
+  // The staged bytes of h's inode (a write handle that has none yet fills them first); nullopt
+  // when the inode has no staged file and h is not a write handle.
+  std::optional<Result<ReadData>> Read(FileHandle& h, uint64_t offset, uint64_t size);
+  // The staged size of an inode, when it is staged.
+  std::optional<uint64_t> StagedSize(Ino ino);
+  // setattr of an inode open for writing: size truncates the staged file; mode, owner and
+  // times are accepted and not applied (see SEMANTICS "Writes"). nullopt: not ours.
+  std::optional<Status> SetAttr(const InodePtr& in, std::optional<uint64_t> fh,
+                                const std::optional<uint64_t>& size, bool metadata);
+  Status Flush(FileHandle& h);
+  Status Fsync(FileHandle& h);
+  // The handle is gone; true when it wrote (CopyOps must not make it an empty file).
+  bool Release(uint64_t fh, FileHandle& h);
+
+  // The deletes contract: a name created through the mount and never uploaded (placeholder or
+  // staged; no PUT succeeded, none in flight) is removed locally and true is returned. If an
+  // upload of the name is in flight, waits for it to end and returns false.
+  bool RemoveLocalOnly(const Location& loc);
+  // A directory this mount made (mkdir): its metadata setattr is accepted like a written file's.
+  void MadeDirectory(const Location& at);
+
+ private:
+  struct InodeState {
+    Location at;
+    bool remote_exists = false;  // a remote file is at `at` (the upload replaces it)
+    bool uploaded = false;       // a PUT of ours succeeded
+    bool removed = false;        // unlinked while local-only: never uploaded
+    bool uploading = false;
+    int handles = 0;
+    uint64_t placeholder_fh = 0;  // the handle whose placeholder is in the overlay
+    std::shared_ptr<write::StagedFile> staged;
+  };
+
+  Result<write::StagingStore*> Store();
+  // The staged file of h's inode, acquired (with a fill when h opened an existing file).
+  Result<std::shared_ptr<write::StagedFile>> Staged(FileHandle& h, WriteHandle& w);
+  write::FillFn FillFrom(const InodePtr& in, const Location& at);
+  // Uploads the inode's staged file if it is dirty (single flight per inode).
+  Status Upload(const InodePtr& in, const char* op);
+  // The last close of a placeholder nothing was written or copied into: a 0-byte PUT.
+  bool MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Collection& c);
+  Error Refuse(const char* op, const Location& at, int err, const std::string& why);
+
+  Superblock& sb_;
+  HandleTable& handles_;
+  const FsOptions& options_;
+  write::Uploader uploader_;
+
+  std::mutex mu_;  // leaf (see the header comment): guards everything below
+  std::condition_variable upload_ended_;
+  std::unique_ptr<write::StagingStore> store_;
+  std::map<Ino, InodeState> inodes_;
+  // Names this mount uploaded or made (mkdir): `cp -p`, `tar x`, `unzip` and `rsync -a` set
+  // mode, owner and times right after close (of a directory: after its last entry), and that
+  // is accepted (not applied). Keyed by "<collection>\n<path>" (an inode number may change
+  // when the name is looked up again). Bounded: cleared when it reaches kMaxWritten.
+  static constexpr size_t kMaxWritten = 100000;
+  std::set<std::string> written_;
+  void NoteMadeLocked(const Location& at);
+  uint64_t next_id_ = 0;
+};
+
+}  // namespace gf::fs

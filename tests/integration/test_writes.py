@@ -1,0 +1,309 @@
+"""Writes on a real mount: ordinary tools write into a collection, and the sim's backing folder
+(the collection's truth) then holds exactly the bytes written. Failures reach close(2)."""
+
+import errno
+import os
+import shutil
+import subprocess
+import tempfile
+import unittest
+
+from tests.integration.harness import Mount, MountTestCase, wait_for
+
+TUTORIAL = "Globus Tutorial Collection 1"
+LAPTOP = "alice laptop (Globus Connect Personal)"  # a collection without an HTTPS server
+
+
+def run(*args, **kw):
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=120, **kw)
+
+
+class WriteTests(MountTestCase):
+    @classmethod
+    def populate(cls):
+        cls.backing = os.path.join(cls.sim.root(TUTORIAL), "w")
+        os.makedirs(cls.backing, exist_ok=True)
+        with open(os.path.join(cls.backing, "old.txt"), "wb") as f:
+            f.write(b"0123456789\n")
+        cls.local = tempfile.mkdtemp(prefix="gf-writes-local-")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.local, ignore_errors=True)
+        super().tearDownClass()
+
+    def m(self, *parts):
+        return self.path(TUTORIAL, "w", *parts)
+
+    def b(self, *parts):
+        return os.path.join(self.backing, *parts)
+
+    def truth(self, name):
+        with open(self.b(name), "rb") as f:
+            return f.read()
+
+    def seed(self, name, data):
+        with open(self.b(name), "wb") as f:
+            f.write(data)
+
+    def test_cp_from_local_disk(self):
+        data = os.urandom(3 << 20) + b"tail"
+        src = os.path.join(self.local, "big.bin")
+        with open(src, "wb") as f:
+            f.write(data)
+        r = run("cp", src, self.m("big.bin"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("big.bin"), data)
+        self.assertEqual(os.stat(self.m("big.bin")).st_size, len(data))
+        with open(self.m("big.bin"), "rb") as f:
+            self.assertEqual(f.read(), data)
+
+    def test_redirects_and_tee(self):
+        r = run("sh", "-c", f"echo one > '{self.m('redir.txt')}' && echo two >> '{self.m('redir.txt')}'")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("redir.txt"), b"one\ntwo\n")
+        r = run("sh", "-c", f"printf 'a\\nb\\n' | tee '{self.m('tee.txt')}' >/dev/null")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("tee.txt"), b"a\nb\n")
+
+    def test_python_write_and_read_back_while_open(self):
+        with open(self.m("py.bin"), "w+b") as f:
+            f.write(b"hello ")
+            f.write(b"world")
+            f.flush()
+            with open(self.m("py.bin"), "rb") as g:  # another handle sees the staged bytes
+                self.assertEqual(g.read(), b"hello world")
+            f.seek(0)
+            self.assertEqual(f.read(), b"hello world")
+        self.assertEqual(self.truth("py.bin"), b"hello world")
+        self.assertEqual(os.stat(self.m("py.bin")).st_size, 11)
+
+    def test_append_to_existing(self):
+        self.seed("app.txt", b"first\n")
+        fd = os.open(self.m("app.txt"), os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, b"second\n")
+        finally:
+            os.close(fd)
+        self.assertEqual(self.truth("app.txt"), b"first\nsecond\n")
+
+    def test_dd_notrunc_and_truncate(self):
+        self.seed("dd.bin", b"A" * 100)
+        r = run("dd", "if=/dev/zero", f"of={self.m('dd.bin')}", "bs=10", "count=1", "seek=5",
+                "conv=notrunc", "status=none")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("dd.bin"), b"A" * 50 + b"\0" * 10 + b"A" * 40)
+        r = run("truncate", "-s", "20", self.m("dd.bin"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("dd.bin"), b"A" * 20)
+
+    def test_mkstemp_and_lock_files(self):
+        fd = os.open(self.m("index.lock"), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, b"locked\n")
+        finally:
+            os.close(fd)
+        self.assertEqual(self.truth("index.lock"), b"locked\n")
+        fd, name = tempfile.mkstemp(dir=self.m())
+        try:
+            os.write(fd, b"tmp")
+        finally:
+            os.close(fd)
+        self.assertEqual(self.truth(os.path.basename(name)), b"tmp")
+
+    def test_fsync_uploads(self):
+        fd = os.open(self.m("sync.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, b"durable")
+            os.fsync(fd)
+            self.assertEqual(self.truth("sync.txt"), b"durable")  # before close
+        finally:
+            os.close(fd)
+
+    def test_replace_existing_hides_temp_and_never_half_written(self):
+        self.seed("rep.txt", b"old content\n")
+        with open(self.m("rep.txt"), "w") as f:
+            f.write("new content\n")
+        self.assertEqual(self.truth("rep.txt"), b"new content\n")
+        self.assertFalse([n for n in os.listdir(self.b()) if n.startswith(".globus-fuse.")])
+
+    def test_sed_in_place(self):
+        self.seed("sed.txt", b"hello world\n")
+        r = run("sed", "-i", "s/world/globus/", self.m("sed.txt"))
+        # sed -i writes a temp file, renames it over the original: both are ours
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("sed.txt"), b"hello globus\n")
+
+    def test_tar_x(self):
+        src = os.path.join(self.local, "tree")
+        os.makedirs(os.path.join(src, "d"), exist_ok=True)
+        with open(os.path.join(src, "d", "f.txt"), "w") as f:
+            f.write("in tar\n")
+        arc = os.path.join(self.local, "t.tar")
+        self.assertEqual(run("tar", "cf", arc, "-C", src, "d").returncode, 0)
+        os.makedirs(self.m("tarx"), exist_ok=True)
+        r = run("tar", "xf", arc, "-C", self.m("tarx"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("tarx/d/f.txt"), b"in tar\n")
+
+    def test_vim_save(self):
+        # vim's save: a backup (writebackup), a write of the whole file, an fsync, then the
+        # backup is removed. backupcopy=no makes it rename the original to the backup first.
+        # Each run edits a file in its own folder: vim's swap file and its "4913" probe file
+        # are deleted by delete tasks, which may still be pending when the next run starts,
+        # and re-creating such a name is EBUSY meanwhile (SEMANTICS, "Deletes").
+        for copy in ("yes", "no"):
+            name = f"vim-{copy}/f.txt"
+            os.makedirs(self.b(f"vim-{copy}"), exist_ok=True)
+            self.seed(name, b"one\ntwo\n")
+            r = run("vim", "-u", "NONE", "-N", "-es", "-c", f"set backupcopy={copy} writebackup",
+                    "-c", "%s/two/three/", "-c", "wq", self.m(name))
+            self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+            self.assertEqual(self.truth(name), b"one\nthree\n", copy)
+            self.assertEqual(os.listdir(self.m(f"vim-{copy}")), ["f.txt"])
+
+    def test_unzip(self):
+        src = os.path.join(self.local, "z")
+        os.makedirs(os.path.join(src, "sub"), exist_ok=True)
+        data = os.urandom(300 << 10)
+        with open(os.path.join(src, "sub", "blob.bin"), "wb") as f:
+            f.write(data)
+        arc = os.path.join(self.local, "t.zip")
+        self.assertEqual(run("zip", "-qr", arc, "sub", cwd=src).returncode, 0)
+        os.makedirs(self.m("unz"), exist_ok=True)
+        r = run("unzip", "-q", arc, "-d", self.m("unz"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("unz/sub/blob.bin"), data)
+
+    def test_touch_new_and_metadata_of_written_files(self):
+        r = run("touch", self.m("empty.txt"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.isfile(self.m("empty.txt")))
+        # The 0-byte PUT is made at the last close (RELEASE), which the kernel sends right
+        # after close(2) returns: a shell redirect closes a dup before its command writes.
+        wait_for(lambda: os.path.exists(self.b("empty.txt")), 10, "the empty file's PUT")
+        self.assertEqual(self.truth("empty.txt"), b"")
+        src = os.path.join(self.local, "p.txt")
+        with open(src, "w") as f:
+            f.write("kept\n")
+        os.utime(src, (1_000_000_000, 1_000_000_000))
+        r = run("cp", "-p", src, self.m("p.txt"))  # sets mode and times after writing
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("p.txt"), b"kept\n")
+        os.chmod(self.m("p.txt"), 0o600)  # accepted for a file this mount wrote
+
+    def test_a_413_is_efbig_and_names_the_setting(self):
+        self.sim.control("POST", "config", {"tunables": {"https_put_max_bytes": 1000}})
+        try:
+            f = open(self.m("too-big.bin"), "wb")
+            f.write(b"x" * 4096)
+            with self.assertRaises(OSError) as cm:
+                f.close()
+            self.assertEqual(cm.exception.errno, errno.EFBIG)
+        finally:
+            self.sim.control("POST", "config", {"tunables": {"https_put_max_bytes": 1 << 30}})
+        self.assertFalse(os.path.exists(self.b("too-big.bin")))
+        self.assertIn("max_upload_size", self.mount.output())
+
+    def test_a_collection_without_https_refuses_writes_before_any_byte(self):
+        root = self.sim.root(LAPTOP)
+        with open(os.path.join(root, "laptop.txt"), "wb") as f:
+            f.write(b"on the laptop\n")
+        base = self.path(LAPTOP)
+        for flags in (os.O_RDWR | os.O_CREAT, os.O_WRONLY | os.O_APPEND):
+            with self.assertRaises(OSError) as cm:
+                os.open(os.path.join(base, "laptop.txt"), flags, 0o644)
+            self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP, flags)
+        # O_WRONLY|O_TRUNC may be a cp destination: it opens, and its first write is refused.
+        fd = os.open(os.path.join(base, "new.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            with self.assertRaises(OSError) as cm:
+                os.write(fd, b"x")
+            self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP)
+        finally:
+            os.close(fd)
+        self.assertFalse(os.path.exists(os.path.join(root, "new.txt")))
+        with open(os.path.join(root, "laptop.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"on the laptop\n")
+        self.assertIn("no HTTPS server", self.mount.output())
+
+    @unittest.skipUnless(shutil.which("rsync"), "rsync is not installed")
+    def test_rsync_default_and_inplace(self):
+        src = os.path.join(self.local, "rs.txt")
+        with open(src, "w") as f:
+            f.write("rsync data\n")
+        r = run("rsync", src, self.m("rs.txt"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("rs.txt"), b"rsync data\n")
+        with open(src, "w") as f:
+            f.write("rsync data, changed\n")
+        r = run("rsync", "--inplace", "--no-whole-file", src, self.m("rs.txt"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("rs.txt"), b"rsync data, changed\n")
+
+    def test_upload_refused_reaches_close(self):
+        self.sim.fault("https_put", "status", status=403, code="permission_denied")
+        try:
+            f = open(self.m("denied.txt"), "w")
+            f.write("x")
+            with self.assertRaises(OSError) as cm:
+                f.close()
+            self.assertEqual(cm.exception.errno, errno.EACCES)
+        finally:
+            self.sim.clear_faults()
+        self.assertFalse(os.path.exists(self.b("denied.txt")))
+
+    def test_reset_mid_put_is_eio_and_leaves_nothing_partial(self):
+        self.seed("reset.txt", b"keep me\n")
+        self.sim.fault("https_put", "reset_upload", count=-1)
+        try:
+            f = open(self.m("reset.txt"), "wb")
+            f.write(os.urandom(256 << 10))
+            with self.assertRaises(OSError) as cm:
+                f.close()
+            self.assertEqual(cm.exception.errno, errno.EIO)
+        finally:
+            self.sim.clear_faults()
+        self.assertEqual(self.truth("reset.txt"), b"keep me\n")  # replaced only through a temp
+
+
+class LimitTests(MountTestCase):
+    mount_args = ("-o", "write_cache_limit=1M", "-o", "max_upload_size=512K")
+
+    def test_max_upload_size_is_efbig_at_the_write(self):
+        os.makedirs(os.path.join(self.sim.root(TUTORIAL), "lim"), exist_ok=True)
+        fd = os.open(self.path(TUTORIAL, "lim", "big"), os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, b"x" * (256 << 10))
+            with self.assertRaises(OSError) as cm:
+                os.pwrite(fd, b"y", 600 << 10)
+            self.assertEqual(cm.exception.errno, errno.EFBIG)
+        finally:
+            os.close(fd)
+
+
+class StagingSpaceTests(MountTestCase):
+    mount_args = ("-o", "write_cache_limit=1M", "-o", "max_upload_size=0")
+
+    def test_staging_full_is_enospc_at_the_write_and_keeps_what_was_accepted(self):
+        os.makedirs(os.path.join(self.sim.root(TUTORIAL), "full"), exist_ok=True)
+        name = self.path(TUTORIAL, "full", "f.bin")
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644)
+        accepted = b""
+        try:
+            chunk = os.urandom(256 << 10)
+            with self.assertRaises(OSError) as cm:
+                for _ in range(8):
+                    n = os.write(fd, chunk)
+                    accepted += chunk[:n]
+                    self.assertEqual(n, len(chunk))  # all or nothing per write
+            self.assertEqual(cm.exception.errno, errno.ENOSPC)
+        finally:
+            os.close(fd)  # uploads what the writes accepted
+        self.assertEqual(len(accepted), 1 << 20)
+        with open(os.path.join(self.sim.root(TUTORIAL), "full", "f.bin"), "rb") as f:
+            self.assertEqual(f.read(), accepted)
+
+
+if __name__ == "__main__":
+    unittest.main()
