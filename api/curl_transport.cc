@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <string_view>
 
 #include "common/cancel.h"
 #include "common/log.h"
@@ -139,6 +140,24 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return 0;
 }
 
+bool NetworkCutHandshake(long os_errno, std::string_view detail) {
+  switch (os_errno) {
+    case ECONNRESET:
+    case ECONNABORTED:
+    case EPIPE:
+    case ETIMEDOUT:
+      return true;
+    default:
+      break;
+  }
+  // libcurl does not always record the socket error (OpenSSL reports an EOF in the handshake
+  // as SSL_ERROR_SYSCALL with errno 0): its message names it.
+  for (std::string_view cue : {"reset by peer", "Broken pipe", "SSL_ERROR_SYSCALL",
+                               "unexpected eof", "Connection timed out"})
+    if (detail.find(cue) != std::string_view::npos) return true;
+  return false;
+}
+
 TransportFailure MapCurlError(CURLcode c) {
   switch (c) {
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -180,6 +199,13 @@ TransportFailure MapCurlError(CURLcode c) {
 }
 
 }  // namespace
+
+TransportFailure ClassifyCurlFailure(int curl_code, long os_errno, std::string_view detail) {
+  const auto c = static_cast<CURLcode>(curl_code);
+  if (c == CURLE_SSL_CONNECT_ERROR && NetworkCutHandshake(os_errno, detail))
+    return TransportFailure::kConnect;
+  return MapCurlError(c);
+}
 
 CurlTransport::CurlTransport(Options o) : opts_(std::move(o)) {
   GlobalInitOnce();
@@ -302,6 +328,8 @@ Result<http::Response> CurlTransport::Send(const http::Request& req) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   start)
                 .count();
+  long os_errno = 0;
+  if (rc != CURLE_OK) curl_easy_getinfo(h, CURLINFO_OS_ERRNO, &os_errno);
   curl_slist_free_all(headers);
   ReleaseHandle(h);
 
@@ -314,9 +342,9 @@ Result<http::Response> CurlTransport::Send(const http::Request& req) {
     return e;
   }
   if (rc != CURLE_OK) {
-    TransportFailure f = MapCurlError(rc);
-    if (x.cancelled || x.callback_abort) f = TransportFailure::kAborted;
     std::string detail = errbuf[0] ? errbuf : curl_easy_strerror(rc);
+    TransportFailure f = ClassifyCurlFailure(rc, os_errno, detail);
+    if (x.cancelled || x.callback_abort) f = TransportFailure::kAborted;
     log::Debug("http", m, " ", req.url, " failed after ", ms, " ms: ", detail);
     return Error::Transport(f, detail);
   }

@@ -20,8 +20,10 @@
 //     Response::body. on_headers/on_body returning false, or Request::cancel becoming true
 //     or the process shutting down (gf::Cancelled, checked in the progress callback), end the
 //     transfer with kAborted.
-//   - Errors map to TransportFailure (see MapCurlError in the .cc); CURLE_PARTIAL_FILE (body
-//     shorter than Content-Length) is kTruncated.
+//   - Errors map to TransportFailure (ClassifyCurlFailure); CURLE_PARTIAL_FILE (body shorter
+//     than Content-Length) is kTruncated. A TLS handshake the network cut (reset, EOF, timeout:
+//     a server restarting, a proxy, Wi-Fi dropping) is kConnect, like a refused connection:
+//     the request was not sent, so every call may retry it. Other handshake failures are kTls.
 //   - Logging: log::Debug of method, URL, status and time only - never headers or bodies.
 //
 // Locks (all leaves, never nested): pool_mu_ guards the free-list; share_mu_[i] is the lock
@@ -31,6 +33,7 @@
 #include <array>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/http.h"
@@ -40,6 +43,12 @@
 #endif
 
 namespace gf::api {
+
+// What a failed libcurl transfer was: `curl_code` is its CURLcode, `os_errno` its
+// CURLINFO_OS_ERRNO, `detail` its error message. CURLE_SSL_CONNECT_ERROR stands for any failed
+// TLS handshake, a bad certificate chain as well as a connection reset mid-handshake; only the
+// socket error (or, when libcurl did not record it, the message) tells them apart.
+TransportFailure ClassifyCurlFailure(int curl_code, long os_errno, std::string_view detail);
 
 class CurlTransport final : public http::Transport {
  public:

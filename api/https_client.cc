@@ -298,8 +298,11 @@ Status HttpsClient::Put(const CollectionRef& c, const std::string& path, const U
   o.cancel = cancel;
   // Not idempotent for the executor: a failed PUT may have left a partial file, and resending
   // gigabytes is the caller's decision (see docs/WRITES.md). Only failures that prove nothing
-  // reached the server are retried here.
-  o.idempotent = false;
+  // reached the server are retried here. An empty body is the exception: it cannot be left
+  // partial and costs nothing to send again, and sending it twice has the effect of once (an
+  // empty file), so a reset or an empty reply does not lose a `touch` or a `cp` of an empty
+  // file.
+  o.idempotent = body.size == 0;
   o.before_attempt = [&body](http::Request&) {
     if (body.progress) body.progress->store(0);
   };

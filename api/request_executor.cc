@@ -133,6 +133,7 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
     request.fresh_connection = WantsFreshConnection(err);
     ++state.retries;
     ++stats.retries;
+    if (policy_.retries) policy_.retries->fetch_add(1, std::memory_order_relaxed);
     stats.slept += d.delay;
     log::Debug("api", o.context, ": ", err.Describe(), "; retry ", state.retries, " in ",
                d.delay.count(), " ms (", state.elapsed.count(), " of ", policy_.budget.count(),

@@ -30,7 +30,9 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string_view>
 
@@ -49,6 +51,9 @@ struct RetryPolicy {
   Millis max_backoff{10000};
   Millis base{250};
   Millis max_retry_after{60000};  // a hostile/buggy Retry-After cannot stall a call longer
+  // Optional: counts every retry of every call made with this policy (a mount's status shows
+  // the total). Shared by the copies of the policy each client keeps.
+  std::shared_ptr<std::atomic<uint64_t>> retries;
 
   // Injection points; empty/null = real implementations (SystemClock, DefaultRandom01,
   // DefaultSleep). A test's sleep advances its FakeClock.

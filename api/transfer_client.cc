@@ -2,6 +2,7 @@
 
 #include <cerrno>
 
+#include "api/json_reader.h"
 #include "common/log.h"
 
 namespace gf::api {
@@ -25,6 +26,17 @@ std::function<std::optional<Error>(const http::Response&)> ParseInto(
     out = std::move(*p);
     return std::nullopt;
   };
+}
+
+// For calls whose answer nothing needs (mkdir, rename): the body must still parse, or a
+// proxy's page (a 2xx that is not the service's JSON) would pass for success although the
+// operation may never have reached the service. kMalformedBody is then an ambiguous failed
+// attempt, resolved by each call's own rule.
+std::optional<Error> JsonBody(const http::Response& resp) {
+  rapidjson::Document doc;
+  Status s = json::Parse(resp.body, doc, "result document");
+  if (!s.ok()) return s.error();
+  return std::nullopt;
 }
 
 std::string Join(const std::vector<std::string>& v, char sep) {
@@ -133,6 +145,7 @@ Result<FileEntry> TransferClient::Stat(const std::string& collection, const std:
 Status TransferClient::Mkdir(const std::string& collection, const std::string& path) {
   CallOptions o;
   o.context = "mkdir " + collection + ":" + path;
+  o.validate = JsonBody;
   CallStats stats;
   auto r = Post(Url(EndpointPath(collection, "mkdir")), SerializeMkdir(path), o, &stats);
   if (!r.ok()) {
@@ -151,6 +164,7 @@ Status TransferClient::Rename(const std::string& collection, const std::string& 
   CallOptions o;
   o.context = "rename " + collection + ":" + old_path + " -> " + new_path;
   o.idempotent = false;
+  o.validate = JsonBody;
   CallStats stats;
   auto r =
       Post(Url(EndpointPath(collection, "rename")), SerializeRename(old_path, new_path), o, &stats);

@@ -9,8 +9,8 @@
 //   - GETs and CancelTask: retried freely.
 //   - Every answer body is parsed inside the executor's attempt loop: a 2xx that does not parse
 //     is a failed attempt (kMalformedBody), retried within the budget when the call is safe to
-//     repeat. Only GETs and submissions read their bodies; mkdir, rename and cancel take any
-//     2xx as done.
+//     repeat. GETs and submissions read their bodies; mkdir and rename only check that theirs
+//     parse (a proxy's page must not pass for success); cancel takes any 2xx as done.
 //   - SubmitTransfer/SubmitDelete: retried with the same submission_id, which the service
 //     deduplicates; "Duplicate" is success. An empty submission_id is fetched first, so a
 //     submission is never sent without one. An answer lost or unreadable (timeout, reset, 5xx,

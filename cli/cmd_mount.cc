@@ -7,12 +7,14 @@
 // handles by dropping its caches for PATH (and below) and invalidating the kernel's.
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>
 #include <rapidjson/stringbuffer.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -28,6 +30,7 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+#include <utility>
 
 #include "auth/authorization_broker.h"
 #include "cli/commands.h"
@@ -219,6 +222,37 @@ bool WaitJournalReleased(const std::string& journal, const std::string& waiting_
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   return true;
+}
+
+// A descriptor that becomes readable when the daemon serving `mp` exits (pidfd_open of the pid
+// its status file names), or -1: a mount that does not answer, or a kernel without pidfds.
+// Taken before the unmount, while the daemon certainly runs, so the pid cannot have been
+// reused. It is what lets `unmount` wait for a daemon whatever state_dir (and so journal) that
+// daemon was started with: the unmounting command's own configuration need not match.
+int DaemonExitFd(const std::string& mp) {
+  std::ifstream in(mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName);
+  std::stringstream ss;
+  if (in) ss << in.rdbuf();
+  rapidjson::Document d;
+  d.Parse(ss.str().c_str());
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("pid") || !d["pid"].IsInt64()) return -1;
+  const int64_t pid = d["pid"].GetInt64();
+  if (pid <= 0 || pid == getpid()) return -1;
+  return static_cast<int>(::syscall(SYS_pidfd_open, static_cast<pid_t>(pid), 0));
+}
+
+// Waits until the process behind `pidfd` has exited, at most kDaemonExitWait, saying what it
+// waits for when that takes more than a second. False when it still runs. Closes `pidfd`.
+bool WaitProcessExit(int pidfd, const std::string& waiting_for) {
+  pollfd p{pidfd, POLLIN, 0};
+  int r = ::poll(&p, 1, 1000);
+  if (r == 0) {
+    std::cerr << "globus-fuse: waiting for " << waiting_for << "\n";
+    const auto rest = kDaemonExitWait - std::chrono::milliseconds(1000);
+    r = ::poll(&p, 1, static_cast<int>(rest.count()));
+  }
+  ::close(pidfd);
+  return r != 0;  // readable (exited), or poll failed: nothing more to wait for
 }
 
 std::string DefaultLogFile(const Config& c, const std::string& mount_point) {
@@ -759,9 +793,10 @@ int CmdMount(int argc, char** argv) {
   status.pending_authorizations = [&broker] { return broker.SnapshotJson(); };
   // The client-side rate limiter's waits, so a slow mount can be told from a slow service.
   if (api::RateLimiter* limiter = ctx->limiter.get()) {
-    status.api_client = [limiter] {
+    status.api_client = [limiter, retries = ctx->retries] {
       auto st = limiter->stats();
       return std::map<std::string, double>{
+          {"retries", static_cast<double>(retries->load(std::memory_order_relaxed))},
           {"requests", static_cast<double>(st.acquired)},
           {"rate_limit_waits", static_cast<double>(st.waits)},
           {"rate_limit_wait_seconds", st.total_wait.count() / 1000.0},
@@ -835,17 +870,32 @@ int CmdUnmount(int argc, char** argv) {
   if (!target) return ReportError(target.error());
   const std::string& mp = *target;
   bool lazy = args->Has("lazy");
-  // Returns once the daemon has let go of the mount's journal (it exits right after), so a
-  // `mount` that follows finds the path free. A lazy unmount detaches now and does not wait.
+  // Returns once the daemon has exited (so it let go of the mount's journal), so a `mount`
+  // that follows finds the path free. A lazy unmount detaches now and does not wait. A daemon
+  // that does not say its pid is waited for through the journal of this command's state_dir.
   std::string journal;
+  int daemon_exit = -1;
   if (!lazy) {
-    if (auto config = ConfigFromArgs(*args); config.ok()) {
+    daemon_exit = DaemonExitFd(mp);
+    if (auto config = ConfigFromArgs(*args); config.ok() && daemon_exit < 0) {
       journal = fs::JournalPath(config->state_dir.empty() ? DefaultStateDir() : config->state_dir,
                                 MountId(mp));
     }
   }
+  struct CloseFd {
+    int& fd;
+    ~CloseFd() {
+      if (fd >= 0) ::close(fd);
+    }
+  } close_daemon_exit{daemon_exit};
   auto unmounted = [&]() -> int {
-    if (!journal.empty() && !WaitJournalReleased(journal, "the globus-fuse daemon to exit"))
+    const char* what = "the globus-fuse daemon to exit";
+    bool gone = true;
+    if (daemon_exit >= 0)
+      gone = WaitProcessExit(std::exchange(daemon_exit, -1), what);
+    else if (!journal.empty())
+      gone = WaitJournalReleased(journal, what);
+    if (!gone)
       std::cerr << "globus-fuse: " << mp
                 << " is unmounted, but its daemon is still finishing (its log says why)\n";
     return kExitOk;

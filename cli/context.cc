@@ -34,6 +34,8 @@ std::unique_ptr<Context> MakeContext(const Config& config) {
   api::RetryPolicy retry;
   retry.budget = Millis(static_cast<int64_t>(config.retry_budget_seconds * 1000));
   retry.max_retries = config.max_retries;
+  ctx->retries = std::make_shared<std::atomic<uint64_t>>(0);
+  retry.retries = ctx->retries;
   ctx->transfer = std::make_unique<api::TransferClient>(
       *ctx->transport, *ctx->tokens, config.transfer_url, retry, ctx->limiter.get());
   ctx->https = std::make_unique<api::HttpsClient>(*ctx->transport, *ctx->tokens, retry);

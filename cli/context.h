@@ -2,6 +2,8 @@
 // service clients wired together, exit codes and error reporting.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -33,6 +35,7 @@ struct Context {
   std::unique_ptr<auth::OAuthClient> oauth;
   std::unique_ptr<auth::TokenManager> tokens;
   std::unique_ptr<api::RateLimiter> limiter;
+  std::shared_ptr<std::atomic<uint64_t>> retries;  // every API retry (status: api_client)
   std::unique_ptr<api::TransferClient> transfer;
   std::unique_ptr<api::HttpsClient> https;
 };

@@ -83,7 +83,9 @@ void Superblock::AfterStaleRead(const InodePtr& in) {
 void Superblock::InvalidatePath(const std::string& collection_id, const std::string& path) {
   cache_.Erase(CacheKey(collection_id, ParentPath(path)));
   cache_.ErasePrefix(CacheKey(collection_id, path));
-  negative_.Erase(CacheKey(collection_id, path));
+  // Below it too: names looked up in a directory while it was a pending copy or move (and
+  // listed empty) were misses then, and must not stay misses now that it arrived.
+  negative_.ErasePrefix(CacheKey(collection_id, path));
   // Every place the collection is mounted (by name and under .by-id): walk to the entry.
   std::vector<InodePtr> roots;
   for (Ino top : {kRootIno, kByIdIno})

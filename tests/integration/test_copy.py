@@ -277,6 +277,23 @@ class CopyTests(CopyTestBase):
                  "the source tree to be deleted")
         self.assertEqual(tree_digest(self.backing(T2, "mvdir", "d")), digest)
 
+    def test_a_name_missed_in_a_pending_moved_directory_shows_once_it_arrived(self):
+        # Found by the chaos soak: while the move is pending the directory lists empty, so a
+        # lookup inside it is a miss; once the copy arrived that miss must not stand (it did
+        # for negative_ttl, 10 s, while `ls` of the directory showed the name).
+        self.write_backing(T1, "mvneg/d/f0", b"f0")
+        os.makedirs(self.backing(T2, "mvneg"), exist_ok=True)
+        self.tunables(task_start_delay_seconds=2)
+        subprocess.run(["mv", self.path(T1, "mvneg", "d"), self.path(T2, "mvneg", "d")],
+                       check=True, timeout=30)
+        inside = self.path(T2, "mvneg", "d", "f0")
+        self.assertFalse(os.path.exists(inside))  # pending: lists empty
+        wait_for(lambda: not self._has_status_xattr(self.path(T2, "mvneg", "d")), 60,
+                 "the copy to arrive")
+        # At once (the cache is dropped when the copy is done), with a bound far below 10 s.
+        wait_for(lambda: os.path.exists(inside), 2, "the name inside to show")
+        self.assertEqual(read_bytes(inside), b"f0")
+
     def test_mv_of_a_directory_keeps_files_added_during_the_move(self):
         # The sim's transfer enumerates a directory when it starts copying it (after
         # task_start_delay_seconds), so a file dropped during the start delay would be copied.

@@ -3,7 +3,9 @@ malformed answers, dropped connections, transient 404s, the budget running out, 
 wait, globus-sim going away and coming back, and unmount followed at once by mount."""
 
 import errno
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -175,14 +177,16 @@ def free_port_block(n=12):
     raise unittest.SkipTest("no block of free ports")
 
 
-class OutageTests(unittest.TestCase):
+class OutageBase(unittest.TestCase):
     """globus-sim stopped (connection refused) and started again on the same ports and state."""
+
+    sim_config = None
 
     def setUp(self):
         if not os.path.exists(BINARY):
             raise unittest.SkipTest(f"{BINARY} not built")
         self.port = free_port_block()
-        self.sim = Sim.start(extra_args=("--port", str(self.port)))
+        self.sim = Sim.start(config=self.sim_config, extra_args=("--port", str(self.port)))
         self.env = self.sim.client_env()
         run_cli(self.env, "login")
 
@@ -201,6 +205,8 @@ class OutageTests(unittest.TestCase):
         wait_for(lambda: os.path.exists(os.path.join(self.sim.state, "sim.json")), 30,
                  "the sim to start again")
 
+
+class OutageTests(OutageBase):
     def test_operations_wait_through_a_restart_of_the_service(self):
         root = self.sim.root(TUTORIAL)
         os.makedirs(os.path.join(root, "later", "sub"), exist_ok=True)
@@ -231,6 +237,66 @@ class OutageTests(unittest.TestCase):
             self.assertEqual(giving_up_lines(m), [], m.output())
 
 
+class TaskAcrossOutageTests(OutageBase):
+    # 8 MiB at 512 KiB/s: the task runs about 16 s, across the outage (the --config file is
+    # read again at the restart).
+    sim_config = {"tunables": {"bandwidth_bytes_per_second": 512 << 10}}
+
+    def test_status_shows_a_task_continuously_and_polling_resumes_after_an_outage(self):
+        t2 = "Globus Tutorial Collection 2"
+        src = os.path.join(self.sim.root(TUTORIAL), "slow", "big.bin")
+        os.makedirs(os.path.dirname(src))
+        os.makedirs(os.path.join(self.sim.root(t2), "slow"))
+        with open(src, "wb") as f:
+            f.write(os.urandom(8 << 20))
+        # The outage outlasts the retry budget: task polls fail, and the engine must go on.
+        with Mount(self.env, "-o", "retry_budget_seconds=5") as m:
+            def status():
+                return json.loads(run_cli(self.env, "status", "--json", m.path).stdout)
+
+            def active_task():
+                tasks = status()["transfers"]["tasks"]
+                return tasks[0] if tasks and tasks[0]["status"] == "ACTIVE" else None
+
+            subprocess.run(["cp", os.path.join(m.path, TUTORIAL, "slow", "big.bin"),
+                            os.path.join(m.path, t2, "slow")], check=True, timeout=60)
+            before = wait_for(active_task, 30, "status to show the task ACTIVE", interval=0.2)
+            self.sim.proc.send_signal(signal.SIGTERM)
+            self.sim.proc.wait(timeout=10)
+            # During the outage status still shows the task as last seen: the same task,
+            # ACTIVE, its progress never going back, no failure.
+            samples = []
+            down_until = time.monotonic() + 12
+            while time.monotonic() < down_until:
+                samples.append(status()["transfers"])
+                time.sleep(0.5)
+            self.restart_sim(down_seconds=0)
+            back = time.monotonic()
+
+            def ended():
+                tr = status()["transfers"]
+                samples.append(tr)
+                return tr if not tr["tasks"] and not tr["pending_entries"] else None
+            after = wait_for(ended, 90, "the mount to see the task end", interval=0.5)
+            seen_after = time.monotonic() - back
+            progress = []
+            for tr in samples:
+                self.assertEqual(tr["failures"], [], tr)
+                if tr["tasks"]:
+                    t = tr["tasks"][0]
+                    self.assertEqual((t["task_id"], t["status"]), (before["task_id"], "ACTIVE"))
+                    progress.append(t["bytes_transferred"])
+            self.assertEqual(progress, sorted(progress))
+            self.assertGreater(len(progress), 20)  # the task was shown through the outage
+            self.assertEqual(after["failures"], [])
+            # Polling resumed: the end is seen within one maximal poll interval (30 s) plus a
+            # failed poll's budget after the service came back (a bound, not a benchmark).
+            self.assertLess(seen_after, 30 + 5 + 10, m.output())
+            self.assertEqual(md5_file(os.path.join(self.sim.root(t2), "slow", "big.bin")),
+                             md5_file(src))
+            self.assertIsNone(m.proc.poll(), "the daemon died:\n" + m.output())
+
+
 class RemountTests(SimTestCase):
     def test_unmount_then_mount_at_once(self):
         path = os.path.join(self.sim.state, "remount")
@@ -252,6 +318,32 @@ class RemountTests(SimTestCase):
             m.proc = None
         with Mount(self.env, path=path):
             self.assertIn(TUTORIAL, os.listdir(path))
+
+    def test_unmount_waits_for_a_daemon_that_uses_another_state_dir(self):
+        # The daemon's journal is under the state_dir it was started with; `unmount` run with
+        # another configuration (here the default one) must still wait for that daemon.
+        other = os.path.join(self.sim.state, "other-state")
+        with open(self.sim.info["config_file"]) as f:
+            conf = re.sub(r"(?m)^state_dir = .*$", f"state_dir = {other}", f.read())
+        self.assertIn(f"state_dir = {other}", conf)
+        conf_file = os.path.join(self.sim.state, "other-state.conf")
+        with open(conf_file, "w") as f:
+            f.write(conf)
+        env = dict(self.env, GLOBUS_FUSE_CONFIG=conf_file)
+        path = os.path.join(self.sim.state, "elsewhere")
+        os.makedirs(path)
+        for _ in range(3):
+            m = Mount(env, path=path)
+            m.__enter__()
+            self.assertIn(TUTORIAL, os.listdir(path))
+            p = run_cli(self.env, "unmount", path, check=False)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            # Returned once the daemon exited, not merely once the kernel let go of the path.
+            self.assertIsNotNone(m.proc.poll(), "unmount returned before the daemon exited")
+            self.assertEqual(m.proc.wait(timeout=5), 0, m.output())
+            m.logf.close()
+            m.proc = None
+        self.assertTrue(os.listdir(other))  # the daemon's journal was there, not in the default
 
     def test_unmount_is_prompt_while_background_listings_are_retrying(self):
         root = self.sim.root(TUTORIAL)

@@ -401,6 +401,30 @@ TEST_CASE("Put and Delete are not blindly repeated", "[https_client][retry]") {
   CHECK(env.transport.request_count() == 4);
 }
 
+TEST_CASE("an empty Put is repeated after a reset or an empty reply", "[https_client][retry]") {
+  // Nothing can be left partial and sending it again makes the same empty file.
+  Env env;
+  env.transport.Push(FakeTransport::Fail(TransportFailure::kReset));
+  env.transport.Push(FakeTransport::Fail(TransportFailure::kTruncated));
+  env.transport.Push(200, "");
+  REQUIRE(env.client.Put(kColl, "/empty", UploadBody{}).ok());
+  CHECK(env.transport.request_count() == 3);
+}
+
+TEST_CASE("the policy's counter counts every retry", "[https_client][retry]") {
+  FakeTransport transport;
+  FixedTokenSource tokens;
+  gf::testing::RecordingSleeper sleeper;
+  RetryPolicy policy = sleeper.Policy();
+  policy.retries = std::make_shared<std::atomic<uint64_t>>(0);
+  HttpsClient client{transport, tokens, policy};
+  transport.Push(FakeTransport::Fail(TransportFailure::kReset));
+  transport.Push(FakeTransport::Fail(TransportFailure::kConnect));
+  transport.Push(200, "");
+  REQUIRE(client.Put(kColl, "/empty", UploadBody{}).ok());
+  CHECK(policy.retries->load() == 2);
+}
+
 TEST_CASE("Put: an HTTPS scope error names the scope to consent to", "[https_client][auth]") {
   Env env;
   gf::testing::TempFile f("x");

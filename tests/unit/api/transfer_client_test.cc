@@ -282,6 +282,30 @@ TEST_CASE("Mkdir posts JSON; Exists after an ambiguous retry is success", "[tran
   CHECK(s.error().code == "ExternalError.MkdirFailed.Exists");
 }
 
+TEST_CASE("a 2xx that is not JSON is no proof that mkdir or rename happened", "[transfer_client]") {
+  // Found by the chaos soak: a proxy's page answering mkdir passed for success, and cp -r then
+  // failed inside a directory that did not exist.
+  Env env;  // mkdir is repeated; the repeat finds it (the first attempt did create it)
+  env.transport.Push(200, "<html>proxy</html>");
+  env.transport.Push(502, R"({"code": "ExternalError.MkdirFailed.Exists", "message": "exists"})");
+  CHECK(env.client.Mkdir("c", "/d").ok());
+  Env none;  // ... or creates it
+  none.transport.Push(200, "<html>proxy</html>");
+  none.transport.Push(200, Fixture("transfer_mkdir_result.json"));
+  CHECK(none.client.Mkdir("c", "/d").ok());
+  CHECK(none.transport.request_count() == 2);
+
+  Env rename;  // rename is not repeated: it looks, and the old name is still there
+  rename.transport.Push(200, "<html>proxy</html>");
+  rename.transport.Push(200, Fixture("transfer_stat_file.json"));
+  auto s = rename.client.Rename("c", "/a", "/b");
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().transport == TransportFailure::kMalformedBody);
+  int posts = 0;
+  for (const auto& r : rename.transport.requests()) posts += r.method == "POST";
+  CHECK(posts == 1);
+}
+
 TEST_CASE("Rename is not blindly retried", "[transfer_client]") {
   Env env;
   env.transport.Push(FakeTransport::Fail(TransportFailure::kReset));
