@@ -52,6 +52,10 @@ struct Collection {
   std::optional<std::string> https_server;
   bool non_functional = false;
 
+  // File bytes travel over the collection's HTTPS server; without one (Globus Connect
+  // Personal) the mount can list and transfer, but not read or write contents.
+  bool HasHttps() const { return https_server && !https_server->empty(); }
+
   static Collection From(const api::Endpoint& e);
 };
 

@@ -15,7 +15,6 @@ namespace {
 // The kernel clamps one copy_file_range to this (UINT_MAX & PAGE_MASK): its reply is 32-bit.
 constexpr uint64_t kKernelCopyChunk = 4294963200ull;
 
-bool HasHttps(const Collection& c) { return c.https_server && !c.https_server->empty(); }
 constexpr const char* kNoHttpsForEmpty =
     "this collection has no HTTPS server (Globus Connect Personal collections do not), so an "
     "empty file cannot be created through the mount";
@@ -301,7 +300,7 @@ Status CopyOps::Flush(FileHandle& h) {
   // Closed so far with no copy and no data: at its last close this becomes an empty remote
   // file (Release). What can be known now is reported now, while close(2) can still say it.
   const Collection& c = *h.inode->collection;
-  if (!HasHttps(c))
+  if (!c.HasHttps())
     return sb_.errors().Report("close", &c, d->dst.path, Error::NotSupported(kNoHttpsForEmpty));
   return Status::Ok();
 }
@@ -309,23 +308,14 @@ Status CopyOps::Flush(FileHandle& h) {
 void CopyOps::Release(uint64_t fh, FileHandle& h) {
   auto* d = std::get_if<WriteHandle>(&h.as);
   if (!d) return;
-  bool unused = false, refused = false;
+  bool unused = false;
   {
     MutexLock l(d->mu);
     unused = d->placeholder && d->op == 0;
-    refused = d->write_refused;
   }
-  // A created (or truncated) file that never received a copy: if data was refused, it leaves
-  // nothing behind (the remote file is untouched). Otherwise the caller made an EMPTY file --
-  // `cp` of an empty file (the kernel answers its copy_file_range itself), `touch`, `: > f` --
-  // and one 0-byte PUT makes it real. Decided here, at the last close, not at a FLUSH: a shell
-  // redirect closes a dup of the file before its command writes.
-  const Collection* c = h.inode->collection;
-  if (unused && !refused && c && HasHttps(*c)) {
-    Status s = sb_.remote().Put(api::CollectionRef{c->id, *c->https_server},
-                                sb_.homes().HttpsPath(*c, d->dst.path), {});
-    if (!s.ok()) sb_.errors().Report("close", c, d->dst.path, s.error());  // close(2) returned
-  }
+  // A created (or truncated) file that never received a copy nor bytes. On a collection with
+  // HTTPS, WriteOps::Release made it an empty file already (the 0-byte PUT); here it is one
+  // whose data was refused, or that cannot be created: its placeholder goes, nothing remote.
   if (unused && sb_.overlay().DropPlaceholder(d->dst, fh))
     sb_.InvalidatePath(d->dst.collection, d->dst.path);
 }

@@ -13,7 +13,6 @@
 namespace gf::fs {
 
 namespace {
-bool HasHttps(const Collection& c) { return c.https_server && !c.https_server->empty(); }
 
 // 16 lower-case hex digits: the staged file's id and its upload temp name's (UploadTempName).
 std::string NewId() {
@@ -56,7 +55,7 @@ Status WriteOps::CheckOpen(const Collection& c, const std::string& path, int fla
                            const char* op) {
   const bool rdwr = (flags & O_ACCMODE) == O_RDWR;
   const bool fills = exists && !(flags & O_TRUNC);
-  if (HasHttps(c) || (!rdwr && !fills)) return Status::Ok();
+  if (c.HasHttps() || (!rdwr && !fills)) return Status::Ok();
   return sb_.errors().Local(op, &c, path, EOPNOTSUPP,
                             "this collection has no HTTPS server (Globus Connect Personal "
                             "collections do not), so files cannot be written through the mount; "
@@ -163,11 +162,11 @@ Result<size_t> WriteOps::Write(FileHandle& h, uint64_t offset, std::string_view 
       return Refuse("write", w->dst, EINVAL,
                     "the source of this copy is the same file under another name (.by-id or "
                     "~): nothing was written");
-    if (!c || !HasHttps(*c)) {
+    if (!c || !c->HasHttps()) {
       w->write_refused = true;  // the placeholder must not become an empty file
     }
   }
-  if (!c || !HasHttps(*c))
+  if (!c || !c->HasHttps())
     return Refuse("write", w->dst, EOPNOTSUPP,
                   "this collection has no HTTPS server (Globus Connect Personal collections do "
                   "not), so files cannot be written through the mount (nothing was written); cp "
@@ -204,7 +203,7 @@ std::optional<Result<ReadData>> WriteOps::Read(FileHandle& h, uint64_t offset, u
       MutexLock l(w->mu);
       if (w->placeholder || w->op != 0) return Result<ReadData>(ReadData());  // empty so far
     }
-    if (!w->remote_existed || !h.inode->collection || !HasHttps(*h.inode->collection))
+    if (!w->remote_existed || !h.inode->collection || !h.inode->collection->HasHttps())
       return Result<ReadData>(ReadData());
     auto s = Staged(h, *w);  // O_RDWR of an existing file: its content, filled now
     if (!s.ok()) return Result<ReadData>(s.error());
@@ -264,7 +263,7 @@ std::optional<Status> WriteOps::SetAttr(const InodePtr& in, std::optional<uint64
     w->staged = true;
   }
   const Collection* c = in->collection;
-  if (!c || !HasHttps(*c)) return std::nullopt;
+  if (!c || !c->HasHttps()) return std::nullopt;
   auto staged = Staged(*h, *w);
   if (!staged.ok()) return Status(sb_.errors().Report("truncate", c, w->dst.path, staged.error()));
   Status s = (*staged)->Truncate(*size);
@@ -377,8 +376,7 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
     unused = w->placeholder && w->op == 0 && !w->queuing && !w->write_refused && !w->staged;
   }
   const Collection* c = h.inode->collection;
-  log::Debug("fs", "release ", Where(w->dst), " fh ", fh, unused ? " (an empty new file)" : "");
-  if (unused && c && HasHttps(*c)) return MakeEmpty(fh, h, *w, *c);
+  if (unused && c && c->HasHttps()) return MakeEmpty(fh, h, *w, *c);
   std::shared_ptr<write::StagedFile> file;
   bool last = false, removed = false;
   Location at;
@@ -489,7 +487,6 @@ bool WriteOps::RemoveLocalOnly(const Location& loc) {
     InodeState& st = inodes_[ino];
     if (st.uploaded || st.remote_exists) return false;
     st.removed = true;
-    log::Debug("fs", "unlink ", Where(loc), ": local only (never uploaded)");
     placeholder_fh = st.placeholder_fh;
     if (store_ && st.staged) store_->Discard(ino);
   }
