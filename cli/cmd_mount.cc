@@ -4,7 +4,8 @@
 // session (fs/fuse/mount.h). `status` reads MOUNT/.globus-fuse/status, a virtual JSON file served
 // by the mount itself (no socket, no extra daemon plumbing; it exists exactly while the mount
 // does). `drop-caches PATH` sets the `user.globus.invalidate` xattr on PATH, which the mount
-// handles by dropping its caches for PATH (and below) and invalidating the kernel's.
+// handles by dropping its caches for PATH (and below) and invalidating the kernel's; it then
+// reads that xattr at the mount root, which returns once the kernel has been told.
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -1072,6 +1073,17 @@ int CmdDropCaches(int argc, char** argv) {
       }
       std::cerr << "globus-fuse: drop-caches " << p << ": " << std::strerror(err)
                 << (err == ENOTSUP ? " (not on a globus-fuse mount?)" : "") << "\n";
+      rc = kExitFailure;
+      continue;
+    }
+    // The kernel forgets its own copies from the mount's notification thread: reading the
+    // attribute at the mount root returns once it has, so the next stat after we exit is fresh.
+    char settled[16];
+    if (getxattr(m->path.c_str(), fs::kInvalidateXattr, settled, sizeof settled) < 0) {
+      const int err = errno;
+      std::cerr << "globus-fuse: drop-caches " << p << ": " << std::strerror(err)
+                << " (the caches were dropped; the kernel may still answer from its own for "
+                   "up to attr_ttl)\n";
       rc = kExitFailure;
     }
   }

@@ -315,6 +315,14 @@ Result<std::string> Filesystem::GetXattr(Ino ino, const std::string& name) {
   // 20000 kernel round trips saved on a 10k-entry directory. (ENOSYS would be worse: the kernel
   // would stop forwarding every getxattr, user.globus.* included.)
   if (name.rfind("user.", 0) != 0) return Error::Local(EOPNOTSUPP, "only user.* xattrs exist");
+  // Reading the invalidate attribute is `drop-caches`' second step: the kernel learns what was
+  // dropped from a notification thread, after setxattr has returned; this read returns once it
+  // has (from the mount root, where the kernel holds no lock an invalidation needs).
+  if (name == kInvalidateXattr) {
+    if (!sb_.SettleKernel(std::chrono::seconds(10)))
+      return Error::Local(ETIMEDOUT, "the kernel was not told of dropped caches within 10 s");
+    return std::string("settled");
+  }
   if (in->collection) {
     const Collection& c = *in->collection;
     std::string path = sb_.Path(*in);

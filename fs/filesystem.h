@@ -170,6 +170,8 @@ class Filesystem {
   Result<std::vector<std::string>> ListXattr(Ino ino);
   // `user.globus.invalidate` (any value) drops the caches of this entry and, for a directory,
   // of everything below it, and tells the kernel to forget what it cached.
+  // Reading it returns "settled" once the kernel has been told (the notifications are sent by a
+  // thread of their own after setxattr returns).
   Status SetXattr(Ino ino, const std::string& name, const std::string& value);
   Status Invalidate(Ino ino);
   StatFs Statfs() const;

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -57,6 +58,14 @@ class KernelNotifier {
   virtual ~KernelNotifier() = default;
   virtual void InvalidateInode(Ino ino) = 0;                              // attrs + page cache
   virtual void InvalidateEntry(Ino parent, const std::string& name) = 0;  // one dentry
+  // Returns once every invalidation queued before the call has reached the kernel, or false
+  // after `max`. Never call it from a request the kernel holds an inode lock for (an
+  // invalidation may need that very lock): `drop-caches` calls it from a getxattr of the mount
+  // root, after its setxattr has returned.
+  virtual bool Settle(std::chrono::milliseconds max) {
+    (void)max;
+    return true;
+  }
 };
 
 }  // namespace gf::fs

@@ -22,6 +22,7 @@ void FuseNotifier::Detach() {
     stopping_ = true;
   }
   cv_.notify_all();
+  settled_.notify_all();
   if (thread_.joinable()) thread_.join();
   MutexLock l(mu_);
   se_ = nullptr;
@@ -38,6 +39,7 @@ void FuseNotifier::Queue(Note n) {
     MutexLock l(mu_);
     if (!se_ || stopping_) return;
     notes_.push_back(std::move(n));
+    ++queued_;
   }
   cv_.notify_one();
 }
@@ -60,7 +62,18 @@ void FuseNotifier::Loop() {
       log::Debug("fuse", "invalidate ", n.ino, n.entry ? "/" + n.name : "", ": ",
                  std::strerror(-rc));
     l.lock();
+    ++delivered_;
+    settled_.notify_all();
   }
+}
+
+bool FuseNotifier::Settle(std::chrono::milliseconds max) {
+  UniqueLock l(mu_);
+  const uint64_t target = queued_;
+  return settled_.wait_for(l.native(), max, [&] {
+    mu_.AssertHeld();
+    return delivered_ >= target || stopping_;
+  });
 }
 
 }  // namespace gf::fs

@@ -9,7 +9,9 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <string>
 #include <thread>
@@ -32,6 +34,7 @@ class FuseNotifier final : public KernelNotifier {
 
   void InvalidateInode(Ino ino) override EXCLUDES(mu_);
   void InvalidateEntry(Ino parent, const std::string& name) override EXCLUDES(mu_);
+  bool Settle(std::chrono::milliseconds max) override EXCLUDES(mu_);
 
  private:
   struct Note {
@@ -42,11 +45,14 @@ class FuseNotifier final : public KernelNotifier {
   void Queue(Note n) EXCLUDES(mu_);
   void Loop() EXCLUDES(mu_);
 
-  Mutex mu_;  // leaf lock: guards the fields below
-  std::condition_variable cv_;
+  Mutex mu_;                         // leaf lock: guards the fields below
+  std::condition_variable cv_;       // notes queued, or stopping
+  std::condition_variable settled_;  // delivered_ moved
   fuse_session* se_ GUARDED_BY(mu_) = nullptr;
   std::deque<Note> notes_ GUARDED_BY(mu_);
   bool stopping_ GUARDED_BY(mu_) = false;
+  uint64_t queued_ GUARDED_BY(mu_) = 0;     // notes ever queued
+  uint64_t delivered_ GUARDED_BY(mu_) = 0;  // of those, sent to the kernel (or dropped)
   std::thread thread_;  // started and joined by Attach/Detach (one mount thread)
 };
 

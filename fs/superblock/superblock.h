@@ -138,6 +138,8 @@ class Superblock final : public SettledSink {
   void AfterTruncate(Ino ino) { notifier_.InvalidateInode(ino); }
   // `user.globus.invalidate`: drop everything cached at or below `in`.
   Status Invalidate(const InodePtr& in);
+  // Waits (at most `max`) until the kernel has been sent every invalidation queued so far.
+  bool SettleKernel(std::chrono::milliseconds max) { return notifier_.Settle(max); }
   // SettledSink: a transfer op ended (or a move's copy step did).
   void OnSettled(const SettledEvent& e) override;
 

@@ -77,6 +77,12 @@ struct RecordingNotifier : KernelNotifier {
   void InvalidateEntry(Ino parent, const std::string& name) override {
     entries.emplace_back(parent, name);
   }
+  int settles = 0;
+  bool settle_result = true;
+  bool Settle(std::chrono::milliseconds) override {
+    ++settles;
+    return settle_result;
+  }
 };
 
 // The Authorizer of the test mount: fails like FailingAuthorizer until a test points it at

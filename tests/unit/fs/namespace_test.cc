@@ -694,6 +694,17 @@ TEST_CASE("drop caches through the invalidate xattr", "[fs][invalidate]") {
   REQUIRE(w.List(sub->attr.ino).ok());
   CHECK(w.remote.Calls("ls") == 2);  // both levels refetched
   CHECK(Errno(fs.SetXattr(d->attr.ino, "user.other", "1").error()) == EOPNOTSUPP);
+
+  // drop-caches' second step: reading the attribute waits for the kernel to be told.
+  CHECK(notes.settles == 0);
+  auto settled = fs.GetXattr(kRootIno, kInvalidateXattr);
+  REQUIRE(settled.ok());
+  CHECK(*settled == "settled");
+  CHECK(notes.settles == 1);
+  notes.settle_result = false;  // the notification thread is stuck
+  auto stuck = fs.GetXattr(kRootIno, kInvalidateXattr);
+  REQUIRE_FALSE(stuck.ok());
+  CHECK(Errno(stuck.error()) == ETIMEDOUT);
 }
 
 TEST_CASE("status file is JSON with collections, caches and api calls", "[fs][status]") {
