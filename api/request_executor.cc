@@ -51,6 +51,14 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
   CallStats local;
   CallStats& stats = stats_out ? *stats_out : local;
   RetryState state;
+  // A call that outlives its refreshed token (a long retry wait: the service asked to wait, the
+  // network was down) meets a second 401 with the new token: refresh again. Not when the new
+  // token met nothing but 401s (revoked consent: refreshing in a loop would not help), and at
+  // most kMaxRefreshes times per call.
+  constexpr int kMaxRefreshes = 3;
+  int refreshes = 0;
+  std::string refreshed_from;        // the token whose 401 made the last refresh
+  bool other_since_refresh = false;  // an attempt since then ended otherwise than in a 401
   const std::atomic<bool>* cancel = o.cancel ? o.cancel : CancelScope::Current();
   request.cancel = cancel;
   const MonoTime start = policy_.clock->Now();
@@ -69,6 +77,7 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
     std::optional<Millis> retry_after;
     bool idempotent = o.idempotent;
     bool sent_it = false;  // the request left this process (its effect may be ambiguous)
+    std::string sent_token;
     if (auto token = tokens_.AccessToken(o.resource_server); !token.ok()) {
       err = std::move(token).error();
       // Nothing was sent: waiting for the token service is safe for any call. Only failures
@@ -79,6 +88,14 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
       SetHeader(request.headers, "Authorization", "Bearer " + *token);
       auto sent = transport_.Send(request);
       sent_it = true;
+      sent_token = *token;
+      if (!sent.ok() || sent->status != 401) {
+        other_since_refresh = true;
+      } else if (state.refreshed && other_since_refresh && *token != refreshed_from &&
+                 refreshes < kMaxRefreshes) {
+        log::Info("api", o.context, ": the refreshed token expired during the call");
+        state.refreshed = false;
+      }
       if (sent.ok()) {
         http::Response& resp = *sent;
         bool accepted =
@@ -100,8 +117,11 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
     RetryDecision d = DecideRetry(policy_, state, err, idempotent, retry_after, policy_.random01());
     if (d.action == RetryAction::kRefreshThenRetry) {
       stats.refreshed = true;
-      log::Info("api", o.context, ": 401, refreshing the token and retrying once");
+      log::Info("api", o.context, ": 401, refreshing the token and retrying");
       Status s = tokens_.ForceRefresh(o.resource_server);
+      ++refreshes;
+      refreshed_from = sent_token;
+      other_since_refresh = false;
       if (s.ok()) {
         state.refreshed = true;
         continue;

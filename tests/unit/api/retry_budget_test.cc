@@ -247,3 +247,44 @@ TEST_CASE("a 404 ENDPOINT_ERROR is a transient backend fault, never ENOENT", "[r
   REQUIRE_FALSE(gone.ok());
   CHECK(ErrnoFor(gone.error()) == ENOENT);
 }
+
+TEST_CASE("a call that outlives its refreshed token refreshes again, within bounds",
+          "[retry_budget]") {
+  const char* expired = R"({"code": "AuthenticationFailed"})";
+  Env<FixedTokenSource> twice;  // tok1 expired; tok2 worked (a 503), then expired during the wait
+  twice.transport.Push(401, expired);
+  twice.transport.Push(503, R"({"code": "ServiceUnavailable"})");
+  twice.transport.Push(401, expired);
+  twice.transport.Push(200, LsBody());
+  REQUIRE(LsRoot(twice.client).ok());
+  CHECK(twice.tokens.refresh_calls() == 2);
+  auto reqs = twice.transport.requests();
+  REQUIRE(reqs.size() == 4);
+  CHECK(reqs[3].Header("Authorization") ==
+        "Bearer " + twice.tokens.Current(auth::kTransferResourceServer));
+  CHECK(reqs[2].Header("Authorization") != reqs[3].Header("Authorization"));
+
+  Env<FixedTokenSource> revoked;  // every token refused: one refresh, then the 401 is the answer
+  for (int i = 0; i < 4; ++i) revoked.transport.Push(401, expired);
+  auto r = LsRoot(revoked.client);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().http_status == 401);
+  CHECK(revoked.tokens.refresh_calls() == 1);
+  CHECK(revoked.transport.request_count() == 2);
+
+  Env<FlakyTokens> same;  // the refresh gave the same token back: no second refresh
+  same.transport.Push(401, expired);
+  same.transport.Push(503, R"({"code": "ServiceUnavailable"})");
+  same.transport.Push(401, expired);
+  REQUIRE_FALSE(LsRoot(same.client).ok());
+  CHECK(same.transport.request_count() == 3);
+  CHECK(same.tokens.refreshes == 1);
+
+  Env<FixedTokenSource> bounded;  // expiring again and again: at most three refreshes per call
+  for (int i = 0; i < 6; ++i) {
+    bounded.transport.Push(401, expired);
+    bounded.transport.Push(503, R"({"code": "ServiceUnavailable"})");
+  }
+  REQUIRE_FALSE(LsRoot(bounded.client).ok());
+  CHECK(bounded.tokens.refresh_calls() == 3);
+}
