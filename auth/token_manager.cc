@@ -81,13 +81,21 @@ Status TokenManager::ForceRefresh(const std::string& rs) {
   return Status::Ok();
 }
 
+int TokenManager::RefreshWaiters(const std::string& rs) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = flights_.find(rs);
+  return it == flights_.end() ? 0 : it->second.waiters;
+}
+
 Result<std::string> TokenManager::RefreshLocked(std::unique_lock<std::mutex>& l,
                                                 const std::string& rs,
                                                 const std::string& stale_token) {
   Flight& f = flights_[rs];  // std::map: the reference stays valid
   if (f.running) {
     uint64_t gen = f.generation;
+    ++f.waiters;
     cv_.wait(l, [&] { return f.generation != gen; });
+    --f.waiters;
     if (f.error) return *f.error;
     auto it = tokens_.tokens.find(rs);
     if (it == tokens_.tokens.end()) return NotLoggedIn(rs);

@@ -50,6 +50,9 @@ class TokenManager : public TokenSource {
   // The current contents (reloaded if the file changed).
   Result<StoredTokens> Snapshot();
 
+  // Callers waiting for a refresh of `rs` that another caller is making (introspection, tests).
+  int RefreshWaiters(const std::string& resource_server);
+
   // The error for "no token for this resource server".
   static Error NotLoggedIn(const std::string& resource_server);
 
@@ -57,6 +60,7 @@ class TokenManager : public TokenSource {
   struct Flight {
     bool running = false;
     uint64_t generation = 0;
+    int waiters = 0;             // callers in cv_.wait for this flight
     std::optional<Error> error;  // result of the last completed refresh
   };
 

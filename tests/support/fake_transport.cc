@@ -87,12 +87,15 @@ Result<http::Response> FakeTransport::Send(const http::Request& req) {
     rec.body = std::move(*body);
   }
   Answer a;
+  bool respond = false;
   {
     std::lock_guard<std::mutex> l(mu_);
     log_.push_back(rec);
     if (!script_.empty()) {
       a = std::move(script_.front());
       script_.pop_front();
+    } else if (responder_) {
+      respond = true;
     } else if (handler_) {
       a = handler_(rec);  // runs under mu_: handlers must not call back into the transport
     } else {
@@ -100,6 +103,7 @@ Result<http::Response> FakeTransport::Send(const http::Request& req) {
                                                             req.method + " " + req.url);
     }
   }
+  if (respond) return responder_(rec);
   if (req.cancel && req.cancel->load())
     return Error::Transport(TransportFailure::kAborted, "cancelled");
   if (a.error) return *a.error;
@@ -128,6 +132,29 @@ Result<http::Response> FakeTransport::Send(const http::Request& req) {
   }
   if (a.cut_after) return a.cut_error;
   return resp;
+}
+
+http::Response Json(int status, std::string body) {
+  http::Response r;
+  r.status = status;
+  r.headers = {{"content-type", "application/json"}};
+  r.body = std::move(body);
+  return r;
+}
+
+std::string FormField(const std::string& body, const std::string& key) {
+  std::size_t start = 0;
+  while (start <= body.size()) {
+    const auto amp = body.find('&', start);
+    const std::string kv =
+        body.substr(start, amp == std::string::npos ? std::string::npos : amp - start);
+    const auto eq = kv.find('=');
+    if (http::UrlDecode(kv.substr(0, eq)) == key)
+      return eq == std::string::npos ? "" : http::UrlDecode(kv.substr(eq + 1));
+    if (amp == std::string::npos) break;
+    start = amp + 1;
+  }
+  return "";
 }
 
 }  // namespace gf::testing

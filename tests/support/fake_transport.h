@@ -41,6 +41,12 @@ class FakeTransport : public http::Transport {
     Error cut_error = Error::Transport(TransportFailure::kReset, "connection reset by peer");
   };
   using Handler = std::function<Answer(const RecordedRequest&)>;
+  // Answers every request for which nothing is scripted; unlike a Handler it runs outside the
+  // transport's lock, so it may block (a test holding a refresh open) while others send.
+  using Responder = std::function<Result<http::Response>(const RecordedRequest&)>;
+
+  FakeTransport() = default;
+  explicit FakeTransport(Responder r) : responder_(std::move(r)) {}
 
   // Convenience constructors.
   static Answer Reply(int status, std::string body, http::Headers headers = {});
@@ -57,13 +63,21 @@ class FakeTransport : public http::Transport {
 
   std::vector<RecordedRequest> requests() const;
   std::size_t request_count() const;
+  std::size_t count() const { return request_count(); }
   std::size_t pending() const;  // scripted answers not consumed yet
 
  private:
   mutable std::mutex mu_;  // guards script_, handler_, log_
   std::deque<Answer> script_;
   Handler handler_;
+  const Responder responder_;  // set at construction only: read without the lock
   std::vector<RecordedRequest> log_;
 };
+
+// A response with a JSON content type.
+http::Response Json(int status, std::string body);
+
+// The value of a field in an x-www-form-urlencoded body ("" when absent).
+std::string FormField(const std::string& body, const std::string& key);
 
 }  // namespace gf::testing

@@ -15,7 +15,7 @@
 #include "auth/token_source.h"
 #include "auth/token_store.h"
 #include "common/http.h"
-#include "tests/unit/auth/fake_http.h"
+#include "tests/support/fake_transport.h"
 #include "tests/unit/auth/http_client.h"
 #include "tests/unit/auth/temp_dir.h"
 
@@ -130,7 +130,7 @@ bool Eventually(Pred p) {
   auto until = std::chrono::steady_clock::now() + 20s;
   while (std::chrono::steady_clock::now() < until) {
     if (p()) return true;
-    std::this_thread::sleep_for(1ms);
+    std::this_thread::yield();
   }
   return p();
 }
@@ -518,9 +518,10 @@ TEST_CASE("LoginFlowStarter: the URL carries the requirement; Deny at the loopba
   t.scope = kTransferScope;
   t.expires_at = 4000000000;
   REQUIRE(store.Merge({t}).ok());
-  gf::testing::ScriptedTransport http([](const http::Request&) -> Result<http::Response> {
-    return Error::Transport(TransportFailure::kConnect, "no network in this test");
-  });
+  gf::testing::FakeTransport http(
+      [](const gf::testing::RecordedRequest&) -> Result<http::Response> {
+        return Error::Transport(TransportFailure::kConnect, "no network in this test");
+      });
   OAuthClient oauth(http, "https://auth.example", "client-1");
   std::vector<std::string> launched;
   auto start = LoginFlowStarter(
@@ -565,9 +566,10 @@ TEST_CASE("LoginFlowStarter: the URL carries the requirement; Deny at the loopba
 TEST_CASE("LoginFlowStarter: Cancel from another thread ends Wait", "[broker][login]") {
   gf::testing::TempDir dir;
   TokenStore store(dir / "tokens.json");
-  gf::testing::ScriptedTransport http([](const http::Request&) -> Result<http::Response> {
-    return Error::Transport(TransportFailure::kConnect, "no network in this test");
-  });
+  gf::testing::FakeTransport http(
+      [](const gf::testing::RecordedRequest&) -> Result<http::Response> {
+        return Error::Transport(TransportFailure::kConnect, "no network in this test");
+      });
   OAuthClient oauth(http, "https://auth.example", "client-1");
   auto start = LoginFlowStarter(oauth, store.path(), false, {}, {});
   FlowSpec spec;

@@ -3,16 +3,17 @@
 
 #include "auth/login_flow.h"
 #include "auth/pkce.h"
-#include "fake_http.h"
 #include "http_client.h"
 #include "temp_dir.h"
+#include "tests/support/fake_transport.h"
 #include "tests/support/fixtures.h"
 
 using namespace gf;
 using namespace gf::auth;
+using gf::testing::FakeTransport;
 using gf::testing::FormField;
 using gf::testing::Json;
-using gf::testing::ScriptedTransport;
+using gf::testing::RecordedRequest;
 using gf::testing::TempDir;
 
 namespace {
@@ -27,7 +28,7 @@ std::string Param(const std::string& url, const std::string& key) {
 struct FakeAuth {
   std::string challenge;
   std::string redirect_uri;
-  ScriptedTransport transport{[this](const http::Request& r) -> Result<http::Response> {
+  FakeTransport transport{[this](const gf::testing::RecordedRequest& r) -> Result<http::Response> {
     if (r.url.find("/v2/oauth2/userinfo") != std::string::npos) {
       return Json(200, R"({"sub": "S1", "preferred_username": "alice@globusid.org",
         "identity_set": [{"sub": "S1", "username": "alice@globusid.org",

@@ -1,14 +1,15 @@
 #include <catch2/catch.hpp>
 
 #include "auth/oauth_client.h"
-#include "fake_http.h"
+#include "tests/support/fake_transport.h"
 #include "tests/support/fixtures.h"
 
 using namespace gf;
 using namespace gf::auth;
+using gf::testing::FakeTransport;
 using gf::testing::FormField;
 using gf::testing::Json;
-using gf::testing::ScriptedTransport;
+using gf::testing::RecordedRequest;
 
 namespace {
 std::vector<Millis> g_sleeps;
@@ -36,7 +37,7 @@ TEST_CASE("Token response parses one token per resource server", "[oauth]") {
 
 TEST_CASE("ExchangeCode posts the PKCE form and parses tokens", "[oauth]") {
   FakeClock clock;
-  ScriptedTransport t([](const http::Request&) {
+  FakeTransport t([](const gf::testing::RecordedRequest&) {
     return Result<http::Response>(Json(200, gf::testing::Fixture("auth_token_response.json")));
   });
   OAuthClient c(t, "https://auth.example.org/", "cid", clock);
@@ -57,7 +58,7 @@ TEST_CASE("ExchangeCode posts the PKCE form and parses tokens", "[oauth]") {
 
 TEST_CASE("invalid_grant at 400 or 401 means log in again", "[oauth]") {
   for (int status : {400, 401}) {
-    ScriptedTransport t([&](const http::Request&) {
+    FakeTransport t([&](const gf::testing::RecordedRequest&) {
       return Result<http::Response>(Json(status, R"({"error": "invalid_grant"})"));
     });
     OAuthClient c(t, "https://auth.example.org", "cid");
@@ -75,7 +76,7 @@ TEST_CASE("invalid_grant at 400 or 401 means log in again", "[oauth]") {
 
 TEST_CASE("OAuth client retries transport failures and 5xx a bounded number of times", "[oauth]") {
   int calls = 0;
-  ScriptedTransport t([&](const http::Request&) -> Result<http::Response> {
+  FakeTransport t([&](const gf::testing::RecordedRequest&) -> Result<http::Response> {
     ++calls;
     if (calls == 1) return Error::Transport(TransportFailure::kConnect, "refused");
     if (calls == 2) return Json(503, "{}");
@@ -89,7 +90,7 @@ TEST_CASE("OAuth client retries transport failures and 5xx a bounded number of t
   CHECK(g_sleeps.size() == 2);
 
   calls = 0;
-  ScriptedTransport down([&](const http::Request&) -> Result<http::Response> {
+  FakeTransport down([&](const gf::testing::RecordedRequest&) -> Result<http::Response> {
     ++calls;
     return Error::Transport(TransportFailure::kTimeout, "slow");
   });
@@ -108,7 +109,7 @@ TEST_CASE("OAuth client retries transport failures and 5xx a bounded number of t
 }
 
 TEST_CASE("Errors never carry tokens or form bodies", "[oauth]") {
-  ScriptedTransport t([](const http::Request&) {
+  FakeTransport t([](const gf::testing::RecordedRequest&) {
     return Result<http::Response>(
         Json(400, R"({"error": "invalid_request", "error_description": "bad"})"));
   });
@@ -122,9 +123,9 @@ TEST_CASE("Errors never carry tokens or form bodies", "[oauth]") {
 }
 
 TEST_CASE("Revoke and UserInfo", "[oauth]") {
-  ScriptedTransport t([](const http::Request& r) -> Result<http::Response> {
+  FakeTransport t([](const gf::testing::RecordedRequest& r) -> Result<http::Response> {
     if (r.url.find("/revoke") != std::string::npos) return Json(200, R"({"active": false})");
-    if (gf::testing::RequestHeader(r, "Authorization") == "Bearer good")
+    if (r.Header("Authorization") == "Bearer good")
       return Json(200, gf::testing::Fixture("auth_userinfo.json"));
     return Json(401, R"({"errors": [{"status": "401", "code": "UNAUTHORIZED",
         "detail": "Call must be authenticated"}], "error": "unauthorized"})");
@@ -154,7 +155,7 @@ TEST_CASE("Revoke and UserInfo", "[oauth]") {
 }
 
 TEST_CASE("A refused authorization code is a failed login, not a revoked one", "[oauth]") {
-  ScriptedTransport t([](const http::Request&) {
+  FakeTransport t([](const gf::testing::RecordedRequest&) {
     return Result<http::Response>(Json(400, R"({"error": "invalid_grant"})"));
   });
   OAuthClient c(t, "https://auth.example.org", "cid");

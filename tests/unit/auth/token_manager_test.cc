@@ -4,14 +4,15 @@
 #include <thread>
 
 #include "auth/token_manager.h"
-#include "fake_http.h"
 #include "temp_dir.h"
+#include "tests/support/fake_transport.h"
 
 using namespace gf;
 using namespace gf::auth;
+using gf::testing::FakeTransport;
 using gf::testing::FormField;
 using gf::testing::Json;
-using gf::testing::ScriptedTransport;
+using gf::testing::RecordedRequest;
 using gf::testing::TempDir;
 
 namespace {
@@ -39,9 +40,11 @@ struct World {
   TempDir dir;
   FakeClock clock;
   std::atomic<int> refreshes{0};
-  std::function<Result<http::Response>(const http::Request&)> on_refresh =
-      [](const http::Request&) { return Result<http::Response>(Json(200, RefreshBody("FRESH"))); };
-  ScriptedTransport transport{[this](const http::Request& r) {
+  std::function<Result<http::Response>(const gf::testing::RecordedRequest&)> on_refresh =
+      [](const gf::testing::RecordedRequest&) {
+        return Result<http::Response>(Json(200, RefreshBody("FRESH")));
+      };
+  FakeTransport transport{[this](const gf::testing::RecordedRequest& r) {
     ++refreshes;
     return on_refresh(r);
   }};
@@ -111,7 +114,7 @@ TEST_CASE("Concurrent callers share one refresh", "[token_manager]") {
   std::condition_variable cv;
   bool release = false;
   std::atomic<int> entered{0};
-  w.on_refresh = [&](const http::Request&) {
+  w.on_refresh = [&](const gf::testing::RecordedRequest&) {
     ++entered;
     std::unique_lock<std::mutex> l(mu);
     cv.wait(l, [&] { return release; });
@@ -128,8 +131,13 @@ TEST_CASE("Concurrent callers share one refresh", "[token_manager]") {
       got[i] = r.ok() ? *r : "error: " + r.error().Describe();
     });
   }
-  while (started < kThreads || entered < 1) std::this_thread::yield();
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the others queue up
+  // Every other caller waits for the one refresh in flight. (A spin, no sleeping; its bound
+  // only keeps a broken build from hanging.)
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (w.manager.RefreshWaiters(kTransfer) < kThreads - 1 &&
+         std::chrono::steady_clock::now() < give_up)
+    std::this_thread::yield();
+  CHECK(w.manager.RefreshWaiters(kTransfer) == kThreads - 1);
   {
     std::lock_guard<std::mutex> l(mu);
     release = true;
@@ -143,7 +151,7 @@ TEST_CASE("Concurrent callers share one refresh", "[token_manager]") {
 TEST_CASE("A refused refresh means log in again, for every waiter", "[token_manager]") {
   World w;
   REQUIRE(w.store.Merge({Tok(kTransfer, "OLD", kNow + 10)}).ok());
-  w.on_refresh = [](const http::Request&) {
+  w.on_refresh = [](const gf::testing::RecordedRequest&) {
     return Result<http::Response>(Json(401, R"({"error": "invalid_grant"})"));
   };
   auto r = w.manager.AccessToken(kTransfer);
@@ -168,7 +176,7 @@ TEST_CASE("A network failure while refreshing a still-valid token keeps the toke
           "[token_manager]") {
   World w;
   REQUIRE(w.store.Merge({Tok(kTransfer, "OLD", kNow + 60)}).ok());
-  w.on_refresh = [](const http::Request&) {
+  w.on_refresh = [](const gf::testing::RecordedRequest&) {
     return Result<http::Response>(Error::Transport(TransportFailure::kConnect, "down"));
   };
   auto r = w.manager.AccessToken(kTransfer);
