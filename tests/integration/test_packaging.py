@@ -2,6 +2,7 @@
 command tables, mount(8) and fstab, systemd readiness, allow_other, and the README's path as an
 unprivileged user."""
 
+import gzip
 import json
 import os
 import pwd
@@ -56,6 +57,61 @@ class ManPageTests(unittest.TestCase):
 
     def test_help_points_at_the_man_page(self):
         self.assertIn("man globus-fuse", run_cli(os.environ, "help").stdout)
+
+
+class InstallLayoutTests(unittest.TestCase):
+    """`cmake --install` lays out what each prefix's tools search: man pages gzip'd (Debian
+    policy), and the zsh completion where zsh looks under that prefix."""
+
+    def install(self, prefix, destdir=None):
+        if not shutil.which("cmake"):
+            self.skipTest("cmake is not installed")
+        env = dict(os.environ)
+        if destdir:
+            env["DESTDIR"] = destdir
+        subprocess.run(["cmake", "--install", BUILD, "--prefix", prefix], env=env, check=True,
+                       capture_output=True, timeout=120)
+
+    def files(self, top):
+        out = []
+        for d, _, names in os.walk(top):
+            out += [os.path.relpath(os.path.join(d, n), top) for n in names]
+        return sorted(out)
+
+    def test_local_prefix(self):
+        with tempfile.TemporaryDirectory() as prefix:
+            self.install(prefix)
+            self.assertEqual(self.files(prefix), [
+                "bin/globus-fuse", "lib/systemd/user/globus-fuse@.service",
+                "share/bash-completion/completions/globus-fuse",
+                "share/man/man1/globus-fuse.1.gz", "share/man/man5/globus-fuse.conf.5.gz",
+                "share/zsh/site-functions/_globus-fuse"])
+            for section, name in ((1, "globus-fuse.1"), (5, "globus-fuse.conf.5")):
+                with gzip.open(os.path.join(prefix, "share", "man", f"man{section}",
+                                            name + ".gz"), "rt") as f:
+                    rendered = subprocess.run([BINARY, "__man", str(section)],
+                                              capture_output=True, text=True,
+                                              check=True).stdout
+                    self.assertEqual(f.read(), rendered)
+            if shutil.which("man"):
+                p = subprocess.run(["man", "-M", os.path.join(prefix, "share", "man"), "-w",
+                                    "globus-fuse"], capture_output=True, text=True)
+                self.assertEqual(p.stdout.strip(),
+                                 os.path.join(prefix, "share/man/man1/globus-fuse.1.gz"))
+        # The directory chosen for /usr/local is on zsh's own search path (vendor-completions
+        # is searched only under /usr).
+        if shutil.which("zsh"):
+            fpath = subprocess.run(["zsh", "-fc", "print -l $fpath"], capture_output=True,
+                                   text=True, check=True).stdout.split()
+            self.assertIn("/usr/local/share/zsh/site-functions", fpath)
+
+    def test_usr_prefix_is_debians_layout(self):
+        with tempfile.TemporaryDirectory() as dest:
+            self.install("/usr", destdir=dest)
+            files = self.files(dest)
+            self.assertIn("usr/share/zsh/vendor-completions/_globus-fuse", files)
+            self.assertIn("usr/share/man/man1/globus-fuse.1.gz", files)
+            self.assertNotIn("usr/share/zsh/site-functions/_globus-fuse", files)
 
 
 class CompletionTests(MountTestCase):

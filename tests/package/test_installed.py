@@ -33,17 +33,18 @@ class InstalledFiles(unittest.TestCase):
         self.assertEqual(p.stdout, f"globus-fuse {version()}\n")
 
     def test_files_where_debian_looks(self):
-        for path in ("/usr/share/man/man1/globus-fuse.1", "/usr/share/man/man5/globus-fuse.conf.5",
+        for path in ("/usr/share/man/man1/globus-fuse.1.gz",
+                     "/usr/share/man/man5/globus-fuse.conf.5.gz",
                      "/usr/share/bash-completion/completions/globus-fuse",
                      "/usr/share/zsh/vendor-completions/_globus-fuse",
                      "/usr/lib/systemd/user/globus-fuse@.service"):
             self.assertTrue(os.path.exists(path), path)
         if shutil.which("man"):
             p = subprocess.run(["man", "-w", "globus-fuse"], capture_output=True, text=True)
-            self.assertEqual(p.stdout.strip(), "/usr/share/man/man1/globus-fuse.1")
+            self.assertEqual(p.stdout.strip(), "/usr/share/man/man1/globus-fuse.1.gz")
             p = subprocess.run(["man", "-w", "5", "globus-fuse.conf"], capture_output=True,
                                text=True)
-            self.assertEqual(p.stdout.strip(), "/usr/share/man/man5/globus-fuse.conf.5")
+            self.assertEqual(p.stdout.strip(), "/usr/share/man/man5/globus-fuse.conf.5.gz")
 
     def test_depends_covers_every_shared_library(self):
         """A fresh Debian 12 gets every library the binary needs from the declared
