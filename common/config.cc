@@ -1,5 +1,6 @@
 #include "common/config.h"
 
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,8 +35,22 @@ std::string Env(const char* name) {
   return v ? v : "";
 }
 
+// The user's home: $HOME, unless it is unset or is another user's directory while the
+// password database names ours. mount(8) runs the mount program of a `user` fstab entry as the
+// user but with HOME=/root (it sanitizes the environment of its setuid self).
 std::string Home() {
   std::string h = Env("HOME");
+  const uid_t uid = ::getuid();
+  struct stat st {};
+  const bool foreign = !h.empty() && uid != 0 && ::stat(h.c_str(), &st) == 0 && st.st_uid != uid;
+  if (h.empty() || foreign) {
+    struct passwd pw {};
+    struct passwd* found = nullptr;
+    char buf[4096];
+    if (::getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found && found->pw_dir &&
+        found->pw_dir[0] == '/')
+      return found->pw_dir;
+  }
   return h.empty() ? "/" : h;
 }
 

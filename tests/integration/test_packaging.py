@@ -308,13 +308,14 @@ def nobody_setup(test, mounts=True):
 
 
 class NormalUserTests(SimTestCase):
-    def test_readme_path_as_a_normal_user(self):
-        """README "Using it with the real Globus", as user nobody: a config in
-        ~/.config/globus-fuse/config, login, mount ~/globus (fusermount3), ls, status,
-        unmount."""
+    def nobody_home(self, home=None, name="nobody"):
+        """A home directory for user `name` with the README's config (pointing at globus-sim)
+        and a ~/globus mount point; returns (home, conf_dir, user) where user(*args) runs the
+        binary as that user with only HOME and PATH set."""
         nobody_setup(self)
-        home = tempfile.mkdtemp()
-        self.addCleanup(shutil.rmtree, home, True)
+        if home is None:
+            home = tempfile.mkdtemp()
+            self.addCleanup(shutil.rmtree, home, True)
         with open(os.path.join(self.sim.root(TUTORIAL), "readme.txt"), "w") as f:
             f.write("for nobody")
         # What the user needs from the emulator: its CA, and sim.json for the login helper
@@ -334,18 +335,26 @@ class NormalUserTests(SimTestCase):
                     f"transfer_url = {info['transfer_url']}\nauth_url = {info['auth_url']}\n"
                     f"ca_file = {ca}\n")
         os.mkdir(os.path.join(home, "globus"))
-        uid = pwd.getpwnam("nobody").pw_uid
+        uid = pwd.getpwnam(name).pw_uid
         for dirpath, dirnames, filenames in os.walk(home):
             for n in [dirpath] + [os.path.join(dirpath, x) for x in dirnames + filenames]:
                 os.chown(n, uid, -1)
 
         def user(*args, timeout=60):
             return subprocess.run(
-                ["runuser", "-u", "nobody", "--", "env", "-i", f"HOME={home}",
+                ["runuser", "-u", name, "--", "env", "-i", f"HOME={home}",
                  "PATH=/usr/local/bin:/usr/bin:/bin",
                  f"BROWSER={SIM} browser --state {sim_dir}", BINARY, *args],
                 capture_output=True, text=True, timeout=timeout)
 
+        return home, conf_dir, user
+
+    def test_readme_path_as_a_normal_user(self):
+        """README "Using it with the real Globus", as user nobody: a config in
+        ~/.config/globus-fuse/config, login, mount ~/globus (fusermount3), ls, status,
+        unmount."""
+        home, conf_dir, user = self.nobody_home()
+        uid = pwd.getpwnam("nobody").pw_uid
         p = user("login")
         self.assertEqual(p.returncode, 0, p.stderr)
         tokens = os.path.join(conf_dir, "tokens.json")
@@ -365,6 +374,58 @@ class NormalUserTests(SimTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertIn(TUTORIAL, p.stdout)
         p = user("unmount", mnt)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertFalse(in_mount_table(mnt))
+
+
+    def test_fstab_line_as_a_normal_user(self):
+        """README's fstab line (noauto,user,_netdev), mounted and unmounted by a normal user
+        with plain mount(8)/umount(8). mount(8) runs the program as that user but with
+        HOME=/root: the config is found through the password database."""
+        if not (shutil.which("mount.fuse3") and shutil.which("useradd")):
+            self.skipTest("needs mount.fuse3 (package fuse3) and useradd")
+        as_root(self)
+        home = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, home, True)
+        os.chmod(home, 0o755)
+        name = f"gf-fstab-{os.getpid() % 100000}"
+        subprocess.run(["userdel", "-f", name], capture_output=True)  # a leftover of a killed run
+        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", home,
+                        "--shell", "/usr/sbin/nologin", name], check=True, capture_output=True)
+        self.addCleanup(subprocess.run, ["userdel", "-f", name], capture_output=True)
+        home, _, user = self.nobody_home(home=home, name=name)
+        p = user("login")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        mnt = os.path.join(home, "globus")
+        marker = f"# globus-fuse test {name}"
+        with open("/etc/fstab") as f:
+            before = f.read()
+
+        def restore():
+            with open("/etc/fstab") as f:
+                lines = f.read().splitlines(keepends=True)
+            with open("/etc/fstab", "w") as f:
+                f.writelines(ln for ln in lines if not ln.rstrip().endswith(marker))
+        self.addCleanup(restore)
+        with open("/etc/fstab", "a") as f:
+            if before and not before.endswith("\n"):
+                f.write("\n")
+            f.write(f"{BINARY}#globus-fuse {mnt} fuse noauto,user,_netdev,umask=0077 0 0 "
+                    f"{marker}\n")
+        self.addCleanup(lambda: in_mount_table(mnt) and subprocess.run(
+            ["umount", "-l", mnt], capture_output=True, timeout=30))
+
+        def as_user(*cmd):
+            return subprocess.run(["runuser", "-u", name, "--", "env", "-i", f"HOME={home}",
+                                   "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", *cmd],
+                                  capture_output=True, text=True, timeout=60)
+
+        p = as_user("mount", mnt)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(in_mount_table(mnt))
+        p = as_user("cat", os.path.join(mnt, TUTORIAL, "readme.txt"))
+        self.assertEqual(p.stdout, "for nobody", p.stderr)
+        p = as_user("umount", mnt)
         self.assertEqual(p.returncode, 0, p.stderr)
         self.assertFalse(in_mount_table(mnt))
 
