@@ -70,6 +70,7 @@ class DeleteTests(CopyTestBase):
     def test_a_refused_delete_brings_the_name_back_with_the_reason(self):
         self.write_backing(T1, "deny/secret.txt", b"s")
         os.setxattr(self.path(T1), "user.globus.invalidate", b"1")
+        os.getxattr(self.mnt, "user.globus.invalidate")  # returns once the kernel was told
         d = self.path(T1, "deny")
         self.assertIn("secret.txt", os.listdir(d))
         self.tunables(task_start_delay_seconds=3)
