@@ -108,7 +108,8 @@ const ConfigKeyDoc kKeyDocs[] = {
     {"delete_mode", "https", true,
      "How rm deletes one file. https: one HTTPS DELETE, and rm returns its result (the file "
      "is gone when rm returns). task: a Transfer delete task (rm returns once it is queued). "
-     "Directories, symlinks and collections without an HTTPS server always use tasks."},
+     "Directories, symlinks, collections without an HTTPS server, and a process's files after "
+     "its first 8 removed without a pause (rm -r), use tasks."},
 };
 
 // Sections only the man pages have: (title, roff body).

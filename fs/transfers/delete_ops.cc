@@ -11,13 +11,14 @@
 
 namespace gf::fs {
 
-DeleteOps::DeleteOps(Superblock& sb, TransferEngine& engine, const FsOptions& options)
+DeleteOps::DeleteOps(Superblock& sb, TransferEngine& engine, const FsOptions& options, Clock& clock)
     : sb_(sb),
       engine_(engine),
       options_(options),
       https_files_(
           write::ParseDeleteMode(options.delete_mode).value_or(write::DeleteMode::kHttps) ==
-          write::DeleteMode::kHttps) {}
+          write::DeleteMode::kHttps),
+      clock_(clock) {}
 
 Status DeleteOps::Unlink(const InodePtr& parent, const std::string& name,
                          const std::atomic<bool>* cancel, int32_t origin_pid) {
@@ -51,7 +52,8 @@ Status DeleteOps::Remove(const InodePtr& parent, const std::string& name, bool d
     return sb_.errors().Local(what, &c, at.path, EBUSY,
                               "a pending copy still reads this; remove it once the copy ended "
                               "(globus-fuse status)");
-  if (!dir && found->kind == Kind::kFile && https_files_ && c.HasHttps())
+  if (!dir && found->kind == Kind::kFile && https_files_ && c.HasHttps() &&
+      HttpsAllowed(origin_pid, at.path))
     if (auto done = DeleteNow(parent, name, c, at.path, cancel)) return *done;
   if (dir) GF_TRY_STATUS(CheckEmpty(c, at.path));
   OpRequest req = OpRequest::Remove(at, is_dir);
@@ -101,6 +103,28 @@ std::optional<Status> DeleteOps::DeleteNow(const InodePtr& parent, const std::st
   log::Info("fs", "rm ", Where(&c, path), ": deleted (HTTPS DELETE)");
   sb_.AfterRemoved(parent, name);
   return Status::Ok();
+}
+
+bool DeleteOps::HttpsAllowed(int32_t pid, const std::string& path) {
+  const MonoTime now = clock_.Now();
+  MutexLock l(mu_);
+  if (bursts_.size() > 64)  // forget processes that paused (or ended)
+    for (auto it = bursts_.begin(); it != bursts_.end();)
+      it = now - it->second.last > kBurstGap ? bursts_.erase(it) : std::next(it);
+  Burst& b = bursts_[pid];
+  if (now - b.last > kBurstGap) b = Burst{};
+  b.last = now;
+  if (b.names.count(path)) return true;
+  if (b.names.size() >= kBurstFiles) {
+    if (!b.told)
+      log::Info("fs", "rm: process ", pid,
+                " removes many files: its next ones are batched into delete tasks until it "
+                "pauses for a second");
+    b.told = true;
+    return false;
+  }
+  b.names.insert(path);
+  return true;
 }
 
 Status DeleteOps::CheckEmpty(const Collection& c, const std::string& path) {

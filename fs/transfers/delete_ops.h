@@ -11,14 +11,24 @@
 //                                 can be made again at once (vim swap files, sqlite journals).
 //                                 Ctrl-C aborts the request (EINTR; whether the server acted is
 //                                 unknown, so what is cached about the name is dropped).
+//   a burst of rm (rm -r, rm *)   one round trip per file would make `rm -r` of a big tree
+//                                 slow (1000 files at 50 ms: ~55 s, against seconds for one
+//                                 task), and its directories, spread over that time, would miss
+//                                 each other's batch. So once one process (origin_pid) removed
+//                                 kBurstFiles DIFFERENT files over HTTPS, each within
+//                                 kBurstGap of its previous remove, its further files become
+//                                 remove ops (the task path below) until it pauses for
+//                                 kBurstGap. Removing the same names again and again (a sqlite
+//                                 journal, a swap file) never counts as a burst.
 //   unlink(2) of a remote file,   a remove op (TransferEngine::Enqueue: journaled with
 //   task                          fdatasync before it returns); the overlay hides the name at
 //                                 once; the engine batches every remove queued close together
 //                                 in one collection into one delete task. Used with
-//                                 delete_mode=task, on collections without an HTTPS server, and
-//                                 for SYMLINKS (a delete task never follows a symlink; what an
-//                                 HTTPS DELETE of one does is UNVERIFIED: the server serves GETs
-//                                 through links, so it might delete the target).
+//                                 delete_mode=task, on collections without an HTTPS server, for
+//                                 a burst's files (above), and for SYMLINKS (a delete task
+//                                 never follows a symlink; what an HTTPS DELETE of one does is
+//                                 UNVERIFIED: the server serves GETs through links, so it might
+//                                 delete the target).
 //   rmdir(2) of a remote directory  ENOTEMPTY unless a fresh listing, minus the names hidden by
 //                                 pending removes, plus pending entries, is empty; then a
 //                                 recursive remove op (the service needs recursive=true even
@@ -49,10 +59,14 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/result.h"
 #include "fs/options.h"
 #include "fs/superblock/superblock.h"
@@ -62,7 +76,11 @@ namespace gf::fs {
 
 class DeleteOps {
  public:
-  DeleteOps(Superblock& sb, TransferEngine& engine, const FsOptions& options);
+  // The burst rule (see above).
+  static constexpr size_t kBurstFiles = 8;
+  static constexpr std::chrono::seconds kBurstGap{1};
+
+  DeleteOps(Superblock& sb, TransferEngine& engine, const FsOptions& options, Clock& clock);
 
   Status Unlink(const InodePtr& parent, const std::string& name, const std::atomic<bool>* cancel,
                 int32_t origin_pid);
@@ -78,6 +96,8 @@ class DeleteOps {
   std::optional<Status> DeleteNow(const InodePtr& parent, const std::string& name,
                                   const Collection& c, const std::string& path,
                                   const std::atomic<bool>* cancel);
+  // Whether this remove of a file by `pid` may be an HTTPS DELETE (the burst rule); records it.
+  bool HttpsAllowed(int32_t pid, const std::string& path) EXCLUDES(mu_);
   // ENOTEMPTY unless the directory at `path` shows no entry (fresh listing, overlay applied).
   Status CheckEmpty(const Collection& c, const std::string& path);
   // --copy-mode=wait: the op's outcome; Ctrl-C cancels it.
@@ -88,6 +108,15 @@ class DeleteOps {
   TransferEngine& engine_;
   const FsOptions& options_;
   const bool https_files_;  // delete_mode is "https"
+  Clock& clock_;
+
+  struct Burst {
+    MonoTime last{};
+    std::set<std::string> names;  // removed over HTTPS in this burst (at most kBurstFiles)
+    bool told = false;            // the switch to tasks was logged
+  };
+  Mutex mu_;  // leaf lock: guards bursts_
+  std::map<int32_t, Burst> bursts_ GUARDED_BY(mu_);
 };
 
 }  // namespace gf::fs

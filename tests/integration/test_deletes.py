@@ -181,7 +181,7 @@ class HttpsDeleteTests(DeleteTestBase):
         self.assertTrue(os.path.exists(self.backing(T1, "h3", "secret.txt")))
         self.assertEqual(self.delete_tasks(), 0)
 
-    def test_rm_r_of_1000_files_deletes_files_over_https_and_directories_in_one_task(self):
+    def test_rm_r_of_1000_files_is_a_burst_of_at_most_two_tasks(self):
         for s in range(10):
             for f in range(100):
                 self.write_backing(T1, f"hbig/s{s}/f{f:03d}", b"x")
@@ -191,12 +191,11 @@ class HttpsDeleteTests(DeleteTestBase):
                            timeout=300)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertNotIn("hbig", os.listdir(self.path(T1)))
-        # Every file is gone when rm returns; the directories go with their task.
-        left = [f for _, _, fs in os.walk(self.backing(T1, "hbig")) for f in fs]
-        self.assertEqual(left, [])
         wait_for(lambda: not os.path.exists(self.backing(T1, "hbig")), 120,
-                 "the directories to be deleted at the collection")
-        self.assertEqual(self.sim.count("https_delete"), 1000)
+                 "the tree to be deleted at the collection")
+        # The first files by HTTPS DELETE, the rest of rm's burst as tasks (the burst rule,
+        # fs/transfers/delete_ops.h: 8 different files without a 1 s pause).
+        self.assertEqual(self.sim.count("https_delete"), 8)
         self.assertLessEqual(self.delete_tasks(), 2,
                              [(t.get("label"), len(t["_sim"]["items"])) for t in self.tasks()
                               if t.get("type") == "DELETE"])

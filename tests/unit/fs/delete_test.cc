@@ -372,7 +372,7 @@ TEST_CASE("https: directories, symlinks and collections without HTTPS still use 
   CHECK(w.remote.Tasks().size() == 3);  // one per collection and recursive flag
 }
 
-TEST_CASE("https: rm -r of a tree: files by DELETE, directories in one task",
+TEST_CASE("https: rm -r of a tree: the first files by DELETE, then a burst of tasks",
           "[fs][delete][https]") {
   HttpsDeleteWorld w;
   w.remote.AddDir(kTut, "/t");
@@ -395,12 +395,47 @@ TEST_CASE("https: rm -r of a tree: files by DELETE, directories in one task",
     REQUIRE(w.fs->Rmdir(t, sub).ok());
   }
   REQUIRE(w.fs->Rmdir(top, "t").ok());
-  CHECK(w.remote.Calls("delete") == 30);
+  // One process, no pause: after kBurstFiles DELETEs its files are remove ops (the burst rule).
+  CHECK(w.remote.Calls("delete") == DeleteOps::kBurstFiles);
   w.Drive();
   w.Finish();
-  CHECK(w.remote.Calls("submit_delete") == 1);
+  CHECK(w.remote.Calls("submit_delete") == 2);  // its files, and its directories
   CHECK_FALSE(w.remote.Exists(kTut, "/t"));
   CHECK(w.remote.Exists(kTut, "/d/a"));
+}
+
+TEST_CASE("https: the burst rule counts different names per process and ends with a pause",
+          "[fs][delete][https]") {
+  HttpsDeleteWorld w;
+  for (int i = 0; i < 20; ++i) w.remote.AddFile(kTut, "/d/f" + std::to_string(i), "x");
+  Ino d = w.D();
+  REQUIRE(w.List(d).ok());
+  const size_t burst = DeleteOps::kBurstFiles;
+  for (size_t i = 0; i < burst; ++i)
+    REQUIRE(w.fs->Unlink(d, "f" + std::to_string(i), nullptr, 42).ok());
+  CHECK(w.remote.Calls("delete") == static_cast<int>(burst));
+  CHECK(w.LiveRemoves() == 0);
+  REQUIRE(w.fs->Unlink(d, "f" + std::to_string(burst), nullptr, 42).ok());  // one too many
+  CHECK(w.remote.Calls("delete") == static_cast<int>(burst));
+  CHECK(w.LiveRemoves() == 1);
+  REQUIRE(w.fs->Unlink(d, "f" + std::to_string(burst + 1), nullptr, 7).ok());  // another process
+  CHECK(w.remote.Calls("delete") == static_cast<int>(burst) + 1);
+  w.clock.Advance(DeleteOps::kBurstGap + std::chrono::milliseconds(1));  // 42 paused
+  REQUIRE(w.fs->Unlink(d, "f" + std::to_string(burst + 2), nullptr, 42).ok());
+  CHECK(w.remote.Calls("delete") == static_cast<int>(burst) + 2);
+  CHECK(w.LiveRemoves() == 1);
+
+  // The same name made and removed again and again (a sqlite journal) is never a burst.
+  for (int i = 0; i < 20; ++i) {
+    auto j = w.fs->Create(d, "db-journal", 0644, O_RDWR | O_CREAT | O_TRUNC);
+    REQUIRE(j.ok());
+    REQUIRE(w.fs->Write(j->opened.fh, 0, "journal").ok());
+    REQUIRE(w.fs->Fsync(j->opened.fh).ok());
+    w.fs->Release(j->opened.fh);
+    REQUIRE(w.fs->Unlink(d, "db-journal", nullptr, 99).ok());
+    CHECK_FALSE(w.remote.Exists(kTut, "/d/db-journal"));
+  }
+  CHECK(w.LiveRemoves() == 1);
 }
 
 TEST_CASE("https: rm waits for an upload of the name in flight, then deletes what it made",
