@@ -106,8 +106,10 @@ const ConfigKeyDoc kKeyDocs[] = {
     {"upload_replace", "rename", true,
      "How a file is replaced: rename a finished upload over it, or delete it first."},
     {"delete_mode", "https", true,
-     "How one file is deleted: an HTTPS DELETE, or a Transfer delete task. Not used yet: "
-     "every delete is a Transfer delete task."},
+     "How rm deletes one file. https: one HTTPS DELETE, and rm returns its result (the file "
+     "is gone when rm returns). task: a Transfer delete task (rm returns once it is queued). "
+     "Directories, symlinks, collections without an HTTPS server, and a process's files after "
+     "its first 8 removed without a pause (rm -r), use tasks."},
 };
 
 // Sections only the man pages have: (title, roff body).

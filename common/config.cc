@@ -431,7 +431,7 @@ const std::vector<Key>& WriteKeys() {
        [](Config& c, const std::string& v, const std::string&) {
          return SetChoice(c.upload_replace, v, "rename", "delete-then-rename");
        }},
-      {"delete_mode", "https or task (not used yet: every delete is a delete task)",
+      {"delete_mode", "https or task",
        [](Config& c, const std::string& v, const std::string&) {
          return SetChoice(c.delete_mode, v, "https", "task");
        }},

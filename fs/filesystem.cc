@@ -35,7 +35,7 @@ Filesystem::Filesystem(const FsParts& parts, FsOptions options, Clock& clock)
       reads_(sb_, options_),
       copies_(sb_, parts.engine, handles_, options_, clock),
       writes_(sb_, handles_, options_),
-      deletes_(sb_, parts.engine, options_) {}
+      deletes_(sb_, parts.engine, options_, clock) {}
 
 Filesystem::~Filesystem() { Stop(); }
 

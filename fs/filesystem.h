@@ -12,7 +12,8 @@
 //   CopyOps      transfers/    cp/mv as Globus transfer tasks: placeholders, copy_file_range,
 //                              cross-collection rename, waits; the engine and its journal
 //   WriteOps     write/        written bytes: staging, upload at close/fsync, truncate
-//   DeleteOps    transfers/    rm/rmdir as Globus delete tasks (batched by the engine)
+//   DeleteOps    transfers/    rm of a file: HTTPS DELETE (delete_mode=https); rmdir and the
+//                              rest: Globus delete tasks (batched by the engine)
 //   HandleTable  handles.h     open files (FixedContent | ReadHandle | WriteHandle) and dirs
 //   ErrorLog, StatusReport  status/  what failed and what to do; the status document
 //
@@ -112,9 +113,11 @@ class Filesystem {
   // origin_pid: the calling process (batching: see TransferEngine), 0 if unknown.
   Status Rename(Ino parent, const std::string& name, Ino new_parent, const std::string& new_name,
                 unsigned flags, int32_t origin_pid = 0);
-  // A Globus delete (see DeleteOps): the name is hidden at once; returns once the delete is
-  // durably queued (--copy-mode=wait: once it ended; *cancel cancels it). rmdir of a non-empty
-  // directory is ENOTEMPTY. origin_pid: the calling process (batching), 0 if unknown.
+  // A delete (see DeleteOps). A file with delete_mode=https on a collection with HTTPS: one
+  // HTTPS DELETE, returns its result (*cancel aborts it). Otherwise a delete task: the name is
+  // hidden at once; returns once the delete is durably queued (--copy-mode=wait: once it
+  // ended; *cancel cancels it). rmdir of a non-empty directory is ENOTEMPTY. origin_pid: the
+  // calling process (batching), 0 if unknown.
   Status Unlink(Ino parent, const std::string& name, const std::atomic<bool>* cancel = nullptr,
                 int32_t origin_pid = 0);
   Status Rmdir(Ino parent, const std::string& name, const std::atomic<bool>* cancel = nullptr,

@@ -45,6 +45,9 @@ struct FsOptions {
   uint64_t write_cache_limit = 10ull << 30;
   uint64_t max_upload_size = 1ull << 30;
   std::string upload_replace = "rename";
+  // rm of one file (transfers/delete_ops.h): "https" (a synchronous HTTPS DELETE where the
+  // collection has an HTTPS server) or "task" (a Globus delete task, like directories).
+  std::string delete_mode = "https";
   bool abort_on_lookup_underflow = InodeTable::kAbortOnUnderflowDefault;
   // Start() resolves the root (configured collections, bookmarks) in the background, so the
   // first operation does not wait for it. On from the config; tests drive it themselves.

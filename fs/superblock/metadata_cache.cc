@@ -105,6 +105,33 @@ void MetadataCache::Erase(const std::string& key) {
   if (it != slots_.end()) EraseLocked(it);
 }
 
+void MetadataCache::EraseName(const std::string& key, std::string_view name) {
+  std::shared_ptr<const Listing> old;
+  {
+    MutexLock l(mu_);
+    auto it = slots_.find(key);
+    if (it == slots_.end()) return;
+    old = it->second.listing;
+  }
+  if (!old->Find(name)) return;
+  // The copy is made outside mu_ (a big directory's listing is megabytes).
+  auto copy = std::make_shared<Listing>();
+  copy->names = old->names;  // the removed name's bytes stay, unreferenced
+  copy->fetched = old->fetched;
+  copy->items.reserve(old->items.size() - 1);
+  for (const Listing::Item& i : old->items)
+    if (old->Name(i) != name) copy->items.push_back(i);
+  MutexLock l(mu_);
+  auto it = slots_.find(key);
+  if (it == slots_.end()) return;
+  if (it->second.listing != old) {  // replaced meanwhile, perhaps by one fetched before the
+    EraseLocked(it);                // delete: the next reader lists again
+    return;
+  }
+  entries_ -= old->size() - copy->size();
+  it->second.listing = std::move(copy);
+}
+
 std::size_t MetadataCache::ErasePrefix(const std::string& prefix) {
   MutexLock l(mu_);
   std::size_t n = 0;

@@ -60,6 +60,9 @@ class MetadataCache {
   std::shared_ptr<const Listing> Get(const std::string& key);
   void Put(const std::string& key, std::shared_ptr<const Listing> listing);
   void Erase(const std::string& key);
+  // A cached listing loses one name (an entry this mount deleted): it is replaced by a copy
+  // without it, keeping its expiry and LRU place. Nothing when the key or the name is absent.
+  void EraseName(const std::string& key, std::string_view name);
   // Erases `prefix` itself and every key under "<prefix>/"; returns how many.
   std::size_t ErasePrefix(const std::string& prefix);
   void Clear();

@@ -130,6 +130,10 @@ class Superblock final : public SettledSink {
   // An rm/rmdir was queued: the overlay hides the name; the inode leaves the table (the kernel
   // drops its own dentry when unlink/rmdir succeeds).
   void AfterRemoveQueued(const InodePtr& parent, const std::string& name);
+  // A file was deleted synchronously (HTTPS DELETE): the parent's cached listing loses the
+  // name (edited, not dropped), the inode leaves the table, and every other place the file is
+  // shown (under "~" or its absolute path, under .by-id) forgets it.
+  void AfterRemoved(const InodePtr& parent, const std::string& name);
   // A file was created in the overlay: the kernel may hold a negative entry for it.
   void AfterCreate(const Collection& c, const std::string& path);
   // A read found the file changed on the server (ESTALE).
@@ -168,6 +172,9 @@ class Superblock final : public SettledSink {
   // The remote entry of `in` changed kind: detach it (the name gets a new inode on lookup).
   void AfterKindChanged(const fs::Inode& in);
   void ExpireBelow(Ino ino);
+  // The kernel's view of `path` in every place the collection is mounted (by name and under
+  // .by-id): its inode expires and its entry is invalidated. (InvalidatePath's second half.)
+  void ForgetEverywhere(const std::string& collection_id, const std::string& path);
 
   const FsOptions& options_;
   Clock& clock_;

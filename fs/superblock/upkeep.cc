@@ -62,6 +62,22 @@ void Superblock::AfterRemoveQueued(const InodePtr& parent, const std::string& na
   }
 }
 
+void Superblock::AfterRemoved(const InodePtr& parent, const std::string& name) {
+  const Collection& c = *parent->collection;
+  const std::string dir = table_.Path(*parent);
+  const std::string path = JoinPath(dir, name);
+  // Edited, not dropped: `rm -r` must not list the directory again after each unlink, and
+  // there is no pending remove to hide the name from a listing fetched before the delete.
+  cache_.EraseName(CacheKey(c.id, dir), name);
+  cache_.ErasePrefix(CacheKey(c.id, path));
+  if (auto gone = table_.Child(parent->ino, name)) {
+    table_.Unlink(parent->ino, name, gone->ino);
+    gone->Expire();
+  }
+  ForgetEverywhere(c.id, path);
+  if (std::string alias = homes_.Alias(c.id, path); !alias.empty()) InvalidatePath(c.id, alias);
+}
+
 void Superblock::AfterCreate(const Collection& c, const std::string& path) {
   negative_.Erase(CacheKey(c.id, path));
 }
@@ -86,6 +102,10 @@ void Superblock::InvalidatePath(const std::string& collection_id, const std::str
   // Below it too: names looked up in a directory while it was a pending copy or move (and
   // listed empty) were misses then, and must not stay misses now that it arrived.
   negative_.ErasePrefix(CacheKey(collection_id, path));
+  ForgetEverywhere(collection_id, path);
+}
+
+void Superblock::ForgetEverywhere(const std::string& collection_id, const std::string& path) {
   // Every place the collection is mounted (by name and under .by-id): walk to the entry.
   std::vector<InodePtr> roots;
   for (Ino top : {kRootIno, kByIdIno})

@@ -2,14 +2,23 @@
 #include "fs/transfers/delete_ops.h"
 
 #include <cerrno>
+#include <optional>
 
+#include "common/cancel.h"
 #include "common/log.h"
 #include "fs/paths.h"
+#include "fs/write/delete_plan.h"
 
 namespace gf::fs {
 
-DeleteOps::DeleteOps(Superblock& sb, TransferEngine& engine, const FsOptions& options)
-    : sb_(sb), engine_(engine), options_(options) {}
+DeleteOps::DeleteOps(Superblock& sb, TransferEngine& engine, const FsOptions& options, Clock& clock)
+    : sb_(sb),
+      engine_(engine),
+      options_(options),
+      https_files_(
+          write::ParseDeleteMode(options.delete_mode).value_or(write::DeleteMode::kHttps) ==
+          write::DeleteMode::kHttps),
+      clock_(clock) {}
 
 Status DeleteOps::Unlink(const InodePtr& parent, const std::string& name,
                          const std::atomic<bool>* cancel, int32_t origin_pid) {
@@ -43,6 +52,9 @@ Status DeleteOps::Remove(const InodePtr& parent, const std::string& name, bool d
     return sb_.errors().Local(what, &c, at.path, EBUSY,
                               "a pending copy still reads this; remove it once the copy ended "
                               "(globus-fuse status)");
+  if (!dir && found->kind == Kind::kFile && https_files_ && c.HasHttps() &&
+      HttpsAllowed(origin_pid, at.path))
+    if (auto done = DeleteNow(parent, name, c, at.path, cancel)) return *done;
   if (dir) GF_TRY_STATUS(CheckEmpty(c, at.path));
   OpRequest req = OpRequest::Remove(at, is_dir);
   req.origin_pid = origin_pid;
@@ -53,6 +65,66 @@ Status DeleteOps::Remove(const InodePtr& parent, const std::string& name, bool d
   sb_.AfterRemoveQueued(parent, name);
   if (!options_.copy_wait) return Status::Ok();
   return WaitFor(*op, cancel, c, at.path, what);
+}
+
+std::optional<Status> DeleteOps::DeleteNow(const InodePtr& parent, const std::string& name,
+                                           const Collection& c, const std::string& path,
+                                           const std::atomic<bool>* cancel) {
+  std::optional<CancelScope> scope;  // Ctrl-C aborts the request in flight and any login wait
+  if (cancel) scope.emplace(cancel);
+  const std::string https_path = sb_.homes().HttpsPath(c, path);
+  Status s = sb_.remote().Delete(api::CollectionRef{c.id, *c.https_server}, https_path);
+  if (!s.ok() && ErrnoFor(s.error()) == ENOENT) {
+    // Gone already (deleted elsewhere): what the user asked for. (The server's transient 404
+    // says ENDPOINT_ERROR, which is EIO, never ENOENT.) Unless the path still says "~" (where
+    // it is was not learnt yet) and the server does not expand it: Transfer tells.
+    if (https_path == "/~" || https_path.rfind("/~/", 0) == 0) {
+      auto st = sb_.remote().Stat(c.id, path);
+      if (st.ok()) {
+        log::Info("fs", "rm ", Where(&c, path), ": the HTTPS server does not find ", https_path,
+                  " (it may not expand ~); deleting it with a delete task");
+        return std::nullopt;
+      }
+      if (ErrnoFor(st.error()) != ENOENT)
+        return Status(sb_.errors().Report("rm", &c, path, st.error()));
+    }
+    log::Info("fs", "rm ", Where(&c, path), ": already gone (", s.error().Describe(), ")");
+    s = Status::Ok();
+  }
+  if (!s.ok()) {
+    // A refusal (4xx: 403, 409, ...) left the file as it was. After an interrupted or failed
+    // exchange (Ctrl-C, a timeout, a 5xx) the server may have acted: the next look at the name
+    // asks it again.
+    const Error& e = s.error();
+    if (!(e.kind == ErrorKind::kApi && e.http_status >= 400 && e.http_status < 500))
+      sb_.InvalidatePath(c.id, path);
+    return Status(sb_.errors().Report("rm", &c, path, e));
+  }
+  log::Info("fs", "rm ", Where(&c, path), ": deleted (HTTPS DELETE)");
+  sb_.AfterRemoved(parent, name);
+  return Status::Ok();
+}
+
+bool DeleteOps::HttpsAllowed(int32_t pid, const std::string& path) {
+  const MonoTime now = clock_.Now();
+  MutexLock l(mu_);
+  if (bursts_.size() > 64)  // forget processes that paused (or ended)
+    for (auto it = bursts_.begin(); it != bursts_.end();)
+      it = now - it->second.last > kBurstGap ? bursts_.erase(it) : std::next(it);
+  Burst& b = bursts_[pid];
+  if (now - b.last > kBurstGap) b = Burst{};
+  b.last = now;
+  if (b.names.count(path)) return true;
+  if (b.names.size() >= kBurstFiles) {
+    if (!b.told)
+      log::Info("fs", "rm: process ", pid,
+                " removes many files: its next ones are batched into delete tasks until it "
+                "pauses for a second");
+    b.told = true;
+    return false;
+  }
+  b.names.insert(path);
+  return true;
 }
 
 Status DeleteOps::CheckEmpty(const Collection& c, const std::string& path) {

@@ -1,10 +1,34 @@
-// DeleteOps: rm and rmdir of remote entries, as Globus delete work (docs/SEMANTICS.md,
-// "Deletes").
+// DeleteOps: rm and rmdir of remote entries (docs/SEMANTICS.md, "Deletes").
 //
-//   unlink(2) of a remote file    a remove op (TransferEngine::Enqueue: journaled with
-//                                 fdatasync before it returns); the overlay hides the name at
+//   unlink(2) of a remote file,   delete_mode=https (the default) on a collection with an HTTPS
+//   HTTPS                         server: one synchronous HTTPS DELETE (api::DataApi::Delete,
+//                                 through Remote: a consent/login error is authorized and the
+//                                 DELETE retried once). unlink returns its result: 0 on 2xx;
+//                                 a 404 (the file is already gone) is 0 as well; anything else
+//                                 is its errno (403: EACCES) and the name stays. Nothing is
+//                                 journaled and no task is made; on success the parent's cached
+//                                 listing loses the name (Superblock::AfterRemoved), so the name
+//                                 can be made again at once (vim swap files, sqlite journals).
+//                                 Ctrl-C aborts the request (EINTR; whether the server acted is
+//                                 unknown, so what is cached about the name is dropped).
+//   a burst of rm (rm -r, rm *)   one round trip per file would make `rm -r` of a big tree
+//                                 slow (1000 files at 50 ms: ~55 s, against seconds for one
+//                                 task), and its directories, spread over that time, would miss
+//                                 each other's batch. So once one process (origin_pid) removed
+//                                 kBurstFiles DIFFERENT files over HTTPS, each within
+//                                 kBurstGap of its previous remove, its further files become
+//                                 remove ops (the task path below) until it pauses for
+//                                 kBurstGap. Removing the same names again and again (a sqlite
+//                                 journal, a swap file) never counts as a burst.
+//   unlink(2) of a remote file,   a remove op (TransferEngine::Enqueue: journaled with
+//   task                          fdatasync before it returns); the overlay hides the name at
 //                                 once; the engine batches every remove queued close together
-//                                 in one collection into one delete task
+//                                 in one collection into one delete task. Used with
+//                                 delete_mode=task, on collections without an HTTPS server, for
+//                                 a burst's files (above), and for SYMLINKS (a delete task
+//                                 never follows a symlink; what an HTTPS DELETE of one does is
+//                                 UNVERIFIED: the server serves GETs through links, so it might
+//                                 delete the target).
 //   rmdir(2) of a remote directory  ENOTEMPTY unless a fresh listing, minus the names hidden by
 //                                 pending removes, plus pending entries, is empty; then a
 //                                 recursive remove op (the service needs recursive=true even
@@ -26,14 +50,23 @@
 //     nothing a pending transfer still has to read is deleted.
 // A placeholder nobody copied into is local only: dropped, with no remote call.
 //
-// --copy-mode=wait applies: unlink/rmdir return when the delete task ended, with its error;
-// Ctrl-C cancels the task (as for cp; the name reappears when the cancel took effect).
+// The same refusals apply to an HTTPS delete: nothing is sent for a name a pending copy uses.
+// An upload of the name in flight was waited for before (Filesystem::Unlink asks
+// WriteOps::RemoveLocalOnly, which waits), so the DELETE removes what that upload made.
+//
+// --copy-mode=wait applies to tasks: unlink/rmdir return when the delete task ended, with its
+// error; Ctrl-C cancels the task (as for cp; the name reappears when the cancel took effect).
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "common/clock.h"
+#include "common/mutex.h"
 #include "common/result.h"
 #include "fs/options.h"
 #include "fs/superblock/superblock.h"
@@ -43,7 +76,11 @@ namespace gf::fs {
 
 class DeleteOps {
  public:
-  DeleteOps(Superblock& sb, TransferEngine& engine, const FsOptions& options);
+  // The burst rule (see above).
+  static constexpr size_t kBurstFiles = 8;
+  static constexpr std::chrono::seconds kBurstGap{1};
+
+  DeleteOps(Superblock& sb, TransferEngine& engine, const FsOptions& options, Clock& clock);
 
   Status Unlink(const InodePtr& parent, const std::string& name, const std::atomic<bool>* cancel,
                 int32_t origin_pid);
@@ -53,6 +90,14 @@ class DeleteOps {
  private:
   Status Remove(const InodePtr& parent, const std::string& name, bool dir,
                 const std::atomic<bool>* cancel, int32_t origin_pid);
+  // The HTTPS DELETE of a file (see the header comment); nullopt: use a delete task instead
+  // (the server answered 404 for a "/~/..." path that Transfer still finds: it does not
+  // expand "~", and where "~" is could not be learnt).
+  std::optional<Status> DeleteNow(const InodePtr& parent, const std::string& name,
+                                  const Collection& c, const std::string& path,
+                                  const std::atomic<bool>* cancel);
+  // Whether this remove of a file by `pid` may be an HTTPS DELETE (the burst rule); records it.
+  bool HttpsAllowed(int32_t pid, const std::string& path) EXCLUDES(mu_);
   // ENOTEMPTY unless the directory at `path` shows no entry (fresh listing, overlay applied).
   Status CheckEmpty(const Collection& c, const std::string& path);
   // --copy-mode=wait: the op's outcome; Ctrl-C cancels it.
@@ -62,6 +107,16 @@ class DeleteOps {
   Superblock& sb_;
   TransferEngine& engine_;
   const FsOptions& options_;
+  const bool https_files_;  // delete_mode is "https"
+  Clock& clock_;
+
+  struct Burst {
+    MonoTime last{};
+    std::set<std::string> names;  // removed over HTTPS in this burst (at most kBurstFiles)
+    bool told = false;            // the switch to tasks was logged
+  };
+  Mutex mu_;  // leaf lock: guards bursts_
+  std::map<int32_t, Burst> bursts_ GUARDED_BY(mu_);
 };
 
 }  // namespace gf::fs

@@ -2,7 +2,7 @@
 """globus-fuse benchmarks against globus-sim. Each prints a ratio against the physical limit
 measured in the same run (a direct curl of the same emulator URL with the same token).
 
-    scripts/bench/run [listing] [metadata] [treewalk] [read] [memory] [cp] [write]
+    scripts/bench/run [listing] [metadata] [treewalk] [read] [memory] [cp] [write] [rm]
                      [--latency-ms 0,50]
 
 Numbers go to stdout, one result line per measurement, and (with --json FILE) to a JSON file.
@@ -389,8 +389,73 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4):
         shutil.rmtree(os.path.join(s.root, run), ignore_errors=True)
 
 
+def bench_rm(s, files=1000, dirs=10):
+    """rm -r of a tree of `files` files in `dirs` directories through the mount, until the tree
+    is gone at the collection, for each delete_mode (https: one HTTPS DELETE per file and a
+    task for the directories; task: delete tasks only), vs ONE recursive delete task of the
+    same tree submitted directly through the API and polled. --task-start-delay applies to
+    every task, ours and the direct one alike."""
+    s.sim.control("POST", "config", {"tunables": {"task_start_delay_seconds": s.task_delay}})
+    run = f"rm{int(time.time() * 1000) % 10**9}"  # fresh trees for every run
+
+    def make(top):
+        for d in range(dirs):
+            os.makedirs(os.path.join(s.root, top, f"d{d}"))
+            for i in range(files // dirs):
+                with open(os.path.join(s.root, top, f"d{d}", f"f{i:04d}"), "w") as f:
+                    f.write(f"{d}/{i}\n")
+
+    def gone(top, timeout=600):
+        t0 = time.perf_counter()
+        while os.path.exists(os.path.join(s.root, top)):
+            if time.perf_counter() - t0 > timeout:
+                raise RuntimeError(f"{top} still there after {timeout}s")
+            time.sleep(0.02)
+
+    def delete_tasks():
+        return {t["task_id"] for t in s.sim.control("GET", "tasks")["DATA"]
+                if t.get("type") == "DELETE"}
+
+    # The same tree as ONE recursive delete task, submitted directly.
+    tok = token(s.env, "transfer.api.globus.org")
+    make(run + "-direct")
+    t0 = time.perf_counter()
+    sub = api_call(s.sim, tok, "GET", "submission_id")["value"]
+    res = api_call(s.sim, tok, "POST", "delete", {
+        "DATA_TYPE": "delete", "submission_id": sub, "endpoint": s.coll["id"],
+        "DATA": [{"DATA_TYPE": "delete_item", "path": f"/{run}-direct"}], "recursive": True,
+        "ignore_missing": True, "notify_on_succeeded": False, "notify_on_failed": False,
+        "notify_on_inactive": False, "label": "bench direct"})
+    while api_call(s.sim, tok, "GET", f"task/{res['task_id']}")["status"] == "ACTIVE":
+        time.sleep(0.05)
+    gone(run + "-direct")
+    direct_s = time.perf_counter() - t0
+
+    for mode in ("https", "task"):
+        top = f"{run}-{mode}"
+        make(top)
+        with Mount(s.env, "-o", f"delete_mode={mode}") as m:
+            path = os.path.join(m.path, TUTORIAL, top)
+            os.stat(path)
+            before = delete_tasks()
+            s.sim.reset_stats()
+            t0 = time.perf_counter()
+            subprocess.run(["rm", "-r", path], check=True, timeout=1800)
+            rm_s = time.perf_counter() - t0
+            gone(top)
+            mount_s = time.perf_counter() - t0
+            n_tasks = len(delete_tasks() - before)
+            https_deletes = s.sim.count("https_delete")
+        report("rm-r", delete_mode=mode, latency_ms=s.latency_ms, task_start_delay_s=s.task_delay,
+               files=files, dirs=dirs, tasks=n_tasks, https_deletes=https_deletes,
+               rm_returns_s=round(rm_s, 2), mount_complete_s=round(mount_s, 2),
+               direct_one_task_s=round(direct_s, 2), ratio=round(mount_s / direct_s, 2),
+               target="<=1.3 and <=2 tasks")
+
+
 BENCHES = {"listing": bench_listing, "metadata": bench_metadata, "treewalk": bench_treewalk,
-           "read": bench_read, "memory": bench_memory, "cp": bench_cp, "write": bench_write}
+           "read": bench_read, "memory": bench_memory, "cp": bench_cp, "write": bench_write,
+           "rm": bench_rm}
 
 
 def main():
@@ -399,7 +464,7 @@ def main():
     ap.add_argument("--latency-ms", default="0,50")
     ap.add_argument("--json")
     ap.add_argument("--task-start-delay", default="0",
-                    help="cp bench: sim task start-up delay(s) in seconds, e.g. 0,5")
+                    help="cp and rm benches: sim task start-up delay(s) in seconds, e.g. 0,5")
     a = ap.parse_args()
     unknown = [b for b in a.benches if b not in BENCHES]
     if unknown:
@@ -413,7 +478,8 @@ def main():
         s = Session(lat)
         try:
             for b in todo:
-                delays = [float(x) for x in a.task_start_delay.split(",")] if b == "cp" else [0]
+                delays = ([float(x) for x in a.task_start_delay.split(",")]
+                          if b in ("cp", "rm") else [0])
                 for s.task_delay in delays:
                     BENCHES[b](s)
         finally:

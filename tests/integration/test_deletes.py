@@ -1,8 +1,9 @@
-"""rm, rmdir and rm -r on a real mount as Globus delete tasks, against globus-sim. Every wait is
-bounded.
+"""rm, rmdir and rm -r on a real mount against globus-sim: as Globus delete tasks
+(delete_mode=task: DeleteTests) and with the default delete_mode=https, where rm of a file is
+one HTTPS DELETE (HttpsDeleteTests). Every wait is bounded.
 
-`tasks_submitted.DELETE` (GET /control/stats) counts the delete tasks the mount submitted; the
-backing folders show what the service really deleted.
+`tasks_submitted.DELETE` (GET /control/stats) counts the delete tasks the mount submitted,
+`https_delete` the HTTPS DELETEs; the backing folders show what the service really deleted.
 """
 
 import errno
@@ -14,9 +15,15 @@ from tests.integration.harness import Mount, wait_for
 from tests.integration.test_copy import T1, CopyTestBase
 
 
-class DeleteTests(CopyTestBase):
+class DeleteTestBase(CopyTestBase):
     def delete_tasks(self):
         return int(self.sim.stats().get("tasks_submitted", {}).get("DELETE", 0))
+
+
+class DeleteTests(DeleteTestBase):
+    """delete_mode=task: every remove is a delete task."""
+
+    mount_args = ("-o", "delete_mode=task")
 
     def test_rm_and_rmdir(self):
         self.write_backing(T1, "rm1/a.txt", b"a")
@@ -100,7 +107,7 @@ class DeleteTests(CopyTestBase):
         self.mount.logf.close()
         self.assertEqual(self.delete_tasks(), 0)
         self.sim.clear_faults()
-        remount = Mount(self.env, path=mnt)
+        remount = Mount(self.env, *self.mount_args, path=mnt)
         remount.__enter__()
         self.__class__.mount = remount
         try:
@@ -113,3 +120,83 @@ class DeleteTests(CopyTestBase):
             print(remount.output())
             raise
 
+
+class HttpsDeleteTests(DeleteTestBase):
+    """delete_mode=https (the default): rm of a file is one synchronous HTTPS DELETE."""
+
+    def test_rm_of_a_file_is_gone_remotely_when_rm_returns_and_makes_no_task(self):
+        self.write_backing(T1, "h1/a.txt", b"a")
+        self.write_backing(T1, "h1/keep.txt", b"k")
+        d = self.path(T1, "h1")
+        self.assertIn("a.txt", os.listdir(d))
+        before = self.task_ids()
+        self.sim.reset_stats()
+        r = subprocess.run(["rm", os.path.join(d, "a.txt")], capture_output=True, text=True,
+                           timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(os.path.exists(self.backing(T1, "h1", "a.txt")))  # no waiting
+        self.assertEqual(self.sim.count("https_delete"), 1)
+        self.assertEqual(self.delete_tasks(), 0)
+        self.assertEqual(self.new_tasks(before), [])
+        self.assertEqual(sorted(os.listdir(d)), ["keep.txt"])
+        self.assertFalse(os.path.exists(os.path.join(d, "a.txt")))
+        # Already gone (deleted elsewhere after the mount listed it): rm still succeeds.
+        self.write_backing(T1, "h1/elsewhere.txt", b"e")
+        os.setxattr(d, "user.globus.invalidate", b"1")
+        self.assertIn("elsewhere.txt", os.listdir(d))
+        os.unlink(self.backing(T1, "h1", "elsewhere.txt"))
+        os.unlink(os.path.join(d, "elsewhere.txt"))
+        self.assertEqual(sorted(os.listdir(d)), ["keep.txt"])
+
+    def test_the_name_can_be_made_again_right_after_rm(self):
+        # vim's swap file, sqlite's -journal, rsync's temporaries: written, fsync'd, removed
+        # and made again under the same name, over and over.
+        d = self.path(T1, "h2")
+        os.makedirs(d, exist_ok=True)
+        swp = os.path.join(d, ".notes.txt.swp")
+        before = self.task_ids()
+        self.sim.reset_stats()
+        for i in range(5):
+            with open(swp, "wb") as f:
+                f.write(b"swap %d" % i)
+                f.flush()
+                os.fsync(f.fileno())
+            with open(self.backing(T1, "h2", ".notes.txt.swp"), "rb") as f:
+                self.assertEqual(f.read(), b"swap %d" % i)
+            os.unlink(swp)
+            self.assertFalse(os.path.exists(self.backing(T1, "h2", ".notes.txt.swp")))
+        self.assertEqual(self.sim.count("https_delete"), 5)
+        self.assertEqual(self.new_tasks(before), [])
+        self.assertEqual(os.listdir(d), [])
+
+    def test_a_refused_delete_is_eacces_and_the_name_stays(self):
+        self.write_backing(T1, "h3/secret.txt", b"s")
+        d = self.path(T1, "h3")
+        self.assertIn("secret.txt", os.listdir(d))
+        self.deny(T1, ["/h3/secret.txt"])
+        self.addCleanup(self.deny, T1, [])
+        with self.assertRaises(OSError) as cm:
+            os.unlink(os.path.join(d, "secret.txt"))
+        self.assertEqual(cm.exception.errno, errno.EACCES)
+        self.assertIn("secret.txt", os.listdir(d))
+        self.assertTrue(os.path.exists(self.backing(T1, "h3", "secret.txt")))
+        self.assertEqual(self.delete_tasks(), 0)
+
+    def test_rm_r_of_1000_files_is_a_burst_of_at_most_two_tasks(self):
+        for s in range(10):
+            for f in range(100):
+                self.write_backing(T1, f"hbig/s{s}/f{f:03d}", b"x")
+        os.listdir(self.path(T1))
+        self.sim.reset_stats()
+        r = subprocess.run(["rm", "-r", self.path(T1, "hbig")], capture_output=True, text=True,
+                           timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("hbig", os.listdir(self.path(T1)))
+        wait_for(lambda: not os.path.exists(self.backing(T1, "hbig")), 120,
+                 "the tree to be deleted at the collection")
+        # The first files by HTTPS DELETE, the rest of rm's burst as tasks (the burst rule,
+        # fs/transfers/delete_ops.h: 8 different files without a 1 s pause).
+        self.assertEqual(self.sim.count("https_delete"), 8)
+        self.assertLessEqual(self.delete_tasks(), 2,
+                             [(t.get("label"), len(t["_sim"]["items"])) for t in self.tasks()
+                              if t.get("type") == "DELETE"])

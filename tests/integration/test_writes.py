@@ -149,9 +149,9 @@ class WriteTests(MountTestCase):
     def test_vim_save(self):
         # vim's save: a backup (writebackup), a write of the whole file, an fsync, then the
         # backup is removed. backupcopy=no makes it rename the original to the backup first.
-        # Each run edits a file in its own folder: vim's swap file and its "4913" probe file
-        # are deleted by delete tasks, which may still be pending when the next run starts,
-        # and re-creating such a name is EBUSY meanwhile (SEMANTICS, "Deletes").
+        # vim's swap file and its "4913" probe file are deleted over HTTPS (delete_mode=https):
+        # gone at the collection when vim exits, so a second edit of the same file can make
+        # the same swap name again at once (with delete tasks that was EBUSY for a while).
         for copy in ("yes", "no"):
             name = f"vim-{copy}/f.txt"
             os.makedirs(self.b(f"vim-{copy}"), exist_ok=True)
@@ -161,6 +161,13 @@ class WriteTests(MountTestCase):
             self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
             self.assertEqual(self.truth(name), b"one\nthree\n", copy)
             self.assertEqual(os.listdir(self.m(f"vim-{copy}")), ["f.txt"])
+            self.assertEqual(os.listdir(self.b(f"vim-{copy}")), ["f.txt"])
+        # Again, right away: the same swap, probe and backup names are made again.
+        r = run("vim", "-u", "NONE", "-N", "-es", "-c", "set backupcopy=no writebackup",
+                "-c", "%s/three/four/", "-c", "wq", self.m("vim-no/f.txt"))
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        self.assertEqual(self.truth("vim-no/f.txt"), b"one\nfour\n")
+        self.assertEqual(os.listdir(self.b("vim-no")), ["f.txt"])
 
     def test_unzip(self):
         src = os.path.join(self.local, "z")

@@ -9,6 +9,8 @@
 #include <functional>
 #include <utility>
 
+#include "common/cancel.h"
+
 namespace gf::testing {
 
 namespace {
@@ -462,14 +464,9 @@ Result<api::RangeResult> FakeRemote::GetRange(const api::CollectionRef& c, const
       return Error::Transport(TransportFailure::kConnect,
                               "FakeRemote: no HTTPS server '" + c.https_server + "' for " + c.id);
     auto& tree = trees_[c.id];
-    std::string p = Normalize(path);
-    if (auto h = homes_.find(c.id); h != homes_.end()) {
-      const std::string& abs = h->second.absolute;
-      if ((p == "/~" || p.rfind("/~/", 0) == 0) && !h->second.tilde_over_https)
-        return Error::Api(404, "", "Not Found");
-      if (p.rfind(abs + "/", 0) == 0) p = "/~" + p.substr(abs.size());
-    }
-    auto n = tree.find(p);
+    auto tree_path = HttpsTreePathLocked(c.id, path);
+    if (!tree_path) return Error::Api(404, "", "Not Found");
+    auto n = tree.find(*tree_path);
     if (n == tree.end()) return Error::Api(404, "", "Not Found");
     if (n->second.type == api::EntryType::kDir) return Error::Api(403, "", "Is a directory");
     if (n->second.size_override && n->second.content.empty()) {
@@ -560,16 +557,32 @@ Status FakeRemote::Put(const api::CollectionRef& c, const std::string& path,
   return Status::Ok();
 }
 
+std::optional<std::string> FakeRemote::HttpsTreePathLocked(const std::string& collection,
+                                                           const std::string& path) const {
+  std::string p = Normalize(path);
+  if (auto h = homes_.find(collection); h != homes_.end()) {
+    const std::string& abs = h->second.absolute;
+    if ((p == "/~" || p.rfind("/~/", 0) == 0) && !h->second.tilde_over_https) return std::nullopt;
+    if (p.rfind(abs + "/", 0) == 0) p = "/~" + p.substr(abs.size());
+  }
+  return p;
+}
+
 Status FakeRemote::Delete(const api::CollectionRef& c, const std::string& path) {
   if (auto e = Enter("delete")) return *e;
+  // Like RequestExecutor: the calling thread's published cancel flag (a FUSE request's Ctrl-C)
+  // aborts the request.
+  if (Cancelled(CancelScope::Current()))
+    return Error::Transport(TransportFailure::kAborted, "FakeRemote: DELETE interrupted");
   std::lock_guard<std::mutex> l(mu_);
   auto col = collections_.find(c.id);
   if (col == collections_.end()) return NoCollection(c.id);
   if (!col->second.https_server)
     return Error::Transport(TransportFailure::kConnect, "FakeRemote: no HTTPS server");
   auto& tree = trees_[c.id];
-  std::string p = Normalize(path);
-  auto n = tree.find(p);
+  auto p = HttpsTreePathLocked(c.id, path);
+  if (!p) return Error::Api(404, "", "Not Found");
+  auto n = tree.find(*p);
   if (n == tree.end()) return Error::Api(404, "", "Not Found");
   // DELETE of a directory is UNVERIFIED on the real server; the client never sends one.
   if (n->second.type == api::EntryType::kDir) return Error::Api(409, "", "Is a directory");

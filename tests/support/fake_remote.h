@@ -143,6 +143,8 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
                                     const std::atomic<bool>* cancel) override;
   Status Put(const api::CollectionRef& c, const std::string& path, const api::UploadBody& body,
              const std::atomic<bool>* cancel = nullptr) override;
+  // Ends with kAborted when the calling thread's CancelScope flag is raised (as a real request
+  // does).
   Status Delete(const api::CollectionRef& c, const std::string& path) override;
 
  private:
@@ -150,6 +152,10 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
   // Called WITHOUT mu_ held. (Lock order: gate_mu_ is never held while taking mu_.)
   std::optional<Error> Enter(const std::string& op);
   static std::string Normalize(const std::string& path);  // "/a/b" form, no trailing '/'
+  // Where an HTTPS path is in the tree (files under "~" are kept at "/~/..."); nullopt: the
+  // server answers 404 (a "/~/..." path where tilde_over_https is off). Called with mu_ held.
+  std::optional<std::string> HttpsTreePathLocked(const std::string& collection,
+                                                 const std::string& path) const;
 
   mutable std::mutex mu_;  // guards everything below except the gate state
   std::map<std::string, api::Endpoint> collections_;

@@ -86,6 +86,33 @@ TEST_CASE("metadata cache: TTL, LRU bound on entries, prefix erase", "[fs][cache
   CHECK_FALSE(m.Get("c/c"));
 }
 
+TEST_CASE("metadata cache: EraseName edits a listing in place of dropping it", "[fs][cache]") {
+  // An HTTPS delete (Superblock::AfterRemoved): the directory's listing loses one name.
+  gf::FakeClock clock;
+  MetadataCache m(clock, std::chrono::seconds(60), 100);
+  auto l = std::make_shared<Listing>();
+  for (const char* n : {"a", "b", "c"}) l->Add(n, Meta{});
+  l->Seal();
+  m.Put("c/d", l);
+  auto held = m.Get("c/d");
+  clock.Advance(std::chrono::seconds(30));
+  m.EraseName("c/d", "b");
+  auto now = m.Get("c/d");
+  REQUIRE(now);
+  CHECK(now->size() == 2);
+  CHECK(now->Find("a"));
+  CHECK_FALSE(now->Find("b"));
+  CHECK(now->Find("c"));
+  CHECK(held->Find("b"));  // a holder's snapshot is unchanged
+  CHECK(m.entries() == 2);
+  m.EraseName("c/d", "zz");  // not there: nothing changes
+  m.EraseName("c/none", "a");
+  CHECK(m.entries() == 2);
+  clock.Advance(std::chrono::seconds(31));  // the edit kept the listing's expiry
+  CHECK_FALSE(m.Get("c/d"));
+  CHECK(m.entries() == 0);
+}
+
 TEST_CASE("negative cache: expiry per entry, Erase, prefix erase keeps siblings", "[fs][cache]") {
   gf::FakeClock clock;
   NegativeCache n(clock, std::chrono::seconds(10), 100);

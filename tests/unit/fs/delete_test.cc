@@ -1,7 +1,11 @@
-// rm / rmdir through the filesystem core as Globus delete tasks: the remove op is journaled
-// before unlink returns, the name is hidden at once, rm -r becomes at most two tasks, failures
-// bring the name back, pending copies are protected, and a restart finishes queued deletes
-// exactly once. FakeRemote + FakeClock; the engine is driven by RunOnce(), tasks by RunTasks().
+// rm / rmdir through the filesystem core.
+// As Globus delete tasks (delete_mode=task, directories, symlinks, collections without HTTPS):
+// the remove op is journaled before unlink returns, the name is hidden at once, rm -r becomes
+// at most two tasks, failures bring the name back, pending copies are protected, and a restart
+// finishes queued deletes exactly once.
+// As HTTPS DELETEs (delete_mode=https, the default, files on collections with HTTPS): unlink
+// returns the DELETE's result, nothing is journaled, and the name can be made again at once.
+// FakeRemote + FakeClock; the engine is driven by RunOnce(), tasks by RunTasks().
 #include <fcntl.h>
 
 #include <catch2/catch.hpp>
@@ -21,10 +25,12 @@ constexpr const char* kTutName = "Globus Tutorial Collection 1";
 constexpr const char* kGrexName = "UManitoba Grex HPC";
 
 struct DeleteWorld : World {
-  explicit DeleteWorld(bool wait_mode = false) {
+  // The task tests say delete_mode=task; the HTTPS tests use the default.
+  explicit DeleteWorld(bool wait_mode = false, const char* delete_mode = "task") {
     log::SetLevel(log::Level::kError);
-    options.collections = {kTut, kGrex};
+    options.collections = {kTut, kGrex, kLaptop};
     options.copy_wait = wait_mode;
+    options.delete_mode = delete_mode;
     remote.AddDir(kTut, "/d");
     remote.AddFile(kTut, "/d/a", "AAAA");
     remote.AddFile(kTut, "/d/b", "BB");
@@ -228,6 +234,263 @@ TEST_CASE("a restart finishes queued deletes exactly once and deletes nothing el
   w.Drive();
   CHECK(w.remote.Calls("submit_delete") == 1);  // nothing submitted again
   CHECK(w.LiveRemoves() == 0);
+}
+
+// ---- delete_mode=https ----
+
+struct HttpsDeleteWorld : DeleteWorld {
+  HttpsDeleteWorld() : DeleteWorld(false, "https") {}
+  size_t Ops() { return engine->Progress().ops.size(); }
+};
+
+struct CountingAuthorizer : Authorizer {
+  int calls = 0;
+  gf::Status Authorize(const Error&, const std::string&) override {
+    ++calls;
+    return gf::Status::Ok();
+  }
+};
+
+TEST_CASE("https: rm of a file is one DELETE; gone when unlink returns; nothing journaled",
+          "[fs][delete][https]") {
+  HttpsDeleteWorld w;
+  FsOptions defaults;
+  CHECK(defaults.delete_mode == "https");  // the default mode is the one tested here
+  Ino d = w.D();
+  REQUIRE(w.List(d).ok());
+  const int listings = w.remote.Calls("ls");
+  REQUIRE(w.fs->Unlink(d, "a").ok());
+  CHECK(w.remote.Calls("delete") == 1);
+  CHECK_FALSE(w.remote.Exists(kTut, "/d/a"));
+  CHECK(w.remote.Exists(kTut, "/d/b"));
+  CHECK(w.Ops() == 0);  // the journal is untouched
+  CHECK(Errno(w.fs->Lookup(d, "a").error()) == ENOENT);
+  auto names = w.List(d);
+  REQUIRE(names.ok());
+  CHECK(std::find(names->begin(), names->end(), "a") == names->end());
+  CHECK(std::find(names->begin(), names->end(), "b") != names->end());
+  CHECK(w.remote.Calls("ls") == listings);  // the cached listing was edited, not dropped
+  // The vim swap-file pattern: the name can be made again at once (a task would be EBUSY).
+  auto again = w.fs->Create(d, "a", 0644, O_WRONLY | O_CREAT | O_TRUNC);
+  REQUIRE(again.ok());
+  REQUIRE(w.fs->Write(again->opened.fh, 0, "new").ok());
+  REQUIRE(w.fs->Flush(again->opened.fh).ok());
+  w.fs->Release(again->opened.fh);
+  CHECK(w.remote.Get(kTut, "/d/a")->content == "new");
+  w.Drive();
+  CHECK(w.remote.Calls("submit_delete") == 0);
+  CHECK(w.remote.Tasks().empty());
+}
+
+TEST_CASE("https: a file already gone remotely counts as deleted", "[fs][delete][https]") {
+  HttpsDeleteWorld w;
+  Ino d = w.D();
+  REQUIRE(w.List(d).ok());        // the cached listing still shows it
+  w.remote.Remove(kTut, "/d/a");  // deleted elsewhere
+  REQUIRE(w.fs->Unlink(d, "a").ok());
+  CHECK(w.remote.Calls("delete") == 1);
+  CHECK(Errno(w.fs->Lookup(d, "a").error()) == ENOENT);
+  CHECK(w.Ops() == 0);
+}
+
+TEST_CASE("https: a refused DELETE is its errno and the name stays", "[fs][delete][https]") {
+  HttpsDeleteWorld w;
+  Ino d = w.D();
+  REQUIRE(w.List(d).ok());
+  w.remote.FailNext("delete", Error::Api(403, "permission_denied", "Permission denied: /d/a"));
+  auto r = w.fs->Unlink(d, "a");
+  REQUIRE_FALSE(r.ok());
+  CHECK(Errno(r.error()) == EACCES);
+  CHECK(w.remote.Exists(kTut, "/d/a"));
+  CHECK(w.fs->Lookup(d, "a").ok());
+  auto names = w.List(d);
+  REQUIRE(names.ok());
+  CHECK(std::find(names->begin(), names->end(), "a") != names->end());
+  CHECK(w.Ops() == 0);  // no task as a fallback
+  // A server fault is EIO, and what was cached about the name is asked again.
+  w.remote.FailNext("delete", Error::Api(500, "", "Internal Server Error"));
+  auto failed = w.fs->Unlink(d, "a");
+  REQUIRE_FALSE(failed.ok());
+  CHECK(Errno(failed.error()) == EIO);
+  CHECK(w.fs->Lookup(d, "a").ok());
+}
+
+TEST_CASE("https: a consent error is authorized and the DELETE retried once",
+          "[fs][delete][https][auth]") {
+  HttpsDeleteWorld w;
+  Ino d = w.D();
+  Error consent = Error::Api(403, "ConsentRequired", "Missing required data_access consent");
+  gf::AuthorizationParameters p;
+  p.required_scopes = {"https://auth.globus.org/scopes/" + std::string(kTut) + "/https"};
+  consent.authorization = p;
+  w.remote.FailNext("delete", consent);
+  auto refused = w.fs->Unlink(d, "a");  // the test mount's authorizer fails: EACCES
+  REQUIRE_FALSE(refused.ok());
+  CHECK(Errno(refused.error()) == EACCES);
+  CHECK(w.remote.Exists(kTut, "/d/a"));
+
+  CountingAuthorizer auth;
+  w.authorizer.target = &auth;
+  w.remote.ResetCalls();
+  w.remote.FailNext("delete", consent);
+  REQUIRE(w.fs->Unlink(d, "a").ok());
+  CHECK(auth.calls == 1);
+  CHECK(w.remote.Calls("delete") == 2);
+  CHECK_FALSE(w.remote.Exists(kTut, "/d/a"));
+}
+
+TEST_CASE("https: Ctrl-C aborts the DELETE", "[fs][delete][https]") {
+  HttpsDeleteWorld w;
+  Ino d = w.D();
+  std::atomic<bool> cancel{true};  // FakeRemote's DELETE honours the published flag
+  auto r = w.fs->Unlink(d, "a", &cancel);
+  REQUIRE_FALSE(r.ok());
+  CHECK(Errno(r.error()) == EINTR);
+  CHECK(w.remote.Exists(kTut, "/d/a"));
+  CHECK(w.fs->Lookup(d, "a").ok());
+  CHECK(w.Ops() == 0);
+}
+
+TEST_CASE("https: directories, symlinks and collections without HTTPS still use tasks",
+          "[fs][delete][https]") {
+  HttpsDeleteWorld w;
+  w.remote.AddSymlink(kTut, "/d/link", "/d/a");
+  w.remote.AddDir(kLaptop, "/home");
+  w.remote.AddFile(kLaptop, "/home/f", "f");
+  Ino d = w.D();
+  REQUIRE(w.fs->Rmdir(d, "empty").ok());
+  REQUIRE(w.fs->Unlink(d, "link").ok());
+  REQUIRE(w.fs->Unlink(w.Dir("My Laptop/home"), "f").ok());
+  CHECK(w.remote.Calls("delete") == 0);
+  CHECK(w.LiveRemoves() == 3);
+  w.Drive();
+  w.Finish();
+  CHECK_FALSE(w.remote.Exists(kTut, "/d/empty"));
+  CHECK_FALSE(w.remote.Exists(kTut, "/d/link"));
+  CHECK(w.remote.Exists(kTut, "/d/a"));  // the link's target stays
+  CHECK_FALSE(w.remote.Exists(kLaptop, "/home/f"));
+  CHECK(w.remote.Tasks().size() == 3);  // one per collection and recursive flag
+}
+
+TEST_CASE("https: rm -r of a tree: the first files by DELETE, then a burst of tasks",
+          "[fs][delete][https]") {
+  HttpsDeleteWorld w;
+  w.remote.AddDir(kTut, "/t");
+  for (int s = 0; s < 3; ++s) {
+    w.remote.AddDir(kTut, "/t/s" + std::to_string(s));
+    for (int i = 0; i < 10; ++i)
+      w.remote.AddFile(kTut, "/t/s" + std::to_string(s) + "/f" + std::to_string(i), "x");
+  }
+  Ino top = w.Dir(kTutName);
+  Ino t = w.Dir(std::string(kTutName) + "/t");
+  REQUIRE(w.List(t).ok());
+  for (int s = 0; s < 3; ++s) {
+    const std::string sub = "s" + std::to_string(s);
+    Ino si = w.Dir(std::string(kTutName) + "/t/" + sub);
+    REQUIRE(w.List(si).ok());
+    for (int i = 0; i < 10; ++i) REQUIRE(w.fs->Unlink(si, "f" + std::to_string(i)).ok());
+    auto left = w.List(si);
+    REQUIRE(left.ok());
+    CHECK(left->empty());
+    REQUIRE(w.fs->Rmdir(t, sub).ok());
+  }
+  REQUIRE(w.fs->Rmdir(top, "t").ok());
+  // One process, no pause: after kBurstFiles DELETEs its files are remove ops (the burst rule).
+  CHECK(w.remote.Calls("delete") == DeleteOps::kBurstFiles);
+  w.Drive();
+  w.Finish();
+  CHECK(w.remote.Calls("submit_delete") == 2);  // its files, and its directories
+  CHECK_FALSE(w.remote.Exists(kTut, "/t"));
+  CHECK(w.remote.Exists(kTut, "/d/a"));
+}
+
+TEST_CASE("https: the burst rule counts different names per process and ends with a pause",
+          "[fs][delete][https]") {
+  HttpsDeleteWorld w;
+  for (int i = 0; i < 20; ++i) w.remote.AddFile(kTut, "/d/f" + std::to_string(i), "x");
+  Ino d = w.D();
+  REQUIRE(w.List(d).ok());
+  const size_t burst = DeleteOps::kBurstFiles;
+  for (size_t i = 0; i < burst; ++i)
+    REQUIRE(w.fs->Unlink(d, "f" + std::to_string(i), nullptr, 42).ok());
+  CHECK(w.remote.Calls("delete") == static_cast<int>(burst));
+  CHECK(w.LiveRemoves() == 0);
+  REQUIRE(w.fs->Unlink(d, "f" + std::to_string(burst), nullptr, 42).ok());  // one too many
+  CHECK(w.remote.Calls("delete") == static_cast<int>(burst));
+  CHECK(w.LiveRemoves() == 1);
+  REQUIRE(w.fs->Unlink(d, "f" + std::to_string(burst + 1), nullptr, 7).ok());  // another process
+  CHECK(w.remote.Calls("delete") == static_cast<int>(burst) + 1);
+  w.clock.Advance(DeleteOps::kBurstGap + std::chrono::milliseconds(1));  // 42 paused
+  REQUIRE(w.fs->Unlink(d, "f" + std::to_string(burst + 2), nullptr, 42).ok());
+  CHECK(w.remote.Calls("delete") == static_cast<int>(burst) + 2);
+  CHECK(w.LiveRemoves() == 1);
+
+  // The same name made and removed again and again (a sqlite journal) is never a burst.
+  for (int i = 0; i < 20; ++i) {
+    auto j = w.fs->Create(d, "db-journal", 0644, O_RDWR | O_CREAT | O_TRUNC);
+    REQUIRE(j.ok());
+    REQUIRE(w.fs->Write(j->opened.fh, 0, "journal").ok());
+    REQUIRE(w.fs->Fsync(j->opened.fh).ok());
+    w.fs->Release(j->opened.fh);
+    REQUIRE(w.fs->Unlink(d, "db-journal", nullptr, 99).ok());
+    CHECK_FALSE(w.remote.Exists(kTut, "/d/db-journal"));
+  }
+  CHECK(w.LiveRemoves() == 1);
+}
+
+TEST_CASE("https: rm waits for an upload of the name in flight, then deletes what it made",
+          "[fs][delete][https]") {
+  HttpsDeleteWorld w;
+  Ino d = w.D();
+  auto f = w.fs->Create(d, "x.swp", 0600, O_RDWR | O_CREAT | O_EXCL);
+  REQUIRE(f.ok());
+  REQUIRE(w.fs->Write(f->opened.fh, 0, "swap").ok());
+  w.remote.CloseGate("put");
+  Status flushed = Error::Local(EINPROGRESS, "not yet");
+  std::thread closer([&] { flushed = w.fs->Flush(f->opened.fh); });
+  REQUIRE(Eventually([&] { return w.remote.Blocked("put") == 1; }));
+  Status removed = Error::Local(EINPROGRESS, "not yet");
+  std::thread rm([&] { removed = w.fs->Unlink(d, "x.swp"); });
+  w.remote.ReleaseGate("put");
+  closer.join();
+  rm.join();
+  REQUIRE(flushed.ok());
+  REQUIRE(removed.ok());
+  w.fs->Release(f->opened.fh);
+  CHECK_FALSE(w.remote.Exists(kTut, "/d/x.swp"));  // not left behind by the upload
+  CHECK(w.remote.Calls("delete") == 1);
+  CHECK(w.Ops() == 0);
+}
+
+TEST_CASE("https: a 404 under ~ from a server that does not expand it is not taken as done",
+          "[fs][delete][https]") {
+  HttpsDeleteWorld w;
+  w.remote.SetHome(kTut, "/home/alice", /*tilde_over_https=*/false);
+  w.remote.AddDir(kTut, "/~");
+  w.remote.AddFile(kTut, "/~/f", "x");
+  Ino home = w.Dir(std::string(kTutName) + "/~");
+  // Where ~ is cannot be learnt now: the DELETE goes to "/~/f", which this server answers 404.
+  w.remote.FailNext("ls", Error::Api(502, "ExternalError.DirListingFailed", "try later"));
+  REQUIRE(w.fs->Unlink(home, "f").ok());
+  CHECK(w.remote.Calls("delete") == 1);
+  CHECK(w.LiveRemoves() == 1);  // Transfer still finds it: a delete task instead
+  w.Drive();
+  w.Finish();
+  CHECK_FALSE(w.remote.Exists(kTut, "/~/f"));
+}
+
+TEST_CASE("https: a placeholder nothing was written into goes without a remote call",
+          "[fs][delete][https]") {
+  HttpsDeleteWorld w;
+  Ino d = w.D();
+  auto f = w.fs->Create(d, "tmp", 0600, O_RDWR | O_CREAT | O_EXCL);
+  REQUIRE(f.ok());
+  REQUIRE(w.fs->Unlink(d, "tmp").ok());
+  w.fs->Release(f->opened.fh);
+  CHECK(w.remote.Calls("delete") == 0);
+  CHECK(w.remote.Calls("put") == 0);
+  CHECK_FALSE(w.remote.Exists(kTut, "/d/tmp"));
+  CHECK(w.Ops() == 0);
 }
 
 }  // namespace

@@ -638,7 +638,7 @@ TEST_CASE("mkdir and rename", "[fs][namespace]") {
       "A\xE2\x88\x95"
       "B Lab");
   REQUIRE(other.ok());
-  CHECK(fs.Unlink(d->attr.ino, "b").ok());  // a delete op (tests/unit/fs/delete_test.cc)
+  CHECK(fs.Unlink(d->attr.ino, "b").ok());  // an HTTPS DELETE (tests/unit/fs/delete_test.cc)
   auto z = fs.Create(d->attr.ino, "z", 0644, O_RDWR | O_CREAT | O_EXCL);  // mkstemp, locks
   REQUIRE(z.ok());
   fs.Release(z->opened.fh);
