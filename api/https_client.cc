@@ -319,7 +319,11 @@ Status HttpsClient::Delete(const CollectionRef& c, const std::string& path) {
   CallOptions o;
   o.resource_server = c.id;
   o.context = "delete " + c.id + ":" + path;
-  o.idempotent = false;
+  // Idempotent in effect (HTTP says so too): a DELETE sent twice removes the file once, and the
+  // second answer is a 404 that the lines below turn into success. So resets, timeouts, 5xx and
+  // the transient 404 are retried within the budget, like a GET: `rm` rides out what `cat`
+  // does.
+  o.idempotent = true;
   CallStats stats;
   auto r = exec_.Execute(std::move(req), o, &stats);
   if (!r.ok()) {

@@ -382,7 +382,7 @@ TEST_CASE("Put and Delete errors map to errno", "[https_client][errno]") {
   CHECK_FALSE(IsTransientBackendFault(missing.error()));
 }
 
-TEST_CASE("Put and Delete are not blindly repeated", "[https_client][retry]") {
+TEST_CASE("a Put is not blindly repeated; a Delete is", "[https_client][retry]") {
   Env env;
   gf::testing::TempFile f("data");
   // A reset mid-upload may have left a partial file: the caller decides, the executor does not
@@ -396,9 +396,17 @@ TEST_CASE("Put and Delete are not blindly repeated", "[https_client][retry]") {
   env.transport.Push(200, "");
   REQUIRE(env.client.Put(kColl, "/f", UploadBody{f.fd(), 4, nullptr}).ok());
   CHECK(env.transport.request_count() == 3);
+  // A DELETE is repeated: twice has the effect of once, and the 404 of a repeat whose first
+  // attempt's answer was lost means it worked.
   env.transport.Push(FakeTransport::Fail(TransportFailure::kTimeout));
-  REQUIRE_FALSE(env.client.Delete(kColl, "/f").ok());
-  CHECK(env.transport.request_count() == 4);
+  env.transport.Push(502, "");
+  env.transport.Push(404, R"({"code": "not_found", "message": "No such file"})");
+  REQUIRE(env.client.Delete(kColl, "/f").ok());
+  CHECK(env.transport.request_count() == 6);
+  env.transport.Push(503, "");
+  env.transport.Push(204, "");
+  REQUIRE(env.client.Delete(kColl, "/f").ok());
+  CHECK(env.transport.request_count() == 8);
 }
 
 TEST_CASE("an empty Put is repeated after a reset or an empty reply", "[https_client][retry]") {
