@@ -52,13 +52,14 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
   CallStats& stats = stats_out ? *stats_out : local;
   RetryState state;
   // A call that outlives its refreshed token (a long retry wait: the service asked to wait, the
-  // network was down) meets a second 401 with the new token: refresh again. Not when the new
-  // token met nothing but 401s (revoked consent: refreshing in a loop would not help), and at
-  // most kMaxRefreshes times per call.
+  // network was down) meets a 401 again: refresh again when the service says the token itself
+  // was refused (AuthenticationFailed: expired, not active), the refused token is not the one
+  // refused before (a refresh that gave nothing new would loop), at most kMaxRefreshes times
+  // per call. Any other 401 after a refresh (the HTTPS server's "unauthorized": a missing
+  // consent) is the answer: the authorization flow, not another refresh, is its remedy.
   constexpr int kMaxRefreshes = 3;
   int refreshes = 0;
-  std::string refreshed_from;        // the token whose 401 made the last refresh
-  bool other_since_refresh = false;  // an attempt since then ended otherwise than in a 401
+  std::string refreshed_from;  // the token whose 401 made the last refresh
   const std::atomic<bool>* cancel = o.cancel ? o.cancel : CancelScope::Current();
   request.cancel = cancel;
   const MonoTime start = policy_.clock->Now();
@@ -89,13 +90,6 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
       auto sent = transport_.Send(request);
       sent_it = true;
       sent_token = *token;
-      if (!sent.ok() || sent->status != 401) {
-        other_since_refresh = true;
-      } else if (state.refreshed && other_since_refresh && *token != refreshed_from &&
-                 refreshes < kMaxRefreshes) {
-        log::Info("api", o.context, ": the refreshed token expired during the call");
-        state.refreshed = false;
-      }
       if (sent.ok()) {
         http::Response& resp = *sent;
         bool accepted =
@@ -107,6 +101,12 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
         } else {
           err = ParseApiError(resp.status, resp.body);
           retry_after = ParseRetryAfter(resp.Header("retry-after"));
+          if (resp.status == 401 && state.refreshed && *token != refreshed_from &&
+              refreshes < kMaxRefreshes &&
+              err.code.find("AuthenticationFailed") != std::string::npos) {
+            log::Info("api", o.context, ": the refreshed token was refused too");
+            state.refreshed = false;
+          }
         }
       } else {
         err = std::move(sent).error();
@@ -121,7 +121,6 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
       Status s = tokens_.ForceRefresh(o.resource_server);
       ++refreshes;
       refreshed_from = sent_token;
-      other_since_refresh = false;
       if (s.ok()) {
         state.refreshed = true;
         continue;

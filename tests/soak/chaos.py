@@ -69,7 +69,7 @@ FLAT_MIN_LIFE = 40  # seconds a daemon must live for the flatness comparison
 JSON_ROUTES = {"ls": 3, "stat": 3, "mkdir": 1, "rename": 1, "submission_id": 2, "transfer": 2,
                "delete": 2, "task": 0.5, "task_list": 2, "event_list": 0.5,
                "successful_transfers": 1, "endpoint": 0.5, "token": 1}
-DATA_ROUTES = {"https_get": 4, "https_head": 0.5, "https_put": 1}
+DATA_ROUTES = {"https_get": 4, "https_head": 0.5, "https_put": 1, "https_delete": 1}
 ROUTES = {**JSON_ROUTES, **DATA_ROUTES}
 
 

@@ -264,13 +264,26 @@ TEST_CASE("a call that outlives its refreshed token refreshes again, within boun
         "Bearer " + twice.tokens.Current(auth::kTransferResourceServer));
   CHECK(reqs[2].Header("Authorization") != reqs[3].Header("Authorization"));
 
-  Env<FixedTokenSource> revoked;  // every token refused: one refresh, then the 401 is the answer
-  for (int i = 0; i < 4; ++i) revoked.transport.Push(401, expired);
+  Env<FixedTokenSource> at_once;  // the new token refused at once (expired again meanwhile)
+  at_once.transport.Push(401, expired);
+  at_once.transport.Push(401, expired);
+  at_once.transport.Push(200, LsBody());
+  REQUIRE(LsRoot(at_once.client).ok());
+  CHECK(at_once.tokens.refresh_calls() == 2);
+
+  Env<FixedTokenSource> revoked;  // every token refused: three refreshes, then the 401 is the
+  for (int i = 0; i < 6; ++i) revoked.transport.Push(401, expired);  // answer
   auto r = LsRoot(revoked.client);
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().http_status == 401);
-  CHECK(revoked.tokens.refresh_calls() == 1);
-  CHECK(revoked.transport.request_count() == 2);
+  CHECK(revoked.tokens.refresh_calls() == 3);
+  CHECK(revoked.transport.request_count() == 4);
+
+  Env<FixedTokenSource> consent;  // a 401 that is not about the token: refreshed once only
+  for (int i = 0; i < 3; ++i) consent.transport.Push(401, R"({"code": "unauthorized"})");
+  REQUIRE_FALSE(LsRoot(consent.client).ok());
+  CHECK(consent.tokens.refresh_calls() == 1);
+  CHECK(consent.transport.request_count() == 2);
 
   Env<FlakyTokens> same;  // the refresh gave the same token back: no second refresh
   same.transport.Push(401, expired);
