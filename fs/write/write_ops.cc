@@ -302,14 +302,17 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     r.https_path = [this, &c](const std::string& p) { return sb_.homes().HttpsPath(c, p); };
     r.replaces_existing = snapshot.remote_exists || snapshot.uploaded;
     r.temp_id = staged->id();
+    r.temp_names = &temp_names_;
     r.body = api::UploadBody{staged->fd(), state.size, nullptr};
     out = uploader_.Upload(r);
     if (!out.ok()) result = out.error();
   }
   if (result.ok()) {
-    // The new size and mtime show from the server from now on (before a waiting unlink looks).
+    // The uploaded size and mtime show from now on (before a waiting unlink looks): in the
+    // parent's cached listing, edited in place, so the next new name of a `cp -r` is still
+    // answered from it.
     sb_.overlay().DropPlaceholder(snapshot.at, snapshot.placeholder_fh);
-    sb_.InvalidatePath(snapshot.at.collection, snapshot.at.path);
+    sb_.AfterUpload(c, snapshot.at.path, state.size, out->last_modified);
   }
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -441,7 +444,11 @@ bool WriteOps::MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Colle
   if (!s.ok()) sb_.errors().Report("close", &c, w.dst.path, s.error());  // close(2) returned
   // Before the upload ends for a waiting unlink: it must find the remote file, not the
   // placeholder.
-  if (sb_.overlay().DropPlaceholder(w.dst, fh)) sb_.InvalidatePath(w.dst.collection, w.dst.path);
+  const bool dropped = sb_.overlay().DropPlaceholder(w.dst, fh);
+  if (s.ok())
+    sb_.AfterUpload(c, w.dst.path, 0, std::nullopt);
+  else if (dropped)
+    sb_.InvalidatePath(w.dst.collection, w.dst.path);
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = inodes_.find(ino);
