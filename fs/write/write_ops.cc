@@ -36,8 +36,22 @@ write::UploaderOptions UploaderOpts(const FsOptions& o) {
 }
 }  // namespace
 
-WriteOps::WriteOps(Superblock& sb, HandleTable& handles, const FsOptions& options)
+Result<uint64_t> WriteOps::JournaledTempNames::Begin(const std::string& collection,
+                                                     const std::string& temp) {
+  return engine_.TempBegin(Location{collection, temp});
+}
+
+void WriteOps::JournaledTempNames::End(uint64_t token) {
+  // Not fatal: the name is gone; the next mount's remove of it finds nothing (ignore_missing).
+  if (Status s = engine_.TempGone(token); !s.ok())
+    log::Warn("fs",
+              "journal: could not note an upload's temporary name as gone: ", s.error().Describe());
+}
+
+WriteOps::WriteOps(Superblock& sb, TransferEngine& engine, HandleTable& handles,
+                   const FsOptions& options)
     : sb_(sb),
+      temp_names_(engine),
       handles_(handles),
       options_(options),
       uploader_(sb.remote(), sb.remote(), UploaderOpts(options)) {}
