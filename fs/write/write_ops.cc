@@ -304,6 +304,7 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     st.uploading = true;
     staged = st.staged;
     snapshot = st;
+    snapshot.staged = nullptr;  // only `staged` holds it here (see Discard below)
   }
   const Collection& c = *in->collection;
   Status result = staged->EnsureFilled();
@@ -341,6 +342,7 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     // Every handle was released while this upload ran: the release left the state to us.
     if (st.handles <= 0 && !staged->state().dirty) {
       inodes_.erase(ino);
+      staged.reset();  // held by nobody now: the store can reuse its files
       if (store_) store_->Discard(ino);
     }
   }
@@ -419,6 +421,7 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
   }
   if (!last || !file) return staged || removed;
   if (removed || !file->state().dirty) {
+    file.reset();  // held by nobody now: the store can reuse its files
     std::lock_guard<std::mutex> l(mu_);
     if (store_) store_->Discard(h.inode->ino);
   } else {
