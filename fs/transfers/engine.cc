@@ -157,9 +157,10 @@ TransferEngine::TransferEngine(api::TransferApi& api, TransferEngineOptions o, C
   MutexLock l(mu_);
   poll_interval_ = opts_.poll_min;
   next_poll_ = now;
-  // Temp names of uploads a crash interrupted (after their PUT began, before their rename):
-  // each becomes a remove op of that path, queued with the others below. The op comes first:
-  // a crash between the two records makes a second, harmless remove (ignore_missing).
+  // Upload temp names still noted (a crash between an upload's PUT and its rename, or a temp
+  // whose removal failed): each becomes a remove op of that path, queued with the others below.
+  // The op comes first: a crash between the two records makes a second, harmless remove
+  // (ignore_missing).
   const std::map<OpId, Location> temps = journal_->state().temps;
   for (const auto& [temp_id, temp] : temps) {
     OpRecord rec;
@@ -170,8 +171,7 @@ TransferEngine::TransferEngine(api::TransferApi& api, TransferEngineOptions o, C
     Status s = AppendLocked(rec);
     if (s.ok()) s = AppendLocked(TempGoneRecord{temp_id});
     if (s.ok())
-      log::Info(kLog, "an upload was interrupted by a crash: removing its temporary name ",
-                Where(temp));
+      log::Info(kLog, "removing the temporary name an interrupted upload left: ", Where(temp));
   }
   size_t queued = 0;
   for (const auto& [id, op] : journal_->state().ops) {

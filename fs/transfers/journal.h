@@ -49,10 +49,9 @@
 // fail (ops failed outside any task, e.g. cancelled while queued), plan (a directory move's
 // delete plan; format 2), retire (ops the engine is done with), tmp / tmpgone (format 3: a
 // foreground upload is about to PUT to a hidden temp name / that name is gone again; see
-// "UPLOAD TEMP NAMES"). A line without its LF, with a bad
-// CRC or bad JSON is a torn write from a crash: replay stops there and the file is truncated back
-// to the last good record, so the state after a crash is always the state after some prefix of
-// acknowledged Append()s.
+// "UPLOAD TEMP NAMES"). A line without its LF, with a bad CRC or bad JSON is a torn write from a
+// crash: replay stops there and the file is truncated back to the last good record, so the state
+// after a crash is always the state after some prefix of acknowledged Append()s.
 //
 // DURABILITY. Append() = validate → write() the whole line → fdatasync() → apply to the in-memory
 // state → return. If the write or sync fails, the file is truncated back to its previous length
@@ -72,8 +71,8 @@
 // refuses the file instead of truncating it at the first record it does not know. Format 1
 // files are read as they are (a directory move found at its delete step without a plan gets
 // one, from the copy task replayed out of the file's task record); opening one rewrites it at
-// once as format 2 (a compaction), so an older globus-fuse refuses the file ("written by a
-// newer globus-fuse") instead of truncating it at the first record it does not know.
+// once in the current format (a compaction), so an older globus-fuse refuses the file ("written by
+// a newer globus-fuse") instead of truncating it at the first record it does not know.
 //
 // COMPACTION. When the log holds many more records than live ops, Compact() writes the live state
 // (hdr + one op record per op + batch/task records) to `<path>.tmp`, fsyncs it, renames it over
