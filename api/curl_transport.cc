@@ -305,8 +305,14 @@ Result<http::Response> CurlTransport::Send(const http::Request& req) {
     curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, OnSeek);
     curl_easy_setopt(h, CURLOPT_SEEKDATA, &x);
     // 512 KiB send buffer (libcurl >= 7.62 honours up to 2 MiB; default 64 KiB): fewer read
-    // callbacks and send() calls on bulk uploads.
-    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+    // callbacks and send() calls on bulk uploads. A smaller body gets a buffer of its size
+    // (libcurl's minimum is 16 KiB): a 512 KiB block allocated and freed per PUT made glibc
+    // shrink and regrow its heap at every small file (madvise, a TLB shootdown on every CPU;
+    // docs/PERFORMANCE.md).
+    constexpr curl_off_t kBulk = 512 * 1024, kMin = 16 * 1024;
+    const curl_off_t size = static_cast<curl_off_t>(req.body_source.size);
+    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE,
+                     static_cast<long>(std::clamp(size, kMin, kBulk)));
   } else {
     if (m != "POST") curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m.c_str());
     if (m == "POST" || m == "PUT" || !req.body.empty()) {

@@ -36,6 +36,26 @@ const Listing::Item* Listing::Find(std::string_view name) const {
   return &*it;
 }
 
+std::shared_ptr<Listing> Listing::With(std::string_view name, const Meta& meta) const {
+  auto out = std::make_shared<Listing>();
+  out->fetched = fetched;
+  out->names.reserve(names.size() + name.size());
+  out->items.reserve(items.size() + 1);
+  bool placed = false;
+  // Items are sorted and unique: copying them in order keeps the result sealed.
+  for (const Item& i : items) {
+    const std::string_view n = Name(i);
+    if (!placed && n >= name) {
+      out->Add(name, meta);
+      placed = true;
+      if (n == name) continue;  // replaced
+    }
+    out->Add(n, i.meta);
+  }
+  if (!placed) out->Add(name, meta);
+  return out;
+}
+
 namespace {
 // Big transient arrays (a listing's FileEntry vector, a readdir handle's snapshot: megabytes
 // per 100k entries) must go back to the OS when freed. glibc serves blocks above its mmap
@@ -97,6 +117,32 @@ void MetadataCache::Put(const std::string& key, std::shared_ptr<const Listing> l
   lru_.push_front(key);
   entries_ += listing->size();
   slots_.emplace(key, Slot{std::move(listing), clock_.Now() + ttl_, lru_.begin()});
+}
+
+bool MetadataCache::Replace(const std::string& key, const std::shared_ptr<const Listing>& expected,
+                            std::shared_ptr<const Listing> next) {
+  if (!next) return false;
+  MutexLock l(mu_);
+  auto it = slots_.find(key);
+  if (it == slots_.end() || it->second.listing != expected) return false;
+  if (clock_.Now() >= it->second.expires) {
+    EraseLocked(it);
+    return false;
+  }
+  if (next->size() > max_entries_) {  // too big to cache: as Put() would, keep none
+    EraseLocked(it);
+    return true;
+  }
+  entries_ = entries_ - it->second.listing->size() + next->size();
+  it->second.listing = std::move(next);
+  // Over the bound by the added entry: evict other listings, least recently used first.
+  while (entries_ > max_entries_ && lru_.size() > 1) {
+    auto victim = std::prev(lru_.end());
+    if (*victim == key) victim = std::prev(victim);
+    EraseLocked(slots_.find(*victim));
+    ++evictions_;
+  }
+  return true;
 }
 
 void MetadataCache::Erase(const std::string& key) {

@@ -47,6 +47,8 @@ struct Listing {
 
   const Item* Find(std::string_view name) const;
   std::size_t size() const { return items.size(); }
+  // A sealed copy with `name` added, or with its entry's Meta replaced (same `fetched`).
+  std::shared_ptr<Listing> With(std::string_view name, const Meta& meta) const;
 };
 static_assert(sizeof(Listing::Item) == 8 + sizeof(Meta), "Item: 8 bytes + Meta");
 
@@ -59,6 +61,12 @@ class MetadataCache {
   // The listing when fresh; nullptr when absent or expired.
   std::shared_ptr<const Listing> Get(const std::string& key);
   void Put(const std::string& key, std::shared_ptr<const Listing> listing);
+  // Swaps in `next` for the listing at `key` if that is still `expected` and fresh, keeping its
+  // expiry and LRU place (an edit of a cached listing must not make the rest of it look newer).
+  // False, and nothing changed, when the slot is gone, expired or holds another listing (a
+  // concurrent edit or fetch won): the caller reads it again, or erases it.
+  bool Replace(const std::string& key, const std::shared_ptr<const Listing>& expected,
+               std::shared_ptr<const Listing> next);
   void Erase(const std::string& key);
   // A cached listing loses one name (an entry this mount deleted): it is replaced by a copy
   // without it, keeping its expiry and LRU place. Nothing when the key or the name is absent.

@@ -27,6 +27,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <string>
@@ -124,6 +125,17 @@ class Superblock final : public SettledSink {
   // A placeholder vanished, or a path changed remotely: drop what is cached about `path` (and
   // below) in every place the collection is mounted, and tell the kernel.
   void InvalidatePath(const std::string& collection_id, const std::string& path);
+  // An upload of ours put `size` bytes at `path` (`mtime`: the server's, when a stat saw it;
+  // else now): the parent's cached listing, when there is a fresh one, gets the entry in place
+  // (a replaced file keeps its listed mode, a new one shows kUploadedMode); the name's miss is
+  // dropped; inodes at the name expire and the kernel drops its attributes and dentry for it.
+  // Nothing else is invalidated (docs/SEMANTICS.md, "Consistency").
+  void AfterUpload(const Collection& c, const std::string& path, uint64_t size,
+                   std::optional<std::time_t> mtime);
+  // The mode a new file made by a PUT is listed with until its directory is listed again (a
+  // PUT cannot set one; servers create files 0644 under the usual umask: UNVERIFIED upstream,
+  // what globus-sim does).
+  static constexpr uint32_t kUploadedMode = 0644;
   // A cross-collection move was queued: the source is hidden, the destination pending.
   void AfterMoveQueued(const InodePtr& parent, const std::string& name, const InodePtr& new_parent,
                        const std::string& new_name);

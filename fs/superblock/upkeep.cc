@@ -1,5 +1,6 @@
 // Superblock: cache upkeep. Every change the mount learns of is applied here, to the listing
 // cache, the negative cache, the inode table and the kernel's caches together.
+#include <chrono>
 #include <deque>
 
 #include "common/log.h"
@@ -103,6 +104,43 @@ void Superblock::InvalidatePath(const std::string& collection_id, const std::str
   // listed empty) were misses then, and must not stay misses now that it arrived.
   negative_.ErasePrefix(CacheKey(collection_id, path));
   ForgetEverywhere(collection_id, path);
+}
+
+void Superblock::AfterUpload(const Collection& c, const std::string& path, uint64_t size,
+                             std::optional<std::time_t> mtime) {
+  Meta meta;
+  meta.type = api::EntryType::kFile;
+  meta.size = size;
+  // The server's time when a stat was made; else ours at the end of the upload, whole seconds
+  // as Transfer lists them (docs/SEMANTICS.md, "Consistency").
+  meta.mtime = mtime ? *mtime : std::chrono::system_clock::to_time_t(clock_.WallNow());
+  meta.permissions = kUploadedMode;
+  // Under both names of a path in "~" (the mount caches them apart).
+  for (const std::string& at : {path, homes_.Alias(c.id, path)}) {
+    if (at.empty() || at == "/") continue;
+    const std::string dir = CacheKey(c.id, ParentPath(at)), name = BaseName(at);
+    // The parent's listing gets the entry in place: erasing it would cost the next new name of
+    // a `cp -r` a Transfer stat (a miss). Only a listing still cached and fresh is edited (none
+    // is fabricated), and it keeps its expiry. A concurrent edit or fetch makes Replace fail:
+    // read it again; if that keeps failing, drop it (the next use fetches it).
+    bool edited = false;
+    for (int attempt = 0; attempt < 8 && !edited; ++attempt) {
+      auto listing = cache_.Get(dir);
+      if (!listing) {
+        edited = true;  // nothing cached: nothing to keep right
+        break;
+      }
+      Meta m = meta;
+      if (const auto* old = listing->Find(name); old && old->meta.type == api::EntryType::kFile)
+        m.permissions = old->meta.permissions;  // a replaced file keeps its mode
+      edited = cache_.Replace(dir, listing, listing->With(name, m));
+    }
+    if (!edited) cache_.Erase(dir);
+    negative_.Erase(CacheKey(c.id, at));
+    // Inodes at the name refresh from the edited listing (no remote call); the kernel drops its
+    // attributes (size, mtime) and its dentry (looked up again from the listing).
+    ForgetEverywhere(c.id, at);
+  }
 }
 
 void Superblock::ForgetEverywhere(const std::string& collection_id, const std::string& path) {

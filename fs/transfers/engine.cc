@@ -157,6 +157,22 @@ TransferEngine::TransferEngine(api::TransferApi& api, TransferEngineOptions o, C
   MutexLock l(mu_);
   poll_interval_ = opts_.poll_min;
   next_poll_ = now;
+  // Upload temp names still noted (a crash between an upload's PUT and its rename, or a temp
+  // whose removal failed): each becomes a remove op of that path, queued with the others below.
+  // The op comes first: a crash between the two records makes a second, harmless remove
+  // (ignore_missing).
+  const std::map<OpId, Location> temps = journal_->state().temps;
+  for (const auto& [temp_id, temp] : temps) {
+    OpRecord rec;
+    rec.id = journal_->NextOpId();
+    rec.kind = OpKind::kRemove;
+    rec.src = temp;
+    rec.queued_at = std::chrono::system_clock::to_time_t(clock_.WallNow());
+    Status s = AppendLocked(rec);
+    if (s.ok()) s = AppendLocked(TempGoneRecord{temp_id});
+    if (s.ok())
+      log::Info(kLog, "removing the temporary name an interrupted upload left: ", Where(temp));
+  }
   size_t queued = 0;
   for (const auto& [id, op] : journal_->state().ops) {
     if (op.state == OpState::kQueued) {
@@ -239,6 +255,19 @@ Result<OpId> TransferEngine::Enqueue(const OpRequest& r) {
   AddToGroupLocked(journal_->state().ops.at(rec.id), clock_.Now(), r.origin_pid);
   WakeLocked();
   return rec.id;
+}
+
+Result<OpId> TransferEngine::TempBegin(const Location& temp) {
+  if (!ValidLocation(temp)) return Error::Local(EINVAL, "upload: bad temp location");
+  MutexLock l(mu_);
+  const OpId id = journal_->NextOpId();
+  GF_TRY_STATUS(AppendLocked(TempRecord{id, temp}));
+  return id;
+}
+
+Status TransferEngine::TempGone(OpId id) {
+  MutexLock l(mu_);
+  return AppendLocked(TempGoneRecord{id});
 }
 
 Status TransferEngine::Wait(OpId id, std::optional<MonoTime> deadline,

@@ -61,7 +61,10 @@
 // * Restart: Open() replays the journal: submitted tasks are tracked again (no resubmission);
 //   batches without a task_id are resubmitted with their persisted submission_id (Duplicate →
 //   the original task); queued ops are batched; finished-but-unreported ops are reported again
-//   (listeners get each completion at least once).
+//   (listeners get each completion at least once). An upload temp name noted by TempBegin and
+//   never closed by TempGone (a crash between an upload's PUT and its rename) becomes a remove
+//   op of that temp path (ignore_missing, like every delete here): the crash's leftover goes,
+//   the file it was to replace is never touched.
 //
 // DRIVING. All scheduling reads the injected Clock. RunOnce() does every piece of work that is
 // due now and returns when it next needs to run; Start() runs a thread that loops on it. Tests
@@ -233,6 +236,13 @@ class TransferEngine {
   // Journals the op (durable when this returns) and queues it. Errors: EINVAL (bad request),
   // EAGAIN (max_live_ops reached), or the journal's write error.
   Result<OpId> Enqueue(const OpRequest& r);
+
+  // A foreground upload is about to PUT to the hidden temp name `temp` (journal.h, "UPLOAD
+  // TEMP NAMES"): noted durably before this returns (EINVAL for a bad location, or the
+  // journal's write error). TempGone(id) once the name is gone again; until then a crash leaves
+  // it to the next Open, which deletes that path.
+  Result<OpId> TempBegin(const Location& temp);
+  Status TempGone(OpId id);
 
   // Blocks until the op finished and its listeners ran; returns its outcome. Also returns
   // ETIMEDOUT when `deadline` (on the engine's clock) passes, EINTR when *cancel becomes true,

@@ -162,7 +162,7 @@ Status Journal::Append(const JournalRecord& r) {
   ++records_;
   journal_internal::ApplyChecked(state_, r);
 
-  const uint64_t live = state_.ops.size() + state_.batches.size();
+  const uint64_t live = state_.ops.size() + state_.batches.size() + state_.temps.size();
   if (records_ > std::max(opts_.compact_min_records, opts_.compact_ratio * live)) {
     Status c = Compact();
     if (!c.ok()) log::Warn(kLog, "compaction failed (will retry): ", c.error().Describe());

@@ -47,20 +47,32 @@
 // op), batch (submission_id taken BEFORE submitting, with its op ids, label and options), task
 // (the service's task_id), end (a batch's task finished: ok, or failed with code + message),
 // fail (ops failed outside any task, e.g. cancelled while queued), plan (a directory move's
-// delete plan; format 2), retire (ops the engine is done with). A line without its LF, with a bad
-// CRC or bad JSON is a torn write from a crash: replay stops there and the file is truncated back
-// to the last good record, so the state after a crash is always the state after some prefix of
-// acknowledged Append()s.
+// delete plan; format 2), retire (ops the engine is done with), tmp / tmpgone (format 3: a
+// foreground upload is about to PUT to a hidden temp name / that name is gone again; see
+// "UPLOAD TEMP NAMES"). A line without its LF, with a bad CRC or bad JSON is a torn write from a
+// crash: replay stops there and the file is truncated back to the last good record, so the state
+// after a crash is always the state after some prefix of acknowledged Append()s.
 //
 // DURABILITY. Append() = validate → write() the whole line → fdatasync() → apply to the in-memory
 // state → return. If the write or sync fails, the file is truncated back to its previous length
 // and the state is unchanged, so nothing later can be glued onto a half record.
 //
-// VERSIONS. Format 2 added the plan record and the op snapshot's "ct"/"plan" fields. Format 1
+// UPLOAD TEMP NAMES. A replacement of an existing file is PUT to `.globus-fuse.<hex>.tmp` next
+// to it, then renamed over it (fs/write/uploader.h). These uploads run in the foreground (in
+// close/fsync) and are not ops, but a crash between the PUT and the rename would leave the temp
+// name at the collection for good. So a "tmp" record (an id from the op counter + the temp's
+// location) is appended before the first byte is sent and "tmpgone" once the name is gone
+// again (renamed, or removed after a failure) or holds data the user must keep. A "tmp" record
+// without its "tmpgone" at Open means a crash in between: TransferEngine turns it into a remove
+// op of that temp path (ignore_missing; the final name is never touched) and closes it.
+//
+// VERSIONS. Format 3 added tmp / tmpgone. Format 2 added the plan record and the op snapshot's
+// "ct"/"plan" fields. Older files are upgraded at Open (a compaction), so an older globus-fuse
+// refuses the file instead of truncating it at the first record it does not know. Format 1
 // files are read as they are (a directory move found at its delete step without a plan gets
 // one, from the copy task replayed out of the file's task record); opening one rewrites it at
-// once as format 2 (a compaction), so an older globus-fuse refuses the file ("written by a
-// newer globus-fuse") instead of truncating it at the first record it does not know.
+// once in the current format (a compaction), so an older globus-fuse refuses the file ("written by
+// a newer globus-fuse") instead of truncating it at the first record it does not know.
 //
 // COMPACTION. When the log holds many more records than live ops, Compact() writes the live state
 // (hdr + one op record per op + batch/task records) to `<path>.tmp`, fsyncs it, renames it over
@@ -88,7 +100,7 @@ namespace gf::fs {
 
 using BatchId = uint64_t;
 
-inline constexpr int kJournalVersion = 2;
+inline constexpr int kJournalVersion = 3;
 
 enum class OpKind { kCopy, kMove, kRemove };
 enum class StepKind { kTransfer, kDelete };
@@ -176,14 +188,22 @@ struct PlanRecord {  // "plan": a directory move's delete plan (op queued at its
 struct RetireRecord {  // "retire": terminal ops the engine no longer needs
   std::vector<OpId> ops;
 };
+struct TempRecord {  // "tmp": an upload is about to PUT to this hidden temp name (format 3)
+  OpId id = 0;       // taken from the op id counter
+  Location temp;
+};
+struct TempGoneRecord {  // "tmpgone": that temp name is gone again (or must be kept)
+  OpId id = 0;
+};
 struct HeaderRecord {  // "hdr": first line of every file
   int version = kJournalVersion;
   OpId next_op = 1;
   BatchId next_batch = 1;
 };
 
-using JournalRecord = std::variant<HeaderRecord, OpRecord, BatchRecord, TaskRecord, EndRecord,
-                                   FailRecord, RetireRecord, PlanRecord>;
+using JournalRecord =
+    std::variant<HeaderRecord, OpRecord, BatchRecord, TaskRecord, EndRecord, FailRecord,
+                 RetireRecord, PlanRecord, TempRecord, TempGoneRecord>;
 
 // One line (without the LF) for a record, and back. Decode rejects bad CRC/JSON/fields.
 std::string EncodeRecord(const JournalRecord& r);
@@ -219,6 +239,7 @@ struct JournalBatch {
 struct JournalState {
   std::map<OpId, JournalOp> ops;
   std::map<BatchId, JournalBatch> batches;  // live batches only (an ended batch is dropped)
+  std::map<OpId, Location> temps;  // upload temp names not known to be gone (tmp, no tmpgone)
   OpId next_op = 1;
   BatchId next_batch = 1;
 };

@@ -206,6 +206,16 @@ struct Encoder {
     Str(w, "t", "retire");
     Ids(w, "ops", r.ops);
   }
+  void operator()(const TempRecord& r) {
+    Str(w, "t", "tmp");
+    U64(w, "id", r.id);
+    Str(w, "c", r.temp.collection);
+    Str(w, "p", r.temp.path);
+  }
+  void operator()(const TempGoneRecord& r) {
+    Str(w, "t", "tmpgone");
+    U64(w, "id", r.id);
+  }
   void operator()(const PlanRecord& r) {
     Str(w, "t", "plan");
     U64(w, "op", r.op);
@@ -337,6 +347,13 @@ Result<JournalRecord> DecodeJson(const rapidjson::Value& v) {
     out = r;
   } else if (t == "retire") {
     out = RetireRecord{f.Ids("ops")};
+  } else if (t == "tmp") {
+    TempRecord r;
+    r.id = f.U("id");
+    r.temp = {f.S("c"), f.S("p")};
+    out = r;
+  } else if (t == "tmpgone") {
+    out = TempGoneRecord{f.U("id")};
   } else if (t == "plan") {
     PlanRecord r;
     r.op = f.U("op");

@@ -71,6 +71,17 @@ struct Checker {
     }
     return {};
   }
+  Status operator()(const TempRecord& r) const {
+    if (r.id == 0 || s.ops.count(r.id) || s.temps.count(r.id))
+      return Invalid("duplicate id " + std::to_string(r.id) + " for an upload temp name");
+    if (r.temp.collection.empty() || r.temp.path.empty() || r.temp.path[0] != '/')
+      return Invalid("bad upload temp location");
+    return {};
+  }
+  Status operator()(const TempGoneRecord& r) const {
+    if (!s.temps.count(r.id)) return Invalid("unknown upload temp name " + std::to_string(r.id));
+    return {};
+  }
   Status operator()(const PlanRecord& r) const {
     GF_TRY_STATUS(Live(r.op));
     if (!s.ops.at(r.op).NeedsPlan())
@@ -163,6 +174,11 @@ struct Applier {
   void operator()(const RetireRecord& r) {
     for (OpId id : r.ops) s.ops.erase(id);
   }
+  void operator()(const TempRecord& r) {
+    s.temps[r.id] = r.temp;
+    s.next_op = std::max(s.next_op, r.id + 1);
+  }
+  void operator()(const TempGoneRecord& r) { s.temps.erase(r.id); }
   void operator()(const PlanRecord& r) {
     JournalOp& op = s.ops.at(r.op);
     op.plan = r.plan;
@@ -217,6 +233,7 @@ std::vector<JournalRecord> CompactedRecords(const JournalState& s) {
     out.push_back(std::move(r));
     if (!b.task_id.empty()) out.push_back(TaskRecord{id, b.task_id});
   }
+  for (const auto& [id, temp] : s.temps) out.push_back(TempRecord{id, temp});
   return out;
 }
 

@@ -17,6 +17,7 @@ namespace {
 
 constexpr const char* kLog = "staging";
 constexpr std::string_view kDataSuffix = ".data";
+constexpr std::string_view kSpareMark = ".spare-";
 
 Error Sys(int err, const std::string& what) {
   return Error::Local(err, what + ": " + std::strerror(err));
@@ -58,6 +59,9 @@ Result<size_t> WriteAt(int fd, std::string_view bytes, uint64_t offset, const st
   }
   return done;
 }
+
+// The one line of a `<id>.meta` file.
+std::string MetaLine(const StageOrigin& o) { return o.collection + "\t" + o.path + "\n"; }
 
 }  // namespace
 
@@ -276,7 +280,7 @@ Status StagingStore::WriteMeta(const std::string& id, const StageOrigin& origin)
   const std::string tmp = MetaPath(id) + ".new";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Sys(errno, "cannot write " + tmp);
-  const std::string line = origin.collection + "\t" + origin.path + "\n";
+  const std::string line = MetaLine(origin);
   const bool ok = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
   const int err = errno;
   ::close(fd);
@@ -301,6 +305,10 @@ Result<std::unique_ptr<StagingStore>> StagingStore::Open(StagingOptions options)
   if (!d) return Sys(errno, "cannot list " + store->options_.dir);
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
+    if (name.find(kSpareMark) != std::string::npos) {  // an empty spare: nothing of the user's
+      ::unlink((store->options_.dir + "/" + name).c_str());
+      continue;
+    }
     if (!EndsWith(name, kDataSuffix)) continue;
     Leftover l;
     l.id = name.substr(0, name.size() - kDataSuffix.size());
@@ -328,9 +336,12 @@ Result<std::shared_ptr<StagedFile>> StagingStore::Acquire(uint64_t key, const st
                                                           StageOrigin origin, FillFn fill) {
   if (auto existing = Find(key)) return existing;
   if (!ValidStageId(id)) return Error::Local(EINVAL, "staging: bad id '" + id + "'");
-  GF_TRY_STATUS(WriteMeta(id, origin));
   const std::string path = DataPath(id);
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  int fd = TakeSpare(id, origin);
+  if (fd < 0) {
+    GF_TRY_STATUS(WriteMeta(id, origin));
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  }
   if (fd < 0) {
     const int err = errno;
     ::unlink(MetaPath(id).c_str());
@@ -362,10 +373,73 @@ void StagingStore::Discard(uint64_t key) {
     if (it == files_.end()) return;
     f = std::move(it->second);
     files_.erase(it);
+    // Out of files_, nobody can get a new reference: held only here, its files can be reused.
+    if (f.use_count() > 1 || spares_.size() >= kMaxSpares) {
+      ::unlink(DataPath(f->id()).c_str());
+      ::unlink(MetaPath(f->id()).c_str());
+      return;  // `f` goes outside mu_: its destructor releases its bytes through Release()
+    }
+  }
+  if (!MakeSpare(*f)) {
     ::unlink(DataPath(f->id()).c_str());
     ::unlink(MetaPath(f->id()).c_str());
   }
-  // `f` goes here, outside mu_: its destructor releases its bytes through Release().
+}
+
+std::string StagingStore::SparePath(uint64_t n, const char* what) const {
+  return options_.dir + "/" + std::to_string(n) + std::string(kSpareMark) + what;
+}
+
+bool StagingStore::MakeSpare(const StagedFile& f) {
+  uint64_t n;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    n = next_spare_++;
+  }
+  const std::string data = SparePath(n, "data"), meta = SparePath(n, "meta");
+  if (::ftruncate(f.fd(), 0) != 0 || ::rename(DataPath(f.id()).c_str(), data.c_str()) != 0)
+    return false;
+  if (::rename(MetaPath(f.id()).c_str(), meta.c_str()) != 0) {
+    ::unlink(data.c_str());
+    ::unlink(MetaPath(f.id()).c_str());
+    return true;  // nothing of f is left behind
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  spares_.push_back(n);
+  return true;
+}
+
+int StagingStore::TakeSpare(const std::string& id, const StageOrigin& origin) {
+  uint64_t n;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (spares_.empty()) return -1;
+    n = spares_.back();
+    spares_.pop_back();
+  }
+  const std::string data = SparePath(n, "data"), meta = SparePath(n, "meta");
+  // The meta line is complete before the name says whose it is (as WriteMeta does).
+  const std::string line = MetaLine(origin);
+  int mfd = ::open(meta.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  bool ok = mfd >= 0 && ::write(mfd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
+  if (mfd >= 0) ::close(mfd);
+  ok = ok && ::rename(meta.c_str(), MetaPath(id).c_str()) == 0;
+  int fd = ok ? ::open(data.c_str(), O_RDWR | O_CLOEXEC) : -1;
+  if (fd >= 0 && ::rename(data.c_str(), DataPath(id).c_str()) != 0) {
+    ::close(fd);
+    fd = -1;
+  }
+  if (fd < 0) {  // give up on this pair: the caller creates fresh files
+    ::unlink(data.c_str());
+    ::unlink(meta.c_str());
+    ::unlink(MetaPath(id).c_str());
+  }
+  return fd;
+}
+
+std::size_t StagingStore::spares() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return spares_.size();
 }
 
 std::vector<StagingStore::Leftover> StagingStore::Leftovers() const {

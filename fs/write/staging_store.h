@@ -32,6 +32,12 @@
 // generation before uploading and calls MarkClean(gen) after: a write during the upload keeps
 // the file dirty, so it is uploaded again.
 //
+// Spares: a discarded file that nobody holds any more is not unlinked but truncated and renamed
+// to `<n>.spare-data` / `<n>.spare-meta` (at most kMaxSpares pairs), and the next Acquire renames
+// a spare pair into place instead of creating two files. Creating and unlinking two files per
+// staged file made ext4 scan its recently freed inodes on every create (`cp -r` of many small
+// files, docs/PERFORMANCE.md); renames allocate no inode. Open() removes spares it finds.
+//
 // Leftovers: Open() lists `<id>.data` files already in the directory (a previous mount that
 // died). They are not adopted: the journal decides what to upload again, and data whose close
 // never returned is kept for the user (Leftovers() tells `status` where), never uploaded.
@@ -167,6 +173,8 @@ class StagingStore {
 
   uint64_t used() const;  // bytes counted against write_cache_limit
   const StagingOptions& options() const { return options_; }
+  static constexpr std::size_t kMaxSpares = 8;
+  std::size_t spares() const;
 
  private:
   friend class StagedFile;
@@ -177,6 +185,13 @@ class StagingStore {
   std::string DataPath(const std::string& id) const;
   std::string MetaPath(const std::string& id) const;
   Status WriteMeta(const std::string& id, const StageOrigin& origin) const;
+  std::string SparePath(uint64_t n, const char* what) const;  // what: "data" / "meta"
+  // A spare pair renamed to `id` (meta written): its open data descriptor, or -1 (none left,
+  // or a step failed: the caller creates the files).
+  int TakeSpare(const std::string& id, const StageOrigin& origin);
+  // Truncates and renames the files of `f` (held by nobody else) to a spare pair; false when
+  // the pool is full or a step failed (the caller unlinks them).
+  bool MakeSpare(const StagedFile& f);
 
   const StagingOptions options_;
 
@@ -184,6 +199,8 @@ class StagingStore {
   std::vector<Leftover> leftovers_;
   std::map<uint64_t, std::shared_ptr<StagedFile>> files_;
   uint64_t used_ = 0;
+  std::vector<uint64_t> spares_;  // numbers of spare pairs on disk
+  uint64_t next_spare_ = 0;
 };
 
 // True for ids the store accepts: 1-64 characters of [A-Za-z0-9_-] (they become file names).

@@ -115,42 +115,57 @@ Result<UploadOutcome> Uploader::Direct(const UploadRequest& r) {
 }
 
 Result<UploadOutcome> Uploader::ViaTemp(const UploadRequest& r) {
-  UploadOutcome out;
-  out.size = r.body.size;
-  out.via_temp = true;
   if (!IsUploadTempName(UploadTempName(r.temp_id)))
     return Error::Local(EINVAL, "upload " + r.path + ": bad temp id '" + r.temp_id + "'");
   const std::string temp = UploadTempPath(r.path, r.temp_id);
+  std::optional<uint64_t> noted;
+  if (r.temp_names) {
+    auto t = r.temp_names->Begin(r.collection.id, temp);
+    if (!t.ok()) return t.error();
+    noted = *t;
+  }
+  bool stray = false;
+  Result<UploadOutcome> out = PutRenamed(r, temp, stray);
+  // A temp name that could not be removed stays noted: the next mount removes it.
+  if (noted && !stray) r.temp_names->End(*noted);
+  return out;
+}
 
+Result<UploadOutcome> Uploader::PutRenamed(const UploadRequest& r, const std::string& temp,
+                                           bool& stray) {
+  UploadOutcome out;
+  out.size = r.body.size;
+  out.via_temp = true;
   Status put = data_.Put(r.collection, Https(r, temp), r.body, r.cancel);
   if (!put.ok()) {
     Error e = put.error();
-    if (MayHaveWritten(e)) Remove(r, temp, "partial upload");
+    if (MayHaveWritten(e)) stray = !Remove(r, temp, "partial upload");
     return Explain(r, temp, std::move(e), out);
   }
   // Check what the server holds before it replaces anything.
   ++out.transfer_calls;
   auto st = transfer_.Stat(r.collection.id, temp);
   if (!st.ok() || st->type != api::EntryType::kFile || st->size != r.body.size) {
-    Remove(r, temp, "unverified upload");
+    stray = !Remove(r, temp, "unverified upload");
     if (!st.ok()) return st.error();
     return Error::Local(EIO, "upload " + r.collection.id + ":" + r.path + ": the server holds " +
                                  std::to_string(st->size) + " of " + std::to_string(r.body.size) +
                                  " bytes after the PUT");
   }
   out.last_modified = st->last_modified;
-  GF_TRY_STATUS(Commit(r, temp, out));
+  GF_TRY_STATUS(Commit(r, temp, out, stray));
   return out;
 }
 
-Status Uploader::Commit(const UploadRequest& r, const std::string& temp, UploadOutcome& out) {
+Status Uploader::Commit(const UploadRequest& r, const std::string& temp, UploadOutcome& out,
+                        bool& stray) {
   const std::string& c = r.collection.id;
   bool delete_first = options_.replace == Replace::kDeleteThenRename || RefusesReplace(c);
   for (;;) {
     if (delete_first && r.replaces_existing) {
       Status del = data_.Delete(r.collection, Https(r, r.path));
       if (!del.ok() && ErrnoFor(del.error()) != ENOENT) {
-        Remove(r, temp, "upload whose old file could not be removed");
+        stray = !Remove(r, temp, "upload whose old file could not be removed");
         return del.error();
       }
     }
@@ -164,13 +179,14 @@ Status Uploader::Commit(const UploadRequest& r, const std::string& temp, UploadO
       continue;
     }
     if (delete_first && r.replaces_existing) {
-      // The old file is gone and the new bytes are only at the temp name: keep them.
+      // The old file is gone and the new bytes are only at the temp name: keep them (and do
+      // not leave them to the next mount's cleanup).
       Error kept = e;
       kept.message += " (the new content is kept at " + temp + ")";
       log::Warn(kLog, c, ":", r.path, ": ", kept.Describe());
       return kept;
     }
-    Remove(r, temp, "upload that could not be renamed");
+    stray = !Remove(r, temp, "upload that could not be renamed");
     return e;
   }
 }
@@ -206,11 +222,12 @@ Error Uploader::Explain(const UploadRequest& r, const std::string& put_path, Err
   return e;
 }
 
-void Uploader::Remove(const UploadRequest& r, const std::string& path, const char* what) {
+bool Uploader::Remove(const UploadRequest& r, const std::string& path, const char* what) {
   Status s = data_.Delete(r.collection, Https(r, path));
-  if (!s.ok() && ErrnoFor(s.error()) != ENOENT)
-    log::Warn(kLog, r.collection.id, ":", path, ": could not remove the ", what, ": ",
-              s.error().Describe());
+  if (s.ok() || ErrnoFor(s.error()) == ENOENT) return true;
+  log::Warn(kLog, r.collection.id, ":", path, ": could not remove the ", what, ": ",
+            s.error().Describe());
+  return false;
 }
 
 }  // namespace gf::fs::write

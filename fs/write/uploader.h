@@ -20,7 +20,10 @@
 //                                     then fails, the new bytes stay at the temp name (the
 //                                     error says where) and are never deleted by us.
 //       Any failure before the rename deletes the temp name (best effort; a leftover is hidden
-//       by IsUploadTempName and removed by the next mount through the journal).
+//       by IsUploadTempName). With UploadRequest::temp_names set, the temp name is noted
+//       (TempNames::Begin: the transfer journal, durably) before the first byte is PUT and
+//       closed (End) once it is gone again, so one left by a crash or a failed removal is
+//       removed by the next mount (journal.h, "UPLOAD TEMP NAMES").
 //
 // Errors: the api/ error (errno through the one table in common/error.cc), refined only where
 // the table cannot know: a 403/404/409 PUT answer is checked with Transfer stat of the parent
@@ -45,8 +48,8 @@
 
 namespace gf::fs::write {
 
-// ".globus-fuse.<id>.tmp": `id` is 8-32 lower-case hex digits (the write path uses its journal
-// op id, so the next mount can find and remove a crash's leftover).
+// ".globus-fuse.<id>.tmp": `id` is 8-32 lower-case hex digits (the write path uses its staged
+// file's id; the journal records the whole temp path, not the id).
 std::string UploadTempName(std::string_view id);
 // True only for names UploadTempName can produce: listings hide them, and a user's own
 // ".globus-fuse.notes.tmp" is not hidden.
@@ -66,6 +69,20 @@ struct UploaderOptions {
   uint64_t max_upload_size = 1ull << 30;  // for the 413 message only (staging enforces it)
 };
 
+// Where temp names are noted so that a crash cannot leave one behind for good (the transfer
+// journal, through TransferEngine::TempBegin/TempGone).
+class TempNames {
+ public:
+  virtual ~TempNames() = default;
+  // Before the first byte goes to `temp`: noted durably, or the upload fails with this error
+  // (nothing sent).
+  virtual Result<uint64_t> Begin(const std::string& collection, const std::string& temp) = 0;
+  // The temp name is gone again (renamed over the final name, or removed), or holds the only
+  // copy of the new content (a failed delete-then-rename: the error names it, and it must not
+  // be deleted): nothing for the next mount to remove.
+  virtual void End(uint64_t token) = 0;
+};
+
 struct UploadRequest {
   api::CollectionRef collection;  // id + https_server
   std::string path;               // final remote path, as Transfer names it
@@ -76,6 +93,7 @@ struct UploadRequest {
   std::string temp_id;             // for UploadTempName; required when a temp name is used
   api::UploadBody body;
   const std::atomic<bool>* cancel = nullptr;
+  TempNames* temp_names = nullptr;  // none: a crash's leftover temp name stays
 };
 
 struct UploadOutcome {
@@ -94,12 +112,15 @@ class Uploader {
  private:
   Result<UploadOutcome> Direct(const UploadRequest& r);
   Result<UploadOutcome> ViaTemp(const UploadRequest& r);
+  // ViaTemp's work once the temp name is noted. `stray`: set when the temp name may still
+  // hold bytes of ours that should go (a removal failed).
+  Result<UploadOutcome> PutRenamed(const UploadRequest& r, const std::string& temp, bool& stray);
   // Renames the checked temp over the final name under the configured strategy.
-  Status Commit(const UploadRequest& r, const std::string& temp, UploadOutcome& out);
+  Status Commit(const UploadRequest& r, const std::string& temp, UploadOutcome& out, bool& stray);
   // A failed PUT's error, refined (see the header comment).
   Error Explain(const UploadRequest& r, const std::string& put_path, Error e, UploadOutcome& out);
-  // Best-effort removal of a partial file or temp we created.
-  void Remove(const UploadRequest& r, const std::string& path, const char* what);
+  // Best-effort removal of a partial file or temp we created; false when it may still be there.
+  bool Remove(const UploadRequest& r, const std::string& path, const char* what);
   std::string Https(const UploadRequest& r, const std::string& path) const;
   bool RefusesReplace(const std::string& collection) const;
   void NoteRefusesReplace(const std::string& collection);

@@ -36,8 +36,22 @@ write::UploaderOptions UploaderOpts(const FsOptions& o) {
 }
 }  // namespace
 
-WriteOps::WriteOps(Superblock& sb, HandleTable& handles, const FsOptions& options)
+Result<uint64_t> WriteOps::JournaledTempNames::Begin(const std::string& collection,
+                                                     const std::string& temp) {
+  return engine_.TempBegin(Location{collection, temp});
+}
+
+void WriteOps::JournaledTempNames::End(uint64_t token) {
+  // Not fatal: the name is gone; the next mount's remove of it finds nothing (ignore_missing).
+  if (Status s = engine_.TempGone(token); !s.ok())
+    log::Warn("fs",
+              "journal: could not note an upload's temporary name as gone: ", s.error().Describe());
+}
+
+WriteOps::WriteOps(Superblock& sb, TransferEngine& engine, HandleTable& handles,
+                   const FsOptions& options)
     : sb_(sb),
+      temp_names_(engine),
       handles_(handles),
       options_(options),
       uploader_(sb.remote(), sb.remote(), UploaderOpts(options)) {}
@@ -290,6 +304,7 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     st.uploading = true;
     staged = st.staged;
     snapshot = st;
+    snapshot.staged = nullptr;  // only `staged` holds it here (see Discard below)
   }
   const Collection& c = *in->collection;
   Status result = staged->EnsureFilled();
@@ -302,14 +317,17 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     r.https_path = [this, &c](const std::string& p) { return sb_.homes().HttpsPath(c, p); };
     r.replaces_existing = snapshot.remote_exists || snapshot.uploaded;
     r.temp_id = staged->id();
+    r.temp_names = &temp_names_;
     r.body = api::UploadBody{staged->fd(), state.size, nullptr};
     out = uploader_.Upload(r);
     if (!out.ok()) result = out.error();
   }
   if (result.ok()) {
-    // The new size and mtime show from the server from now on (before a waiting unlink looks).
+    // The uploaded size and mtime show from now on (before a waiting unlink looks): in the
+    // parent's cached listing, edited in place, so the next new name of a `cp -r` is still
+    // answered from it.
     sb_.overlay().DropPlaceholder(snapshot.at, snapshot.placeholder_fh);
-    sb_.InvalidatePath(snapshot.at.collection, snapshot.at.path);
+    sb_.AfterUpload(c, snapshot.at.path, state.size, out->last_modified);
   }
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -324,6 +342,7 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     // Every handle was released while this upload ran: the release left the state to us.
     if (st.handles <= 0 && !staged->state().dirty) {
       inodes_.erase(ino);
+      staged.reset();  // held by nobody now: the store can reuse its files
       if (store_) store_->Discard(ino);
     }
   }
@@ -402,6 +421,7 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
   }
   if (!last || !file) return staged || removed;
   if (removed || !file->state().dirty) {
+    file.reset();  // held by nobody now: the store can reuse its files
     std::lock_guard<std::mutex> l(mu_);
     if (store_) store_->Discard(h.inode->ino);
   } else {
@@ -441,7 +461,11 @@ bool WriteOps::MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Colle
   if (!s.ok()) sb_.errors().Report("close", &c, w.dst.path, s.error());  // close(2) returned
   // Before the upload ends for a waiting unlink: it must find the remote file, not the
   // placeholder.
-  if (sb_.overlay().DropPlaceholder(w.dst, fh)) sb_.InvalidatePath(w.dst.collection, w.dst.path);
+  const bool dropped = sb_.overlay().DropPlaceholder(w.dst, fh);
+  if (s.ok())
+    sb_.AfterUpload(c, w.dst.path, 0, std::nullopt);
+  else if (dropped)
+    sb_.InvalidatePath(w.dst.collection, w.dst.path);
   {
     std::lock_guard<std::mutex> l(mu_);
     auto it = inodes_.find(ino);

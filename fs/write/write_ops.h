@@ -10,8 +10,10 @@
 //                             GetRange) at its first write, read or truncate.
 //   read                      any handle of a staged inode reads the staged bytes
 //   FLUSH / fsync             of a handle that wrote since its last upload: one Uploader
-//                             upload (new file: PUT; replacement: temp + stat + rename); the
-//                             result is close(2)'s. Concurrent flushes of one inode coalesce:
+//                             upload (new file: PUT; replacement: temp + stat + rename, the
+//                             temp name noted in the transfer journal until it is gone, so a
+//                             crash's leftover is removed by the next mount); the result is
+//                             close(2)'s. Concurrent flushes of one inode coalesce:
 //                             one upload in flight per inode, the others wait for it and then
 //                             upload again only if the file changed meanwhile.
 //   release                   the last handle of an inode: a clean staged file is discarded; a
@@ -38,6 +40,7 @@
 #include "fs/handles.h"
 #include "fs/options.h"
 #include "fs/superblock/superblock.h"
+#include "fs/transfers/engine.h"
 #include "fs/write/staging_store.h"
 #include "fs/write/uploader.h"
 
@@ -45,7 +48,7 @@ namespace gf::fs {
 
 class WriteOps {
  public:
-  WriteOps(Superblock& sb, HandleTable& handles, const FsOptions& options);
+  WriteOps(Superblock& sb, TransferEngine& engine, HandleTable& handles, const FsOptions& options);
   ~WriteOps();
 
   // Before open/create with `flags` at `path` of `c`: EOPNOTSUPP (logged) when the collection
@@ -100,7 +103,19 @@ class WriteOps {
   bool MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Collection& c);
   Error Refuse(const char* op, const Location& at, int err, const std::string& why);
 
+  // Upload temp names, noted in the transfer journal (TransferEngine::TempBegin/TempGone).
+  class JournaledTempNames final : public write::TempNames {
+   public:
+    explicit JournaledTempNames(TransferEngine& engine) : engine_(engine) {}
+    Result<uint64_t> Begin(const std::string& collection, const std::string& temp) override;
+    void End(uint64_t token) override;
+
+   private:
+    TransferEngine& engine_;
+  };
+
   Superblock& sb_;
+  JournaledTempNames temp_names_;
   HandleTable& handles_;
   const FsOptions& options_;
   write::Uploader uploader_;

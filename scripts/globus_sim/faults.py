@@ -145,7 +145,8 @@ class RateLimiter:
             self._windows.clear()
 
 
-FAULT_KINDS = {"status", "reset", "stall", "malformed", "endpoint_error", "reset_upload", "drop"}
+FAULT_KINDS = {"status", "reset", "stall", "malformed", "endpoint_error", "reset_upload",
+               "stall_upload", "drop"}
 
 
 class Fault:

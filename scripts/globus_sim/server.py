@@ -49,7 +49,7 @@ class Request:
         self.route = None
         self.user = None
         self.bytes_in = 0
-        self.upload_fault = None  # a reset_upload fault, applied by stream()
+        self.upload_fault = None  # a reset_upload / stall_upload fault, applied by stream()
         self.linger = False  # after the response, discard unread body bytes before closing
         self._body = None
         self._consumed = False
@@ -73,7 +73,7 @@ class Request:
     def body(self):
         """The whole request body (small bodies only: JSON, forms)."""
         if self._body is None:
-            if self.upload_fault is not None:
+            if self.upload_fault is not None and self.upload_fault.kind == "reset_upload":
                 for _ in self.stream():  # reads up to after_bytes, then raises UploadAborted
                     pass
             n = self.content_length
@@ -92,9 +92,13 @@ class Request:
     def stream(self, chunk=CHUNK):
         """Yield the request body in chunks (for HTTPS PUT of big files): ``Content-Length`` or
         ``Transfer-Encoding: chunked``. Raises :class:`UploadAborted` when the client goes away
-        (or a ``reset_upload`` fault cuts the body) before the end."""
+        (or a ``reset_upload`` fault cuts the body) before the end. A ``stall_upload`` fault
+        sleeps once after ``after_bytes`` of the body, then reads on."""
         self._consumed = True
         fault = self.upload_fault
+        if fault is not None and fault.kind == "stall_upload":
+            yield from self._stalled_pieces(chunk, fault)
+            return
         if fault is not None and fault.kind == "reset" and not resp.length:
             self._abort()  # nothing to cut: drop before the status line (e.g. a PUT's reply)
             return 0
@@ -115,6 +119,26 @@ class Request:
             yield data
         if limit is not None:  # the whole body fitted under after_bytes: cut at the end
             raise UploadAborted("globus-sim injected reset_upload", injected=True)
+
+    def _stalled_pieces(self, chunk, fault):
+        limit = fault.after_bytes
+        limit = int(limit) if limit is not None else (
+            self.content_length // 2 if not self.chunked else 64 << 10)
+        stalled = False
+        for data in (self._chunked_pieces(chunk) if self.chunked else
+                     self._length_pieces(chunk)):
+            if not stalled and self.bytes_in + len(data) >= limit:
+                head = data[:max(0, limit - self.bytes_in)]
+                self.bytes_in += len(head)
+                if head:
+                    yield head
+                time.sleep(fault.seconds)  # the client is mid-upload all this time
+                stalled = True
+                data = data[len(head):]
+                if not data:
+                    continue
+            self.bytes_in += len(data)
+            yield data
 
     def _read_some(self, n):
         """Up to ``n`` bytes as they arrive, and whether the input ended first. What arrived
@@ -289,7 +313,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 sim.faults.take(self.command, req.route, req.path, req.target)
             if fault is not None and fault.kind == "endpoint_error" and fault.sticky:
                 self.sticky_fault = fault  # this Handler lives as long as the connection
-            if fault is not None and fault.kind == "reset_upload":
+            if fault is not None and fault.kind in ("reset_upload", "stall_upload"):
                 req.upload_fault = fault
         if fault is not None and fault.kind == "drop":
             # No answer at all, as from a connection the server or a NAT dropped while idle.

@@ -5,6 +5,7 @@ import errno
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import unittest
 
@@ -314,3 +315,55 @@ class StagingSpaceTests(MountTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CrashTests(MountTestCase):
+    """kill -9 of the daemon in the middle of an upload, then a new mount of the same path."""
+
+    def test_kill_9_mid_upload_then_remount_removes_the_temp_name(self):
+        # The only test of this class: it ends the class's mount and makes a new one.
+        backing = os.path.join(self.sim.root(TUTORIAL), "crash")
+        os.makedirs(backing, exist_ok=True)
+        original = os.urandom(64 << 10)
+        with open(os.path.join(backing, "big.bin"), "wb") as f:
+            f.write(original)
+        target = self.path(TUTORIAL, "crash", "big.bin")
+
+        def temps():
+            return [n for n in os.listdir(backing)
+                    if n.startswith(".globus-fuse.") and n.endswith(".tmp")]
+
+        # The server takes the first MiB of the PUT, then stalls: the daemon is mid-upload
+        # (to the temp name: big.bin exists, so it is replaced through one).
+        self.sim.fault("https_put", "stall_upload", after_bytes=1 << 20, seconds=5)
+        writer = subprocess.Popen(
+            [sys.executable, "-c",
+             "import os, sys\nf = open(sys.argv[1], 'wb')\nf.write(os.urandom(8 << 20))\n"
+             "f.close()", target], stderr=subprocess.DEVNULL)
+        mnt = self.mount.path
+        try:
+            wait_for(temps, 60, "the upload to reach its temp name")
+            self.mount.proc.kill()  # kill -9: no unmount, no cleanup
+            self.mount.proc.wait(timeout=10)
+        finally:
+            self.sim.clear_faults()
+            writer.wait(timeout=60)  # its close fails: the daemon is gone
+            subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True, timeout=30)
+            self.mount.proc = None
+            self.mount.logf.close()
+        self.assertNotEqual(writer.returncode, 0)
+        self.assertEqual(len(temps()), 1)  # the crash's leftover
+        with open(os.path.join(backing, "big.bin"), "rb") as f:
+            self.assertEqual(f.read(), original)
+        remount = Mount(self.env, path=mnt)
+        remount.__enter__()
+        self.__class__.mount = remount
+        try:
+            wait_for(lambda: not temps(), 60, "the next mount to remove the temp name")
+            with open(os.path.join(backing, "big.bin"), "rb") as f:
+                self.assertEqual(f.read(), original)  # the final name was never touched
+            with open(target, "rb") as f:
+                self.assertEqual(f.read(), original)
+        except Exception:
+            print(remount.output())
+            raise

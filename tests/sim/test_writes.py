@@ -191,6 +191,22 @@ class WritesTest(SimTestCase):
         self.assertEqual(self.stats()["bytes_received"]["https_put"], 100000)
         self.assertEqual(self.put("f.bin", b"whole").status, 200)  # count 1: consumed
 
+    def test_stall_upload_fault_holds_the_client_mid_body(self):
+        self.control("POST", "/faults", {"route": "https_put", "kind": "stall_upload",
+                                         "after_bytes": 100000, "seconds": 1})
+        conn = self.raw_connection()
+        body = b"s" * (1 << 20)
+        t0 = time.monotonic()
+        conn.request("PUT", self.rel + "/s.bin", body=body,
+                     headers={"Authorization": "Bearer " + self.tok})
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        self.assertEqual(resp.status, 200)
+        self.assertGreaterEqual(time.monotonic() - t0, 1.0)
+        self.assertEqual(self.read("s.bin"), body)  # then the rest was read as usual
+        self.assertEqual(self.put("s.bin", b"x").status, 200)  # count 1: consumed
+
     def test_reset_after_put_stored_the_file(self):
         # "reset" runs the handler, then drops the response: stored, but the client never hears.
         self.control("POST", "/faults", {"route": "https_put", "kind": "reset"})

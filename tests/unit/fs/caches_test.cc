@@ -155,6 +155,69 @@ TEST_CASE("metadata cache: a replaced listing stays valid for its holders", "[fs
   CHECK(m.entries() == 0);
 }
 
+TEST_CASE("listing: With adds or replaces one entry, sorted, the original unchanged",
+          "[fs][cache]") {
+  Listing l;
+  Meta m;
+  for (const char* n : {"b", "d"}) l.Add(n, m);
+  l.fetched = MonoTime(std::chrono::seconds(5));
+  l.Seal();
+  Meta big;
+  big.size = 42;
+  auto names = [](const Listing& x) {
+    std::vector<std::string> out;
+    for (const auto& i : x.items) out.emplace_back(x.Name(i));
+    return out;
+  };
+  CHECK(names(*l.With("a", big)) == std::vector<std::string>{"a", "b", "d"});
+  CHECK(names(*l.With("c", big)) == std::vector<std::string>{"b", "c", "d"});
+  CHECK(names(*l.With("e", big)) == std::vector<std::string>{"b", "d", "e"});
+  auto replaced = l.With("d", big);
+  CHECK(names(*replaced) == std::vector<std::string>{"b", "d"});
+  REQUIRE(replaced->Find("d"));
+  CHECK(replaced->Find("d")->meta.size == 42);
+  CHECK(replaced->fetched == l.fetched);
+  CHECK(l.Find("d")->meta.size == 0);
+  CHECK(names(*Listing().With("x", big)) == std::vector<std::string>{"x"});
+}
+
+TEST_CASE("metadata cache: Replace edits only the listing it was given, keeps its expiry",
+          "[fs][cache]") {
+  gf::FakeClock clock;
+  MetadataCache m(clock, std::chrono::seconds(60), 5);
+  auto make = [](std::initializer_list<const char*> ns) {
+    auto l = std::make_shared<Listing>();
+    for (const char* n : ns) l->Add(n, Meta{});
+    l->Seal();
+    return std::shared_ptr<const Listing>(l);
+  };
+  CHECK_FALSE(m.Replace("c/d", nullptr, make({"x"})));  // nothing cached: nothing made
+  CHECK_FALSE(m.Get("c/d"));
+  m.Put("c/d", make({"a"}));
+  auto first = m.Get("c/d");
+  clock.Advance(std::chrono::seconds(40));
+  REQUIRE(m.Replace("c/d", first, first->With("b", Meta{})));
+  CHECK(m.Get("c/d")->Find("b"));
+  CHECK(m.entries() == 2);
+  // A stale `expected` (someone else replaced or refetched it) changes nothing.
+  CHECK_FALSE(m.Replace("c/d", first, first->With("z", Meta{})));
+  CHECK_FALSE(m.Get("c/d")->Find("z"));
+  // The edit did not make the listing fresh again: it still expires 60 s after its Put.
+  clock.Advance(std::chrono::seconds(21));
+  auto current = m.Get("c/d");
+  CHECK_FALSE(current);
+  CHECK_FALSE(m.Replace("c/d", current, make({"q"})));
+  CHECK(m.entries() == 0);
+  // Growing past the bound evicts other listings, never the edited one.
+  m.Put("c/other", make({"1", "2"}));
+  m.Put("c/e", make({"a", "b", "c"}));
+  auto e = m.Get("c/e");
+  REQUIRE(m.Replace("c/e", e, e->With("d", Meta{})));
+  CHECK(m.Get("c/e"));
+  CHECK_FALSE(m.Get("c/other"));
+  CHECK(m.entries() == 4);
+}
+
 TEST_CASE("single flight: concurrent callers share one call; later callers call again",
           "[fs][coalesce]") {
   SingleFlight<std::string, int> flight;

@@ -103,7 +103,9 @@ TEST_CASE("records round-trip and carry a checksum", "[journal]") {
                                     TaskRecord{3, "t"},
                                     EndRecord{3, false, {"X", "y"}},
                                     FailRecord{{1}, {"C", "d"}},
-                                    RetireRecord{{1, 2}}};
+                                    RetireRecord{{1, 2}},
+                                    TempRecord{12, {"coll-a", "/d/.globus-fuse.0123abcd.tmp"}},
+                                    TempGoneRecord{12}};
   for (const JournalRecord& r : all) {
     std::string line = EncodeRecord(r);
     REQUIRE(line.find('\n') == std::string::npos);  // one line, whatever the paths hold
@@ -431,4 +433,61 @@ TEST_CASE("compaction keeps the live state and shrinks the file", "[journal]") {
   CHECK((*j)->state().batches.begin()->second.task_id == "task-x");
 }
 
+}  // namespace gf::fs
+
+namespace gf::fs {
+namespace {
+
+TEST_CASE("upload temp names: noted, closed, kept by compaction and replay, ids shared with ops",
+          "[journal]") {
+  TempDir d;
+  const std::string path = d.path + "/j.log";
+  const Location temp{"coll-a", "/d/.globus-fuse.0123456789abcdef.tmp"};
+  {
+    auto j = Journal::Open(path);
+    REQUIRE(j.ok());
+    Journal& jr = **j;
+    REQUIRE(jr.Append(Op(jr.NextOpId(), OpKind::kCopy, "a")).ok());  // op 1
+    REQUIRE(jr.Append(TempRecord{jr.NextOpId(), temp}).ok());        // temp 2
+    CHECK(jr.NextOpId() == 3);                         // an op and a temp name never share an id
+    CHECK_FALSE(jr.Append(TempRecord{2, temp}).ok());  // duplicate
+    CHECK_FALSE(jr.Append(TempRecord{1, temp}).ok());  // an op's id
+    CHECK_FALSE(jr.Append(TempRecord{3, {"coll-a", "relative"}}).ok());
+    CHECK_FALSE(jr.Append(TempGoneRecord{9}).ok());  // unknown
+    REQUIRE(jr.Append(TempRecord{3, {"coll-b", "/x/.globus-fuse.fedcba9876543210.tmp"}}).ok());
+    REQUIRE(jr.Append(TempGoneRecord{3}).ok());
+    CHECK_FALSE(jr.Append(TempGoneRecord{3}).ok());  // closed once
+    REQUIRE(jr.state().temps.size() == 1);
+    CHECK(jr.state().temps.at(2) == temp);
+    REQUIRE(jr.Compact().ok());
+    CHECK(jr.state().temps.size() == 1);
+  }
+  auto j = Journal::Open(path);  // a crash: temp 2 was never closed
+  REQUIRE(j.ok());
+  REQUIRE((*j)->state().temps.size() == 1);
+  CHECK((*j)->state().temps.at(2) == temp);
+  CHECK((*j)->NextOpId() == 4);
+}
+
+TEST_CASE("a format 2 journal is upgraded before a temp name record can follow", "[journal]") {
+  TempDir d;
+  const std::string path = d.path + "/j.log";
+  WriteFile(path, EncodeRecord(HeaderRecord{2, 1, 1}) + "\n" +
+                      EncodeRecord(Op(1, OpKind::kCopy, "a")) + "\n");
+  {
+    auto j = Journal::Open(path);
+    REQUIRE(j.ok());
+    CHECK((*j)->version_at_open() == 2);
+    REQUIRE((*j)->Append(TempRecord{2, {"c", "/.globus-fuse.0123abcd.tmp"}}).ok());
+  }
+  // An older globus-fuse would now refuse the file ("written by a newer globus-fuse"), not
+  // truncate it at the record it does not know.
+  CHECK(ReadFile(path).find("\"v\":3") != std::string::npos);
+  auto j = Journal::Open(path);
+  REQUIRE(j.ok());
+  CHECK((*j)->state().ops.count(1));
+  CHECK((*j)->state().temps.count(2));
+}
+
+}  // namespace
 }  // namespace gf::fs

@@ -275,3 +275,61 @@ TEST_CASE("concurrent writers never pass the limit", "[staging]") {
   CHECK(accepted.load() == 1000);
   CHECK(store->used() == 1000);
 }
+
+TEST_CASE("spares: a discarded file nobody holds is reused, empty, under the next id",
+          "[staging]") {
+  TempDir t;
+  const std::string dir = t.path + "/s";
+  auto ino = [](const std::string& p) {
+    struct stat st {};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return st.st_ino;
+  };
+  auto store = OpenStore(dir);
+  {
+    auto a = *store->Acquire(1, "a", kOrigin);
+    REQUIRE(a->Write(0, "old bytes").ok());
+  }
+  const auto data_ino = ino(dir + "/a.data"), meta_ino = ino(dir + "/a.meta");
+  store->Discard(1);
+  CHECK_FALSE(std::filesystem::exists(dir + "/a.data"));
+  CHECK_FALSE(std::filesystem::exists(dir + "/a.meta"));
+  CHECK(store->spares() == 1);
+  auto b = *store->Acquire(2, "b", StageOrigin{"other", "/x/y"});
+  CHECK(store->spares() == 0);
+  // The same two inodes, renamed: no file created (docs/PERFORMANCE.md), nothing of a's kept.
+  CHECK(ino(dir + "/b.data") == data_ino);
+  CHECK(ino(dir + "/b.meta") == meta_ino);
+  CHECK(*b->Size() == 0);
+  CHECK(std::filesystem::file_size(dir + "/b.data") == 0);
+  CHECK(Mode(dir + "/b.data") == 0600);
+  REQUIRE(b->Write(0, "new").ok());
+  CHECK(ReadAll(*b) == "new");
+  std::ifstream meta(dir + "/b.meta");
+  std::string line;
+  REQUIRE(std::getline(meta, line));
+  CHECK(line == "other\t/x/y");
+
+  // A discarded file still held (an open handle reads it) is never reused.
+  store->Discard(2);  // b is held here
+  CHECK(store->spares() == 0);
+  CHECK(ReadAll(*b) == "new");
+  auto c = *store->Acquire(3, "c", kOrigin);
+  CHECK(ino(dir + "/c.data") != data_ino);
+  CHECK(ReadAll(*b) == "new");
+
+  // The pool is bounded; spares are not leftovers, and the next mount removes them.
+  for (uint64_t k = 10; k < 10 + StagingStore::kMaxSpares + 3; ++k) {
+    REQUIRE(store->Acquire(k, "k" + std::to_string(k), kOrigin).ok());
+  }
+  for (uint64_t k = 10; k < 10 + StagingStore::kMaxSpares + 3; ++k) store->Discard(k);
+  CHECK(store->spares() == StagingStore::kMaxSpares);
+  store.reset();
+  b.reset();
+  c.reset();
+  auto again = OpenStore(dir);
+  REQUIRE(again->Leftovers().size() == 1);  // c: never discarded
+  CHECK(again->Leftovers()[0].id == "c");
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    CHECK(e.path().filename().string().find(".spare-") == std::string::npos);
+}

@@ -1,0 +1,163 @@
+// Upload temp names and crashes (issue 13): a replacement is PUT to a hidden
+// `.globus-fuse.<hex>.tmp` name, noted in the transfer journal before the PUT and closed once
+// the name is gone. A note left open (a crash, or a temp name that could not be removed) makes
+// the next mount remove that temp path, and never the file it was to replace.
+// A crash is simulated by dropping the engine and filesystem without closing the note
+// (World::Make builds them again over the same journal). FakeRemote + FakeClock.
+#include <fcntl.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/log.h"
+#include "fs/paths.h"
+#include "fs/write/uploader.h"
+#include "tests/unit/fs/fs_world.h"
+
+namespace gf::fs::testing {
+namespace {
+
+constexpr const char* kGrexName = "UManitoba Grex HPC";
+
+std::string ReadFile(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct TempWorld : World {
+  TempWorld() {
+    log::SetLevel(log::Level::kError);
+    options.collections = {kGrex};
+    remote.AddDir(kGrex, "/dst");
+    remote.AddFile(kGrex, "/dst/a", "OLD CONTENT");
+    remote.SetRenameOntoExisting(gf::testing::FakeRemote::RenameOntoExisting::kReplace);
+    Make();
+  }
+  // /dst/a opened O_WRONLY|O_TRUNC and written: its close replaces it through a temp name.
+  uint64_t Rewrite(const std::string& content) {
+    auto a = Walk(std::string(kGrexName) + "/dst/a");
+    REQUIRE(a.ok());
+    auto h = fs->Open(a->attr.ino, O_WRONLY | O_TRUNC);
+    REQUIRE(h.ok());
+    REQUIRE(fs->Write(h->fh, 0, content).ok());
+    return h->fh;
+  }
+  // The upload temp names at /dst on the server.
+  std::vector<std::string> TempNames() {
+    std::vector<std::string> out;
+    api::LsQuery q;
+    q.path = "/dst/";
+    auto l = remote.Ls(kGrex, q);
+    REQUIRE(l.ok());
+    for (const auto& e : l->entries)
+      if (write::IsUploadTempName(e.name)) out.push_back("/dst/" + e.name);
+    return out;
+  }
+  std::string Journal() const { return ReadFile(engine_options.journal_path); }
+};
+
+TEST_CASE("a replacement's temp name is journaled before its PUT and closed after its rename",
+          "[fs][upload][crash]") {
+  TempWorld w;
+  const uint64_t fh = w.Rewrite("NEW");
+  w.remote.CloseGate("put");
+  Status flushed = Error::Local(EINVAL, "not run");
+  std::thread t([&] { flushed = w.fs->Flush(fh); });
+  REQUIRE(Eventually([&] { return w.remote.Blocked("put") == 1; }));
+  const std::string during = w.Journal();
+  CHECK(during.find("\"t\":\"tmp\"") != std::string::npos);
+  CHECK(during.find("\"p\":\"/dst/.globus-fuse.") != std::string::npos);
+  CHECK(during.find("tmpgone") == std::string::npos);
+  w.remote.ReleaseGate("put");
+  t.join();
+  REQUIRE(flushed.ok());
+  CHECK(w.Journal().find("\"t\":\"tmpgone\"") != std::string::npos);
+  w.fs->Release(fh);
+  CHECK(w.remote.Get(kGrex, "/dst/a")->content == "NEW");
+  // The next mount has nothing to clean up.
+  w.Make();
+  w.Drive();
+  w.Finish();
+  CHECK(w.remote.Tasks().empty());
+}
+
+TEST_CASE("a crash mid-upload: the next mount removes the temp name, the file is untouched",
+          "[fs][upload][crash]") {
+  TempWorld w;
+  // The daemon dies while its PUT to the temp name runs: the note is in the journal and the
+  // server holds part of the upload at the temp name.
+  const std::string temp = "/dst/.globus-fuse.0123456789abcdef.tmp";
+  SECTION("part of the body arrived") {
+    REQUIRE(w.engine->TempBegin(Location{kGrex, temp}).ok());
+    w.remote.AddFile(kGrex, temp, "NE");
+    REQUIRE(w.TempNames().size() == 1);
+  }
+  SECTION("no byte arrived: the delete finds nothing, and that is fine") {
+    REQUIRE(w.engine->TempBegin(Location{kGrex, temp}).ok());
+  }
+  w.Make();  // the crash: nothing was closed; the next mount
+  w.Drive();
+  w.Finish();
+  const auto tasks = w.remote.Tasks();
+  REQUIRE(tasks.size() == 1);
+  CHECK(tasks[0].delete_paths == std::vector<std::string>{temp});
+  CHECK(tasks[0].ignore_missing);
+  CHECK(tasks[0].doc.status == api::TaskStatus::kSucceeded);
+  CHECK(w.TempNames().empty());
+  CHECK(w.remote.Get(kGrex, "/dst/a")->content == "OLD CONTENT");
+  // Done once: a later mount submits nothing more.
+  w.Make();
+  w.Drive();
+  w.Finish();
+  CHECK(w.remote.Tasks().size() == 1);
+}
+
+TEST_CASE("a temp name that could not be removed after a failed upload goes at the next mount",
+          "[fs][upload][crash]") {
+  TempWorld w;
+  const uint64_t fh = w.Rewrite("NEW");
+  // The stat after the PUT is refused, and so is the removal of the temp name.
+  w.remote.FailNext("stat", Error::Api(403, "PermissionDenied", "no"));
+  w.remote.FailNext("delete", Error::Api(500, "ServerError", "no"));
+  CHECK_FALSE(w.fs->Flush(fh).ok());
+  w.fs->Release(fh);
+  const auto left = w.TempNames();
+  REQUIRE(left.size() == 1);
+  CHECK(w.Journal().find("tmpgone") == std::string::npos);
+  w.Make();
+  w.Drive();
+  w.Finish();
+  CHECK(w.TempNames().empty());
+  REQUIRE(w.remote.Tasks().size() == 1);
+  CHECK(w.remote.Tasks()[0].delete_paths == left);
+  CHECK(w.remote.Get(kGrex, "/dst/a")->content == "OLD CONTENT");
+}
+
+TEST_CASE("a temp name that holds the only copy of the new content is never cleaned up",
+          "[fs][upload][crash]") {
+  // delete-then-rename: the old file was deleted, then the rename failed. The new bytes are
+  // only at the temp name (the error says so): the next mount must not delete them.
+  TempWorld w;
+  w.options.upload_replace = "delete-then-rename";
+  w.Make();
+  const uint64_t fh = w.Rewrite("NEW");
+  w.remote.FailNext("rename", Error::Api(403, "PermissionDenied", "no"));
+  CHECK_FALSE(w.fs->Flush(fh).ok());
+  w.fs->Release(fh);
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/a"));  // deleted before the rename
+  const auto kept = w.TempNames();
+  REQUIRE(kept.size() == 1);
+  CHECK(w.remote.Get(kGrex, kept[0])->content == "NEW");
+  w.Make();
+  w.Drive();
+  w.Finish();
+  CHECK(w.remote.Tasks().empty());
+  CHECK(w.TempNames() == kept);
+}
+
+}  // namespace
+}  // namespace gf::fs::testing
