@@ -82,8 +82,16 @@ bool ValidStageId(std::string_view id) {
 // ---------------------------------------------------------------------------------------------
 // StagedFile
 
-StagedFile::StagedFile(StagingStore& store, uint64_t key, std::string id, int fd, FillFn fill)
-    : store_(store), key_(key), id_(std::move(id)), fd_(fd), fill_(std::move(fill)) {}
+StagedFile::StagedFile(StagingStore& store, uint64_t key, std::string id, int fd, FillFn fill,
+                       StageOrigin origin, uint64_t size, bool dirty)
+    : store_(store),
+      key_(key),
+      id_(std::move(id)),
+      fd_(fd),
+      fill_(std::move(fill)),
+      size_(size),
+      dirty_(dirty),
+      origin_(std::move(origin)) {}
 
 StagedFile::~StagedFile() {
   ::close(fd_);
@@ -93,12 +101,12 @@ StagedFile::~StagedFile() {
 std::string StagedFile::data_path() const { return store_.DataPath(id_); }
 
 bool StagedFile::filled() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return !fill_;
 }
 
 Status StagedFile::EnsureFilled() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return FillLocked();
 }
 
@@ -108,6 +116,7 @@ Status StagedFile::FillLocked() {
   // not take back (max_upload_size) or that does not fit the cache is refused before download.
   uint64_t delivered = 0;
   FillSink put = [this, &delivered](uint64_t offset, std::string_view bytes) -> Status {
+    mu_.AssertHeld();  // called by fill_ below, under mu_
     if (bytes.empty()) return Status::Ok();
     const uint64_t end = offset + bytes.size();
     if (end > size_) GF_TRY_STATUS(GrowLocked(end));
@@ -158,7 +167,7 @@ Status StagedFile::GrowLocked(uint64_t new_size) {
 }
 
 Result<size_t> StagedFile::Write(uint64_t offset, std::string_view bytes) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   GF_TRY_STATUS(FillLocked());
   if (offset > UINT64_MAX - bytes.size())
     return Error::Local(EFBIG, "write past the largest offset");
@@ -182,7 +191,7 @@ Result<size_t> StagedFile::Write(uint64_t offset, std::string_view bytes) {
 }
 
 Result<size_t> StagedFile::Read(uint64_t offset, char* buf, size_t len) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   GF_TRY_STATUS(FillLocked());
   if (offset >= size_) return size_t{0};
   len = static_cast<size_t>(std::min<uint64_t>(len, size_ - offset));
@@ -198,7 +207,7 @@ Result<size_t> StagedFile::Read(uint64_t offset, char* buf, size_t len) {
 }
 
 Status StagedFile::Truncate(uint64_t size) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   if (size == 0 && fill_) {
     fill_ = nullptr;  // O_TRUNC-like: the remote content is not needed
   } else {
@@ -226,38 +235,38 @@ Status StagedFile::Sync() {
 }
 
 Result<uint64_t> StagedFile::Size() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   GF_TRY_STATUS(FillLocked());
   return size_;
 }
 
 StagedFile::State StagedFile::state() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return State{size_, generation_, dirty_};
 }
 
 bool StagedFile::MarkClean(uint64_t generation) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   if (generation != generation_) return false;
   dirty_ = false;
   return true;
 }
 
 void StagedFile::MarkDirty() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   ++generation_;
   dirty_ = true;
 }
 
 Status StagedFile::SetOrigin(StageOrigin origin) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   GF_TRY_STATUS(store_.WriteMeta(id_, origin));
   origin_ = std::move(origin);
   return Status::Ok();
 }
 
 StageOrigin StagedFile::origin() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return origin_;
 }
 
@@ -301,6 +310,7 @@ Result<std::unique_ptr<StagingStore>> StagingStore::Open(StagingOptions options)
     return Sys(errno, "cannot make " + options.dir + " private (0700)");
 
   std::unique_ptr<StagingStore> store(new StagingStore(std::move(options)));
+  std::vector<Leftover> leftovers;
   DIR* d = ::opendir(store->options_.dir.c_str());
   if (!d) return Sys(errno, "cannot list " + store->options_.dir);
   while (dirent* e = ::readdir(d)) {
@@ -323,12 +333,16 @@ Result<std::unique_ptr<StagingStore>> StagingStore::Open(StagingOptions options)
       auto tab = line.find('\t');
       if (tab != std::string::npos) l.origin = {line.substr(0, tab), line.substr(tab + 1)};
     }
-    store->leftovers_.push_back(std::move(l));
+    leftovers.push_back(std::move(l));
   }
   ::closedir(d);
-  if (!store->leftovers_.empty())
-    log::Info(kLog, store->options_.dir, ": ", store->leftovers_.size(),
+  if (!leftovers.empty())
+    log::Info(kLog, store->options_.dir, ": ", leftovers.size(),
               " staged file(s) left by an earlier mount");
+  {
+    MutexLock l(store->mu_);
+    store->leftovers_ = std::move(leftovers);
+  }
   return store;
 }
 
@@ -347,9 +361,9 @@ Result<std::shared_ptr<StagedFile>> StagingStore::Acquire(uint64_t key, const st
     ::unlink(MetaPath(id).c_str());
     return Sys(err, "cannot create " + path);
   }
-  std::shared_ptr<StagedFile> f(new StagedFile(*this, key, id, fd, std::move(fill)));
-  f->origin_ = std::move(origin);
-  std::lock_guard<std::mutex> l(mu_);
+  std::shared_ptr<StagedFile> f(
+      new StagedFile(*this, key, id, fd, std::move(fill), std::move(origin), 0, false));
+  MutexLock l(mu_);
   auto [it, inserted] = files_.emplace(key, f);
   if (!inserted) {  // another thread staged the key meanwhile: use theirs, drop ours
     ::unlink(path.c_str());
@@ -360,7 +374,7 @@ Result<std::shared_ptr<StagedFile>> StagingStore::Acquire(uint64_t key, const st
 }
 
 std::shared_ptr<StagedFile> StagingStore::Find(uint64_t key) const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto it = files_.find(key);
   return it == files_.end() ? nullptr : it->second;
 }
@@ -368,7 +382,7 @@ std::shared_ptr<StagedFile> StagingStore::Find(uint64_t key) const {
 void StagingStore::Discard(uint64_t key) {
   std::shared_ptr<StagedFile> f;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto it = files_.find(key);
     if (it == files_.end()) return;
     f = std::move(it->second);
@@ -393,7 +407,7 @@ std::string StagingStore::SparePath(uint64_t n, const char* what) const {
 bool StagingStore::MakeSpare(const StagedFile& f) {
   uint64_t n;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     n = next_spare_++;
   }
   const std::string data = SparePath(n, "data"), meta = SparePath(n, "meta");
@@ -404,7 +418,7 @@ bool StagingStore::MakeSpare(const StagedFile& f) {
     ::unlink(MetaPath(f.id()).c_str());
     return true;  // nothing of f is left behind
   }
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   spares_.push_back(n);
   return true;
 }
@@ -412,7 +426,7 @@ bool StagingStore::MakeSpare(const StagedFile& f) {
 int StagingStore::TakeSpare(const std::string& id, const StageOrigin& origin) {
   uint64_t n;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if (spares_.empty()) return -1;
     n = spares_.back();
     spares_.pop_back();
@@ -438,19 +452,19 @@ int StagingStore::TakeSpare(const std::string& id, const StageOrigin& origin) {
 }
 
 std::size_t StagingStore::spares() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return spares_.size();
 }
 
 std::vector<StagingStore::Leftover> StagingStore::Leftovers() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return leftovers_;
 }
 
 Result<std::shared_ptr<StagedFile>> StagingStore::Adopt(uint64_t key, const std::string& id) {
   Leftover found;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto it = std::find_if(leftovers_.begin(), leftovers_.end(),
                            [&](const Leftover& x) { return x.id == id; });
     if (it == leftovers_.end()) return Error::Local(ENOENT, "staging: no leftover '" + id + "'");
@@ -468,17 +482,15 @@ Result<std::shared_ptr<StagedFile>> StagingStore::Adopt(uint64_t key, const std:
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   std::shared_ptr<StagedFile> f;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if (options_.write_cache_limit != 0 && used_ + size > options_.write_cache_limit) {
       ::close(fd);
       return Error::Local(ENOSPC,
                           "staging: " + found.data_path + " does not fit write_cache_limit");
     }
     used_ += size;
-    f.reset(new StagedFile(*this, key, id, fd, nullptr));
-    f->size_ = size;
-    f->dirty_ = true;  // it was never confirmed uploaded
-    f->origin_ = found.origin;
+    // Dirty: it was never confirmed uploaded.
+    f.reset(new StagedFile(*this, key, id, fd, nullptr, found.origin, size, true));
     files_.emplace(key, f);
     leftovers_.erase(std::remove_if(leftovers_.begin(), leftovers_.end(),
                                     [&](const Leftover& x) { return x.id == id; }),
@@ -488,7 +500,7 @@ Result<std::shared_ptr<StagedFile>> StagingStore::Adopt(uint64_t key, const std:
 }
 
 Status StagingStore::RemoveLeftover(const std::string& id) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   auto it = std::find_if(leftovers_.begin(), leftovers_.end(),
                          [&](const Leftover& x) { return x.id == id; });
   if (it == leftovers_.end()) return Error::Local(ENOENT, "staging: no leftover '" + id + "'");
@@ -500,12 +512,12 @@ Status StagingStore::RemoveLeftover(const std::string& id) {
 }
 
 uint64_t StagingStore::used() const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return used_;
 }
 
 Status StagingStore::Reserve(uint64_t bytes) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   const uint64_t limit = options_.write_cache_limit;
   if (limit != 0 && (bytes > limit || used_ > limit - bytes))
     return Error::Local(ENOSPC, "staging: write_cache_limit (" + std::to_string(limit) +
@@ -516,7 +528,7 @@ Status StagingStore::Reserve(uint64_t bytes) {
 }
 
 void StagingStore::Release(uint64_t bytes) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   used_ -= std::min(bytes, used_);
 }
 

@@ -52,6 +52,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+
+#include "common/mutex.h"
 #include <string>
 #include <string_view>
 #include <vector>
@@ -125,22 +127,23 @@ class StagedFile {
 
  private:
   friend class StagingStore;
-  StagedFile(StagingStore& store, uint64_t key, std::string id, int fd, FillFn fill);
-  Status FillLocked();
+  StagedFile(StagingStore& store, uint64_t key, std::string id, int fd, FillFn fill,
+             StageOrigin origin, uint64_t size, bool dirty);
+  Status FillLocked() REQUIRES(mu_);
   // Makes room for the file growing to `new_size`: limits, reservation, disk allocation.
-  Status GrowLocked(uint64_t new_size);
+  Status GrowLocked(uint64_t new_size) REQUIRES(mu_);
 
   StagingStore& store_;
   const uint64_t key_;
   const std::string id_;
   const int fd_;
 
-  mutable std::mutex mu_;  // taken BEFORE StagingStore::mu_; guards everything below
-  FillFn fill_;            // set while unfilled
-  uint64_t size_ = 0;      // logical size == bytes reserved in the store
-  uint64_t generation_ = 0;
-  bool dirty_ = false;
-  StageOrigin origin_;
+  mutable Mutex mu_;  // taken BEFORE StagingStore::mu_; guards everything below
+  FillFn fill_ GUARDED_BY(mu_);        // set while unfilled
+  uint64_t size_ GUARDED_BY(mu_) = 0;  // logical size == bytes reserved in the store
+  uint64_t generation_ GUARDED_BY(mu_) = 0;
+  bool dirty_ GUARDED_BY(mu_) = false;
+  StageOrigin origin_ GUARDED_BY(mu_);
 };
 
 // The store must outlive every StagedFile it handed out (the filesystem owns both).
@@ -195,12 +198,14 @@ class StagingStore {
 
   const StagingOptions options_;
 
-  mutable std::mutex mu_;  // taken AFTER any StagedFile::mu_; guards files_, used_, leftovers_
-  std::vector<Leftover> leftovers_;
-  std::map<uint64_t, std::shared_ptr<StagedFile>> files_;
-  uint64_t used_ = 0;
-  std::vector<uint64_t> spares_;  // numbers of spare pairs on disk
-  uint64_t next_spare_ = 0;
+  // Taken AFTER any StagedFile::mu_ (a StagedFile calls into the store while holding its own;
+  // ACQUIRED_AFTER cannot name another object's member, so this order is stated, not checked).
+  mutable Mutex mu_;  // guards everything below
+  std::vector<Leftover> leftovers_ GUARDED_BY(mu_);
+  std::map<uint64_t, std::shared_ptr<StagedFile>> files_ GUARDED_BY(mu_);
+  uint64_t used_ GUARDED_BY(mu_) = 0;
+  std::vector<uint64_t> spares_ GUARDED_BY(mu_);  // numbers of spare pairs on disk
+  uint64_t next_spare_ GUARDED_BY(mu_) = 0;
 };
 
 // True for ids the store accepts: 1-64 characters of [A-Za-z0-9_-] (they become file names).

@@ -74,12 +74,12 @@ std::string Uploader::Https(const UploadRequest& r, const std::string& path) con
 }
 
 bool Uploader::RefusesReplace(const std::string& collection) const {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   return refuses_replace_.count(collection) > 0;
 }
 
 void Uploader::NoteRefusesReplace(const std::string& collection) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   if (refuses_replace_.insert(collection).second)
     log::Info(kLog, "collection ", collection,
               ": rename does not replace an existing file; replacing by delete, then rename "

@@ -39,6 +39,8 @@
 #include <ctime>
 #include <functional>
 #include <mutex>
+
+#include "common/mutex.h"
 #include <optional>
 #include <set>
 #include <string>
@@ -128,8 +130,8 @@ class Uploader {
   api::TransferApi& transfer_;
   api::DataApi& data_;
   const UploaderOptions options_;
-  mutable std::mutex mu_;  // leaf; guards refuses_replace_
-  std::set<std::string> refuses_replace_;
+  mutable Mutex mu_;  // leaf; guards refuses_replace_
+  std::set<std::string> refuses_replace_ GUARDED_BY(mu_);
 };
 
 }  // namespace gf::fs::write

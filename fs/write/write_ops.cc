@@ -80,7 +80,7 @@ void WriteOps::Opened(uint64_t fh) {
   auto h = handles_.File(fh);
   auto* w = h ? std::get_if<WriteHandle>(&h->as) : nullptr;
   if (!w || !h->inode->collection) return;
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   InodeState& st = inodes_[h->inode->ino];
   if (st.handles == 0 && !st.staged) {  // a fresh state: where the inode's bytes go
     st = InodeState{};
@@ -94,7 +94,7 @@ void WriteOps::Opened(uint64_t fh) {
 }
 
 Result<write::StagingStore*> WriteOps::Store() {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   if (store_) return store_.get();
   if (options_.staging_dir.empty())
     return Error::NotSupported("no cache_dir is configured for staging written files");
@@ -144,7 +144,7 @@ Result<std::shared_ptr<write::StagedFile>> WriteOps::Staged(FileHandle& h, Write
   bool fill = false;
   Location at;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto it = inodes_.find(ino);
     if (it == inodes_.end()) return Error::Local(EBADF, "not open for writing");
     if (it->second.staged) return it->second.staged;
@@ -158,7 +158,7 @@ Result<std::shared_ptr<write::StagedFile>> WriteOps::Staged(FileHandle& h, Write
   auto staged = (*store)->Acquire(ino, NewId(), write::StageOrigin{at.collection, at.path},
                                   fill ? FillFrom(h.inode, at) : nullptr);
   if (!staged.ok()) return staged.error();
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   InodeState& st = inodes_[ino];
   if (!st.staged) st.staged = *staged;
   return st.staged;
@@ -206,7 +206,7 @@ Result<size_t> WriteOps::Write(FileHandle& h, uint64_t offset, std::string_view 
 std::optional<Result<ReadData>> WriteOps::Read(FileHandle& h, uint64_t offset, uint64_t size) {
   std::shared_ptr<write::StagedFile> staged;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto it = inodes_.find(h.inode->ino);
     if (it != inodes_.end()) staged = it->second.staged;
   }
@@ -233,7 +233,7 @@ std::optional<Result<ReadData>> WriteOps::Read(FileHandle& h, uint64_t offset, u
 std::optional<uint64_t> WriteOps::StagedSize(Ino ino) {
   std::shared_ptr<write::StagedFile> staged;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto it = inodes_.find(ino);
     if (it == inodes_.end() || !it->second.staged || it->second.removed) return std::nullopt;
     staged = it->second.staged;
@@ -250,7 +250,7 @@ std::optional<Status> WriteOps::SetAttr(const InodePtr& in, std::optional<uint64
   uint64_t any_fh = 0;
   const std::string key = in->collection ? in->collection->id + "\n" + sb_.Path(*in) : "";
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto it = inodes_.find(in->ino);
     if (!size && metadata && !key.empty() && written_.count(key)) return Status::Ok();
     if (it == inodes_.end() || it->second.handles == 0) return std::nullopt;
@@ -292,8 +292,9 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
   std::shared_ptr<write::StagedFile> staged;
   InodeState snapshot;
   {
-    std::unique_lock<std::mutex> l(mu_);
-    upload_ended_.wait(l, [&] {
+    UniqueLock l(mu_);
+    upload_ended_.wait(l.native(), [&] {
+      mu_.AssertHeld();
       auto it = inodes_.find(ino);
       return it == inodes_.end() || !it->second.uploading;
     });
@@ -330,7 +331,7 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     sb_.AfterUpload(c, snapshot.at.path, state.size, out->last_modified);
   }
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     InodeState& st = inodes_[ino];
     st.uploading = false;
     if (result.ok()) {
@@ -400,7 +401,7 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
   bool last = false, removed = false;
   Location at;
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto it = inodes_.find(h.inode->ino);
     if (it == inodes_.end()) return staged;
     InodeState& st = it->second;
@@ -422,7 +423,7 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
   if (!last || !file) return staged || removed;
   if (removed || !file->state().dirty) {
     file.reset();  // held by nobody now: the store can reuse its files
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     if (store_) store_->Discard(h.inode->ino);
   } else {
     log::Warn("fs", "close: ", Where(at),
@@ -441,13 +442,16 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
 bool WriteOps::MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Collection& c) {
   const Ino ino = h.inode->ino;
   {
-    std::unique_lock<std::mutex> l(mu_);
+    UniqueLock l(mu_);
     auto it = inodes_.find(ino);
     if (it != inodes_.end() && it->second.removed) {  // unlinked first: nothing remote to make
       if (--it->second.handles <= 0 && !it->second.uploading) inodes_.erase(it);
       return true;
     }
-    upload_ended_.wait(l, [&] { return !inodes_.count(ino) || !inodes_[ino].uploading; });
+    upload_ended_.wait(l.native(), [&] {
+      mu_.AssertHeld();
+      return !inodes_.count(ino) || !inodes_[ino].uploading;
+    });
     InodeState& st = inodes_[ino];
     if (st.staged) {  // another handle wrote: its upload owns the name, not an empty file
       --st.handles;
@@ -467,7 +471,7 @@ bool WriteOps::MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Colle
   else if (dropped)
     sb_.InvalidatePath(w.dst.collection, w.dst.path);
   {
-    std::lock_guard<std::mutex> l(mu_);
+    MutexLock l(mu_);
     auto it = inodes_.find(ino);
     if (it != inodes_.end()) {
       InodeState& st = it->second;
@@ -490,7 +494,7 @@ void WriteOps::NoteMadeLocked(const Location& at) {
 }
 
 void WriteOps::MadeDirectory(const Location& at) {
-  std::lock_guard<std::mutex> l(mu_);
+  MutexLock l(mu_);
   NoteMadeLocked(at);
 }
 
@@ -500,12 +504,15 @@ bool WriteOps::RemoveLocalOnly(const Location& loc) {
   Ino ino = 0;
   uint64_t placeholder_fh = 0;
   {
-    std::unique_lock<std::mutex> l(mu_);
+    UniqueLock l(mu_);
     for (auto& [i, st] : inodes_)
       if (st.at == loc && !st.removed) ino = i;
     if (ino == 0) return false;
     if (inodes_[ino].uploading) {
-      upload_ended_.wait(l, [&] { return !inodes_.count(ino) || !inodes_[ino].uploading; });
+      upload_ended_.wait(l.native(), [&] {
+      mu_.AssertHeld();
+      return !inodes_.count(ino) || !inodes_[ino].uploading;
+    });
       return false;
     }
     InodeState& st = inodes_[ino];

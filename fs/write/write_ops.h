@@ -31,6 +31,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+
+#include "common/mutex.h"
 #include <optional>
 #include <set>
 #include <string>
@@ -120,18 +122,18 @@ class WriteOps {
   const FsOptions& options_;
   write::Uploader uploader_;
 
-  std::mutex mu_;  // leaf (see the header comment): guards everything below
+  Mutex mu_;  // leaf (see the header comment): guards everything below
   std::condition_variable upload_ended_;
-  std::unique_ptr<write::StagingStore> store_;
-  std::map<Ino, InodeState> inodes_;
+  std::unique_ptr<write::StagingStore> store_ GUARDED_BY(mu_);
+  std::map<Ino, InodeState> inodes_ GUARDED_BY(mu_);
   // Names this mount uploaded or made (mkdir): `cp -p`, `tar x`, `unzip` and `rsync -a` set
   // mode, owner and times right after close (of a directory: after its last entry), and that
   // is accepted (not applied). Keyed by "<collection>\n<path>" (an inode number may change
   // when the name is looked up again). Bounded: cleared when it reaches kMaxWritten.
   static constexpr size_t kMaxWritten = 100000;
-  std::set<std::string> written_;
-  void NoteMadeLocked(const Location& at);
-  uint64_t next_id_ = 0;
+  std::set<std::string> written_ GUARDED_BY(mu_);
+  void NoteMadeLocked(const Location& at) REQUIRES(mu_);
+  uint64_t next_id_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gf::fs
