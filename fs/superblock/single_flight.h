@@ -20,6 +20,7 @@
 
 #include "common/cancel.h"
 #include "common/error.h"
+#include "common/mutex.h"
 #include "common/result.h"
 
 namespace gf::fs {
@@ -46,17 +47,18 @@ class SingleFlight {
   // Callers currently waiting for another caller's result (for tests and status).
   int waiting() const { return waiting_.load(); }
 
-  bool InFlight(const Key& key) const {
-    std::lock_guard<std::mutex> l(mu_);
+  bool InFlight(const Key& key) const EXCLUDES(mu_) {
+    MutexLock l(mu_);
     return calls_.count(key) != 0;
   }
 
  private:
-  Result<Value> DoOnce(const Key& key, const std::function<Result<Value>()>& fn, bool* joined) {
+  Result<Value> DoOnce(const Key& key, const std::function<Result<Value>()>& fn, bool* joined)
+      EXCLUDES(mu_) {
     std::shared_ptr<Call> call;
     bool leader = false;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(mu_);
       auto it = calls_.find(key);
       if (it == calls_.end()) {
         call = std::make_shared<Call>();
@@ -69,18 +71,21 @@ class SingleFlight {
     if (joined) *joined = !leader;
     if (!leader) {
       ++waiting_;
-      std::unique_lock<std::mutex> l(call->mu);
-      call->cv.wait(l, [&] { return call->result.has_value(); });
+      UniqueLock l(call->mu);
+      call->cv.wait(l.native(), [&] {
+        call->mu.AssertHeld();
+        return call->result.has_value();
+      });
       --waiting_;
       return *call->result;
     }
     Result<Value> r = fn();
     {
-      std::lock_guard<std::mutex> l(mu_);
+      MutexLock l(mu_);
       calls_.erase(key);
     }
     {
-      std::lock_guard<std::mutex> l(call->mu);
+      MutexLock l(call->mu);
       call->result.emplace(r);
     }
     call->cv.notify_all();
@@ -88,12 +93,12 @@ class SingleFlight {
   }
 
   struct Call {
-    std::mutex mu;
+    Mutex mu;  // leaf lock, taken without mu_: guards result
     std::condition_variable cv;
-    std::optional<Result<Value>> result;
+    std::optional<Result<Value>> result GUARDED_BY(mu);
   };
-  mutable std::mutex mu_;  // leaf lock: guards calls_
-  std::map<Key, std::shared_ptr<Call>> calls_;
+  mutable Mutex mu_;  // leaf lock: guards calls_
+  std::map<Key, std::shared_ptr<Call>> calls_ GUARDED_BY(mu_);
   std::atomic<int> waiting_{0};
 };
 

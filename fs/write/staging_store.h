@@ -53,10 +53,10 @@
 #include <memory>
 #include <mutex>
 
-#include "common/mutex.h"
 #include <string>
 #include <string_view>
 #include <vector>
+#include "common/mutex.h"
 
 #include "common/result.h"
 
@@ -138,7 +138,7 @@ class StagedFile {
   const std::string id_;
   const int fd_;
 
-  mutable Mutex mu_;  // taken BEFORE StagingStore::mu_; guards everything below
+  mutable Mutex mu_;                   // taken BEFORE StagingStore::mu_; guards everything below
   FillFn fill_ GUARDED_BY(mu_);        // set while unfilled
   uint64_t size_ GUARDED_BY(mu_) = 0;  // logical size == bytes reserved in the store
   uint64_t generation_ GUARDED_BY(mu_) = 0;

@@ -40,11 +40,11 @@
 #include <functional>
 #include <mutex>
 
-#include "common/mutex.h"
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include "common/mutex.h"
 
 #include "api/transfer_api.h"
 

@@ -510,9 +510,9 @@ bool WriteOps::RemoveLocalOnly(const Location& loc) {
     if (ino == 0) return false;
     if (inodes_[ino].uploading) {
       upload_ended_.wait(l.native(), [&] {
-      mu_.AssertHeld();
-      return !inodes_.count(ino) || !inodes_[ino].uploading;
-    });
+        mu_.AssertHeld();
+        return !inodes_.count(ino) || !inodes_[ino].uploading;
+      });
       return false;
     }
     InodeState& st = inodes_[ino];

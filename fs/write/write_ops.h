@@ -32,11 +32,11 @@
 #include <memory>
 #include <mutex>
 
-#include "common/mutex.h"
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include "common/mutex.h"
 
 #include "common/result.h"
 #include "fs/handles.h"
