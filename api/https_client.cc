@@ -296,13 +296,12 @@ Status HttpsClient::Put(const CollectionRef& c, const std::string& path, const U
   o.resource_server = c.id;
   o.context = "put " + c.id + ":" + path + " (" + std::to_string(body.size) + " bytes)";
   o.cancel = cancel;
-  // Not idempotent for the executor: a failed PUT may have left a partial file, and resending
-  // gigabytes is the caller's decision (see docs/WRITES.md). Only failures that prove nothing
-  // reached the server are retried here. An empty body is the exception: it cannot be left
-  // partial and costs nothing to send again, and sending it twice has the effect of once (an
-  // empty file), so a reset or an empty reply does not lose a `touch` or a `cp` of an empty
-  // file.
-  o.idempotent = body.size == 0;
+  // Idempotent in effect: every attempt re-reads the body from the file (pread from offset 0)
+  // and a PUT replaces whatever an earlier, cut attempt left at the name; sending the same bytes
+  // twice makes the same file. So a reset, a timeout, a 5xx or the transient 404 is retried like
+  // a GET, within the retry budget. The budget is time since the first attempt, so an upload
+  // that fails after a long transfer is not sent again: the caller reports it (docs/WRITES.md).
+  o.idempotent = true;
   o.before_attempt = [&body](http::Request&) {
     if (body.progress) body.progress->store(0);
   };

@@ -261,18 +261,31 @@ class WriteTests(MountTestCase):
             self.sim.clear_faults()
         self.assertFalse(os.path.exists(self.b("denied.txt")))
 
-    def test_reset_mid_put_is_eio_and_leaves_nothing_partial(self):
+    def test_a_reset_mid_put_is_sent_again(self):
         self.seed("reset.txt", b"keep me\n")
-        self.sim.fault("https_put", "reset_upload", count=-1)
+        data = os.urandom(256 << 10)
+        self.sim.fault("https_put", "reset_upload", count=1)
         try:
-            f = open(self.m("reset.txt"), "wb")
-            f.write(os.urandom(256 << 10))
-            with self.assertRaises(OSError) as cm:
-                f.close()
-            self.assertEqual(cm.exception.errno, errno.EIO)
+            with open(self.m("reset.txt"), "wb") as f:
+                f.write(data)  # close(2) returns the upload's result: it was retried
         finally:
             self.sim.clear_faults()
-        self.assertEqual(self.truth("reset.txt"), b"keep me\n")  # replaced only through a temp
+        self.assertEqual(self.truth("reset.txt"), data)
+
+    def test_resets_past_the_budget_fail_close_and_leave_nothing_partial(self):
+        self.seed("resets.txt", b"keep me\n")
+        with Mount(self.env, "-o", "retry_budget_seconds=2") as m:
+            self.sim.fault("https_put", "reset_upload", count=-1)
+            try:
+                f = open(os.path.join(m.path, TUTORIAL, "w", "resets.txt"), "wb")
+                f.write(os.urandom(256 << 10))
+                with self.assertRaises(OSError) as cm:
+                    f.close()
+                # The retry budget ran out: ETIMEDOUT (EIO when an attempt failed otherwise).
+                self.assertIn(cm.exception.errno, (errno.ETIMEDOUT, errno.EIO))
+            finally:
+                self.sim.clear_faults()
+        self.assertEqual(self.truth("resets.txt"), b"keep me\n")  # replaced only through a temp
 
 
 class LimitTests(MountTestCase):
