@@ -324,9 +324,9 @@ TEST_CASE("spares: a discarded file nobody holds is reused, empty, under the nex
   }
   for (uint64_t k = 10; k < 10 + StagingStore::kMaxSpares + 3; ++k) store->Discard(k);
   CHECK(store->spares() == StagingStore::kMaxSpares);
-  store.reset();
-  b.reset();
+  b.reset();  // staged files go before their store (as in WriteOps: they call into it)
   c.reset();
+  store.reset();
   auto again = OpenStore(dir);
   REQUIRE(again->Leftovers().size() == 1);  // c: never discarded
   CHECK(again->Leftovers()[0].id == "c");
