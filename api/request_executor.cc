@@ -77,8 +77,8 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
     Error err;
     std::optional<Millis> retry_after;
     bool idempotent = o.idempotent;
-    bool sent_it = false;  // the request left this process (its effect may be ambiguous)
-    std::string sent_token;
+    bool sent_it = false;       // the request left this process (its effect may be ambiguous)
+    std::string refused_token;  // the token a 401 refused (what a refresh replaces)
     if (auto token = tokens_.AccessToken(o.resource_server); !token.ok()) {
       err = std::move(token).error();
       // Nothing was sent: waiting for the token service is safe for any call. Only failures
@@ -89,7 +89,6 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
       SetHeader(request.headers, "Authorization", "Bearer " + *token);
       auto sent = transport_.Send(request);
       sent_it = true;
-      sent_token = *token;
       if (sent.ok()) {
         http::Response& resp = *sent;
         bool accepted =
@@ -101,11 +100,13 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
         } else {
           err = ParseApiError(resp.status, resp.body);
           retry_after = ParseRetryAfter(resp.Header("retry-after"));
-          if (resp.status == 401 && state.refreshed && *token != refreshed_from &&
-              refreshes < kMaxRefreshes &&
-              err.code.find("AuthenticationFailed") != std::string::npos) {
-            log::Info("api", o.context, ": the refreshed token was refused too");
-            state.refreshed = false;
+          if (resp.status == 401) {
+            refused_token = *token;
+            if (state.refreshed && refused_token != refreshed_from && refreshes < kMaxRefreshes &&
+                err.code.find("AuthenticationFailed") != std::string::npos) {
+              log::Info("api", o.context, ": the refreshed token was refused too");
+              state.refreshed = false;
+            }
           }
         }
       } else {
@@ -120,7 +121,7 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
       log::Info("api", o.context, ": 401, refreshing the token and retrying");
       Status s = tokens_.ForceRefresh(o.resource_server);
       ++refreshes;
-      refreshed_from = sent_token;
+      refreshed_from = refused_token;
       if (s.ok()) {
         state.refreshed = true;
         continue;

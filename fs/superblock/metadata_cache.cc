@@ -56,6 +56,16 @@ std::shared_ptr<Listing> Listing::With(std::string_view name, const Meta& meta) 
   return out;
 }
 
+std::shared_ptr<Listing> Listing::Without(std::string_view name) const {
+  auto out = std::make_shared<Listing>();
+  out->names = names;
+  out->fetched = fetched;
+  out->items.reserve(items.size());
+  for (const Item& i : items)
+    if (Name(i) != name) out->items.push_back(i);
+  return out;
+}
+
 namespace {
 // Big transient arrays (a listing's FileEntry vector, a readdir handle's snapshot: megabytes
 // per 100k entries) must go back to the OS when freed. glibc serves blocks above its mmap
@@ -160,22 +170,9 @@ void MetadataCache::EraseName(const std::string& key, std::string_view name) {
     old = it->second.listing;
   }
   if (!old->Find(name)) return;
-  // The copy is made outside mu_ (a big directory's listing is megabytes).
-  auto copy = std::make_shared<Listing>();
-  copy->names = old->names;  // the removed name's bytes stay, unreferenced
-  copy->fetched = old->fetched;
-  copy->items.reserve(old->items.size() - 1);
-  for (const Listing::Item& i : old->items)
-    if (old->Name(i) != name) copy->items.push_back(i);
-  MutexLock l(mu_);
-  auto it = slots_.find(key);
-  if (it == slots_.end()) return;
-  if (it->second.listing != old) {  // replaced meanwhile, perhaps by one fetched before the
-    EraseLocked(it);                // delete: the next reader lists again
-    return;
-  }
-  entries_ -= old->size() - copy->size();
-  it->second.listing = std::move(copy);
+  // The copy is made outside mu_ (a big directory's listing is megabytes). Replaced meanwhile,
+  // perhaps by a listing fetched before the delete: drop it, the next reader lists again.
+  if (!Replace(key, old, old->Without(name))) Erase(key);
 }
 
 std::size_t MetadataCache::ErasePrefix(const std::string& prefix) {

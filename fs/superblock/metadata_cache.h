@@ -49,6 +49,8 @@ struct Listing {
   std::size_t size() const { return items.size(); }
   // A sealed copy with `name` added, or with its entry's Meta replaced (same `fetched`).
   std::shared_ptr<Listing> With(std::string_view name, const Meta& meta) const;
+  // A sealed copy without `name`'s entry (its bytes stay in `names`, unreferenced).
+  std::shared_ptr<Listing> Without(std::string_view name) const;
 };
 static_assert(sizeof(Listing::Item) == 8 + sizeof(Meta), "Item: 8 bytes + Meta");
 

@@ -63,7 +63,6 @@ class FakeTransport : public http::Transport {
 
   std::vector<RecordedRequest> requests() const;
   std::size_t request_count() const;
-  std::size_t count() const { return request_count(); }
   std::size_t pending() const;  // scripted answers not consumed yet
 
  private:

@@ -560,7 +560,7 @@ TEST_CASE("LoginFlowStarter: the URL carries the requirement; Deny at the loopba
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().auth == AuthFailure::kFlowFailed);
   CHECK_THAT(s.error().message, Catch::Contains("access_denied"));
-  CHECK(http.count() == 0);  // nothing was exchanged
+  CHECK(http.request_count() == 0);  // nothing was exchanged
 }
 
 TEST_CASE("LoginFlowStarter: Cancel from another thread ends Wait", "[broker][login]") {

@@ -140,5 +140,5 @@ TEST_CASE("A cancelled login returns without tokens", "[login]") {
   auto r = (*flow)->Wait();
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().auth == AuthFailure::kFlowFailed);
-  CHECK(auth.transport.count() == 0);
+  CHECK(auth.transport.request_count() == 0);
 }

@@ -68,7 +68,7 @@ TEST_CASE("invalid_grant at 400 or 401 means log in again", "[oauth]") {
     CHECK(r.error().kind == ErrorKind::kAuth);
     CHECK(r.error().auth == AuthFailure::kLoginAgain);
     CHECK(r.error().message.find("globus-fuse login") != std::string::npos);
-    CHECK(t.count() == 1);  // never retried
+    CHECK(t.request_count() == 1);  // never retried
     CHECK(FormField(t.requests()[0].body, "grant_type") == "refresh_token");
     CHECK(FormField(t.requests()[0].body, "refresh_token") == "rt");
   }
@@ -166,5 +166,5 @@ TEST_CASE("A refused authorization code is a failed login, not a revoked one", "
   CHECK(r.error().auth == AuthFailure::kFlowFailed);
   CHECK(r.error().message.find("did not accept the authorization code") != std::string::npos);
   CHECK(r.error().message.find("revoked") == std::string::npos);
-  CHECK(t.count() == 1);
+  CHECK(t.request_count() == 1);
 }

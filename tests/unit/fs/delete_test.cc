@@ -9,6 +9,8 @@
 #include <fcntl.h>
 
 #include <catch2/catch.hpp>
+
+#include <functional>
 #include <string>
 #include <thread>
 
@@ -46,6 +48,33 @@ struct DeleteWorld : World {
           op.state != OpState::kFailed)
         ++n;
     return n;
+  }
+  // /t with `dirs` subdirectories s0.. of `files` files f0.. each.
+  void AddTree(int dirs, int files) {
+    remote.AddDir(kTut, "/t");
+    for (int s = 0; s < dirs; ++s) {
+      remote.AddDir(kTut, "/t/s" + std::to_string(s));
+      for (int i = 0; i < files; ++i)
+        remote.AddFile(kTut, "/t/s" + std::to_string(s) + "/f" + std::to_string(i), "x");
+    }
+  }
+  // What `rm -r t` sends: depth first, files first, each directory once it is empty (checked
+  // empty through a listing); `after_dir` runs after each subdirectory's rmdir.
+  void RemoveTree(int dirs, int files, const std::function<void()>& after_dir = {}) {
+    Ino top = Dir(kTutName);
+    Ino t = Dir(std::string(kTutName) + "/t");
+    for (int s = 0; s < dirs; ++s) {
+      const std::string sub = "s" + std::to_string(s);
+      Ino si = Dir(std::string(kTutName) + "/t/" + sub);
+      REQUIRE(List(si).ok());
+      for (int i = 0; i < files; ++i) REQUIRE(fs->Unlink(si, "f" + std::to_string(i)).ok());
+      auto left = List(si);
+      REQUIRE(left.ok());
+      CHECK(left->empty());
+      REQUIRE(fs->Rmdir(t, sub).ok());
+      if (after_dir) after_dir();
+    }
+    REQUIRE(fs->Rmdir(top, "t").ok());
   }
 };
 
@@ -108,29 +137,12 @@ TEST_CASE("rmdir: ENOTEMPTY before anything is queued; kinds and virtual entries
 
 TEST_CASE("rm -r of a 1000-file tree becomes two delete tasks", "[fs][delete]") {
   DeleteWorld w;
-  w.remote.AddDir(kTut, "/t");
-  for (int s = 0; s < 10; ++s) {
-    w.remote.AddDir(kTut, "/t/s" + std::to_string(s));
-    for (int i = 0; i < 100; ++i)
-      w.remote.AddFile(kTut, "/t/s" + std::to_string(s) + "/f" + std::to_string(i), "x");
-  }
-  Ino top = w.Dir(kTutName);
-  Ino t = w.Dir(std::string(kTutName) + "/t");
-  // rm -r: depth first, files first, each directory once it is empty.
-  for (int s = 0; s < 10; ++s) {
-    const std::string sub = "s" + std::to_string(s);
-    Ino si = w.Dir(std::string(kTutName) + "/t/" + sub);
-    REQUIRE(w.List(si).ok());
-    for (int i = 0; i < 100; ++i) REQUIRE(w.fs->Unlink(si, "f" + std::to_string(i)).ok());
-    auto left = w.List(si);
-    REQUIRE(left.ok());
-    CHECK(left->empty());
-    REQUIRE(w.fs->Rmdir(t, sub).ok());
+  w.AddTree(10, 100);
+  w.RemoveTree(10, 100, [&] {
     // Each directory takes rm a while: the directories' group alone would look idle.
     w.clock.Advance(std::chrono::milliseconds(300));
     w.engine->RunOnce();
-  }
-  REQUIRE(w.fs->Rmdir(top, "t").ok());
+  });
   CHECK(w.remote.Calls("submit_delete") == 0);
   w.Drive();
   CHECK(w.remote.Calls("submit_delete") == 2);
@@ -375,26 +387,9 @@ TEST_CASE("https: directories, symlinks and collections without HTTPS still use 
 TEST_CASE("https: rm -r of a tree: the first files by DELETE, then a burst of tasks",
           "[fs][delete][https]") {
   HttpsDeleteWorld w;
-  w.remote.AddDir(kTut, "/t");
-  for (int s = 0; s < 3; ++s) {
-    w.remote.AddDir(kTut, "/t/s" + std::to_string(s));
-    for (int i = 0; i < 10; ++i)
-      w.remote.AddFile(kTut, "/t/s" + std::to_string(s) + "/f" + std::to_string(i), "x");
-  }
-  Ino top = w.Dir(kTutName);
-  Ino t = w.Dir(std::string(kTutName) + "/t");
-  REQUIRE(w.List(t).ok());
-  for (int s = 0; s < 3; ++s) {
-    const std::string sub = "s" + std::to_string(s);
-    Ino si = w.Dir(std::string(kTutName) + "/t/" + sub);
-    REQUIRE(w.List(si).ok());
-    for (int i = 0; i < 10; ++i) REQUIRE(w.fs->Unlink(si, "f" + std::to_string(i)).ok());
-    auto left = w.List(si);
-    REQUIRE(left.ok());
-    CHECK(left->empty());
-    REQUIRE(w.fs->Rmdir(t, sub).ok());
-  }
-  REQUIRE(w.fs->Rmdir(top, "t").ok());
+  w.AddTree(3, 10);
+  REQUIRE(w.List(w.Dir(std::string(kTutName) + "/t")).ok());
+  w.RemoveTree(3, 10);
   // One process, no pause: after kBurstFiles DELETEs its files are remove ops (the burst rule).
   CHECK(w.remote.Calls("delete") == DeleteOps::kBurstFiles);
   w.Drive();
