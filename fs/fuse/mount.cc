@@ -9,11 +9,11 @@
 #include <cstdarg>
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
 #include "common/log.h"
+#include "common/mutex.h"
 #include "fs/fuse/fuse_adapter.h"
 #include "fs/fuse/kernel_notifier.h"
 
@@ -27,8 +27,8 @@ struct SessionDeleter {
 // libfuse's own messages. While the session is being set up they are only kept (the error we
 // return says the same thing in one line, instead of libfuse's line plus ours); afterwards they
 // go to the log.
-std::mutex g_fuse_log_mu;
-std::string g_fuse_last;  // guarded by g_fuse_log_mu
+Mutex g_fuse_log_mu;  // a leaf
+std::string g_fuse_last GUARDED_BY(g_fuse_log_mu);
 std::atomic<bool> g_fuse_setup{false};
 
 // libfuse may print one line in several calls: keep the raw text, use its last line.
@@ -44,7 +44,7 @@ void FuseLog(enum fuse_log_level level, const char* fmt, va_list ap) {
   char buf[1024];
   std::vsnprintf(buf, sizeof buf, fmt, ap);
   if (g_fuse_setup.load()) {
-    std::lock_guard<std::mutex> l(g_fuse_log_mu);
+    MutexLock l(g_fuse_log_mu);
     g_fuse_last += buf;
     return;
   }
@@ -96,7 +96,7 @@ class StderrCapture {
 
 // The last libfuse message of the setup, as " (message)", or "".
 std::string TakeFuseMessage() {
-  std::lock_guard<std::mutex> l(g_fuse_log_mu);
+  MutexLock l(g_fuse_log_mu);
   std::string m = LastLine(g_fuse_last);
   g_fuse_last.clear();
   return m.empty() ? "" : " (" + m + ")";

@@ -53,18 +53,21 @@ std::string ReadData::ToString() const {
 
 // ---- FileReader ----
 
+// A range of the file being fetched or fetched. off/len/budget are fixed at issue; the other
+// fields are guarded by Shared::mu (see reader.h), except `data`, which the fetching thread
+// fills without the lock until `done` and which is then fixed while pinned, and `cancel`.
 struct FileReader::Part {
   uint64_t off = 0, len = 0;
-  std::string data;   // written by the fetching thread only until `done`; fixed while pinned
-  bool done = false;  // guarded by Shared::mu
+  std::string data;
+  bool done = false;
   std::optional<Error> error;
   api::RangeResult meta;
   std::atomic<bool> cancel{false};
   MemoryBudget* budget = nullptr;
-  uint64_t reserved = 0;  // guarded by Shared::mu
-  uint64_t consumed = 0;  // bytes handed out to readers, guarded by Shared::mu
-  int pins = 0;           // ReadData pieces viewing `data`, guarded by Shared::mu
-  bool let_go = false;    // the reader is done with it (see LetGoLocked), guarded by Shared::mu
+  uint64_t reserved = 0;
+  uint64_t consumed = 0;  // bytes handed out to readers
+  int pins = 0;           // ReadData pieces viewing `data`
+  bool let_go = false;    // the reader is done with it (see LetGoLocked)
   void Unreserve() {
     if (budget && reserved) budget->Release(reserved);
     reserved = 0;
@@ -72,53 +75,40 @@ struct FileReader::Part {
   ~Part() { Unreserve(); }
 };
 
-struct FileReader::Shared {
-  std::mutex mu;  // guards the reader's state and every Part::done/error/meta/reserved/pins
-  std::condition_variable cv;
-  int in_flight = 0;  // parts issued and not yet done
-  // Buffers of parts let go, kept for the next parts: a fresh 8 MiB buffer costs 2048 page
-  // faults, which showed in the profile of `cat`. Spare capacity counts in the MemoryBudget
-  // (a buffer is only kept if the budget has room), so the bound stays honest.
-  MemoryBudget* budget = nullptr;
-  std::vector<std::string> spare;
-  bool closed = false;                         // the FileReader is gone: keep no spare buffers
-  static constexpr std::size_t kMaxSpare = 8;  // a full window of parts (128 MiB / 16 MiB)
-  std::string TakeBuffer(uint64_t len) {       // with mu held
-    std::string b;
-    if (!spare.empty()) {
-      b = std::move(spare.back());
-      spare.pop_back();
-      budget->Release(b.capacity());
-      b.clear();
-    }
-    b.reserve(len);
-    return b;
+std::string FileReader::Shared::TakeBuffer(uint64_t len) {
+  std::string b;
+  if (!spare.empty()) {
+    b = std::move(spare.back());
+    spare.pop_back();
+    budget->Release(b.capacity());
+    b.clear();
   }
-  void Recycle(std::string&& b) {  // with mu held
-    if (!closed && spare.size() < kMaxSpare && b.capacity() >= (64u << 10) &&
-        budget->TryReserve(b.capacity()))
-      spare.push_back(std::move(b));
-  }
-  // With mu held: the reader is done with `p` (delivered, dropped, failed, or a detached part
-  // after its read). A cancelled part still in flight stops counting at once. Its reservation
-  // and buffer are given up now, or when the last ReadData viewing it lets go (Pin).
-  void LetGoLocked(const std::shared_ptr<Part>& p) {
-    p->let_go = true;
-    if (p->pins == 0) RetireLocked(p);
-  }
-  void RetireLocked(const std::shared_ptr<Part>& p) {
-    p->Unreserve();
-    // References are only taken under mu: if the caller's is the only one, nobody reads (or
-    // views) its bytes again.
-    if (p->done && p.use_count() == 1) Recycle(std::move(p->data));
-  }
-  ~Shared() {
-    for (auto& b : spare) budget->Release(b.capacity());
-  }
-  Remote* remote = nullptr;
-  api::CollectionRef collection;
-  std::string path;
-};
+  b.reserve(len);
+  return b;
+}
+
+void FileReader::Shared::Recycle(std::string&& b) {
+  if (!closed && spare.size() < kMaxSpare && b.capacity() >= (64u << 10) &&
+      budget->TryReserve(b.capacity()))
+    spare.push_back(std::move(b));
+}
+
+void FileReader::Shared::LetGoLocked(const std::shared_ptr<Part>& p) {
+  p->let_go = true;
+  if (p->pins == 0) RetireLocked(p);
+}
+
+void FileReader::Shared::RetireLocked(const std::shared_ptr<Part>& p) {
+  p->Unreserve();
+  // References are only taken under mu: if the caller's is the only one, nobody reads (or
+  // views) its bytes again.
+  if (p->done && p.use_count() == 1) Recycle(std::move(p->data));
+}
+
+// Runs when the last of the reader and its workers lets go: nobody else can hold mu.
+FileReader::Shared::~Shared() NO_THREAD_SAFETY_ANALYSIS {
+  for (auto& b : spare) budget->Release(b.capacity());
+}
 
 // Keeps a part's bytes (and their reservation) for a ReadData piece: see Part::pins. Made with
 // mu held (in Read); the destructor takes mu itself, so it must never run with mu held.
@@ -130,7 +120,7 @@ struct FileReader::Pin {
   Pin(const Pin&) = delete;
   Pin& operator=(const Pin&) = delete;
   ~Pin() {
-    std::lock_guard<std::mutex> l(shared->mu);
+    MutexLock l(shared->mu);
     if (--part->pins == 0 && part->let_go) shared->RetireLocked(part);
   }
   std::shared_ptr<Shared> shared;
@@ -155,26 +145,29 @@ FileReader::FileReader(Remote& remote, WorkQueue& queue, MemoryBudget& budget, R
 FileReader::~FileReader() {
   // Cancel what is in flight and wait for it to unwind (each fetch is a bounded call, and
   // notices the cancel flag at its next chunk), so nothing outlives the open file.
-  std::unique_lock<std::mutex> l(shared_->mu);
+  UniqueLock l(shared_->mu);
   DropAllLocked();
-  shared_->cv.wait(l, [&] { return shared_->in_flight == 0; });
+  shared_->cv.wait(l.native(), [&] {
+    shared_->mu.AssertHeld();
+    return shared_->in_flight == 0;
+  });
   for (auto& b : shared_->spare) budget_.Release(b.capacity());
   shared_->spare.clear();  // released now, not when a worker drops its last reference
   shared_->closed = true;  // parts still pinned by a ReadData are freed when it lets go
 }
 
 uint64_t FileReader::window() const {
-  std::lock_guard<std::mutex> l(shared_->mu);
+  MutexLock l(shared_->mu);
   return window_;
 }
 
 uint64_t FileReader::detached_reads() const {
-  std::lock_guard<std::mutex> l(shared_->mu);
+  MutexLock l(shared_->mu);
   return detached_;
 }
 
 bool FileReader::stale() const {
-  std::lock_guard<std::mutex> l(shared_->mu);
+  MutexLock l(shared_->mu);
   return stale_.has_value();
 }
 
@@ -190,7 +183,7 @@ void FileReader::DropAllLocked() {
 void FileReader::Fetch(const std::shared_ptr<Shared>& shared, const std::shared_ptr<Part>& part) {
   std::string buf;
   {
-    std::lock_guard<std::mutex> l(shared->mu);
+    MutexLock l(shared->mu);
     buf = shared->TakeBuffer(part->len);
   }
   auto r = shared->remote->GetRange(
@@ -202,7 +195,7 @@ void FileReader::Fetch(const std::shared_ptr<Shared>& shared, const std::shared_
       },
       &part->cancel);
   {
-    std::lock_guard<std::mutex> l(shared->mu);
+    MutexLock l(shared->mu);
     part->data = std::move(buf);
     if (r.ok())
       part->meta = *r;
@@ -272,8 +265,7 @@ std::optional<Error> FileReader::ValidateLocked(const Part& p) {
                                   why + "); close and open it again");
 }
 
-std::shared_ptr<FileReader::Part> FileReader::FetchDetached(std::unique_lock<std::mutex>& l,
-                                                            uint64_t from, uint64_t to) {
+std::shared_ptr<FileReader::Part> FileReader::FetchDetached(uint64_t from, uint64_t to) {
   auto p = std::make_shared<Part>();
   p->off = from;
   p->len = to - from;
@@ -282,9 +274,9 @@ std::shared_ptr<FileReader::Part> FileReader::FetchDetached(std::unique_lock<std
   budget_.ForceReserve(p->len);  // needed bytes: always reserved (bounded by the read size)
   ++shared_->in_flight;
   ++detached_;
-  l.unlock();
+  shared_->mu.unlock();
   Fetch(shared_, p);
-  l.lock();
+  shared_->mu.lock();
   return p;
 }
 
@@ -292,7 +284,7 @@ Result<ReadData> FileReader::Read(uint64_t offset, uint64_t size, const std::ato
   // Declared before the lock: on every return the lock is released before `out` (whose pins
   // take the lock when they go) is destroyed.
   ReadData out;
-  std::unique_lock<std::mutex> l(shared_->mu);
+  UniqueLock l(shared_->mu);
   if (stale_) return *stale_;
   if (offset >= expected_size_ || size == 0) return ReadData();
   uint64_t end = std::min(expected_size_, offset + size);
@@ -361,13 +353,13 @@ Result<ReadData> FileReader::Read(uint64_t offset, uint64_t size, const std::ato
       // Behind the stream, or dropped by a concurrent seek on the same handle: fetch the
       // rest of this read on its own (rounded out like a random read).
       uint64_t to = std::min(expected_size_, (end + a - 1) / a * a);
-      part = FetchDetached(l, pos / a * a, to);
+      part = FetchDetached(pos / a * a, to);
       detached = true;
     }
     while (!part->done) {
       if (cancel && cancel->load())
         return Error::Transport(TransportFailure::kAborted, "read interrupted");
-      shared_->cv.wait_for(l, std::chrono::milliseconds(100));
+      shared_->cv.wait_for(l.native(), std::chrono::milliseconds(100));
     }
     if (part->error && part->cancel.load() && !detached) {
       // Cancelled under us by a concurrent seek on the same handle: not this read's error.

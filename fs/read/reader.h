@@ -49,12 +49,12 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "api/transfer_api.h"
+#include "common/mutex.h"
 #include "fs/remote.h"
 #include "fs/work_queue.h"
 
@@ -141,39 +141,73 @@ class FileReader {
 
  private:
   struct Part;
-  struct Shared;
   struct Pin;
-  void DropAllLocked();
-  uint64_t PartLen() const;  // with mu held: the size of read-ahead parts for this window
+  // The state a FileReader shares with the workers fetching its parts (they may outlive it).
+  // Locks: `mu` is a leaf. It guards the reader's state below (FileReader's members marked
+  // GUARDED_BY(shared_->mu)), the fields here, and each Part's done/error/meta/data (once
+  // issued), reserved, consumed, pins and let_go; it is never held across a remote call (a
+  // fetch runs with it released) nor while a Pin is destroyed (the Pin takes it).
+  struct Shared {
+    Mutex mu;
+    std::condition_variable cv;  // waited on with mu (UniqueLock::native()): a part is done
+    int in_flight GUARDED_BY(mu) = 0;  // parts issued and not yet done
+    // Buffers of parts let go, kept for the next parts: a fresh 8 MiB buffer costs 2048 page
+    // faults, which showed in the profile of `cat`. Spare capacity counts in the MemoryBudget
+    // (a buffer is only kept if the budget has room), so the bound stays honest.
+    std::vector<std::string> spare GUARDED_BY(mu);
+    bool closed GUARDED_BY(mu) = false;  // the FileReader is gone: keep no spare buffers
+    static constexpr std::size_t kMaxSpare = 8;  // a full window of parts (128 MiB / 16 MiB)
+    // Set at construction, then read-only:
+    MemoryBudget* budget = nullptr;
+    Remote* remote = nullptr;
+    api::CollectionRef collection;
+    std::string path;
+
+    std::string TakeBuffer(uint64_t len) REQUIRES(mu);
+    void Recycle(std::string&& b) REQUIRES(mu);
+    // The reader is done with `p` (delivered, dropped, failed, or a detached part after its
+    // read). A cancelled part still in flight stops counting at once. Its reservation and
+    // buffer are given up now, or when the last ReadData viewing it lets go (Pin).
+    void LetGoLocked(const std::shared_ptr<Part>& p) REQUIRES(mu);
+    void RetireLocked(const std::shared_ptr<Part>& p) REQUIRES(mu);
+    ~Shared();
+  };
+
+  void DropAllLocked() REQUIRES(shared_->mu);
+  // The size of read-ahead parts for this window.
+  uint64_t PartLen() const REQUIRES(shared_->mu);
   void IssueLocked(uint64_t from, uint64_t to, uint64_t must_end, bool batch,
-                   std::vector<std::shared_ptr<Part>>* inline_parts);
-  static void Fetch(const std::shared_ptr<Shared>& shared, const std::shared_ptr<Part>& part);
-  std::optional<Error> ValidateLocked(const Part& p);
-  // Fetches [from, to) on this thread, outside parts_ (a read behind the stream); unlocks `l`
-  // while fetching.
-  std::shared_ptr<Part> FetchDetached(std::unique_lock<std::mutex>& l, uint64_t from, uint64_t to);
+                   std::vector<std::shared_ptr<Part>>* inline_parts) REQUIRES(shared_->mu);
+  static void Fetch(const std::shared_ptr<Shared>& shared, const std::shared_ptr<Part>& part)
+      EXCLUDES(shared->mu);
+  std::optional<Error> ValidateLocked(const Part& p) REQUIRES(shared_->mu);
+  // Fetches [from, to) on this thread, outside parts_ (a read behind the stream); releases
+  // shared_->mu while fetching and takes it again before returning.
+  std::shared_ptr<Part> FetchDetached(uint64_t from, uint64_t to) REQUIRES(shared_->mu);
 
   Remote& remote_;
   WorkQueue& queue_;
   MemoryBudget& budget_;
   const ReadOptions options_;
-  std::shared_ptr<Shared> shared_;  // mutex, cv and fetch context, shared with workers
-  uint64_t expected_size_ = 0;      // the size at open: the file's identity
+  const std::shared_ptr<Shared> shared_;  // mutex, cv and fetch context, shared with workers
+  uint64_t expected_size_ = 0;            // the size at open: the file's identity
 
-  // Guarded by shared_->mu:
   // INVARIANT: parts_ are contiguous and ascending; requested_end_ == parts_.back() end.
-  std::deque<std::shared_ptr<Part>> parts_;
-  uint64_t requested_end_ = 0;
-  uint64_t next_offset_ = 0;  // where a sequential read would start (the furthest end read)
-  uint64_t high_water_ = 0;   // the furthest byte read since the last seek
-  bool streaming_ = true;     // sequential mode (false after a seek until a contiguous read)
-  bool started_ = false;      // a read happened
-  uint64_t detached_ = 0;     // reads served outside the stream (behind it, or after a race)
-  uint64_t window_;
-  bool range_ignored_ = false;
-  std::optional<Error> stale_;
-  std::string etag_;
-  std::optional<std::time_t> last_modified_;
+  std::deque<std::shared_ptr<Part>> parts_ GUARDED_BY(shared_->mu);
+  uint64_t requested_end_ GUARDED_BY(shared_->mu) = 0;
+  // Where a sequential read would start (the furthest end read).
+  uint64_t next_offset_ GUARDED_BY(shared_->mu) = 0;
+  uint64_t high_water_ GUARDED_BY(shared_->mu) = 0;  // the furthest byte read since the last seek
+  // Sequential mode (false after a seek until a contiguous read).
+  bool streaming_ GUARDED_BY(shared_->mu) = true;
+  bool started_ GUARDED_BY(shared_->mu) = false;  // a read happened
+  // Reads served outside the stream (behind it, or after a race).
+  uint64_t detached_ GUARDED_BY(shared_->mu) = 0;
+  uint64_t window_ GUARDED_BY(shared_->mu);
+  bool range_ignored_ GUARDED_BY(shared_->mu) = false;
+  std::optional<Error> stale_ GUARDED_BY(shared_->mu);
+  std::string etag_ GUARDED_BY(shared_->mu);
+  std::optional<std::time_t> last_modified_ GUARDED_BY(shared_->mu);
 };
 
 }  // namespace gf::fs

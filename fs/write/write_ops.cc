@@ -16,11 +16,11 @@ namespace {
 
 // 16 lower-case hex digits: the staged file's id and its upload temp name's (UploadTempName).
 std::string NewId() {
-  static std::mutex mu;
-  static std::mt19937_64 gen{std::random_device{}()};
+  static Mutex mu;  // a leaf
+  static std::mt19937_64 gen GUARDED_BY(mu){std::random_device{}()};
   uint64_t v;
   {
-    std::lock_guard<std::mutex> l(mu);
+    MutexLock l(mu);
     v = gen();
   }
   char buf[17];
