@@ -109,7 +109,12 @@ const ConfigKeyDoc kKeyDocs[] = {
      "How rm deletes one file. https: one HTTPS DELETE, and rm returns its result (the file "
      "is gone when rm returns). task: a Transfer delete task (rm returns once it is queued). "
      "Directories, symlinks, collections without an HTTPS server, and a process's files after "
-     "its first 8 removed without a pause (rm -r), use tasks."},
+     "its first delete_burst removed without a pause (rm -r), use tasks."},
+    {"delete_burst", "8", true,
+     "With delete_mode = https: how many different files one process may remove by HTTPS "
+     "DELETE, each less than a second after the last, before its further removes are batched "
+     "into delete tasks (rm -r of a big tree: 2 tasks instead of one round trip per file). "
+     "0: no bound (every file by DELETE)."},
 };
 
 // Sections only the man pages have: (title, roff body).

@@ -406,7 +406,7 @@ const std::vector<Key>& ServiceAndMountKeys() {
   return keys;
 }
 
-// Writes and deletes: validated, not used until the write path is wired in (docs/WRITES.md).
+// Writes and deletes (docs/WRITES.md).
 const std::vector<Key>& WriteKeys() {
   static const std::vector<Key> keys = {
       {"cache_dir", "a directory path",
@@ -434,6 +434,10 @@ const std::vector<Key>& WriteKeys() {
       {"delete_mode", "https or task",
        [](Config& c, const std::string& v, const std::string&) {
          return SetChoice(c.delete_mode, v, "https", "task");
+       }},
+      {"delete_burst", "a number of files (0-100000), 0 for no bound",
+       [](Config& c, const std::string& v, const std::string&) {
+         return SetInt(c.delete_burst, v, 0, 100000);
        }},
   };
   return keys;

@@ -74,14 +74,14 @@ struct Config {
   uint64_t batch_max_items = 10000;
   double pending_wait_seconds = 3600;  // open/fsync of a pending copy wait at most this (EAGAIN)
 
-  // Writes and deletes: validated now, NOT USED YET (the write path is not wired in; writes
-  // and deletes still fail). docs/WRITES.md says what each will do.
+  // Writes and deletes (docs/WRITES.md, docs/SEMANTICS.md "Writes" and "Deletes").
   std::string cache_dir;                     // default DefaultCacheDir(); per mount: <mount id>/
   uint64_t write_cache_limit = 10ull << 30;  // all staged files together; 0 = no bound
   uint64_t max_upload_size = 1ull << 30;     // one file; 0 = no bound
   std::string write_mode = "close";          // or "background"
   std::string upload_replace = "rename";     // or "delete-then-rename"
   std::string delete_mode = "https";         // single files: "https" or "task"
+  int delete_burst = 8;  // files one process removes by HTTPS DELETE back to back; 0 = no bound
 
   // Logging.
   std::string log_file;

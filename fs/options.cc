@@ -30,6 +30,7 @@ FsOptions FsOptions::FromConfig(const Config& c) {
   o.max_upload_size = c.max_upload_size;
   o.upload_replace = c.upload_replace;  // staging_dir needs the mount id: set by the caller
   o.delete_mode = c.delete_mode;
+  o.delete_burst = static_cast<size_t>(c.delete_burst);
   return o;
 }
 

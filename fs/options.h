@@ -48,6 +48,9 @@ struct FsOptions {
   // rm of one file (transfers/delete_ops.h): "https" (a synchronous HTTPS DELETE where the
   // collection has an HTTPS server) or "task" (a Globus delete task, like directories).
   std::string delete_mode = "https";
+  // The burst rule (transfers/delete_ops.h): a process's files after this many removed over
+  // HTTPS back to back go to delete tasks; 0 = no bound.
+  size_t delete_burst = 8;
   bool abort_on_lookup_underflow = InodeTable::kAbortOnUnderflowDefault;
   // Start() resolves the root (configured collections, bookmarks) in the background, so the
   // first operation does not wait for it. On from the config; tests drive it themselves.

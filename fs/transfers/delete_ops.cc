@@ -115,7 +115,7 @@ bool DeleteOps::HttpsAllowed(int32_t pid, const std::string& path) {
   if (now - b.last > kBurstGap) b = Burst{};
   b.last = now;
   if (b.names.count(path)) return true;
-  if (b.names.size() >= kBurstFiles) {
+  if (options_.delete_burst != 0 && b.names.size() >= options_.delete_burst) {
     if (!b.told)
       log::Info("fs", "rm: process ", pid,
                 " removes many files: its next ones are batched into delete tasks until it "

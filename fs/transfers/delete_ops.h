@@ -15,7 +15,7 @@
 //                                 slow (1000 files at 50 ms: ~55 s, against seconds for one
 //                                 task), and its directories, spread over that time, would miss
 //                                 each other's batch. So once one process (origin_pid) removed
-//                                 kBurstFiles DIFFERENT files over HTTPS, each within
+//                                 delete_burst DIFFERENT files over HTTPS, each within
 //                                 kBurstGap of its previous remove, its further files become
 //                                 remove ops (the task path below) until it pauses for
 //                                 kBurstGap. Removing the same names again and again (a sqlite
@@ -76,8 +76,7 @@ namespace gf::fs {
 
 class DeleteOps {
  public:
-  // The burst rule (see above).
-  static constexpr size_t kBurstFiles = 8;
+  // The burst rule (see above); the number of files is the delete_burst option.
   static constexpr std::chrono::seconds kBurstGap{1};
 
   DeleteOps(Superblock& sb, TransferEngine& engine, const FsOptions& options, Clock& clock);
@@ -112,7 +111,7 @@ class DeleteOps {
 
   struct Burst {
     MonoTime last{};
-    std::set<std::string> names;  // removed over HTTPS in this burst (at most kBurstFiles)
+    std::set<std::string> names;  // removed over HTTPS in this burst (at most delete_burst)
     bool told = false;            // the switch to tasks was logged
   };
   Mutex mu_;  // leaf lock: guards bursts_

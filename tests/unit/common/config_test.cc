@@ -72,6 +72,7 @@ max_upload_size = 512M
 write_mode = background
 upload_replace = delete-then-rename
 delete_mode = task
+delete_burst = 20
 )";
   REQUIRE(ParseConfigText(c, text, "/etc/gf.conf").ok());
   CHECK(c.client_id == "11111111-2222-3333-4444-555555555555");
@@ -116,6 +117,7 @@ delete_mode = task
   CHECK(c.batch_max_items == 500);
   CHECK(c.log_file == "/var/log/gf.log");
   CHECK(c.debug);
+  CHECK(c.delete_burst == 20);
   CHECK(c.origin["entry_ttl"] == "/etc/gf.conf:10");
   // Every key the parser knows was exercised above.
   for (const auto& k : ConfigKeys()) CHECK(text.find("\n" + k + " =") != std::string::npos);
@@ -161,6 +163,8 @@ TEST_CASE("Bad values and unknown keys are rejected with FILE:LINE", "[config]")
            {"write_mode", "later"},
            {"upload_replace", "overwrite"},
            {"delete_mode", "rm"},
+           {"delete_burst", "-1"},
+           {"delete_burst", "many"},
            {"max_upload_size", "1Q"},
            {"write_cache_limit", "-1G"},
            {"cache_dir", ""},
@@ -358,13 +362,15 @@ TEST_CASE("write and delete keys", "[config]") {
   CHECK(c.write_mode == "close");
   CHECK(c.upload_replace == "rename");
   CHECK(c.delete_mode == "https");
+  CHECK(c.delete_burst == 8);
   REQUIRE(ParseConfigText(c,
                           "cache_dir = cache\n"
                           "write_cache_limit = 2G\n"
                           "max_upload_size = 0\n"
                           "write_mode = Background\n"
                           "upload_replace = delete-then-rename\n"
-                          "delete_mode = task\n",
+                          "delete_mode = task\n"
+                          "delete_burst = 0\n",
                           "/etc/gf/config")
               .ok());
   CHECK(c.cache_dir == "/etc/gf/cache");
@@ -373,6 +379,7 @@ TEST_CASE("write and delete keys", "[config]") {
   CHECK(c.write_mode == "background");
   CHECK(c.upload_replace == "delete-then-rename");
   CHECK(c.delete_mode == "task");
+  CHECK(c.delete_burst == 0);
   for (const auto& [key, help] : ConfigKeyHelp()) {
     if (key == "delete_mode") CHECK(help.find("not used yet") == std::string::npos);  // wired
     if (key == "write_mode") CHECK(help.find("not implemented yet") != std::string::npos);

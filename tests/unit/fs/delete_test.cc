@@ -28,11 +28,13 @@ constexpr const char* kGrexName = "UManitoba Grex HPC";
 
 struct DeleteWorld : World {
   // The task tests say delete_mode=task; the HTTPS tests use the default.
-  explicit DeleteWorld(bool wait_mode = false, const char* delete_mode = "task") {
+  explicit DeleteWorld(bool wait_mode = false, const char* delete_mode = "task",
+                       size_t burst = 8) {
     log::SetLevel(log::Level::kError);
     options.collections = {kTut, kGrex, kLaptop};
     options.copy_wait = wait_mode;
     options.delete_mode = delete_mode;
+    options.delete_burst = burst;
     remote.AddDir(kTut, "/d");
     remote.AddFile(kTut, "/d/a", "AAAA");
     remote.AddFile(kTut, "/d/b", "BB");
@@ -251,7 +253,7 @@ TEST_CASE("a restart finishes queued deletes exactly once and deletes nothing el
 // ---- delete_mode=https ----
 
 struct HttpsDeleteWorld : DeleteWorld {
-  HttpsDeleteWorld() : DeleteWorld(false, "https") {}
+  explicit HttpsDeleteWorld(size_t burst = 8) : DeleteWorld(false, "https", burst) {}
   size_t Ops() { return engine->Progress().ops.size(); }
 };
 
@@ -390,8 +392,8 @@ TEST_CASE("https: rm -r of a tree: the first files by DELETE, then a burst of ta
   w.AddTree(3, 10);
   REQUIRE(w.List(w.Dir(std::string(kTutName) + "/t")).ok());
   w.RemoveTree(3, 10);
-  // One process, no pause: after kBurstFiles DELETEs its files are remove ops (the burst rule).
-  CHECK(w.remote.Calls("delete") == DeleteOps::kBurstFiles);
+  // One process, no pause: after delete_burst DELETEs its files are remove ops (the burst rule).
+  CHECK(w.remote.Calls("delete") == 8);
   w.Drive();
   w.Finish();
   CHECK(w.remote.Calls("submit_delete") == 2);  // its files, and its directories
@@ -405,7 +407,8 @@ TEST_CASE("https: the burst rule counts different names per process and ends wit
   for (int i = 0; i < 20; ++i) w.remote.AddFile(kTut, "/d/f" + std::to_string(i), "x");
   Ino d = w.D();
   REQUIRE(w.List(d).ok());
-  const size_t burst = DeleteOps::kBurstFiles;
+  const size_t burst = w.options.delete_burst;
+  REQUIRE(burst == 8);  // the default
   for (size_t i = 0; i < burst; ++i)
     REQUIRE(w.fs->Unlink(d, "f" + std::to_string(i), nullptr, 42).ok());
   CHECK(w.remote.Calls("delete") == static_cast<int>(burst));
@@ -431,6 +434,23 @@ TEST_CASE("https: the burst rule counts different names per process and ends wit
     CHECK_FALSE(w.remote.Exists(kTut, "/d/db-journal"));
   }
   CHECK(w.LiveRemoves() == 1);
+}
+
+TEST_CASE("https: delete_burst sets the burst rule's number of files; 0 turns it off",
+          "[fs][delete][https]") {
+  for (size_t burst : {size_t{3}, size_t{0}}) {
+    CAPTURE(burst);
+    HttpsDeleteWorld w(burst);
+    for (int i = 0; i < 12; ++i) w.remote.AddFile(kTut, "/d/f" + std::to_string(i), "x");
+    Ino d = w.D();
+    REQUIRE(w.List(d).ok());
+    for (int i = 0; i < 12; ++i) REQUIRE(w.fs->Unlink(d, "f" + std::to_string(i), nullptr, 42).ok());
+    CHECK(w.remote.Calls("delete") == (burst == 0 ? 12 : static_cast<int>(burst)));
+    CHECK(w.LiveRemoves() == (burst == 0 ? 0u : 12 - burst));
+    w.Drive();
+    w.Finish();
+    for (int i = 0; i < 12; ++i) CHECK_FALSE(w.remote.Exists(kTut, "/d/f" + std::to_string(i)));
+  }
 }
 
 TEST_CASE("https: rm waits for an upload of the name in flight, then deletes what it made",
