@@ -149,13 +149,13 @@ class FileReader {
   // fetch runs with it released) nor while a Pin is destroyed (the Pin takes it).
   struct Shared {
     Mutex mu;
-    std::condition_variable cv;  // waited on with mu (UniqueLock::native()): a part is done
+    std::condition_variable cv;        // waited on with mu (UniqueLock::native()): a part is done
     int in_flight GUARDED_BY(mu) = 0;  // parts issued and not yet done
     // Buffers of parts let go, kept for the next parts: a fresh 8 MiB buffer costs 2048 page
     // faults, which showed in the profile of `cat`. Spare capacity counts in the MemoryBudget
     // (a buffer is only kept if the budget has room), so the bound stays honest.
     std::vector<std::string> spare GUARDED_BY(mu);
-    bool closed GUARDED_BY(mu) = false;  // the FileReader is gone: keep no spare buffers
+    bool closed GUARDED_BY(mu) = false;          // the FileReader is gone: keep no spare buffers
     static constexpr std::size_t kMaxSpare = 8;  // a full window of parts (128 MiB / 16 MiB)
     // Set at construction, then read-only:
     MemoryBudget* budget = nullptr;

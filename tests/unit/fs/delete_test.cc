@@ -28,8 +28,7 @@ constexpr const char* kGrexName = "UManitoba Grex HPC";
 
 struct DeleteWorld : World {
   // The task tests say delete_mode=task; the HTTPS tests use the default.
-  explicit DeleteWorld(bool wait_mode = false, const char* delete_mode = "task",
-                       size_t burst = 8) {
+  explicit DeleteWorld(bool wait_mode = false, const char* delete_mode = "task", size_t burst = 8) {
     log::SetLevel(log::Level::kError);
     options.collections = {kTut, kGrex, kLaptop};
     options.copy_wait = wait_mode;
@@ -444,7 +443,8 @@ TEST_CASE("https: delete_burst sets the burst rule's number of files; 0 turns it
     for (int i = 0; i < 12; ++i) w.remote.AddFile(kTut, "/d/f" + std::to_string(i), "x");
     Ino d = w.D();
     REQUIRE(w.List(d).ok());
-    for (int i = 0; i < 12; ++i) REQUIRE(w.fs->Unlink(d, "f" + std::to_string(i), nullptr, 42).ok());
+    for (int i = 0; i < 12; ++i)
+      REQUIRE(w.fs->Unlink(d, "f" + std::to_string(i), nullptr, 42).ok());
     CHECK(w.remote.Calls("delete") == (burst == 0 ? 12 : static_cast<int>(burst)));
     CHECK(w.LiveRemoves() == (burst == 0 ? 0u : 12 - burst));
     w.Drive();
