@@ -199,6 +199,8 @@ std::string MountId(const std::string& mount_point) {
 // and is exiting), and mount waits for a previous daemon on the same path to let go, so an
 // unmount followed at once by a mount works. Both waits are bounded.
 constexpr Millis kDaemonExitWait{10000};
+// At SIGTERM, how long uploads in flight may take to end (see CmdMount).
+constexpr std::chrono::milliseconds kStopUploadGrace{20000};
 
 bool JournalHeld(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -818,8 +820,11 @@ int CmdMount(int argc, char** argv) {
   };
   // Unblock FUSE workers waiting for a login flow or a task (wait mode), or the loop would
   // join them only when those end (up to auth_timeout, or the task's duration).
-  mo.on_exit_requested = [&broker, &engine] {
+  mo.on_exit_requested = [&broker, &engine, &filesystem] {
     NotifyStopping();
+    // A close or fsync uploading now ends as it would have (a cut-off PUT would fail it), within
+    // a grace that leaves the rest of the stop inside systemd's TimeoutStopSec (30 s).
+    filesystem.DrainUploads(kStopUploadGrace);
     RequestShutdown();  // requests in flight and retry waits end now, not after their budget
     broker.Shutdown();
     (*engine)->Stop();

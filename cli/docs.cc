@@ -153,8 +153,10 @@ constexpr const char* kSystemdSection =
     ".PP\n"
     "It runs \\fBglobus\\-fuse mount \\-f\\fR with Type=notify: the service is started (and\n"
     "units ordered after it run) only once the mount answers. Stopping it unmounts like\n"
-    "SIGTERM does: waits for logins end at once, pending transfer tasks go on at Globus and the\n"
-    "next mount on the same mount point tracks them (their journal is in state_dir).\n"
+    "SIGTERM does: a close that is uploading is let finish (at most 20 s), waits for logins\n"
+    "end at once, pending transfer and delete tasks go on at Globus and the next mount on the\n"
+    "same mount point tracks them and submits what was still queued (their journal is in\n"
+    "state_dir).\n"
     "Logs are in the journal: \\fBjournalctl \\-\\-user \\-u\\fR the unit.\n";
 
 constexpr const char* kUsersSection =

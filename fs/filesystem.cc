@@ -54,6 +54,8 @@ void Filesystem::Stop() {
   reads_.Stop();
 }
 
+size_t Filesystem::DrainUploads(std::chrono::milliseconds max) { return writes_.DrainUploads(max); }
+
 // ---------------------------------------------------------------------------------------------
 // namespace
 

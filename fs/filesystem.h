@@ -35,6 +35,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -97,6 +98,8 @@ class Filesystem {
   // Starts worker threads (after daemonizing). Stop() joins them; the destructor calls it.
   void Start();
   void Stop();
+  // The mount is stopping: waits at most `max` for uploads in flight (see WriteOps).
+  size_t DrainUploads(std::chrono::milliseconds max);
 
   // ---- namespace ----
   Result<Entry> Lookup(Ino parent, const std::string& name);

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -530,6 +531,26 @@ bool WriteOps::RemoveLocalOnly(const Location& loc) {
   sb_.overlay().DropPlaceholder(loc, placeholder_fh);
   sb_.InvalidatePath(loc.collection, loc.path);
   return true;
+}
+
+size_t WriteOps::DrainUploads(std::chrono::milliseconds max) {
+  UniqueLock l(mu_);
+  auto in_flight = [&] {
+    mu_.AssertHeld();
+    return static_cast<size_t>(std::count_if(inodes_.begin(), inodes_.end(),
+                                             [](const auto& e) { return e.second.uploading; }));
+  };
+  size_t n = in_flight();
+  if (n == 0) return 0;
+  log::Info("fs", "stopping: waiting up to ", max.count() / 1000, " s for ", n,
+            " upload(s) in flight to end");
+  upload_ended_.wait_for(l.native(), max, [&] { return in_flight() == 0; });
+  n = in_flight();
+  if (n != 0)
+    log::Warn("fs", "stopping: ", n, " upload(s) did not end within ", max.count() / 1000,
+              " s and are aborted: their close fails, and what was written stays in ",
+              options_.staging_dir);
+  return n;
 }
 
 }  // namespace gf::fs

@@ -26,6 +26,7 @@
 // taken before mu_ never (they are not nested). No lock is held across a remote call.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -82,6 +83,10 @@ class WriteOps {
   bool RemoveLocalOnly(const Location& loc);
   // A directory this mount made (mkdir): its metadata setattr is accepted like a written file's.
   void MadeDirectory(const Location& at);
+  // The mount is stopping (SIGTERM): waits at most `max` for the uploads in flight (each a
+  // close or fsync waiting for its result) to end, so they end as they would have, not cut
+  // off. Returns how many are still in flight (the stop then aborts them).
+  size_t DrainUploads(std::chrono::milliseconds max);
 
  private:
   struct InodeState {

@@ -286,6 +286,121 @@ class SystemdTests(SimTestCase):
         with Mount(self.env) as m:
             self.assertNotIn("notify", m.output())
 
+    def unit_exec(self, key, mnt):
+        """The unit's Exec line `key`, as the argv systemd would run for mount point `mnt`."""
+        with open(UNIT) as f:
+            lines = [ln.split("=", 1)[1] for ln in f if ln.startswith(key + "=")]
+        self.assertEqual(len(lines), 1, key)
+        argv = shlex.split(lines[0].lstrip("-").replace("%f", mnt))
+        argv[0] = BINARY if argv[0] == "globus-fuse" else shutil.which(argv[0])
+        return argv
+
+    def start_unit(self, mnt, sock, *extra):
+        """ExecStartPre and ExecStart, as `systemctl --user start` runs them; returns once the
+        service is ready (READY=1)."""
+        subprocess.run(self.unit_exec("ExecStartPre", mnt), check=True, timeout=30)
+        env = dict(self.env, NOTIFY_SOCKET=sock.getsockname())
+        proc = subprocess.Popen(self.unit_exec("ExecStart", mnt) + list(extra), env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        self.addCleanup(proc.stderr.close)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        self.addCleanup(lambda: os.path.ismount(mnt) and subprocess.run(
+            ["fusermount3", "-u", "-z", mnt], capture_output=True, timeout=30))
+        self.assertTrue(sock.recv(4096).decode().startswith("READY=1"))
+        return proc
+
+    def stop_unit(self, proc, sock, mnt):
+        """`systemctl --user stop`: SIGTERM, at most TimeoutStopSec (30 s), then ExecStopPost."""
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(sock.recv(4096).decode(), "STOPPING=1")
+        self.assertEqual(proc.wait(timeout=30), 0, proc.stderr.read())
+        subprocess.run(self.unit_exec("ExecStopPost", mnt), capture_output=True, timeout=30)
+        self.assertFalse(os.path.ismount(mnt))
+
+    def test_stop_with_pending_work_leaves_it_to_the_next_start(self):
+        """Stopping the unit while a transfer task runs and a delete is still queued: the stop
+        is prompt and clean, and the next start tracks the task and submits the delete, each
+        exactly once (README: stopping the daemon cancels nothing; the next mount on the same
+        mount point tracks the journal)."""
+        src = os.path.join(self.sim.root(TUTORIAL), "unitstop")
+        dst = os.path.join(self.sim.root(GREX), "unitstop")
+        os.makedirs(src)
+        os.makedirs(dst)
+        payload = os.urandom(200 << 10)
+        with open(os.path.join(src, "copied.bin"), "wb") as f:
+            f.write(payload)
+        with open(os.path.join(src, "removed.txt"), "w") as f:
+            f.write("remove me")
+        d = tempfile.mkdtemp(dir=self.sim.state)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(os.path.join(d, "notify"))
+        sock.settimeout(60)
+        mnt = os.path.join(d, "mnt")  # ExecStartPre makes it
+        stats = self.sim.stats()["tasks_submitted"]
+        copies0, deletes0 = int(stats.get("TRANSFER", 0)), int(stats.get("DELETE", 0))
+        self.sim.control("POST", "config", {"tunables": {"task_start_delay_seconds": 4}})
+        self.addCleanup(self.sim.control, "POST", "config",
+                        {"tunables": {"task_start_delay_seconds": 0}})
+        proc = self.start_unit(mnt, sock, "-o", "delete_mode=task")
+        # A copy whose task is submitted and still running at the stop.
+        subprocess.run(["cp", os.path.join(mnt, TUTORIAL, "unitstop", "copied.bin"),
+                        os.path.join(mnt, GREX, "unitstop", "")], check=True, timeout=60)
+        wait_for(lambda: int(self.sim.stats()["tasks_submitted"].get("TRANSFER", 0)) > copies0,
+                 30, "the copy's task to be submitted")
+        # A delete that is journaled but cannot be submitted before the stop.
+        self.sim.fault("submission_id", "status", status=503, count=-1)
+        self.addCleanup(self.sim.clear_faults)
+        os.unlink(os.path.join(mnt, TUTORIAL, "unitstop", "removed.txt"))
+        self.stop_unit(proc, sock, mnt)
+        self.assertFalse(os.path.exists(os.path.join(dst, "copied.bin")))  # still running
+        self.assertTrue(os.path.exists(os.path.join(src, "removed.txt")))  # not submitted
+        self.sim.clear_faults()
+
+        proc = self.start_unit(mnt, sock, "-o", "delete_mode=task")
+        wait_for(lambda: not os.path.exists(os.path.join(src, "removed.txt")), 60,
+                 "the queued delete to run after the restart")
+        wait_for(lambda: os.path.exists(os.path.join(dst, "copied.bin")), 60,
+                 "the running copy to land")
+        with open(os.path.join(mnt, GREX, "unitstop", "copied.bin"), "rb") as f:
+            self.assertEqual(f.read(), payload)
+        self.assertNotIn("removed.txt", os.listdir(os.path.join(mnt, TUTORIAL, "unitstop")))
+        stats = self.sim.stats()["tasks_submitted"]
+        self.assertEqual(int(stats.get("TRANSFER", 0)) - copies0, 1)  # tracked, not resubmitted
+        self.assertEqual(int(stats.get("DELETE", 0)) - deletes0, 1)
+        self.stop_unit(proc, sock, mnt)
+
+    def test_stop_lets_an_upload_in_flight_end(self):
+        """A close that is uploading when the unit stops ends as it would have: the stop waits
+        for it (at most 20 s, inside TimeoutStopSec), instead of cutting the PUT off."""
+        d = tempfile.mkdtemp(dir=self.sim.state)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(os.path.join(d, "notify"))
+        sock.settimeout(60)
+        mnt = os.path.join(d, "mnt")
+        proc = self.start_unit(mnt, sock)
+        os.listdir(os.path.join(mnt, TUTORIAL))
+        payload = os.urandom(4 << 20)
+        local = os.path.join(d, "payload.bin")
+        with open(local, "wb") as f:
+            f.write(payload)
+        received = self.sim.bytes_received()
+        # The server takes the first MiB of the PUT, then waits 3 s before reading on.
+        self.sim.fault("https_put", "stall_upload", after_bytes=1 << 20, seconds=3)
+        self.addCleanup(self.sim.clear_faults)
+        writer = subprocess.Popen(["cp", local, os.path.join(mnt, TUTORIAL, "")],
+                                  stderr=subprocess.PIPE, text=True)
+        self.addCleanup(writer.stderr.close)
+        self.addCleanup(lambda: writer.poll() is None and writer.kill())
+        wait_for(lambda: self.sim.bytes_received() >= received + (1 << 20), 30,
+                 "the upload to be under way")
+        self.stop_unit(proc, sock, mnt)
+        self.assertEqual(writer.wait(timeout=30), 0, writer.stderr.read())
+        with open(os.path.join(self.sim.root(TUTORIAL), "payload.bin"), "rb") as f:
+            self.assertEqual(f.read(), payload)
+
 
 def in_mount_table(path):
     """Whether path is a mount point, asked without touching it: root may not even stat the
