@@ -256,31 +256,14 @@ class SystemdTests(SimTestCase):
         self.assertEqual((p.returncode, p.stderr), (0, ""))
 
     def test_ready_once_the_mount_answers_stopping_at_sigterm(self):
-        d = tempfile.mkdtemp(dir=self.sim.state)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.addCleanup(sock.close)
-        sock.bind(os.path.join(d, "notify"))
-        sock.settimeout(30)
-        env = dict(self.env, NOTIFY_SOCKET=os.path.join(d, "notify"))
+        sock, d = self.notify_socket()
         mnt = os.path.join(d, "mnt")
-        os.mkdir(mnt)
-        # What the unit runs: globus-fuse mount --foreground %f
-        proc = subprocess.Popen([BINARY, "mount", "--foreground", mnt], env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
-        self.addCleanup(proc.stderr.close)
-        self.addCleanup(lambda: proc.poll() is None and proc.kill())
-        self.addCleanup(lambda: os.path.ismount(mnt) and subprocess.run(
-            ["fusermount3", "-u", "-z", mnt], capture_output=True, timeout=30))
-        ready = sock.recv(4096).decode()
-        self.assertEqual(ready, f"READY=1\nSTATUS=mounted on {mnt}")
+        proc = self.start_unit(mnt, sock)
+        self.assertEqual(self.ready, f"READY=1\nSTATUS=mounted on {mnt}")
         # Ready means answering: the status file is served at once.
         with open(os.path.join(mnt, ".globus-fuse", "status")) as f:
             self.assertEqual(json.load(f)["mount_point"], mnt)
-        proc.send_signal(signal.SIGTERM)  # systemctl stop
-        self.assertEqual(sock.recv(4096).decode(), "STOPPING=1")
-        self.assertEqual(proc.wait(timeout=30), 0, proc.stderr.read())
-        self.assertFalse(os.path.ismount(mnt))
+        self.stop_unit(proc, sock, mnt)
 
     def test_without_notify_socket_nothing_is_sent(self):
         with Mount(self.env) as m:
@@ -295,9 +278,18 @@ class SystemdTests(SimTestCase):
         argv[0] = BINARY if argv[0] == "globus-fuse" else shutil.which(argv[0])
         return argv
 
+    def notify_socket(self):
+        """A $NOTIFY_SOCKET to receive sd_notify messages on, in a fresh directory."""
+        d = tempfile.mkdtemp(dir=self.sim.state)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(sock.close)
+        sock.bind(os.path.join(d, "notify"))
+        sock.settimeout(60)
+        return sock, d
+
     def start_unit(self, mnt, sock, *extra):
         """ExecStartPre and ExecStart, as `systemctl --user start` runs them; returns once the
-        service is ready (READY=1)."""
+        service is ready (READY=1; the message is kept in self.ready)."""
         subprocess.run(self.unit_exec("ExecStartPre", mnt), check=True, timeout=30)
         env = dict(self.env, NOTIFY_SOCKET=sock.getsockname())
         proc = subprocess.Popen(self.unit_exec("ExecStart", mnt) + list(extra), env=env,
@@ -307,7 +299,8 @@ class SystemdTests(SimTestCase):
         self.addCleanup(lambda: proc.poll() is None and proc.kill())
         self.addCleanup(lambda: os.path.ismount(mnt) and subprocess.run(
             ["fusermount3", "-u", "-z", mnt], capture_output=True, timeout=30))
-        self.assertTrue(sock.recv(4096).decode().startswith("READY=1"))
+        self.ready = sock.recv(4096).decode()
+        self.assertTrue(self.ready.startswith("READY=1"), self.ready)
         return proc
 
     def stop_unit(self, proc, sock, mnt):
@@ -332,11 +325,7 @@ class SystemdTests(SimTestCase):
             f.write(payload)
         with open(os.path.join(src, "removed.txt"), "w") as f:
             f.write("remove me")
-        d = tempfile.mkdtemp(dir=self.sim.state)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.addCleanup(sock.close)
-        sock.bind(os.path.join(d, "notify"))
-        sock.settimeout(60)
+        sock, d = self.notify_socket()
         mnt = os.path.join(d, "mnt")  # ExecStartPre makes it
         stats = self.sim.stats()["tasks_submitted"]
         copies0, deletes0 = int(stats.get("TRANSFER", 0)), int(stats.get("DELETE", 0))
@@ -374,11 +363,7 @@ class SystemdTests(SimTestCase):
     def test_stop_lets_an_upload_in_flight_end(self):
         """A close that is uploading when the unit stops ends as it would have: the stop waits
         for it (at most 20 s, inside TimeoutStopSec), instead of cutting the PUT off."""
-        d = tempfile.mkdtemp(dir=self.sim.state)
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.addCleanup(sock.close)
-        sock.bind(os.path.join(d, "notify"))
-        sock.settimeout(60)
+        sock, d = self.notify_socket()
         mnt = os.path.join(d, "mnt")
         proc = self.start_unit(mnt, sock)
         os.listdir(os.path.join(mnt, TUTORIAL))
