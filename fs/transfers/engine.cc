@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "api/background_calls.h"
 #include "common/log.h"
 #include "fs/paths.h"
 #include "fs/transfers/engine_internal.h"
@@ -173,6 +174,7 @@ TransferEngine::TransferEngine(api::TransferApi& api, TransferEngineOptions o, C
     if (s.ok())
       log::Info(kLog, "removing the temporary name an interrupted upload left: ", Where(temp));
   }
+  for (const auto& [put_id, put] : journal_->state().puts) stale_puts_.insert(put_id);
   size_t queued = 0;
   for (const auto& [id, op] : journal_->state().ops) {
     if (op.state == OpState::kQueued) {
@@ -267,7 +269,76 @@ Result<OpId> TransferEngine::TempBegin(const Location& temp) {
 
 Status TransferEngine::TempGone(OpId id) {
   MutexLock l(mu_);
+  // A put note's end needs no fdatasync either: lost, it only makes the next mount stat a name.
+  if (journal_->state().puts.count(id)) {
+    Status s = journal_->AppendUnsynced(TempGoneRecord{id});
+    if (!s.ok()) log::Error(kLog, "journal append failed: ", s.error().Describe());
+    return s;
+  }
   return AppendLocked(TempGoneRecord{id});
+}
+
+Result<OpId> TransferEngine::PutBegin(const Location& path, uint64_t size) {
+  if (!ValidLocation(path)) return Error::Local(EINVAL, "upload: bad location");
+  MutexLock l(mu_);
+  const OpId id = journal_->NextOpId();
+  if (Status s = journal_->AppendUnsynced(PutRecord{id, path, size}); !s.ok()) {
+    log::Error(kLog, "journal append failed: ", s.error().Describe());
+    return s.error();
+  }
+  return id;
+}
+
+void TransferEngine::CheckPuts(MonoTime now) {
+  std::map<OpId, PutRecord> todo;
+  {
+    MutexLock l(mu_);
+    if (stale_puts_.empty() || now < puts_retry_at_) return;
+    for (OpId id : stale_puts_)
+      if (auto it = journal_->state().puts.find(id); it != journal_->state().puts.end())
+        todo.emplace(id, it->second);
+  }
+  bool retry = false;
+  for (const auto& [id, put] : todo) {
+    Result<api::FileEntry> st = Error::Local(EIO, "not asked");
+    {
+      api::BackgroundCalls background;
+      st = api_.Stat(put.path.collection, put.path.path);
+    }
+    if (!st.ok() && !IsNotFound(st.error())) {
+      log::Warn(kLog, "checking what an interrupted upload left at ", Where(put.path),
+                " (will retry): ", st.error().Describe());
+      retry = true;
+      continue;
+    }
+    const bool partial = st.ok() && st->type == api::EntryType::kFile && st->size != put.size;
+    MutexLock l(mu_);
+    stale_puts_.erase(id);
+    // A PUT of this mount to the same name replaces the partial anyway (and a remove could
+    // catch the new file): leave the name to it.
+    bool rewritten = false;
+    for (const auto& [other, p] : journal_->state().puts)
+      rewritten = rewritten || (other != id && !stale_puts_.count(other) && p.path == put.path);
+    if (partial && !rewritten) {
+      // The op first: a crash between the two records makes a second, harmless remove.
+      OpRecord rec;
+      rec.id = journal_->NextOpId();
+      rec.kind = OpKind::kRemove;
+      rec.src = put.path;
+      rec.queued_at = std::chrono::system_clock::to_time_t(clock_.WallNow());
+      if (!AppendLocked(rec).ok()) {
+        stale_puts_.insert(id);
+        retry = true;
+        continue;
+      }
+      AddToGroupLocked(journal_->state().ops.at(rec.id), now);
+      log::Warn(kLog, "removing the partial file an interrupted upload left at ", Where(put.path),
+                " (", st->size, " of ", put.size, " bytes)");
+    }
+    (void)AppendLocked(TempGoneRecord{id});
+  }
+  MutexLock l(mu_);
+  if (retry) puts_retry_at_ = now + BackoffLocked(++puts_attempts_);
 }
 
 Status TransferEngine::Wait(OpId id, std::optional<MonoTime> deadline,
@@ -401,6 +472,7 @@ EngineProgress TransferEngine::Progress() const {
 MonoTime TransferEngine::RunOnce() {
   const MonoTime now = clock_.Now();
   if (running_once_.exchange(true)) return now + opts_.poll_min;
+  CheckPuts(now);
   PlanDeletes(now);
   FormBatches(now);
   SubmitBatches(now);
@@ -426,6 +498,7 @@ MonoTime TransferEngine::RunOnce() {
   }
   if (submitted) next = std::min(next, next_poll_);
   if (!step_done_.empty()) next = now;
+  if (!stale_puts_.empty()) next = std::min(next, std::max(now, puts_retry_at_));
   if (!needs_plan_.empty() && ActiveBatchesLocked(StepKind::kDelete) < opts_.max_delete_tasks) {
     for (OpId id : needs_plan_) {
       auto v = verifying_.find(id);

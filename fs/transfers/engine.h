@@ -64,7 +64,10 @@
 //   (listeners get each completion at least once). An upload temp name noted by TempBegin and
 //   never closed by TempGone (a crash between an upload's PUT and its rename) becomes a remove
 //   op of that temp path (ignore_missing, like every delete here): the crash's leftover goes,
-//   the file it was to replace is never touched.
+//   the file it was to replace is never touched. A direct PUT's note left open (a crash mid-PUT
+//   of a new file) makes the next Open stat that name (CheckPuts, on the background lane): a
+//   file whose size is not the upload's is its partial and becomes a remove op; one of the
+//   right size, or none, only closes the note.
 //
 // DRIVING. All scheduling reads the injected Clock. RunOnce() does every piece of work that is
 // due now and returns when it next needs to run; Start() runs a thread that loops on it. Tests
@@ -243,6 +246,11 @@ class TransferEngine {
   // it to the next Open, which deletes that path.
   Result<OpId> TempBegin(const Location& temp);
   Status TempGone(OpId id);
+  // A brand-new file of `size` bytes is about to be PUT straight to `path` (journal.h, "DIRECT
+  // PUTS"): noted (not fdatasync'd) before this returns. Closed by TempGone(id) once the PUT
+  // ended and no partial of it is left; until then a crash leaves it to the next Open, which
+  // stats the name and removes it when its size is not `size` (a partial).
+  Result<OpId> PutBegin(const Location& path, uint64_t size);
 
   // Blocks until the op finished and its listeners ran; returns its outcome. Also returns
   // ETIMEDOUT when `deadline` (on the engine's clock) passes, EINTR when *cancel becomes true,
@@ -328,6 +336,9 @@ class TransferEngine {
   void SubmitBatches(MonoTime now) EXCLUDES(mu_);
   void PollTasks(MonoTime now) EXCLUDES(mu_);
   void DeliverFinished() EXCLUDES(mu_);
+  // The direct PUTs a crash interrupted (put notes open at Open): stat each name, remove a
+  // partial file, close the note.
+  void CheckPuts(MonoTime now) EXCLUDES(mu_);
 
   // Under mu_.
   GroupKey KeyFor(const JournalOp& op) const;  // (reads only the options)
@@ -374,6 +385,10 @@ class TransferEngine {
   // without mu_).
   std::map<std::string, CopiedFiles> copied_;
   std::deque<OpId> finished_order_ GUARDED_BY(mu_);
+  // Put notes found open at Open (a crash mid-PUT), still to be checked, and when to retry.
+  std::set<OpId> stale_puts_ GUARDED_BY(mu_);
+  MonoTime puts_retry_at_ GUARDED_BY(mu_){};
+  int puts_attempts_ GUARDED_BY(mu_) = 0;
   int waiters_ GUARDED_BY(mu_) = 0;  // threads blocked in Wait()
   bool work_ GUARDED_BY(mu_) = false;
   bool stop_ GUARDED_BY(mu_) = false;

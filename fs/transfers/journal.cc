@@ -142,12 +142,16 @@ Status Journal::WriteLine(int fd, const std::string& line) {
   return {};
 }
 
-Status Journal::Append(const JournalRecord& r) {
+Status Journal::Append(const JournalRecord& r) { return AppendImpl(r, true); }
+
+Status Journal::AppendUnsynced(const JournalRecord& r) { return AppendImpl(r, false); }
+
+Status Journal::AppendImpl(const JournalRecord& r, bool sync) {
   if (fd_ < 0) return Error::Local(EIO, "journal: " + path_ + " is unusable after an error");
   GF_TRY_STATUS(CheckRecord(state_, r));
   const std::string line = EncodeRecord(r) + "\n";
   Status written = WriteLine(fd_, line);
-  if (written.ok() && Sync(fd_) != 0) written = Sys("sync " + path_);
+  if (written.ok() && sync && Sync(fd_) != 0) written = Sys("sync " + path_);
   if (!written.ok()) {
     // Cut the partial or unsynced record off so later records are not glued to it.
     if (::ftruncate(fd_, static_cast<off_t>(size_)) != 0 ||
@@ -162,7 +166,8 @@ Status Journal::Append(const JournalRecord& r) {
   ++records_;
   journal_internal::ApplyChecked(state_, r);
 
-  const uint64_t live = state_.ops.size() + state_.batches.size() + state_.temps.size();
+  const uint64_t live =
+      state_.ops.size() + state_.batches.size() + state_.temps.size() + state_.puts.size();
   if (records_ > std::max(opts_.compact_min_records, opts_.compact_ratio * live)) {
     Status c = Compact();
     if (!c.ok()) log::Warn(kLog, "compaction failed (will retry): ", c.error().Describe());

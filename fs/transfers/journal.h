@@ -49,9 +49,10 @@
 // fail (ops failed outside any task, e.g. cancelled while queued), plan (a directory move's
 // delete plan; format 2), retire (ops the engine is done with), tmp / tmpgone (format 3: a
 // foreground upload is about to PUT to a hidden temp name / that name is gone again; see
-// "UPLOAD TEMP NAMES"). A line without its LF, with a bad CRC or bad JSON is a torn write from a
-// crash: replay stops there and the file is truncated back to the last good record, so the state
-// after a crash is always the state after some prefix of acknowledged Append()s.
+// "UPLOAD TEMP NAMES"), put (format 4: a new file is about to be PUT to its final name; closed
+// by tmpgone too; see "DIRECT PUTS"). A line without its LF, with a bad CRC or bad JSON is a torn
+// write from a crash: replay stops there and the file is truncated back to the last good record, so
+// the state after a crash is always the state after some prefix of acknowledged Append()s.
 //
 // DURABILITY. Append() = validate → write() the whole line → fdatasync() → apply to the in-memory
 // state → return. If the write or sync fails, the file is truncated back to its previous length
@@ -66,11 +67,23 @@
 // without its "tmpgone" at Open means a crash in between: TransferEngine turns it into a remove
 // op of that temp path (ignore_missing; the final name is never touched) and closes it.
 //
-// VERSIONS. Format 3 added tmp / tmpgone. Format 2 added the plan record and the op snapshot's
-// "ct"/"plan" fields. Older files are upgraded at Open (a compaction), so an older globus-fuse
-// refuses the file instead of truncating it at the first record it does not know. Format 1
-// files are read as they are (a directory move found at its delete step without a plan gets
-// one, from the copy task replayed out of the file's task record); opening one rewrites it at
+// DIRECT PUTS. A brand-new file is PUT straight to its final name (no temp, no Transfer call).
+// A kill -9 mid-PUT could leave a partial file there that looks complete. So a "put" record
+// {id, final location, expected size} is appended before the first byte is sent, and closed by
+// "tmpgone" once the PUT ended (succeeded, or failed and its partial file is gone or was never
+// made). An open "put" at Open means a crash in between: TransferEngine stats the name and
+// removes it only when its size is not the expected one. These two records are appended
+// WITHOUT fdatasync (AppendUnsynced): a killed process cannot lose a completed write(2) (the
+// page cache survives it), so kill -9 never leaves a partial unnoticed; only a power loss or a
+// kernel crash mid-PUT may (docs/WRITES.md). An fdatasync per small file would cost `cp -r`
+// one disk flush per file.
+//
+// VERSIONS. Format 4 added put (an older globus-fuse, which would read it as an unknown record,
+// refuses the file). Format 3 added tmp / tmpgone. Format 2 added the plan record and the op
+// snapshot's "ct"/"plan" fields. Older files are upgraded at Open (a compaction), so an older
+// globus-fuse refuses the file instead of truncating it at the first record it does not know.
+// Format 1 files are read as they are (a directory move found at its delete step without a plan
+// gets one, from the copy task replayed out of the file's task record); opening one rewrites it at
 // once in the current format (a compaction), so an older globus-fuse refuses the file ("written by
 // a newer globus-fuse") instead of truncating it at the first record it does not know.
 //
@@ -100,7 +113,7 @@ namespace gf::fs {
 
 using BatchId = uint64_t;
 
-inline constexpr int kJournalVersion = 3;
+inline constexpr int kJournalVersion = 4;
 
 enum class OpKind { kCopy, kMove, kRemove };
 enum class StepKind { kTransfer, kDelete };
@@ -192,8 +205,13 @@ struct TempRecord {  // "tmp": an upload is about to PUT to this hidden temp nam
   OpId id = 0;       // taken from the op id counter
   Location temp;
 };
-struct TempGoneRecord {  // "tmpgone": that temp name is gone again (or must be kept)
-  OpId id = 0;
+struct PutRecord {    // "put": a brand-new file is about to be PUT straight to its name (format 4)
+  OpId id = 0;        // taken from the op id counter
+  Location path;      // the final name
+  uint64_t size = 0;  // the whole upload's size: a file of another size there is a partial
+};
+struct TempGoneRecord {  // "tmpgone": that temp name is gone again (or must be kept); also
+  OpId id = 0;           // closes a "put" note (the PUT ended, and no partial of it is left)
 };
 struct HeaderRecord {  // "hdr": first line of every file
   int version = kJournalVersion;
@@ -203,7 +221,7 @@ struct HeaderRecord {  // "hdr": first line of every file
 
 using JournalRecord =
     std::variant<HeaderRecord, OpRecord, BatchRecord, TaskRecord, EndRecord, FailRecord,
-                 RetireRecord, PlanRecord, TempRecord, TempGoneRecord>;
+                 RetireRecord, PlanRecord, TempRecord, TempGoneRecord, PutRecord>;
 
 // One line (without the LF) for a record, and back. Decode rejects bad CRC/JSON/fields.
 std::string EncodeRecord(const JournalRecord& r);
@@ -240,6 +258,7 @@ struct JournalState {
   std::map<OpId, JournalOp> ops;
   std::map<BatchId, JournalBatch> batches;  // live batches only (an ended batch is dropped)
   std::map<OpId, Location> temps;  // upload temp names not known to be gone (tmp, no tmpgone)
+  std::map<OpId, PutRecord> puts;  // direct PUTs not known to have ended (put, no tmpgone)
   OpId next_op = 1;
   BatchId next_batch = 1;
 };
@@ -272,6 +291,9 @@ class Journal {
   // Durably appends `r` and applies it; see DURABILITY above. Returns only after fdatasync.
   // May compact afterwards (a failed compaction is logged; the appended record stays durable).
   Status Append(const JournalRecord& r);
+  // Appends without the fdatasync: the record survives a kill of this process (the page cache
+  // keeps the write) but not necessarily a power loss. For the "put" notes (see DIRECT PUTS).
+  Status AppendUnsynced(const JournalRecord& r);
   // Rewrites the file as CompactedRecords(state()).
   Status Compact();
 
@@ -290,6 +312,7 @@ class Journal {
   Journal(std::string path, JournalOptions o) : path_(std::move(path)), opts_(std::move(o)) {}
   Status Replay();
   Status WriteLine(int fd, const std::string& line);
+  Status AppendImpl(const JournalRecord& r, bool sync);
   int Sync(int fd) const;
 
   std::string path_;

@@ -212,6 +212,13 @@ struct Encoder {
     Str(w, "c", r.temp.collection);
     Str(w, "p", r.temp.path);
   }
+  void operator()(const PutRecord& r) {
+    Str(w, "t", "put");
+    U64(w, "id", r.id);
+    Str(w, "c", r.path.collection);
+    Str(w, "p", r.path.path);
+    U64(w, "sz", r.size);
+  }
   void operator()(const TempGoneRecord& r) {
     Str(w, "t", "tmpgone");
     U64(w, "id", r.id);
@@ -351,6 +358,12 @@ Result<JournalRecord> DecodeJson(const rapidjson::Value& v) {
     TempRecord r;
     r.id = f.U("id");
     r.temp = {f.S("c"), f.S("p")};
+    out = r;
+  } else if (t == "put") {
+    PutRecord r;
+    r.id = f.U("id");
+    r.path = {f.S("c"), f.S("p")};
+    r.size = f.U("sz");
     out = r;
   } else if (t == "tmpgone") {
     out = TempGoneRecord{f.U("id")};

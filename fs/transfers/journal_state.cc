@@ -71,15 +71,19 @@ struct Checker {
     }
     return {};
   }
-  Status operator()(const TempRecord& r) const {
-    if (r.id == 0 || s.ops.count(r.id) || s.temps.count(r.id))
-      return Invalid("duplicate id " + std::to_string(r.id) + " for an upload temp name");
-    if (r.temp.collection.empty() || r.temp.path.empty() || r.temp.path[0] != '/')
-      return Invalid("bad upload temp location");
+  // A tmp or put note: a fresh id (shared with ops) and an absolute location.
+  Status Note(OpId id, const Location& at, const char* what) const {
+    if (id == 0 || s.ops.count(id) || s.temps.count(id) || s.puts.count(id))
+      return Invalid("duplicate id " + std::to_string(id) + " for " + what);
+    if (at.collection.empty() || at.path.empty() || at.path[0] != '/')
+      return Invalid(std::string("bad location for ") + what);
     return {};
   }
+  Status operator()(const TempRecord& r) const { return Note(r.id, r.temp, "an upload temp name"); }
+  Status operator()(const PutRecord& r) const { return Note(r.id, r.path, "a direct upload"); }
   Status operator()(const TempGoneRecord& r) const {
-    if (!s.temps.count(r.id)) return Invalid("unknown upload temp name " + std::to_string(r.id));
+    if (!s.temps.count(r.id) && !s.puts.count(r.id))
+      return Invalid("unknown upload temp name " + std::to_string(r.id));
     return {};
   }
   Status operator()(const PlanRecord& r) const {
@@ -178,7 +182,14 @@ struct Applier {
     s.temps[r.id] = r.temp;
     s.next_op = std::max(s.next_op, r.id + 1);
   }
-  void operator()(const TempGoneRecord& r) { s.temps.erase(r.id); }
+  void operator()(const PutRecord& r) {
+    s.puts[r.id] = r;
+    s.next_op = std::max(s.next_op, r.id + 1);
+  }
+  void operator()(const TempGoneRecord& r) {
+    s.temps.erase(r.id);
+    s.puts.erase(r.id);
+  }
   void operator()(const PlanRecord& r) {
     JournalOp& op = s.ops.at(r.op);
     op.plan = r.plan;
@@ -234,6 +245,7 @@ std::vector<JournalRecord> CompactedRecords(const JournalState& s) {
     if (!b.task_id.empty()) out.push_back(TaskRecord{id, b.task_id});
   }
   for (const auto& [id, temp] : s.temps) out.push_back(TempRecord{id, temp});
+  for (const auto& [id, put] : s.puts) out.push_back(put);
   return out;
 }
 

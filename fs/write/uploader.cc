@@ -95,6 +95,20 @@ Result<UploadOutcome> Uploader::Upload(const UploadRequest& r) {
 }
 
 Result<UploadOutcome> Uploader::Direct(const UploadRequest& r) {
+  std::optional<uint64_t> noted;
+  if (r.temp_names) {
+    auto t = r.temp_names->BeginPut(r.collection.id, r.path, r.body.size);
+    if (!t.ok()) return t.error();
+    noted = *t;
+  }
+  bool stray = false;
+  Result<UploadOutcome> out = PutDirect(r, stray);
+  // A partial that may still be there stays noted: the next mount checks the name.
+  if (noted && !stray) r.temp_names->End(*noted);
+  return out;
+}
+
+Result<UploadOutcome> Uploader::PutDirect(const UploadRequest& r, bool& stray) {
   UploadOutcome out;
   out.size = r.body.size;
   Status put = data_.Put(r.collection, Https(r, r.path), r.body, r.cancel);
@@ -110,7 +124,10 @@ Result<UploadOutcome> Uploader::Direct(const UploadRequest& r) {
     out.last_modified = st->last_modified;
     return out;
   }
-  if (st.ok() && st->type == api::EntryType::kFile) Remove(r, r.path, "partial upload");
+  if (st.ok() && st->type == api::EntryType::kFile)
+    stray = !Remove(r, r.path, "partial upload");
+  else if (!st.ok() && st.error().http_status != 404)
+    stray = true;  // unknown: the next mount looks again
   return e;
 }
 

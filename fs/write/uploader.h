@@ -7,6 +7,10 @@
 //       fails after bytes may have reached the server (reset, timeout, 5xx, a local read error),
 //       the name is checked with Transfer stat: our full size means the PUT completed and only
 //       its answer was lost (success); anything else there is our partial file and is deleted.
+//       With UploadRequest::temp_names set, the PUT is noted (TempNames::BeginPut: name and
+//       size, in the transfer journal) before its first byte and closed once it ended, so a
+//       partial left by a kill -9 mid-PUT is found and removed by the next mount (journal.h,
+//       "DIRECT PUTS").
 //   brand-new file, NewFile::kViaTemp, and every replacement of an existing file
 //       PUT to a hidden temporary name in the same directory (UploadTempName), Transfer stat of
 //       it (its size must be ours, else it is deleted and the upload fails), then Transfer
@@ -79,6 +83,12 @@ class TempNames {
   // Before the first byte goes to `temp`: noted durably, or the upload fails with this error
   // (nothing sent).
   virtual Result<uint64_t> Begin(const std::string& collection, const std::string& temp) = 0;
+  // Before the first byte of a brand-new file's PUT straight to `path` (`size` bytes): noted
+  // (not necessarily fdatasync'd: enough against a kill of the process, not a power loss), or
+  // the upload fails with this error (nothing sent). End(token) once the PUT ended and no
+  // partial file of it is left at the name.
+  virtual Result<uint64_t> BeginPut(const std::string& collection, const std::string& path,
+                                    uint64_t size) = 0;
   // The temp name is gone again (renamed over the final name, or removed), or holds the only
   // copy of the new content (a failed delete-then-rename: the error names it, and it must not
   // be deleted): nothing for the next mount to remove.
@@ -113,6 +123,9 @@ class Uploader {
 
  private:
   Result<UploadOutcome> Direct(const UploadRequest& r);
+  // Direct's work once the PUT is noted. `stray`: set when a partial file of ours may still be
+  // at the name (its removal failed, or the stat to find out did).
+  Result<UploadOutcome> PutDirect(const UploadRequest& r, bool& stray);
   Result<UploadOutcome> ViaTemp(const UploadRequest& r);
   // ViaTemp's work once the temp name is noted. `stray`: set when the temp name may still
   // hold bytes of ours that should go (a removal failed).

@@ -42,6 +42,11 @@ Result<uint64_t> WriteOps::JournaledTempNames::Begin(const std::string& collecti
   return engine_.TempBegin(Location{collection, temp});
 }
 
+Result<uint64_t> WriteOps::JournaledTempNames::BeginPut(const std::string& collection,
+                                                        const std::string& path, uint64_t size) {
+  return engine_.PutBegin(Location{collection, path}, size);
+}
+
 void WriteOps::JournaledTempNames::End(uint64_t token) {
   // Not fatal: the name is gone; the next mount's remove of it finds nothing (ignore_missing).
   if (Status s = engine_.TempGone(token); !s.ok())

@@ -115,6 +115,8 @@ class WriteOps {
    public:
     explicit JournaledTempNames(TransferEngine& engine) : engine_(engine) {}
     Result<uint64_t> Begin(const std::string& collection, const std::string& temp) override;
+    Result<uint64_t> BeginPut(const std::string& collection, const std::string& path,
+                              uint64_t size) override;
     void End(uint64_t token) override;
 
    private:

@@ -330,6 +330,25 @@ if __name__ == "__main__":
     unittest.main()
 
 
+def kill_daemon_mid_upload(test, writer, reached, what):
+    """Once `reached()` (the server holds part of the upload), kill -9 the test's daemon (no
+    unmount, no cleanup) and detach its mount point; `writer` (the process whose close
+    uploads) must then fail. Returns the mount point, for the next mount."""
+    mnt = test.mount.path
+    try:
+        wait_for(reached, 60, what)
+        test.mount.proc.kill()
+        test.mount.proc.wait(timeout=10)
+    finally:
+        test.sim.clear_faults()
+        writer.wait(timeout=60)  # its close fails: the daemon is gone
+        subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True, timeout=30)
+        test.mount.proc = None
+        test.mount.logf.close()
+    test.assertNotEqual(writer.returncode, 0)
+    return mnt
+
+
 class CrashTests(MountTestCase):
     """kill -9 of the daemon in the middle of an upload, then a new mount of the same path."""
 
@@ -353,18 +372,7 @@ class CrashTests(MountTestCase):
             [sys.executable, "-c",
              "import os, sys\nf = open(sys.argv[1], 'wb')\nf.write(os.urandom(8 << 20))\n"
              "f.close()", target], stderr=subprocess.DEVNULL)
-        mnt = self.mount.path
-        try:
-            wait_for(temps, 60, "the upload to reach its temp name")
-            self.mount.proc.kill()  # kill -9: no unmount, no cleanup
-            self.mount.proc.wait(timeout=10)
-        finally:
-            self.sim.clear_faults()
-            writer.wait(timeout=60)  # its close fails: the daemon is gone
-            subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True, timeout=30)
-            self.mount.proc = None
-            self.mount.logf.close()
-        self.assertNotEqual(writer.returncode, 0)
+        mnt = kill_daemon_mid_upload(self, writer, temps, "the upload to reach its temp name")
         self.assertEqual(len(temps()), 1)  # the crash's leftover
         with open(os.path.join(backing, "big.bin"), "rb") as f:
             self.assertEqual(f.read(), original)
@@ -377,6 +385,39 @@ class CrashTests(MountTestCase):
                 self.assertEqual(f.read(), original)  # the final name was never touched
             with open(target, "rb") as f:
                 self.assertEqual(f.read(), original)
+        except Exception:
+            print(remount.output())
+            raise
+
+
+class NewFileCrashTests(MountTestCase):
+    """kill -9 of the daemon in the middle of a brand-new file's PUT (straight to its name),
+    then a new mount of the same path: the partial file the PUT left is removed."""
+
+    def test_kill_9_mid_new_file_put_then_remount_removes_the_partial(self):
+        # The only test of this class: it ends the class's mount and makes a new one.
+        backing = os.path.join(self.sim.root(TUTORIAL), "crash-new")
+        os.makedirs(backing, exist_ok=True)
+        real = os.path.join(backing, "new.bin")
+        target = self.path(TUTORIAL, "crash-new", "new.bin")
+        # The server takes the first MiB of the PUT, then stalls: the daemon is mid-upload,
+        # and the sim has written that MiB at the final name (a cut PUT leaves a partial).
+        self.sim.fault("https_put", "stall_upload", after_bytes=1 << 20, seconds=5)
+        writer = subprocess.Popen(
+            [sys.executable, "-c",
+             "import os, sys\nf = open(sys.argv[1], 'wb')\nf.write(os.urandom(8 << 20))\n"
+             "f.close()", target], stderr=subprocess.DEVNULL)
+        mnt = kill_daemon_mid_upload(
+            self, writer, lambda: os.path.exists(real) and os.path.getsize(real) > 0,
+            "the PUT to reach the final name")
+        self.assertTrue(os.path.exists(real))  # the crash's partial, looking like a file
+        self.assertLess(os.path.getsize(real), 8 << 20)
+        remount = Mount(self.env, path=mnt)
+        remount.__enter__()
+        self.__class__.mount = remount
+        try:
+            wait_for(lambda: not os.path.exists(real), 60, "the next mount to remove the partial")
+            self.assertIn("partial file an interrupted upload left", remount.output())
         except Exception:
             print(remount.output())
             raise

@@ -105,7 +105,8 @@ TEST_CASE("records round-trip and carry a checksum", "[journal]") {
                                     FailRecord{{1}, {"C", "d"}},
                                     RetireRecord{{1, 2}},
                                     TempRecord{12, {"coll-a", "/d/.globus-fuse.0123abcd.tmp"}},
-                                    TempGoneRecord{12}};
+                                    TempGoneRecord{12},
+                                    PutRecord{13, {"coll-a", "/d/new é"}, 1ull << 40}};
   for (const JournalRecord& r : all) {
     std::string line = EncodeRecord(r);
     REQUIRE(line.find('\n') == std::string::npos);  // one line, whatever the paths hold
@@ -469,6 +470,66 @@ TEST_CASE("upload temp names: noted, closed, kept by compaction and replay, ids 
   CHECK((*j)->NextOpId() == 4);
 }
 
+TEST_CASE("direct PUT notes: appended without fdatasync, closed by tmpgone, kept by compaction",
+          "[journal]") {
+  TempDir d;
+  const std::string path = d.path + "/j.log";
+  int syncs = 0;
+  JournalOptions o;
+  o.sync = [&syncs](int) {
+    ++syncs;
+    return 0;
+  };
+  const PutRecord put{2, {"coll-a", "/d/new.bin"}, 12345};
+  {
+    auto j = Journal::Open(path, o);
+    REQUIRE(j.ok());
+    Journal& jr = **j;
+    REQUIRE(jr.Append(Op(jr.NextOpId(), OpKind::kCopy, "a")).ok());  // op 1
+    const int before = syncs;
+    REQUIRE(jr.AppendUnsynced(put).ok());
+    CHECK(syncs == before);  // a write(2), no disk flush
+    CHECK(jr.NextOpId() == 3);
+    CHECK_FALSE(jr.AppendUnsynced(PutRecord{2, put.path, 1}).ok());  // duplicate
+    CHECK_FALSE(jr.AppendUnsynced(PutRecord{1, put.path, 1}).ok());  // an op's id
+    CHECK_FALSE(jr.AppendUnsynced(PutRecord{3, {"coll-a", "relative"}, 1}).ok());
+    REQUIRE(jr.AppendUnsynced(PutRecord{3, {"coll-b", "/x"}, 0}).ok());
+    REQUIRE(jr.AppendUnsynced(TempGoneRecord{3}).ok());
+    CHECK(syncs == before);
+    REQUIRE(jr.state().puts.size() == 1);
+    REQUIRE(jr.Compact().ok());
+    REQUIRE(jr.state().puts.size() == 1);
+  }
+  auto j = Journal::Open(path, o);  // a crash: put 2 was never closed
+  REQUIRE(j.ok());
+  REQUIRE((*j)->state().puts.size() == 1);
+  const PutRecord& back = (*j)->state().puts.at(2);
+  CHECK(back.path == put.path);
+  CHECK(back.size == put.size);
+  CHECK((*j)->NextOpId() == 4);
+}
+
+TEST_CASE("a format 3 journal is upgraded to the current format at open", "[journal]") {
+  TempDir d;
+  const std::string path = d.path + "/j.log";
+  const Location temp{"c", "/.globus-fuse.0123abcd.tmp"};
+  WriteFile(path, EncodeRecord(HeaderRecord{3, 1, 1}) + "\n" +
+                      EncodeRecord(Op(1, OpKind::kCopy, "a")) + "\n" +
+                      EncodeRecord(TempRecord{2, temp}) + "\n");
+  {
+    auto j = Journal::Open(path);
+    REQUIRE(j.ok());
+    CHECK((*j)->version_at_open() == 3);
+    REQUIRE((*j)->AppendUnsynced(PutRecord{3, {"c", "/new"}, 7}).ok());
+  }
+  CHECK(ReadFile(path).find("\"v\":" + std::to_string(kJournalVersion)) != std::string::npos);
+  auto j = Journal::Open(path);
+  REQUIRE(j.ok());
+  CHECK((*j)->state().ops.count(1));
+  CHECK((*j)->state().temps.at(2) == temp);
+  CHECK((*j)->state().puts.count(3));
+}
+
 TEST_CASE("a format 2 journal is upgraded before a temp name record can follow", "[journal]") {
   TempDir d;
   const std::string path = d.path + "/j.log";
@@ -482,7 +543,7 @@ TEST_CASE("a format 2 journal is upgraded before a temp name record can follow",
   }
   // An older globus-fuse would now refuse the file ("written by a newer globus-fuse"), not
   // truncate it at the record it does not know.
-  CHECK(ReadFile(path).find("\"v\":3") != std::string::npos);
+  CHECK(ReadFile(path).find("\"v\":" + std::to_string(kJournalVersion)) != std::string::npos);
   auto j = Journal::Open(path);
   REQUIRE(j.ok());
   CHECK((*j)->state().ops.count(1));

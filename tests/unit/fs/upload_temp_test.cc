@@ -159,5 +159,113 @@ TEST_CASE("a temp name that holds the only copy of the new content is never clea
   CHECK(w.TempNames() == kept);
 }
 
+// ---- a brand-new file's PUT goes straight to its name (journal.h, "DIRECT PUTS") ----
+
+// /dst/new created and written: its close PUTs it straight to its name.
+uint64_t WriteNew(TempWorld& w, const std::string& content) {
+  auto dst = w.Walk(std::string(kGrexName) + "/dst");
+  REQUIRE(dst.ok());
+  auto h = w.fs->Create(dst->attr.ino, "new", 0644, O_WRONLY | O_CREAT | O_TRUNC);
+  REQUIRE(h.ok());
+  REQUIRE(w.fs->Write(h->opened.fh, 0, content).ok());
+  return h->opened.fh;
+}
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST_CASE("a new file's PUT is noted with its size before its first byte and closed after it",
+          "[fs][upload][crash]") {
+  TempWorld w;
+  const uint64_t fh = WriteNew(w, "NEW BYTES");
+  w.remote.CloseGate("put");
+  Status flushed = Error::Local(EINVAL, "not run");
+  std::thread t([&] { flushed = w.fs->Flush(fh); });
+  REQUIRE(Eventually([&] { return w.remote.Blocked("put") == 1; }));
+  const std::string during = w.Journal();
+  CHECK(during.find("\"t\":\"put\"") != std::string::npos);
+  CHECK(during.find("\"p\":\"/dst/new\"") != std::string::npos);
+  CHECK(during.find("\"sz\":9") != std::string::npos);
+  CHECK(during.find("tmpgone") == std::string::npos);
+  w.remote.ReleaseGate("put");
+  t.join();
+  REQUIRE(flushed.ok());
+  CHECK(Count(w.Journal(), "\"t\":\"tmpgone\"") == 1);
+  w.fs->Release(fh);
+  CHECK(w.remote.Get(kGrex, "/dst/new")->content == "NEW BYTES");
+  // The next mount has nothing to check and nothing to remove.
+  const int stats = w.remote.Calls("stat");
+  w.Make();
+  w.Drive();
+  w.Finish();
+  CHECK(w.remote.Tasks().empty());
+  CHECK(w.remote.Calls("stat") == stats);
+  CHECK(w.remote.Get(kGrex, "/dst/new")->content == "NEW BYTES");
+}
+
+TEST_CASE("a crash mid-PUT of a new file: the next mount removes a partial, never a whole file",
+          "[fs][upload][crash]") {
+  TempWorld w;
+  // The daemon dies while it PUTs 9 bytes to /dst/new: the note is in the journal.
+  REQUIRE(w.engine->PutBegin(Location{kGrex, "/dst/new"}, 9).ok());
+  bool removed = false;
+  SECTION("part of the body arrived: a partial that looks like a file") {
+    w.remote.AddFile(kGrex, "/dst/new", "NEW");
+    removed = true;
+  }
+  SECTION("the whole body arrived (only the answer was lost): the file stays") {
+    w.remote.AddFile(kGrex, "/dst/new", "NEW BYTES");
+  }
+  SECTION("no byte arrived: nothing to remove") {}
+  SECTION("the stat fails at first: retried, then the partial goes") {
+    w.remote.AddFile(kGrex, "/dst/new", "NEW");
+    w.remote.FailNext("stat", Error::Api(503, "ServiceUnavailable", "busy"));
+    removed = true;
+  }
+  w.Make();  // the crash: the note was never closed; the next mount
+  w.Drive(4);
+  w.Finish();
+  const auto tasks = w.remote.Tasks();
+  if (removed) {
+    REQUIRE(tasks.size() == 1);
+    CHECK(tasks[0].delete_paths == std::vector<std::string>{"/dst/new"});
+    CHECK(tasks[0].ignore_missing);
+    CHECK_FALSE(w.remote.Exists(kGrex, "/dst/new"));
+  } else {
+    CHECK(tasks.empty());
+  }
+  if (w.remote.Exists(kGrex, "/dst/new"))
+    CHECK(w.remote.Get(kGrex, "/dst/new")->content == "NEW BYTES");
+  CHECK(w.remote.Get(kGrex, "/dst/a")->content == "OLD CONTENT");
+  // Done once: a later mount checks and submits nothing more.
+  const int stats = w.remote.Calls("stat");
+  w.Make();
+  w.Drive();
+  w.Finish();
+  CHECK(w.remote.Tasks().size() == tasks.size());
+  CHECK(w.remote.Calls("stat") == stats);
+}
+
+TEST_CASE("a cut PUT of a new file whose partial could not be removed goes at the next mount",
+          "[fs][upload][crash]") {
+  TempWorld w;
+  const uint64_t fh = WriteNew(w, "NEW BYTES");
+  w.remote.CutNextPut(3);  // 3 bytes stored, then a connection reset
+  w.remote.FailNext("delete", Error::Api(500, "ServerError", "no"));
+  CHECK_FALSE(w.fs->Flush(fh).ok());
+  w.fs->Release(fh);
+  REQUIRE(w.remote.Exists(kGrex, "/dst/new"));
+  CHECK(w.Journal().find("tmpgone") == std::string::npos);
+  w.Make();
+  w.Drive();
+  w.Finish();
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/new"));
+  REQUIRE(w.remote.Tasks().size() == 1);
+  CHECK(w.remote.Tasks()[0].delete_paths == std::vector<std::string>{"/dst/new"});
+}
+
 }  // namespace
 }  // namespace gf::fs::testing
