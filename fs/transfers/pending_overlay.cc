@@ -190,16 +190,31 @@ std::vector<std::pair<std::string, Meta>> PendingOverlay::PendingChildren(
   return out;
 }
 
+std::optional<PendingOverlay::Key> PendingOverlay::ShownAtLocked(const Key& at) const {
+  if (pending_.count(at)) return at;
+  // The source of a pending move, reached through its inode: the kernel moved its dentry to
+  // the destination name at rename and drops it only when the notifier's invalidation arrives
+  // (after rename(2) returned). Until then that name leads here: answer for the destination.
+  auto h = hidden_.find(at);
+  if (h == hidden_.end() || removes_.count(h->second)) return std::nullopt;
+  auto o = ops_.find(h->second);
+  if (o == ops_.end() || !o->second.second || *o->second.second != at) return std::nullopt;
+  auto e = pending_.find(o->second.first);
+  if (e == pending_.end() || e->second.op != h->second) return std::nullopt;
+  return o->second.first;
+}
+
 std::vector<std::pair<std::string, std::string>> PendingOverlay::Xattrs(
     const std::string& collection_id, const std::string& path) {
   {
     MutexLock l(mu_);
-    if (!pending_.count({collection_id, path})) return {};
+    if (!ShownAtLocked({collection_id, path})) return {};
   }
   RefreshIfStale();
   MutexLock l(mu_);
-  auto it = pending_.find({collection_id, path});
-  if (it == pending_.end()) return {};
+  const std::optional<Key> at = ShownAtLocked({collection_id, path});
+  if (!at) return {};
+  auto it = pending_.find(*at);
   std::vector<std::pair<std::string, std::string>> out = {{"user.globus.status", it->second.state}};
   if (!it->second.task_id.empty()) out.emplace_back("user.globus.task_id", it->second.task_id);
   return out;

@@ -142,7 +142,9 @@ class PendingOverlay final : public OpListener {
   std::vector<std::pair<std::string, Meta>> PendingChildren(const std::string& collection_id,
                                                             const std::string& dir_path)
       EXCLUDES(mu_);
-  // user.globus.status and user.globus.task_id of a pending entry.
+  // user.globus.status and user.globus.task_id of a pending entry; asked at the source of a
+  // pending move (the kernel's dentry at the destination leads to the source's inode until
+  // its invalidation arrives), those of the move's destination.
   std::vector<std::pair<std::string, std::string>> Xattrs(const std::string& collection_id,
                                                           const std::string& path) EXCLUDES(mu_);
 
@@ -166,6 +168,9 @@ class PendingOverlay final : public OpListener {
   };
 
   static Key K(const Location& l) { return {l.collection, l.path}; }
+  // The pending entry whose xattrs `at` shows: `at` itself, or the destination of the pending
+  // move whose source is `at`.
+  std::optional<Key> ShownAtLocked(const Key& at) const REQUIRES(mu_);
   // Recreates the entries of every live op in the engine (a restart).
   void Rebuild() EXCLUDES(mu_);
   void RefreshIfStale() EXCLUDES(mu_);

@@ -99,9 +99,6 @@ class Request:
         if fault is not None and fault.kind == "stall_upload":
             yield from self._stalled_pieces(chunk, fault)
             return
-        if fault is not None and fault.kind == "reset" and not resp.length:
-            self._abort()  # nothing to cut: drop before the status line (e.g. a PUT's reply)
-            return 0
         limit = None
         if fault is not None:
             limit = fault.after_bytes

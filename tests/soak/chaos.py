@@ -1,7 +1,8 @@
 """The chaos soak: a mounted globus-fuse under random faults on every route of globus-sim.
 
 While readers check bytes, walkers compare listings with the sim's backing folders and workers
-run cp, cp -r, mv (within and across collections), rm and rm -r in a loop, a chaos thread
+run cp, cp -r, mv (within and across collections), rm and rm -r, and write local bytes into the
+mount (new files, overwrites, appends with `>>`) in a loop, a chaos thread
 injects faults (5xx, 429, resets mid-body, stalls, malformed bodies, dropped connections,
 transient 404s), expires the access tokens, restarts globus-sim (SIGTERM or kill -9; it keeps
 its state) and kills the daemon with kill -9 and mounts again. Then it checks:
@@ -12,8 +13,10 @@ its state) and kills the daemon with kill -9 and mounts again. Then it checks:
 - no call hung: each syscall issued here took at most CALL_BOUND (the retry budget plus one
   request's stall timeout plus slack), each tool run at most TOOL_BOUND;
 - no transfer or delete task submitted twice: every destination path (transfers) and every
-  deleted path (deletes) is in at most one task (each operation here uses a new name);
-- no data lost: at the end the backing folders hold exactly what the operations imply;
+  deleted path (deletes) is in at most one task (each cp, mv and rm here uses a new name;
+  overwrites and appends are HTTPS PUTs, not tasks), and no submission id has two tasks;
+- no data lost: at the end the backing folders hold exactly what the operations imply (a write
+  that failed must have left the old content or the new one, never a mix);
 - the daemon's RSS and open descriptors stay flat (RSS_GROWTH_MIB, FD_GROWTH below);
 - no error surfaced to a program: the faults are bounded so that each call can succeed within
   its retry budget.
@@ -63,6 +66,8 @@ SETTLE_BOUND = 240  # waiting for a pending entry's task to end (tasks wait out 
 RSS_GROWTH_MIB = 32  # a daemon's RSS, last quarter of its life vs its second quarter
 FD_GROWTH = 16  # its open descriptors, the same comparison (connection pools settle early)
 FLAT_MIN_LIFE = 40  # seconds a daemon must live for the flatness comparison
+# Sizes of the files the workers write from local bytes (0: an empty file, one 0-byte PUT).
+WRITE_SIZES = (0, 1, 4096, 65537, 300001, (1 << 20) + 7)
 
 # Every route the mount uses, weighted by how much the soak's traffic uses it (a fault on a
 # route nobody calls is never served).
@@ -75,6 +80,22 @@ ROUTES = {**JSON_ROUTES, **DATA_ROUTES}
 
 def md5(data):
     return hashlib.md5(data).hexdigest()
+
+
+class Either:
+    """A model value after a write that failed: the file must hold one of `digests` (None:
+    the name must not exist), never a mix of them."""
+
+    def __init__(self, *digests):
+        self.digests = frozenset(digests)
+
+    def __repr__(self):
+        return f"one of {sorted(str(d) for d in self.digests)}"
+
+
+def matches(actual, want):
+    """`actual`: an md5, "dir" or None (absent) at the collection; `want`: the model's value."""
+    return actual in want.digests if isinstance(want, Either) else actual == want
 
 
 class Gate:
@@ -132,6 +153,7 @@ class Tally:
         self.wrong_listings = 0
         self.listings = 0
         self.bytes_read = 0
+        self.bytes_written = 0  # sent into the mount by write, overwrite and append
         self.slowest = {}  # class -> (seconds, what)
         self.hung = []
         self.crashes = []
@@ -175,7 +197,8 @@ class Soak:
         self.gate = Gate()
         self.stop = threading.Event()
         self.model_lock = threading.Lock()
-        self.model = {}  # (collection, path under soak/) -> md5 or "dir": what must exist
+        self.model = {}  # (collection, path under soak/) -> md5, "dir" or Either: what must exist
+        self.contents = {}  # md5 -> bytes of every file the model can name (guarded by model_lock)
         self.samples = {}  # daemon pid -> [(t, rss KiB, fds)]
         self.sim_stats = collections.Counter()  # summed over sim restarts
         self.fault_rules = 0
@@ -196,6 +219,7 @@ class Soak:
         self.port = free_port_block()
         self.sim = Sim.start(extra_args=("--port", str(self.port)))
         self.env = self.sim.client_env()
+        self.local = tempfile.mkdtemp(prefix="gf-soak-local-", dir=self.sim.state)
         run_cli(self.env, "login")
         self.seed_trees()
         self.path = tempfile.mkdtemp(prefix="gf-soak-mnt-", dir=self.sim.state)
@@ -233,6 +257,7 @@ class Soak:
                     f.write(data)
                 self.ro[rel] = data
         self.ro_listing = tree_listing(self.backing(T1, "ro"))
+        self.contents = {md5(d): d for d in self.ro.values()}
         for i in range(4):
             self.churn_write(f"c{i}", self.rng)
         os.makedirs(self.backing(T2), exist_ok=True)
@@ -393,19 +418,23 @@ class Soak:
                     except OSError as e:
                         self.tally.error(f"read churn/{name}", e)
 
-    # --- workers: cp, cp -r, mv, rm, rm -r ---------------------------------------------------
+    # --- workers: cp, cp -r, mv, rm, rm -r, and writes -------------------------------------
+    OPS = {"cp": 4, "cp -r": 3, "mv": 2, "mv across": 2, "rm": 2, "rm -r": 2, "write": 3,
+           "overwrite": 2, "append": 2}
+
     def worker(self, w):
         rng = random.Random(f"{self.seed}-worker-{w}")
         entries = []  # [collection, name, "file" | "tree"] this worker made
         k = 0
-        ops = ("cp", "cp -r", "mv", "mv across", "rm", "rm -r")
+        ops = sorted(self.OPS)
         while not self.stop.is_set():
             k += 1
-            op = rng.choices(ops, weights=(4, 3, 2, 2, 2, 2))[0]
-            want_kind = {"rm": "file", "rm -r": "tree"}.get(op)
+            op = rng.choices(ops, weights=[self.OPS[o] for o in ops])[0]
+            want_kind = {"rm": "file", "overwrite": "file", "append": "file",
+                         "rm -r": "tree"}.get(op)
             pool = [e for e in entries if want_kind in (None, e[2])]
-            if op in ("mv", "mv across", "rm", "rm -r") and not pool:
-                op = "cp"
+            if op in ("mv", "mv across", "rm", "rm -r", "overwrite", "append") and not pool:
+                op = "write" if op in ("overwrite", "append") else "cp"
             with self.gate.op():
                 if op == "cp":
                     rel = rng.choice(sorted(self.ro))
@@ -421,13 +450,23 @@ class Soak:
                         self.tally.count(op)
                         self.model_set(self.ro_tree(d, c, name))
                         entries.append([c, name, "tree"])
+                elif op == "write":
+                    c, name = rng.choice(COLLECTIONS), f"w{w}/n{k}.bin"
+                    self.write(w, op, [c, name, "file"], None,
+                               rng.randbytes(rng.choice(WRITE_SIZES)), entries)
                 else:
                     e = rng.choice(pool)
                     if not self.settle(e):
                         entries.remove(e)
                         continue
                     c, name, kind = e
-                    if op in ("mv", "mv across"):
+                    if op in ("overwrite", "append"):
+                        with self.model_lock:
+                            old = self.model[(c, name)]
+                        data = rng.randbytes(rng.choice(WRITE_SIZES) if op == "overwrite" else
+                                             rng.randrange(1, 100000))
+                        self.write(w, op, e, old, data, entries)
+                    elif op in ("mv", "mv across"):
                         c2 = c if op == "mv" else next(x for x in COLLECTIONS if x != c)
                         new = f"w{w}/m{k}" + (".bin" if kind == "file" else "")
                         if self.tool("mv", self.m(c, name), self.m(c2, new)):
@@ -439,6 +478,35 @@ class Soak:
                         self.tally.count(op)
                         self.model_move(c, name, None, None)
                         entries.remove(e)
+
+    def write(self, w, op, e, old, data, entries):
+        """Writes local bytes through the mount: `cp LOCAL` onto a new name (write) or an
+        existing file (overwrite), or `cat LOCAL >> file` (append). The model takes the new
+        content; after a failure, the old content or the new one (never a mix), and the entry
+        is not used again."""
+        c, name, _ = e
+        local = os.path.join(self.local, f"w{w}")
+        with open(local, "wb") as f:
+            f.write(data)
+        sent = len(data)
+        if op == "append":
+            with self.model_lock:
+                data = self.contents[old] + data
+            ok = self.tool("sh", "-c", 'cat "$1" >> "$2"', "sh", local, self.m(c, name))
+        else:
+            ok = self.tool("cp", local, self.m(c, name))
+        digest = md5(data)
+        with self.model_lock:
+            self.contents[digest] = data
+            self.model[(c, name)] = digest if ok else Either(old, digest)
+        if ok:
+            self.tally.count(op)
+            with self.tally.lock:
+                self.tally.bytes_written += sent
+            if old is None:
+                entries.append(e)
+        elif old is not None:
+            entries.remove(e)
 
     def ro_tree(self, d, c, name):
         out = {(c, name): "dir"}
@@ -509,21 +577,17 @@ class Soak:
                         self.tally.bad_listing(f"{c}/soak/{p} after its copy: "
                                                f"{diff(expect, got)}")
                 else:
-                    data = self.by_md5[v]
+                    with self.model_lock:
+                        data = self.contents[v]
                     self.read_through_mount(self.m(c, p), data, rng, f"{c}/soak/{p}")
         except OSError as exc:
             self.tally.error(f"check {c}/{name}", exc)
             return False
         return True
 
-    @property
-    def by_md5(self):
-        if not hasattr(self, "_by_md5"):
-            self._by_md5 = {md5(d): d for d in self.ro.values()}
-        return self._by_md5
-
     def size_of(self, digest):
-        return len(self.by_md5[digest])
+        with self.model_lock:
+            return len(self.contents[digest])
 
     # --- chaos ---------------------------------------------------------------------------------
     def chaos(self):
@@ -599,6 +663,8 @@ class Soak:
             self.sim_stats["status " + route_status] += n
         self.sim_stats["requests"] += sum(n for route, n in stats["requests"].items()
                                           if not route.startswith("control"))
+        for route in ("https_put", "https_delete"):
+            self.sim_stats["route " + route] += stats["requests"].get(route, 0)
         rules = self.sim.control("GET", "faults")["faults"]
         self.consumed_faults += sum(f.get("hits", 0) for f in rules)
         self.unused_faults += sum(max(0, f.get("count", 0)) for f in rules)
@@ -747,10 +813,11 @@ class Soak:
                         p = os.path.join(dirpath, f)
                         with open(p, "rb") as fh:
                             actual[(c, os.path.relpath(p, self.backing(c)))] = md5(fh.read())
-        lost = sorted(k for k in self.model if actual.get(k) != self.model[k])
+        lost = sorted(k for k in self.model if not matches(actual.get(k), self.model[k]))
         extra = sorted(k for k in actual if k not in self.model)
         if lost:
-            problems.append(f"data lost or wrong at the collection: {lost[:10]}")
+            problems.append("data lost or wrong at the collection: " + "; ".join(
+                f"{k}: want {self.model[k]}, found {actual.get(k)}" for k in lost[:10]))
         if extra:
             problems.append(f"entries that should not exist (a source not deleted?): {extra[:10]}")
         # Every tree lists and reads through the mount as it is at the collection.
@@ -779,6 +846,7 @@ class Soak:
                 else:
                     seen[("DELETE", t["source_endpoint_id"], item["path"])] += 1
         twice = sorted(k for k, n in seen.items() if n > 1)
+        twice_by_type = collections.Counter(k[0] for k in twice)
         if twice:
             problems.append(f"submitted twice: {twice[:10]}")
         by_status = collections.Counter(f"{t['type']} {t['status']}" for t in tasks)
@@ -824,7 +892,7 @@ class Soak:
         say(f"chaos soak: seed {self.seed}; chaos {self.chaos_seconds:.0f} s, then "
             f"{self.quiesce_seconds:.0f} s to become idle")
         say(f"  operations: {dict(sorted(tally.ops.items()))}")
-        say(f"  bytes read through the mount: {tally.bytes_read}")
+        say(f"  bytes read through the mount: {tally.bytes_read}; written: {tally.bytes_written}")
         say(f"  faults injected: {dict(sorted(tally.faults.items()))} in {self.fault_rules} "
             f"rules; {self.consumed_faults} served, {self.unused_faults} left unused")
         say(f"  faults by route: {dict(sorted(tally.fault_routes.items()))}")
@@ -839,7 +907,10 @@ class Soak:
             f"{len(tally.errors)}")
         for e in tally.errors[:10]:
             say(f"    {e}")
-        say(f"  tasks: {dict(by_status)}; paths in two tasks: {len(twice)}")
+        say(f"  tasks: {dict(by_status)}; paths in two transfer tasks: "
+            f"{twice_by_type['TRANSFER']}, in two delete tasks: {twice_by_type['DELETE']}; "
+            f"HTTPS PUTs {self.sim_stats['route https_put']}, DELETEs "
+            f"{self.sim_stats['route https_delete']}")
         say(f"  wrong bytes: {tally.wrong_bytes}; wrong listings: {tally.wrong_listings} of "
             f"{tally.ops['listing']} listings")
         say("  slowest: " + "; ".join(f"{k} {v[0]:.1f} s ({v[1]})"

@@ -666,6 +666,38 @@ TEST_CASE("mv across collections: source hidden, deleted only after the verified
   }
 }
 
+TEST_CASE("mv across collections: the source's inode at the new name reports the move pending",
+          "[fs][copy][mv]") {
+  // After a successful rename the kernel moves the source's dentry, with the SOURCE inode, to
+  // the destination name; the mount's invalidation of that dentry arrives from the notifier's
+  // thread, after rename(2) has returned. Until then `getfattr dst` reaches the source inode:
+  // it must say the move is pending, not "no such attribute" (the chaos soak met this: a
+  // directory just moved looked settled, and its listing was the transfer's partial one).
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/t/f", "in a tree");
+  w.remote.AddFile(kTut, "/src/t/sub/g", "below");
+  Ino src_dir = w.SrcDir();
+  Ino dst = w.DstDir();
+  auto moved = w.fs->Lookup(src_dir, "t");
+  REQUIRE(moved.ok());
+  REQUIRE(w.fs->Rename(src_dir, "t", dst, "t", RENAME_NOREPLACE).ok());
+  const Ino stale = moved->attr.ino;  // what the kernel's dentry at dst/t still leads to
+  auto status = w.fs->GetXattr(stale, "user.globus.status");
+  REQUIRE(status.ok());
+  CHECK(*status == "queued");
+  auto names = w.fs->ListXattr(stale);
+  REQUIRE(names.ok());
+  CHECK(std::count(names->begin(), names->end(), "user.globus.status") == 1);
+  auto fresh = w.fs->Lookup(dst, "t");  // the name looked up again: the pending destination
+  REQUIRE(fresh.ok());
+  CHECK(*w.fs->GetXattr(fresh->attr.ino, "user.globus.status") == "queued");
+  w.Drive();
+  CHECK(*w.fs->GetXattr(stale, "user.globus.status") == "active");
+  w.Finish();  // the copy verified: neither name is pending any more
+  CHECK(Errno(w.fs->GetXattr(stale, "user.globus.status").error()) == ENODATA);
+  CHECK(Errno(w.fs->GetXattr(fresh->attr.ino, "user.globus.status").error()) == ENODATA);
+}
+
 TEST_CASE("mv across collections respects RENAME_NOREPLACE", "[fs][copy][mv]") {
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/m", "a");
