@@ -117,6 +117,11 @@ void MetadataCache::Put(const std::string& key, std::shared_ptr<const Listing> l
   // it walks every arena (a few ms per 100k entries).
   if (listing->size() >= kTrimAfterEntries) malloc_trim(0);
   MutexLock l(mu_);
+  ChangedLocked(key, false);
+  PutLocked(key, std::move(listing));
+}
+
+void MetadataCache::PutLocked(const std::string& key, std::shared_ptr<const Listing> listing) {
   auto old = slots_.find(key);
   if (old != slots_.end()) EraseLocked(old);
   if (listing->size() > max_entries_) return;
@@ -135,6 +140,7 @@ bool MetadataCache::Replace(const std::string& key, const std::shared_ptr<const 
   MutexLock l(mu_);
   auto it = slots_.find(key);
   if (it == slots_.end() || it->second.listing != expected) return false;
+  ChangedLocked(key, false);
   if (clock_.Now() >= it->second.expires) {
     EraseLocked(it);
     return false;
@@ -157,6 +163,7 @@ bool MetadataCache::Replace(const std::string& key, const std::shared_ptr<const 
 
 void MetadataCache::Erase(const std::string& key) {
   MutexLock l(mu_);
+  ChangedLocked(key, false);
   auto it = slots_.find(key);
   if (it != slots_.end()) EraseLocked(it);
 }
@@ -165,6 +172,7 @@ void MetadataCache::EraseName(const std::string& key, std::string_view name) {
   std::shared_ptr<const Listing> old;
   {
     MutexLock l(mu_);
+    ChangedLocked(key, false);  // a listing being fetched may still hold the name
     auto it = slots_.find(key);
     if (it == slots_.end()) return;
     old = it->second.listing;
@@ -177,6 +185,7 @@ void MetadataCache::EraseName(const std::string& key, std::string_view name) {
 
 std::size_t MetadataCache::ErasePrefix(const std::string& prefix) {
   MutexLock l(mu_);
+  ChangedLocked(prefix, true);
   std::size_t n = 0;
   auto exact = slots_.find(prefix);
   if (exact != slots_.end()) {
@@ -196,9 +205,44 @@ std::size_t MetadataCache::ErasePrefix(const std::string& prefix) {
 
 void MetadataCache::Clear() {
   MutexLock l(mu_);
+  for (auto& [ticket, f] : fetches_) f.changed = true;
   slots_.clear();
   lru_.clear();
   entries_ = 0;
+}
+
+void MetadataCache::ChangedLocked(const std::string& key, bool under) {
+  const std::string dir = !key.empty() && key.back() == '/' ? key : key + "/";
+  for (auto& [ticket, f] : fetches_)
+    if (f.key == key || (under && f.key.compare(0, dir.size(), dir) == 0)) f.changed = true;
+}
+
+uint64_t MetadataCache::BeginFetch(const std::string& key) {
+  MutexLock l(mu_);
+  const uint64_t ticket = ++next_ticket_;
+  fetches_.emplace(ticket, Fetch{key, false});
+  return ticket;
+}
+
+bool MetadataCache::PutFetched(const std::string& key, std::shared_ptr<const Listing> listing,
+                               uint64_t ticket) {
+  if (!listing || ttl_.count() <= 0) {
+    EndFetch(ticket);
+    return false;
+  }
+  if (listing->size() >= kTrimAfterEntries) malloc_trim(0);  // see Put
+  MutexLock l(mu_);
+  auto f = fetches_.find(ticket);
+  const bool changed = f == fetches_.end() || f->second.changed || f->second.key != key;
+  if (f != fetches_.end()) fetches_.erase(f);
+  if (changed) return false;
+  PutLocked(key, std::move(listing));
+  return true;
+}
+
+void MetadataCache::EndFetch(uint64_t ticket) {
+  MutexLock l(mu_);
+  fetches_.erase(ticket);
 }
 
 std::size_t MetadataCache::listings() const {

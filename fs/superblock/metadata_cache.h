@@ -11,6 +11,11 @@
 // Memory per cached entry: a 40-byte Item (name offset/length + Meta) and the name's bytes,
 // packed into one block per listing (no heap block, no terminator per name); see
 // docs/PERFORMANCE.md for the whole per-entry budget.
+// Fetches: a listing fetched from the remote may predate a change this mount made while the
+// fetch was under way (an rm, an upload, a rename, an invalidation). So a fetch takes a ticket
+// (BeginFetch) before it asks the remote, and caches its result with PutFetched: if anything
+// changed `key` in between (Put, Replace, Erase, EraseName, ErasePrefix or Clear covering it),
+// the result is not cached (its caller still uses it once) and the next reader fetches again.
 // Thread-safe; the mutex is a leaf lock, never held across a remote call.
 #pragma once
 
@@ -77,6 +82,14 @@ class MetadataCache {
   std::size_t ErasePrefix(const std::string& prefix);
   void Clear();
 
+  // A fetch of `key` from the remote starts now (see the header comment).
+  uint64_t BeginFetch(const std::string& key);
+  // Caches the fetched listing unless `key` changed since BeginFetch gave `ticket` (false then);
+  // ends the fetch either way.
+  bool PutFetched(const std::string& key, std::shared_ptr<const Listing> listing, uint64_t ticket);
+  // Ends a fetch that has nothing to cache (it failed).
+  void EndFetch(uint64_t ticket);
+
   std::size_t listings() const;
   uint64_t entries() const;
   uint64_t evictions() const;
@@ -88,6 +101,14 @@ class MetadataCache {
     std::list<std::string>::iterator lru;
   };
   void EraseLocked(std::map<std::string, Slot>::iterator it) REQUIRES(mu_);
+  void PutLocked(const std::string& key, std::shared_ptr<const Listing> listing) REQUIRES(mu_);
+  // `key` (or, with under = true, every key below it too) changed: fetches of it under way
+  // must not cache their results.
+  void ChangedLocked(const std::string& key, bool under) REQUIRES(mu_);
+  struct Fetch {
+    std::string key;
+    bool changed = false;
+  };
 
   Clock& clock_;
   const std::chrono::nanoseconds ttl_;
@@ -99,6 +120,9 @@ class MetadataCache {
   std::list<std::string> lru_ GUARDED_BY(mu_);
   uint64_t entries_ GUARDED_BY(mu_) = 0;
   uint64_t evictions_ GUARDED_BY(mu_) = 0;
+  // Fetches under way, by ticket (a handful: one per key at most, through SingleFlight).
+  std::map<uint64_t, Fetch> fetches_ GUARDED_BY(mu_);
+  uint64_t next_ticket_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gf::fs

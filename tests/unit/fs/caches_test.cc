@@ -3,6 +3,7 @@
 // Threads are synchronised by gates and bounded spins, never by sleeping.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <functional>
 #include <future>
 #include <thread>
 
@@ -111,6 +112,62 @@ TEST_CASE("metadata cache: EraseName edits a listing in place of dropping it", "
   clock.Advance(std::chrono::seconds(31));  // the edit kept the listing's expiry
   CHECK_FALSE(m.Get("c/d"));
   CHECK(m.entries() == 0);
+}
+
+TEST_CASE("metadata cache: a fetch is not cached when its key changed while it ran",
+          "[fs][cache]") {
+  gf::FakeClock clock;
+  MetadataCache m(clock, std::chrono::seconds(60), 100);
+  auto listing = [](std::initializer_list<const char*> names) {
+    auto l = std::make_shared<Listing>();
+    for (const char* n : names) l->Add(n, Meta{});
+    l->Seal();
+    return std::shared_ptr<const Listing>(l);
+  };
+  // Nothing changed: cached.
+  uint64_t t = m.BeginFetch("c/d");
+  CHECK(m.PutFetched("c/d", listing({"a", "b"}), t));
+  REQUIRE(m.Get("c/d"));
+  CHECK(m.Get("c/d")->size() == 2);
+
+  // Each change of the key while a fetch runs keeps the fetch's (older) listing out.
+  using Change = std::function<void()>;
+  for (const auto& [what, change] : std::vector<std::pair<const char*, Change>>{
+           {"Erase", [&] { m.Erase("c/d"); }},
+           {"EraseName (not cached)", [&] { m.EraseName("c/d", "a"); }},
+           {"ErasePrefix of a parent", [&] { m.ErasePrefix("c"); }},
+           {"Put", [&] { m.Put("c/d", listing({"b"})); }},
+           {"Clear", [&] { m.Clear(); }}}) {
+    INFO(what);
+    m.Erase("c/d");
+    uint64_t ticket = m.BeginFetch("c/d");
+    change();
+    CHECK_FALSE(m.PutFetched("c/d", listing({"a", "b"}), ticket));
+    auto now = m.Get("c/d");
+    CHECK((!now || now->size() == 1));  // nothing, or what the change put there
+  }
+  // A Replace (an upload edits the cached listing) while a second fetch of the key runs.
+  m.Put("c/d", listing({"a"}));
+  auto cached = m.Get("c/d");
+  uint64_t ticket = m.BeginFetch("c/d");
+  REQUIRE(m.Replace("c/d", cached, cached->With("new", Meta{})));
+  CHECK_FALSE(m.PutFetched("c/d", listing({"a"}), ticket));
+  REQUIRE(m.Get("c/d"));
+  CHECK(m.Get("c/d")->Find("new"));  // the edit stays
+
+  // Changes elsewhere leave a fetch alone: a sibling, a longer name with the same prefix.
+  ticket = m.BeginFetch("c/d");
+  m.Erase("c/e");
+  m.ErasePrefix("c/dd");
+  m.EraseName("c/x", "a");
+  CHECK(m.PutFetched("c/d", listing({"z"}), ticket));
+  CHECK(m.Get("c/d")->Find("z"));
+
+  // A failed fetch ends without caching; its ticket is gone (a late PutFetched caches nothing).
+  ticket = m.BeginFetch("c/f");
+  m.EndFetch(ticket);
+  CHECK_FALSE(m.PutFetched("c/f", listing({"a"}), ticket));
+  CHECK_FALSE(m.Get("c/f"));
 }
 
 TEST_CASE("negative cache: expiry per entry, Erase, prefix erase keeps siblings", "[fs][cache]") {
