@@ -311,7 +311,9 @@ void TransferEngine::CheckPuts(MonoTime now) {
       retry = true;
       continue;
     }
-    const bool partial = st.ok() && st->type == api::EntryType::kFile && st->size != put.size;
+    // A cut-off PUT leaves fewer bytes than its body: a bigger file is not ours (another
+    // client wrote the name since), and neither is a directory.
+    const bool partial = st.ok() && st->type == api::EntryType::kFile && st->size < put.size;
     MutexLock l(mu_);
     stale_puts_.erase(id);
     // A PUT of this mount to the same name replaces the partial anyway (and a remove could
