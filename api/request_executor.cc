@@ -119,7 +119,7 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
     if (d.action == RetryAction::kRefreshThenRetry) {
       stats.refreshed = true;
       log::Info("api", o.context, ": 401, refreshing the token and retrying");
-      Status s = tokens_.ForceRefresh(o.resource_server);
+      Status s = tokens_.ForceRefresh(o.resource_server, refused_token);
       ++refreshes;
       refreshed_from = refused_token;
       if (s.ok()) {

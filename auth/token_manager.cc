@@ -65,20 +65,31 @@ Result<std::string> TokenManager::AccessToken(const std::string& rs) {
   return r;
 }
 
-Status TokenManager::ForceRefresh(const std::string& rs) {
+Status TokenManager::ForceRefresh(const std::string& rs, const std::string& refused_token) {
   std::unique_lock<std::mutex> l(mu_);
   auto before_it = tokens_.tokens.find(rs);
-  std::string before = before_it == tokens_.tokens.end() ? "" : before_it->second.access_token;
+  std::string refused = !refused_token.empty()              ? refused_token
+                        : before_it == tokens_.tokens.end() ? ""
+                                                            : before_it->second.access_token;
   GF_TRY_STATUS(ReloadLocked(true));
   auto it = tokens_.tokens.find(rs);
   if (it == tokens_.tokens.end()) return NotLoggedIn(rs);
-  if (!before.empty() && it->second.access_token != before && !NearExpiry(it->second)) {
-    log::Debug(kLog, "a new token for ", rs, " was written by another process; using it");
+  if (refused.empty()) refused = it->second.access_token;
+  if (it->second.access_token != refused && !NearExpiry(it->second)) {
+    log::Debug(kLog, "a newer token for ", rs, " is there already (another refresh or login)");
     return Status::Ok();
   }
-  auto r = RefreshLocked(l, rs, before.empty() ? it->second.access_token : before);
-  if (!r) return r.error();
-  return Status::Ok();
+  // Twice at most: a refresh already under way (joined, not started) may have been for an
+  // older token and end with the refused one still current; then this call refreshes itself.
+  for (int round = 0; round < 2; ++round) {
+    auto r = RefreshLocked(l, rs, refused);
+    if (!r) return r.error();
+    if (*r != refused) return Status::Ok();
+  }
+  return Error::Auth(AuthFailure::kLoginAgain,
+                     "Globus Auth keeps answering with the token it "
+                     "refused for " +
+                         rs + ": run `globus-fuse login`");
 }
 
 int TokenManager::RefreshWaiters(const std::string& rs) {

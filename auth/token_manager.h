@@ -8,8 +8,9 @@
 //    (single flight: the others wait on a condition variable and get its result).
 //    If a refresh fails for a transport reason while the token is still valid, the current
 //    token is returned (and a warning logged).
-//  - ForceRefresh(rs) (after a 401): reloads first; if the file holds a different token than
-//    the one in memory (someone else refreshed or logged in), that one is used; else refresh.
+//  - ForceRefresh(rs, refused) (after a 401 refused `refused`): reloads first; if the file
+//    holds another token (someone else refreshed or logged in), that one is used; else
+//    refresh. Never ends "ok" with the refused token still current.
 //  - No token: kAuth/kNotLoggedIn "not logged in: run `globus-fuse login`"; for a collection
 //    (resource server = collection id) the message names the consent to request, and
 //    Error::authorization carries that https scope in required_scopes.
@@ -45,7 +46,8 @@ class TokenManager : public TokenSource {
                Options options = Options());
 
   Result<std::string> AccessToken(const std::string& resource_server) override;
-  Status ForceRefresh(const std::string& resource_server) override;
+  Status ForceRefresh(const std::string& resource_server,
+                      const std::string& refused_token) override;
 
   // The current contents (reloaded if the file changed).
   Result<StoredTokens> Snapshot();

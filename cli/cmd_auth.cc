@@ -103,7 +103,7 @@ Result<auth::UserInfo> CurrentUser(Context& ctx) {
   if (!tok) return tok.error();
   auto info = ctx.oauth->GetUserInfo(*tok);
   if (!info && info.error().http_status == 401) {
-    GF_TRY_STATUS(ctx.tokens->ForceRefresh(auth::kAuthResourceServer));
+    GF_TRY_STATUS(ctx.tokens->ForceRefresh(auth::kAuthResourceServer, *tok));
     tok = ctx.tokens->AccessToken(auth::kAuthResourceServer);
     if (!tok) return tok.error();
     info = ctx.oauth->GetUserInfo(*tok);

@@ -11,6 +11,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "auth/token_source.h"
 
@@ -27,9 +28,10 @@ class FixedTokenSource : public auth::TokenSource {
     return prefix_ + "-" + rs + "-" + std::to_string(generation_[rs]);
   }
 
-  Status ForceRefresh(const std::string& rs) override {
+  Status ForceRefresh(const std::string& rs, const std::string& refused_token) override {
     std::lock_guard<std::mutex> l(mu_);
     ++refresh_calls_;
+    refused_.push_back(refused_token);
     if (refresh_error_) return *refresh_error_;
     ++generation_[rs];
     return Status::Ok();
@@ -51,6 +53,11 @@ class FixedTokenSource : public auth::TokenSource {
     std::lock_guard<std::mutex> l(mu_);
     return refresh_calls_;
   }
+  // The refused token each ForceRefresh was given, in order.
+  std::vector<std::string> refused() const {
+    std::lock_guard<std::mutex> l(mu_);
+    return refused_;
+  }
   // The token AccessToken(rs) currently returns.
   std::string Current(const std::string& rs) const {
     std::lock_guard<std::mutex> l(mu_);
@@ -66,6 +73,7 @@ class FixedTokenSource : public auth::TokenSource {
   std::optional<Error> refresh_error_;
   int access_calls_ = 0;
   int refresh_calls_ = 0;
+  std::vector<std::string> refused_;
 };
 
 }  // namespace gf::testing

@@ -39,7 +39,7 @@ class FlakyTokens : public auth::TokenSource {
     }
     return std::string("tok");
   }
-  Status ForceRefresh(const std::string&) override {
+  Status ForceRefresh(const std::string&, const std::string&) override {
     ++refreshes;
     if (refresh_failures > 0) {
       --refresh_failures;
@@ -270,6 +270,12 @@ TEST_CASE("a call that outlives its refreshed token refreshes again, within boun
   at_once.transport.Push(200, LsBody());
   REQUIRE(LsRoot(at_once.client).ok());
   CHECK(at_once.tokens.refresh_calls() == 2);
+  // Each refresh is told which token was refused: the one that request carried.
+  auto sent = at_once.transport.requests();
+  REQUIRE(sent.size() == 3);
+  CHECK(at_once.tokens.refused() ==
+        std::vector<std::string>{sent[0].Header("Authorization").substr(7),
+                                 sent[1].Header("Authorization").substr(7)});
 
   Env<FixedTokenSource> revoked;  // every token refused: three refreshes, then the 401 is the
   for (int i = 0; i < 6; ++i) revoked.transport.Push(401, expired);  // answer

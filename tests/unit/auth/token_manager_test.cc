@@ -207,14 +207,37 @@ TEST_CASE("ForceRefresh uses a token written by another store instead of refresh
   CHECK(*w.manager.AccessToken(kTransfer) == "T1");
   TokenStore other(w.store.path());
   REQUIRE(other.Merge({Tok(kTransfer, "T2", kNow + 7200)}).ok());
-  REQUIRE(w.manager.ForceRefresh(kTransfer).ok());
+  REQUIRE(w.manager.ForceRefresh(kTransfer, "T1").ok());
   CHECK(w.refreshes == 0);
   CHECK(*w.manager.AccessToken(kTransfer) == "T2");
 
   // Nothing new on disk: a 401 forces a real refresh even though T2 looks valid.
-  REQUIRE(w.manager.ForceRefresh(kTransfer).ok());
+  REQUIRE(w.manager.ForceRefresh(kTransfer, "T2").ok());
   CHECK(w.refreshes == 1);
   CHECK(*w.manager.AccessToken(kTransfer) == "FRESH");
+}
+
+TEST_CASE("ForceRefresh never settles for the token that was refused", "[token_manager]") {
+  World w;
+  REQUIRE(w.store.Merge({Tok(kTransfer, "T1", kNow + 3600)}).ok());
+  CHECK(*w.manager.AccessToken(kTransfer) == "T1");
+  // Another refresh wrote T2, and a request with T2 was refused (T2 was revoked as it was
+  // issued): T2 being newer than what this manager held does not make it usable.
+  REQUIRE(TokenStore(w.store.path()).Merge({Tok(kTransfer, "T2", kNow + 7200)}).ok());
+  REQUIRE(w.manager.ForceRefresh(kTransfer, "T2").ok());
+  CHECK(w.refreshes == 1);
+  CHECK(*w.manager.AccessToken(kTransfer) == "FRESH");
+  // An empty refused token means the current one (a CLI command's 401).
+  REQUIRE(TokenStore(w.store.path()).Merge({Tok(kTransfer, "T3", kNow + 7200)}).ok());
+  CHECK(*w.manager.AccessToken(kTransfer) == "T3");
+  REQUIRE(w.manager.ForceRefresh(kTransfer, "").ok());
+  CHECK(w.refreshes == 2);
+  CHECK(*w.manager.AccessToken(kTransfer) == "FRESH");
+  // Globus Auth answering with the very token it refused: an error, not a silent "ok".
+  auto s = w.manager.ForceRefresh(kTransfer, "FRESH");
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.error().kind == ErrorKind::kAuth);
+  CHECK(s.error().message.find("globus-fuse login") != std::string::npos);
 }
 
 TEST_CASE("Refreshing one resource server keeps the others", "[token_manager]") {
