@@ -137,7 +137,7 @@ void TransferEngine::StartUploads(MonoTime now) {
 
 void TransferEngine::RunUploadOp(UploadRunner* runner, JournalOp op,
                                  std::shared_ptr<std::atomic<uint64_t>> sent) {
-  log::Info(kLog, "upload ", op.id, ": ", Where(op.dst), " (", op.size, " bytes) starts");
+  log::Debug(kLog, "upload ", op.id, ": ", Where(op.dst), " (", op.size, " bytes) starts");
   Status s = runner->RunUpload(op, *sent, upload_cancel_);
   MutexLock l(mu_);
   UploadRuntime& rt = upload_rt_[op.id];
@@ -154,7 +154,7 @@ void TransferEngine::RunUploadOp(UploadRunner* runner, JournalOp op,
   if (s.ok()) {
     if (AppendLocked(DoneRecord{{op.id}}).ok()) {
       uploads_.erase(op.id);
-      log::Info(kLog, "upload ", op.id, ": ", Where(op.dst), " done");
+      log::Debug(kLog, "upload ", op.id, ": ", Where(op.dst), " done");
     } else {
       rt.next_attempt = clock_.Now() + BackoffLocked(++rt.attempts);  // uploaded again: harmless
     }

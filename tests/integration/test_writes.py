@@ -445,45 +445,67 @@ class BackgroundUnmountTests(MountTestCase):
             self.assertEqual(f.read(), data)
 
 
+def interrupt_background_upload(test, folder, stop):
+    """A 4 MiB file written and closed through the test's background-mode mount; once the
+    server holds part of its upload (it stalls after 1 MiB), `stop(proc)` ends the daemon and
+    the mount point is detached. Returns (mount point, backing file, data)."""
+    backing = os.path.join(test.sim.root(TUTORIAL), folder)
+    os.makedirs(backing, exist_ok=True)
+    real = os.path.join(backing, "new.bin")
+    data = os.urandom(4 << 20)
+    test.sim.fault("https_put", "stall_upload", after_bytes=1 << 20, seconds=5)
+    # close returns 0 at once: the upload is journaled, then held by the server.
+    test.assertEqual(write_file(test.path(TUTORIAL, folder, "new.bin"), data), 0)
+    mnt = test.mount.path
+    try:
+        wait_for(lambda: os.path.exists(real) and os.path.getsize(real) > 0, 60,
+                 "the background PUT to reach the server")
+        stop(test.mount.proc)
+        test.mount.proc.wait(timeout=60)
+    finally:
+        test.sim.clear_faults()
+        subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True, timeout=30)
+        test.mount.proc = None
+        test.mount.logf.close()
+    test.assertLess(os.path.getsize(real), len(data))  # cut off: the server holds a partial
+    return mnt, real, data
+
+
+def remount_and_see_it_land(test, mnt, real, data):
+    """The next mount of `mnt` uploads the journaled upload: `real` gets `data`, once."""
+    puts = test.sim.count("https_put")
+    remount = Mount(test.env, *test.mount_args, path=mnt)
+    remount.__enter__()
+    test.__class__.mount = remount
+    try:
+        wait_for(lambda: os.path.exists(real) and os.path.getsize(real) == len(data), 60,
+                 "the next mount to upload it")
+        with open(real, "rb") as f:
+            test.assertEqual(f.read(), data)
+        wait_for(lambda: status_json(test, mnt)["uploads_pending"] == 0, 30, "no pending upload")
+        test.assertEqual(test.sim.count("https_put") - puts, 1)  # once
+    except Exception:
+        print(remount.output())
+        raise
+
+
 class BackgroundCrashTests(MountTestCase):
     mount_args = ("--write-mode", "background")
 
     def test_kill_9_with_a_pending_upload_then_remount_uploads_it_once(self):
         # The only test of this class: it ends the class's mount and makes a new one.
-        backing = os.path.join(self.sim.root(TUTORIAL), "bg-crash")
-        os.makedirs(backing, exist_ok=True)
-        real = os.path.join(backing, "new.bin")
-        data = os.urandom(4 << 20)
-        self.sim.fault("https_put", "stall_upload", after_bytes=1 << 20, seconds=5)
-        # close returns 0 at once: the upload is journaled, then held by the server.
-        self.assertEqual(write_file(self.path(TUTORIAL, "bg-crash", "new.bin"), data), 0)
-        mnt = self.mount.path
-        try:
-            wait_for(lambda: os.path.exists(real) and os.path.getsize(real) > 0, 60,
-                     "the background PUT to reach the server")
-            self.mount.proc.kill()
-            self.mount.proc.wait(timeout=10)
-        finally:
-            self.sim.clear_faults()
-            subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True, timeout=30)
-            self.mount.proc = None
-            self.mount.logf.close()
-        self.assertLess(os.path.getsize(real), len(data))  # the crash's partial
-        puts = self.sim.count("https_put")
-        remount = Mount(self.env, *self.mount_args, path=mnt)
-        remount.__enter__()
-        self.__class__.mount = remount
-        try:
-            wait_for(lambda: os.path.exists(real) and os.path.getsize(real) == len(data), 60,
-                     "the next mount to upload it")
-            with open(real, "rb") as f:
-                self.assertEqual(f.read(), data)
-            wait_for(lambda: status_json(self, mnt)["uploads_pending"] == 0, 30,
-                     "no pending upload")
-            self.assertEqual(self.sim.count("https_put") - puts, 1)  # once
-        except Exception:
-            print(remount.output())
-            raise
+        mnt, real, data = interrupt_background_upload(self, "bg-crash", lambda p: p.kill())
+        remount_and_see_it_land(self, mnt, real, data)
+
+
+class BackgroundStopTests(MountTestCase):
+    mount_args = ("--write-mode", "background")
+
+    def test_sigterm_with_a_pending_upload_keeps_it_for_the_next_mount(self):
+        # The only test of this class: it stops the class's mount (SIGTERM, as systemctl stop
+        # sends it) and makes a new one.
+        mnt, real, data = interrupt_background_upload(self, "bg-stop", lambda p: p.terminate())
+        remount_and_see_it_land(self, mnt, real, data)
 
 if __name__ == "__main__":
     unittest.main()
