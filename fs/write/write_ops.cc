@@ -10,6 +10,7 @@
 
 #include "api/background_calls.h"
 #include "common/log.h"
+#include "fs/hooks.h"
 #include "fs/paths.h"
 
 namespace gf::fs {
@@ -703,7 +704,9 @@ void WriteOps::WaitUploaded(const Location& at) {
   for (int i = 0; i < 8 && sb_.overlay().PendingUpload(at); ++i) {
     const std::optional<OpId> op = sb_.overlay().PendingOp(at);
     if (!op || *op == 0) return;
-    if (Status s = engine_.Wait(*op); !s.ok() && s.error().kind == ErrorKind::kLocal) return;
+    // Ctrl-C of the waiting command ends the wait (EINTR): the rename or rm then runs as usual.
+    Status s = engine_.Wait(*op, std::nullopt, RequestCancel::Current());
+    if (!s.ok() && s.error().kind == ErrorKind::kLocal) return;
   }
 }
 
@@ -718,8 +721,8 @@ Status WriteOps::WaitQueued(const InodePtr& in, const char* op) {
     }
   }
   if (id == 0) return Status::Ok();
-  Status s = engine_.Wait(id);
-  if (s.ok() || s.error().sys_errno == ENOENT) return Status::Ok();  // ENOENT: long finished
+  Status s = engine_.Wait(id, std::nullopt, RequestCancel::Current());  // Ctrl-C: EINTR
+  if (s.ok() || s.error().sys_errno == ENOENT) return Status::Ok();     // ENOENT: long finished
   return sb_.errors().Report(op, in->collection, at.path, s.error());
 }
 
