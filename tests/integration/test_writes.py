@@ -390,6 +390,22 @@ class BackgroundModeTests(MountTestCase):
         with open(self.m("cp.bin"), "rb") as f:
             self.assertEqual(f.read(), data)
 
+    def test_rsync_and_append_right_after_a_close(self):
+        # rsync: a temp file, closed (its upload queued), then renamed over the name: the
+        # rename waits for the upload. >> right after: the edit waits for the pending upload,
+        # then starts from the uploaded content.
+        src = tempfile.mkdtemp(prefix="gf-bg-rsync-")
+        self.addCleanup(shutil.rmtree, src, True)
+        with open(os.path.join(src, "rs.txt"), "wb") as f:
+            f.write(b"rsync data\n")
+        r = run("rsync", os.path.join(src, "rs.txt"), self.m("rs.txt"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run("sh", "-c", 'echo more >> "$1"', "sh", self.m("rs.txt"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wait_for(lambda: os.path.exists(self.b("rs.txt"))
+                 and self.truth("rs.txt") == b"rsync data\nmore\n", 60, "both uploads to land")
+        self.assertEqual([n for n in os.listdir(self.backing) if n.startswith(".")], [])
+
     def test_fsync_uploads_before_it_returns(self):
         fd = os.open(self.m("synced.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:

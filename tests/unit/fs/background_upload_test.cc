@@ -5,10 +5,12 @@
 // engine is driven by RunOnce, its upload threads are waited for with Eventually (no sleeps).
 #include <fcntl.h>
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "common/log.h"
 #include "tests/unit/fs/fs_world.h"
@@ -216,11 +218,37 @@ TEST_CASE("background: rename of a name whose upload is pending waits for it, th
           "[fs][upload][background]") {
   BgWorld w;
   w.WriteClosed(".tmp.x", "RSYNC DATA");
-  w.engine->Start();  // the engine thread uploads and delivers while the rename waits
   const Ino dst = w.Dir(std::string(kGrexName) + "/dst");
-  REQUIRE(w.fs->Rename(dst, ".tmp.x", dst, "old", 0, 0).ok());
+  w.remote.CloseGate("put");
+  w.engine->Start();  // the engine thread uploads and delivers while the rename waits
+  std::atomic<bool> renamed{false};
+  Status s = Error::Local(EINVAL, "not run");
+  std::thread t([&] {
+    s = w.fs->Rename(dst, ".tmp.x", dst, "old", 0, 0);
+    renamed = true;
+  });
+  REQUIRE(Eventually([&] { return w.remote.Blocked("put") == 1; }));
+  CHECK_FALSE(renamed);  // (a rename now would be EBUSY: the name is still only local)
+  CHECK(w.remote.Calls("rename") == 0);
+  w.remote.ReleaseGate("put");
+  t.join();
+  REQUIRE(s.ok());
   CHECK(w.remote.Get(kGrex, "/dst/old")->content == "RSYNC DATA");
   CHECK_FALSE(w.remote.Exists(kGrex, "/dst/.tmp.x"));
+}
+
+TEST_CASE("background: fsync after a close waits for the queued upload, then uploads the rest",
+          "[fs][upload][background]") {
+  BgWorld w;
+  const uint64_t fh = w.CreateNew("new");
+  REQUIRE(w.fs->Write(fh, 0, "FIRST").ok());
+  REQUIRE(w.fs->Flush(fh).ok());  // queued; the engine thread runs it
+  REQUIRE(w.fs->Write(fh, 5, " SECOND").ok());
+  w.engine->Start();
+  REQUIRE(w.fs->Fsync(fh).ok());
+  CHECK(w.remote.Get(kGrex, "/dst/new")->content == "FIRST SECOND");
+  CHECK(w.remote.Calls("put") == 2);
+  w.fs->Release(fh);
 }
 
 }  // namespace
