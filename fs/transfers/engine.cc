@@ -520,9 +520,7 @@ MonoTime TransferEngine::RunOnce() {
   if (submitted) next = std::min(next, next_poll_);
   if (!step_done_.empty()) next = now;
   if (!stale_puts_.empty()) next = std::min(next, std::max(now, puts_retry_at_));
-  for (OpId id : uploads_)
-    if (auto rt = upload_rt_.find(id); rt == upload_rt_.end() || !rt->second.running)
-      next = std::min(next, std::max(now, rt == upload_rt_.end() ? now : rt->second.next_attempt));
+  next = std::min(next, NextUploadLocked(now));
   if (!needs_plan_.empty() && ActiveBatchesLocked(StepKind::kDelete) < opts_.max_delete_tasks) {
     for (OpId id : needs_plan_) {
       auto v = verifying_.find(id);

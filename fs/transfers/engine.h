@@ -397,6 +397,9 @@ class TransferEngine {
       EXCLUDES(mu_);
 
   Result<OpId> EnqueueUpload(const OpRequest& r) EXCLUDES(mu_);
+  // When StartUploads has something to start (max: nothing; an upload thread's end wakes the
+  // engine itself).
+  MonoTime NextUploadLocked(MonoTime now) const REQUIRES(mu_);
 
   // Under mu_.
   GroupKey KeyFor(const JournalOp& op) const;  // (reads only the options)

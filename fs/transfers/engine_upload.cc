@@ -135,6 +135,27 @@ void TransferEngine::StartUploads(MonoTime now) {
   for (std::thread& t : ended) t.join();
 }
 
+MonoTime TransferEngine::NextUploadLocked(MonoTime now) const {
+  MonoTime next = MonoTime::max();
+  if (!runner_ || uploads_stopped_ || stop_) return next;
+  int running = 0;
+  std::set<std::pair<std::string, std::string>> busy;
+  for (const auto& [id, rt] : upload_rt_) {
+    if (!rt.running && !rt.ended) continue;
+    ++running;  // an ended thread not joined yet: its end woke the engine already
+    if (auto op = journal_->state().ops.find(id); op != journal_->state().ops.end())
+      busy.emplace(op->second.dst.collection, op->second.dst.path);
+  }
+  if (running >= opts_.max_uploads) return next;  // a thread's end wakes the engine
+  for (OpId id : uploads_) {
+    const Location& d = journal_->state().ops.at(id).dst;      // (queued: live)
+    if (!busy.emplace(d.collection, d.path).second) continue;  // after the older one of its path
+    auto rt = upload_rt_.find(id);
+    next = std::min(next, std::max(now, rt == upload_rt_.end() ? now : rt->second.next_attempt));
+  }
+  return next;
+}
+
 void TransferEngine::RunUploadOp(UploadRunner* runner, JournalOp op,
                                  std::shared_ptr<std::atomic<uint64_t>> sent) {
   log::Debug(kLog, "upload ", op.id, ": ", Where(op.dst), " (", op.size, " bytes) starts");

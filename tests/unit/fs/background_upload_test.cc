@@ -251,5 +251,23 @@ TEST_CASE("background: fsync after a close waits for the queued upload, then upl
   w.fs->Release(fh);
 }
 
+TEST_CASE("background: at most max_uploads run; the engine sleeps while the rest wait",
+          "[fs][upload][background]") {
+  BgWorld w;
+  w.remote.CloseGate("put");
+  for (const char* name : {"a", "b", "c"}) w.WriteClosed(name, name);
+  REQUIRE(Eventually([&] {
+    w.engine->RunOnce();
+    return w.remote.Blocked("put") == 2;
+  }));
+  // The third waits for a slot: nothing is due until an upload ends (which wakes the engine).
+  CHECK(w.engine->RunOnce() > w.clock.Now());
+  CHECK(w.remote.Blocked("put") == 2);
+  w.remote.ReleaseGate("put");
+  REQUIRE(w.Settle());
+  for (const char* name : {"a", "b", "c"})
+    CHECK(w.remote.Get(kGrex, std::string("/dst/") + name)->content == name);
+}
+
 }  // namespace
 }  // namespace gf::fs::testing
