@@ -53,7 +53,7 @@ const CommandSpec& MountSpec() {
   static const CommandSpec s{
       "mount",
       "MOUNTPOINT [-f] [--collection X]... [--uid N] [--gid N] [--umask 022]\n"
-      "      [--copy-mode background|wait] [-o OPT]...",
+      "      [--copy-mode background|wait] [--write-mode close|background] [-o OPT]...",
       "Mount your Globus collections on MOUNTPOINT.",
       "The mount root holds one directory per collection (configured `collections`, every\n"
       "--collection, and the collections of your bookmarks; bookmarks appear as symlinks).\n"
@@ -77,6 +77,9 @@ const CommandSpec& MountSpec() {
           {"copy-mode", 0, true, false, "MODE",
            "cp returns once the transfer is queued (background, default) or when it ended "
            "(wait)"},
+          {"write-mode", 0, true, false, "MODE",
+           "close uploads a written file at close and returns the result (close, default), or "
+           "journals the upload and returns at once (background; fsync still uploads)"},
       },
       {"globus-fuse mount ~/globus", "globus-fuse mount -f ~/globus --collection 'My Lab'",
        "globus-fuse mount ~/globus -o entry_ttl=5,allow_other"}};
@@ -85,12 +88,17 @@ const CommandSpec& MountSpec() {
 
 const CommandSpec& UnmountSpec() {
   static const CommandSpec s{"unmount",
-                             "MOUNTPOINT",
+                             "[--lazy] [--upload-wait SECONDS] MOUNTPOINT",
                              "Unmount a globus-fuse mount.",
-                             "Uses `fusermount3 -u` (as root: umount2), then waits (up to 10 s)\n"
-                             "for the daemon to let go of the mount's journal, so a `mount` right\n"
-                             "after it works. --lazy detaches and does not wait.",
-                             {{"lazy", 'z', false, false, "", "lazy unmount (busy mounts)"}},
+                             "First waits (up to --upload-wait, default 60 s) for the background\n"
+                             "uploads of a write_mode = background mount, and refuses if some are\n"
+                             "still pending. Then uses `fusermount3 -u` (as root: umount2) and\n"
+                             "waits (up to 10 s) for the daemon to let go of the mount's journal,\n"
+                             "so a `mount` right after it works. --lazy detaches and does not\n"
+                             "wait (pending uploads stay journaled for the next mount).",
+                             {{"lazy", 'z', false, false, "", "lazy unmount (busy mounts)"},
+                              {"upload-wait", 0, true, false, "SECONDS",
+                               "how long to wait for pending background uploads (default 60)"}},
                              {"globus-fuse unmount ~/globus"}};
   return s;
 }
@@ -478,8 +486,10 @@ void PrintTransfers(const rapidjson::Value& t) {
   const auto* failures = arr(t, "failures");
   const auto* warnings = arr(t, "warnings");
   const double queued = num(t, "queued_count");
-  if ((!tasks || tasks->Empty()) && queued == 0 && (!failures || failures->Empty()) &&
-      (!warnings || warnings->Empty())) {
+  const auto* uploads = arr(t, "uploads");
+  const double uploads_pending = num(t, "uploads_pending");
+  if ((!tasks || tasks->Empty()) && queued == 0 && uploads_pending == 0 &&
+      (!failures || failures->Empty()) && (!warnings || warnings->Empty())) {
     std::cout << "transfers:    none pending\n";
     return;
   }
@@ -528,13 +538,29 @@ void PrintTransfers(const rapidjson::Value& t) {
         for (std::string line; std::getline(details, line);) std::cout << "      " << line << "\n";
       }
     }
+  if (uploads_pending > 0) {
+    std::cout << "  uploads (write_mode = background): " << uploads_pending << " pending\n";
+    if (uploads)
+      for (const auto& u : uploads->GetArray()) {
+        const double done = num(u, "bytes_sent"), total = num(u, "size");
+        const double frac = total > 0 ? std::min(done / total, 1.0) : 0;
+        std::cout << "    " << where(u, "destination") << "  " << str(u, "state") << "  "
+                  << static_cast<int>(frac * 100 + 0.5) << "%  " << HumanBytes(done) << " / "
+                  << HumanBytes(total) << "\n";
+        if (!str(u, "waiting_reason").empty())
+          std::cout << "      waiting: " << str(u, "waiting_reason") << "\n";
+      }
+  }
   if (queued > 0) std::cout << "  queued: " << queued << " operation(s) waiting for a task\n";
   if (failures && !failures->Empty()) {
     std::cout << "  failed:\n";
     for (const auto& f : failures->GetArray()) {
-      std::cout << "    " << str(f, "kind") << " " << where(f, "source") << " -> "
-                << where(f, "destination") << "\n      " << str(f, "code") << ": "
-                << str(f, "message");
+      if (str(f, "kind") == "upload")
+        std::cout << "    upload -> " << where(f, "destination");
+      else
+        std::cout << "    " << str(f, "kind") << " " << where(f, "source") << " -> "
+                  << where(f, "destination");
+      std::cout << "\n      " << str(f, "code") << ": " << str(f, "message");
       if (!str(f, "task_id").empty()) std::cout << "  (task " << str(f, "task_id") << ")";
       std::cout << "\n";
     }
@@ -709,8 +735,8 @@ int CmdMount(int argc, char** argv) {
     if (std::find(c.collections.begin(), c.collections.end(), col) == c.collections.end())
       c.collections.push_back(col);
   }
-  // --uid/--gid/--umask/--copy-mode are the config keys of the same names (same checks).
-  for (const char* flag : {"uid", "gid", "umask", "copy-mode"}) {
+  // --uid/--gid/--umask/--copy-mode/--write-mode are the config keys of the same names.
+  for (const char* flag : {"uid", "gid", "umask", "copy-mode", "write-mode"}) {
     if (!args->Has(flag)) continue;
     std::string key = flag;
     std::replace(key.begin(), key.end(), '-', '_');
@@ -747,10 +773,6 @@ int CmdMount(int argc, char** argv) {
       return ReportError(e);
     }
   }
-  if (c.write_mode == "background")
-    return ReportError(Error::Config(
-        "write_mode = background is not implemented yet: use write_mode = close (uploads at "
-        "close and fsync)"));
   fs::FsOptions fo = fs::FsOptions::FromConfig(c);
   fo.mount_point = mp;
   if (!c.cache_dir.empty()) fo.staging_dir = fs::write::StagingDir(c.cache_dir, MountId(mp));
@@ -866,6 +888,42 @@ int CmdMount(int argc, char** argv) {
   return kExitOk;
 }
 
+// The number of background uploads the mount at `mp` has pending (its status document), or -1
+// when it cannot be read (an older daemon, a dead mount: nothing to wait for).
+static int PendingUploads(const std::string& mp) {
+  std::ifstream in(mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName);
+  std::stringstream ss;
+  if (!in) return -1;
+  ss << in.rdbuf();
+  rapidjson::Document d;
+  d.Parse(ss.str().c_str());
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("transfers") ||
+      !d["transfers"].IsObject() || !d["transfers"].HasMember("uploads_pending") ||
+      !d["transfers"]["uploads_pending"].IsUint64())
+    return -1;
+  return static_cast<int>(d["transfers"]["uploads_pending"].GetUint64());
+}
+
+static int WaitForUploads(const std::string& mp, std::chrono::milliseconds max) {
+  int n = PendingUploads(mp);
+  if (n <= 0) return kExitOk;
+  std::cerr << "globus-fuse: waiting up to " << max.count() / 1000 << " s for " << n
+            << " background upload(s) to " << mp << " to end (globus-fuse status " << mp
+            << " shows them)\n";
+  const auto deadline = std::chrono::steady_clock::now() + max;
+  while (n > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    n = PendingUploads(mp);
+  }
+  if (n <= 0) return kExitOk;
+  std::cerr << "globus-fuse: not unmounting " << mp << ": " << n
+            << " background upload(s) written there are still pending (globus-fuse status " << mp
+            << " shows them and why). Unmount again once they ended; `globus-fuse unmount "
+               "--lazy` (or stopping the daemon) keeps them in the journal, and the next mount of "
+            << mp << " uploads them\n";
+  return kExitFailure;
+}
+
 int CmdUnmount(int argc, char** argv) {
   int code = 0;
   auto args = ParseOrExit(argc, argv, UnmountSpec(), &code);
@@ -876,6 +934,21 @@ int CmdUnmount(int argc, char** argv) {
   if (!target) return ReportError(target.error());
   const std::string& mp = *target;
   bool lazy = args->Has("lazy");
+  // Background uploads (write_mode = background) exist only on this machine until they are
+  // sent: wait for them (bounded), then refuse rather than leave them for a later mount.
+  if (!lazy) {
+    double wait = 60;
+    if (args->Has("upload-wait")) {
+      char* end = nullptr;
+      const std::string v = args->Get("upload-wait");
+      wait = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || wait < 0)
+        return ReportUsage("--upload-wait expects a number of seconds", "unmount");
+    }
+    if (int rc = WaitForUploads(mp, std::chrono::milliseconds(static_cast<int64_t>(wait * 1000)));
+        rc != kExitOk)
+      return rc;
+  }
   // Returns once the daemon has exited (so it let go of the mount's journal), so a `mount`
   // that follows finds the path free. A lazy unmount detaches now and does not wait. A daemon
   // that does not say its pid is waited for through the journal of this command's state_dir.

@@ -101,8 +101,9 @@ const ConfigKeyDoc kKeyDocs[] = {
      "The largest file the mount will upload (0 = no limit); the write past it fails with "
      "EFBIG."},
     {"write_mode", "close", true,
-     "close: close and fsync return the upload's result. background is not implemented yet "
-     "(the mount refuses it)."},
+     "close: close and fsync return the upload's result. background: close returns once the "
+     "upload is journaled (it survives a crash), the upload runs later (globus-fuse status shows "
+     "it; unmount waits for it); fsync still uploads and returns the result."},
     {"upload_replace", "rename", true,
      "How a file is replaced: rename a finished upload over it, or delete it first."},
     {"delete_mode", "https", true,

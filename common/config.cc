@@ -423,7 +423,9 @@ const std::vector<Key>& WriteKeys() {
        [](Config& c, const std::string& v, const std::string&) {
          return SetSize(c.max_upload_size, v);
        }},
-      {"write_mode", "close or background (background is not implemented yet)",
+      {"write_mode",
+       "close (close and fsync upload) or background (close journals the upload and returns; "
+       "fsync still uploads)",
        [](Config& c, const std::string& v, const std::string&) {
          return SetChoice(c.write_mode, v, "close", "background");
        }},

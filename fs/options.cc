@@ -29,6 +29,7 @@ FsOptions FsOptions::FromConfig(const Config& c) {
   o.write_cache_limit = c.write_cache_limit;
   o.max_upload_size = c.max_upload_size;
   o.upload_replace = c.upload_replace;  // staging_dir needs the mount id: set by the caller
+  o.write_background = c.write_mode == "background";
   o.delete_mode = c.delete_mode;
   o.delete_burst = static_cast<size_t>(c.delete_burst);
   return o;

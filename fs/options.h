@@ -45,6 +45,8 @@ struct FsOptions {
   uint64_t write_cache_limit = 10ull << 30;
   uint64_t max_upload_size = 1ull << 30;
   std::string upload_replace = "rename";
+  // write_mode = background: close journals an upload op and returns; the engine uploads later.
+  bool write_background = false;
   // rm of one file (transfers/delete_ops.h): "https" (a synchronous HTTPS DELETE where the
   // collection has an HTTPS server) or "task" (a Globus delete task, like directories).
   std::string delete_mode = "https";

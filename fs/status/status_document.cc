@@ -31,10 +31,14 @@ void WriteTransfers(JsonWriter& w, const TransfersStats& t, const CollectionCata
   w.Key("implemented");
   w.Bool(true);
   std::map<BatchId, std::vector<const OpStatus*>> by_batch;
-  std::vector<const OpStatus*> queued, finished;
+  std::vector<const OpStatus*> queued, finished, uploads;
   for (const OpStatus& op : s.ops) {
+    // An upload a newer close of its file replaced: nothing the user needs to see.
+    if (op.kind == OpKind::kUpload && op.failure && op.failure->code == "SUPERSEDED") continue;
     if (op.state == OpState::kSucceeded || op.state == OpState::kFailed)
       finished.push_back(&op);
+    else if (op.kind == OpKind::kUpload)
+      uploads.push_back(&op);
     else if (op.state == OpState::kQueued)
       queued.push_back(&op);
     else
@@ -47,8 +51,16 @@ void WriteTransfers(JsonWriter& w, const TransfersStats& t, const CollectionCata
     w.Uint64(op.id);
     w.Key("kind");
     w.String(Name(op.kind));
-    location("source", op.src);
+    if (op.kind != OpKind::kUpload) location("source", op.src);
     if (op.kind != OpKind::kRemove) location("destination", op.dst);
+    if (op.kind == OpKind::kUpload) {
+      w.Key("staged_id");
+      w.String(op.staged_id.c_str());
+      w.Key("bytes_sent");
+      w.Uint64(op.bytes_sent);
+      w.Key("waiting_reason");
+      w.String(op.waiting_reason.c_str());
+    }
     w.Key("recursive");
     w.Bool(op.recursive);
     w.Key("size");
@@ -134,6 +146,14 @@ void WriteTransfers(JsonWriter& w, const TransfersStats& t, const CollectionCata
     w.EndArray();
     w.EndObject();
   }
+  w.EndArray();
+  // Background uploads (write_mode = background) not finished yet: `globus-fuse unmount` reads
+  // uploads_pending and waits (or refuses) while it is not 0.
+  w.Key("uploads_pending");
+  w.Uint64(uploads.size());
+  w.Key("uploads");
+  w.StartArray();
+  for (size_t i = 0; i < uploads.size() && i < kShownOps; ++i) op_json(*uploads[i]);
   w.EndArray();
   w.Key("queued_count");
   w.Uint64(queued.size());

@@ -188,6 +188,12 @@ void Superblock::OnSettled(const SettledEvent& e) {
     return;
   }
   if (e.ok || e.step) return;
+  if (e.kind == OpKind::kUpload) {
+    errors_.Note("upload of " + Where(e.dst) + " failed: " + e.error +
+                 " (the listing shows what the collection holds; globus-fuse status shows the "
+                 "details)");
+    return;
+  }
   if (e.kind == OpKind::kRemove) {
     errors_.Note("rm " + Where(e.source) + " failed: " + e.error +
                  " (the name is shown again; globus-fuse status shows the details)");

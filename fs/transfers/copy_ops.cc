@@ -44,7 +44,10 @@ Result<Created> CopyOps::Create(const InodePtr& parent, const std::string& name,
   const std::string path = JoinPath(sb_.Path(*parent), name);
   // cp onto an existing (pending) name opens it (Open waits); a create with the directory
   // locked by the kernel does not wait.
-  if (sb_.overlay().PendingOp({c->id, path}).value_or(0) != 0)
+  // A pending background upload of the name is no reason to wait: the new content supersedes
+  // it, or follows it (write/write_ops.h).
+  const bool upload = sb_.overlay().PendingUpload({c->id, path});
+  if (!upload && sb_.overlay().PendingOp({c->id, path}).value_or(0) != 0)
     return sb_.errors().Local("create", c, path, EBUSY, kPendingBusy);
   GF_TRY_STATUS(sb_.CheckNotBeingRemoved(*c, path, "create"));
   // The kernel sends CREATE for names it believes missing; its negative entry may be stale.
@@ -64,7 +67,8 @@ Result<Created> CopyOps::Create(const InodePtr& parent, const std::string& name,
   m.permissions = mode & 07777;
   if (!in) in = sb_.Link(parent, name, Resolved{Kind::kFile, Role::kRemote, m});
   Created out;
-  out.opened = AddPlaceholder(in, Location{c->id, path}, m, existing.ok() && !was_pending, flags);
+  out.opened = AddPlaceholder(in, Location{c->id, path}, m,
+                              existing.ok() && (!was_pending || upload), flags);
   sb_.AfterCreate(*c, path);
   out.entry = sb_.attrs().MakeEntry(*in, &m);
   return out;
@@ -77,7 +81,15 @@ Result<std::optional<Opened>> CopyOps::Open(const InodePtr& in, int flags,
   const Location at{c.id, path};
   PendingOverlay& overlay = sb_.overlay();
   const bool writing = (flags & O_ACCMODE) != O_RDONLY;
-  if ((flags & O_TRUNC) && overlay.PendingOp(at).value_or(0) != 0) {
+  // A background upload of the name is pending (write_mode = background): a rewrite (O_TRUNC)
+  // does not wait for it (the newer upload supersedes it, or runs after it); an edit of its
+  // content (no O_TRUNC) waits for it, like a read.
+  const bool upload = overlay.PendingUpload(at);
+  if (upload && writing && !(flags & O_TRUNC)) {
+    GF_TRY_STATUS(WaitUntilSettled(c, path, "open"));
+    in->Expire();
+  }
+  if ((flags & O_TRUNC) && !upload && overlay.PendingOp(at).value_or(0) != 0) {
     GF_TRY_STATUS(WaitUntilSettled(c, path, "open"));
     in->Expire();
   }
@@ -95,7 +107,7 @@ Result<std::optional<Opened>> CopyOps::Open(const InodePtr& in, int flags,
                                                        false, !has_pending, flags));
       return std::optional<Opened>(o);
     }
-    if (pending_op != 0)  // queued again meanwhile
+    if (pending_op != 0 && !overlay.PendingUpload(at))  // queued again meanwhile
       return sb_.errors().Local("open", &c, path, EBUSY,
                                 "a copy to this file is still pending (see globus-fuse status)");
     std::optional<Meta> old;
@@ -108,7 +120,8 @@ Result<std::optional<Opened>> CopyOps::Open(const InodePtr& in, int flags,
     m.type = api::EntryType::kFile;
     m.permissions = old ? old->permissions : 0644;
     m.mtime = WallNow(clock_);
-    Opened o = AddPlaceholder(in, at, m, !has_pending, flags);
+    // A pending upload makes the name exist: the rewrite replaces it (through a temp name).
+    Opened o = AddPlaceholder(in, at, m, !has_pending || upload, flags);
     sb_.AfterTruncate(in->ino);
     return std::optional<Opened>(o);
   }

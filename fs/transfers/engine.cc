@@ -73,13 +73,16 @@ bool ValidLocation(const Location& l) {
 // Small public helpers
 // ---------------------------------------------------------------------------------------------
 OpRequest OpRequest::Copy(Location src, Location dst, uint64_t size, bool recursive) {
-  return {OpKind::kCopy, std::move(src), std::move(dst), recursive, size};
+  return {OpKind::kCopy, std::move(src), std::move(dst), recursive, size, 0, "", false};
 }
 OpRequest OpRequest::Move(Location src, Location dst, uint64_t size, bool recursive) {
-  return {OpKind::kMove, std::move(src), std::move(dst), recursive, size};
+  return {OpKind::kMove, std::move(src), std::move(dst), recursive, size, 0, "", false};
 }
 OpRequest OpRequest::Remove(Location path, bool recursive) {
-  return {OpKind::kRemove, std::move(path), {}, recursive, 0};
+  return {OpKind::kRemove, std::move(path), {}, recursive, 0, 0, "", false};
+}
+OpRequest OpRequest::Upload(Location dst, std::string staged_id, uint64_t size, bool replaces) {
+  return {OpKind::kUpload, {}, std::move(dst), false, size, 0, std::move(staged_id), replaces};
 }
 
 std::string TaskLabel(std::string_view verb, std::string_view first_path, size_t count) {
@@ -220,6 +223,7 @@ void TransferEngine::Start() {
 }
 
 void TransferEngine::Stop() {
+  StopUploads();
   {
     MutexLock l(mu_);
     stop_ = true;
@@ -237,6 +241,7 @@ void TransferEngine::WakeLocked() {
 // Public operations
 // ---------------------------------------------------------------------------------------------
 Result<OpId> TransferEngine::Enqueue(const OpRequest& r) {
+  if (r.kind == OpKind::kUpload) return EnqueueUpload(r);
   if (!ValidLocation(r.src)) return Error::Local(EINVAL, "transfer: bad source location");
   if (r.kind != OpKind::kRemove) {
     if (!ValidLocation(r.dst)) return Error::Local(EINVAL, "transfer: bad destination location");
@@ -321,6 +326,9 @@ void TransferEngine::CheckPuts(MonoTime now) {
     bool rewritten = false;
     for (const auto& [other, p] : journal_->state().puts)
       rewritten = rewritten || (other != id && !stale_puts_.count(other) && p.path == put.path);
+    // So does a pending background upload of the name (journaled, uploaded again after a
+    // crash): removing the partial could remove that upload's file instead.
+    for (OpId u : uploads_) rewritten = rewritten || journal_->state().ops.at(u).dst == put.path;
     if (partial && !rewritten) {
       // The op first: a crash between the two records makes a second, harmless remove.
       OpRecord rec;
@@ -390,6 +398,11 @@ Status TransferEngine::Cancel(OpId id) {
     case OpState::kFailed:
       return {};
     case OpState::kQueued: {
+      if (op.kind == OpKind::kUpload) {
+        if (auto rt = upload_rt_.find(id); rt != upload_rt_.end() && rt->second.running)
+          return Error::Local(EBUSY, "transfer: the upload is running");
+        uploads_.erase(id);
+      }
       auto g = groups_.find(KeyFor(op));
       if (g != groups_.end()) {
         std::erase(g->second.ops, id);
@@ -430,8 +443,15 @@ Status TransferEngine::Cancel(OpId id) {
 EngineProgress TransferEngine::Progress() const {
   MutexLock l(mu_);
   EngineProgress s;
-  for (const auto& [id, op] : journal_->state().ops)
-    if (!finished_.count(id)) s.ops.push_back(StatusOfLocked(op));
+  for (const auto& [id, op] : journal_->state().ops) {
+    if (finished_.count(id)) continue;
+    s.ops.push_back(StatusOfLocked(op));
+    if (auto rt = upload_rt_.find(id); rt != upload_rt_.end()) {
+      s.ops.back().uploading = rt->second.running;
+      s.ops.back().bytes_sent = rt->second.sent ? rt->second.sent->load() : 0;
+      s.ops.back().waiting_reason = rt->second.waiting_reason;
+    }
+  }
   for (OpId id : finished_order_) s.ops.push_back(finished_.at(id).status);
   for (const auto& [id, b] : journal_->state().batches) {
     TaskStatus t;
@@ -475,6 +495,7 @@ MonoTime TransferEngine::RunOnce() {
   const MonoTime now = clock_.Now();
   if (running_once_.exchange(true)) return now + opts_.poll_min;
   CheckPuts(now);
+  StartUploads(now);
   PlanDeletes(now);
   FormBatches(now);
   SubmitBatches(now);
@@ -501,6 +522,7 @@ MonoTime TransferEngine::RunOnce() {
   if (submitted) next = std::min(next, next_poll_);
   if (!step_done_.empty()) next = now;
   if (!stale_puts_.empty()) next = std::min(next, std::max(now, puts_retry_at_));
+  next = std::min(next, NextUploadLocked(now));
   if (!needs_plan_.empty() && ActiveBatchesLocked(StepKind::kDelete) < opts_.max_delete_tasks) {
     for (OpId id : needs_plan_) {
       auto v = verifying_.find(id);
@@ -537,7 +559,11 @@ TransferEngine::GroupKey TransferEngine::KeyFor(const JournalOp& op) const {
 
 void TransferEngine::AddToGroupLocked(const JournalOp& op, MonoTime now, int32_t origin) {
   constexpr size_t kMaxOrigins = 64;  // beyond this, plain idle batching
-  if (op.NeedsPlan()) {               // not batchable before its plan exists (PlanDeletes)
+  if (op.kind == OpKind::kUpload) {   // never batched: StartUploads runs it
+    uploads_.insert(op.id);
+    return;
+  }
+  if (op.NeedsPlan()) {  // not batchable before its plan exists (PlanDeletes)
     needs_plan_.insert(op.id);
     return;
   }

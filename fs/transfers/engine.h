@@ -69,6 +69,19 @@
 //   file whose size is not the upload's is its partial and becomes a remove op; one of the
 //   right size, or none, only closes the note.
 //
+// UPLOADS (write_mode = background; journal.h "UPLOADS"). Enqueue(OpRequest::Upload(...))
+// journals an upload op (fdatasync) and returns. Upload ops never join a group or a batch: each
+// pass starts queued ones on the engine's upload threads (at most `max_uploads` at a time, oldest
+// first, one per destination path at a time) through the UploadRunner the fs write path set
+// (SetUploadRunner); the runner makes its remote calls on the background lane. Success appends
+// "done", a refusal appends "fail" (the staged file stays, the runner's message says where);
+// transient errors are retried `upload_attempts` times with the usual backoff, authorization
+// errors until the user logs in (status shows why meanwhile). A newer upload of the same path
+// supersedes a still-queued one (which fails with code SUPERSEDED: listeners discard its staged
+// file); an upload already running is waited for before the newer one starts. Stop() (unmount,
+// SIGTERM) cancels the uploads in flight: they stay queued in the journal, and the next Open()
+// queues them again (the runner adopts their staged files by id).
+//
 // DRIVING. All scheduling reads the injected Clock. RunOnce() does every piece of work that is
 // due now and returns when it next needs to run; Start() runs a thread that loops on it. Tests
 // don't Start(): they move a FakeClock and call RunOnce().
@@ -113,6 +126,11 @@ struct OpRequest {
   static OpRequest Copy(Location src, Location dst, uint64_t size, bool recursive = false);
   static OpRequest Move(Location src, Location dst, uint64_t size, bool recursive = false);
   static OpRequest Remove(Location path, bool recursive = false);
+  // A background upload of the staged file `staged_id` (`size` bytes) to `dst`.
+  static OpRequest Upload(Location dst, std::string staged_id, uint64_t size, bool replaces);
+
+  std::string staged_id;  // kUpload only
+  bool replaces = false;  // kUpload only: a file is at dst (upload through a temp name)
 };
 
 // A finished op (or step), as delivered to listeners.
@@ -126,6 +144,18 @@ struct OpResult {
   // Succeeded with a caveat (a directory mv that left files not copied in the source): the
   // sentence to show the user. Empty otherwise.
   std::string warning;
+  std::string staged_id;  // uploads: the staged file the op uploaded (or kept)
+};
+
+// Runs the upload ops (OpKind::kUpload) for the engine; the fs write path implements it.
+class UploadRunner {
+ public:
+  virtual ~UploadRunner() = default;
+  // Uploads op.staged_id's staged file to op.dst. Called on an engine upload thread, never with
+  // the engine lock held. `sent`: bytes sent so far (status). `cancel` becomes true when the
+  // engine stops: return promptly; the op stays queued in the journal.
+  virtual Status RunUpload(const JournalOp& op, std::atomic<uint64_t>& sent,
+                           const std::atomic<bool>& cancel) = 0;
 };
 
 // Completion callbacks. Called from the thread running RunOnce() (or Cancel()), never with the
@@ -154,6 +184,12 @@ struct OpStatus {
   std::optional<OpFailure> failure;
   bool verifying = false;  // a directory mv making its delete plan (see PlanDeletes)
   std::string warning;     // see OpResult::warning
+  // Uploads: the staged file, whether it is being sent now, the bytes sent by the current
+  // attempt, and why it waits to be retried (empty when it does not).
+  std::string staged_id;
+  bool uploading = false;
+  uint64_t bytes_sent = 0;
+  std::string waiting_reason;
 };
 
 struct TaskStatus {
@@ -212,6 +248,11 @@ struct TransferEngineOptions {
   int verify_calls_per_pass = 50;
   uint64_t verify_max_entries = 1000000;
 
+  // Background uploads: at most this many at a time; a transient failure is retried this many
+  // times in all (with backoff) before the op fails.
+  int max_uploads = 2;
+  int upload_attempts = 5;
+
   size_t max_live_ops = 100000;    // Enqueue fails with EAGAIN beyond this
   size_t finished_history = 1000;  // finished ops kept for Wait() and status
 
@@ -251,6 +292,16 @@ class TransferEngine {
   // ended and no partial of it is left; until then a crash leaves it to the next Open, which
   // stats the name and removes it when its size is not `size` (a partial).
   Result<OpId> PutBegin(const Location& path, uint64_t size);
+
+  // The runner of upload ops (not owned; set before Start(), or nullptr). Upload ops wait in the
+  // journal while there is none.
+  void SetUploadRunner(UploadRunner* r) EXCLUDES(mu_);
+  // Cancels the uploads in flight (they stay queued in the journal), waits for their threads,
+  // and starts no upload afterwards. Stop() calls it; so does the runner before it goes away.
+  void StopUploads() EXCLUDES(mu_);
+  // Upload ops not finished yet (queued, running or waiting for a retry), all or of one path.
+  size_t PendingUploads() const EXCLUDES(mu_);
+  bool UploadPending(const Location& dst) const EXCLUDES(mu_);
 
   // Blocks until the op finished and its listeners ran; returns its outcome. Also returns
   // ETIMEDOUT when `deadline` (on the engine's clock) passes, EINTR when *cancel becomes true,
@@ -339,6 +390,16 @@ class TransferEngine {
   // The direct PUTs a crash interrupted (put notes open at Open): stat each name, remove a
   // partial file, close the note.
   void CheckPuts(MonoTime now) EXCLUDES(mu_);
+  // Starts due upload ops on upload threads and joins the threads that ended.
+  void StartUploads(MonoTime now) EXCLUDES(mu_);
+  // An upload thread: runs the op, then records its outcome.
+  void RunUploadOp(UploadRunner* runner, JournalOp op, std::shared_ptr<std::atomic<uint64_t>> sent)
+      EXCLUDES(mu_);
+
+  Result<OpId> EnqueueUpload(const OpRequest& r) EXCLUDES(mu_);
+  // When StartUploads has something to start (max: nothing; an upload thread's end wakes the
+  // engine itself).
+  MonoTime NextUploadLocked(MonoTime now) const REQUIRES(mu_);
 
   // Under mu_.
   GroupKey KeyFor(const JournalOp& op) const;  // (reads only the options)
@@ -389,6 +450,21 @@ class TransferEngine {
   std::set<OpId> stale_puts_ GUARDED_BY(mu_);
   MonoTime puts_retry_at_ GUARDED_BY(mu_){};
   int puts_attempts_ GUARDED_BY(mu_) = 0;
+  // Upload ops (queued, not finished) and their runtime state (threads, retries).
+  struct UploadRuntime {
+    std::thread thread;
+    bool running = false;
+    bool ended = false;  // the thread ended: join it
+    std::shared_ptr<std::atomic<uint64_t>> sent;
+    MonoTime next_attempt{};
+    int attempts = 0;
+    std::string waiting_reason;
+  };
+  std::set<OpId> uploads_ GUARDED_BY(mu_);
+  std::map<OpId, UploadRuntime> upload_rt_ GUARDED_BY(mu_);
+  UploadRunner* runner_ GUARDED_BY(mu_) = nullptr;
+  bool uploads_stopped_ GUARDED_BY(mu_) = false;
+  std::atomic<bool> upload_cancel_{false};
   int waiters_ GUARDED_BY(mu_) = 0;  // threads blocked in Wait()
   bool work_ GUARDED_BY(mu_) = false;
   bool stop_ GUARDED_BY(mu_) = false;

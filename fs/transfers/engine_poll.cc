@@ -206,6 +206,7 @@ OpStatus TransferEngine::StatusOfLocked(const JournalOp& op) const {
   s.failure = op.failure;
   s.verifying = op.NeedsPlan();
   s.warning = WarningLocked(op);
+  s.staged_id = op.staged_id;
   return s;
 }
 
@@ -239,6 +240,7 @@ void TransferEngine::DeliverFinished() {
       r.dst = op.dst;
       r.recursive = op.recursive;
       r.task_id = task;
+      r.staged_id = op.staged_id;
       return r;
     };
     for (const auto& [id, task] : step_done_)

@@ -46,7 +46,8 @@
 // Records ("t"): hdr (format version, id counters), op (queued; also the compacted snapshot of an
 // op), batch (submission_id taken BEFORE submitting, with its op ids, label and options), task
 // (the service's task_id), end (a batch's task finished: ok, or failed with code + message),
-// fail (ops failed outside any task, e.g. cancelled while queued), plan (a directory move's
+// fail (ops failed outside any task, e.g. cancelled while queued), done (ops that succeeded
+// outside any task: uploads; format 5), plan (a directory move's
 // delete plan; format 2), retire (ops the engine is done with), tmp / tmpgone (format 3: a
 // foreground upload is about to PUT to a hidden temp name / that name is gone again; see
 // "UPLOAD TEMP NAMES"), put (format 4: a new file is about to be PUT to its final name; closed
@@ -78,14 +79,22 @@
 // kernel crash mid-PUT may (docs/WRITES.md). An fdatasync per small file would cost `cp -r`
 // one disk flush per file.
 //
-// VERSIONS. Format 4 added put (an older globus-fuse, which would read it as an unknown record,
-// refuses the file). Format 3 added tmp / tmpgone. Format 2 added the plan record and the op
-// snapshot's "ct"/"plan" fields. Older files are upgraded at Open (a compaction), so an older
-// globus-fuse refuses the file instead of truncating it at the first record it does not know.
-// Format 1 files are read as they are (a directory move found at its delete step without a plan
-// gets one, from the copy task replayed out of the file's task record); opening one rewrites it at
-// once in the current format (a compaction), so an older globus-fuse refuses the file ("written by
-// a newer globus-fuse") instead of truncating it at the first record it does not know.
+// UPLOADS (format 5). write_mode = background journals each close's upload as an op of kind
+// "upload" {dst, size, staged id "sid", replaces "rx"} (src unused) before the close returns. Its
+// one step never joins a batch: the engine runs it through its UploadRunner and ends it with
+// "done" (succeeded outside any batch) or "fail". The staged file `<sid>.data` under the mount's
+// staging directory is the upload's body; after a crash the next mount adopts it by that id
+// and uploads it again (a whole-file PUT, so again is safe).
+//
+// VERSIONS. Format 5 added the upload op kind and the done record. Format 4 added put (an older
+// globus-fuse, which would read it as an unknown record, refuses the file). Format 3 added tmp /
+// tmpgone. Format 2 added the plan record and the op snapshot's "ct"/"plan" fields. Older files are
+// upgraded at Open (a compaction), so an older globus-fuse refuses the file instead of truncating
+// it at the first record it does not know. Format 1 files are read as they are (a directory move
+// found at its delete step without a plan gets one, from the copy task replayed out of the file's
+// task record); opening one rewrites it at once in the current format (a compaction), so an older
+// globus-fuse refuses the file ("written by a newer globus-fuse") instead of truncating it at the
+// first record it does not know.
 //
 // COMPACTION. When the log holds many more records than live ops, Compact() writes the live state
 // (hdr + one op record per op + batch/task records) to `<path>.tmp`, fsyncs it, renames it over
@@ -113,16 +122,18 @@ namespace gf::fs {
 
 using BatchId = uint64_t;
 
-inline constexpr int kJournalVersion = 4;
+inline constexpr int kJournalVersion = 5;
 
-enum class OpKind { kCopy, kMove, kRemove };
-enum class StepKind { kTransfer, kDelete };
+enum class OpKind { kCopy, kMove, kRemove, kUpload };
+// kUpload: a background upload of a staged file (write_mode = background). Never batched into a
+// Globus task: the engine runs it through its UploadRunner (transfers/engine.h, "UPLOADS").
+enum class StepKind { kTransfer, kDelete, kUpload };
 enum class OpState { kQueued, kBatched, kSubmitted, kSucceeded, kFailed };
 
 // The remote steps an op of this kind runs, in order.
 const std::vector<StepKind>& StepsFor(OpKind kind);
-const char* Name(OpKind k);    // "copy", "move", "remove"
-const char* Name(StepKind k);  // "transfer", "delete"
+const char* Name(OpKind k);    // "copy", "move", "remove", "upload"
+const char* Name(StepKind k);  // "transfer", "delete", "upload"
 const char* Name(OpState s);   // "queued", "batched", "submitted", "succeeded", "failed"
 
 // Why an op failed, as the service (or the engine) said it. `code` is a Globus code
@@ -170,6 +181,10 @@ struct OpRecord {  // "op": an op was queued (or, in a compacted log, its snapsh
   std::optional<OpFailure> failure;
   std::string copy_task;           // moves past their copy: the copy's task_id ("ct")
   std::optional<DeletePlan> plan;  // directory moves: the delete plan, once made
+  // Uploads (format 5): the staged file's id (`<cache_dir>/<mount id>/<sid>.data`, "sid") and
+  // whether the upload replaces a file at dst (through a temp name and a rename, "rx").
+  std::string staged_id;
+  bool replaces = false;
 };
 struct BatchRecord {  // "batch": ops grouped into one task, submission_id taken
   BatchId id = 0;
@@ -198,6 +213,9 @@ struct PlanRecord {  // "plan": a directory move's delete plan (op queued at its
   OpId op = 0;
   DeletePlan plan;
 };
+struct DoneRecord {  // "done": ops that succeeded outside a batch (an upload; format 5)
+  std::vector<OpId> ops;
+};
 struct RetireRecord {  // "retire": terminal ops the engine no longer needs
   std::vector<OpId> ops;
 };
@@ -221,7 +239,7 @@ struct HeaderRecord {  // "hdr": first line of every file
 
 using JournalRecord =
     std::variant<HeaderRecord, OpRecord, BatchRecord, TaskRecord, EndRecord, FailRecord,
-                 RetireRecord, PlanRecord, TempRecord, TempGoneRecord, PutRecord>;
+                 RetireRecord, PlanRecord, TempRecord, TempGoneRecord, PutRecord, DoneRecord>;
 
 // One line (without the LF) for a record, and back. Decode rejects bad CRC/JSON/fields.
 std::string EncodeRecord(const JournalRecord& r);
@@ -241,6 +259,8 @@ struct JournalOp {
   std::optional<OpFailure> failure;
   std::string copy_task;           // moves past their copy step: the copy's task_id
   std::optional<DeletePlan> plan;  // directory moves: set once the delete plan is made
+  std::string staged_id;           // uploads: see OpRecord
+  bool replaces = false;           // uploads: see OpRecord
 
   StepKind CurrentStep() const { return StepsFor(kind)[static_cast<size_t>(step)]; }
   bool Terminal() const { return state == OpState::kSucceeded || state == OpState::kFailed; }

@@ -25,6 +25,7 @@ const std::vector<StepKind>& StepsFor(OpKind kind) {
   static const std::vector<StepKind> kCopy = {StepKind::kTransfer};
   static const std::vector<StepKind> kMove = {StepKind::kTransfer, StepKind::kDelete};
   static const std::vector<StepKind> kRemove = {StepKind::kDelete};
+  static const std::vector<StepKind> kUpload = {StepKind::kUpload};
   switch (kind) {
     case OpKind::kCopy:
       return kCopy;
@@ -32,6 +33,8 @@ const std::vector<StepKind>& StepsFor(OpKind kind) {
       return kMove;
     case OpKind::kRemove:
       return kRemove;
+    case OpKind::kUpload:
+      return kUpload;
   }
   return kCopy;
 }
@@ -44,10 +47,22 @@ const char* Name(OpKind k) {
       return "move";
     case OpKind::kRemove:
       return "remove";
+    case OpKind::kUpload:
+      return "upload";
   }
   return "?";
 }
-const char* Name(StepKind k) { return k == StepKind::kTransfer ? "transfer" : "delete"; }
+const char* Name(StepKind k) {
+  switch (k) {
+    case StepKind::kTransfer:
+      return "transfer";
+    case StepKind::kDelete:
+      return "delete";
+    case StepKind::kUpload:
+      return "upload";
+  }
+  return "?";
+}
 const char* Name(OpState s) {
   switch (s) {
     case OpState::kQueued:
@@ -66,12 +81,12 @@ const char* Name(OpState s) {
 
 namespace {
 std::optional<OpKind> OpKindFrom(std::string_view s) {
-  for (OpKind k : {OpKind::kCopy, OpKind::kMove, OpKind::kRemove})
+  for (OpKind k : {OpKind::kCopy, OpKind::kMove, OpKind::kRemove, OpKind::kUpload})
     if (s == Name(k)) return k;
   return std::nullopt;
 }
 std::optional<StepKind> StepKindFrom(std::string_view s) {
-  for (StepKind k : {StepKind::kTransfer, StepKind::kDelete})
+  for (StepKind k : {StepKind::kTransfer, StepKind::kDelete, StepKind::kUpload})
     if (s == Name(k)) return k;
   return std::nullopt;
 }
@@ -166,6 +181,8 @@ struct Encoder {
     if (r.failure) Failure(w, *r.failure);
     if (!r.copy_task.empty()) Str(w, "ct", r.copy_task);
     if (r.plan) Plan(w, "plan", *r.plan);
+    if (!r.staged_id.empty()) Str(w, "sid", r.staged_id);
+    if (r.replaces) Bool(w, "rx", true);
   }
   void operator()(const BatchRecord& r) {
     Str(w, "t", "batch");
@@ -201,6 +218,10 @@ struct Encoder {
     Str(w, "t", "fail");
     Ids(w, "ops", r.ops);
     Failure(w, r.failure);
+  }
+  void operator()(const DoneRecord& r) {
+    Str(w, "t", "done");
+    Ids(w, "ops", r.ops);
   }
   void operator()(const RetireRecord& r) {
     Str(w, "t", "retire");
@@ -320,6 +341,8 @@ Result<JournalRecord> DecodeJson(const rapidjson::Value& v) {
     if (f.Has("ec")) r.failure = f.Failure();
     if (f.Has("ct")) r.copy_task = f.S("ct");
     if (f.Has("plan")) r.plan = f.Plan("plan");
+    if (f.Has("sid")) r.staged_id = f.S("sid");
+    if (f.Has("rx")) r.replaces = f.B("rx");
     out = r;
   } else if (t == "batch") {
     BatchRecord r;
@@ -352,6 +375,8 @@ Result<JournalRecord> DecodeJson(const rapidjson::Value& v) {
     r.ops = f.Ids("ops");
     r.failure = f.Failure();
     out = r;
+  } else if (t == "done") {
+    out = DoneRecord{f.Ids("ops")};
   } else if (t == "retire") {
     out = RetireRecord{f.Ids("ops")};
   } else if (t == "tmp") {

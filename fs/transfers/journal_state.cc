@@ -31,6 +31,9 @@ struct Checker {
     if (r.id == 0 || s.ops.count(r.id)) return Invalid("duplicate op " + std::to_string(r.id));
     if (r.step < 0 || static_cast<size_t>(r.step) >= StepsFor(r.kind).size())
       return Invalid("bad step");
+    if (r.kind == OpKind::kUpload && (r.staged_id.empty() || r.dst.collection.empty() ||
+                                      r.dst.path.empty() || r.dst.path[0] != '/'))
+      return Invalid("upload op " + std::to_string(r.id) + " without staged id or destination");
     return {};
   }
   Status operator()(const BatchRecord& r) const {
@@ -61,6 +64,15 @@ struct Checker {
     for (OpId id : r.ops) {
       GF_TRY_STATUS(Live(id));
       if (s.ops.at(id).state != OpState::kQueued) return Invalid("fail of a non-queued op");
+    }
+    return {};
+  }
+  Status operator()(const DoneRecord& r) const {
+    for (OpId id : r.ops) {
+      GF_TRY_STATUS(Live(id));
+      const JournalOp& op = s.ops.at(id);
+      if (op.state != OpState::kQueued || op.kind != OpKind::kUpload)
+        return Invalid("done of op " + std::to_string(id) + ", which is not a queued upload");
     }
     return {};
   }
@@ -117,6 +129,8 @@ struct Applier {
     op.failure = r.failure;
     op.copy_task = r.copy_task;
     op.plan = r.plan;
+    op.staged_id = r.staged_id;
+    op.replaces = r.replaces;
     s.ops[r.id] = std::move(op);
     s.next_op = std::max(s.next_op, r.id + 1);
   }
@@ -175,6 +189,9 @@ struct Applier {
       op.failure = r.failure;
     }
   }
+  void operator()(const DoneRecord& r) {
+    for (OpId id : r.ops) s.ops.at(id).state = OpState::kSucceeded;
+  }
   void operator()(const RetireRecord& r) {
     for (OpId id : r.ops) s.ops.erase(id);
   }
@@ -231,6 +248,8 @@ std::vector<JournalRecord> CompactedRecords(const JournalState& s) {
     r.failure = op.failure;
     r.copy_task = op.copy_task;
     r.plan = op.plan;
+    r.staged_id = op.staged_id;
+    r.replaces = op.replaces;
     out.push_back(std::move(r));
   }
   for (const auto& [id, b] : s.batches) {

@@ -9,6 +9,8 @@ namespace gf::fs {
 
 std::string OpStateName(const OpStatus& op, const TaskStatus* task) {
   if (op.verifying) return "verifying-copy";
+  if (op.kind == OpKind::kUpload && op.state == OpState::kQueued)
+    return op.uploading ? "uploading" : op.waiting_reason.empty() ? "queued" : "retrying";
   const bool ended = op.state == OpState::kSucceeded || op.state == OpState::kFailed;
   if (!ended && op.kind == OpKind::kMove && op.step == StepKind::kDelete) return "deleting-source";
   switch (op.state) {
@@ -56,6 +58,20 @@ void PendingOverlay::AddCopy(OpId op, const Location& src, const Location& dst, 
   e = Entry{meta, op, 0, "queued", ""};
   ops_[op] = {K(dst), std::nullopt};
   sources_.emplace(K(src), op);
+}
+
+void PendingOverlay::AddUpload(OpId op, const Location& dst, const Meta& meta) {
+  MutexLock l(mu_);
+  Entry& e = pending_[K(dst)];
+  if (e.op != 0) ops_.erase(e.op);  // a newer upload of the name takes the view over
+  e = Entry{meta, op, 0, "queued", "", true};
+  ops_[op] = {K(dst), std::nullopt};
+}
+
+bool PendingOverlay::PendingUpload(const Location& dst) const {
+  MutexLock l(mu_);
+  auto it = pending_.find(K(dst));
+  return it != pending_.end() && it->second.upload;
 }
 
 void PendingOverlay::AddRemove(OpId op, const Location& path) {
@@ -119,6 +135,15 @@ void PendingOverlay::Rebuild() {
     if (op.state == OpState::kSucceeded || op.state == OpState::kFailed) continue;
     if (op.kind == OpKind::kRemove) {
       AddRemove(op.id, op.src);
+      continue;
+    }
+    if (op.kind == OpKind::kUpload) {
+      Meta m;
+      m.type = api::EntryType::kFile;
+      m.size = op.size;
+      m.mtime = op.queued_at;
+      m.permissions = 0644;
+      AddUpload(op.id, op.dst, m);
       continue;
     }
     Meta m;
@@ -266,6 +291,12 @@ void PendingOverlay::OnStepFinished(const OpResult& r) {
 }
 
 void PendingOverlay::OnOpFinished(const OpResult& r) {
+  if (r.kind == OpKind::kUpload && !r.status.ok() && r.status.error().code == "SUPERSEDED") {
+    // A newer upload of the name replaced it: that one owns the entry; nothing settled.
+    MutexLock l(mu_);
+    ops_.erase(r.id);
+    return;
+  }
   SettledEvent ev;
   ev.op = r.id;
   ev.kind = r.kind;

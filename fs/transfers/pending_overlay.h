@@ -18,6 +18,9 @@
 //   * removed names: the path of a queued rm/rmdir (and everything below it) is hidden the
 //     same way until the delete ended: gone for good, or back (with the reason in status) when
 //     it failed;
+//   * pending uploads (write_mode = background): a closed file whose upload op is pending, shown
+//     with its staged size and `user.globus.status` queued / uploading, until the upload ended
+//     (then the listing shows the truth: the new file, or what was there before a failure);
 //   * copy sources: the source of every pending copy, so that no name a transfer still has to
 //     read is removed (DeleteOps refuses it: EBUSY).
 //
@@ -113,6 +116,11 @@ class PendingOverlay final : public OpListener {
   bool DropPlaceholder(const Location& dst, uint64_t fh) EXCLUDES(mu_);
   void AddCopy(OpId op, const Location& src, const Location& dst, const Meta& meta) EXCLUDES(mu_);
   void AddMove(OpId op, const Location& src, const Location& dst, const Meta& meta) EXCLUDES(mu_);
+  // ---- fed by WriteOps (write_mode = background) ----
+  // A closed file whose upload op `op` is pending: shown at `dst` with its staged size.
+  void AddUpload(OpId op, const Location& dst, const Meta& meta) EXCLUDES(mu_);
+  // True when the entry at `dst` is a pending upload (not a copy, move or placeholder).
+  bool PendingUpload(const Location& dst) const EXCLUDES(mu_);
   // ---- fed by DeleteOps ----
   // `path` (and everything below it) is being removed by op `op`.
   void AddRemove(OpId op, const Location& path) EXCLUDES(mu_);
@@ -165,6 +173,7 @@ class PendingOverlay final : public OpListener {
     uint64_t fh = 0;  // placeholder owner
     std::string state = "created";
     std::string task_id;
+    bool upload = false;  // a background upload's entry
   };
 
   static Key K(const Location& l) { return {l.collection, l.path}; }

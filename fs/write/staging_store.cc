@@ -379,6 +379,18 @@ std::shared_ptr<StagedFile> StagingStore::Find(uint64_t key) const {
   return it == files_.end() ? nullptr : it->second;
 }
 
+Status StagingStore::Rekey(uint64_t key, uint64_t new_key) {
+  MutexLock l(mu_);
+  auto it = files_.find(key);
+  if (it == files_.end()) return Error::Local(ENOENT, "staging: key not staged");
+  if (files_.count(new_key)) return Error::Local(EEXIST, "staging: key already staged");
+  std::shared_ptr<StagedFile> f = std::move(it->second);
+  files_.erase(it);
+  f->key_ = new_key;
+  files_.emplace(new_key, std::move(f));
+  return Status::Ok();
+}
+
 void StagingStore::Discard(uint64_t key) {
   std::shared_ptr<StagedFile> f;
   {

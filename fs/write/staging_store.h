@@ -39,14 +39,16 @@
 // files, docs/PERFORMANCE.md); renames allocate no inode. Open() removes spares it finds.
 //
 // Leftovers: Open() lists `<id>.data` files already in the directory (a previous mount that
-// died). They are not adopted: the journal decides what to upload again, and data whose close
-// never returned is kept for the user (Leftovers() tells `status` where), never uploaded.
+// died). Only the journal decides what to upload again: a background upload op names its
+// staged id, and the write path Adopt()s that leftover to upload it. Data whose close never
+// returned (no op names it) is kept for the user (its path is logged), never uploaded.
 //
 // Locks: StagedFile::mu_ is taken before StagingStore::mu_ (a write reserves space while holding
 // its file's lock); StagingStore::mu_ is never held while taking a StagedFile::mu_ or while
 // doing file I/O other than unlink.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -87,7 +89,7 @@ class StagingStore;
 class StagedFile {
  public:
   const std::string& id() const { return id_; }
-  uint64_t key() const { return key_; }
+  uint64_t key() const { return key_.load(); }
   std::string data_path() const;
 
   // pwrite semantics; ENOSPC / EFBIG before anything is written (see the header comment).
@@ -134,7 +136,7 @@ class StagedFile {
   Status GrowLocked(uint64_t new_size) REQUIRES(mu_);
 
   StagingStore& store_;
-  const uint64_t key_;
+  std::atomic<uint64_t> key_;  // changed only by StagingStore::Rekey
   const std::string id_;
   const int fd_;
 
@@ -157,6 +159,9 @@ class StagingStore {
   Result<std::shared_ptr<StagedFile>> Acquire(uint64_t key, const std::string& id,
                                               StageOrigin origin, FillFn fill = nullptr);
   std::shared_ptr<StagedFile> Find(uint64_t key) const;
+  // Files the staged file of `key` under `new_key` (free) instead: a background upload takes
+  // an inode's file over, and the inode's next write gets a new one. ENOENT / EEXIST.
+  Status Rekey(uint64_t key, uint64_t new_key);
   // Forgets the key and unlinks its files. Handles that still hold the StagedFile keep using
   // it (like an unlinked open file); its bytes count until the last one lets go.
   void Discard(uint64_t key);

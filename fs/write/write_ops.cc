@@ -8,7 +8,9 @@
 #include <cstring>
 #include <random>
 
+#include "api/background_calls.h"
 #include "common/log.h"
+#include "fs/hooks.h"
 #include "fs/paths.h"
 
 namespace gf::fs {
@@ -57,12 +59,18 @@ void WriteOps::JournaledTempNames::End(uint64_t token) {
 WriteOps::WriteOps(Superblock& sb, TransferEngine& engine, HandleTable& handles,
                    const FsOptions& options)
     : sb_(sb),
+      engine_(engine),
       temp_names_(engine),
       handles_(handles),
       options_(options),
-      uploader_(sb.remote(), sb.remote(), UploaderOpts(options)) {}
+      uploader_(sb.remote(), sb.remote(), UploaderOpts(options)),
+      background_(options.write_background) {
+  // In every mode: upload ops a crashed background mount journaled are uploaded now.
+  engine_.AddListener(this);
+  engine_.SetUploadRunner(this);
+}
 
-WriteOps::~WriteOps() = default;
+WriteOps::~WriteOps() { engine_.StopUploads(); }
 
 Error WriteOps::Refuse(const char* op, const Location& at, int err, const std::string& why) {
   const Collection* c = nullptr;
@@ -96,10 +104,22 @@ void WriteOps::Opened(uint64_t fh) {
   st.remote_exists = st.remote_exists || w->remote_existed;
   st.removed = false;
   ++st.handles;
-  if (w->placeholder) st.placeholder_fh = fh;
+  if (w->placeholder) {
+    st.placeholder_fh = fh;
+    st.seed = nullptr;  // truncated: a queued upload's bytes are not the start any more
+  }
 }
 
 Result<write::StagingStore*> WriteOps::Store() {
+  {
+    MutexLock l(mu_);
+    if (store_) return store_.get();
+  }
+  // The staged files of journaled upload ops are not leftovers to warn about: RunUpload adopts
+  // them (asked before taking mu_: the engine's lock is never taken under it).
+  std::set<std::string> journaled;
+  for (const OpStatus& op : engine_.Progress().ops)
+    if (op.kind == OpKind::kUpload && !op.staged_id.empty()) journaled.insert(op.staged_id);
   MutexLock l(mu_);
   if (store_) return store_.get();
   if (options_.staging_dir.empty())
@@ -112,10 +132,11 @@ Result<write::StagingStore*> WriteOps::Store() {
   if (!s.ok()) return s.error();
   store_ = std::move(*s);
   for (const auto& left : store_->Leftovers())
-    log::Warn("fs", "staging: ", left.data_path, " holds ", left.size,
-              " bytes written through an earlier mount whose close never returned (for ",
-              left.origin.collection, ":", left.origin.path,
-              "); it is not uploaded: copy it yourself, or delete it");
+    if (!journaled.count(left.id))
+      log::Warn("fs", "staging: ", left.data_path, " holds ", left.size,
+                " bytes written through an earlier mount whose close never returned (for ",
+                left.origin.collection, ":", left.origin.path,
+                "); it is not uploaded: copy it yourself, or delete it");
   return store_.get();
 }
 
@@ -149,12 +170,14 @@ Result<std::shared_ptr<write::StagedFile>> WriteOps::Staged(FileHandle& h, Write
   const Ino ino = h.inode->ino;
   bool fill = false;
   Location at;
+  std::shared_ptr<write::StagedFile> seed;
   {
     MutexLock l(mu_);
     auto it = inodes_.find(ino);
     if (it == inodes_.end()) return Error::Local(EBADF, "not open for writing");
     if (it->second.staged) return it->second.staged;
     at = it->second.at;
+    seed = it->second.seed;
     // The remote content is the start, unless this inode was truncated (a placeholder).
     fill = it->second.remote_exists && it->second.placeholder_fh == 0 && !it->second.uploaded;
   }
@@ -162,7 +185,7 @@ Result<std::shared_ptr<write::StagedFile>> WriteOps::Staged(FileHandle& h, Write
   auto store = Store();
   if (!store.ok()) return store.error();
   auto staged = (*store)->Acquire(ino, NewId(), write::StageOrigin{at.collection, at.path},
-                                  fill ? FillFrom(h.inode, at) : nullptr);
+                                  seed ? SeedFrom(seed) : (fill ? FillFrom(h.inode, at) : nullptr));
   if (!staged.ok()) return staged.error();
   MutexLock l(mu_);
   InodeState& st = inodes_[ino];
@@ -214,7 +237,7 @@ std::optional<Result<ReadData>> WriteOps::Read(FileHandle& h, uint64_t offset, u
   {
     MutexLock l(mu_);
     auto it = inodes_.find(h.inode->ino);
-    if (it != inodes_.end()) staged = it->second.staged;
+    if (it != inodes_.end()) staged = it->second.staged ? it->second.staged : it->second.seed;
   }
   auto* w = std::get_if<WriteHandle>(&h.as);
   if (!staged) {
@@ -241,8 +264,9 @@ std::optional<uint64_t> WriteOps::StagedSize(Ino ino) {
   {
     MutexLock l(mu_);
     auto it = inodes_.find(ino);
-    if (it == inodes_.end() || !it->second.staged || it->second.removed) return std::nullopt;
-    staged = it->second.staged;
+    if (it == inodes_.end() || it->second.removed) return std::nullopt;
+    staged = it->second.staged ? it->second.staged : it->second.seed;
+    if (!staged) return std::nullopt;
   }
   if (!staged->filled()) return std::nullopt;  // the remote size is still the truth
   auto s = staged->Size();
@@ -293,20 +317,25 @@ std::optional<Status> WriteOps::SetAttr(const InodePtr& in, std::optional<uint64
   return Status::Ok();
 }
 
+WriteOps::InodeState* WriteOps::IdleLocked(UniqueLock& l, Ino ino) {
+  upload_ended_.wait(l.native(), [&] {
+    mu_.AssertHeld();
+    auto it = inodes_.find(ino);
+    return it == inodes_.end() || !it->second.uploading;
+  });
+  auto it = inodes_.find(ino);
+  return it == inodes_.end() ? nullptr : &it->second;
+}
+
 Status WriteOps::Upload(const InodePtr& in, const char* op) {
   const Ino ino = in->ino;
   std::shared_ptr<write::StagedFile> staged;
   InodeState snapshot;
   {
     UniqueLock l(mu_);
-    upload_ended_.wait(l.native(), [&] {
-      mu_.AssertHeld();
-      auto it = inodes_.find(ino);
-      return it == inodes_.end() || !it->second.uploading;
-    });
-    auto it = inodes_.find(ino);
-    if (it == inodes_.end()) return Status::Ok();  // released and clean: nothing to upload
-    InodeState& st = it->second;
+    InodeState* idle = IdleLocked(l, ino);
+    if (!idle) return Status::Ok();  // released and clean: nothing to upload
+    InodeState& st = *idle;
     if (!st.staged || st.removed || !st.staged->state().dirty) return Status::Ok();
     st.uploading = true;
     staged = st.staged;
@@ -368,7 +397,7 @@ Status WriteOps::Flush(FileHandle& h) {
     if (!w->wrote) return Status::Ok();
     w->wrote = false;  // a failure below keeps the inode dirty: fsync/close of it retries
   }
-  Status s = Upload(h.inode, "close");
+  Status s = background_ ? Queue(h.inode, "close") : Upload(h.inode, "close");
   if (!s.ok()) {
     MutexLock l(w->mu);
     w->wrote = true;
@@ -383,7 +412,15 @@ Status WriteOps::Fsync(FileHandle& h) {
     MutexLock l(w->mu);
     if (!w->staged) return Status::Ok();
   }
-  if (auto s = Staged(h, *w); s.ok()) GF_TRY_STATUS((*s)->Sync());
+  std::shared_ptr<write::StagedFile> staged;
+  {
+    MutexLock l(mu_);
+    if (auto it = inodes_.find(h.inode->ino); it != inodes_.end()) staged = it->second.staged;
+  }
+  if (staged) GF_TRY_STATUS(staged->Sync());
+  // Synchronous in every mode: a background upload of this file ends first (its result is
+  // fsync's), then whatever is still dirty is uploaded here.
+  GF_TRY_STATUS(WaitQueued(h.inode, "fsync"));
   Status s = Upload(h.inode, "fsync");
   if (s.ok()) {
     MutexLock l(w->mu);
@@ -556,6 +593,217 @@ size_t WriteOps::DrainUploads(std::chrono::milliseconds max) {
               " s and are aborted: their close fails, and what was written stays in ",
               options_.staging_dir);
   return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// write_mode = background (docs/WRITES.md "Background mode")
+
+namespace {
+// Store keys of staged files an upload op owns, apart from inode numbers: handed over by a
+// close of this mount, or adopted from a crashed one (by op id).
+constexpr uint64_t kHandedKey = 1ull << 63;
+constexpr uint64_t kAdoptedKey = kHandedKey | (1ull << 62);
+}  // namespace
+
+write::FillFn WriteOps::SeedFrom(std::shared_ptr<write::StagedFile> seed) {
+  return [seed](const write::FillSink& put) -> Result<uint64_t> {
+    std::string buf(1 << 20, '\0');
+    uint64_t off = 0;
+    for (;;) {
+      auto n = seed->Read(off, buf.data(), buf.size());
+      if (!n.ok()) return n.error();
+      if (*n == 0) return off;
+      GF_TRY_STATUS(put(off, std::string_view(buf.data(), *n)));
+      off += *n;
+    }
+  };
+}
+
+Status WriteOps::Queue(const InodePtr& in, const char* op) {
+  const Ino ino = in->ino;
+  const Collection& c = *in->collection;
+  std::shared_ptr<write::StagedFile> file, previous_seed;
+  Location at;
+  bool replaces = false;
+  uint64_t key = 0;
+  uint64_t placeholder_fh = 0;
+  {
+    UniqueLock l(mu_);
+    InodeState* idle = IdleLocked(l, ino);
+    if (!idle) return Status::Ok();  // released and clean: nothing to upload
+    InodeState& st = *idle;
+    if (!st.staged || st.removed || !st.staged->state().dirty || !store_) return Status::Ok();
+    // The snapshot: from here on the op owns this file, and the inode's next write gets a new
+    // staged file seeded from it; a write whose close has not returned never reaches the op.
+    key = kHandedKey | ++next_handed_;
+    if (Status r = store_->Rekey(ino, key); !r.ok())
+      return sb_.errors().Report(op, &c, st.at.path, r.error());
+    file = st.staged;
+    previous_seed = st.seed;
+    st.seed = file;
+    st.staged = nullptr;
+    st.uploading = true;
+    at = st.at;
+    replaces = st.remote_exists || st.uploaded;
+    placeholder_fh = st.placeholder_fh;
+    st.placeholder_fh = 0;  // the overlay shows the upload now; the seed is the content
+    handed_[file->id()] = key;
+  }
+  Status s = file->EnsureFilled();
+  if (s.ok()) s = file->Sync();  // the bytes are on local disk before the op says they exist
+  uint64_t size = 0;
+  if (s.ok()) {
+    auto sz = file->Size();
+    if (sz.ok())
+      size = *sz;
+    else
+      s = sz.error();
+  }
+  Result<OpId> id = Error::Local(EIO, "not queued");
+  if (s.ok()) {
+    // A pending upload of the name will have made it exist: this one replaces it.
+    replaces = replaces || engine_.UploadPending(at);
+    id = engine_.Enqueue(OpRequest::Upload(at, file->id(), size, replaces));
+    if (!id.ok()) s = id.error();
+  }
+  if (s.ok()) {
+    sb_.overlay().DropPlaceholder(at, placeholder_fh);
+    Meta m;
+    m.type = api::EntryType::kFile;
+    m.size = size;
+    m.mtime = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+    m.permissions = 0644;
+    sb_.overlay().AddUpload(*id, at, m);
+  }
+  {
+    MutexLock l(mu_);
+    InodeState& st = inodes_[ino];
+    st.uploading = false;
+    if (s.ok()) {
+      st.queued = *id;
+      NoteMadeLocked(at);
+    } else if (!st.staged && store_ && store_->Rekey(key, ino).ok()) {
+      // Not journaled: the file is the inode's again (still dirty: close fails, data kept).
+      st.staged = file;
+      st.seed = previous_seed;
+      st.placeholder_fh = placeholder_fh;
+      handed_.erase(file->id());
+    }
+    // Every handle was released while this ran: the release left the state to us.
+    if (st.handles <= 0 && !st.staged) inodes_.erase(ino);
+  }
+  upload_ended_.notify_all();
+  if (!s.ok()) return sb_.errors().Report(op, &c, at.path, s.error());
+  log::Debug("fs", "queued the upload of ", Where(&c, at.path), " (", size, " bytes, op ", *id,
+             ")");
+  return Status::Ok();
+}
+
+void WriteOps::WaitUploaded(const Location& at) {
+  // Bounded: each wait ends with the op (a newer close of the name may queue one more).
+  for (int i = 0; i < 8 && sb_.overlay().PendingUpload(at); ++i) {
+    const std::optional<OpId> op = sb_.overlay().PendingOp(at);
+    if (!op || *op == 0) return;
+    // Ctrl-C of the waiting command ends the wait (EINTR): the rename or rm then runs as usual.
+    Status s = engine_.Wait(*op, std::nullopt, RequestCancel::Current());
+    if (!s.ok() && s.error().kind == ErrorKind::kLocal) return;
+  }
+}
+
+Status WriteOps::WaitQueued(const InodePtr& in, const char* op) {
+  OpId id = 0;
+  Location at;
+  {
+    MutexLock l(mu_);
+    if (auto it = inodes_.find(in->ino); it != inodes_.end()) {
+      id = it->second.queued;
+      at = it->second.at;
+    }
+  }
+  if (id == 0) return Status::Ok();
+  Status s = engine_.Wait(id, std::nullopt, RequestCancel::Current());  // Ctrl-C: EINTR
+  if (s.ok() || s.error().sys_errno == ENOENT) return Status::Ok();     // ENOENT: long finished
+  return sb_.errors().Report(op, in->collection, at.path, s.error());
+}
+
+Status WriteOps::RunUpload(const JournalOp& op, std::atomic<uint64_t>& sent,
+                           const std::atomic<bool>& cancel) {
+  auto store = Store();
+  if (!store.ok()) return store.error();
+  std::shared_ptr<write::StagedFile> file;
+  {
+    MutexLock l(mu_);
+    if (auto k = handed_.find(op.staged_id); k != handed_.end()) file = store_->Find(k->second);
+  }
+  if (!file) {  // journaled by a mount that died: its staged file is a leftover
+    auto adopted = (*store)->Adopt(kAdoptedKey | op.id, op.staged_id);
+    if (!adopted.ok()) {
+      Error e = adopted.error();
+      e.message = "the staged bytes of this upload (" + op.staged_id +
+                  ".data in the staging directory) cannot be used: " + e.message;
+      return e;
+    }
+    file = *adopted;
+    MutexLock l(mu_);
+    handed_[op.staged_id] = file->key();
+  }
+  auto c = sb_.registry().ById(op.dst.collection);
+  if (!c.ok()) return c.error();
+  if (!(*c)->HasHttps())
+    return Error::Local(EOPNOTSUPP,
+                        "the collection has no HTTPS server; the written bytes are "
+                        "kept in " +
+                            file->data_path());
+  auto size = file->Size();
+  if (!size.ok()) return size.error();
+  write::UploadRequest r;
+  r.collection = api::CollectionRef{(*c)->id, *(*c)->https_server};
+  r.path = op.dst.path;
+  r.https_path = [this, c = *c](const std::string& p) { return sb_.homes().HttpsPath(*c, p); };
+  r.replaces_existing = op.replaces;
+  r.temp_id = file->id();
+  r.temp_names = &temp_names_;
+  r.body = api::UploadBody{file->fd(), *size, &sent};
+  r.cancel = &cancel;
+  Result<write::UploadOutcome> out = Error::Local(EIO, "not run");
+  {
+    api::BackgroundCalls background;  // nobody waits for it: the background lane
+    out = uploader_.Upload(r);
+  }
+  if (!out.ok()) {
+    Error e = out.error();
+    e.message += "; the written bytes are kept in " + file->data_path();
+    return e;
+  }
+  sb_.AfterUpload(**c, op.dst.path, *size, out->last_modified);
+  log::Debug("fs", "uploaded ", Where(*c, op.dst.path), " (", *size, " bytes, op ", op.id, ")");
+  return Status::Ok();
+}
+
+void WriteOps::OnOpFinished(const OpResult& r) {
+  if (r.kind != OpKind::kUpload) return;
+  const bool superseded = !r.status.ok() && r.status.error().code == "SUPERSEDED";
+  const bool drop = r.status.ok() || superseded;
+  bool leftover = false;
+  {
+    MutexLock l(mu_);
+    for (auto& [ino, st] : inodes_)
+      if (st.queued == r.id) {
+        if (r.status.ok()) st.uploaded = st.remote_exists = true;
+        if (!superseded) st.queued = 0;
+      }
+    auto k = handed_.find(r.staged_id);
+    if (drop && k != handed_.end()) {
+      if (store_) store_->Discard(k->second);  // a seed still reading it keeps it open
+      handed_.erase(k);
+    } else if (drop) {
+      leftover = true;  // journaled by an earlier mount and never adopted
+    }
+  }
+  if (leftover)
+    if (auto store = Store(); store.ok()) (void)(*store)->RemoveLeftover(r.staged_id);
+  if (!r.status.ok() && !superseded)
+    log::Warn("fs", "upload of ", Where(r.dst), " failed: ", r.status.error().Describe());
 }
 
 }  // namespace gf::fs

@@ -9,6 +9,14 @@
 //                             O_TRUNC is filled from the remote content (the read path's
 //                             GetRange) at its first write, read or truncate.
 //   read                      any handle of a staged inode reads the staged bytes
+//   FLUSH (write_mode =       of a handle that wrote: the staged file is fsync'd and handed to
+//     background)             an upload op (TransferEngine, journaled before FLUSH returns 0);
+//                             the inode's later writes go to a new staged file seeded from it
+//                             (the snapshot: bytes whose close never returned are never in an
+//                             op). The engine runs the op later through RunUpload (the
+//                             UploadRunner); the pending overlay shows the name meanwhile.
+//                             fsync stays synchronous: it waits for the inode's upload op, then
+//                             uploads what is still dirty, like write_mode = close.
 //   FLUSH / fsync             of a handle that wrote since its last upload: one Uploader
 //                             upload (new file: PUT; replacement: temp + stat + rename, the
 //                             temp name noted in the transfer journal until it is gone, so a
@@ -26,6 +34,7 @@
 // taken before mu_ never (they are not nested). No lock is held across a remote call.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -49,7 +58,7 @@
 
 namespace gf::fs {
 
-class WriteOps {
+class WriteOps final : public UploadRunner, public OpListener {
  public:
   WriteOps(Superblock& sb, TransferEngine& engine, HandleTable& handles, const FsOptions& options);
   ~WriteOps();
@@ -81,12 +90,23 @@ class WriteOps {
   // staged; no PUT succeeded, none in flight) is removed locally and true is returned. If an
   // upload of the name is in flight, waits for it to end and returns false.
   bool RemoveLocalOnly(const Location& loc);
+  // Background mode: waits until no upload op of `at` is pending (rename and unlink of a name
+  // need the collection to hold it first). Holds whatever lock the caller's kernel request
+  // holds (a rename's directories) meanwhile.
+  void WaitUploaded(const Location& at);
   // A directory this mount made (mkdir): its metadata setattr is accepted like a written file's.
   void MadeDirectory(const Location& at);
   // The mount is stopping (SIGTERM): waits at most `max` for the uploads in flight (each a
   // close or fsync waiting for its result) to end, so they end as they would have, not cut
   // off. Returns how many are still in flight (the stop then aborts them).
   size_t DrainUploads(std::chrono::milliseconds max);
+
+  // UploadRunner: one background upload op (its staged file, adopted after a crash).
+  Status RunUpload(const JournalOp& op, std::atomic<uint64_t>& sent,
+                   const std::atomic<bool>& cancel) override;
+  // OpListener: an upload op ended: its staged file goes (uploaded or superseded) or is kept
+  // (failed: the failure's message says where).
+  void OnOpFinished(const OpResult& r) override;
 
  private:
   struct InodeState {
@@ -98,14 +118,26 @@ class WriteOps {
     int handles = 0;
     uint64_t placeholder_fh = 0;  // the handle whose placeholder is in the overlay
     std::shared_ptr<write::StagedFile> staged;
+    // Background mode: the staged file the newest upload op took over (the next staged file
+    // starts from its bytes; reads see them), and that op.
+    std::shared_ptr<write::StagedFile> seed;
+    OpId queued = 0;
   };
 
   Result<write::StagingStore*> Store();
+  // Waits (under `l`) until no upload of `ino` is in flight; then its state, or nullptr when it
+  // has none (released and clean).
+  InodeState* IdleLocked(UniqueLock& l, Ino ino) REQUIRES(mu_);
   // The staged file of h's inode, acquired (with a fill when h opened an existing file).
   Result<std::shared_ptr<write::StagedFile>> Staged(FileHandle& h, WriteHandle& w);
   write::FillFn FillFrom(const InodePtr& in, const Location& at);
   // Uploads the inode's staged file if it is dirty (single flight per inode).
   Status Upload(const InodePtr& in, const char* op);
+  // Background mode: hands the inode's dirty staged file to a journaled upload op.
+  Status Queue(const InodePtr& in, const char* op);
+  // Background mode: waits for the inode's newest upload op to end; its result.
+  Status WaitQueued(const InodePtr& in, const char* op);
+  write::FillFn SeedFrom(std::shared_ptr<write::StagedFile> seed);
   // The last close of a placeholder nothing was written or copied into: a 0-byte PUT.
   bool MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Collection& c);
   Error Refuse(const char* op, const Location& at, int err, const std::string& why);
@@ -124,6 +156,7 @@ class WriteOps {
   };
 
   Superblock& sb_;
+  TransferEngine& engine_;
   JournaledTempNames temp_names_;
   HandleTable& handles_;
   const FsOptions& options_;
@@ -141,6 +174,10 @@ class WriteOps {
   std::set<std::string> written_ GUARDED_BY(mu_);
   void NoteMadeLocked(const Location& at) REQUIRES(mu_);
   uint64_t next_id_ GUARDED_BY(mu_) = 0;
+  // Staged files handed to upload ops (or adopted for one after a crash): staged id -> key.
+  std::map<std::string, uint64_t> handed_ GUARDED_BY(mu_);
+  uint64_t next_handed_ GUARDED_BY(mu_) = 0;
+  const bool background_;
 };
 
 }  // namespace gf::fs

@@ -9,7 +9,7 @@ import sys
 import tempfile
 import unittest
 
-from tests.integration.harness import Mount, MountTestCase, wait_for
+from tests.integration.harness import Mount, MountTestCase, run_cli, wait_for
 
 TUTORIAL = "Globus Tutorial Collection 1"
 LAPTOP = "alice laptop (Globus Connect Personal)"  # a collection without an HTTPS server
@@ -325,6 +325,203 @@ class StagingSpaceTests(MountTestCase):
         with open(os.path.join(self.sim.root(TUTORIAL), "full", "f.bin"), "rb") as f:
             self.assertEqual(f.read(), accepted)
 
+
+
+# ---- write_mode = background (docs/WRITES.md "Background mode") ----
+
+def status_json(test, mnt):
+    import json
+    p = run_cli(test.env, "status", "--json", mnt)
+    return json.loads(p.stdout)["transfers"]
+
+
+def write_file(path, data):
+    """A separate process writes and closes `path`; returns its close's outcome (0 or errno)."""
+    p = subprocess.run(
+        [sys.executable, "-c",
+         "import sys\ndata = sys.stdin.buffer.read()\ntry:\n"
+         "    f = open(sys.argv[1], 'wb'); f.write(data); f.close()\n"
+         "except OSError as e:\n    sys.exit(e.errno)\n", path],
+        input=data, capture_output=True, timeout=120)
+    return p.returncode
+
+
+class BackgroundModeTests(MountTestCase):
+    mount_args = ("--write-mode", "background")
+
+    @classmethod
+    def populate(cls):
+        cls.backing = os.path.join(cls.sim.root(TUTORIAL), "bg")
+        os.makedirs(cls.backing, exist_ok=True)
+
+    def m(self, *parts):
+        return self.path(TUTORIAL, "bg", *parts)
+
+    def b(self, *parts):
+        return os.path.join(self.backing, *parts)
+
+    def truth(self, name):
+        with open(self.b(name), "rb") as f:
+            return f.read()
+
+    def test_cp_returns_before_the_upload_which_status_shows_and_which_lands(self):
+        data = os.urandom(3 << 20)
+        local = tempfile.NamedTemporaryFile(delete=False)
+        local.write(data)
+        local.close()
+        self.addCleanup(os.unlink, local.name)
+        # The server takes 1 MiB, then stalls: the upload is still running when cp returned.
+        self.sim.fault("https_put", "stall_upload", after_bytes=1 << 20, seconds=4)
+        self.addCleanup(self.sim.clear_faults)
+        r = run("cp", local.name, self.m("cp.bin"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotEqual(os.path.exists(self.b("cp.bin")) and self.truth("cp.bin"), data)
+        t = status_json(self, self.mnt)
+        self.assertGreaterEqual(t["uploads_pending"], 1)
+        self.assertIn("/bg/cp.bin", [u["destination"]["path"][-len("/bg/cp.bin"):]
+                                     for u in t["uploads"]])
+        self.assertEqual(os.stat(self.m("cp.bin")).st_size, len(data))  # the staged size
+        human = run_cli_status(self)
+        self.assertIn("uploads (write_mode = background)", human)
+        wait_for(lambda: os.path.exists(self.b("cp.bin")) and self.truth("cp.bin") == data, 60,
+                 "the background upload to land")
+        wait_for(lambda: status_json(self, self.mnt)["uploads_pending"] == 0, 30,
+                 "status to show no pending upload")
+        with open(self.m("cp.bin"), "rb") as f:
+            self.assertEqual(f.read(), data)
+
+    def test_rsync_and_append_right_after_a_close(self):
+        # rsync: a temp file, closed (its upload queued), then renamed over the name: the
+        # rename waits for the upload. >> right after: the edit waits for the pending upload,
+        # then starts from the uploaded content.
+        src = tempfile.mkdtemp(prefix="gf-bg-rsync-")
+        self.addCleanup(shutil.rmtree, src, True)
+        with open(os.path.join(src, "rs.txt"), "wb") as f:
+            f.write(b"rsync data\n")
+        r = run("rsync", os.path.join(src, "rs.txt"), self.m("rs.txt"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run("sh", "-c", 'echo more >> "$1"', "sh", self.m("rs.txt"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wait_for(lambda: os.path.exists(self.b("rs.txt"))
+                 and self.truth("rs.txt") == b"rsync data\nmore\n", 60, "both uploads to land")
+        self.assertEqual([n for n in os.listdir(self.backing) if n.startswith(".")], [])
+
+    def test_fsync_uploads_before_it_returns(self):
+        fd = os.open(self.m("synced.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, b"synced\n")
+            os.fsync(fd)
+            self.assertEqual(self.truth("synced.txt"), b"synced\n")
+        finally:
+            os.close(fd)
+
+    def test_a_refused_upload_shows_in_status_and_keeps_the_data(self):
+        self.sim.fault("https_put", "status", status=403, code="permission_denied", count=-1)
+        self.addCleanup(self.sim.clear_faults)
+        data = b"keep these bytes\n"
+        self.assertEqual(write_file(self.m("denied.txt"), data), 0)  # close returned 0
+        def failed():
+            return [f for f in status_json(self, self.mnt)["failures"]
+                    if f["kind"] == "upload" and f["destination"]["path"].endswith("/denied.txt")]
+        wait_for(lambda: failed(), 60, "the upload's failure in status")
+        msg = failed()[0]["message"]
+        self.assertIn("kept in ", msg)
+        kept = msg.split("kept in ", 1)[1].split()[0].rstrip(";,)")
+        with open(kept, "rb") as f:
+            self.assertEqual(f.read(), data)
+        self.assertFalse(os.path.exists(self.b("denied.txt")))
+        wait_for(lambda: not os.path.exists(self.m("denied.txt")), 10,
+                 "the listing to return to the truth")
+
+
+def run_cli_status(test):
+    return run_cli(test.env, "status", test.mnt).stdout
+
+
+class BackgroundUnmountTests(MountTestCase):
+    mount_args = ("--write-mode", "background")
+
+    def test_unmount_refuses_then_waits_for_a_pending_upload(self):
+        # The only test of this class: it unmounts the class's mount.
+        backing = os.path.join(self.sim.root(TUTORIAL), "bg-unmount")
+        os.makedirs(backing, exist_ok=True)
+        data = os.urandom(2 << 20)
+        self.sim.fault("https_put", "stall_upload", after_bytes=1 << 20, seconds=8)
+        self.addCleanup(self.sim.clear_faults)
+        self.assertEqual(write_file(self.path(TUTORIAL, "bg-unmount", "f.bin"), data), 0)
+        p = run_cli(self.env, "unmount", "--upload-wait", "0", self.mnt, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("still pending", p.stderr)
+        self.assertTrue(os.path.ismount(self.mnt))
+        p = run_cli(self.env, "unmount", self.mnt, check=False, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("waiting up to", p.stderr)
+        self.assertFalse(os.path.ismount(self.mnt))
+        with open(os.path.join(backing, "f.bin"), "rb") as f:
+            self.assertEqual(f.read(), data)
+
+
+def interrupt_background_upload(test, folder, stop):
+    """A 4 MiB file written and closed through the test's background-mode mount; once the
+    server holds part of its upload (it stalls after 1 MiB), `stop(proc)` ends the daemon and
+    the mount point is detached. Returns (mount point, backing file, data)."""
+    backing = os.path.join(test.sim.root(TUTORIAL), folder)
+    os.makedirs(backing, exist_ok=True)
+    real = os.path.join(backing, "new.bin")
+    data = os.urandom(4 << 20)
+    test.sim.fault("https_put", "stall_upload", after_bytes=1 << 20, seconds=5)
+    # close returns 0 at once: the upload is journaled, then held by the server.
+    test.assertEqual(write_file(test.path(TUTORIAL, folder, "new.bin"), data), 0)
+    mnt = test.mount.path
+    try:
+        wait_for(lambda: os.path.exists(real) and os.path.getsize(real) > 0, 60,
+                 "the background PUT to reach the server")
+        stop(test.mount.proc)
+        test.mount.proc.wait(timeout=60)
+    finally:
+        test.sim.clear_faults()
+        subprocess.run(["fusermount3", "-u", "-z", mnt], capture_output=True, timeout=30)
+        test.mount.proc = None
+        test.mount.logf.close()
+    test.assertLess(os.path.getsize(real), len(data))  # cut off: the server holds a partial
+    return mnt, real, data
+
+
+def remount_and_see_it_land(test, mnt, real, data):
+    """The next mount of `mnt` uploads the journaled upload: `real` gets `data`, once."""
+    puts = test.sim.count("https_put")
+    remount = Mount(test.env, *test.mount_args, path=mnt)
+    remount.__enter__()
+    test.__class__.mount = remount
+    try:
+        wait_for(lambda: os.path.exists(real) and os.path.getsize(real) == len(data), 60,
+                 "the next mount to upload it")
+        with open(real, "rb") as f:
+            test.assertEqual(f.read(), data)
+        wait_for(lambda: status_json(test, mnt)["uploads_pending"] == 0, 30, "no pending upload")
+        test.assertEqual(test.sim.count("https_put") - puts, 1)  # once
+    except Exception:
+        print(remount.output())
+        raise
+
+
+class BackgroundCrashTests(MountTestCase):
+    mount_args = ("--write-mode", "background")
+
+    def test_kill_9_with_a_pending_upload_then_remount_uploads_it_once(self):
+        # The only test of this class: it ends the class's mount and makes a new one.
+        mnt, real, data = interrupt_background_upload(self, "bg-crash", lambda p: p.kill())
+        remount_and_see_it_land(self, mnt, real, data)
+
+
+class BackgroundStopTests(MountTestCase):
+    mount_args = ("--write-mode", "background")
+
+    def test_sigterm_with_a_pending_upload_keeps_it_for_the_next_mount(self):
+        # The only test of this class: it stops the class's mount (SIGTERM, as systemctl stop
+        # sends it) and makes a new one.
+        mnt, real, data = interrupt_background_upload(self, "bg-stop", lambda p: p.terminate())
+        remount_and_see_it_land(self, mnt, real, data)
 
 if __name__ == "__main__":
     unittest.main()

@@ -9,8 +9,10 @@
 
 #include <catch2/catch.hpp>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -230,6 +232,21 @@ bool Eventually(F f) {
     std::this_thread::yield();
   }
   return true;
+}
+
+// A local file's whole content ("" when it cannot be read).
+inline std::string ReadFile(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// How often `what` occurs in `text` (records of a kind in a journal file).
+inline size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
 }
 
 inline std::string Pattern(std::size_t n, unsigned seed = 7) {

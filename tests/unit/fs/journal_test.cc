@@ -550,5 +550,76 @@ TEST_CASE("a format 2 journal is upgraded before a temp name record can follow",
   CHECK((*j)->state().temps.count(2));
 }
 
+OpRecord UploadOp(OpId id, const std::string& name) {
+  OpRecord r;
+  r.id = id;
+  r.kind = OpKind::kUpload;
+  r.dst = {"coll-b", "/dst/" + name};
+  r.size = 7;
+  r.queued_at = 1700000000;
+  r.staged_id = "0123456789abcdef";
+  r.replaces = true;
+  return r;
+}
+
+TEST_CASE("upload ops: staged id kept, done or fail outside a batch, never batched", "[journal]") {
+  TempDir d;
+  const std::string path = d.path + "/j.log";
+  {
+    auto j = Journal::Open(path);
+    REQUIRE(j.ok());
+    Journal& jr = **j;
+    REQUIRE(jr.Append(UploadOp(1, "a")).ok());
+    REQUIRE(jr.Append(UploadOp(2, "b")).ok());
+    REQUIRE(jr.Append(UploadOp(3, "c")).ok());
+    OpRecord bad = UploadOp(4, "d");
+    bad.staged_id.clear();
+    CHECK_FALSE(jr.Append(bad).ok());                                 // no staged file
+    CHECK_FALSE(jr.Append(Batch(1, StepKind::kTransfer, {1})).ok());  // not a transfer
+    CHECK_FALSE(jr.Append(DoneRecord{{9}}).ok());                     // unknown
+    REQUIRE(jr.Append(Op(4, OpKind::kCopy, "x")).ok());
+    CHECK_FALSE(jr.Append(DoneRecord{{4}}).ok());  // not an upload
+    REQUIRE(jr.Append(DoneRecord{{1}}).ok());
+    CHECK_FALSE(jr.Append(DoneRecord{{1}}).ok());  // already done
+    REQUIRE(jr.Append(FailRecord{{2}, {"SUPERSEDED", "newer"}}).ok());
+    CHECK(jr.state().ops.at(1).state == OpState::kSucceeded);
+    CHECK(jr.state().ops.at(2).state == OpState::kFailed);
+    REQUIRE(jr.Compact().ok());
+  }
+  auto j = Journal::Open(path);
+  REQUIRE(j.ok());
+  const JournalOp& c = (*j)->state().ops.at(3);
+  CHECK(c.kind == OpKind::kUpload);
+  CHECK(c.state == OpState::kQueued);
+  CHECK(c.staged_id == "0123456789abcdef");
+  CHECK(c.replaces);
+  CHECK(c.dst == Location{"coll-b", "/dst/c"});
+  CHECK((*j)->state().ops.at(1).state == OpState::kSucceeded);
+  CHECK((*j)->state().ops.at(2).failure->code == "SUPERSEDED");
+}
+
+TEST_CASE("a format 4 journal is upgraded before an upload op can follow", "[journal]") {
+  TempDir d;
+  const std::string path = d.path + "/j.log";
+  WriteFile(path, EncodeRecord(HeaderRecord{4, 1, 1}) + "\n" +
+                      EncodeRecord(Op(1, OpKind::kCopy, "a")) + "\n" +
+                      EncodeRecord(PutRecord{2, {"c", "/new"}, 7}) + "\n");
+  {
+    auto j = Journal::Open(path);
+    REQUIRE(j.ok());
+    CHECK((*j)->version_at_open() == 4);
+    REQUIRE((*j)->Append(UploadOp(3, "u")).ok());
+  }
+  // An older globus-fuse refuses the file ("written by a newer globus-fuse") instead of
+  // truncating it at the upload op it does not know.
+  CHECK(ReadFile(path).find("\"v\":5") != std::string::npos);
+  auto j = Journal::Open(path);
+  REQUIRE(j.ok());
+  CHECK((*j)->version_at_open() == 5);
+  CHECK((*j)->state().ops.count(1));
+  CHECK((*j)->state().puts.count(2));
+  CHECK((*j)->state().ops.at(3).kind == OpKind::kUpload);
+}
+
 }  // namespace
 }  // namespace gf::fs

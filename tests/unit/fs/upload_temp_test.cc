@@ -21,13 +21,6 @@ namespace {
 
 constexpr const char* kGrexName = "UManitoba Grex HPC";
 
-std::string ReadFile(const std::string& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 struct TempWorld : World {
   TempWorld() {
     log::SetLevel(log::Level::kError);
@@ -169,12 +162,6 @@ uint64_t WriteNew(TempWorld& w, const std::string& content) {
   REQUIRE(h.ok());
   REQUIRE(w.fs->Write(h->opened.fh, 0, content).ok());
   return h->opened.fh;
-}
-
-size_t Count(const std::string& text, const std::string& what) {
-  size_t n = 0;
-  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-  return n;
 }
 
 TEST_CASE("a new file's PUT is noted with its size before its first byte and closed after it",

@@ -1,0 +1,200 @@
+// TransferEngine: background uploads (write_mode = background; engine.h "UPLOADS"). Upload ops
+// are journaled like cp/mv but never batched: each runs on an upload thread through the
+// UploadRunner the fs write path set.
+#include <algorithm>
+#include <set>
+
+#include "common/log.h"
+#include "fs/paths.h"
+#include "fs/transfers/engine.h"
+#include "fs/transfers/engine_internal.h"
+
+namespace gf::fs {
+
+namespace {
+constexpr const char* kSuperseded = "SUPERSEDED";
+}  // namespace
+
+Result<OpId> TransferEngine::EnqueueUpload(const OpRequest& r) {
+  if (r.dst.collection.empty() || r.dst.path.empty() || r.dst.path[0] != '/')
+    return Error::Local(EINVAL, "upload: bad destination location");
+  if (r.staged_id.empty()) return Error::Local(EINVAL, "upload: no staged file");
+  MutexLock l(mu_);
+  if (journal_->state().ops.size() >= opts_.max_live_ops)
+    return Error::Local(EAGAIN, "transfer: too many pending operations");
+  OpRecord rec;
+  rec.id = journal_->NextOpId();
+  rec.kind = OpKind::kUpload;
+  rec.dst = r.dst;
+  rec.size = r.size;
+  rec.staged_id = r.staged_id;
+  rec.replaces = r.replaces;
+  rec.queued_at = std::chrono::system_clock::to_time_t(clock_.WallNow());
+  // A still-queued upload of the same path is replaced by this one (the newest data wins). The
+  // new op is journaled first: a crash between the two records leaves both, uploaded in order.
+  FailRecord superseded{{}, {kSuperseded, "a newer close of the file replaced this upload"}};
+  for (OpId id : uploads_) {
+    auto rt = upload_rt_.find(id);
+    if (journal_->state().ops.at(id).dst == r.dst &&
+        (rt == upload_rt_.end() || !rt->second.running))
+      superseded.ops.push_back(id);
+  }
+  GF_TRY_STATUS(AppendLocked(rec));
+  AddToGroupLocked(journal_->state().ops.at(rec.id), clock_.Now());
+  if (!superseded.ops.empty() && AppendLocked(superseded).ok())
+    for (OpId id : superseded.ops) {
+      uploads_.erase(id);
+      // Not running; an earlier attempt's ended thread is joined (and the entry dropped) by
+      // the next StartUploads.
+      if (auto rt = upload_rt_.find(id); rt != upload_rt_.end() && !rt->second.thread.joinable())
+        upload_rt_.erase(rt);
+    }
+  WakeLocked();
+  return rec.id;
+}
+
+void TransferEngine::SetUploadRunner(UploadRunner* r) {
+  MutexLock l(mu_);
+  runner_ = r;
+  if (r) {
+    uploads_stopped_ = false;
+    upload_cancel_ = false;
+  }
+  WakeLocked();
+}
+
+void TransferEngine::StopUploads() {
+  std::vector<std::thread> threads;
+  {
+    MutexLock l(mu_);
+    uploads_stopped_ = true;
+    runner_ = nullptr;
+    upload_cancel_ = true;
+    for (auto& [id, rt] : upload_rt_)
+      if (rt.thread.joinable()) threads.push_back(std::move(rt.thread));
+  }
+  for (std::thread& t : threads) t.join();
+  MutexLock l(mu_);
+  for (auto& [id, rt] : upload_rt_) rt.running = rt.ended = false;
+}
+
+size_t TransferEngine::PendingUploads() const {
+  MutexLock l(mu_);
+  return uploads_.size();
+}
+
+bool TransferEngine::UploadPending(const Location& dst) const {
+  MutexLock l(mu_);
+  return std::any_of(uploads_.begin(), uploads_.end(), [&](OpId id) {
+    mu_.AssertHeld();
+    return journal_->state().ops.at(id).dst == dst;
+  });
+}
+
+void TransferEngine::StartUploads(MonoTime now) {
+  std::vector<std::thread> ended;
+  {
+    MutexLock l(mu_);
+    for (auto it = upload_rt_.begin(); it != upload_rt_.end();) {
+      UploadRuntime& rt = it->second;
+      if (rt.ended && rt.thread.joinable()) {
+        ended.push_back(std::move(rt.thread));
+        rt.ended = false;
+      }
+      if (!rt.running && !rt.thread.joinable() && !uploads_.count(it->first)) {
+        it = upload_rt_.erase(it);
+        continue;
+      }
+      ++it;
+    }
+    UploadRunner* runner = runner_;
+    if (runner && !uploads_stopped_ && !stop_) {
+      int running = 0;
+      std::set<std::pair<std::string, std::string>> busy;  // one upload per path at a time
+      for (const auto& [id, rt] : upload_rt_)
+        if (rt.running) {
+          ++running;
+          const Location& d = journal_->state().ops.at(id).dst;
+          busy.emplace(d.collection, d.path);
+        }
+      for (OpId id : uploads_) {  // oldest first
+        if (running >= opts_.max_uploads) break;
+        const JournalOp& op = journal_->state().ops.at(id);
+        UploadRuntime& rt = upload_rt_[id];
+        if (rt.running) continue;
+        // An older op of the path (running, or waiting for its retry) goes first.
+        if (!busy.emplace(op.dst.collection, op.dst.path).second) continue;
+        if (now < rt.next_attempt || rt.thread.joinable()) continue;
+        rt.running = true;
+        rt.sent = std::make_shared<std::atomic<uint64_t>>(0);
+        rt.thread = std::thread(&TransferEngine::RunUploadOp, this, runner, op, rt.sent);
+        ++running;
+      }
+    }
+  }
+  for (std::thread& t : ended) t.join();
+}
+
+MonoTime TransferEngine::NextUploadLocked(MonoTime now) const {
+  MonoTime next = MonoTime::max();
+  if (!runner_ || uploads_stopped_ || stop_) return next;
+  int running = 0;
+  std::set<std::pair<std::string, std::string>> busy;
+  for (const auto& [id, rt] : upload_rt_) {
+    if (!rt.running && !rt.ended) continue;
+    ++running;  // an ended thread not joined yet: its end woke the engine already
+    if (auto op = journal_->state().ops.find(id); op != journal_->state().ops.end())
+      busy.emplace(op->second.dst.collection, op->second.dst.path);
+  }
+  if (running >= opts_.max_uploads) return next;  // a thread's end wakes the engine
+  for (OpId id : uploads_) {
+    const Location& d = journal_->state().ops.at(id).dst;      // (queued: live)
+    if (!busy.emplace(d.collection, d.path).second) continue;  // after the older one of its path
+    auto rt = upload_rt_.find(id);
+    next = std::min(next, std::max(now, rt == upload_rt_.end() ? now : rt->second.next_attempt));
+  }
+  return next;
+}
+
+void TransferEngine::RunUploadOp(UploadRunner* runner, JournalOp op,
+                                 std::shared_ptr<std::atomic<uint64_t>> sent) {
+  log::Debug(kLog, "upload ", op.id, ": ", Where(op.dst), " (", op.size, " bytes) starts");
+  Status s = runner->RunUpload(op, *sent, upload_cancel_);
+  MutexLock l(mu_);
+  UploadRuntime& rt = upload_rt_[op.id];
+  rt.running = false;
+  rt.ended = true;
+  WakeLocked();
+  auto live = journal_->state().ops.find(op.id);
+  if (live == journal_->state().ops.end() || live->second.state != OpState::kQueued) return;
+  if (upload_cancel_) {  // the mount stops: the op stays queued for the next one
+    log::Info(kLog, "upload ", op.id, ": ", Where(op.dst),
+              " interrupted by the stop; it stays in the journal for the next mount");
+    return;
+  }
+  if (s.ok()) {
+    if (AppendLocked(DoneRecord{{op.id}}).ok()) {
+      uploads_.erase(op.id);
+      log::Debug(kLog, "upload ", op.id, ": ", Where(op.dst), " done");
+    } else {
+      rt.next_attempt = clock_.Now() + BackoffLocked(++rt.attempts);  // uploaded again: harmless
+    }
+    return;
+  }
+  const Error& e = s.error();
+  const Disposition d = Classify(e);
+  if (d == Disposition::kBlocked ||
+      (d == Disposition::kRetry && ++rt.attempts < opts_.upload_attempts)) {
+    if (d == Disposition::kBlocked) ++rt.attempts;
+    rt.next_attempt = clock_.Now() + BackoffLocked(rt.attempts);
+    rt.waiting_reason = Truncated(OneLine(e.Describe()));
+    log::Warn(kLog, "upload ", op.id, ": ", Where(op.dst), ": ", rt.waiting_reason,
+              " (will retry)");
+    return;
+  }
+  OpFailure f{e.code.empty() ? "UploadFailed" : e.code, Truncated(OneLine(e.Describe()))};
+  if (AppendLocked(FailRecord{{op.id}, f}).ok()) uploads_.erase(op.id);
+  log::Error(kLog, "upload ", op.id, ": ", Where(op.dst), " failed: ", f.message);
+}
+
+}  // namespace gf::fs

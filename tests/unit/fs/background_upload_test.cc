@@ -1,0 +1,273 @@
+// write_mode = background (issue 13, "When data goes remote"): close journals an upload op and
+// returns; the transfer engine uploads it later through WriteOps (its UploadRunner). A crash
+// is simulated by dropping the filesystem and engine without closing anything (World::Make
+// builds them again over the same journal and staging directory). FakeRemote + FakeClock; the
+// engine is driven by RunOnce, its upload threads are waited for with Eventually (no sleeps).
+#include <fcntl.h>
+
+#include <atomic>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/log.h"
+#include "tests/unit/fs/fs_world.h"
+
+namespace gf::fs::testing {
+namespace {
+
+constexpr const char* kGrexName = "UManitoba Grex HPC";
+
+struct BgWorld : World {
+  BgWorld() {
+    log::SetLevel(log::Level::kError);
+    options.collections = {kGrex};
+    options.write_background = true;
+    remote.AddDir(kGrex, "/dst");
+    remote.AddFile(kGrex, "/dst/old", "OLD CONTENT");
+    remote.SetRenameOntoExisting(gf::testing::FakeRemote::RenameOntoExisting::kReplace);
+    Make();
+  }
+  uint64_t CreateNew(const std::string& name) {
+    auto dst = Walk(std::string(kGrexName) + "/dst");
+    REQUIRE(dst.ok());
+    auto h = fs->Create(dst->attr.ino, name, 0644, O_WRONLY | O_CREAT | O_TRUNC);
+    REQUIRE(h.ok());
+    return h->opened.fh;
+  }
+  // A new file written and closed (the close journals its upload).
+  void WriteClosed(const std::string& name, const std::string& data) {
+    const uint64_t fh = CreateNew(name);
+    REQUIRE(fs->Write(fh, 0, data).ok());
+    REQUIRE(fs->Flush(fh).ok());
+    fs->Release(fh);
+  }
+  std::string Journal() const { return ReadFile(engine_options.journal_path); }
+  std::vector<OpStatus> Uploads() {
+    std::vector<OpStatus> out;
+    for (const OpStatus& op : engine->Progress().ops)
+      if (op.kind == OpKind::kUpload) out.push_back(op);
+    return out;
+  }
+  // The engine runs until no upload is pending (its threads end), then delivers.
+  bool Settle() {
+    const bool done = Eventually([&] {
+      engine->RunOnce();
+      return engine->PendingUploads() == 0;
+    });
+    engine->RunOnce();
+    engine->RunOnce();
+    return done;
+  }
+  // The `.data` files in the staging directory.
+  std::vector<std::string> Staged() const {
+    std::vector<std::string> out;
+    if (!std::filesystem::exists(options.staging_dir)) return out;
+    for (const auto& e : std::filesystem::directory_iterator(options.staging_dir)) {
+      const std::string n = e.path().filename().string();
+      if (n.size() > 5 && n.substr(n.size() - 5) == ".data" && n.find("spare") == std::string::npos)
+        out.push_back(e.path().string());
+    }
+    return out;
+  }
+};
+
+TEST_CASE("background: close journals the upload and returns; the engine uploads it",
+          "[fs][upload][background]") {
+  BgWorld w;
+  w.WriteClosed("new", "NEW BYTES");
+  // Journaled (durably: Enqueue appends with fdatasync) before close returned; nothing sent.
+  CHECK(w.Journal().find("\"k\":\"upload\"") != std::string::npos);
+  CHECK(w.remote.Calls("put") == 0);
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/new"));
+  // The name shows with its staged size meanwhile, and status lists the upload.
+  auto e = w.Walk(std::string(kGrexName) + "/dst/new");
+  REQUIRE(e.ok());
+  CHECK(e->attr.size == 9);
+  REQUIRE(w.Uploads().size() == 1);
+  CHECK(w.Uploads()[0].size == 9);
+  CHECK(w.fs->StatusJson().find("\"uploads_pending\":1") != std::string::npos);
+  REQUIRE(w.Settle());
+  CHECK(w.remote.Get(kGrex, "/dst/new")->content == "NEW BYTES");
+  CHECK(w.remote.Calls("put") == 1);
+  CHECK(Count(w.Journal(), "\"t\":\"done\"") == 1);
+  CHECK(w.Staged().empty());  // uploaded: the staged file is gone
+  CHECK(w.fs->StatusJson().find("\"uploads_pending\":0") != std::string::npos);
+}
+
+TEST_CASE("background: a crash before the upload; the next mount uploads it once",
+          "[fs][upload][background][crash]") {
+  BgWorld w;
+  const uint64_t fh = w.CreateNew("new");
+  REQUIRE(w.fs->Write(fh, 0, "CLOSED").ok());
+  REQUIRE(w.fs->Flush(fh).ok());
+  // Written after the close returned, never closed again: not part of the journaled upload.
+  REQUIRE(w.fs->Write(fh, 6, " AND MORE").ok());
+  w.Make();  // the crash: the handle was never released; the next mount
+  REQUIRE(w.Settle());
+  CHECK(w.remote.Get(kGrex, "/dst/new")->content == "CLOSED");
+  CHECK(w.remote.Calls("put") == 1);
+  w.Make();  // done once: a later mount uploads nothing
+  REQUIRE(w.Settle());
+  CHECK(w.remote.Calls("put") == 1);
+}
+
+TEST_CASE("background: an upload the server refuses fails; the data is kept and status says why",
+          "[fs][upload][background]") {
+  BgWorld w;
+  w.WriteClosed("new", "KEEP ME");
+  w.remote.FailNext("put", Error::Api(403, "PermissionDenied", "not allowed"));
+  REQUIRE(w.Settle());
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/new"));
+  // The listing returns to the truth: the name is gone again.
+  auto gone = w.Walk(std::string(kGrexName) + "/dst/new");
+  REQUIRE_FALSE(gone.ok());
+  CHECK(ErrnoFor(gone.error()) == ENOENT);
+  const auto staged = w.Staged();
+  REQUIRE(staged.size() == 1);
+  CHECK(ReadFile(staged[0]) == "KEEP ME");
+  const std::string status = w.fs->StatusJson();
+  CHECK(status.find("PermissionDenied") != std::string::npos);
+  CHECK(status.find(staged[0]) != std::string::npos);  // where the bytes are
+}
+
+TEST_CASE("background: a transient failure is retried", "[fs][upload][background]") {
+  BgWorld w;
+  w.WriteClosed("new", "AGAIN");
+  w.remote.FailNext("put", Error::Transport(gf::TransportFailure::kReset, "connection reset"));
+  REQUIRE(Eventually([&] {
+    w.engine->RunOnce();
+    return w.remote.Calls("put") >= 1 && !w.Uploads().empty() && !w.Uploads()[0].uploading;
+  }));
+  REQUIRE(w.engine->PendingUploads() == 1);
+  w.clock.Advance(std::chrono::seconds(60));  // the backoff passes
+  REQUIRE(w.Settle());
+  CHECK(w.remote.Get(kGrex, "/dst/new")->content == "AGAIN");
+}
+
+TEST_CASE("background: a file closed again while its upload is queued: the newest data wins",
+          "[fs][upload][background]") {
+  BgWorld w;
+  const uint64_t fh = w.CreateNew("new");
+  REQUIRE(w.fs->Write(fh, 0, "FIRST").ok());
+  REQUIRE(w.fs->Flush(fh).ok());
+  REQUIRE(w.fs->Write(fh, 0, "SECOND").ok());
+  REQUIRE(w.fs->Flush(fh).ok());
+  w.fs->Release(fh);
+  CHECK(w.Journal().find("SUPERSEDED") != std::string::npos);
+  REQUIRE(w.Settle());
+  CHECK(w.remote.Get(kGrex, "/dst/new")->content == "SECOND");
+  CHECK(w.remote.Calls("put") == 1);  // the superseded one was never sent
+  CHECK(w.Staged().empty());
+  CHECK(w.fs->StatusJson().find("SUPERSEDED") == std::string::npos);  // not a failure to show
+}
+
+TEST_CASE("background: a newer close while the upload runs waits for it, then uploads",
+          "[fs][upload][background]") {
+  BgWorld w;
+  const uint64_t fh = w.CreateNew("new");
+  REQUIRE(w.fs->Write(fh, 0, "FIRST").ok());
+  REQUIRE(w.fs->Flush(fh).ok());
+  w.remote.CloseGate("put");
+  REQUIRE(Eventually([&] {
+    w.engine->RunOnce();
+    return w.remote.Blocked("put") == 1;
+  }));
+  REQUIRE(w.fs->Write(fh, 0, "SECOND").ok());
+  REQUIRE(w.fs->Flush(fh).ok());
+  w.fs->Release(fh);
+  w.engine->RunOnce();
+  CHECK(w.remote.Blocked("put") == 1);  // one upload per path at a time
+  w.remote.ReleaseGate("put");
+  REQUIRE(w.Settle());
+  CHECK(w.remote.Get(kGrex, "/dst/new")->content == "SECOND");
+  CHECK(w.remote.Calls("put") == 2);
+}
+
+TEST_CASE("background: fsync uploads and returns the result", "[fs][upload][background]") {
+  BgWorld w;
+  const uint64_t fh = w.CreateNew("new");
+  REQUIRE(w.fs->Write(fh, 0, "SYNCED").ok());
+  // No engine thread runs in this test: fsync itself must upload.
+  REQUIRE(w.fs->Fsync(fh).ok());
+  CHECK(w.remote.Get(kGrex, "/dst/new")->content == "SYNCED");
+  REQUIRE(w.fs->Flush(fh).ok());  // nothing written since: nothing queued
+  w.fs->Release(fh);
+  CHECK(w.Uploads().empty());
+}
+
+TEST_CASE("background: a replacement goes through a temp name and the rename",
+          "[fs][upload][background]") {
+  BgWorld w;
+  auto a = w.Walk(std::string(kGrexName) + "/dst/old");
+  REQUIRE(a.ok());
+  auto h = w.fs->Open(a->attr.ino, O_WRONLY | O_TRUNC);
+  REQUIRE(h.ok());
+  REQUIRE(w.fs->Write(h->fh, 0, "NEW").ok());
+  REQUIRE(w.fs->Flush(h->fh).ok());
+  w.fs->Release(h->fh);
+  CHECK(w.remote.Get(kGrex, "/dst/old")->content == "OLD CONTENT");
+  REQUIRE(w.Settle());
+  CHECK(w.remote.Get(kGrex, "/dst/old")->content == "NEW");
+  CHECK(w.remote.Calls("rename") == 1);
+}
+
+TEST_CASE("background: rename of a name whose upload is pending waits for it, then renames",
+          "[fs][upload][background]") {
+  BgWorld w;
+  w.WriteClosed(".tmp.x", "RSYNC DATA");
+  const Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  w.remote.CloseGate("put");
+  w.engine->Start();  // the engine thread uploads and delivers while the rename waits
+  std::atomic<bool> renamed{false};
+  Status s = Error::Local(EINVAL, "not run");
+  std::thread t([&] {
+    s = w.fs->Rename(dst, ".tmp.x", dst, "old", 0, 0);
+    renamed = true;
+  });
+  REQUIRE(Eventually([&] { return w.remote.Blocked("put") == 1; }));
+  CHECK_FALSE(renamed);  // (a rename now would be EBUSY: the name is still only local)
+  CHECK(w.remote.Calls("rename") == 0);
+  w.remote.ReleaseGate("put");
+  t.join();
+  REQUIRE(s.ok());
+  CHECK(w.remote.Get(kGrex, "/dst/old")->content == "RSYNC DATA");
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/.tmp.x"));
+}
+
+TEST_CASE("background: fsync after a close waits for the queued upload, then uploads the rest",
+          "[fs][upload][background]") {
+  BgWorld w;
+  const uint64_t fh = w.CreateNew("new");
+  REQUIRE(w.fs->Write(fh, 0, "FIRST").ok());
+  REQUIRE(w.fs->Flush(fh).ok());  // queued; the engine thread runs it
+  REQUIRE(w.fs->Write(fh, 5, " SECOND").ok());
+  w.engine->Start();
+  REQUIRE(w.fs->Fsync(fh).ok());
+  CHECK(w.remote.Get(kGrex, "/dst/new")->content == "FIRST SECOND");
+  CHECK(w.remote.Calls("put") == 2);
+  w.fs->Release(fh);
+}
+
+TEST_CASE("background: at most max_uploads run; the engine sleeps while the rest wait",
+          "[fs][upload][background]") {
+  BgWorld w;
+  w.remote.CloseGate("put");
+  for (const char* name : {"a", "b", "c"}) w.WriteClosed(name, name);
+  REQUIRE(Eventually([&] {
+    w.engine->RunOnce();
+    return w.remote.Blocked("put") == 2;
+  }));
+  // The third waits for a slot: nothing is due until an upload ends (which wakes the engine).
+  CHECK(w.engine->RunOnce() > w.clock.Now());
+  CHECK(w.remote.Blocked("put") == 2);
+  w.remote.ReleaseGate("put");
+  REQUIRE(w.Settle());
+  for (const char* name : {"a", "b", "c"})
+    CHECK(w.remote.Get(kGrex, std::string("/dst/") + name)->content == name);
+}
+
+}  // namespace
+}  // namespace gf::fs::testing
