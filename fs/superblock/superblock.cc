@@ -62,35 +62,48 @@ Result<std::shared_ptr<const Listing>> Superblock::GetListing(const Collection& 
   if (auto hit = cache_.Get(key)) return hit;
   return listing_flight_.Do(key, [&]() -> Result<std::shared_ptr<const Listing>> {
     if (auto hit = cache_.Get(key)) return hit;  // filled while we queued for the flight
-    const uint64_t ticket = cache_.BeginFetch(key);
-    auto r = remote_.LsAll(c.id, dir == "/" ? "/" : dir + "/");
-    if (!r.ok()) {
-      cache_.EndFetch(ticket);
-      return r.error();
-    }
-    homes_.Learn(c, dir, r->absolute_path);
-    auto l = std::make_shared<Listing>();
-    l->fetched = clock_.Now();
-    auto usable = [](const std::string& n) {
-      return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos;
-    };
-    size_t name_bytes = 0;
-    for (const auto& e : r->entries) name_bytes += usable(e.name) ? e.name.size() : 0;
-    l->names.reserve(name_bytes);
-    l->items.reserve(r->entries.size());
-    for (const auto& e : r->entries)
-      if (usable(e.name) && !l->Add(e.name, Meta::From(e))) {
-        cache_.EndFetch(ticket);
-        return Error::Local(EOVERFLOW, "ls " + dir + ": more names than a listing can hold");
-      }
-    l->Seal();
-    std::shared_ptr<const Listing> shared = l;
-    // Not cached when this mount changed the directory while it was being listed: the
-    // listing may predate the change (this caller still uses it once).
-    if (!cache_.PutFetched(key, shared, ticket))
-      log::Debug("fs", "ls ", Where(&c, dir), ": changed while listed; not cached");
-    return shared;
+    return FetchListing(c, dir, key);
   });
+}
+
+Result<std::shared_ptr<const Listing>> Superblock::ListFresh(const Collection& c,
+                                                             const std::string& dir) {
+  const std::string key = CacheKey(c.id, dir);
+  cache_.Erase(key);  // a fetch under way for others stops being cached too
+  return FetchListing(c, dir, key);
+}
+
+Result<std::shared_ptr<const Listing>> Superblock::FetchListing(const Collection& c,
+                                                                const std::string& dir,
+                                                                const std::string& key) {
+  const uint64_t ticket = cache_.BeginFetch(key);
+  auto r = remote_.LsAll(c.id, dir == "/" ? "/" : dir + "/");
+  if (!r.ok()) {
+    cache_.EndFetch(ticket);
+    return r.error();
+  }
+  homes_.Learn(c, dir, r->absolute_path);
+  auto l = std::make_shared<Listing>();
+  l->fetched = clock_.Now();
+  auto usable = [](const std::string& n) {
+    return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos;
+  };
+  size_t name_bytes = 0;
+  for (const auto& e : r->entries) name_bytes += usable(e.name) ? e.name.size() : 0;
+  l->names.reserve(name_bytes);
+  l->items.reserve(r->entries.size());
+  for (const auto& e : r->entries)
+    if (usable(e.name) && !l->Add(e.name, Meta::From(e))) {
+      cache_.EndFetch(ticket);
+      return Error::Local(EOVERFLOW, "ls " + dir + ": more names than a listing can hold");
+    }
+  l->Seal();
+  std::shared_ptr<const Listing> shared = l;
+  // Not cached when this mount changed the directory while it was being listed: the
+  // listing may predate the change (this caller still uses it once).
+  if (!cache_.PutFetched(key, shared, ticket))
+    log::Debug("fs", "ls ", Where(&c, dir), ": changed while listed; not cached");
+  return shared;
 }
 
 Result<Meta> Superblock::StatPath(const Collection& c, const std::string& path) {

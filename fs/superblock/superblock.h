@@ -95,6 +95,10 @@ class Superblock final : public SettledSink {
   Result<Meta> RefreshMeta(const InodePtr& in, bool force = false);
   Result<Meta> StatPath(const Collection& c, const std::string& path);
   Result<std::shared_ptr<const Listing>> GetListing(const Collection& c, const std::string& dir);
+  // A listing fetched now, never one already under way (GetListing shares a fetch that may have
+  // started before a change this caller must see, such as a delete rmdir's emptiness check
+  // follows). Cached like GetListing's when nothing changed the directory meanwhile.
+  Result<std::shared_ptr<const Listing>> ListFresh(const Collection& c, const std::string& dir);
   // The remote path of a remote inode ("/" for a collection root, "/~" for its home entry).
   std::string Path(const fs::Inode& in) const { return table_.Path(in); }
 
@@ -175,6 +179,9 @@ class Superblock final : public SettledSink {
   int stat_waiters() const { return stat_flight_.waiting(); }
 
  private:
+  // One fetch of `dir`'s listing (key: its cache key), cached unless it changed meanwhile.
+  Result<std::shared_ptr<const Listing>> FetchListing(const Collection& c, const std::string& dir,
+                                                      const std::string& key);
   InodePtr LinkRow(const InodePtr& dir, const DirRow& row, uint64_t lookups);
   void PrefetchListings(const Collection& c, const std::string& dir, const Listing& l);
   Result<std::shared_ptr<const DirView>> RemoteView(const InodePtr& dir, DirView view);

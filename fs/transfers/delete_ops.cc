@@ -131,8 +131,7 @@ Status DeleteOps::CheckEmpty(const Collection& c, const std::string& path) {
   // Fresh: a recursive delete of a directory someone else filled meanwhile would take their
   // files with it. (What appears between this listing and the task's run is still deleted:
   // docs/SEMANTICS.md, "Deletes".)
-  sb_.cache().Erase(CacheKey(c.id, path));
-  auto listing = sb_.GetListing(c, path);
+  auto listing = sb_.ListFresh(c, path);
   if (!listing.ok()) return sb_.errors().Report("rmdir", &c, path, listing.error());
   PendingOverlay& overlay = sb_.overlay();
   for (const Listing::Item& item : (*listing)->items)

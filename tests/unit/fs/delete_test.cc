@@ -264,6 +264,29 @@ struct CountingAuthorizer : Authorizer {
   }
 };
 
+TEST_CASE(
+    "rmdir's emptiness check lists the directory itself, never joining a listing "
+    "already under way",
+    "[fs][delete]") {
+  // A listing that started before the files were deleted would still show them (an HTTPS
+  // DELETE leaves nothing in the overlay to hide them): rmdir would say ENOTEMPTY.
+  DeleteWorld w;
+  const Ino d = w.D();
+  const Ino empty = w.Dir(std::string(kTutName) + "/d/empty");
+  w.remote.CloseGate("ls");
+  std::thread walker([&] { (void)w.List(empty); });  // a listing of it, held at the server
+  REQUIRE(Eventually([&] { return w.remote.Blocked("ls") == 1; }));
+  const int before = w.remote.Calls("ls");
+  Status rmdir = Error::Local(EIO, "not run");
+  std::thread remover([&] { rmdir = w.fs->Rmdir(d, "empty", nullptr, 42); });
+  REQUIRE(Eventually([&] { return w.remote.Blocked("ls") == 2; }));  // its own listing
+  CHECK(w.remote.Calls("ls") == before + 1);
+  w.remote.ReleaseGate("ls");
+  walker.join();
+  remover.join();
+  CHECK(rmdir.ok());
+}
+
 TEST_CASE("https: rm of a file is one DELETE; gone when unlink returns; nothing journaled",
           "[fs][delete][https]") {
   HttpsDeleteWorld w;
