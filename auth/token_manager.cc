@@ -67,10 +67,10 @@ Result<std::string> TokenManager::AccessToken(const std::string& rs) {
 
 Status TokenManager::ForceRefresh(const std::string& rs, const std::string& refused_token) {
   std::unique_lock<std::mutex> l(mu_);
-  auto before_it = tokens_.tokens.find(rs);
-  std::string refused = !refused_token.empty()              ? refused_token
-                        : before_it == tokens_.tokens.end() ? ""
-                                                            : before_it->second.access_token;
+  // No refused token given: the one in use now (before the reload) is the refused one.
+  std::string refused = refused_token;
+  if (auto held = tokens_.tokens.find(rs); refused.empty() && held != tokens_.tokens.end())
+    refused = held->second.access_token;
   GF_TRY_STATUS(ReloadLocked(true));
   auto it = tokens_.tokens.find(rs);
   if (it == tokens_.tokens.end()) return NotLoggedIn(rs);

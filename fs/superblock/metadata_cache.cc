@@ -108,14 +108,19 @@ std::shared_ptr<const Listing> MetadataCache::Get(const std::string& key) {
   return it->second.listing;
 }
 
-void MetadataCache::Put(const std::string& key, std::shared_ptr<const Listing> listing) {
-  if (!listing || ttl_.count() <= 0) return;
+bool MetadataCache::Cacheable(const Listing* listing) const {
+  if (!listing || ttl_.count() <= 0) return false;
   // A big listing was just parsed: its response body, JSON DOM and FileEntry vector (several
   // times the size of the listing itself) are freed or about to be, on whichever FUSE thread
   // fetched it, and glibc keeps freed pages in that thread's arena. Hand them back now, or a
   // mount that listed 1M entries keeps ~30 MB more resident (docs/PERFORMANCE.md). Outside mu_:
   // it walks every arena (a few ms per 100k entries).
   if (listing->size() >= kTrimAfterEntries) malloc_trim(0);
+  return true;
+}
+
+void MetadataCache::Put(const std::string& key, std::shared_ptr<const Listing> listing) {
+  if (!Cacheable(listing.get())) return;
   MutexLock l(mu_);
   ChangedLocked(key, false);
   PutLocked(key, std::move(listing));
@@ -226,11 +231,10 @@ uint64_t MetadataCache::BeginFetch(const std::string& key) {
 
 bool MetadataCache::PutFetched(const std::string& key, std::shared_ptr<const Listing> listing,
                                uint64_t ticket) {
-  if (!listing || ttl_.count() <= 0) {
+  if (!Cacheable(listing.get())) {
     EndFetch(ticket);
     return false;
   }
-  if (listing->size() >= kTrimAfterEntries) malloc_trim(0);  // see Put
   MutexLock l(mu_);
   auto f = fetches_.find(ticket);
   const bool changed = f == fetches_.end() || f->second.changed || f->second.key != key;

@@ -102,6 +102,9 @@ class MetadataCache {
   };
   void EraseLocked(std::map<std::string, Slot>::iterator it) REQUIRES(mu_);
   void PutLocked(const std::string& key, std::shared_ptr<const Listing> listing) REQUIRES(mu_);
+  // Whether `listing` may be cached at all (caching on, a listing given); a big one first
+  // gives its parse's freed heap pages back to the OS. Called without mu_.
+  bool Cacheable(const Listing* listing) const EXCLUDES(mu_);
   // `key` (or, with under = true, every key below it too) changed: fetches of it under way
   // must not cache their results.
   void ChangedLocked(const std::string& key, bool under) REQUIRES(mu_);
