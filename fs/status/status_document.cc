@@ -61,6 +61,10 @@ void WriteTransfers(JsonWriter& w, const TransfersStats& t, const CollectionCata
       w.Key("waiting_reason");
       w.String(op.waiting_reason.c_str());
     }
+    if (op.waits_for != 0) {  // a remove held back behind a transfer that uses its path
+      w.Key("waits_for");
+      w.Uint64(op.waits_for);
+    }
     w.Key("recursive");
     w.Bool(op.recursive);
     w.Key("size");

@@ -249,7 +249,7 @@ Result<uint64_t> CopyOps::CopyFileRange(const InodePtr& src_in, FileHandle* dst_
   const OpId op = *r;
   Meta shown = *meta;
   if (!options_.preserve_timestamp) shown.mtime = WallNow(clock_);
-  sb_.overlay().AddCopy(op, src, dst->dst, shown);
+  sb_.overlay().AddCopy(op, dst->dst, shown);
   log::Info("fs", "cp ", Where(&sc, src.path), " -> ", Where(dst->dst), ": queued as transfer op ",
             op, " (", meta->size, " bytes)");
   if (options_.copy_wait) GF_TRY_STATUS(WaitOp(op, false, cancel, "cp", &sc, src.path));

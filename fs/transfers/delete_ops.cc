@@ -40,7 +40,9 @@ Status DeleteOps::Remove(const InodePtr& parent, const std::string& name, bool d
   PendingOverlay& overlay = sb_.overlay();
   // (A name created through the mount and never uploaded was removed locally before this:
   // Filesystem::Unlink asks WriteOps::RemoveLocalOnly first.)
-  if (overlay.PendingOp(at)) return sb_.errors().Local(what, &c, at.path, EBUSY, kPendingBusy);
+  // A placeholder `cp` still writes (it has not copied into it yet; op 0): its owner decides.
+  if (auto pending = overlay.PendingOp(at); pending && *pending == 0)
+    return sb_.errors().Local(what, &c, at.path, EBUSY, kPendingBusy);
   // A name that is not there (hidden by a pending rm or mv, a placeholder its close already
   // dropped, deleted elsewhere) is ENOENT.
   auto found = sb_.Resolve(parent, name);
@@ -48,11 +50,10 @@ Status DeleteOps::Remove(const InodePtr& parent, const std::string& name, bool d
   const bool is_dir = found->kind == Kind::kDir;
   if (dir && !is_dir) return Error::Local(ENOTDIR, at.path + " is not a directory");
   if (!dir && is_dir) return Error::Local(EISDIR, at.path + " is a directory");
-  if (overlay.CopySource(at))
-    return sb_.errors().Local(what, &c, at.path, EBUSY,
-                              "a pending copy still reads this; remove it once the copy ended "
-                              "(globus-fuse status)");
-  if (!dir && found->kind == Kind::kFile && https_files_ && c.HasHttps() &&
+  // A pending copy, move or upload reads or writes the path (or a tree above or below it): the
+  // remove op waits for it in the engine (ORDERING in engine.h), never an immediate DELETE.
+  const bool in_use = engine_.InUse(at);
+  if (!dir && !in_use && found->kind == Kind::kFile && https_files_ && c.HasHttps() &&
       HttpsAllowed(origin_pid, at.path))
     if (auto done = DeleteNow(parent, name, c, at.path, cancel)) return *done;
   if (dir) GF_TRY_STATUS(CheckEmpty(c, at.path));
@@ -61,7 +62,8 @@ Status DeleteOps::Remove(const InodePtr& parent, const std::string& name, bool d
   auto op = engine_.Enqueue(req);
   if (!op.ok()) return sb_.errors().Report(what, &c, at.path, op.error());
   overlay.AddRemove(*op, at);
-  log::Info("fs", what, " ", Where(&c, at.path), ": queued as delete op ", *op);
+  log::Info("fs", what, " ", Where(&c, at.path), ": queued as delete op ", *op,
+            in_use ? ", to run once the pending transfer that uses it ended" : "");
   sb_.AfterRemoveQueued(parent, name);
   if (!options_.copy_wait) return Status::Ok();
   return WaitFor(*op, cancel, c, at.path, what);
@@ -128,12 +130,18 @@ bool DeleteOps::HttpsAllowed(int32_t pid, const std::string& path) {
 }
 
 Status DeleteOps::CheckEmpty(const Collection& c, const std::string& path) {
+  PendingOverlay& overlay = sb_.overlay();
+  // A directory a pending copy or move makes: it holds what the transfer brings (unknown here).
+  if (overlay.PendingOp({c.id, path}))
+    return Error::Local(ENOTEMPTY,
+                        path +
+                            " is not empty (a copy or move into it is pending; remove it "
+                            "once that ended: globus-fuse status)");
   // Fresh: a recursive delete of a directory someone else filled meanwhile would take their
   // files with it. (What appears between this listing and the task's run is still deleted:
   // docs/SEMANTICS.md, "Deletes".)
   auto listing = sb_.ListFresh(c, path);
   if (!listing.ok()) return sb_.errors().Report("rmdir", &c, path, listing.error());
-  PendingOverlay& overlay = sb_.overlay();
   for (const Listing::Item& item : (*listing)->items)
     if (!overlay.Hidden(c.id, JoinPath(path, std::string((*listing)->Name(item)))))
       return Error::Local(ENOTEMPTY, path + " is not empty");

@@ -30,10 +30,23 @@
 //                                 UNVERIFIED: the server serves GETs through links, so it might
 //                                 delete the target).
 //   rmdir(2) of a remote directory  ENOTEMPTY unless a fresh listing, minus the names hidden by
-//                                 pending removes, plus pending entries, is empty; then a
-//                                 recursive remove op (the service needs recursive=true even
-//                                 for an empty directory, and the files under it that the user
-//                                 removed first may not be deleted yet)
+//                                 pending removes, plus pending entries not removed, is empty;
+//                                 then a recursive remove op (the service needs recursive=true
+//                                 even for an empty directory, and the files under it that the
+//                                 user removed first may not be deleted yet). A directory that a
+//                                 pending copy or move makes is ENOTEMPTY: what it will hold is
+//                                 not known here.
+//   what a pending transfer uses  a remove op, never an HTTPS DELETE, when a pending copy, move
+//   (rm of a pending destination, or upload reads or writes the path, something below it or a
+//   of a copy's source)           directory above it (TransferEngine::InUse). The name goes at
+//                                 once; the engine holds the op back until every such transfer
+//                                 ended (ORDERING in engine.h), then deletes. So `cp a b; rm b`
+//                                 ends with no b (the copy is not cancelled: it runs, then b is
+//                                 deleted), and `cp a b; rm a` deletes a only after b has a's
+//                                 bytes: nothing a pending transfer still reads is deleted
+//                                 first. Not EBUSY and not a wait in unlink: the kernel holds
+//                                 the directory locked during unlink, so waiting for a transfer
+//                                 there would freeze every `ls` of it.
 //
 // So `rm -r` of a tree becomes at most two tasks: one non-recursive task of its files and one
 // recursive task of its directories (the engine groups by the task's `recursive` flag; a path
@@ -43,14 +56,9 @@
 // Refused before anything is queued:
 //   * the mount root, .by-id, a collection's own directory: EPERM (they are not remote
 //     entries); "~" (the home directory): EBUSY;
-//   * a name a pending copy or move writes to (a placeholder in use or a pending destination):
-//     EBUSY, as for rename: the kernel holds the directory locked during unlink, and waiting
-//     for a transfer would freeze every `ls` of it;
-//   * the source of a pending copy, or a name inside it, or a directory holding one: EBUSY:
-//     nothing a pending transfer still has to read is deleted.
+//   * a placeholder `cp` has created and not copied into yet (its handle is open): EBUSY.
 // A placeholder nobody copied into is local only: dropped, with no remote call.
 //
-// The same refusals apply to an HTTPS delete: nothing is sent for a name a pending copy uses.
 // An upload of the name in flight was waited for before (Filesystem::Unlink asks
 // WriteOps::RemoveLocalOnly, which waits), so the DELETE removes what that upload made.
 //

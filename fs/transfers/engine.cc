@@ -403,6 +403,7 @@ Status TransferEngine::Cancel(OpId id) {
           return Error::Local(EBUSY, "transfer: the upload is running");
         uploads_.erase(id);
       }
+      held_.erase(id);
       auto g = groups_.find(KeyFor(op));
       if (g != groups_.end()) {
         std::erase(g->second.ops, id);
@@ -501,6 +502,7 @@ MonoTime TransferEngine::RunOnce() {
   SubmitBatches(now);
   PollTasks(now);
   DeliverFinished();
+  ReleaseHeld(clock_.Now());
 
   MutexLock l(mu_);
   MonoTime next = now + opts_.poll_max;
@@ -566,6 +568,14 @@ void TransferEngine::AddToGroupLocked(const JournalOp& op, MonoTime now, int32_t
   if (op.NeedsPlan()) {  // not batchable before its plan exists (PlanDeletes)
     needs_plan_.insert(op.id);
     return;
+  }
+  if (op.kind == OpKind::kRemove) {
+    if (const OpId user = UserOfLocked(op.src, op.id); user != 0) {  // ORDERING: after it
+      if (held_.insert(op.id).second)
+        log::Info(kLog, "op ", op.id, " (rm ", Where(op.src), ") waits for op ", user,
+                  ", a transfer that uses the path");
+      return;
+    }
   }
   const GroupKey key = KeyFor(op);
   Group& g = groups_[key];

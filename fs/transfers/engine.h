@@ -82,6 +82,14 @@
 // SIGTERM) cancels the uploads in flight: they stay queued in the journal, and the next Open()
 // queues them again (the runner adopts their staged files by id).
 //
+// ORDERING. A remove op is held back (not grouped, not batched) while an older unfinished copy,
+// move or upload uses its path: reads or writes it, something below it, or a directory above
+// it. It joins its group once every such op ended (succeeded, failed or was cancelled). So `rm`
+// of a pending destination removes what the transfer made, after it made it, and nothing a
+// pending transfer still reads is deleted before it was read. The rule reads only the journal's
+// ops, so a restart keeps the order. InUse() answers the same question for the fs layer, which
+// then queues a remove op instead of sending an immediate HTTPS DELETE.
+//
 // DRIVING. All scheduling reads the injected Clock. RunOnce() does every piece of work that is
 // due now and returns when it next needs to run; Start() runs a thread that loops on it. Tests
 // don't Start(): they move a FakeClock and call RunOnce().
@@ -190,6 +198,8 @@ struct OpStatus {
   bool uploading = false;
   uint64_t bytes_sent = 0;
   std::string waiting_reason;
+  // A remove held back (see ORDERING): the older copy, move or upload it waits for.
+  OpId waits_for = 0;
 };
 
 struct TaskStatus {
@@ -316,6 +326,10 @@ class TransferEngine {
   // Cancelling a finished op is a no-op.
   Status Cancel(OpId id);
 
+  // True when an unfinished copy, move or upload reads or writes `at`, something below it or a
+  // directory above it (see ORDERING): a remove of `at` queued now would be held back.
+  bool InUse(const Location& at) const EXCLUDES(mu_);
+
   // What every live and recently finished op and every live batch is doing.
   EngineProgress Progress() const;
 
@@ -397,6 +411,10 @@ class TransferEngine {
       EXCLUDES(mu_);
 
   Result<OpId> EnqueueUpload(const OpRequest& r) EXCLUDES(mu_);
+  // ORDERING: the oldest unfinished copy, move or upload older than `op` that uses `at` (0: none;
+  // `op` 0: any age). Groups the held-back removes whose transfers ended.
+  OpId UserOfLocked(const Location& at, OpId op) const REQUIRES(mu_);
+  void ReleaseHeld(MonoTime now) EXCLUDES(mu_);
   // When StartUploads has something to start (max: nothing; an upload thread's end wakes the
   // engine itself).
   MonoTime NextUploadLocked(MonoTime now) const REQUIRES(mu_);
@@ -441,6 +459,7 @@ class TransferEngine {
   // recently finished, bounded by finished_history
   std::map<OpId, Finished> finished_ GUARDED_BY(mu_);
   std::set<OpId> needs_plan_ GUARDED_BY(mu_);  // directory mvs waiting for their delete plan
+  std::set<OpId> held_ GUARDED_BY(mu_);        // removes held back (ORDERING)
   std::map<OpId, Verification> verifying_ GUARDED_BY(mu_);  // see Verification
   // Copy task id -> its files. RunOnce only (running_once_ serializes it; Verify reads it
   // without mu_).

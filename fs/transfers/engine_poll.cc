@@ -207,6 +207,7 @@ OpStatus TransferEngine::StatusOfLocked(const JournalOp& op) const {
   s.verifying = op.NeedsPlan();
   s.warning = WarningLocked(op);
   s.staged_id = op.staged_id;
+  if (held_.count(op.id)) s.waits_for = UserOfLocked(op.src, op.id);
   return s;
 }
 

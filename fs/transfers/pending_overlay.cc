@@ -52,12 +52,11 @@ bool PendingOverlay::DropPlaceholder(const Location& dst, uint64_t fh) {
   return true;
 }
 
-void PendingOverlay::AddCopy(OpId op, const Location& src, const Location& dst, const Meta& meta) {
+void PendingOverlay::AddCopy(OpId op, const Location& dst, const Meta& meta) {
   MutexLock l(mu_);
   Entry& e = pending_[K(dst)];
   e = Entry{meta, op, 0, "queued", ""};
   ops_[op] = {K(dst), std::nullopt};
-  sources_.emplace(K(src), op);
 }
 
 void PendingOverlay::AddUpload(OpId op, const Location& dst, const Meta& meta) {
@@ -90,21 +89,6 @@ std::optional<OpId> PendingOverlay::PendingRemove(const Location& at) const {
       return it->second;
     if (p == "/") return std::nullopt;
   }
-}
-
-bool PendingOverlay::CopySource(const Location& at) const {
-  MutexLock l(mu_);
-  if (sources_.empty()) return false;
-  // A source at or above `at` (a recursive copy reads everything below its source) ...
-  for (std::string p = at.path;; p = ParentPath(p)) {
-    if (sources_.count({at.collection, p})) return true;
-    if (p == "/") break;
-  }
-  // ... or below it (`at` is a directory).
-  const std::string prefix = at.path == "/" ? "/" : at.path + "/";
-  auto it = sources_.lower_bound({at.collection, prefix});
-  return it != sources_.end() && it->first.first == at.collection &&
-         it->first.second.compare(0, prefix.size(), prefix) == 0;
 }
 
 void PendingOverlay::AddMove(OpId op, const Location& src, const Location& dst, const Meta& meta) {
@@ -161,7 +145,7 @@ void PendingOverlay::Rebuild() {
     if (op.kind == OpKind::kMove)
       AddMove(op.id, op.src, op.dst, m);
     else
-      AddCopy(op.id, op.src, op.dst, m);
+      AddCopy(op.id, op.dst, m);
   }
 }
 
@@ -185,6 +169,10 @@ std::optional<Meta> PendingOverlay::Pending(const std::string& collection_id,
 
 bool PendingOverlay::Hidden(const std::string& collection_id, const std::string& path) {
   MutexLock l(mu_);
+  return HiddenLocked(collection_id, path);
+}
+
+bool PendingOverlay::HiddenLocked(const std::string& collection_id, const std::string& path) const {
   if (hidden_.empty()) return false;
   // The hidden source itself, or anything below it: walk up the path (depth, not size).
   for (std::string p = path;; p = ParentPath(p)) {
@@ -210,6 +198,7 @@ std::vector<std::pair<std::string, Meta>> PendingOverlay::PendingChildren(
        ++it) {
     std::string rest = it->first.second.substr(prefix.size());
     if (rest.empty() || rest.find('/') != std::string::npos) continue;
+    if (HiddenLocked(collection_id, it->first.second)) continue;  // removed while pending
     out.emplace_back(rest, it->second.meta);
   }
   return out;
@@ -309,11 +298,6 @@ void PendingOverlay::OnOpFinished(const OpResult& r) {
   {
     MutexLock l(mu_);
     removes_.erase(r.id);
-    for (auto s = sources_.find(K(r.src)); s != sources_.end() && s->first == K(r.src); ++s)
-      if (s->second == r.id) {
-        sources_.erase(s);
-        break;
-      }
     if (auto o = ops_.find(r.id); o != ops_.end()) {
       auto e = pending_.find(o->second.first);
       if (e != pending_.end() && e->second.op == r.id) pending_.erase(e);

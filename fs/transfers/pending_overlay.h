@@ -17,12 +17,11 @@
 //     that were added during the move and were not copied);
 //   * removed names: the path of a queued rm/rmdir (and everything below it) is hidden the
 //     same way until the delete ended: gone for good, or back (with the reason in status) when
-//     it failed;
+//     it failed. A hidden name wins over a pending entry at it: `rm` of a pending destination
+//     hides it at once, though its copy still runs (the engine deletes it afterwards);
 //   * pending uploads (write_mode = background): a closed file whose upload op is pending, shown
 //     with its staged size and `user.globus.status` queued / uploading, until the upload ended
 //     (then the listing shows the truth: the new file, or what was there before a failure);
-//   * copy sources: the source of every pending copy, so that no name a transfer still has to
-//     read is removed (DeleteOps refuses it: EBUSY).
 //
 // FEEDS. CopyOps adds entries when it queues an op (AddCopy/AddMove) and placeholders on
 // create; the engine's listener callbacks (OnOpFinished, OnStepFinished) remove or update them;
@@ -114,7 +113,7 @@ class PendingOverlay final : public OpListener {
   // Drops the placeholder at `dst` if it has no op (and, when fh != 0, belongs to `fh`).
   // Returns true when one was dropped.
   bool DropPlaceholder(const Location& dst, uint64_t fh) EXCLUDES(mu_);
-  void AddCopy(OpId op, const Location& src, const Location& dst, const Meta& meta) EXCLUDES(mu_);
+  void AddCopy(OpId op, const Location& dst, const Meta& meta) EXCLUDES(mu_);
   void AddMove(OpId op, const Location& src, const Location& dst, const Meta& meta) EXCLUDES(mu_);
   // ---- fed by WriteOps (write_mode = background) ----
   // A closed file whose upload op `op` is pending: shown at `dst` with its staged size.
@@ -126,9 +125,6 @@ class PendingOverlay final : public OpListener {
   void AddRemove(OpId op, const Location& path) EXCLUDES(mu_);
   // The remove op hiding `at` or one of its ancestors, if any.
   std::optional<OpId> PendingRemove(const Location& at) const EXCLUDES(mu_);
-  // True when a pending copy reads `at` or something below it (`at` a directory being removed)
-  // or `at` lies below a directory a pending copy reads.
-  bool CopySource(const Location& at) const EXCLUDES(mu_);
 
   // The entry at `dst`: nullopt if none; op 0 for a placeholder.
   std::optional<OpId> PendingOp(const Location& dst) const EXCLUDES(mu_);
@@ -146,7 +142,8 @@ class PendingOverlay final : public OpListener {
   bool Hidden(const std::string& collection_id, const std::string& path) EXCLUDES(mu_);
   // False only when no entry of the collection is hidden (lets readdir skip Hidden per row).
   bool AnyHidden(const std::string& collection_id) EXCLUDES(mu_);
-  // Locally-pending children of a directory, merged into its listing (names + metadata).
+  // Locally-pending children of a directory, merged into its listing (names + metadata); not
+  // those hidden by a pending remove.
   std::vector<std::pair<std::string, Meta>> PendingChildren(const std::string& collection_id,
                                                             const std::string& dir_path)
       EXCLUDES(mu_);
@@ -177,6 +174,7 @@ class PendingOverlay final : public OpListener {
   };
 
   static Key K(const Location& l) { return {l.collection, l.path}; }
+  bool HiddenLocked(const std::string& collection_id, const std::string& path) const REQUIRES(mu_);
   // The pending entry whose xattrs `at` shows: `at` itself, or the destination of the pending
   // move whose source is `at`.
   std::optional<Key> ShownAtLocked(const Key& at) const REQUIRES(mu_);
@@ -190,9 +188,8 @@ class PendingOverlay final : public OpListener {
 
   mutable Mutex mu_;  // leaf lock: guards everything below
   std::map<Key, Entry> pending_ GUARDED_BY(mu_);
-  std::map<Key, OpId> hidden_ GUARDED_BY(mu_);        // move sources and removed names
-  std::set<OpId> removes_ GUARDED_BY(mu_);            // the remove ops among hidden_'s values
-  std::multimap<Key, OpId> sources_ GUARDED_BY(mu_);  // pending copies' sources
+  std::map<Key, OpId> hidden_ GUARDED_BY(mu_);  // move sources and removed names
+  std::set<OpId> removes_ GUARDED_BY(mu_);      // the remove ops among hidden_'s values
   // op -> (dst, src of a move)
   std::map<OpId, std::pair<Key, std::optional<Key>>> ops_ GUARDED_BY(mu_);
   std::deque<OpOutcome> failures_ GUARDED_BY(mu_);  // newest last

@@ -12,7 +12,7 @@ import subprocess
 import time
 
 from tests.integration.harness import Mount, wait_for
-from tests.integration.test_copy import T1, CopyTestBase
+from tests.integration.test_copy import T1, T2, CopyTestBase
 
 
 class DeleteTestBase(CopyTestBase):
@@ -181,6 +181,37 @@ class HttpsDeleteTests(DeleteTestBase):
         self.assertIn("secret.txt", os.listdir(d))
         self.assertTrue(os.path.exists(self.backing(T1, "h3", "secret.txt")))
         self.assertEqual(self.delete_tasks(), 0)
+
+    def test_rm_of_a_pending_copy_runs_after_it(self):
+        # `cp a b; rm b; rm a` while the copy task is still starting: both names go at once,
+        # no DELETE runs before the copy read `a`, and in the end neither name exists.
+        self.write_backing(T1, "h4/a.bin", b"A" * 4096)
+        os.makedirs(self.backing(T2, "h4"), exist_ok=True)
+        src, dst = self.path(T1, "h4", "a.bin"), self.path(T2, "h4", "a.bin")
+        os.listdir(self.path(T2, "h4"))
+        self.tunables(task_start_delay_seconds=3)
+        before = self.task_ids()
+        self.sim.reset_stats()
+        subprocess.run(["cp", src, dst], check=True, timeout=60)
+        os.unlink(dst)  # the pending destination
+        os.unlink(src)  # what the pending copy reads
+        self.assertNotIn("a.bin", os.listdir(self.path(T2, "h4")))
+        self.assertNotIn("a.bin", os.listdir(self.path(T1, "h4")))
+        self.assertEqual(self.sim.count("https_delete"), 0)  # never before the copy
+        self.assertTrue(os.path.exists(self.backing(T1, "h4", "a.bin")))
+        st = self.status_json()["transfers"]
+        ops = st["queued"] + [o for t in st["tasks"] for o in t["ops"]]
+        copy = [o["id"] for o in ops if o["kind"] == "copy"]
+        waiting = [o for o in ops if o["kind"] == "remove"]
+        self.assertEqual(len(copy), 1, ops)
+        self.assertEqual([o.get("waits_for") for o in waiting], copy * 2, ops)
+        wait_for(lambda: not os.path.exists(self.backing(T1, "h4", "a.bin"))
+                 and not os.path.exists(self.backing(T2, "h4", "a.bin")), 60,
+                 "the copy, then both deletes")
+        tasks = self.new_tasks(before)
+        self.assertEqual(sorted(t["type"] for t in tasks), ["DELETE", "DELETE", "TRANSFER"])
+        self.assertTrue(all(t["status"] == "SUCCEEDED" for t in tasks), tasks)
+        self.assertEqual(os.listdir(self.path(T2, "h4")), [])
 
     def test_rm_r_of_1000_files_is_a_burst_of_at_most_two_tasks(self):
         for s in range(10):

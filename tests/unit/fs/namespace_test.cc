@@ -778,7 +778,7 @@ TEST_CASE("the overlay adds pending entries and hides moving ones", "[fs][overla
   incoming.size = 42;
   incoming.permissions = 0644;
   PendingOverlay& overlay = fs.superblock().overlay();
-  overlay.AddCopy(1, Location{kShared1, "/x"}, Location{kTut, "/d/incoming"}, incoming);
+  overlay.AddCopy(1, Location{kTut, "/d/incoming"}, incoming);
   overlay.AddMove(2, Location{kTut, "/d/moving"}, Location{kShared1, "/moved"}, incoming);
   auto d = w.Walk("Globus Tutorial Collection 1/d");
   REQUIRE(d.ok());

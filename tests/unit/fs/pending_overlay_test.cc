@@ -101,7 +101,7 @@ TEST_CASE("overlay: an op that ends drops its entries, tells the sink, keeps its
   const Location src{kA, "/s"}, dst{kB, "/d"};
   auto op = w.engine->Enqueue(OpRequest::Copy(src, dst, 10));
   REQUIRE(op.ok());
-  w.overlay->AddCopy(*op, src, dst, FileMeta(10));
+  w.overlay->AddCopy(*op, dst, FileMeta(10));
   auto xattrs = w.overlay->Xattrs(kB, "/d");
   REQUIRE_FALSE(xattrs.empty());
   CHECK(xattrs[0] == std::make_pair(std::string("user.globus.status"), std::string("queued")));
