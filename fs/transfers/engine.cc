@@ -9,7 +9,6 @@
 #include <fstream>
 #include <iterator>
 
-#include "api/background_calls.h"
 #include "common/log.h"
 #include "fs/paths.h"
 #include "fs/transfers/engine_internal.h"
@@ -55,6 +54,10 @@ bool IsNotFound(const Error& e) {
          e.CodeIs("ExternalError.DirListingFailed.NotFound");
 }
 
+bool ValidLocation(const Location& l) {
+  return !l.collection.empty() && !l.path.empty() && l.path[0] == '/';
+}
+
 }  // namespace engine_internal
 
 namespace {
@@ -62,10 +65,6 @@ std::string_view Basename(std::string_view path) {
   while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
   auto slash = path.rfind('/');
   return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
-bool ValidLocation(const Location& l) {
-  return !l.collection.empty() && !l.path.empty() && l.path[0] == '/';
 }
 }  // namespace
 
@@ -262,93 +261,6 @@ Result<OpId> TransferEngine::Enqueue(const OpRequest& r) {
   AddToGroupLocked(journal_->state().ops.at(rec.id), clock_.Now(), r.origin_pid);
   WakeLocked();
   return rec.id;
-}
-
-Result<OpId> TransferEngine::TempBegin(const Location& temp) {
-  if (!ValidLocation(temp)) return Error::Local(EINVAL, "upload: bad temp location");
-  MutexLock l(mu_);
-  const OpId id = journal_->NextOpId();
-  GF_TRY_STATUS(AppendLocked(TempRecord{id, temp}));
-  return id;
-}
-
-Status TransferEngine::TempGone(OpId id) {
-  MutexLock l(mu_);
-  // A put note's end needs no fdatasync either: lost, it only makes the next mount stat a name.
-  if (journal_->state().puts.count(id)) {
-    Status s = journal_->AppendUnsynced(TempGoneRecord{id});
-    if (!s.ok()) log::Error(kLog, "journal append failed: ", s.error().Describe());
-    return s;
-  }
-  return AppendLocked(TempGoneRecord{id});
-}
-
-Result<OpId> TransferEngine::PutBegin(const Location& path, uint64_t size) {
-  if (!ValidLocation(path)) return Error::Local(EINVAL, "upload: bad location");
-  MutexLock l(mu_);
-  const OpId id = journal_->NextOpId();
-  if (Status s = journal_->AppendUnsynced(PutRecord{id, path, size}); !s.ok()) {
-    log::Error(kLog, "journal append failed: ", s.error().Describe());
-    return s.error();
-  }
-  return id;
-}
-
-void TransferEngine::CheckPuts(MonoTime now) {
-  std::map<OpId, PutRecord> todo;
-  {
-    MutexLock l(mu_);
-    if (stale_puts_.empty() || now < puts_retry_at_) return;
-    for (OpId id : stale_puts_)
-      if (auto it = journal_->state().puts.find(id); it != journal_->state().puts.end())
-        todo.emplace(id, it->second);
-  }
-  bool retry = false;
-  for (const auto& [id, put] : todo) {
-    Result<api::FileEntry> st = Error::Local(EIO, "not asked");
-    {
-      api::BackgroundCalls background;
-      st = api_.Stat(put.path.collection, put.path.path);
-    }
-    if (!st.ok() && !IsNotFound(st.error())) {
-      log::Warn(kLog, "checking what an interrupted upload left at ", Where(put.path),
-                " (will retry): ", st.error().Describe());
-      retry = true;
-      continue;
-    }
-    // A cut-off PUT leaves fewer bytes than its body: a bigger file is not ours (another
-    // client wrote the name since), and neither is a directory.
-    const bool partial = st.ok() && st->type == api::EntryType::kFile && st->size < put.size;
-    MutexLock l(mu_);
-    stale_puts_.erase(id);
-    // A PUT of this mount to the same name replaces the partial anyway (and a remove could
-    // catch the new file): leave the name to it.
-    bool rewritten = false;
-    for (const auto& [other, p] : journal_->state().puts)
-      rewritten = rewritten || (other != id && !stale_puts_.count(other) && p.path == put.path);
-    // So does a pending background upload of the name (journaled, uploaded again after a
-    // crash): removing the partial could remove that upload's file instead.
-    for (OpId u : uploads_) rewritten = rewritten || journal_->state().ops.at(u).dst == put.path;
-    if (partial && !rewritten) {
-      // The op first: a crash between the two records makes a second, harmless remove.
-      OpRecord rec;
-      rec.id = journal_->NextOpId();
-      rec.kind = OpKind::kRemove;
-      rec.src = put.path;
-      rec.queued_at = std::chrono::system_clock::to_time_t(clock_.WallNow());
-      if (!AppendLocked(rec).ok()) {
-        stale_puts_.insert(id);
-        retry = true;
-        continue;
-      }
-      AddToGroupLocked(journal_->state().ops.at(rec.id), now);
-      log::Warn(kLog, "removing the partial file an interrupted upload left at ", Where(put.path),
-                " (", st->size, " of ", put.size, " bytes)");
-    }
-    (void)AppendLocked(TempGoneRecord{id});
-  }
-  MutexLock l(mu_);
-  if (retry) puts_retry_at_ = now + BackoffLocked(++puts_attempts_);
 }
 
 Status TransferEngine::Wait(OpId id, std::optional<MonoTime> deadline,

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "common/error.h"
+#include "fs/types.h"
 
 namespace gf::fs::engine_internal {
 
@@ -28,6 +29,8 @@ std::string Truncated(std::string s);
 std::string OneLine(std::string s);
 // A 404 of a path (listing a source that is gone).
 bool IsNotFound(const Error& e);
+// An absolute path in a named collection.
+bool ValidLocation(const Location& l);
 
 }  // namespace gf::fs::engine_internal
 

@@ -1,9 +1,11 @@
 // TransferEngine: background uploads (write_mode = background; engine.h "UPLOADS"). Upload ops
 // are journaled like cp/mv but never batched: each runs on an upload thread through the
-// UploadRunner the fs write path set.
+// UploadRunner the fs write path set. Also the journal notes of foreground uploads (temp names,
+// direct PUTs) and CheckPuts, which cleans up after a crash mid-PUT.
 #include <algorithm>
 #include <set>
 
+#include "api/background_calls.h"
 #include "common/log.h"
 #include "fs/paths.h"
 #include "fs/transfers/engine.h"
@@ -16,8 +18,7 @@ constexpr const char* kSuperseded = "SUPERSEDED";
 }  // namespace
 
 Result<OpId> TransferEngine::EnqueueUpload(const OpRequest& r) {
-  if (r.dst.collection.empty() || r.dst.path.empty() || r.dst.path[0] != '/')
-    return Error::Local(EINVAL, "upload: bad destination location");
+  if (!ValidLocation(r.dst)) return Error::Local(EINVAL, "upload: bad destination location");
   if (r.staged_id.empty()) return Error::Local(EINVAL, "upload: no staged file");
   MutexLock l(mu_);
   if (journal_->state().ops.size() >= opts_.max_live_ops)
@@ -195,6 +196,96 @@ void TransferEngine::RunUploadOp(UploadRunner* runner, JournalOp op,
   OpFailure f{e.code.empty() ? "UploadFailed" : e.code, Truncated(OneLine(e.Describe()))};
   if (AppendLocked(FailRecord{{op.id}, f}).ok()) uploads_.erase(op.id);
   log::Error(kLog, "upload ", op.id, ": ", Where(op.dst), " failed: ", f.message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Foreground uploads' journal notes: temp names and direct PUTs (journal.h)
+// ---------------------------------------------------------------------------------------------
+Result<OpId> TransferEngine::TempBegin(const Location& temp) {
+  if (!ValidLocation(temp)) return Error::Local(EINVAL, "upload: bad temp location");
+  MutexLock l(mu_);
+  const OpId id = journal_->NextOpId();
+  GF_TRY_STATUS(AppendLocked(TempRecord{id, temp}));
+  return id;
+}
+
+Status TransferEngine::TempGone(OpId id) {
+  MutexLock l(mu_);
+  // A put note's end needs no fdatasync either: lost, it only makes the next mount stat a name.
+  if (journal_->state().puts.count(id)) {
+    Status s = journal_->AppendUnsynced(TempGoneRecord{id});
+    if (!s.ok()) log::Error(kLog, "journal append failed: ", s.error().Describe());
+    return s;
+  }
+  return AppendLocked(TempGoneRecord{id});
+}
+
+Result<OpId> TransferEngine::PutBegin(const Location& path, uint64_t size) {
+  if (!ValidLocation(path)) return Error::Local(EINVAL, "upload: bad location");
+  MutexLock l(mu_);
+  const OpId id = journal_->NextOpId();
+  if (Status s = journal_->AppendUnsynced(PutRecord{id, path, size}); !s.ok()) {
+    log::Error(kLog, "journal append failed: ", s.error().Describe());
+    return s.error();
+  }
+  return id;
+}
+
+void TransferEngine::CheckPuts(MonoTime now) {
+  std::map<OpId, PutRecord> todo;
+  {
+    MutexLock l(mu_);
+    if (stale_puts_.empty() || now < puts_retry_at_) return;
+    for (OpId id : stale_puts_)
+      if (auto it = journal_->state().puts.find(id); it != journal_->state().puts.end())
+        todo.emplace(id, it->second);
+  }
+  bool retry = false;
+  for (const auto& [id, put] : todo) {
+    Result<api::FileEntry> st = Error::Local(EIO, "not asked");
+    {
+      api::BackgroundCalls background;
+      st = api_.Stat(put.path.collection, put.path.path);
+    }
+    if (!st.ok() && !IsNotFound(st.error())) {
+      log::Warn(kLog, "checking what an interrupted upload left at ", Where(put.path),
+                " (will retry): ", st.error().Describe());
+      retry = true;
+      continue;
+    }
+    // A cut-off PUT leaves fewer bytes than its body: a bigger file is not ours (another
+    // client wrote the name since), and neither is a directory.
+    const bool partial = st.ok() && st->type == api::EntryType::kFile && st->size < put.size;
+    MutexLock l(mu_);
+    stale_puts_.erase(id);
+    // A PUT of this mount to the same name replaces the partial anyway (and a remove could
+    // catch the new file): leave the name to it.
+    bool rewritten = false;
+    for (const auto& [other, p] : journal_->state().puts)
+      rewritten = rewritten || (other != id && !stale_puts_.count(other) && p.path == put.path);
+    // So does a pending background upload of the name (journaled, uploaded again after a
+    // crash): removing the partial could remove that upload's file instead.
+    for (OpId u : uploads_) rewritten = rewritten || journal_->state().ops.at(u).dst == put.path;
+    if (partial && !rewritten) {
+      // The op first: a crash between the two records makes a second, harmless remove.
+      OpRecord rec;
+      rec.id = journal_->NextOpId();
+      rec.kind = OpKind::kRemove;
+      rec.src = put.path;
+      rec.queued_at = std::chrono::system_clock::to_time_t(clock_.WallNow());
+      if (!AppendLocked(rec).ok()) {
+        stale_puts_.insert(id);
+        retry = true;
+        continue;
+      }
+      AddToGroupLocked(journal_->state().ops.at(rec.id), now);
+      log::Warn(kLog, "removing the partial file an interrupted upload left at ", Where(put.path),
+                " (", st->size, " of ", put.size, " bytes)");
+    }
+    (void)AppendLocked(TempGoneRecord{id});
+  }
+  MutexLock l(mu_);
+  if (retry) puts_retry_at_ = now + BackoffLocked(++puts_attempts_);
 }
 
 }  // namespace gf::fs
