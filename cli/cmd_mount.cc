@@ -36,6 +36,7 @@
 #include "auth/authorization_broker.h"
 #include "cli/commands.h"
 #include "cli/context.h"
+#include "cli/mount_status.h"
 #include "common/cancel.h"
 #include "common/log.h"
 #include "common/sd_notify.h"
@@ -235,17 +236,14 @@ bool WaitJournalReleased(const std::string& journal, const std::string& waiting_
   return true;
 }
 
-// A descriptor that becomes readable when the daemon serving `mp` exits (pidfd_open of the pid
-// its status file names), or -1: a mount that does not answer, or a kernel without pidfds.
+// A descriptor that becomes readable when the daemon serving a mount exits (pidfd_open of the pid
+// its status document names), or -1: no pid in it, or a kernel without pidfds.
 // Taken before the unmount, while the daemon certainly runs, so the pid cannot have been
 // reused. It is what lets `unmount` wait for a daemon whatever state_dir (and so journal) that
 // daemon was started with: the unmounting command's own configuration need not match.
-int DaemonExitFd(const std::string& mp) {
-  std::ifstream in(mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName);
-  std::stringstream ss;
-  if (in) ss << in.rdbuf();
+int DaemonExitFd(const std::string& status_document) {
   rapidjson::Document d;
-  d.Parse(ss.str().c_str());
+  d.Parse(status_document.c_str());
   if (d.HasParseError() || !d.IsObject() || !d.HasMember("pid") || !d["pid"].IsInt64()) return -1;
   const int64_t pid = d["pid"].GetInt64();
   if (pid <= 0 || pid == getpid()) return -1;
@@ -416,10 +414,8 @@ Status CheckMountPoint(const std::string& mp) {
     return Error::Local(ENOTDIR, "mount point " + mp + " is not a directory");
   if (auto m = MountAt(mp); m && m->type == kGlobusMountType) {
     // Only an open reaches the daemon (lookups may be answered from the kernel's cache).
-    std::string status = mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName;
-    int fd = open(status.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) close(fd);
-    if (fd < 0 && errno == ENOTCONN) return DeadMount(mp);
+    if (auto doc = ReadStatusDocument(mp); !doc.ok() && doc.error().sys_errno == ENOTCONN)
+      return DeadMount(mp);
     return Error::Local(EBUSY, mp + " is already a globus-fuse mount (see `globus-fuse status " +
                                    mp + "`; `globus-fuse unmount " + mp + "` first)");
   }
@@ -888,15 +884,11 @@ int CmdMount(int argc, char** argv) {
   return kExitOk;
 }
 
-// The number of background uploads the mount at `mp` has pending (its status document), or -1
-// when it cannot be read (an older daemon, a dead mount: nothing to wait for).
-static int PendingUploads(const std::string& mp) {
-  std::ifstream in(mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName);
-  std::stringstream ss;
-  if (!in) return -1;
-  ss << in.rdbuf();
+// The number of background uploads a status document says are pending, or -1 when it does not
+// say (an older daemon: nothing to wait for).
+static int PendingUploads(const std::string& status_document) {
   rapidjson::Document d;
-  d.Parse(ss.str().c_str());
+  d.Parse(status_document.c_str());
   if (d.HasParseError() || !d.IsObject() || !d.HasMember("transfers") ||
       !d["transfers"].IsObject() || !d["transfers"].HasMember("uploads_pending") ||
       !d["transfers"]["uploads_pending"].IsUint64())
@@ -904,8 +896,10 @@ static int PendingUploads(const std::string& mp) {
   return static_cast<int>(d["transfers"]["uploads_pending"].GetUint64());
 }
 
-static int WaitForUploads(const std::string& mp, std::chrono::milliseconds max) {
-  int n = PendingUploads(mp);
+// Waits (bounded) for the mount's background uploads to end; `doc` is its status document.
+static int WaitForUploads(const std::string& mp, const std::string& doc,
+                          std::chrono::milliseconds max) {
+  int n = PendingUploads(doc);
   if (n <= 0) return kExitOk;
   std::cerr << "globus-fuse: waiting up to " << max.count() / 1000 << " s for " << n
             << " background upload(s) to " << mp << " to end (globus-fuse status " << mp
@@ -913,7 +907,8 @@ static int WaitForUploads(const std::string& mp, std::chrono::milliseconds max) 
   const auto deadline = std::chrono::steady_clock::now() + max;
   while (n > 0 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    n = PendingUploads(mp);
+    auto again = ReadStatusDocument(mp);
+    n = again.ok() ? PendingUploads(*again) : -1;
   }
   if (n <= 0) return kExitOk;
   std::cerr << "globus-fuse: not unmounting " << mp << ": " << n
@@ -934,9 +929,23 @@ int CmdUnmount(int argc, char** argv) {
   if (!target) return ReportError(target.error());
   const std::string& mp = *target;
   bool lazy = args->Has("lazy");
+  // One read of the daemon's status document (bounded: a stopped or hung daemon does not
+  // answer) gives its pending uploads and its pid.
+  std::string doc;
+  if (!lazy) {
+    auto read = ReadStatusDocument(mp);
+    if (read.ok()) {
+      doc = std::move(*read);
+    } else if (read.error().sys_errno == ETIMEDOUT) {
+      std::cerr << "globus-fuse: " << read.error().message
+                << "; unmounting without waiting for its background uploads (they stay in its "
+                   "journal, and the next mount of "
+                << mp << " sends them)\n";
+    }
+  }
   // Background uploads (write_mode = background) exist only on this machine until they are
   // sent: wait for them (bounded), then refuse rather than leave them for a later mount.
-  if (!lazy) {
+  if (!lazy && !doc.empty()) {
     double wait = 60;
     if (args->Has("upload-wait")) {
       char* end = nullptr;
@@ -945,7 +954,8 @@ int CmdUnmount(int argc, char** argv) {
       if (v.empty() || *end != '\0' || wait < 0)
         return ReportUsage("--upload-wait expects a number of seconds", "unmount");
     }
-    if (int rc = WaitForUploads(mp, std::chrono::milliseconds(static_cast<int64_t>(wait * 1000)));
+    if (int rc =
+            WaitForUploads(mp, doc, std::chrono::milliseconds(static_cast<int64_t>(wait * 1000)));
         rc != kExitOk)
       return rc;
   }
@@ -955,7 +965,7 @@ int CmdUnmount(int argc, char** argv) {
   std::string journal;
   int daemon_exit = -1;
   if (!lazy) {
-    daemon_exit = DaemonExitFd(mp);
+    daemon_exit = DaemonExitFd(doc);
     if (auto config = ConfigFromArgs(*args); config.ok() && daemon_exit < 0) {
       journal = fs::JournalPath(config->state_dir.empty() ? DefaultStateDir() : config->state_dir,
                                 MountId(mp));
@@ -1067,11 +1077,9 @@ int CmdStatus(int argc, char** argv) {
     std::streambuf* old = watch && tty ? std::cout.rdbuf(screen.rdbuf()) : nullptr;
     std::vector<std::string> docs;
     for (const auto& mp : mounts) {
-      std::ifstream in(mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName);
-      std::stringstream ss;
-      if (in) ss << in.rdbuf();
-      if (!in || ss.str().empty()) {
-        const int err = errno;
+      auto read = ReadStatusDocument(mp);
+      if (!read.ok()) {
+        const int err = read.error().sys_errno;
         if (err == ENOTCONN && !named) {
           // Listing every mount: a dead one is part of the report, not a failure of it.
           const std::string hint = "run `globus-fuse unmount " + mp + "`";
@@ -1084,15 +1092,14 @@ int CmdStatus(int argc, char** argv) {
         if (err == ENOTCONN)
           ReportError(DeadMount(mp));
         else
-          std::cerr << "globus-fuse: cannot read the status of " << mp << ": "
-                    << std::strerror(err ? err : EIO) << "\n";
+          std::cerr << "globus-fuse: " << read.error().message << "\n";
         rc = kExitFailure;
         continue;
       }
       if (json)
-        docs.push_back(ss.str());
+        docs.push_back(*read);
       else
-        PrintHuman(ss.str());
+        PrintHuman(*read);
     }
     // --watch --json into a pipe: JSON Lines, one document per line and per second.
     const bool json_lines = json && watch && !tty;

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "cli/mount_status.h"
 #include "common/config.h"
 #include "fs/filesystem.h"
 
@@ -144,11 +145,11 @@ std::string FormatCompletion(const Completion& c) {
 std::vector<std::string> MountedCollections() {
   std::vector<std::string> names;
   for (const auto& mp : GlobusMounts()) {
-    std::ifstream in(mp + "/" + fs::kControlDirName + "/" + fs::kStatusFileName);
-    std::stringstream ss;
-    ss << in.rdbuf();
+    // Completion must never hang the shell on a mount whose daemon does not answer.
+    auto doc = ReadStatusDocument(mp, std::chrono::milliseconds(1000));
+    if (!doc.ok()) continue;
     rapidjson::Document d;
-    if (d.Parse(ss.str().c_str()).HasParseError() || !d.IsObject() || !d.HasMember("collections") ||
+    if (d.Parse(doc->c_str()).HasParseError() || !d.IsObject() || !d.HasMember("collections") ||
         !d["collections"].IsArray())
       continue;
     for (const auto& c : d["collections"].GetArray())

@@ -1,12 +1,14 @@
 """The api/ and auth/ layers end to end through the CLI, against globus-sim: login, whoami,
 ls, refresh, retries, broken bodies, TLS, the token file, and what reaches the logs."""
 
+import contextlib
 import json
 import os
 import pwd
 import re
 import shutil
 import signal
+import time
 import stat
 import subprocess
 import tempfile
@@ -327,17 +329,42 @@ class BadInputTests(SimTestCase):
         self.assertEqual(p.stderr, f"globus-fuse: -o ca_file: ca_file {missing}: "
                                    "No such file or directory\n")
 
-    def test_a_stopped_daemon_can_still_be_unmounted(self):
+    @contextlib.contextmanager
+    def stopped_daemon(self):
+        """A mount whose daemon is stopped (SIGSTOP): every access to the mount blocks."""
         m = Mount(self.env).__enter__()
         run_cli(self.env, "drop-caches", m.path)  # nothing cached: a stat must ask the daemon
-        m.proc.send_signal(signal.SIGSTOP)  # every access to the mount now blocks
+        m.proc.send_signal(signal.SIGSTOP)
         try:
-            p = run_cli(self.env, "unmount", "--lazy", m.path, check=False, timeout=30)
-            self.assertEqual(p.returncode, 0, p.stderr)
-            self.assertNotIn(m.path, open("/proc/self/mounts").read())
+            yield m
         finally:
             m.proc.send_signal(signal.SIGCONT)
             m.unmount()
+
+    def assert_unmounted(self, path):
+        with open("/proc/self/mounts") as f:
+            self.assertNotIn(path, f.read())
+
+    def test_a_stopped_daemon_can_still_be_unmounted(self):
+        with self.stopped_daemon() as m:
+            p = run_cli(self.env, "unmount", "--lazy", m.path, check=False, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assert_unmounted(m.path)
+
+    def test_status_and_unmount_of_a_stopped_daemon_return(self):
+        # Both read the status document through the mount: a daemon that does not answer must
+        # not hang them (the read is given up after 10 s).
+        with self.stopped_daemon() as m:
+            t0 = time.monotonic()
+            p = run_cli(self.env, "status", m.path, check=False, timeout=60)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertIn("does not answer", p.stderr)
+            self.assertLess(time.monotonic() - t0, 30)
+            p = run_cli(self.env, "unmount", m.path, check=False, timeout=90)
+            self.assertIn("does not answer", p.stderr)
+            self.assertIn("unmounting without waiting for its background uploads", p.stderr)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assert_unmounted(m.path)
 
     def test_mount_point_problems_are_named(self):
         d = self.scratch()
