@@ -663,6 +663,15 @@ void PrintHuman(const std::string& json) {
     }
   }
   if (d.HasMember("transfers") && d["transfers"].IsObject()) PrintTransfers(d["transfers"]);
+  if (d.HasMember("kept_files") && d["kept_files"].IsArray() && !d["kept_files"].Empty()) {
+    std::cout << "kept, not uploaded (copy each where you want it, then delete it):\n";
+    for (const auto& k : d["kept_files"].GetArray()) {
+      std::cout << "  " << str(k, "path") << "  " << HumanBytes(num(k, "size")) << "\n";
+      const std::string name = str(k, "collection_name");
+      std::cout << "    for " << (name.empty() ? str(k, "collection") : "'" + name + "'") << ":"
+                << str(k, "remote_path") << ": " << str(k, "why") << "\n";
+    }
+  }
 }
 
 // Sends READY=1 to $NOTIFY_SOCKET once a read of the mount's status file, which goes through

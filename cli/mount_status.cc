@@ -94,8 +94,8 @@ Result<std::string> ReadStatusDocument(const std::string& mount_point,
                                        " s): it is stopped or hung");
   const int err = WIFEXITED(status) ? WEXITSTATUS(status) : EIO;
   if (err != 0)
-    return Error::Local(err, "cannot read the status of " + mount_point + ": " +
-                                 std::strerror(err));
+    return Error::Local(err,
+                        "cannot read the status of " + mount_point + ": " + std::strerror(err));
   if (doc.empty())
     return Error::Local(EIO, "cannot read the status of " + mount_point + ": it is empty");
   return doc;

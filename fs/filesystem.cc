@@ -387,6 +387,7 @@ std::string Filesystem::StatusJson() {
   r.errors = errors_.Stats();
   if (status_.pending_authorizations) r.pending_authorizations = status_.pending_authorizations();
   r.transfers = sb_.overlay().Stats();
+  r.kept_files = writes_.KeptFiles();
   return WriteStatusDocument(r, catalog_);
 }
 

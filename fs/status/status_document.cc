@@ -331,6 +331,26 @@ std::string WriteStatusDocument(const StatusReport& r, const CollectionCatalog& 
              rapidjson::kArrayType);
   w.Key("transfers");
   WriteTransfers(w, r.transfers, names);
+  // Staged bytes that nothing will upload: where they are, and where they were to go.
+  w.Key("kept_files");
+  w.StartArray();
+  for (const write::KeptFile& k : r.kept_files) {
+    w.StartObject();
+    w.Key("path");
+    w.String(k.data_path.c_str());
+    w.Key("size");
+    w.Uint64(k.size);
+    w.Key("collection");
+    w.String(k.origin.collection.c_str());
+    w.Key("collection_name");
+    w.String(names.NameOf(k.origin.collection).c_str());
+    w.Key("remote_path");
+    w.String(k.origin.path.c_str());
+    w.Key("why");
+    w.String(k.why.c_str());
+    w.EndObject();
+  }
+  w.EndArray();
   w.EndObject();
   return std::string(buf.GetString(), buf.GetSize()) + "\n";
 }

@@ -18,6 +18,7 @@
 #include "fs/superblock/collections.h"
 #include "fs/superblock/superblock.h"
 #include "fs/transfers/pending_overlay.h"
+#include "fs/write/staging_store.h"
 
 namespace gf::fs {
 
@@ -33,6 +34,7 @@ struct StatusReport {
   ErrorStats errors;
   std::string pending_authorizations = "[]";  // a JSON array, as the broker writes it
   TransfersStats transfers;
+  std::vector<write::KeptFile> kept_files;  // staged bytes nothing will upload
 };
 
 std::string WriteStatusDocument(const StatusReport& r, const CollectionCatalog& names);

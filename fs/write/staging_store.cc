@@ -310,32 +310,9 @@ Result<std::unique_ptr<StagingStore>> StagingStore::Open(StagingOptions options)
     return Sys(errno, "cannot make " + options.dir + " private (0700)");
 
   std::unique_ptr<StagingStore> store(new StagingStore(std::move(options)));
-  std::vector<Leftover> leftovers;
-  DIR* d = ::opendir(store->options_.dir.c_str());
-  if (!d) return Sys(errno, "cannot list " + store->options_.dir);
-  while (dirent* e = ::readdir(d)) {
-    std::string name = e->d_name;
-    if (name.find(kSpareMark) != std::string::npos) {  // an empty spare: nothing of the user's
-      ::unlink((store->options_.dir + "/" + name).c_str());
-      continue;
-    }
-    if (!EndsWith(name, kDataSuffix)) continue;
-    Leftover l;
-    l.id = name.substr(0, name.size() - kDataSuffix.size());
-    if (!ValidStageId(l.id)) continue;
-    l.data_path = store->DataPath(l.id);
-    struct stat fst {};
-    if (::stat(l.data_path.c_str(), &fst) != 0 || !S_ISREG(fst.st_mode)) continue;
-    l.size = static_cast<uint64_t>(fst.st_size);
-    std::ifstream meta(store->MetaPath(l.id));
-    std::string line;
-    if (meta && std::getline(meta, line)) {
-      auto tab = line.find('\t');
-      if (tab != std::string::npos) l.origin = {line.substr(0, tab), line.substr(tab + 1)};
-    }
-    leftovers.push_back(std::move(l));
-  }
-  ::closedir(d);
+  auto found = store->Scan(/*drop_spares=*/true);
+  if (!found.ok()) return found.error();
+  std::vector<Leftover> leftovers = std::move(*found);
   if (!leftovers.empty())
     log::Info(kLog, store->options_.dir, ": ", leftovers.size(),
               " staged file(s) left by an earlier mount");
@@ -466,6 +443,43 @@ int StagingStore::TakeSpare(const std::string& id, const StageOrigin& origin) {
 std::size_t StagingStore::spares() const {
   MutexLock l(mu_);
   return spares_.size();
+}
+
+Result<std::vector<StagingStore::Leftover>> StagingStore::Scan(bool drop_spares) const {
+  std::vector<Leftover> out;
+  DIR* d = ::opendir(options_.dir.c_str());
+  if (!d) return Sys(errno, "cannot list " + options_.dir);
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name.find(kSpareMark) != std::string::npos) {  // an empty spare: nothing of the user's
+      if (drop_spares) ::unlink((options_.dir + "/" + name).c_str());
+      continue;
+    }
+    if (!EndsWith(name, kDataSuffix)) continue;
+    Leftover l;
+    l.id = name.substr(0, name.size() - kDataSuffix.size());
+    if (!ValidStageId(l.id)) continue;
+    l.data_path = DataPath(l.id);
+    struct stat fst {};
+    if (::stat(l.data_path.c_str(), &fst) != 0 || !S_ISREG(fst.st_mode)) continue;
+    l.size = static_cast<uint64_t>(fst.st_size);
+    std::ifstream meta(MetaPath(l.id));
+    std::string line;
+    if (meta && std::getline(meta, line)) {
+      auto tab = line.find('\t');
+      if (tab != std::string::npos) l.origin = {line.substr(0, tab), line.substr(tab + 1)};
+    }
+    out.push_back(std::move(l));
+  }
+  ::closedir(d);
+  std::sort(out.begin(), out.end(),
+            [](const Leftover& a, const Leftover& b) { return a.id < b.id; });
+  return out;
+}
+
+std::vector<StagingStore::Leftover> StagingStore::OnDisk() const {
+  auto found = Scan(/*drop_spares=*/false);
+  return found.ok() ? std::move(*found) : std::vector<Leftover>{};
 }
 
 std::vector<StagingStore::Leftover> StagingStore::Leftovers() const {

@@ -178,6 +178,8 @@ class StagingStore {
   Result<std::shared_ptr<StagedFile>> Adopt(uint64_t key, const std::string& id);
   // Removes a leftover's files (the journal says it was uploaded, or the user dropped it).
   Status RemoveLeftover(const std::string& id);
+  // Every staged data file in the directory now (spares aside), whoever uses it, by id.
+  std::vector<Leftover> OnDisk() const;
 
   uint64_t used() const;  // bytes counted against write_cache_limit
   const StagingOptions& options() const { return options_; }
@@ -190,6 +192,8 @@ class StagingStore {
   // Space accounting, called with the StagedFile's lock held.
   Status Reserve(uint64_t bytes);
   void Release(uint64_t bytes);
+  // The staged data files in the directory (spares aside; `drop_spares`: unlinks them).
+  Result<std::vector<Leftover>> Scan(bool drop_spares) const;
   std::string DataPath(const std::string& id) const;
   std::string MetaPath(const std::string& id) const;
   Status WriteMeta(const std::string& id, const StageOrigin& origin) const;
@@ -211,6 +215,15 @@ class StagingStore {
   uint64_t used_ GUARDED_BY(mu_) = 0;
   std::vector<uint64_t> spares_ GUARDED_BY(mu_);  // numbers of spare pairs on disk
   uint64_t next_spare_ GUARDED_BY(mu_) = 0;
+};
+
+// A staged file that nothing will upload: kept for the user, who copies it somewhere or deletes
+// it (`globus-fuse status` lists it).
+struct KeptFile {
+  std::string data_path;
+  uint64_t size = 0;
+  StageOrigin origin;  // where its bytes were to go (empty when its .meta is missing)
+  std::string why;
 };
 
 // True for ids the store accepts: 1-64 characters of [A-Za-z0-9_-] (they become file names).

@@ -101,6 +101,11 @@ class WriteOps final : public UploadRunner, public OpListener {
   // off. Returns how many are still in flight (the stop then aborts them).
   size_t DrainUploads(std::chrono::milliseconds max);
 
+  // The staged files in cache_dir that nothing will upload (fs/write/kept_files.cc): a last
+  // close whose upload failed, a background upload that failed, and data of an earlier mount
+  // whose close never returned. Opens the staging store if no write did yet.
+  std::vector<write::KeptFile> KeptFiles();
+
   // UploadRunner: one background upload op (its staged file, adopted after a crash).
   Status RunUpload(const JournalOp& op, std::atomic<uint64_t>& sent,
                    const std::atomic<bool>& cancel) override;

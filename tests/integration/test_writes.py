@@ -2,6 +2,7 @@
 (the collection's truth) then holds exactly the bytes written. Failures reach close(2)."""
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -615,6 +616,17 @@ class NewFileCrashTests(MountTestCase):
         try:
             wait_for(lambda: not os.path.exists(real), 60, "the next mount to remove the partial")
             self.assertIn("partial file an interrupted upload left", remount.output())
+            # The written bytes (their close never returned) are kept, never uploaded, and
+            # status says where they are and where they were to go.
+            kept = json.loads(run_cli(self.env, "status", "--json", mnt).stdout)["kept_files"]
+            self.assertEqual(len(kept), 1, kept)
+            self.assertEqual(kept[0]["remote_path"], "/crash-new/new.bin")
+            self.assertEqual(kept[0]["size"], 8 << 20)
+            self.assertEqual(os.path.getsize(kept[0]["path"]), 8 << 20)
+            self.assertIn("close never returned", kept[0]["why"])
+            human = run_cli(self.env, "status", mnt).stdout
+            self.assertIn("kept, not uploaded", human)
+            self.assertIn(kept[0]["path"], human)
         except Exception:
             print(remount.output())
             raise
