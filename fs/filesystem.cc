@@ -130,17 +130,27 @@ Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_paren
     return copies_.Move(parent, name, new_parent, new_name, flags, origin_pid);
   // write_mode = background: either name's pending upload lands first (rsync's temp file,
   // an editor's save); then the rename is the collection's.
-  const std::string id = parent->collection->id;
-  writes_.WaitUploaded({id, JoinPath(sb_.Path(*parent), name)});
-  writes_.WaitUploaded({id, JoinPath(sb_.Path(*new_parent), new_name)});
+  GF_TRY_STATUS(AwaitUpload("rename", *parent->collection, JoinPath(sb_.Path(*parent), name)));
+  GF_TRY_STATUS(
+      AwaitUpload("rename", *parent->collection, JoinPath(sb_.Path(*new_parent), new_name)));
   return sb_.Rename(parent, name, new_parent, new_name, flags);
+}
+
+Status Filesystem::AwaitUpload(const char* op, const Collection& c, const std::string& path) {
+  writes_.WaitUploaded({c.id, path});
+  // Ctrl-C ended the wait: the command is being interrupted, so nothing is changed.
+  if (const auto* cancel = RequestCancel::Current(); cancel && cancel->load())
+    return errors_.Local(op, &c, path, EINTR,
+                         "interrupted while waiting for its background upload; nothing was "
+                         "changed");
+  return Status::Ok();
 }
 
 Status Filesystem::Unlink(Ino parent_ino, const std::string& name, const std::atomic<bool>* cancel,
                           int32_t origin_pid) {
   auto parent = sb_.Inode(parent_ino);
   if (parent && parent->collection && parent->kind == Kind::kDir)  // background: lands first
-    writes_.WaitUploaded({parent->collection->id, JoinPath(sb_.Path(*parent), name)});
+    GF_TRY_STATUS(AwaitUpload("rm", *parent->collection, JoinPath(sb_.Path(*parent), name)));
   // A file created through the mount and never uploaded goes without a remote call.
   if (parent && parent->collection && parent->kind == Kind::kDir &&
       writes_.RemoveLocalOnly({parent->collection->id, JoinPath(sb_.Path(*parent), name)}))

@@ -198,6 +198,9 @@ class Filesystem {
 
  private:
   Result<Opened> OpenControlFile(const InodePtr& in, int flags);
+  // write_mode = background: waits for the pending upload of `path`, if any (rm and rename
+  // act on what it uploads). EINTR when Ctrl-C ended the wait: then nothing is changed.
+  Status AwaitUpload(const char* op, const Collection& c, const std::string& path);
 
   const FsOptions options_;
   Clock& clock_;

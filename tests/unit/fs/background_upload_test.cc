@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/cancel.h"
 #include "common/log.h"
 #include "tests/unit/fs/fs_world.h"
 
@@ -235,6 +236,28 @@ TEST_CASE("background: rename of a name whose upload is pending waits for it, th
   REQUIRE(s.ok());
   CHECK(w.remote.Get(kGrex, "/dst/old")->content == "RSYNC DATA");
   CHECK_FALSE(w.remote.Exists(kGrex, "/dst/.tmp.x"));
+}
+
+TEST_CASE("background: Ctrl-C while rm or rename waits for the upload changes nothing",
+          "[fs][upload][background]") {
+  BgWorld w;
+  w.WriteClosed("new", "DATA");
+  const Ino dst = w.Dir(std::string(kGrexName) + "/dst");
+  std::atomic<bool> interrupted{true};  // the FUSE interrupt of the request, already raised
+  {
+    CancelScope scope(&interrupted);
+    auto rm = w.fs->Unlink(dst, "new", &interrupted);
+    REQUIRE_FALSE(rm.ok());
+    CHECK(ErrnoFor(rm.error()) == EINTR);
+    auto mv = w.fs->Rename(dst, "new", dst, "other", 0, 0);
+    REQUIRE_FALSE(mv.ok());
+    CHECK(ErrnoFor(mv.error()) == EINTR);
+  }
+  CHECK(w.Walk(std::string(kGrexName) + "/dst/new").ok());  // still there, nothing queued
+  REQUIRE(w.Settle());
+  CHECK(w.remote.Get(kGrex, "/dst/new")->content == "DATA");
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/other"));
+  CHECK(w.remote.Calls("delete") == 0);
 }
 
 TEST_CASE("background: fsync after a close waits for the queued upload, then uploads the rest",
