@@ -11,4 +11,9 @@ TEST_CASE("Redact masks tokens in headers, JSON and forms", "[log]") {
         "grant_type=refresh_token&refresh_token=[REDACTED]&client_id=c");
   CHECK(Redact("code=abc&code_verifier=xyz") == "code=[REDACTED]&code_verifier=[REDACTED]");
   CHECK(Redact("ls /path/with code in it") == "ls /path/with code in it");
+  // Upper and mixed case keep their redaction (the fast path that skips the patterns for lines
+  // without these words must not skip them).
+  CHECK(Redact("authorization: BEARER abc") == "authorization: BEARER [REDACTED]");
+  CHECK(Redact("BASIC dXNlcjpwYXNz") == "BASIC [REDACTED]");
+  CHECK(Redact("cp /a -> /b: queued as transfer op 7") == "cp /a -> /b: queued as transfer op 7");
 }
