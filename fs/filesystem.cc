@@ -34,7 +34,7 @@ Filesystem::Filesystem(const FsParts& parts, FsOptions options, Clock& clock)
       sb_(remote_, parts.catalog, parts.engine, parts.notifier, errors_, options_, clock),
       reads_(sb_, options_),
       copies_(sb_, parts.engine, handles_, options_, clock),
-      writes_(sb_, parts.engine, handles_, options_),
+      writes_(sb_, parts.engine, handles_, options_, clock),
       deletes_(sb_, parts.engine, options_, clock) {}
 
 Filesystem::~Filesystem() { Stop(); }

@@ -29,6 +29,10 @@
 //
 // Staging limits: write_cache_limit (ENOSPC) and max_upload_size (EFBIG) are the store's.
 //
+// Files: write_ops.cc is the handle side and the synchronous uploads; write_ops_background.cc is
+// write_mode = background (Queue, RunUpload, OnOpFinished, the waits for upload ops) and the
+// journal notes of upload temp names.
+//
 // Locks: mu_ guards inodes_ and the lazily opened store_; it is a leaf except that it is never
 // held across a StagedFile call, an upload, or a HandleTable call. A WriteHandle's `mu` is
 // taken before mu_ never (they are not nested). No lock is held across a remote call.
@@ -46,8 +50,8 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include "common/clock.h"
 #include "common/mutex.h"
-
 #include "common/result.h"
 #include "fs/handles.h"
 #include "fs/options.h"
@@ -60,7 +64,8 @@ namespace gf::fs {
 
 class WriteOps final : public UploadRunner, public OpListener {
  public:
-  WriteOps(Superblock& sb, TransferEngine& engine, HandleTable& handles, const FsOptions& options);
+  WriteOps(Superblock& sb, TransferEngine& engine, HandleTable& handles, const FsOptions& options,
+           Clock& clock);
   ~WriteOps();
 
   // Before open/create with `flags` at `path` of `c`: EOPNOTSUPP (logged) when the collection
@@ -165,6 +170,7 @@ class WriteOps final : public UploadRunner, public OpListener {
   JournaledTempNames temp_names_;
   HandleTable& handles_;
   const FsOptions& options_;
+  Clock& clock_;  // the mtime a queued upload shows until it is done
   write::Uploader uploader_;
 
   Mutex mu_;  // leaf (see the header comment): guards everything below

@@ -98,6 +98,23 @@ TEST_CASE("background: close journals the upload and returns; the engine uploads
   CHECK(w.fs->StatusJson().find("\"uploads_pending\":0") != std::string::npos);
 }
 
+TEST_CASE("background: a queued upload shows the close's time (the mount's clock) as its mtime",
+          "[fs][upload][background]") {
+  BgWorld w;
+  const uint64_t fh = w.CreateNew("new");
+  REQUIRE(w.fs->Write(fh, 0, "NEW BYTES").ok());
+  // Later than the placeholder's time (the create's), and far from the machine's real time.
+  w.clock.Advance(std::chrono::hours(5));
+  const int64_t closed_at = std::chrono::system_clock::to_time_t(w.clock.WallNow());
+  REQUIRE(w.fs->Flush(fh).ok());
+  w.fs->Release(fh);
+  REQUIRE(w.remote.Calls("put") == 0);  // still queued: the overlay answers
+  auto e = w.Walk(std::string(kGrexName) + "/dst/new");
+  REQUIRE(e.ok());
+  CHECK(e->attr.mtime == closed_at);
+  REQUIRE(w.Settle());
+}
+
 TEST_CASE("background: a crash before the upload; the next mount uploads it once",
           "[fs][upload][background][crash]") {
   BgWorld w;
