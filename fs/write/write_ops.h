@@ -140,6 +140,13 @@ class WriteOps final : public UploadRunner, public OpListener {
   write::FillFn SeedFrom(std::shared_ptr<write::StagedFile> seed);
   // The last close of a placeholder nothing was written or copied into: a 0-byte PUT.
   bool MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Collection& c);
+  // MakeEmpty's PUT journaled as a claimed upload op of an empty staged file: the op and the
+  // staged file's id (nullopt: it could not be: no staging directory, or the journal refused).
+  struct EmptyOp {
+    OpId op = 0;
+    std::string staged_id;
+  };
+  std::optional<EmptyOp> JournalEmpty(const Location& at);
   Error Refuse(const char* op, const Location& at, int err, const std::string& why);
 
   // Upload temp names, noted in the transfer journal (TransferEngine::TempBegin/TempGone).
