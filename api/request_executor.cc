@@ -25,6 +25,16 @@ Error WithContext(Error e, const std::string& context) {
 
 thread_local bool t_background = false;
 
+// A 401 whose remedy is a new session (another identity, a domain, MFA, a login prompt), which
+// a token refresh does not give.
+bool RefreshCannotHelp(const Error& e) {
+  if (!e.authorization) return false;
+  const AuthorizationParameters& a = *e.authorization;
+  return !a.session_required_single_domain.empty() || !a.session_required_identities.empty() ||
+         !a.session_required_policies.empty() || a.session_required_mfa.value_or(false) ||
+         a.prompt_login;
+}
+
 }  // namespace
 
 BackgroundCalls::BackgroundCalls() : previous_(t_background) { t_background = true; }
@@ -52,11 +62,14 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
   CallStats& stats = stats_out ? *stats_out : local;
   RetryState state;
   // A call that outlives its refreshed token (a long retry wait: the service asked to wait, the
-  // network was down) meets a 401 again: refresh again when the service says the token itself
-  // was refused (AuthenticationFailed: expired, not active), the refused token is not the one
-  // refused before (a refresh that gave nothing new would loop), at most kMaxRefreshes times
-  // per call. Any other 401 after a refresh (the HTTPS server's "unauthorized": a missing
-  // consent) is the answer: the authorization flow, not another refresh, is its remedy.
+  // network was down; or the token was revoked right after it was issued) meets a 401 again:
+  // refresh again when the refused token is not the one refused before (a refresh that gave
+  // nothing new would loop), at most kMaxRefreshes times per call, unless the 401 asks for
+  // something no token refresh gives (RefreshCannotHelp: a session requirement). Transfer says
+  // AuthenticationFailed for an expired token; a collection's HTTPS server says "unauthorized"
+  // with the https scope the token already has, for an expired token and a missing consent
+  // alike, so only a refreshed token refused too, kMaxRefreshes times, is taken for a missing
+  // consent (the authorization flow is its remedy).
   constexpr int kMaxRefreshes = 3;
   int refreshes = 0;
   std::string refreshed_from;  // the token whose 401 made the last refresh
@@ -103,7 +116,7 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
           if (resp.status == 401) {
             refused_token = *token;
             if (state.refreshed && refused_token != refreshed_from && refreshes < kMaxRefreshes &&
-                err.code.find("AuthenticationFailed") != std::string::npos) {
+                !RefreshCannotHelp(err)) {
               log::Info("api", o.context, ": the refreshed token was refused too");
               state.refreshed = false;
             }

@@ -9,7 +9,8 @@
 //     network that is down for a while) and kMalformedBody (a 2xx whose body does not parse:
 //     a proxy's page, a cut document -- transient like a truncated body). Never kTls (a
 //     certificate problem does not fix itself), kAborted (the caller asked to stop) or kOther;
-//   - 401: exactly once, after TokenSource::ForceRefresh() (does not count as a retry).
+//   - 401: after TokenSource::ForceRefresh() (does not count as a retry); RequestExecutor
+//     refreshes again when the new token is refused too, at most three times per call.
 // Requests that are not idempotent (rename) are retried only when the failure proves the
 // server never acted on them: see CertainlyNotProcessed(). A malformed 2xx is not such proof.
 //
@@ -74,7 +75,7 @@ struct RetryDecision {
 // What has happened so far in one call.
 struct RetryState {
   int retries = 0;         // retries already made (not counting the 401 refresh retry)
-  bool refreshed = false;  // the one ForceRefresh has been used
+  bool refreshed = false;  // a ForceRefresh was made for the last refused token
   Millis elapsed{0};       // since the first attempt started
 };
 

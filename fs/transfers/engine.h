@@ -290,6 +290,14 @@ class TransferEngine {
   // Journals the op (durable when this returns) and queues it. Errors: EINVAL (bad request),
   // EAGAIN (max_live_ops reached), or the journal's write error.
   Result<OpId> Enqueue(const OpRequest& r);
+  // An upload op whose first attempt the caller makes itself, at once (the empty file a last
+  // close makes, write/write_ops.cc MakeEmpty): journaled like Enqueue(OpRequest::Upload(...)),
+  // and marked running so no upload thread starts it meanwhile. EndClaimedUpload reports that
+  // attempt: success appends "done"; a failure is handled as an upload thread's (retried by the
+  // engine, or failed). A crash before the end leaves the op queued for the next Open.
+  // EndClaimedUpload returns true while the op is still to be retried.
+  Result<OpId> EnqueueClaimedUpload(const OpRequest& r);
+  bool EndClaimedUpload(OpId id, const Status& attempt) EXCLUDES(mu_);
 
   // A foreground upload is about to PUT to the hidden temp name `temp` (journal.h, "UPLOAD
   // TEMP NAMES"): noted durably before this returns (EINVAL for a bad location, or the
@@ -410,7 +418,10 @@ class TransferEngine {
   void RunUploadOp(UploadRunner* runner, JournalOp op, std::shared_ptr<std::atomic<uint64_t>> sent)
       EXCLUDES(mu_);
 
-  Result<OpId> EnqueueUpload(const OpRequest& r) EXCLUDES(mu_);
+  Result<OpId> EnqueueUpload(const OpRequest& r, bool claimed = false) EXCLUDES(mu_);
+  // An upload attempt of the queued op `id` ended with `s` (on an upload thread: `thread`):
+  // "done", a retry later, or "fail". True when the op is still queued.
+  bool UploadEndedLocked(OpId id, const Status& s, bool thread) REQUIRES(mu_);
   // ORDERING: the oldest unfinished copy, move or upload older than `op` that uses `at` (0: none;
   // `op` 0: any age). Groups the held-back removes whose transfers ended.
   OpId UserOfLocked(const Location& at, OpId op) const REQUIRES(mu_);

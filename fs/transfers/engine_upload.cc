@@ -17,7 +17,17 @@ namespace {
 constexpr const char* kSuperseded = "SUPERSEDED";
 }  // namespace
 
-Result<OpId> TransferEngine::EnqueueUpload(const OpRequest& r) {
+Result<OpId> TransferEngine::EnqueueClaimedUpload(const OpRequest& r) {
+  if (r.kind != OpKind::kUpload) return Error::Local(EINVAL, "upload: not an upload");
+  return EnqueueUpload(r, true);
+}
+
+bool TransferEngine::EndClaimedUpload(OpId id, const Status& attempt) {
+  MutexLock l(mu_);
+  return UploadEndedLocked(id, attempt, false);
+}
+
+Result<OpId> TransferEngine::EnqueueUpload(const OpRequest& r, bool claimed) {
   if (!ValidLocation(r.dst)) return Error::Local(EINVAL, "upload: bad destination location");
   if (r.staged_id.empty()) return Error::Local(EINVAL, "upload: no staged file");
   MutexLock l(mu_);
@@ -42,6 +52,11 @@ Result<OpId> TransferEngine::EnqueueUpload(const OpRequest& r) {
   }
   GF_TRY_STATUS(AppendLocked(rec));
   AddToGroupLocked(journal_->state().ops.at(rec.id), clock_.Now());
+  if (claimed) {  // its first attempt is the caller's: no upload thread starts it meanwhile
+    UploadRuntime& rt = upload_rt_[rec.id];
+    rt.running = true;
+    rt.sent = std::make_shared<std::atomic<uint64_t>>(0);
+  }
   if (!superseded.ops.empty() && AppendLocked(superseded).ok())
     for (OpId id : superseded.ops) {
       uploads_.erase(id);
@@ -162,25 +177,30 @@ void TransferEngine::RunUploadOp(UploadRunner* runner, JournalOp op,
   log::Debug(kLog, "upload ", op.id, ": ", Where(op.dst), " (", op.size, " bytes) starts");
   Status s = runner->RunUpload(op, *sent, upload_cancel_);
   MutexLock l(mu_);
-  UploadRuntime& rt = upload_rt_[op.id];
+  UploadEndedLocked(op.id, s, true);
+}
+
+bool TransferEngine::UploadEndedLocked(OpId id, const Status& s, bool thread) {
+  UploadRuntime& rt = upload_rt_[id];
   rt.running = false;
-  rt.ended = true;
+  rt.ended = thread;  // a thread to join (a claimed attempt has none)
   WakeLocked();
-  auto live = journal_->state().ops.find(op.id);
-  if (live == journal_->state().ops.end() || live->second.state != OpState::kQueued) return;
+  auto live = journal_->state().ops.find(id);
+  if (live == journal_->state().ops.end() || live->second.state != OpState::kQueued) return false;
+  const Location dst = live->second.dst;
   if (upload_cancel_) {  // the mount stops: the op stays queued for the next one
-    log::Info(kLog, "upload ", op.id, ": ", Where(op.dst),
+    log::Info(kLog, "upload ", id, ": ", Where(dst),
               " interrupted by the stop; it stays in the journal for the next mount");
-    return;
+    return true;
   }
   if (s.ok()) {
-    if (AppendLocked(DoneRecord{{op.id}}).ok()) {
-      uploads_.erase(op.id);
-      log::Debug(kLog, "upload ", op.id, ": ", Where(op.dst), " done");
-    } else {
-      rt.next_attempt = clock_.Now() + BackoffLocked(++rt.attempts);  // uploaded again: harmless
+    if (AppendLocked(DoneRecord{{id}}).ok()) {
+      uploads_.erase(id);
+      log::Debug(kLog, "upload ", id, ": ", Where(dst), " done");
+      return false;
     }
-    return;
+    rt.next_attempt = clock_.Now() + BackoffLocked(++rt.attempts);  // uploaded again: harmless
+    return true;
   }
   const Error& e = s.error();
   const Disposition d = Classify(e);
@@ -189,13 +209,13 @@ void TransferEngine::RunUploadOp(UploadRunner* runner, JournalOp op,
     if (d == Disposition::kBlocked) ++rt.attempts;
     rt.next_attempt = clock_.Now() + BackoffLocked(rt.attempts);
     rt.waiting_reason = Truncated(OneLine(e.Describe()));
-    log::Warn(kLog, "upload ", op.id, ": ", Where(op.dst), ": ", rt.waiting_reason,
-              " (will retry)");
-    return;
+    log::Warn(kLog, "upload ", id, ": ", Where(dst), ": ", rt.waiting_reason, " (will retry)");
+    return true;
   }
   OpFailure f{e.code.empty() ? "UploadFailed" : e.code, Truncated(OneLine(e.Describe()))};
-  if (AppendLocked(FailRecord{{op.id}, f}).ok()) uploads_.erase(op.id);
-  log::Error(kLog, "upload ", op.id, ": ", Where(op.dst), " failed: ", f.message);
+  if (AppendLocked(FailRecord{{id}, f}).ok()) uploads_.erase(id);
+  log::Error(kLog, "upload ", id, ": ", Where(dst), " failed: ", f.message);
+  return false;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -67,6 +67,15 @@ void PendingOverlay::AddUpload(OpId op, const Location& dst, const Meta& meta) {
   ops_[op] = {K(dst), std::nullopt};
 }
 
+void PendingOverlay::DropUpload(OpId op) {
+  MutexLock l(mu_);
+  auto o = ops_.find(op);
+  if (o == ops_.end()) return;
+  if (auto e = pending_.find(o->second.first); e != pending_.end() && e->second.op == op)
+    pending_.erase(e);
+  ops_.erase(o);
+}
+
 bool PendingOverlay::PendingUpload(const Location& dst) const {
   MutexLock l(mu_);
   auto it = pending_.find(K(dst));

@@ -118,6 +118,8 @@ class PendingOverlay final : public OpListener {
   // ---- fed by WriteOps (write_mode = background) ----
   // A closed file whose upload op `op` is pending: shown at `dst` with its staged size.
   void AddUpload(OpId op, const Location& dst, const Meta& meta) EXCLUDES(mu_);
+  // Takes AddUpload's entry of `op` back (the op ended before it was shown for long).
+  void DropUpload(OpId op) EXCLUDES(mu_);
   // True when the entry at `dst` is a pending upload (not a copy, move or placeholder).
   bool PendingUpload(const Location& dst) const EXCLUDES(mu_);
   // ---- fed by DeleteOps ----

@@ -150,6 +150,13 @@ class WriteOps final : public UploadRunner, public OpListener {
   write::FillFn SeedFrom(std::shared_ptr<write::StagedFile> seed);
   // The last close of a placeholder nothing was written or copied into: a 0-byte PUT.
   bool MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Collection& c);
+  // MakeEmpty's PUT journaled as a claimed upload op of an empty staged file: the op and the
+  // staged file's id (nullopt: it could not be: no staging directory, or the journal refused).
+  struct EmptyOp {
+    OpId op = 0;
+    std::string staged_id;
+  };
+  std::optional<EmptyOp> JournalEmpty(const Location& at);
   Error Refuse(const char* op, const Location& at, int err, const std::string& why);
 
   // Upload temp names, noted in the transfer journal (TransferEngine::TempBegin/TempGone).
@@ -170,7 +177,7 @@ class WriteOps final : public UploadRunner, public OpListener {
   JournaledTempNames temp_names_;
   HandleTable& handles_;
   const FsOptions& options_;
-  Clock& clock_;  // the mtime a queued upload shows until it is done
+  Clock& clock_;  // the mtime a pending upload shows until it is done
   write::Uploader uploader_;
 
   Mutex mu_;  // leaf (see the header comment): guards everything below
@@ -182,6 +189,10 @@ class WriteOps final : public UploadRunner, public OpListener {
   // is accepted (not applied). Keyed by "<collection>\n<path>" (an inode number may change
   // when the name is looked up again). Bounded: cleared when it reaches kMaxWritten.
   static constexpr size_t kMaxWritten = 100000;
+  // Store keys of staged files an upload op owns, apart from inode numbers: handed over by a
+  // close of this mount, or adopted from a crashed one (by op id).
+  static constexpr uint64_t kHandedKey = 1ull << 63;
+  static constexpr uint64_t kAdoptedKey = kHandedKey | (1ull << 62);
   std::set<std::string> written_ GUARDED_BY(mu_);
   void NoteMadeLocked(const Location& at) REQUIRES(mu_);
   uint64_t next_id_ GUARDED_BY(mu_) = 0;

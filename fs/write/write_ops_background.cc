@@ -16,13 +16,6 @@
 
 namespace gf::fs {
 
-namespace {
-// Store keys of staged files an upload op owns, apart from inode numbers: handed over by a
-// close of this mount, or adopted from a crashed one (by op id).
-constexpr uint64_t kHandedKey = 1ull << 63;
-constexpr uint64_t kAdoptedKey = kHandedKey | (1ull << 62);
-}  // namespace
-
 Result<uint64_t> WriteOps::JournaledTempNames::Begin(const std::string& collection,
                                                      const std::string& temp) {
   return engine_.TempBegin(Location{collection, temp});

@@ -16,7 +16,8 @@ its state) and kills the daemon with kill -9 and mounts again. Then it checks:
   deleted path (deletes) is in at most one task (each cp, mv and rm here uses a new name;
   overwrites and appends are HTTPS PUTs, not tasks), and no submission id has two tasks;
 - no data lost: at the end the backing folders hold exactly what the operations imply (a write
-  that failed must have left the old content or the new one, never a mix);
+  that failed must have left the old content or the new one, never a mix; an rm or rm -r that
+  failed may have removed any part of its tree, as on a local disk, and changed nothing);
 - the daemon's RSS and open descriptors stay flat (RSS_GROWTH_MIB, FD_GROWTH below);
 - no error surfaced to a program: the faults are bounded so that each call can succeed within
   its retry budget.
@@ -478,6 +479,12 @@ class Soak:
                         self.tally.count(op)
                         self.model_move(c, name, None, None)
                         entries.remove(e)
+                    else:
+                        # A failed rm (its error is counted) may have removed any part of the
+                        # tree before it failed, as on a local disk, and what it queued may
+                        # still run: each of its entries is now intact or gone, never changed.
+                        self.model_may_be_gone(c, name)
+                        entries.remove(e)
 
     def write(self, w, op, e, old, data, entries):
         """Writes local bytes through the mount: `cp LOCAL` onto a new name (write) or an
@@ -531,6 +538,15 @@ class Soak:
             if c2 is not None:
                 for (_, p), v in moved.items():
                     self.model[(c2, new + p[len(name):])] = v
+
+    def model_may_be_gone(self, c, name):
+        """After a failed rm of `name`: each entry at or below it must be as it was or absent
+        (Either(old, None)); everything else in the model keeps its exact value."""
+        with self.model_lock:
+            for k, v in list(self.model.items()):
+                if k[0] == c and (k[1] == name or k[1].startswith(name + "/")):
+                    olds = v.digests if isinstance(v, Either) else {v}
+                    self.model[k] = Either(*olds, None)
 
     def settle(self, e):
         """Waits until the entry's copy or move has ended (no user.globus.status on it or
@@ -917,7 +933,9 @@ class Soak:
                                       for k, v in sorted(tally.slowest.items())))
         say(f"  daemon peak RSS {peak_rss / 1024:.1f} MiB, peak open fds {peak_fds}; flatness "
             f"(last vs second quarter of each daemon's life): {'; '.join(flat) or 'n/a'}")
-        say(f"  data: {len(self.model)} entries expected, {len(lost)} lost, {len(extra)} extra")
+        maybe = sum(isinstance(v, Either) and None in v.digests for v in self.model.values())
+        say(f"  data: {len(self.model)} entries expected ({maybe} of them intact or gone after "
+            f"a failed rm), {len(lost)} lost, {len(extra)} extra")
         for p in problems:
             say(f"  PROBLEM: {p}")
         if problems:

@@ -11,6 +11,7 @@
 #include "tests/support/fake_transport.h"
 #include "tests/support/temp_file.h"
 #include "tests/support/token_fixed.h"
+#include "tests/unit/api/https_env.h"
 #include "tests/unit/api/test_policy.h"
 
 using namespace gf;
@@ -19,7 +20,7 @@ using gf::testing::FakeTransport;
 using gf::testing::FixedTokenSource;
 
 namespace {
-const CollectionRef kColl{"c0ffee", "https://m-1234.data.example:8443"};
+const CollectionRef& kColl = gf::testing::kHttpsColl;
 
 std::string Content(std::size_t n) {
   std::string s;
@@ -27,20 +28,7 @@ std::string Content(std::size_t n) {
   return s;
 }
 
-struct Env {
-  FakeTransport transport;
-  FixedTokenSource tokens;
-  gf::testing::RecordingSleeper sleeper;
-  HttpsClient client{transport, tokens, sleeper.Policy()};
-  std::string got;
-  std::function<bool(std::string_view)> sink = [this](std::string_view c) {
-    got.append(c);
-    return true;
-  };
-  Result<RangeResult> Read(uint64_t off, uint64_t len) {
-    return client.GetRange(kColl, "/dir/file.bin", off, len, sink);
-  }
-};
+using Env = gf::testing::HttpsEnv;
 
 // An answer that serves `file` honouring the request's Range header (206).
 FakeTransport::Answer Serve206(const std::string& file, const gf::testing::RecordedRequest& r) {
@@ -254,20 +242,22 @@ TEST_CASE("302 and 401 need authorization with the https scope", "[https_client]
         std::vector<std::string>{"https://auth.globus.org/scopes/c0ffee/https"});
   CHECK(env.transport.request_count() == 1);
 
+  // A 401 is also how the server refuses an expired token: each new token refused too is
+  // refreshed again, three times at most; then the 401 is the answer.
   Env unauth;
-  unauth.transport.Push(401, R"({"code": "unauthorized"})");
-  unauth.transport.Push(401, R"({"code": "unauthorized"})");
+  for (int i = 0; i < 4; ++i) unauth.transport.Push(401, R"({"code": "unauthorized"})");
   auto u = unauth.Read(0, 10);
   REQUIRE_FALSE(u.ok());
   CHECK(u.error().NeedsAuthorization());
-  CHECK(unauth.tokens.refresh_calls() == 1);
-  CHECK(unauth.transport.request_count() == 2);
+  CHECK(unauth.tokens.refresh_calls() == 3);
+  CHECK(unauth.transport.request_count() == 4);
 
   Env named;  // a body that names its own remedy keeps it
-  named.transport.Push(401, R"({"authorization_parameters": {"required_scopes": ["s:x"]}})");
-  named.transport.Push(401, R"({"authorization_parameters": {"required_scopes": ["s:x"]}})");
+  for (int i = 0; i < 4; ++i)
+    named.transport.Push(401, R"({"authorization_parameters": {"required_scopes": ["s:x"]}})");
   auto n = named.Read(0, 10);
   REQUIRE_FALSE(n.ok());
+  REQUIRE(n.error().authorization);
   CHECK(n.error().authorization->required_scopes == std::vector<std::string>{"s:x"});
 }
 
@@ -440,11 +430,11 @@ TEST_CASE("the policy's counter counts every retry", "[https_client][retry]") {
 TEST_CASE("Put: an HTTPS scope error names the scope to consent to", "[https_client][auth]") {
   Env env;
   gf::testing::TempFile f("x");
-  env.transport.Push(401, "");
-  env.transport.Push(401, "");
+  for (int i = 0; i < 4; ++i) env.transport.Push(401, "");  // each refreshed token refused too
   auto r = env.client.Put(kColl, "/f", UploadBody{f.fd(), 1, nullptr});
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().NeedsAuthorization());
+  REQUIRE(r.error().authorization);
   CHECK(r.error().authorization->required_scopes ==
         std::vector<std::string>{HttpsClient::HttpsScope("c0ffee")});
   CHECK(env.transport.requests()[1].body == "x");  // the refreshed attempt re-read the file

@@ -12,6 +12,7 @@
 #include "tests/support/fake_transport.h"
 #include "tests/support/fixtures.h"
 #include "tests/support/token_fixed.h"
+#include "tests/unit/api/https_env.h"
 #include "tests/unit/api/test_policy.h"
 
 using namespace gf;
@@ -22,7 +23,6 @@ using gf::testing::Fixture;
 
 namespace {
 constexpr const char* kRoot = "https://transfer.example";
-const CollectionRef kColl{"c0ffee", "https://m-1234.data.example:8443"};
 
 // A token source whose token service is unreachable for the first `failures` calls (the
 // network is down when a laptop wakes with an expired token).
@@ -63,6 +63,12 @@ Result<FileList> LsRoot(TransferClient& c) {
   LsQuery q;
   q.path = "/";
   return c.Ls("c", q);
+}
+
+using gf::testing::HttpsEnv;
+
+void PushHello(FakeTransport& t) {
+  t.Push(206, "hello", {{"Content-Range", "bytes 0-4/5"}, {"Content-Length", "5"}});
 }
 }  // namespace
 
@@ -213,21 +219,14 @@ TEST_CASE("a 404 ENDPOINT_ERROR is a transient backend fault, never ENOENT", "[r
   const std::string body =
       "Mapping collection to specified ID failed. GlobusError: v=1 c=ENDPOINT_ERROR GCS "
       "Manager Internal Error";
-  FakeTransport transport;
-  FixedTokenSource tokens;
-  gf::testing::RecordingSleeper sleeper;
-  HttpsClient client{transport, tokens, sleeper.Policy()};
-  std::string got;
-  auto sink = [&](std::string_view c) {
-    got.append(c);
-    return true;
-  };
+  HttpsEnv env;
+  FakeTransport& transport = env.transport;
   transport.Push(404, body);
   transport.Push(404, body);
-  transport.Push(206, "hello", {{"Content-Range", "bytes 0-4/5"}, {"Content-Length", "5"}});
-  auto r = client.GetRange(kColl, "/f", 0, 5, sink);
+  PushHello(env.transport);
+  auto r = env.Read(0, 5, "/f");
   REQUIRE(r.ok());
-  CHECK(got == "hello");
+  CHECK(env.got == "hello");
   auto reqs = transport.requests();
   REQUIRE(reqs.size() == 3);
   CHECK(reqs[1].fresh_connection);
@@ -235,7 +234,7 @@ TEST_CASE("a 404 ENDPOINT_ERROR is a transient backend fault, never ENOENT", "[r
 
   // A backend that stays broken: ETIMEDOUT after the budget, never "no such file".
   transport.SetHandler([&](const auto&) { return FakeTransport::Reply(404, body); });
-  auto broken = client.GetRange(kColl, "/f", 0, 5, sink);
+  auto broken = env.Read(0, 5, "/f");
   REQUIRE_FALSE(broken.ok());
   CHECK(ErrnoFor(broken.error()) == ETIMEDOUT);
   Error plain = broken.error();
@@ -243,7 +242,7 @@ TEST_CASE("a 404 ENDPOINT_ERROR is a transient backend fault, never ENOENT", "[r
   CHECK(ErrnoFor(plain) == EIO);
   // A plain 404 is a missing file, at once.
   transport.Push(404, R"({"code": "NotFound"})");
-  auto gone = client.GetRange(kColl, "/g", 0, 5, sink);
+  auto gone = env.Read(0, 5, "/g");
   REQUIRE_FALSE(gone.ok());
   CHECK(ErrnoFor(gone.error()) == ENOENT);
 }
@@ -285,11 +284,13 @@ TEST_CASE("a call that outlives its refreshed token refreshes again, within boun
   CHECK(revoked.tokens.refresh_calls() == 3);
   CHECK(revoked.transport.request_count() == 4);
 
-  Env<FixedTokenSource> consent;  // a 401 that is not about the token: refreshed once only
-  for (int i = 0; i < 3; ++i) consent.transport.Push(401, R"({"code": "unauthorized"})");
-  REQUIRE_FALSE(LsRoot(consent.client).ok());
-  CHECK(consent.tokens.refresh_calls() == 1);
-  CHECK(consent.transport.request_count() == 2);
+  Env<FixedTokenSource> session;  // a 401 asking for a session no refresh gives: refreshed once
+  const char* need_session = R"({"code": "unauthorized", "authorization_parameters": {)"
+                             R"("session_required_single_domain": ["example.edu"]}})";
+  for (int i = 0; i < 3; ++i) session.transport.Push(401, need_session);
+  REQUIRE_FALSE(LsRoot(session.client).ok());
+  CHECK(session.tokens.refresh_calls() == 1);
+  CHECK(session.transport.request_count() == 2);
 
   Env<FlakyTokens> same;  // the refresh gave the same token back: no second refresh
   same.transport.Push(401, expired);
@@ -306,4 +307,40 @@ TEST_CASE("a call that outlives its refreshed token refreshes again, within boun
   }
   REQUIRE_FALSE(LsRoot(bounded.client).ok());
   CHECK(bounded.tokens.refresh_calls() == 3);
+}
+
+TEST_CASE("a collection's HTTPS 401 of a refreshed token refreshes again (expired as issued)",
+          "[retry_budget]") {
+  // The 30-min soak: a read's token expired; the refresh's new token was revoked by the next
+  // expiry before the retry; the HTTPS server answers every refused token alike ("unauthorized",
+  // naming the https scope), and the read was taken for a missing consent: the authorization
+  // flow waited 120 s for a browser, then EACCES.
+  const std::string unauthorized =
+      R"({"DATA_TYPE": "result#1.0.0", "code": "unauthorized", "http_response_code": 401, )"
+      R"("message": "Authentication required", "authorization_parameters": {"required_scopes": )"
+      R"(["https://auth.globus.org/scopes/c0ffee/https"], "session_message": null}})";
+  HttpsEnv env;
+  env.transport.Push(401, unauthorized);
+  env.transport.Push(401, unauthorized);
+  PushHello(env.transport);
+  auto r = env.Read(0, 5, "/f");
+  REQUIRE(r.ok());
+  CHECK(env.got == "hello");
+  CHECK(env.tokens.refresh_calls() == 2);
+  auto reqs = env.transport.requests();
+  REQUIRE(reqs.size() == 3);
+  CHECK(reqs[1].Header("Authorization") != reqs[2].Header("Authorization"));
+
+  // Every new token refused (a consent really missing): at most three refreshes, then the 401
+  // with its authorization remedy (the https scope) is the answer.
+  HttpsEnv refused;
+  for (int i = 0; i < 6; ++i) refused.transport.Push(401, unauthorized);
+  auto no = refused.Read(0, 5, "/f");
+  REQUIRE_FALSE(no.ok());
+  CHECK(no.error().http_status == 401);
+  REQUIRE(no.error().authorization);
+  CHECK(no.error().authorization->required_scopes ==
+        std::vector<std::string>{"https://auth.globus.org/scopes/c0ffee/https"});
+  CHECK(refused.tokens.refresh_calls() == 3);
+  CHECK(refused.transport.request_count() == 4);
 }

@@ -485,6 +485,49 @@ TEST_CASE("an empty file that cannot be made: the error is reported, nothing is 
   }
 }
 
+TEST_CASE("an empty file's PUT is journaled: retried by the engine, and made after a crash",
+          "[fs][copy][empty][crash]") {
+  // The 30-min soak: cp -r returned, the last close's 0-byte PUT met a transient fault, and the
+  // daemon was killed (kill -9) while it waited to retry: nothing recorded it, the file never
+  // appeared. close(2) had long returned, so only the mount can make it good.
+  CopyWorld w;
+  Ino dst = w.DstDir();
+  w.remote.FailNext("put", Error::Transport(gf::TransportFailure::kReset, "connection reset"));
+  const uint64_t fh = w.CreateFile(dst, "empty");
+  REQUIRE(w.fs->Flush(fh).ok());
+  w.fs->Release(fh);  // the last close: the PUT fails (its retries used up: a reset each time)
+  CHECK(w.remote.Calls("put") == 1);
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/empty"));
+  SECTION("the same mount tries again") {
+    auto e = w.fs->Lookup(dst, "empty");  // shown as a pending upload meanwhile
+    REQUIRE(e.ok());
+    CHECK(e->attr.size == 0);
+    REQUIRE(Eventually([&] {
+      w.clock.Advance(std::chrono::seconds(5));
+      w.engine->RunOnce();
+      return w.remote.Exists(kGrex, "/dst/empty");
+    }));
+    CHECK(w.remote.Get(kGrex, "/dst/empty")->content.empty());
+  }
+  SECTION("a crash first: the next mount makes it") {
+    w.Make();  // kill -9: the handle and the engine gone; the journal and staging stay
+    REQUIRE(Eventually([&] {
+      w.clock.Advance(std::chrono::seconds(5));
+      w.engine->RunOnce();
+      return w.remote.Exists(kGrex, "/dst/empty");
+    }));
+    CHECK(w.remote.Get(kGrex, "/dst/empty")->content.empty());
+    REQUIRE(Eventually([&] {
+      w.engine->RunOnce();
+      return w.engine->PendingUploads() == 0;
+    }));
+    const int puts = w.remote.Calls("put");
+    w.Make();  // made once: a later mount uploads nothing
+    w.Drive();
+    CHECK(w.remote.Calls("put") == puts);
+  }
+}
+
 TEST_CASE("a file opened O_RDWR reads its content; a write edits it in place", "[fs][copy]") {
   // sqlite, HDF5 "r+" and Python "r+b" open read-write and read first: they must see the
   // bytes, not an empty file, and the remote file must stay as it is.
