@@ -189,7 +189,7 @@ Result<Created> Filesystem::Create(Ino parent_ino, const std::string& name, uint
     GF_TRY_STATUS(writes_.CheckOpen(*parent->collection, JoinPath(sb_.Path(*parent), name), flags,
                                     false, "create"));
   auto c = copies_.Create(parent, name, mode, flags);
-  if (c.ok()) writes_.Opened(c->opened.fh);
+  if (c.ok()) writes_.Opened(c->opened.fh, flags, c->opened);
   return c;
 }
 
@@ -259,8 +259,9 @@ Result<Opened> Filesystem::Open(Ino ino, int flags, const std::atomic<bool>* can
   auto pending = copies_.Open(in, flags, cancel);
   if (!pending.ok()) return pending.error();
   if (*pending) {
-    writes_.Opened((*pending)->fh);
-    return **pending;
+    Opened o = **pending;
+    writes_.Opened(o.fh, flags, o);
+    return o;
   }
   Opened o;
   auto h = reads_.Open(in, o);

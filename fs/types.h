@@ -118,7 +118,7 @@ struct AttrReply {
 struct Opened {
   uint64_t fh = 0;
   bool keep_cache = false;  // size and mtime unchanged since the last open: keep page cache
-  bool direct_io = false;   // only for virtual control files, never for data
+  bool direct_io = false;   // no page cache: control files, staged bytes, write-only handles
 };
 
 struct StatFs {

@@ -73,10 +73,11 @@ Status WriteOps::CheckOpen(const Collection& c, const std::string& path, int fla
                             "cp from another collection of the mount works (a Globus transfer)");
 }
 
-void WriteOps::Opened(uint64_t fh) {
+void WriteOps::Opened(uint64_t fh, int flags, struct Opened& o) {
   auto h = handles_.File(fh);
   auto* w = h ? std::get_if<WriteHandle>(&h->as) : nullptr;
   if (!w || !h->inode->collection) return;
+  if ((flags & O_ACCMODE) == O_WRONLY) o.direct_io = true;
   MutexLock l(mu_);
   InodeState& st = inodes_[h->inode->ino];
   if (st.handles == 0 && !st.staged) {  // a fresh state: where the inode's bytes go

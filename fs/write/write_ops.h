@@ -73,8 +73,11 @@ class WriteOps final : public UploadRunner, public OpListener {
   // existing file without O_TRUNC). O_WRONLY|O_TRUNC stays a possible cp destination.
   Status CheckOpen(const Collection& c, const std::string& path, int flags, bool exists,
                    const char* op);
-  // A handle was opened; registers write handles with their inode.
-  void Opened(uint64_t fh);
+  // A handle was opened (with `flags`); registers write handles with their inode. A write-only
+  // handle's writes bypass the kernel's page cache (o.direct_io): the staging file keeps every
+  // byte, and a second copy in the page cache would only cost a copy and memory per write
+  // (docs/PERFORMANCE.md "Writes"). O_RDWR keeps the page cache: a shared mmap needs it.
+  void Opened(uint64_t fh, int flags, struct Opened& o);
 
   Result<size_t> Write(FileHandle& h, uint64_t offset, std::string_view bytes);
   // The staged bytes of h's inode (a write handle that has none yet fills them first); nullopt

@@ -554,6 +554,28 @@ TEST_CASE("a file opened O_RDWR reads its content; a write edits it in place", "
   CHECK(w.remote.Calls("put") == 1);
 }
 
+TEST_CASE("write-only handles bypass the page cache (direct_io); read-write ones keep it",
+          "[fs][copy]") {
+  // The staging file keeps every written byte: a write-only handle's writes are not copied into
+  // the kernel's page cache first (docs/PERFORMANCE.md "Writes"). O_RDWR may be mmapped shared,
+  // which needs the page cache.
+  CopyWorld w;
+  w.remote.AddFile(kGrex, "/dst/old", "OLD");
+  Ino dst = w.DstDir();
+  auto cp = w.fs->Create(dst, "new", 0644, O_WRONLY | O_CREAT | O_TRUNC);
+  REQUIRE(cp.ok());
+  CHECK(cp->opened.direct_io);
+  auto rw = w.fs->Create(dst, "rw", 0644, O_RDWR | O_CREAT | O_TRUNC);
+  REQUIRE(rw.ok());
+  CHECK_FALSE(rw->opened.direct_io);
+  auto old = w.fs->Lookup(dst, "old");
+  REQUIRE(old.ok());
+  auto onto = w.fs->Open(old->attr.ino, O_WRONLY | O_TRUNC);  // cp onto an existing file
+  REQUIRE(onto.ok());
+  CHECK(onto->direct_io);
+  for (uint64_t fh : {cp->opened.fh, rw->opened.fh, onto->fh}) w.fs->Release(fh);
+}
+
 TEST_CASE("lock files are created and written; unlink of a name already gone is ENOENT",
           "[fs][copy]") {
   // git takes .git/index.lock (O_RDWR|O_CREAT|O_EXCL), writes it and closes it.
