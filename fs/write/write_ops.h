@@ -194,6 +194,8 @@ class WriteOps final : public UploadRunner, public OpListener {
   static constexpr size_t kMaxWritten = 100000;
   // Store keys of staged files an upload op owns, apart from inode numbers: handed over by a
   // close of this mount, or adopted from a crashed one (by op id).
+  // 16 lower-case hex digits: a staged file's id and its upload temp name's (UploadTempName).
+  static std::string NewStageId();
   static constexpr uint64_t kHandedKey = 1ull << 63;
   static constexpr uint64_t kAdoptedKey = kHandedKey | (1ull << 62);
   std::set<std::string> written_ GUARDED_BY(mu_);
