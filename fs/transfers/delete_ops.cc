@@ -140,11 +140,20 @@ Status DeleteOps::CheckEmpty(const Collection& c, const std::string& path) {
   // Fresh: a recursive delete of a directory someone else filled meanwhile would take their
   // files with it. (What appears between this listing and the task's run is still deleted:
   // docs/SEMANTICS.md, "Deletes".)
-  auto listing = sb_.ListFresh(c, path);
-  if (!listing.ok()) return sb_.errors().Report("rmdir", &c, path, listing.error());
-  for (const Listing::Item& item : (*listing)->items)
-    if (!overlay.Hidden(c.id, JoinPath(path, std::string((*listing)->Name(item)))))
+  // A remove (or move) below it that ended while the listing was in flight shows its name
+  // again, and the listing may predate that end (`rm -r` queued the delete of a subdirectory
+  // just before): then the listing is fetched again, a few times at most.
+  for (int round = 0;; ++round) {
+    const uint64_t unhidden = overlay.Unhidden();
+    auto listing = sb_.ListFresh(c, path);
+    if (!listing.ok()) return sb_.errors().Report("rmdir", &c, path, listing.error());
+    bool full = false;
+    for (const Listing::Item& item : (*listing)->items)
+      full = full || !overlay.Hidden(c.id, JoinPath(path, std::string((*listing)->Name(item))));
+    if (!full) break;
+    if (round >= 2 || overlay.Unhidden() == unhidden)
       return Error::Local(ENOTEMPTY, path + " is not empty");
+  }
   if (!overlay.PendingChildren(c.id, path).empty())
     return Error::Local(ENOTEMPTY, path + " is not empty (a copy into it is pending)");
   return Status::Ok();

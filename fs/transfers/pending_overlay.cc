@@ -190,6 +190,11 @@ bool PendingOverlay::HiddenLocked(const std::string& collection_id, const std::s
   }
 }
 
+uint64_t PendingOverlay::Unhidden() const {
+  MutexLock l(mu_);
+  return unhidden_;
+}
+
 bool PendingOverlay::AnyHidden(const std::string& collection_id) {
   MutexLock l(mu_);
   auto it = hidden_.lower_bound({collection_id, std::string()});
@@ -312,7 +317,10 @@ void PendingOverlay::OnOpFinished(const OpResult& r) {
       if (e != pending_.end() && e->second.op == r.id) pending_.erase(e);
       if (o->second.second) {
         auto h = hidden_.find(*o->second.second);
-        if (h != hidden_.end() && h->second == r.id) hidden_.erase(h);
+        if (h != hidden_.end() && h->second == r.id) {
+          hidden_.erase(h);
+          ++unhidden_;
+        }
       }
       ops_.erase(o);
     }

@@ -144,6 +144,9 @@ class PendingOverlay final : public OpListener {
   bool Hidden(const std::string& collection_id, const std::string& path) EXCLUDES(mu_);
   // False only when no entry of the collection is hidden (lets readdir skip Hidden per row).
   bool AnyHidden(const std::string& collection_id) EXCLUDES(mu_);
+  // Counts the hidden names shown again (their remove or move ended): a listing fetched while
+  // it changed may predate that end and still hold a name no longer hidden.
+  uint64_t Unhidden() const EXCLUDES(mu_);
   // Locally-pending children of a directory, merged into its listing (names + metadata); not
   // those hidden by a pending remove.
   std::vector<std::pair<std::string, Meta>> PendingChildren(const std::string& collection_id,
@@ -191,6 +194,7 @@ class PendingOverlay final : public OpListener {
   mutable Mutex mu_;  // leaf lock: guards everything below
   std::map<Key, Entry> pending_ GUARDED_BY(mu_);
   std::map<Key, OpId> hidden_ GUARDED_BY(mu_);  // move sources and removed names
+  uint64_t unhidden_ GUARDED_BY(mu_) = 0;       // entries erased from hidden_
   std::set<OpId> removes_ GUARDED_BY(mu_);      // the remove ops among hidden_'s values
   // op -> (dst, src of a move)
   std::map<OpId, std::pair<Key, std::optional<Key>>> ops_ GUARDED_BY(mu_);

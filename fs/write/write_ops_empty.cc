@@ -25,7 +25,8 @@ std::optional<WriteOps::EmptyOp> WriteOps::JournalEmpty(const Location& at) {
     MutexLock l(mu_);
     key = kHandedKey | ++next_handed_;
   }
-  auto file = (*store)->Acquire(key, NewStageId(), write::StageOrigin{at.collection, at.path}, nullptr);
+  auto file =
+      (*store)->Acquire(key, NewStageId(), write::StageOrigin{at.collection, at.path}, nullptr);
   Status s = file.ok() ? (*file)->Sync() : Status(file.error());
   // A PUT straight to the name (replaces = false): 0 bytes leave no partial to hide.
   Result<OpId> id =

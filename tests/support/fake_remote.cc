@@ -192,6 +192,14 @@ void FakeRemote::ReleaseGate(const std::string& op) {
   gate_cv_.notify_all();
 }
 
+void FakeRemote::PassGate(const std::string& op) {
+  {
+    std::lock_guard<std::mutex> l(gate_mu_);
+    ++gate_passes_[op];
+  }
+  gate_cv_.notify_all();
+}
+
 int FakeRemote::Blocked(const std::string& op) const {
   std::lock_guard<std::mutex> l(gate_mu_);
   auto it = gate_waiting_.find(op);
@@ -243,7 +251,8 @@ std::optional<Error> FakeRemote::Enter(const std::string& op) {
     std::unique_lock<std::mutex> l(gate_mu_);
     if (gate_closed_[op]) {
       ++gate_waiting_[op];
-      gate_cv_.wait(l, [&] { return !gate_closed_[op]; });
+      gate_cv_.wait(l, [&] { return !gate_closed_[op] || gate_passes_[op] > 0; });
+      if (gate_closed_[op]) --gate_passes_[op];
       --gate_waiting_[op];
     }
   }

@@ -73,6 +73,8 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
   // Calls of `op` block until ReleaseGate(op). Blocked() tells how many are waiting.
   void CloseGate(const std::string& op);
   void ReleaseGate(const std::string& op);
+  // Lets one call of `op` through a closed gate (the gate stays closed for the next).
+  void PassGate(const std::string& op);
   int Blocked(const std::string& op) const;
   // Serve GET ignoring Range (answer as a 200 with the whole body).
   void SetIgnoreRange(bool on);
@@ -184,6 +186,7 @@ class FakeRemote : public api::TransferApi, public api::DataApi {
   std::condition_variable gate_cv_;
   std::map<std::string, bool> gate_closed_;
   std::map<std::string, int> gate_waiting_;
+  std::map<std::string, int> gate_passes_;
 };
 
 }  // namespace gf::testing

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <functional>
 #include <string>
 #include <thread>
@@ -391,6 +392,42 @@ TEST_CASE(
   CHECK(w.remote.Calls("ls") == before + 1);
   w.remote.ReleaseGate("ls");
   walker.join();
+  remover.join();
+  CHECK(rmdir.ok());
+}
+
+TEST_CASE("rmdir lists again when a remove below it ended while its listing was in flight",
+          "[fs][delete]") {
+  // The 30-min soak: rm -r queued the delete of t/sub, then rmdir t listed t; that listing was
+  // stalled, the delete task of sub ended meanwhile (sub no longer hidden), and the listing,
+  // made before, still held sub: ENOTEMPTY.
+  DeleteWorld w;
+  const Ino d = w.D();
+  w.remote.AddDir(kTut, "/d/empty/sub");
+  const Ino empty = w.Dir(std::string(kTutName) + "/d/empty");
+  REQUIRE(w.List(w.Dir(std::string(kTutName) + "/d/empty/sub")).ok());
+  REQUIRE(w.fs->Rmdir(empty, "sub").ok());  // queued as a delete task; sub hidden
+  w.remote.CloseGate("ls");
+  Status rmdir = Error::Local(EIO, "not run");
+  std::atomic<bool> done{false};
+  std::thread remover([&] {
+    rmdir = w.fs->Rmdir(d, "empty", nullptr, 42);
+    done = true;
+  });
+  REQUIRE(Eventually([&] { return w.remote.Blocked("ls") == 1; }));
+  w.Drive();
+  w.remote.RunTasks();  // the delete of sub ends...
+  w.Drive(3);
+  REQUIRE(w.LiveRemoves() == 0);
+  w.remote.AddDir(kTut, "/d/empty/sub");  // ...after the held listing was made: it shows sub
+  const int listed = w.remote.Calls("ls");
+  w.remote.PassGate("ls");
+  // Listed again (the next listing waits at the gate), or answered at once.
+  REQUIRE(Eventually([&] {
+    return (w.remote.Calls("ls") == listed + 1 && w.remote.Blocked("ls") == 1) || done.load();
+  }));
+  w.remote.Remove(kTut, "/d/empty/sub");  // the truth the next listing shows
+  w.remote.ReleaseGate("ls");
   remover.join();
   CHECK(rmdir.ok());
 }
