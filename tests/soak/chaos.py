@@ -701,14 +701,23 @@ class Soak:
             os.unlink(sim_json)
         down = rng.uniform(1, 6)
         self.stop.wait(down)  # every connection is refused meanwhile
-        with open(os.path.join(self.sim.state, "sim.stdout"), "a") as log:
-            self.sim.proc = subprocess.Popen(list(proc.args), stdout=log,
-                                             stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.monotonic() + 60
-        while not os.path.exists(sim_json):
-            if time.monotonic() > deadline or self.sim.proc.poll() is not None:
-                raise RuntimeError("globus-sim did not start again")
-            time.sleep(0.05)
+        # Its port is in the ephemeral range: while it was down, another process's outgoing
+        # connection may hold it for a moment ("Address already in use"); then start it again.
+        for _ in range(30):
+            with open(os.path.join(self.sim.state, "sim.stdout"), "a") as log:
+                self.sim.proc = subprocess.Popen(list(proc.args), stdout=log,
+                                                 stderr=subprocess.STDOUT, start_new_session=True)
+            deadline = time.monotonic() + 60
+            while not os.path.exists(sim_json) and self.sim.proc.poll() is None:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("globus-sim did not start again")
+                time.sleep(0.05)
+            if os.path.exists(sim_json):
+                break
+            self.events["sim start retried (port busy)"] += 1
+            time.sleep(1)
+        else:
+            raise RuntimeError("globus-sim did not start again (30 tries)")
         self.events["sim restart"] += 1
         self.say(f"  [{time.monotonic() - self.t0:6.1f} s] globus-sim "
                  f"{'kill -9' if hard else 'SIGTERM'}, down {down:.1f} s, restarted")
