@@ -204,6 +204,12 @@ class CopyTests(CopyTestBase):
                     ["sh", "-c", ': > "$1"', "sh", os.path.join(dst, "old")]):
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
             self.assertEqual(r.returncode, 0, (cmd, r.stderr))
+        # Each empty file's PUT runs at its last RELEASE, after close(2) returned: let them all
+        # land before counting the PUTs of the redirect below.
+        for rel in ("empty", "tree/sub/__init__.py", "touched", "old"):
+            p = self.backing(T2, "emp", rel)
+            wait_for(lambda: os.path.exists(p) and os.path.getsize(p) == 0, 10,
+                     rel + " at the destination")
         # A shell redirect closes a dup before `echo` writes: no empty file is made first, the
         # data is uploaded at echo's close.
         received = self.sim.count("https_put")
@@ -213,9 +219,7 @@ class CopyTests(CopyTestBase):
         self.assertEqual(self.sim.count("https_put") - received, 1)
         self.wait_tasks_done(before)
         for rel in ("empty", "tree/sub/__init__.py", "touched", "old"):
-            p = self.backing(T2, "emp", rel)
-            wait_for(lambda: os.path.exists(p), 10, rel + " at the destination")
-            self.assertEqual(os.path.getsize(p), 0, rel)
+            self.assertEqual(os.path.getsize(self.backing(T2, "emp", rel)), 0, rel)
         with open(self.backing(T2, "emp", "tree", "a"), "rb") as f:
             self.assertEqual(f.read(), b"a")
         self.assertEqual(read_bytes(self.backing(T2, "emp", "out")), b"data\n")
