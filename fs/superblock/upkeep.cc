@@ -172,6 +172,12 @@ void Superblock::ForgetEverywhere(const std::string& collection_id, const std::s
 }
 
 void Superblock::OnSettled(const SettledEvent& e) {
+  if (e.kind == OpKind::kUpload && e.ok && e.warning.empty()) {
+    // The upload's own end applied it (AfterUpload: the parent's listing edited in place, the
+    // kernel told). Dropping that listing here would cost the next new name of a background
+    // `cp -r` a Transfer stat: one per file, at the API's 20 requests/s.
+    return;
+  }
   // Each path under both its names (the mount caches "~" and its real path apart).
   for (const Location* at : {&e.dst, e.src ? &*e.src : nullptr})
     if (at)

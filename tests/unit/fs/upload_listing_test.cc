@@ -84,6 +84,38 @@ TEST_CASE("cp -r of new files into a directory it made: no Transfer stat or ls a
   CHECK(w.remote.Get(kGrex, "/dst/new/f3")->content == Pattern(103, 3));
 }
 
+TEST_CASE("background cp -r: an upload's end keeps the edited listing; no Transfer stat per file",
+          "[fs][upload][listing][background]") {
+  UploadWorld w;
+  w.options.write_background = true;
+  w.Make();
+  auto made = w.fs->Mkdir(w.DstDir(), "new", 0755);
+  REQUIRE(made.ok());
+  const Ino dir = made->attr.ino;
+  w.remote.ResetCalls();
+  constexpr int kFiles = 6;
+  for (int i = 0; i < kFiles; ++i) {
+    w.Cp(dir, "f" + std::to_string(i), Pattern(50 + i, i));
+    // The upload runs and its op ends (settles) before cp makes the next name.
+    REQUIRE(Eventually([&] {
+      w.engine->RunOnce();
+      return w.engine->PendingUploads() == 0;
+    }));
+    w.engine->RunOnce();
+  }
+  CHECK(w.remote.Calls("put") == kFiles);
+  CHECK(w.TransferMetadataCalls() == 0);
+  CollectingReplier rows;
+  REQUIRE(w.List(dir, false, &rows).ok());
+  CHECK(w.TransferMetadataCalls() == 0);
+  for (int i = 0; i < kFiles; ++i) {
+    const auto* row = rows.Find("f" + std::to_string(i));
+    REQUIRE(row);
+    CHECK(row->attr.size == static_cast<uint64_t>(50 + i));
+  }
+  CHECK(w.remote.Get(kGrex, "/dst/new/f5")->content == Pattern(55, 5));
+}
+
 TEST_CASE("an empty file made at close (touch) is in the cached listing with size 0",
           "[fs][upload][listing]") {
   UploadWorld w;
