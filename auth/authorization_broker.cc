@@ -215,6 +215,8 @@ Status AuthorizationBroker::Authorize(const Error& error, const std::string& col
   }
 
   EntryPtr e;
+  bool counted = false;  // this caller is one of e->waiters, since release generation `gen`
+  uint64_t gen = 0;
   if (auto it = running_.find(key); it != running_.end()) {
     e = it->second;
     if (e->released_at) {
@@ -235,6 +237,11 @@ Status AuthorizationBroker::Authorize(const Error& error, const std::string& col
     e->baseline = fp;
     running_[key] = e;
     ++flows_started_;
+    // The starter waits too, from now: status shows the flow with its waiter as soon as the
+    // flow's URL is out (the log line, the browser), not only once this call gets back here.
+    ++e->waiters;
+    counted = true;
+    gen = e->release_generation;  // a token change while the flow starts releases it too
 
     FlowSpec spec;
     spec.collection_id = collection_id;
@@ -249,6 +256,7 @@ Status AuthorizationBroker::Authorize(const Error& error, const std::string& col
                                 Error::NotSupported("no authorization flow is configured"));
     l.lock();
     if (!started.ok()) {
+      --e->waiters;
       Error err = FailureError(*e, started.error());
       log::Warn(kLog, err.message);
       FinishLocked(e, err, true);
@@ -259,6 +267,7 @@ Status AuthorizationBroker::Authorize(const Error& error, const std::string& col
     e->browser_opened = e->flow->browser_opened();
     e->starting = false;
     if (e->done || shutdown_) {
+      --e->waiters;
       e->flow->Cancel();
       FinishLocked(e, error, false);
       return e->result;
@@ -280,8 +289,10 @@ Status AuthorizationBroker::Authorize(const Error& error, const std::string& col
     l.lock();
   }
 
-  const uint64_t gen = e->release_generation;
-  ++e->waiters;
+  if (!counted) {
+    ++e->waiters;
+    gen = e->release_generation;
+  }
   Status result;
   for (;;) {
     if (e->done) {
@@ -440,7 +451,10 @@ void AuthorizationBroker::Shutdown() {
 std::vector<PendingAuthorization> AuthorizationBroker::Snapshot() const {
   std::lock_guard<std::mutex> l(mu_);
   std::vector<PendingAuthorization> out;
-  for (const auto& [k, e] : running_) out.push_back(Describe(*e));
+  // A flow still being started has no URL yet: it shows once it has one (and its waiters,
+  // the starter among them, are counted from then on).
+  for (const auto& [k, e] : running_)
+    if (!e->starting) out.push_back(Describe(*e));
   MonoTime now = clock_.Now();
   for (const auto& [k, f] : failed_) {
     if (now >= f.until) continue;

@@ -139,7 +139,8 @@ class AuthorizationBroker {
   Status Authorize(const Error& error, const std::string& collection_id,
                    const std::string& subject = "", const std::atomic<bool>* cancel = nullptr);
 
-  // Pending and recently failed requirements, oldest first.
+  // Pending and recently failed requirements, oldest first. A pending one shows once its flow
+  // started (it has a URL), with every caller waiting for it, the one that started it too.
   std::vector<PendingAuthorization> Snapshot() const;
   // The same as a JSON array (for the status document).
   std::string SnapshotJson() const;

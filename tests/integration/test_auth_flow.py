@@ -174,7 +174,10 @@ class IdentityLinkTests(AuthFlowTestCase):
         t = threading.Thread(target=run_ls)
         t.start()
         wait_for(lambda: read_urls(urls), 30, "the mount's flow to start")
-        st = self.status(m)["pending_authorizations"]
+        # The browser saw the URL while the flow was being started; status lists the flow once
+        # its start returned (with the waiting ls counted from then on).
+        st = wait_for(lambda: self.status(m)["pending_authorizations"], 30,
+                      "status to list the pending flow")
         self.assertEqual(len(st), 1, st)
         self.assertEqual(st[0]["state"], "waiting")
         self.assertEqual(st[0]["collection"], GREX)

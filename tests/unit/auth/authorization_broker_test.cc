@@ -397,6 +397,9 @@ TEST_CASE("Snapshot shows what is pending, where to go, and who waits", "[broker
   REQUIRE(w.notified.size() == 1);
   CHECK(w.notified[0].url == p.url);
   CHECK(w.notified[0].reason == p.reason);
+  // Counted from the moment the flow is shown: the starter waits too (status read at once after
+  // the URL was out showed 0 waiters).
+  CHECK(w.notified[0].waiters == 1);
 
   w.starter.flow(0)->Complete(Status::Ok());
   CHECK(op.get().ok());
