@@ -368,25 +368,30 @@ Status StagingStore::Rekey(uint64_t key, uint64_t new_key) {
   return Status::Ok();
 }
 
-void StagingStore::Discard(uint64_t key) {
-  std::shared_ptr<StagedFile> f;
+void StagingStore::Discard(uint64_t key) { Recycle(Detach(key)); }
+
+std::shared_ptr<StagedFile> StagingStore::Detach(uint64_t key) {
+  MutexLock l(mu_);
+  auto it = files_.find(key);
+  if (it == files_.end()) return nullptr;
+  std::shared_ptr<StagedFile> f = std::move(it->second);
+  files_.erase(it);
+  return f;
+}
+
+void StagingStore::Recycle(std::shared_ptr<StagedFile> f) {
+  if (!f) return;
+  bool reuse;
   {
-    MutexLock l(mu_);
-    auto it = files_.find(key);
-    if (it == files_.end()) return;
-    f = std::move(it->second);
-    files_.erase(it);
     // Out of files_, nobody can get a new reference: held only here, its files can be reused.
-    if (f.use_count() > 1 || spares_.size() >= kMaxSpares) {
-      ::unlink(DataPath(f->id()).c_str());
-      ::unlink(MetaPath(f->id()).c_str());
-      return;  // `f` goes outside mu_: its destructor releases its bytes through Release()
-    }
+    MutexLock l(mu_);
+    reuse = f.use_count() == 1 && spares_.size() < kMaxSpares;
   }
-  if (!MakeSpare(*f)) {
+  if (!reuse || !MakeSpare(*f)) {
     ::unlink(DataPath(f->id()).c_str());
     ::unlink(MetaPath(f->id()).c_str());
   }
+  // `f` goes here, outside mu_: its destructor releases its bytes through Release()
 }
 
 std::string StagingStore::SparePath(uint64_t n, const char* what) const {
@@ -406,6 +411,13 @@ bool StagingStore::MakeSpare(const StagedFile& f) {
     ::unlink(data.c_str());
     ::unlink(MetaPath(f.id()).c_str());
     return true;  // nothing of f is left behind
+  }
+  // Emptied here, at the release, so that TakeSpare's O_TRUNC finds no block to free: on ext4
+  // that freeing cost ~0.14 ms on the path of the next file's first write (`cp -r`).
+  if (::truncate(meta.c_str(), 0) != 0) {
+    ::unlink(data.c_str());
+    ::unlink(meta.c_str());
+    return true;
   }
   MutexLock l(mu_);
   spares_.push_back(n);

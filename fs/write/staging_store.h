@@ -165,6 +165,12 @@ class StagingStore {
   // Forgets the key and unlinks its files. Handles that still hold the StagedFile keep using
   // it (like an unlinked open file); its bytes count until the last one lets go.
   void Discard(uint64_t key);
+  // Discard in two steps, for a caller that holds its own lock: Detach only forgets the key
+  // (cheap, under that lock); Recycle, called after it let go, makes the file system calls
+  // (unlinks, or a truncate and renames to keep the pair as a spare). Recycle(nullptr) is a
+  // no-op.
+  std::shared_ptr<StagedFile> Detach(uint64_t key);
+  void Recycle(std::shared_ptr<StagedFile> f);
 
   struct Leftover {
     std::string id;

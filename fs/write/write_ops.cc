@@ -333,7 +333,7 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     st.uploading = true;
     staged = st.staged;
     snapshot = st;
-    snapshot.staged = nullptr;  // only `staged` holds it here (see Discard below)
+    snapshot.staged = nullptr;  // only `staged` holds it here (see Detach below)
   }
   const Collection& c = *in->collection;
   Status result = staged->EnsureFilled();
@@ -358,6 +358,8 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     sb_.overlay().DropPlaceholder(snapshot.at, snapshot.placeholder_fh);
     sb_.AfterUpload(c, snapshot.at.path, state.size, out->last_modified);
   }
+  write::StagingStore* store = nullptr;
+  std::shared_ptr<write::StagedFile> detached;
   {
     MutexLock l(mu_);
     InodeState& st = inodes_[ino];
@@ -372,9 +374,13 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     if (st.handles <= 0 && !staged->state().dirty) {
       inodes_.erase(ino);
       staged.reset();  // held by nobody now: the store can reuse its files
-      if (store_) store_->Discard(ino);
+      if (store_) {
+        store = store_.get();
+        detached = store_->Detach(ino);
+      }
     }
   }
+  if (store) store->Recycle(std::move(detached));  // file system calls: not under mu_
   upload_ended_.notify_all();
   if (!result.ok()) return sb_.errors().Report(op, &c, snapshot.at.path, result.error());
   log::Debug("fs", "uploaded ", Where(&c, snapshot.at.path), " (", state.size, " bytes",
@@ -459,8 +465,18 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
   if (!last || !file) return staged || removed;
   if (removed || !file->state().dirty) {
     file.reset();  // held by nobody now: the store can reuse its files
-    MutexLock l(mu_);
-    if (store_) store_->Discard(h.inode->ino);
+    write::StagingStore* store = nullptr;
+    std::shared_ptr<write::StagedFile> detached;
+    {
+      MutexLock l(mu_);
+      if (store_) {
+        store = store_.get();
+        detached = store_->Detach(h.inode->ino);
+      }
+    }
+    // The truncate and renames run outside mu_: the next file's GETATTR (StagedSize) of a
+    // `cp -r` waited ~0.3 ms for them when they ran under it.
+    if (store) store->Recycle(std::move(detached));
   } else {
     log::Warn("fs", "close: ", Where(at),
               " was not uploaded (its upload failed); the written "
@@ -485,6 +501,8 @@ bool WriteOps::RemoveLocalOnly(const Location& loc) {
   if (auto op = sb_.overlay().PendingOp(loc); op && *op != 0) return false;  // (0: a placeholder)
   Ino ino = 0;
   uint64_t placeholder_fh = 0;
+  write::StagingStore* store = nullptr;
+  std::shared_ptr<write::StagedFile> detached;
   {
     UniqueLock l(mu_);
     for (auto& [i, st] : inodes_)
@@ -501,8 +519,12 @@ bool WriteOps::RemoveLocalOnly(const Location& loc) {
     if (st.uploaded || st.remote_exists) return false;
     st.removed = true;
     placeholder_fh = st.placeholder_fh;
-    if (store_ && st.staged) store_->Discard(ino);
+    if (store_ && st.staged) {
+      store = store_.get();
+      detached = store_->Detach(ino);
+    }
   }
+  if (store) store->Recycle(std::move(detached));
   // Its open handles must not make it an empty file at their last close.
   if (auto h = placeholder_fh ? handles_.File(placeholder_fh) : nullptr)
     if (auto* w = std::get_if<WriteHandle>(&h->as)) {

@@ -33,9 +33,11 @@
 // write_mode = background (Queue, RunUpload, OnOpFinished, the waits for upload ops) and the
 // journal notes of upload temp names.
 //
-// Locks: mu_ guards inodes_ and the lazily opened store_; it is a leaf except that it is never
-// held across a StagedFile call, an upload, or a HandleTable call. A WriteHandle's `mu` is
-// taken before mu_ never (they are not nested). No lock is held across a remote call.
+// Locks: mu_ guards inodes_ and the lazily opened store_ (never reset once open). Under it only
+// the StagingStore's bookkeeping runs (Find, Rekey, Detach: the store's own leaf lock), never a
+// file system call: Discard's unlinks, truncate and renames run after it is released
+// (Detach under mu_, then Recycle), and so do StagedFile I/O, uploads and HandleTable calls.
+// A WriteHandle's `mu` and mu_ are not nested. No lock is held across a remote call.
 #pragma once
 
 #include <atomic>

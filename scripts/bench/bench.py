@@ -340,9 +340,14 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4):
     """Uploads: cp of a local file into the mount (close returns once the PUT ended) vs curl -T
     of the same file to the same URL with the same token; cp -r of many small local files vs
     the same uploads made directly by one curl process (one connection).
-    The large file's floor: the mount stages every byte before its PUT starts (the upload is
-    at close), so a plain cp of the file into the mount's cache directory (the staging
-    filesystem) plus curl's upload is the least it can take (floor_ratio)."""
+    Floors (the least a mount that uploads at close can take; floor_ratio against curl):
+    - the large file: every byte is staged before the PUT starts, and the bytes reach the
+      daemon in memory (FUSE WRITEs), so they are written into a new local file with write(2):
+      `dd bs=1M` of the file into the mount's cache directory (stage_s), plus curl's upload.
+      (`cp` would use copy_file_range, which the daemon cannot: its bytes are not in a file.)
+    - the small files: `cp -r` of the same files into nullfs (scripts/bench/nullfs.c, a FUSE
+      filesystem that keeps nothing: only the kernel's round trips; fuse_floor_s), plus curl's
+      uploads, which cp's close waits for one by one."""
     import shutil
     import tempfile
     run = f"w{int(time.time() * 1000) % 10**9}"  # fresh destinations for every run
@@ -367,12 +372,14 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4):
         cache = os.path.join(s.env.get("XDG_CACHE_HOME", os.path.join(s.env["HOME"], ".cache")),
                              "globus-fuse")
         os.makedirs(cache, exist_ok=True)
-        stage_big = timed(["cp", big, os.path.join(cache, "bench-stage.bin")])[0]
+        stage_big = timed(["dd", f"if={big}", f"of={os.path.join(cache, 'bench-stage.bin')}",
+                           "bs=1M", "status=none"])[0]
         os.unlink(os.path.join(cache, "bench-stage.bin"))
         pairs = []
         for i in range(files):
             pairs += ["-T", os.path.join(small, f"f{i:05d}.dat"), f"{base}/curl-small/f{i:05d}.dat"]
         curl_small = timed(up + pairs)[0]
+        fuse_floor = nullfs_cp_s(small, local)
         with Mount(s.env) as m:
             dst = os.path.join(m.path, TUTORIAL, run)
             os.stat(dst)
@@ -392,10 +399,44 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4):
         report("write-small-files", latency_ms=s.latency_ms, files=files, kb_each=small_kb,
                mount_s=round(cp_small, 2), curl_s=round(curl_small, 2),
                ratio=round(cp_small / curl_small, 2), target="<=1.5",
+               fuse_floor_s=None if fuse_floor is None else round(fuse_floor, 2),
+               floor_ratio=None if fuse_floor is None else round(
+                   (fuse_floor + curl_small) / curl_small, 2),
                transfer_calls_per_file=round(transfer_calls / files, 2))
     finally:
         shutil.rmtree(local, ignore_errors=True)
         shutil.rmtree(os.path.join(s.root, run), ignore_errors=True)
+
+
+def nullfs_cp_s(src, scratch):
+    """`cp -r src` into a fresh nullfs mount (scripts/bench/nullfs.c, built here with cc): the
+    FUSE round trips of the copy and nothing else. None when it cannot be built or mounted."""
+    exe, mnt = os.path.join(scratch, "nullfs"), os.path.join(scratch, "nullfs-mnt")
+    source = os.path.join(ROOT, "scripts", "bench", "nullfs.c")
+    try:
+        flags = subprocess.run(["pkg-config", "--cflags", "--libs", "fuse3"], check=True,
+                               capture_output=True, text=True).stdout.split()
+        subprocess.run(["cc", "-O2", "-o", exe, source, *flags], check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"nullfs: not built ({e}); no FUSE floor", file=sys.stderr)
+        return None
+    os.makedirs(mnt)
+    proc = subprocess.Popen([exe, mnt], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while not os.path.ismount(mnt):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                print("nullfs: did not mount; no FUSE floor", file=sys.stderr)
+                return None
+            time.sleep(0.02)
+        return timed(["cp", "-r", src, os.path.join(mnt, "copy")])[0]
+    finally:
+        subprocess.run(["fusermount3", "-u", mnt], capture_output=True)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def journal_sync_ms(env, n=200):

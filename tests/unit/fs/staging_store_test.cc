@@ -333,3 +333,30 @@ TEST_CASE("spares: a discarded file nobody holds is reused, empty, under the nex
   for (const auto& e : std::filesystem::directory_iterator(dir))
     CHECK(e.path().filename().string().find(".spare-") == std::string::npos);
 }
+
+TEST_CASE("Detach frees the key at once; Recycle makes the file system calls afterwards",
+          "[staging]") {
+  TempDir t;
+  const std::string dir = t.path + "/s";
+  auto store = OpenStore(dir);
+  {
+    auto a = *store->Acquire(1, "a", kOrigin);
+    REQUIRE(a->Write(0, "bytes").ok());
+  }
+  auto detached = store->Detach(1);
+  REQUIRE(detached);
+  CHECK(store->Find(1) == nullptr);                 // the key is free: a new open stages a new file
+  CHECK(std::filesystem::exists(dir + "/a.data"));  // nothing on disk changed yet
+  auto next = *store->Acquire(1, "n", kOrigin);
+  CHECK(next->id() == "n");
+  store->Recycle(std::move(detached));
+  CHECK_FALSE(std::filesystem::exists(dir + "/a.data"));
+  CHECK_FALSE(std::filesystem::exists(dir + "/a.meta"));
+  CHECK(store->spares() == 1);
+  CHECK(store->Find(1) == next);  // the new file of the key is untouched
+  REQUIRE(next->Write(0, "new").ok());
+  CHECK(ReadAll(*next) == "new");
+  store->Recycle(nullptr);  // nothing detached: nothing happens
+  CHECK(store->Detach(99) == nullptr);
+  next.reset();
+}
