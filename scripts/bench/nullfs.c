@@ -3,7 +3,7 @@
  * them; written bytes are counted and dropped. Nothing is stored, uploaded or logged, so `cp -r`
  * into it costs only the kernel's FUSE round trips (LOOKUP, CREATE, WRITE, FLUSH, RELEASE, ...)
  * and the context switches between `cp` and this process. Write-only handles use direct_io,
- * as the mount's do.
+ * and the kernel checks permissions (default_permissions), as in the mount.
  *
  *   cc -O2 -o nullfs nullfs.c $(pkg-config --cflags --libs fuse3) && ./nullfs MOUNTPOINT
  *
@@ -170,8 +170,10 @@ int main(int argc, char **argv) {
       .release = op_ok,
       .fsync = NULL,
   };
-  char *fargv[] = {argv[0], NULL};
-  struct fuse_args args = FUSE_ARGS_INIT(1, fargv);
+  /* default_permissions, as the mount has it: the kernel then checks modes itself, and asks for
+   * a directory's attributes again after each create in it (one GETATTR per file of cp -r). */
+  char *fargv[] = {argv[0], "-o", "default_permissions", NULL};
+  struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
   struct fuse_session *se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
   if (!se) return 1;
   if (fuse_session_mount(se, argv[1]) != 0) return 1;
