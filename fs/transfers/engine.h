@@ -320,6 +320,8 @@ class TransferEngine {
   // Upload ops not finished yet (queued, running or waiting for a retry), all or of one path.
   size_t PendingUploads() const EXCLUDES(mu_);
   bool UploadPending(const Location& dst) const EXCLUDES(mu_);
+  // The staged ids those ops will still send (what `status` must not call kept).
+  std::set<std::string> PendingUploadStages() const EXCLUDES(mu_);
 
   // Blocks until the op finished and its listeners ran; returns its outcome. Also returns
   // ETIMEDOUT when `deadline` (on the engine's clock) passes, EINTR when *cancel becomes true,

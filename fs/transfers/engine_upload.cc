@@ -99,6 +99,15 @@ size_t TransferEngine::PendingUploads() const {
   return uploads_.size();
 }
 
+std::set<std::string> TransferEngine::PendingUploadStages() const {
+  MutexLock l(mu_);
+  std::set<std::string> out;
+  for (OpId id : uploads_)
+    if (const std::string& staged = journal_->state().ops.at(id).staged_id; !staged.empty())
+      out.insert(staged);
+  return out;
+}
+
 bool TransferEngine::UploadPending(const Location& dst) const {
   MutexLock l(mu_);
   return std::any_of(uploads_.begin(), uploads_.end(), [&](OpId id) {

@@ -11,11 +11,7 @@ std::vector<write::KeptFile> WriteOps::KeptFiles() {
   if (!store.ok()) return {};
   // Staged files that unfinished upload ops will still send (asked before taking mu_: the
   // engine's lock is never taken under it).
-  std::set<std::string> pending;
-  for (const OpStatus& op : engine_.Progress().ops)
-    if (op.kind == OpKind::kUpload && op.state != OpState::kSucceeded &&
-        op.state != OpState::kFailed && !op.staged_id.empty())
-      pending.insert(op.staged_id);
+  const std::set<std::string> pending = engine_.PendingUploadStages();
   std::set<std::string> in_use;  // the staged files of inodes this mount has open or dirty
   {
     MutexLock l(mu_);

@@ -11,6 +11,7 @@ Every helper here is bounded in time: a test that would hang fails instead.
 The binary is $GF_BINARY (scripts/test sets it), else build/cli/globus-fuse.
 """
 
+import atexit
 import hashlib
 import json
 import os
@@ -179,6 +180,21 @@ def run_cli(env, *args, timeout=60, check=True, input=None):
     return p
 
 
+_mount_log_dir = None
+
+
+def mount_log_dir():
+    """Where this process's mounts write their daemon logs: one directory, removed when the
+    process exits (a failing test shows the log through Mount.output() in its message; set
+    GF_KEEP_MOUNT_LOGS=1 to keep the files). It never holds a mount point."""
+    global _mount_log_dir
+    if _mount_log_dir is None:
+        _mount_log_dir = tempfile.mkdtemp(prefix="gf-mount-logs-")
+        if os.environ.get("GF_KEEP_MOUNT_LOGS") != "1":
+            atexit.register(shutil.rmtree, _mount_log_dir, True)
+    return _mount_log_dir
+
+
 class Mount:
     """`globus-fuse mount -f` in the background; unmounted and reaped on exit."""
 
@@ -187,7 +203,7 @@ class Mount:
         self.extra = extra
         self.path = path or tempfile.mkdtemp(prefix="gf-mnt-")
         self.proc = None
-        self.log = os.path.join(os.path.dirname(self.path), os.path.basename(self.path) + ".log")
+        self.log = os.path.join(mount_log_dir(), os.path.basename(self.path) + ".log")
 
     def __enter__(self):
         self.logf = open(self.log, "w")
