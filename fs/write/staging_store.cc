@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@ namespace {
 constexpr const char* kLog = "staging";
 constexpr std::string_view kDataSuffix = ".data";
 constexpr std::string_view kSpareMark = ".spare-";
+constexpr const char* kOriginXattr = "user.globus-fuse.origin";
 
 Error Sys(int err, const std::string& what) {
   return Error::Local(err, what + ": " + std::strerror(err));
@@ -94,7 +96,7 @@ StagedFile::StagedFile(StagingStore& store, uint64_t key, std::string id, int fd
       origin_(std::move(origin)) {}
 
 StagedFile::~StagedFile() {
-  ::close(fd_);
+  if (fd_ >= 0) ::close(fd_);
   store_.Release(size_);
 }
 
@@ -260,7 +262,7 @@ void StagedFile::MarkDirty() {
 
 Status StagedFile::SetOrigin(StageOrigin origin) {
   MutexLock l(mu_);
-  GF_TRY_STATUS(store_.WriteMeta(id_, origin));
+  GF_TRY_STATUS(store_.WriteOrigin(fd_, id_, origin));
   origin_ = std::move(origin);
   return Status::Ok();
 }
@@ -273,9 +275,13 @@ StageOrigin StagedFile::origin() const {
 // ---------------------------------------------------------------------------------------------
 // StagingStore
 
-StagingStore::StagingStore(StagingOptions options) : options_(std::move(options)) {}
+StagingStore::StagingStore(StagingOptions options)
+    : options_(std::move(options)), xattrs_(options_.origin_xattrs) {}
 
-StagingStore::~StagingStore() = default;
+StagingStore::~StagingStore() {
+  MutexLock l(mu_);
+  for (const Spare& s : spares_) ::close(s.fd);
+}
 
 std::string StagingStore::DataPath(const std::string& id) const {
   return options_.dir + "/" + id + std::string(kDataSuffix);
@@ -296,6 +302,36 @@ Status StagingStore::WriteMeta(const std::string& id, const StageOrigin& origin)
   if (!ok) return Sys(err, "cannot write " + tmp);
   if (::rename(tmp.c_str(), MetaPath(id).c_str()) != 0) return Sys(errno, "cannot write " + tmp);
   return Status::Ok();
+}
+
+Status StagingStore::WriteOrigin(int fd, const std::string& id, const StageOrigin& origin) const {
+  if (xattrs_.load()) {
+    const std::string line = MetaLine(origin);
+    // One call replaces the whole value: a crash leaves the old origin or the new.
+    if (::fsetxattr(fd, kOriginXattr, line.data(), line.size(), 0) == 0) return Status::Ok();
+    if (errno != ENOTSUP && errno != EOPNOTSUPP && errno != EPERM)
+      return Sys(errno, "cannot note the origin of " + DataPath(id));
+    log::Info(kLog, options_.dir, ": no user xattrs here (", std::strerror(errno),
+              "); each staged file's origin goes to a .meta file beside it");
+    xattrs_ = false;
+  }
+  return WriteMeta(id, origin);
+}
+
+StageOrigin StagingStore::ReadOrigin(const std::string& id) const {
+  std::string line;
+  char buf[4096];
+  const ssize_t n = ::getxattr(DataPath(id).c_str(), kOriginXattr, buf, sizeof(buf));
+  if (n > 0) {
+    line.assign(buf, static_cast<std::size_t>(n));
+    if (!line.empty() && line.back() == '\n') line.pop_back();
+  } else {
+    std::ifstream meta(MetaPath(id));
+    if (!meta || !std::getline(meta, line)) return {};
+  }
+  auto tab = line.find('\t');
+  if (tab == std::string::npos) return {};
+  return {line.substr(0, tab), line.substr(tab + 1)};
 }
 
 Result<std::unique_ptr<StagingStore>> StagingStore::Open(StagingOptions options) {
@@ -330,13 +366,15 @@ Result<std::shared_ptr<StagedFile>> StagingStore::Acquire(uint64_t key, const st
   const std::string path = DataPath(id);
   int fd = TakeSpare(id, origin);
   if (fd < 0) {
-    GF_TRY_STATUS(WriteMeta(id, origin));
     fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  }
-  if (fd < 0) {
-    const int err = errno;
-    ::unlink(MetaPath(id).c_str());
-    return Sys(err, "cannot create " + path);
+    if (fd < 0) return Sys(errno, "cannot create " + path);
+    // Empty until the origin is noted: a crash in between leaves nothing of the user's.
+    if (Status s = WriteOrigin(fd, id, origin); !s.ok()) {
+      ::close(fd);
+      ::unlink(path.c_str());
+      ::unlink(MetaPath(id).c_str());
+      return s.error();
+    }
   }
   std::shared_ptr<StagedFile> f(
       new StagedFile(*this, key, id, fd, std::move(fill), std::move(origin), 0, false));
@@ -394,62 +432,48 @@ void StagingStore::Recycle(std::shared_ptr<StagedFile> f) {
   // `f` goes here, outside mu_: its destructor releases its bytes through Release()
 }
 
-std::string StagingStore::SparePath(uint64_t n, const char* what) const {
-  return options_.dir + "/" + std::to_string(n) + std::string(kSpareMark) + what;
+std::string StagingStore::SparePath(uint64_t n) const {
+  return options_.dir + "/" + std::to_string(n) + std::string(kSpareMark) + "data";
 }
 
-bool StagingStore::MakeSpare(const StagedFile& f) {
+bool StagingStore::MakeSpare(StagedFile& f) {
   uint64_t n;
   {
     MutexLock l(mu_);
     n = next_spare_++;
   }
-  const std::string data = SparePath(n, "data"), meta = SparePath(n, "meta");
-  if (::ftruncate(f.fd(), 0) != 0 || ::rename(DataPath(f.id()).c_str(), data.c_str()) != 0)
+  const std::string spare = SparePath(n);
+  if (::ftruncate(f.fd_, 0) != 0 || ::rename(DataPath(f.id()).c_str(), spare.c_str()) != 0)
     return false;
-  if (::rename(MetaPath(f.id()).c_str(), meta.c_str()) != 0) {
-    ::unlink(data.c_str());
-    ::unlink(MetaPath(f.id()).c_str());
-    return true;  // nothing of f is left behind
-  }
-  // Emptied here, at the release, so that TakeSpare's O_TRUNC finds no block to free: on ext4
-  // that freeing cost ~0.14 ms on the path of the next file's first write (`cp -r`).
-  if (::truncate(meta.c_str(), 0) != 0) {
-    ::unlink(data.c_str());
-    ::unlink(meta.c_str());
-    return true;
-  }
+  ::unlink(MetaPath(f.id()).c_str());  // where xattrs are refused, or from an older version
   MutexLock l(mu_);
-  spares_.push_back(n);
+  if (spares_.size() >= kMaxSpares) {  // filled meanwhile
+    ::unlink(spare.c_str());
+    return true;  // nothing of f is left behind; its descriptor closes with it
+  }
+  spares_.push_back(Spare{n, f.fd_});
+  f.fd_ = -1;  // the spare's now
   return true;
 }
 
 int StagingStore::TakeSpare(const std::string& id, const StageOrigin& origin) {
-  uint64_t n;
+  Spare spare;
   {
     MutexLock l(mu_);
     if (spares_.empty()) return -1;
-    n = spares_.back();
+    spare = spares_.back();
     spares_.pop_back();
   }
-  const std::string data = SparePath(n, "data"), meta = SparePath(n, "meta");
-  // The meta line is complete before the name says whose it is (as WriteMeta does).
-  const std::string line = MetaLine(origin);
-  int mfd = ::open(meta.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-  bool ok = mfd >= 0 && ::write(mfd, line.data(), line.size()) == static_cast<ssize_t>(line.size());
-  if (mfd >= 0) ::close(mfd);
-  ok = ok && ::rename(meta.c_str(), MetaPath(id).c_str()) == 0;
-  int fd = ok ? ::open(data.c_str(), O_RDWR | O_CLOEXEC) : -1;
-  if (fd >= 0 && ::rename(data.c_str(), DataPath(id).c_str()) != 0) {
-    ::close(fd);
-    fd = -1;
-  }
-  if (fd < 0) {  // give up on this pair: the caller creates fresh files
-    ::unlink(data.c_str());
-    ::unlink(meta.c_str());
+  const std::string path = SparePath(spare.n);
+  // The origin is noted before the name says whose the file is.
+  if (!WriteOrigin(spare.fd, id, origin).ok() ||
+      ::rename(path.c_str(), DataPath(id).c_str()) != 0) {  // give up on it: the caller creates
+    ::close(spare.fd);
+    ::unlink(path.c_str());
     ::unlink(MetaPath(id).c_str());
+    return -1;
   }
-  return fd;
+  return spare.fd;
 }
 
 std::size_t StagingStore::spares() const {
@@ -475,12 +499,7 @@ Result<std::vector<StagingStore::Leftover>> StagingStore::Scan(bool drop_spares)
     struct stat fst {};
     if (::stat(l.data_path.c_str(), &fst) != 0 || !S_ISREG(fst.st_mode)) continue;
     l.size = static_cast<uint64_t>(fst.st_size);
-    std::ifstream meta(MetaPath(l.id));
-    std::string line;
-    if (meta && std::getline(meta, line)) {
-      auto tab = line.find('\t');
-      if (tab != std::string::npos) l.origin = {line.substr(0, tab), line.substr(tab + 1)};
-    }
+    l.origin = ReadOrigin(l.id);
     out.push_back(std::move(l));
   }
   ::closedir(d);

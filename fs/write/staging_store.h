@@ -6,8 +6,10 @@
 // the network (the fill callback and the uploader bring those).
 //
 // Layout: one directory per mount, StagingDir(cache_dir, mount_id), mode 0700 (fixed at Open if
-// it is looser). In it, per staged file `<id>.data` (the bytes, 0600) and `<id>.meta` (one line:
-// "<collection>\t<remote path>\n", 0600, so whoever finds a leftover knows where it belonged).
+// it is looser). In it, per staged file `<id>.data` (the bytes, 0600), and where it belongs
+// ("<collection>\t<remote path>\n"), so that whoever finds a leftover knows: in the data file's
+// extended attribute `user.globus-fuse.origin` (`getfattr -d <id>.data` shows it), or, where the
+// file system has no user xattrs, in `<id>.meta` beside it (0600). Both are read.
 // `id` is chosen by the caller (the write path uses the journal op id, or a random hex id for
 // files that are not journaled); it is the file's name here and nothing else.
 //
@@ -33,10 +35,12 @@
 // the file dirty, so it is uploaded again.
 //
 // Spares: a discarded file that nobody holds any more is not unlinked but truncated and renamed
-// to `<n>.spare-data` / `<n>.spare-meta` (at most kMaxSpares pairs), and the next Acquire renames
-// a spare pair into place instead of creating two files. Creating and unlinking two files per
-// staged file made ext4 scan its recently freed inodes on every create (`cp -r` of many small
-// files, docs/PERFORMANCE.md); renames allocate no inode. Open() removes spares it finds.
+// to `<n>.spare-data` (at most kMaxSpares), keeping its descriptor open, and the next Acquire
+// renames a spare into place and writes its origin instead of creating a file. Creating and
+// unlinking files per staged file made ext4 scan its recently freed inodes on every create
+// (`cp -r` of many small files, docs/PERFORMANCE.md); a rename allocates no inode, and with
+// the origin in an xattr a staged file costs two renames, one truncate and one setxattr.
+// Open() removes spares it finds (`.spare-` names).
 //
 // Leftovers: Open() lists `<id>.data` files already in the directory (a previous mount that
 // died). Only the journal decides what to upload again: a background upload op names its
@@ -71,9 +75,12 @@ struct StagingOptions {
   std::string dir;                           // StagingDir(...); created (0700) when missing
   uint64_t write_cache_limit = 10ull << 30;  // all staged files together; 0 = no bound
   uint64_t max_upload_size = 1ull << 30;     // one file; 0 = no bound
+  // Origins in xattrs while the file system takes them; false = `.meta` files from the start
+  // (what a file system without user xattrs gets; tests use it to cover that path).
+  bool origin_xattrs = true;
 };
 
-// Where a staged file belongs remotely (written to `<id>.meta`).
+// Where a staged file belongs remotely (the origin xattr, or `<id>.meta`).
 struct StageOrigin {
   std::string collection;
   std::string path;
@@ -138,7 +145,7 @@ class StagedFile {
   StagingStore& store_;
   std::atomic<uint64_t> key_;  // changed only by StagingStore::Rekey
   const std::string id_;
-  const int fd_;
+  int fd_;  // -1 once the store took it over for a spare (MakeSpare)
 
   mutable Mutex mu_;                   // taken BEFORE StagingStore::mu_; guards everything below
   FillFn fill_ GUARDED_BY(mu_);        // set while unfilled
@@ -203,13 +210,17 @@ class StagingStore {
   std::string DataPath(const std::string& id) const;
   std::string MetaPath(const std::string& id) const;
   Status WriteMeta(const std::string& id, const StageOrigin& origin) const;
-  std::string SparePath(uint64_t n, const char* what) const;  // what: "data" / "meta"
-  // A spare pair renamed to `id` (meta written): its open data descriptor, or -1 (none left,
-  // or a step failed: the caller creates the files).
+  // The origin of `id`, on its open data descriptor: the xattr, or the `.meta` file where the
+  // file system has no user xattrs (learned at the first refusal).
+  Status WriteOrigin(int fd, const std::string& id, const StageOrigin& origin) const;
+  StageOrigin ReadOrigin(const std::string& id) const;  // empty when neither is readable
+  std::string SparePath(uint64_t n) const;
+  // A spare renamed to `id` (origin written): its open data descriptor, or -1 (none left, or a
+  // step failed: the caller creates the file).
   int TakeSpare(const std::string& id, const StageOrigin& origin);
-  // Truncates and renames the files of `f` (held by nobody else) to a spare pair; false when
-  // the pool is full or a step failed (the caller unlinks them).
-  bool MakeSpare(const StagedFile& f);
+  // Truncates and renames the data file of `f` (held by nobody else) to a spare and keeps its
+  // descriptor; false when a step failed (the caller unlinks the files).
+  bool MakeSpare(StagedFile& f);
 
   const StagingOptions options_;
 
@@ -219,7 +230,12 @@ class StagingStore {
   std::vector<Leftover> leftovers_ GUARDED_BY(mu_);
   std::map<uint64_t, std::shared_ptr<StagedFile>> files_ GUARDED_BY(mu_);
   uint64_t used_ GUARDED_BY(mu_) = 0;
-  std::vector<uint64_t> spares_ GUARDED_BY(mu_);  // numbers of spare pairs on disk
+  struct Spare {
+    uint64_t n = 0;  // its name: SparePath(n)
+    int fd = -1;     // open, read-write
+  };
+  std::vector<Spare> spares_ GUARDED_BY(mu_);
+  mutable std::atomic<bool> xattrs_{true};  // false once the file system refused one
   uint64_t next_spare_ GUARDED_BY(mu_) = 0;
 };
 

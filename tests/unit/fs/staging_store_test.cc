@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -35,10 +36,17 @@ uint32_t Mode(const std::string& p) {
 }
 
 std::unique_ptr<StagingStore> OpenStore(const std::string& dir, uint64_t limit = 0,
-                                        uint64_t max_upload = 0) {
-  auto s = StagingStore::Open({dir, limit, max_upload});
+                                        uint64_t max_upload = 0, bool xattrs = true) {
+  auto s = StagingStore::Open({dir, limit, max_upload, xattrs});
   REQUIRE(s.ok());
   return std::move(*s);
+}
+
+// The origin noted on a staged data file ("" when none).
+std::string OriginXattr(const std::string& path) {
+  char buf[1024];
+  const ssize_t n = ::getxattr(path.c_str(), "user.globus-fuse.origin", buf, sizeof(buf));
+  return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "";
 }
 
 std::string ReadAll(StagedFile& f) {
@@ -69,7 +77,16 @@ TEST_CASE("staging directory is private and files are 0600", "[staging]") {
   auto f = store->Acquire(7, "op1", kOrigin);
   REQUIRE(f.ok());
   CHECK(Mode((*f)->data_path()) == 0600);
-  CHECK(Mode(dir + "/op1.meta") == 0600);
+  // Where it belongs: on the data file itself (no second file to create, rename or lose).
+  CHECK(OriginXattr((*f)->data_path()) == "coll-1\t/~/notes.txt\n");
+  CHECK_FALSE(std::filesystem::exists(dir + "/op1.meta"));
+  // Where the file system has no user xattrs: a .meta file beside it, 0600 too.
+  auto plain = OpenStore(t.path + "/plain", 0, 0, /*xattrs=*/false);
+  auto g = plain->Acquire(8, "op2", kOrigin);
+  REQUIRE(g.ok());
+  CHECK(Mode(t.path + "/plain/op2.meta") == 0600);
+  CHECK(OriginXattr((*g)->data_path()).empty());
+  g->reset();
 
   // A directory that exists with looser modes is tightened.
   const std::string loose = t.path + "/loose";
@@ -219,15 +236,18 @@ TEST_CASE("dirty tracking: a write during an upload keeps the file dirty", "[sta
 TEST_CASE("leftovers: the next mount finds them and where they belonged", "[staging]") {
   TempDir t;
   const std::string dir = t.path + "/s";
+  bool xattrs = true;
+  SECTION("origin in an xattr") {}
+  SECTION("origin in a .meta file") { xattrs = false; }
   {
-    auto store = OpenStore(dir);
+    auto store = OpenStore(dir, 0, 0, xattrs);
     auto f = *store->Acquire(1, "op7", kOrigin);
     REQUIRE(f->Write(0, "unsaved").ok());
     REQUIRE(f->SetOrigin({"coll-1", "/~/renamed.txt"}).ok());
     // The daemon dies here: nothing is discarded (closing a store never deletes data).
     f.reset();
   }
-  auto store = OpenStore(dir, /*limit=*/5);
+  auto store = OpenStore(dir, /*limit=*/5, 0, xattrs);
   auto left = store->Leftovers();
   REQUIRE(left.size() == 1);
   CHECK(left[0].id == "op7");
@@ -240,6 +260,7 @@ TEST_CASE("leftovers: the next mount finds them and where they belonged", "[stag
   REQUIRE(store->RemoveLeftover("op7").ok());
   CHECK(store->Leftovers().empty());
   CHECK_FALSE(std::filesystem::exists(dir + "/op7.data"));
+  CHECK_FALSE(std::filesystem::exists(dir + "/op7.meta"));
 }
 
 TEST_CASE("adopted leftovers are dirty and readable", "[staging]") {
@@ -285,30 +306,37 @@ TEST_CASE("spares: a discarded file nobody holds is reused, empty, under the nex
     REQUIRE(::stat(p.c_str(), &st) == 0);
     return st.st_ino;
   };
-  auto store = OpenStore(dir);
+  bool xattrs = true;
+  SECTION("origin in an xattr") {}
+  SECTION("origin in a .meta file") { xattrs = false; }
+  auto store = OpenStore(dir, 0, 0, xattrs);
   {
     auto a = *store->Acquire(1, "a", kOrigin);
     REQUIRE(a->Write(0, "old bytes").ok());
   }
-  const auto data_ino = ino(dir + "/a.data"), meta_ino = ino(dir + "/a.meta");
+  const auto data_ino = ino(dir + "/a.data");
   store->Discard(1);
   CHECK_FALSE(std::filesystem::exists(dir + "/a.data"));
   CHECK_FALSE(std::filesystem::exists(dir + "/a.meta"));
   CHECK(store->spares() == 1);
   auto b = *store->Acquire(2, "b", StageOrigin{"other", "/x/y"});
   CHECK(store->spares() == 0);
-  // The same two inodes, renamed: no file created (docs/PERFORMANCE.md), nothing of a's kept.
+  // The same inode, renamed: no file created (docs/PERFORMANCE.md), nothing of a's kept.
   CHECK(ino(dir + "/b.data") == data_ino);
-  CHECK(ino(dir + "/b.meta") == meta_ino);
   CHECK(*b->Size() == 0);
   CHECK(std::filesystem::file_size(dir + "/b.data") == 0);
   CHECK(Mode(dir + "/b.data") == 0600);
   REQUIRE(b->Write(0, "new").ok());
   CHECK(ReadAll(*b) == "new");
-  std::ifstream meta(dir + "/b.meta");
-  std::string line;
-  REQUIRE(std::getline(meta, line));
-  CHECK(line == "other\t/x/y");
+  if (xattrs) {
+    CHECK(OriginXattr(dir + "/b.data") == "other\t/x/y\n");
+    CHECK_FALSE(std::filesystem::exists(dir + "/b.meta"));
+  } else {
+    std::ifstream meta(dir + "/b.meta");
+    std::string line;
+    REQUIRE(std::getline(meta, line));
+    CHECK(line == "other\t/x/y");
+  }
 
   // A discarded file still held (an open handle reads it) is never reused.
   store->Discard(2);  // b is held here
@@ -327,9 +355,10 @@ TEST_CASE("spares: a discarded file nobody holds is reused, empty, under the nex
   b.reset();  // staged files go before their store (as in WriteOps: they call into it)
   c.reset();
   store.reset();
-  auto again = OpenStore(dir);
+  auto again = OpenStore(dir, 0, 0, xattrs);
   REQUIRE(again->Leftovers().size() == 1);  // c: never discarded
   CHECK(again->Leftovers()[0].id == "c");
+  CHECK(again->Leftovers()[0].origin.path == kOrigin.path);
   for (const auto& e : std::filesystem::directory_iterator(dir))
     CHECK(e.path().filename().string().find(".spare-") == std::string::npos);
 }
