@@ -393,13 +393,20 @@ TEST_CASE("Snapshot shows what is pending, where to go, and who waits", "[broker
   CHECK_THAT(json, Catch::Contains("\"collection\":\"UManitoba Grex HPC\""));
   CHECK_THAT(json, Catch::Contains("\"waiters\":1"));
 
-  // The notification carried the same.
-  REQUIRE(w.notified.size() == 1);
-  CHECK(w.notified[0].url == p.url);
-  CHECK(w.notified[0].reason == p.reason);
-  // Counted from the moment the flow is shown: the starter waits too (status read at once after
-  // the URL was out showed 0 waiters).
-  CHECK(w.notified[0].waiters == 1);
+  // The notification carried the same. It is sent after the flow shows in the snapshot (the
+  // caller that started the flow logs and notifies outside the broker's lock).
+  REQUIRE(Eventually([&] {
+    std::lock_guard<std::mutex> l(w.notified_mu);
+    return w.notified.size() == 1;
+  }));
+  {
+    std::lock_guard<std::mutex> l(w.notified_mu);
+    CHECK(w.notified[0].url == p.url);
+    CHECK(w.notified[0].reason == p.reason);
+    // Counted from the moment the flow is shown: the starter waits too (status read at once
+    // after the URL was out showed 0 waiters).
+    CHECK(w.notified[0].waiters == 1);
+  }
 
   w.starter.flow(0)->Complete(Status::Ok());
   CHECK(op.get().ok());
