@@ -358,8 +358,7 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     sb_.overlay().DropPlaceholder(snapshot.at, snapshot.placeholder_fh);
     sb_.AfterUpload(c, snapshot.at.path, state.size, out->last_modified);
   }
-  write::StagingStore* store = nullptr;
-  std::shared_ptr<write::StagedFile> detached;
+  Detached detached;
   {
     MutexLock l(mu_);
     InodeState& st = inodes_[ino];
@@ -374,13 +373,10 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     if (st.handles <= 0 && !staged->state().dirty) {
       inodes_.erase(ino);
       staged.reset();  // held by nobody now: the store can reuse its files
-      if (store_) {
-        store = store_.get();
-        detached = store_->Detach(ino);
-      }
+      detached = DetachLocked(ino);
     }
   }
-  if (store) store->Recycle(std::move(detached));  // file system calls: not under mu_
+  detached.Recycle();  // file system calls: not under mu_
   upload_ended_.notify_all();
   if (!result.ok()) return sb_.errors().Report(op, &c, snapshot.at.path, result.error());
   log::Debug("fs", "uploaded ", Where(&c, snapshot.at.path), " (", state.size, " bytes",
@@ -465,18 +461,14 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
   if (!last || !file) return staged || removed;
   if (removed || !file->state().dirty) {
     file.reset();  // held by nobody now: the store can reuse its files
-    write::StagingStore* store = nullptr;
-    std::shared_ptr<write::StagedFile> detached;
+    Detached detached;
     {
       MutexLock l(mu_);
-      if (store_) {
-        store = store_.get();
-        detached = store_->Detach(h.inode->ino);
-      }
+      detached = DetachLocked(h.inode->ino);
     }
     // The truncate and renames run outside mu_: the next file's GETATTR (StagedSize) of a
     // `cp -r` waited ~0.3 ms for them when they ran under it.
-    if (store) store->Recycle(std::move(detached));
+    detached.Recycle();
   } else {
     log::Warn("fs", "close: ", Where(at),
               " was not uploaded (its upload failed); the written "
@@ -501,8 +493,7 @@ bool WriteOps::RemoveLocalOnly(const Location& loc) {
   if (auto op = sb_.overlay().PendingOp(loc); op && *op != 0) return false;  // (0: a placeholder)
   Ino ino = 0;
   uint64_t placeholder_fh = 0;
-  write::StagingStore* store = nullptr;
-  std::shared_ptr<write::StagedFile> detached;
+  Detached detached;
   {
     UniqueLock l(mu_);
     for (auto& [i, st] : inodes_)
@@ -519,12 +510,9 @@ bool WriteOps::RemoveLocalOnly(const Location& loc) {
     if (st.uploaded || st.remote_exists) return false;
     st.removed = true;
     placeholder_fh = st.placeholder_fh;
-    if (store_ && st.staged) {
-      store = store_.get();
-      detached = store_->Detach(ino);
-    }
+    if (st.staged) detached = DetachLocked(ino);
   }
-  if (store) store->Recycle(std::move(detached));
+  detached.Recycle();
   // Its open handles must not make it an empty file at their last close.
   if (auto h = placeholder_fh ? handles_.File(placeholder_fh) : nullptr)
     if (auto* w = std::get_if<WriteHandle>(&h->as)) {

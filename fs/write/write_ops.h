@@ -143,6 +143,18 @@ class WriteOps final : public UploadRunner, public OpListener {
   // Waits (under `l`) until no upload of `ino` is in flight; then its state, or nullptr when it
   // has none (released and clean).
   InodeState* IdleLocked(UniqueLock& l, Ino ino) REQUIRES(mu_);
+  // A staged file taken out of the store under mu_ (DetachLocked); Recycle() makes the file
+  // system calls once mu_ is released. Empty when the store is not open.
+  struct Detached {
+    write::StagingStore* store = nullptr;
+    std::shared_ptr<write::StagedFile> file;
+    void Recycle() {
+      if (store) store->Recycle(std::move(file));
+    }
+  };
+  Detached DetachLocked(uint64_t key) REQUIRES(mu_) {
+    return store_ ? Detached{store_.get(), store_->Detach(key)} : Detached{};
+  }
   // The staged file of h's inode, acquired (with a fill when h opened an existing file).
   Result<std::shared_ptr<write::StagedFile>> Staged(FileHandle& h, WriteHandle& w);
   write::FillFn FillFrom(const InodePtr& in, const Location& at);

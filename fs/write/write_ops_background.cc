@@ -213,8 +213,7 @@ void WriteOps::OnOpFinished(const OpResult& r) {
   const bool superseded = !r.status.ok() && r.status.error().code == "SUPERSEDED";
   const bool drop = r.status.ok() || superseded;
   bool leftover = false;
-  write::StagingStore* store = nullptr;
-  std::shared_ptr<write::StagedFile> detached;
+  Detached detached;
   {
     MutexLock l(mu_);
     for (auto& [ino, st] : inodes_)
@@ -224,16 +223,13 @@ void WriteOps::OnOpFinished(const OpResult& r) {
       }
     auto k = handed_.find(r.staged_id);
     if (drop && k != handed_.end()) {
-      if (store_) {  // a seed still reading it keeps it open
-        store = store_.get();
-        detached = store_->Detach(k->second);
-      }
+      detached = DetachLocked(k->second);  // a seed still reading it keeps it open
       handed_.erase(k);
     } else if (drop) {
       leftover = true;  // journaled by an earlier mount and never adopted
     }
   }
-  if (store) store->Recycle(std::move(detached));
+  detached.Recycle();
   if (leftover)
     if (auto store = Store(); store.ok()) (void)(*store)->RemoveLeftover(r.staged_id);
   if (!r.status.ok() && !superseded)

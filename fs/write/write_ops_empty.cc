@@ -81,19 +81,15 @@ bool WriteOps::MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Colle
   const bool retried = op && engine_.EndClaimedUpload(op->op, s);
   if (op && !s.ok() && !retried) {  // failed for good: nothing is shown or kept for it
     sb_.overlay().DropUpload(op->op);
-    write::StagingStore* store = nullptr;
-    std::shared_ptr<write::StagedFile> detached;
+    Detached detached;
     {
       MutexLock l(mu_);
       if (auto k = handed_.find(op->staged_id); k != handed_.end()) {
-        if (store_) {
-          store = store_.get();
-          detached = store_->Detach(k->second);
-        }
+        detached = DetachLocked(k->second);
         handed_.erase(k);
       }
     }
-    if (store) store->Recycle(std::move(detached));
+    detached.Recycle();
   }
   if (!s.ok() && !retried)
     sb_.errors().Report("close", &c, w.dst.path, s.error());  // close(2) returned
