@@ -37,22 +37,26 @@ const Listing::Item* Listing::Find(std::string_view name) const {
 }
 
 std::shared_ptr<Listing> Listing::With(std::string_view name, const Meta& meta) const {
+  // A `cp -r` into a directory edits its cached listing once per file, so this is a bulk copy
+  // (the names block whole, the items in two ranges around the new one), not a rebuild entry by
+  // entry. Still O(entries) per edit; docs/PERFORMANCE.md has the cost per file in big
+  // directories.
   auto out = std::make_shared<Listing>();
   out->fetched = fetched;
-  out->names.reserve(names.size() + name.size());
-  out->items.reserve(items.size() + 1);
-  bool placed = false;
-  // Items are sorted and unique: copying them in order keeps the result sealed.
-  for (const Item& i : items) {
-    const std::string_view n = Name(i);
-    if (!placed && n >= name) {
-      out->Add(name, meta);
-      placed = true;
-      if (n == name) continue;  // replaced
-    }
-    out->Add(n, i.meta);
+  auto at = std::lower_bound(items.begin(), items.end(), name,
+                             [this](const Item& a, std::string_view n) { return Name(a) < n; });
+  if (at != items.end() && Name(*at) == name) {  // replaced: same names, one Meta changes
+    out->names = names;
+    out->items = items;
+    out->items[static_cast<std::size_t>(at - items.begin())].meta = meta;
+    return out;
   }
-  if (!placed) out->Add(name, meta);
+  out->items.reserve(items.size() + 1);
+  out->items.insert(out->items.end(), items.begin(), at);
+  out->names.reserve(names.size() + name.size());
+  out->names = names;
+  out->Add(name, meta);  // false (over 4 GiB of names): left out
+  out->items.insert(out->items.end(), at, items.end());
   return out;
 }
 

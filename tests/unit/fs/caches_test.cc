@@ -236,6 +236,27 @@ TEST_CASE("listing: With adds or replaces one entry, sorted, the original unchan
   CHECK(replaced->fetched == l.fetched);
   CHECK(l.Find("d")->meta.size == 0);
   CHECK(names(*Listing().With("x", big)) == std::vector<std::string>{"x"});
+  // Edits on top of edits (as a cp -r makes them), after a Without left unreferenced name
+  // bytes: every name is still found with its own Meta, in order.
+  std::shared_ptr<const Listing> cur = l.Without("b");
+  std::vector<std::string> want = {"d"};
+  for (int i = 999; i >= 0; --i) {
+    Meta mi;
+    mi.size = static_cast<uint64_t>(i);
+    std::string n = "f" + std::to_string(i);
+    cur = cur->With(n, mi);
+    want.push_back(n);
+  }
+  cur = cur->With("b", big);
+  want.push_back("b");
+  std::sort(want.begin(), want.end());
+  CHECK(names(*cur) == want);
+  for (int i = 0; i < 1000; ++i) {
+    auto* it = cur->Find("f" + std::to_string(i));
+    REQUIRE(it);
+    CHECK(it->meta.size == static_cast<uint64_t>(i));
+  }
+  CHECK(cur->Find("b")->meta.size == 42);
 }
 
 TEST_CASE("metadata cache: Replace edits only the listing it was given, keeps its expiry",
