@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 #include <unistd.h>
 
@@ -9,6 +10,24 @@
 
 namespace gf::api {
 namespace {
+
+// The whole of a small upload body, read from offset 0 (the descriptor's offset is not moved).
+Result<std::string> ReadUploadBody(int fd, uint64_t size) {
+  std::string out(size, '\0');
+  for (uint64_t got = 0; got < size;) {
+    ssize_t n = ::pread(fd, out.data() + got, size - got, static_cast<off_t>(got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int err = errno;
+      return Error::Local(err, "put: reading the upload body: " + std::string(std::strerror(err)));
+    }
+    if (n == 0)
+      return Error::Local(EIO, "put: the file to upload holds " + std::to_string(got) + " of " +
+                                   std::to_string(size) + " bytes");
+    got += static_cast<uint64_t>(n);
+  }
+  return out;
+}
 
 bool Is2xx(int s) { return s >= 200 && s < 300; }
 
@@ -280,33 +299,45 @@ Status HttpsClient::Put(const CollectionRef& c, const std::string& path, const U
   req.url = FileUrl(c, path);
   req.headers.emplace_back("X-Requested-With", "XMLHttpRequest");
   req.headers.emplace_back("Content-Type", "application/octet-stream");
-  req.body_source.size = body.size;
-  req.body_source.read = [&body](uint64_t offset, char* buf, std::size_t len) -> int64_t {
-    ssize_t n;
-    do {
-      n = ::pread(body.fd, buf, len, static_cast<off_t>(offset));
-    } while (n < 0 && errno == EINTR);
-    if (n < 0) return -errno;
-    if (body.progress) body.progress->store(offset + static_cast<uint64_t>(n));
-    return n;  // 0 before the end: the file shrank, which the transport reports
-  };
+  const bool inline_body = body.size > 0 && body.size <= kInlineUploadMax;
+  if (inline_body) {
+    // A small body goes out with the request line and headers in one write: the server wakes
+    // once for the whole request (a small-file `cp -r` makes one PUT per file; see
+    // docs/PERFORMANCE.md). A retry sends the same bytes.
+    auto bytes = ReadUploadBody(body.fd, body.size);
+    if (!bytes.ok()) return bytes.error();
+    req.body = std::move(*bytes);
+  } else {
+    req.body_source.size = body.size;
+    req.body_source.read = [&body](uint64_t offset, char* buf, std::size_t len) -> int64_t {
+      ssize_t n;
+      do {
+        n = ::pread(body.fd, buf, len, static_cast<off_t>(offset));
+      } while (n < 0 && errno == EINTR);
+      if (n < 0) return -errno;
+      if (body.progress) body.progress->store(offset + static_cast<uint64_t>(n));
+      return n;  // 0 before the end: the file shrank, which the transport reports
+    };
+  }
   // An upload takes as long as its size needs; a stalled one still ends (low-speed abort).
   req.timeout = std::chrono::milliseconds(-1);
   CallOptions o;
   o.resource_server = c.id;
   o.context = "put " + c.id + ":" + path + " (" + std::to_string(body.size) + " bytes)";
   o.cancel = cancel;
-  // Idempotent in effect: every attempt re-reads the body from the file (pread from offset 0)
-  // and a PUT replaces whatever an earlier, cut attempt left at the name; sending the same bytes
-  // twice makes the same file. So a reset, a timeout, a 5xx or the transient 404 is retried like
-  // a GET, within the retry budget. The budget is time since the first attempt, so an upload
-  // that fails after a long transfer is not sent again: the caller reports it (docs/WRITES.md).
+  // Idempotent in effect: every attempt sends the whole body again (re-read from the file from
+  // offset 0, or the small body's bytes read before the first) and a PUT replaces whatever an
+  // earlier, cut attempt left at the name; sending the same bytes twice makes the same file. So a
+  // reset, a timeout, a 5xx or the transient 404 is retried like a GET, within the retry budget.
+  // The budget is time since the first attempt, so an upload that fails after a long transfer is
+  // not sent again: the caller reports it (docs/WRITES.md).
   o.idempotent = true;
   o.before_attempt = [&body](http::Request&) {
     if (body.progress) body.progress->store(0);
   };
   auto r = exec_.Execute(std::move(req), o);
   if (!r.ok()) return AuthRemedy(std::move(r).error(), c.id);
+  if (inline_body && body.progress) body.progress->store(body.size);
   return Status::Ok();
 }
 

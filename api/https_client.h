@@ -36,6 +36,10 @@ class HttpsClient final : public DataApi {
   Result<RangeResult> GetRange(const CollectionRef& c, const std::string& path, uint64_t offset,
                                uint64_t length, const std::function<bool(std::string_view)>& sink,
                                const std::atomic<bool>* cancel = nullptr) override;
+  // A body up to kInlineUploadMax bytes is read into memory before the first attempt and sent
+  // with the headers in one write; a bigger one streams from the file (pread per chunk, again
+  // at every attempt). Either way the file's descriptor offset is not moved.
+  static constexpr uint64_t kInlineUploadMax = 64 * 1024;
   Status Put(const CollectionRef& c, const std::string& path, const UploadBody& body,
              const std::atomic<bool>* cancel = nullptr) override;
   Status Delete(const CollectionRef& c, const std::string& path) override;

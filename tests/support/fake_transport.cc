@@ -85,6 +85,7 @@ Result<http::Response> FakeTransport::Send(const http::Request& req) {
     auto body = DrainBody(req.body_source, 4096);
     if (!body.ok()) return body.error();
     rec.body = std::move(*body);
+    rec.streamed = true;
   }
   Answer a;
   bool respond = false;

@@ -28,6 +28,7 @@ struct RecordedRequest {
   http::Headers headers;
   std::string body;  // a streamed body (Request::body_source) is read in full and kept here
   bool fresh_connection = false;
+  bool streamed = false;  // the body came from Request::body_source (not Request::body)
   std::string Header(std::string_view name) const;  // case-insensitive, "" when absent
 };
 

@@ -317,6 +317,30 @@ TEST_CASE("Put streams the file from offset 0 without moving the descriptor", "[
   CHECK(reqs[2].body.empty());
 }
 
+TEST_CASE("Put: a small body goes with the headers (read once), a big one streams",
+          "[https_client]") {
+  Env env;
+  const std::string small = Content(HttpsClient::kInlineUploadMax);
+  const std::string big = Content(HttpsClient::kInlineUploadMax + 1);
+  gf::testing::TempFile s(small), b(big);
+  std::atomic<uint64_t> progress{0};
+  env.transport.Push(503, "");  // retried: the same bytes again
+  env.transport.Push(201, "");
+  env.transport.Push(201, "");
+  REQUIRE(env.client.Put(kColl, "/small", UploadBody{s.fd(), small.size(), &progress}).ok());
+  CHECK(progress.load() == small.size());
+  REQUIRE(env.client.Put(kColl, "/big", UploadBody{b.fd(), big.size(), nullptr}).ok());
+  auto reqs = env.transport.requests();
+  REQUIRE(reqs.size() == 3);
+  for (int i : {0, 1}) {
+    CHECK(reqs[i].body == small);
+    CHECK_FALSE(reqs[i].streamed);
+    CHECK(reqs[i].method == "PUT");
+  }
+  CHECK(reqs[2].body == big);
+  CHECK(reqs[2].streamed);
+}
+
 TEST_CASE("Put: a file shorter than promised fails locally and is not retried", "[https_client]") {
   Env env;
   gf::testing::TempFile f("short");
