@@ -133,9 +133,11 @@ class Superblock final : public SettledSink {
   // else now): the parent's cached listing, when there is a fresh one, gets the entry in place
   // (a replaced file keeps its listed mode, a new one shows kUploadedMode); the name's miss is
   // dropped; inodes at the name expire and the kernel drops its attributes and dentry for it.
+  // `uploaded`: the inode whose content this was (0: none known). Where it is the inode at the
+  // name, the kernel's dentry stays (it names that very inode; only the content changed).
   // Nothing else is invalidated (docs/SEMANTICS.md, "Consistency").
   void AfterUpload(const Collection& c, const std::string& path, uint64_t size,
-                   std::optional<std::time_t> mtime);
+                   std::optional<std::time_t> mtime, Ino uploaded = 0);
   // The mode a new file made by a PUT is listed with until its directory is listed again (a
   // PUT cannot set one; servers create files 0644 under the usual umask: UNVERIFIED upstream,
   // what globus-sim does).
@@ -192,8 +194,10 @@ class Superblock final : public SettledSink {
   void AfterKindChanged(const fs::Inode& in);
   void ExpireBelow(Ino ino);
   // The kernel's view of `path` in every place the collection is mounted (by name and under
-  // .by-id): its inode expires and its entry is invalidated. (InvalidatePath's second half.)
-  void ForgetEverywhere(const std::string& collection_id, const std::string& path);
+  // .by-id): its inode expires and its entry is invalidated, except where the inode at the name
+  // is `keep_dentry_of` (then only its attributes are). (InvalidatePath's second half.)
+  void ForgetEverywhere(const std::string& collection_id, const std::string& path,
+                        Ino keep_dentry_of = 0);
 
   const FsOptions& options_;
   Clock& clock_;

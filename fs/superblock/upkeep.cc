@@ -107,7 +107,7 @@ void Superblock::InvalidatePath(const std::string& collection_id, const std::str
 }
 
 void Superblock::AfterUpload(const Collection& c, const std::string& path, uint64_t size,
-                             std::optional<std::time_t> mtime) {
+                             std::optional<std::time_t> mtime, Ino uploaded) {
   Meta meta;
   meta.type = api::EntryType::kFile;
   meta.size = size;
@@ -138,12 +138,16 @@ void Superblock::AfterUpload(const Collection& c, const std::string& path, uint6
     if (!edited) cache_.Erase(dir);
     negative_.Erase(CacheKey(c.id, at));
     // Inodes at the name refresh from the edited listing (no remote call); the kernel drops its
-    // attributes (size, mtime) and its dentry (looked up again from the listing).
-    ForgetEverywhere(c.id, at);
+    // attributes (size, mtime) and its dentry (looked up again from the listing), unless that
+    // dentry names the uploaded inode itself: one notification less per file of a `cp -r`,
+    // and the kernel does not take the directory's lock for it while `cp` creates the next
+    // name there (docs/PERFORMANCE.md).
+    ForgetEverywhere(c.id, at, uploaded);
   }
 }
 
-void Superblock::ForgetEverywhere(const std::string& collection_id, const std::string& path) {
+void Superblock::ForgetEverywhere(const std::string& collection_id, const std::string& path,
+                                  Ino keep_dentry_of) {
   // Every place the collection is mounted (by name and under .by-id): walk to the entry.
   std::vector<InodePtr> roots;
   for (Ino top : {kRootIno, kByIdIno})
@@ -166,6 +170,7 @@ void Superblock::ForgetEverywhere(const std::string& collection_id, const std::s
     if (auto in = table_.Child(dir->ino, name)) {
       in->Expire();
       notifier_.InvalidateInode(in->ino);
+      if (keep_dentry_of != 0 && in->ino == keep_dentry_of) continue;  // the same inode
     }
     notifier_.InvalidateEntry(dir->ino, name);
   }

@@ -356,7 +356,7 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
     // parent's cached listing, edited in place, so the next new name of a `cp -r` is still
     // answered from it.
     sb_.overlay().DropPlaceholder(snapshot.at, snapshot.placeholder_fh);
-    sb_.AfterUpload(c, snapshot.at.path, state.size, out->last_modified);
+    sb_.AfterUpload(c, snapshot.at.path, state.size, out->last_modified, ino);
   }
   Detached detached;
   {

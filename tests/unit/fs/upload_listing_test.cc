@@ -170,10 +170,43 @@ TEST_CASE("a replaced file: the cached listing shows its new size, the server's 
   REQUIRE(attr.ok());
   CHECK(attr->attr.size == 3);
   CHECK(w.TransferMetadataCalls() == 0);
-  // The kernel was told the file changed: its attributes and its dentry.
+  // The kernel was told the file changed: its attributes. Its dentry stays: it names this very
+  // inode, whose content (not identity) the upload changed.
   CHECK(std::count(w.notifier.inodes.begin(), w.notifier.inodes.end(), a->attr.ino) >= 1);
   CHECK(std::count(w.notifier.entries.begin(), w.notifier.entries.end(),
-                   std::make_pair(dir, std::string("a"))) >= 1);
+                   std::make_pair(dir, std::string("a"))) == 0);
+}
+
+TEST_CASE("after an upload the kernel keeps the writer's dentry, and drops the other names'",
+          "[fs][upload][listing]") {
+  UploadWorld w;
+  w.remote.AddFile(kGrex, "/dst/a", "OLD", 1500000000, 0644);
+  const Ino dir = w.DstDir();
+  const Ino by_id = w.Dir(std::string(".by-id/") + kGrex + "/dst");
+  REQUIRE(by_id != dir);
+  auto a = w.fs->Lookup(dir, "a");
+  auto other = w.fs->Lookup(by_id, "a");  // the same file under .by-id: another inode
+  REQUIRE(a.ok());
+  REQUIRE(other.ok());
+  REQUIRE(other->attr.ino != a->attr.ino);
+  auto h = w.fs->Open(a->attr.ino, O_WRONLY | O_TRUNC);
+  REQUIRE(h.ok());
+  REQUIRE(w.fs->Write(h->fh, 0, "NEW CONTENT").ok());
+  w.notifier.inodes.clear();
+  w.notifier.entries.clear();
+  REQUIRE(w.fs->Flush(h->fh).ok());
+  w.fs->Release(h->fh);
+  auto count = [&](Ino parent) {
+    return std::count(w.notifier.entries.begin(), w.notifier.entries.end(),
+                      std::make_pair(parent, std::string("a")));
+  };
+  CHECK(count(dir) == 0);    // names the inode that was written
+  CHECK(count(by_id) >= 1);  // names another inode: looked up again
+  for (Ino ino : {a->attr.ino, other->attr.ino})
+    CHECK(std::count(w.notifier.inodes.begin(), w.notifier.inodes.end(), ino) >= 1);
+  auto seen = w.fs->GetAttr(other->attr.ino);
+  REQUIRE(seen.ok());
+  CHECK(seen->attr.size == 11);
 }
 
 TEST_CASE("no listing is made up: an uncached or expired listing is fetched after an upload",
