@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -688,7 +689,12 @@ void NotifyWhenAnswering(const std::string& mp) {
     log::Warn("mount", "cannot notify systemd: ", s.error().message);
 }
 
+// Once per process. A stop can reach both callers: the exit watch (while the FUSE loop still
+// winds down) and the end of RunMount. A second datagram sat in a reused $NOTIFY_SOCKET and was
+// read as the next start's first message (test_packaging: STOPPING=1 where READY=1 was due).
 void NotifyStopping() {
+  static std::atomic<bool> sent{false};
+  if (sent.exchange(true)) return;
   if (Status s = SdNotify("STOPPING=1"); !s.ok())
     log::Warn("mount", "cannot notify systemd: ", s.error().message);
 }
