@@ -11,19 +11,18 @@
 namespace gf::api {
 namespace {
 
-// The whole of a small upload body, read from offset 0 (the descriptor's offset is not moved).
-Result<std::string> ReadUploadBody(int fd, uint64_t size) {
-  std::string out(size, '\0');
-  for (uint64_t got = 0; got < size;) {
-    ssize_t n = ::pread(fd, out.data() + got, size - got, static_cast<off_t>(got));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int err = errno;
-      return Error::Local(err, "put: reading the upload body: " + std::string(std::strerror(err)));
-    }
+// All `src.size` bytes of a body source, read once (for a body sent from memory).
+Result<std::string> ReadWhole(const http::Request::BodySource& src) {
+  std::string out(src.size, '\0');
+  for (uint64_t got = 0; got < src.size;) {
+    const int64_t n = src.read(got, out.data() + got, src.size - got);
+    if (n < 0)
+      return Error::Local(
+          static_cast<int>(-n),
+          "put: reading the upload body: " + std::string(std::strerror(static_cast<int>(-n))));
     if (n == 0)
       return Error::Local(EIO, "put: the file to upload holds " + std::to_string(got) + " of " +
-                                   std::to_string(size) + " bytes");
+                                   std::to_string(src.size) + " bytes");
     got += static_cast<uint64_t>(n);
   }
   return out;
@@ -299,25 +298,25 @@ Status HttpsClient::Put(const CollectionRef& c, const std::string& path, const U
   req.url = FileUrl(c, path);
   req.headers.emplace_back("X-Requested-With", "XMLHttpRequest");
   req.headers.emplace_back("Content-Type", "application/octet-stream");
+  req.body_source.size = body.size;
+  req.body_source.read = [&body](uint64_t offset, char* buf, std::size_t len) -> int64_t {
+    ssize_t n;
+    do {
+      n = ::pread(body.fd, buf, len, static_cast<off_t>(offset));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    if (body.progress) body.progress->store(offset + static_cast<uint64_t>(n));
+    return n;  // 0 before the end: the file shrank, which the transport reports
+  };
   const bool inline_body = body.size > 0 && body.size <= kInlineUploadMax;
   if (inline_body) {
     // A small body goes out with the request line and headers in one write: the server wakes
     // once for the whole request (a small-file `cp -r` makes one PUT per file; see
-    // docs/PERFORMANCE.md). A retry sends the same bytes.
-    auto bytes = ReadUploadBody(body.fd, body.size);
+    // docs/PERFORMANCE.md). It is read once, here; a retry sends the same bytes.
+    auto bytes = ReadWhole(req.body_source);
     if (!bytes.ok()) return bytes.error();
     req.body = std::move(*bytes);
-  } else {
-    req.body_source.size = body.size;
-    req.body_source.read = [&body](uint64_t offset, char* buf, std::size_t len) -> int64_t {
-      ssize_t n;
-      do {
-        n = ::pread(body.fd, buf, len, static_cast<off_t>(offset));
-      } while (n < 0 && errno == EINTR);
-      if (n < 0) return -errno;
-      if (body.progress) body.progress->store(offset + static_cast<uint64_t>(n));
-      return n;  // 0 before the end: the file shrank, which the transport reports
-    };
+    req.body_source = {};
   }
   // An upload takes as long as its size needs; a stalled one still ends (low-speed abort).
   req.timeout = std::chrono::milliseconds(-1);
