@@ -85,11 +85,12 @@ bool ValidStageId(std::string_view id) {
 // StagedFile
 
 StagedFile::StagedFile(StagingStore& store, uint64_t key, std::string id, int fd, FillFn fill,
-                       StageOrigin origin, uint64_t size, bool dirty)
+                       StageOrigin origin, uint64_t size, bool dirty, bool adopted)
     : store_(store),
       key_(key),
       id_(std::move(id)),
       fd_(fd),
+      adopted_(adopted),
       fill_(std::move(fill)),
       size_(size),
       dirty_(dirty),
@@ -114,6 +115,7 @@ Status StagedFile::EnsureFilled() {
 
 Status StagedFile::FillLocked() {
   if (!fill_) return Status::Ok();
+  GF_TRY_STATUS(ClaimLocked());
   // The remote content goes in through the same limits as a write: a file the server could
   // not take back (max_upload_size) or that does not fit the cache is refused before download.
   uint64_t delivered = 0;
@@ -157,8 +159,12 @@ Status StagedFile::GrowLocked(uint64_t new_size) {
     return Error::Local(EFBIG, "staging " + id_ + ": " + std::to_string(new_size) +
                                    " bytes is over max_upload_size (" + std::to_string(max) + ")");
   GF_TRY_STATUS(store_.Reserve(new_size - size_));
-  // Allocate the blocks now: a disk that fills up fails this write, not a later one.
-  int rc = ::fallocate(fd_, 0, static_cast<off_t>(size_), static_cast<off_t>(new_size - size_));
+  // Allocate the blocks now: a disk that fills up fails this write, not a later one. A
+  // spare's old bytes have theirs.
+  const uint64_t from = std::max(size_, stale_);
+  int rc = new_size <= from
+               ? 0
+               : ::fallocate(fd_, 0, static_cast<off_t>(from), static_cast<off_t>(new_size - from));
   if (rc != 0 && errno != EOPNOTSUPP && errno != ENOSYS) {
     const int err = errno;
     store_.Release(new_size - size_);
@@ -175,8 +181,30 @@ Result<size_t> StagedFile::Write(uint64_t offset, std::string_view bytes) {
     return Error::Local(EFBIG, "write past the largest offset");
   const uint64_t end = offset + bytes.size();
   const uint64_t old_size = size_;
+  // A taken spare's first write: one that replaces every old byte is written first and the
+  // file named after it; any other truncates the old bytes first (header comment, "Spares").
+  const bool overwrite =
+      !spare_path_.empty() && offset == 0 && !bytes.empty() && bytes.size() >= stale_;
+  if (!overwrite) GF_TRY_STATUS(ClaimLocked());
   GF_TRY_STATUS(GrowLocked(end));
   auto n = WriteAt(fd_, bytes, offset, id_);
+  if (overwrite) {
+    // All of it, or nothing accepted: a part would leave old bytes behind the new ones.
+    Status named = !n.ok() ? Status(n.error())
+                   : *n != bytes.size()
+                       ? Status(Error::Local(EIO, "staging " + id_ + ": short write"))
+                       : Status::Ok();
+    if (named.ok()) {
+      stale_ = 0;
+      named = NameLocked();
+    }
+    if (!named.ok()) {
+      if (::ftruncate(fd_, 0) == 0) stale_ = 0;
+      store_.Release(size_ - old_size);
+      size_ = old_size;
+      return named.error();
+    }
+  }
   if (!n.ok()) {
     // Nothing accepted: give the new space back.
     if (size_ != old_size && ::ftruncate(fd_, static_cast<off_t>(old_size)) == 0) {
@@ -215,6 +243,7 @@ Status StagedFile::Truncate(uint64_t size) {
   } else {
     GF_TRY_STATUS(FillLocked());
   }
+  GF_TRY_STATUS(ClaimLocked());
   if (size > size_) {
     GF_TRY_STATUS(GrowLocked(size));
     // GrowLocked's fallocate sets the size; this covers filesystems without fallocate.
@@ -254,17 +283,39 @@ bool StagedFile::MarkClean(uint64_t generation) {
   return true;
 }
 
-void StagedFile::MarkDirty() {
+Status StagedFile::MarkDirty() {
   MutexLock l(mu_);
+  GF_TRY_STATUS(ClaimLocked());  // a file to upload has its name (and a failed one is kept)
   ++generation_;
   dirty_ = true;
+  return Status::Ok();
 }
 
 Status StagedFile::SetOrigin(StageOrigin origin) {
   MutexLock l(mu_);
-  GF_TRY_STATUS(store_.WriteOrigin(fd_, id_, origin));
-  origin_ = std::move(origin);
+  if (spare_path_.empty()) GF_TRY_STATUS(store_.WriteOrigin(fd_, id_, origin));
+  origin_ = std::move(origin);  // an unclaimed file's is written when it is named
   return Status::Ok();
+}
+
+Status StagedFile::NameLocked() {
+  if (spare_path_.empty()) return Status::Ok();
+  // The origin before the name: a crash in between leaves a spare, which nobody keeps.
+  GF_TRY_STATUS(store_.WriteOrigin(fd_, id_, origin_));
+  const std::string path = store_.DataPath(id_);
+  if (::rename(spare_path_.c_str(), path.c_str()) != 0)
+    return Sys(errno, "staging " + id_ + ": cannot rename " + spare_path_ + " to " + path);
+  spare_path_.clear();
+  return Status::Ok();
+}
+
+Status StagedFile::ClaimLocked() {
+  if (spare_path_.empty()) return Status::Ok();
+  if (stale_ > 0) {
+    if (::ftruncate(fd_, 0) != 0) return Sys(errno, "staging " + id_ + ": truncate");
+    stale_ = 0;
+  }
+  return NameLocked();
 }
 
 StageOrigin StagedFile::origin() const {
@@ -364,7 +415,8 @@ Result<std::shared_ptr<StagedFile>> StagingStore::Acquire(uint64_t key, const st
   if (auto existing = Find(key)) return existing;
   if (!ValidStageId(id)) return Error::Local(EINVAL, "staging: bad id '" + id + "'");
   const std::string path = DataPath(id);
-  int fd = TakeSpare(id, origin);
+  Spare spare = TakeSpare();
+  int fd = spare.fd;
   if (fd < 0) {
     fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) return Sys(errno, "cannot create " + path);
@@ -378,10 +430,15 @@ Result<std::shared_ptr<StagedFile>> StagingStore::Acquire(uint64_t key, const st
   }
   std::shared_ptr<StagedFile> f(
       new StagedFile(*this, key, id, fd, std::move(fill), std::move(origin), 0, false));
+  if (spare.fd >= 0) {
+    MutexLock fl(f->mu_);  // (nobody else has it yet)
+    f->spare_path_ = SparePath(spare.n);
+    f->stale_ = spare.stale;
+  }
   MutexLock l(mu_);
   auto [it, inserted] = files_.emplace(key, f);
   if (!inserted) {  // another thread staged the key meanwhile: use theirs, drop ours
-    ::unlink(path.c_str());
+    ::unlink(spare.fd >= 0 ? SparePath(spare.n).c_str() : path.c_str());
     ::unlink(MetaPath(id).c_str());
     return it->second;
   }
@@ -443,37 +500,35 @@ bool StagingStore::MakeSpare(StagedFile& f) {
     n = next_spare_++;
   }
   const std::string spare = SparePath(n);
-  if (::ftruncate(f.fd_, 0) != 0 || ::rename(DataPath(f.id()).c_str(), spare.c_str()) != 0)
-    return false;
-  ::unlink(MetaPath(f.id()).c_str());  // where xattrs are refused, or from an older version
+  uint64_t stale;
+  {
+    MutexLock fl(f.mu_);  // held by nobody else: for the analysis
+    stale = f.spare_path_.empty() ? f.size_ : f.stale_;
+    if (stale > kKeepSpareBytes) {
+      if (::ftruncate(f.fd_, 0) != 0) return false;
+      stale = 0;
+    }
+    const std::string from = f.spare_path_.empty() ? DataPath(f.id()) : f.spare_path_;
+    if (::rename(from.c_str(), spare.c_str()) != 0) return false;
+  }
+  if (!xattrs_.load() || f.adopted_)
+    ::unlink(MetaPath(f.id()).c_str());  // where the origin went instead of an xattr
   MutexLock l(mu_);
   if (spares_.size() >= kMaxSpares) {  // filled meanwhile
     ::unlink(spare.c_str());
     return true;  // nothing of f is left behind; its descriptor closes with it
   }
-  spares_.push_back(Spare{n, f.fd_});
+  spares_.push_back(Spare{n, f.fd_, stale});
   f.fd_ = -1;  // the spare's now
   return true;
 }
 
-int StagingStore::TakeSpare(const std::string& id, const StageOrigin& origin) {
-  Spare spare;
-  {
-    MutexLock l(mu_);
-    if (spares_.empty()) return -1;
-    spare = spares_.back();
-    spares_.pop_back();
-  }
-  const std::string path = SparePath(spare.n);
-  // The origin is noted before the name says whose the file is.
-  if (!WriteOrigin(spare.fd, id, origin).ok() ||
-      ::rename(path.c_str(), DataPath(id).c_str()) != 0) {  // give up on it: the caller creates
-    ::close(spare.fd);
-    ::unlink(path.c_str());
-    ::unlink(MetaPath(id).c_str());
-    return -1;
-  }
-  return spare.fd;
+StagingStore::Spare StagingStore::TakeSpare() {
+  MutexLock l(mu_);
+  if (spares_.empty()) return Spare{};
+  Spare spare = spares_.back();
+  spares_.pop_back();
+  return spare;
 }
 
 std::size_t StagingStore::spares() const {
@@ -547,7 +602,7 @@ Result<std::shared_ptr<StagedFile>> StagingStore::Adopt(uint64_t key, const std:
     }
     used_ += size;
     // Dirty: it was never confirmed uploaded.
-    f.reset(new StagedFile(*this, key, id, fd, nullptr, found.origin, size, true));
+    f.reset(new StagedFile(*this, key, id, fd, nullptr, found.origin, size, true, true));
     files_.emplace(key, f);
     leftovers_.erase(std::remove_if(leftovers_.begin(), leftovers_.end(),
                                     [&](const Leftover& x) { return x.id == id; }),

@@ -34,13 +34,22 @@
 // generation before uploading and calls MarkClean(gen) after: a write during the upload keeps
 // the file dirty, so it is uploaded again.
 //
-// Spares: a discarded file that nobody holds any more is not unlinked but truncated and renamed
-// to `<n>.spare-data` (at most kMaxSpares), keeping its descriptor open, and the next Acquire
-// renames a spare into place and writes its origin instead of creating a file. Creating and
-// unlinking files per staged file made ext4 scan its recently freed inodes on every create
-// (`cp -r` of many small files, docs/PERFORMANCE.md); a rename allocates no inode, and with
-// the origin in an xattr a staged file costs two renames, one truncate and one setxattr.
-// Open() removes spares it finds (`.spare-` names).
+// Spares: a discarded file that nobody holds any more is not unlinked but renamed to
+// `<n>.spare-data` (at most kMaxSpares), keeping its descriptor open, and the next Acquire
+// takes a spare instead of creating a file. Creating and unlinking files per staged file made
+// ext4 scan its recently freed inodes on every create (`cp -r` of many small files,
+// docs/PERFORMANCE.md); a rename allocates no inode.
+// A spare of up to kKeepSpareBytes keeps its old bytes (and so its disk blocks): truncating
+// them at release and allocating new ones at the next write cost ext4 more than the rest of
+// the staging. Such bytes are never seen: a taken spare stays unclaimed, under its spare name,
+// until its content first changes. The first change either overwrites all the old bytes
+// (a write at offset 0 at least as long: then the file is named `<id>.data` and its origin
+// written only after that write, so a crash in between leaves a spare, never old bytes under
+// a user's name), or truncates them away before anything else. A spare under the limit holds
+// up to kKeepSpareBytes of an uploaded file's old bytes (0600, in the 0700 directory) until it
+// is reused, or removed by Open() (which removes all `.spare-` names); they do not count
+// against write_cache_limit (at most kMaxSpares * kKeepSpareBytes). A staged new small file of
+// a `cp -r` then costs a write, a setxattr and two renames.
 //
 // Leftovers: Open() lists `<id>.data` files already in the directory (a previous mount that
 // died). Only the journal decides what to upload again: a background upload op names its
@@ -121,7 +130,7 @@ class StagedFile {
   // Clears dirty when nothing changed since `generation` was read; returns whether it did.
   bool MarkClean(uint64_t generation);
   // Marks the content as changed without a write (a new empty file that must be uploaded).
-  void MarkDirty();
+  Status MarkDirty();
 
   // A descriptor for uploads (api::UploadBody): read-only use by the caller, valid while this
   // StagedFile lives.
@@ -137,15 +146,21 @@ class StagedFile {
  private:
   friend class StagingStore;
   StagedFile(StagingStore& store, uint64_t key, std::string id, int fd, FillFn fill,
-             StageOrigin origin, uint64_t size, bool dirty);
+             StageOrigin origin, uint64_t size, bool dirty, bool adopted = false);
   Status FillLocked() REQUIRES(mu_);
-  // Makes room for the file growing to `new_size`: limits, reservation, disk allocation.
+  // Makes room for the file growing to `new_size`: limits, reservation, disk allocation (not
+  // of a spare's old bytes, which have their blocks).
   Status GrowLocked(uint64_t new_size) REQUIRES(mu_);
+  // An unclaimed file (a taken spare) gets its origin, then its name `<id>.data`.
+  Status NameLocked() REQUIRES(mu_);
+  // Before a change that does not overwrite the old bytes: truncates them, then NameLocked.
+  Status ClaimLocked() REQUIRES(mu_);
 
   StagingStore& store_;
   std::atomic<uint64_t> key_;  // changed only by StagingStore::Rekey
   const std::string id_;
-  int fd_;  // -1 once the store took it over for a spare (MakeSpare)
+  int fd_;              // -1 once the store took it over for a spare (MakeSpare)
+  const bool adopted_;  // a leftover of an earlier mount (its origin may be in a .meta file)
 
   mutable Mutex mu_;                   // taken BEFORE StagingStore::mu_; guards everything below
   FillFn fill_ GUARDED_BY(mu_);        // set while unfilled
@@ -153,6 +168,9 @@ class StagedFile {
   uint64_t generation_ GUARDED_BY(mu_) = 0;
   bool dirty_ GUARDED_BY(mu_) = false;
   StageOrigin origin_ GUARDED_BY(mu_);
+  // While unclaimed (a taken spare): its current path; empty once named `<id>.data`.
+  std::string spare_path_ GUARDED_BY(mu_);
+  uint64_t stale_ GUARDED_BY(mu_) = 0;  // the spare's old bytes still in the file (unclaimed)
 };
 
 // The store must outlive every StagedFile it handed out (the filesystem owns both).
@@ -197,6 +215,7 @@ class StagingStore {
   uint64_t used() const;  // bytes counted against write_cache_limit
   const StagingOptions& options() const { return options_; }
   static constexpr std::size_t kMaxSpares = 8;
+  static constexpr uint64_t kKeepSpareBytes = 1 << 20;  // a larger spare is truncated
   std::size_t spares() const;
 
  private:
@@ -215,11 +234,15 @@ class StagingStore {
   Status WriteOrigin(int fd, const std::string& id, const StageOrigin& origin) const;
   StageOrigin ReadOrigin(const std::string& id) const;  // empty when neither is readable
   std::string SparePath(uint64_t n) const;
-  // A spare renamed to `id` (origin written): its open data descriptor, or -1 (none left, or a
-  // step failed: the caller creates the file).
-  int TakeSpare(const std::string& id, const StageOrigin& origin);
-  // Truncates and renames the data file of `f` (held by nobody else) to a spare and keeps its
-  // descriptor; false when a step failed (the caller unlinks the files).
+  struct Spare {
+    uint64_t n = 0;      // its name: SparePath(n)
+    int fd = -1;         // open, read-write
+    uint64_t stale = 0;  // old bytes kept in it (<= kKeepSpareBytes)
+  };
+  // A spare for a new file (unclaimed: see "Spares"), or none left (Spare::fd < 0).
+  Spare TakeSpare();
+  // Renames the file of `f` (held by nobody else) to a spare, truncated when larger than
+  // kKeepSpareBytes, and keeps its descriptor; false when a step failed (the caller unlinks).
   bool MakeSpare(StagedFile& f);
 
   const StagingOptions options_;
@@ -230,10 +253,6 @@ class StagingStore {
   std::vector<Leftover> leftovers_ GUARDED_BY(mu_);
   std::map<uint64_t, std::shared_ptr<StagedFile>> files_ GUARDED_BY(mu_);
   uint64_t used_ GUARDED_BY(mu_) = 0;
-  struct Spare {
-    uint64_t n = 0;  // its name: SparePath(n)
-    int fd = -1;     // open, read-write
-  };
   std::vector<Spare> spares_ GUARDED_BY(mu_);
   mutable std::atomic<bool> xattrs_{true};  // false once the file system refused one
   uint64_t next_spare_ GUARDED_BY(mu_) = 0;

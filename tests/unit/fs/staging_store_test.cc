@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "fs/write/staging_store.h"
@@ -229,7 +230,7 @@ TEST_CASE("dirty tracking: a write during an upload keeps the file dirty", "[sta
   CHECK(f->state().dirty);
   CHECK(f->MarkClean(f->state().generation));
   CHECK_FALSE(f->state().dirty);
-  f->MarkDirty();  // a new empty file still needs its upload
+  REQUIRE(f->MarkDirty().ok());  // a new empty file still needs its upload
   CHECK(f->state().dirty);
 }
 
@@ -297,8 +298,23 @@ TEST_CASE("concurrent writers never pass the limit", "[staging]") {
   CHECK(store->used() == 1000);
 }
 
-TEST_CASE("spares: a discarded file nobody holds is reused, empty, under the next id",
-          "[staging]") {
+std::string FileBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::vector<std::string> SpareNames(const std::string& dir) {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().filename().string().find(".spare-") != std::string::npos)
+      out.push_back(e.path().string());
+  return out;
+}
+
+TEST_CASE(
+    "spares: a discarded file nobody holds is reused under the next id, none of its old "
+    "bytes seen",
+    "[staging]") {
   TempDir t;
   const std::string dir = t.path + "/s";
   auto ino = [](const std::string& p) {
@@ -319,15 +335,23 @@ TEST_CASE("spares: a discarded file nobody holds is reused, empty, under the nex
   CHECK_FALSE(std::filesystem::exists(dir + "/a.data"));
   CHECK_FALSE(std::filesystem::exists(dir + "/a.meta"));
   CHECK(store->spares() == 1);
+  // A small spare keeps its bytes (and blocks) under the spare's name.
+  REQUIRE(SpareNames(dir).size() == 1);
+  CHECK(FileBytes(SpareNames(dir)[0]) == "old bytes");
   auto b = *store->Acquire(2, "b", StageOrigin{"other", "/x/y"});
   CHECK(store->spares() == 0);
-  // The same inode, renamed: no file created (docs/PERFORMANCE.md), nothing of a's kept.
-  CHECK(ino(dir + "/b.data") == data_ino);
+  // Unclaimed until its content changes: no name of b's yet, and nothing of a's to read.
+  CHECK_FALSE(std::filesystem::exists(dir + "/b.data"));
   CHECK(*b->Size() == 0);
-  CHECK(std::filesystem::file_size(dir + "/b.data") == 0);
+  CHECK(ReadAll(*b).empty());
+  // A first write that replaces every old byte: written, then named (the same inode: no file
+  // created, docs/PERFORMANCE.md).
+  REQUIRE(b->Write(0, "new bytes!").ok());
+  CHECK(ino(dir + "/b.data") == data_ino);
+  CHECK(ReadAll(*b) == "new bytes!");
+  CHECK(FileBytes(dir + "/b.data") == "new bytes!");
   CHECK(Mode(dir + "/b.data") == 0600);
-  REQUIRE(b->Write(0, "new").ok());
-  CHECK(ReadAll(*b) == "new");
+  CHECK(SpareNames(dir).empty());
   if (xattrs) {
     CHECK(OriginXattr(dir + "/b.data") == "other\t/x/y\n");
     CHECK_FALSE(std::filesystem::exists(dir + "/b.meta"));
@@ -341,14 +365,17 @@ TEST_CASE("spares: a discarded file nobody holds is reused, empty, under the nex
   // A discarded file still held (an open handle reads it) is never reused.
   store->Discard(2);  // b is held here
   CHECK(store->spares() == 0);
-  CHECK(ReadAll(*b) == "new");
+  CHECK(ReadAll(*b) == "new bytes!");
   auto c = *store->Acquire(3, "c", kOrigin);
+  REQUIRE(c->Write(0, "c").ok());
   CHECK(ino(dir + "/c.data") != data_ino);
-  CHECK(ReadAll(*b) == "new");
+  CHECK(ReadAll(*b) == "new bytes!");
 
   // The pool is bounded; spares are not leftovers, and the next mount removes them.
   for (uint64_t k = 10; k < 10 + StagingStore::kMaxSpares + 3; ++k) {
-    REQUIRE(store->Acquire(k, "k" + std::to_string(k), kOrigin).ok());
+    auto f = store->Acquire(k, "k" + std::to_string(k), kOrigin);
+    REQUIRE(f.ok());
+    REQUIRE((*f)->Write(0, "spare bytes").ok());
   }
   for (uint64_t k = 10; k < 10 + StagingStore::kMaxSpares + 3; ++k) store->Discard(k);
   CHECK(store->spares() == StagingStore::kMaxSpares);
@@ -359,8 +386,78 @@ TEST_CASE("spares: a discarded file nobody holds is reused, empty, under the nex
   REQUIRE(again->Leftovers().size() == 1);  // c: never discarded
   CHECK(again->Leftovers()[0].id == "c");
   CHECK(again->Leftovers()[0].origin.path == kOrigin.path);
-  for (const auto& e : std::filesystem::directory_iterator(dir))
-    CHECK(e.path().filename().string().find(".spare-") == std::string::npos);
+  CHECK(SpareNames(dir).empty());
+}
+
+TEST_CASE("spares: every first change that does not overwrite the old bytes truncates them",
+          "[staging]") {
+  TempDir t;
+  const std::string dir = t.path + "/s";
+  auto store = OpenStore(dir);
+  auto recycle = [&](uint64_t key) {
+    auto f = *store->Acquire(key, "old" + std::to_string(key), kOrigin);
+    REQUIRE(f->Write(0, "0123456789").ok());
+    f.reset();
+    store->Discard(key);
+    REQUIRE(store->spares() == 1);
+  };
+  recycle(1);
+  SECTION("a shorter write at 0") {
+    auto f = *store->Acquire(2, "n", kOrigin);
+    REQUIRE(f->Write(0, "ab").ok());
+    CHECK(ReadAll(*f) == "ab");
+    CHECK(FileBytes(dir + "/n.data") == "ab");
+  }
+  SECTION("a write further in") {
+    auto f = *store->Acquire(2, "n", kOrigin);
+    REQUIRE(f->Write(4, "xyz").ok());
+    CHECK(ReadAll(*f) == std::string(4, '\0') + "xyz");
+    CHECK(FileBytes(dir + "/n.data") == std::string(4, '\0') + "xyz");
+  }
+  SECTION("a truncate, up or down") {
+    auto f = *store->Acquire(2, "n", kOrigin);
+    REQUIRE(f->Truncate(3).ok());
+    CHECK(ReadAll(*f) == std::string(3, '\0'));
+    CHECK(FileBytes(dir + "/n.data") == std::string(3, '\0'));
+  }
+  SECTION("a new empty file to upload") {
+    auto f = *store->Acquire(2, "n", kOrigin);
+    REQUIRE(f->MarkDirty().ok());
+    CHECK(std::filesystem::exists(dir + "/n.data"));
+    CHECK(FileBytes(dir + "/n.data").empty());
+  }
+  SECTION("a fill from the remote file") {
+    auto f = *store->Acquire(2, "n", kOrigin, [](const FillSink& put) -> Result<uint64_t> {
+      GF_TRY_STATUS(put(0, "remote"));
+      return uint64_t{6};
+    });
+    CHECK(ReadAll(*f) == "remote");
+    CHECK(FileBytes(dir + "/n.data") == "remote");
+  }
+  SECTION("a crash before any change: nothing is kept, the old bytes go") {
+    auto f = *store->Acquire(2, "n", kOrigin);
+    f.reset();
+    store.reset();  // no Discard: the process died
+    auto again = OpenStore(dir);
+    CHECK(again->Leftovers().empty());
+    CHECK(SpareNames(dir).empty());
+    CHECK_FALSE(std::filesystem::exists(dir + "/n.data"));
+  }
+  if (store) CHECK(SpareNames(dir).empty());
+}
+
+TEST_CASE("spares: a large discarded file is truncated before it waits as a spare", "[staging]") {
+  TempDir t;
+  const std::string dir = t.path + "/s";
+  auto store = OpenStore(dir);
+  {
+    auto f = *store->Acquire(1, "big", kOrigin);
+    REQUIRE(f->Write(0, std::string(StagingStore::kKeepSpareBytes + 1, 'x')).ok());
+  }
+  store->Discard(1);
+  REQUIRE(store->spares() == 1);
+  REQUIRE(SpareNames(dir).size() == 1);
+  CHECK(std::filesystem::file_size(SpareNames(dir)[0]) == 0);
 }
 
 TEST_CASE("Detach frees the key at once; Recycle makes the file system calls afterwards",
