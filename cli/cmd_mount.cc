@@ -8,7 +8,6 @@
 // reads that xattr at the mount root, which returns once the kernel has been told.
 #include <dirent.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <poll.h>
 #include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>
@@ -725,23 +724,6 @@ void WarnAllowOther(const Config& c) {
 
 }  // namespace
 
-namespace {
-
-// The daemon's heap stays grown: glibc gives the free top of a heap back to the kernel when it
-// passes 128 KiB (until a large block was freed once), so a `cp -r` of small files, whose
-// per-file work allocates and frees a few hundred KiB (the parent's listing copied with the
-// new entry, upload buffers), shrank and regrew a heap at most files: an madvise, a TLB
-// shootdown on every CPU and fresh page faults each time. These are the values glibc's own
-// dynamic thresholds reach after a 32 MiB block is freed, so a big read already ran this way.
-// GLIBC_TUNABLES with malloc settings (the user's own) are left alone. docs/PERFORMANCE.md.
-void KeepHeapGrown() {
-  if (const char* t = std::getenv("GLIBC_TUNABLES"); t && std::strstr(t, "malloc")) return;
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
-}
-
-}  // namespace
-
 int CmdMount(int argc, char** argv) {
   std::vector<std::string> kept;
   std::vector<std::string> fuse_opts = SplitFuseOptions(argc, argv, &kept);
@@ -774,7 +756,6 @@ int CmdMount(int argc, char** argv) {
   }
   std::string mp = Absolute(args->positionals()[0]);
   if (Status ok = CheckMountPoint(mp); !ok.ok()) return ReportError(ok.error());
-  KeepHeapGrown();
 
   bool foreground = args->Has("foreground");
   if (c.log_file.empty() && !foreground) {
