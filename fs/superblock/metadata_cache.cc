@@ -36,40 +36,6 @@ const Listing::Item* Listing::Find(std::string_view name) const {
   return &*it;
 }
 
-std::shared_ptr<Listing> Listing::With(std::string_view name, const Meta& meta) const {
-  // A `cp -r` into a directory edits its cached listing once per file, so this is a bulk copy
-  // (the names block whole, the items in two ranges around the new one), not a rebuild entry by
-  // entry. Still O(entries) per edit; docs/PERFORMANCE.md has the cost per file in big
-  // directories.
-  auto out = std::make_shared<Listing>();
-  out->fetched = fetched;
-  auto at = std::lower_bound(items.begin(), items.end(), name,
-                             [this](const Item& a, std::string_view n) { return Name(a) < n; });
-  if (at != items.end() && Name(*at) == name) {  // replaced: same names, one Meta changes
-    out->names = names;
-    out->items = items;
-    out->items[static_cast<std::size_t>(at - items.begin())].meta = meta;
-    return out;
-  }
-  out->items.reserve(items.size() + 1);
-  out->items.insert(out->items.end(), items.begin(), at);
-  out->names.reserve(names.size() + name.size());
-  out->names = names;
-  out->Add(name, meta);  // false (over 4 GiB of names): left out
-  out->items.insert(out->items.end(), at, items.end());
-  return out;
-}
-
-std::shared_ptr<Listing> Listing::Without(std::string_view name) const {
-  auto out = std::make_shared<Listing>();
-  out->names = names;
-  out->fetched = fetched;
-  out->items.reserve(items.size());
-  for (const Item& i : items)
-    if (Name(i) != name) out->items.push_back(i);
-  return out;
-}
-
 namespace {
 // Big transient arrays (a listing's FileEntry vector, a readdir handle's snapshot: megabytes
 // per 100k entries) must go back to the OS when freed. glibc serves blocks above its mmap
@@ -103,21 +69,111 @@ MetadataCache::MetadataCache(Clock& clock, std::chrono::nanoseconds ttl, uint64_
 }
 
 void MetadataCache::EraseLocked(std::map<std::string, Slot>::iterator it) {
-  entries_ -= it->second.listing->size();
+  entries_ -= it->second.listing->size() + it->second.edits.size();
   lru_.erase(it->second.lru);
   slots_.erase(it);
 }
 
-std::shared_ptr<const Listing> MetadataCache::Get(const std::string& key) {
-  MutexLock l(mu_);
+std::map<std::string, MetadataCache::Slot>::iterator MetadataCache::FreshLocked(
+    const std::string& key, bool touch) {
   auto it = slots_.find(key);
-  if (it == slots_.end()) return nullptr;
+  if (it == slots_.end()) return it;
   if (clock_.Now() >= it->second.expires) {
     EraseLocked(it);
-    return nullptr;
+    return slots_.end();
   }
-  lru_.splice(lru_.begin(), lru_, it->second.lru);
-  return it->second.listing;
+  if (touch) lru_.splice(lru_.begin(), lru_, it->second.lru);
+  return it;
+}
+
+std::shared_ptr<const Listing> MetadataCache::Get(const std::string& key) {
+  std::shared_ptr<const Listing> base;
+  Edits edits;
+  uint64_t gen;
+  {
+    MutexLock l(mu_);
+    auto it = FreshLocked(key, /*touch=*/true);
+    if (it == slots_.end()) return nullptr;
+    if (it->second.edits.empty()) return it->second.listing;
+    base = it->second.listing;
+    edits = it->second.edits;  // a few: merged below, outside mu_ (the listing may be big)
+    gen = it->second.edit_gen;
+  }
+  std::shared_ptr<const Listing> merged = Merge(*base, edits);
+  MutexLock l(mu_);
+  auto it = slots_.find(key);
+  // Kept merged unless the slot changed meanwhile (then the next Get merges again); this
+  // caller gets the listing as it was when it asked either way.
+  if (it != slots_.end() && it->second.listing == base && it->second.edit_gen == gen) {
+    entries_ = entries_ - base->size() - it->second.edits.size() + merged->size();
+    it->second.listing = merged;
+    it->second.edits.clear();
+  }
+  return merged;
+}
+
+std::optional<std::optional<Meta>> MetadataCache::Find(const std::string& key,
+                                                       std::string_view name) {
+  MutexLock l(mu_);
+  auto it = FreshLocked(key, /*touch=*/true);
+  if (it == slots_.end()) return std::nullopt;
+  const Slot& slot = it->second;
+  if (auto e = slot.edits.find(name); e != slot.edits.end()) return e->second;
+  if (const Listing::Item* item = slot.listing->Find(name)) return std::optional<Meta>(item->meta);
+  return std::optional<Meta>();
+}
+
+std::shared_ptr<const Listing> MetadataCache::Merge(const Listing& base, const Edits& edits) {
+  // Both are sorted by name in the same (byte) order: one pass. Names of base entries stay
+  // where they are in the copied names block; added names are appended to it.
+  auto out = std::make_shared<Listing>();
+  out->fetched = base.fetched;
+  out->names.reserve(base.names.size() + edits.size() * 16);
+  out->names = base.names;
+  out->items.reserve(base.items.size() + edits.size());
+  auto e = edits.begin();
+  for (const Listing::Item& item : base.items) {
+    const std::string_view name = base.Name(item);
+    for (; e != edits.end() && std::string_view(e->first) < name; ++e)
+      if (e->second) out->Add(e->first, *e->second);  // false (over 4 GiB of names): left out
+    if (e != edits.end() && std::string_view(e->first) == name) {
+      if (e->second) {
+        Listing::Item replaced = item;
+        replaced.meta = *e->second;
+        out->items.push_back(replaced);
+      }
+      ++e;
+      continue;
+    }
+    out->items.push_back(item);
+  }
+  for (; e != edits.end(); ++e)
+    if (e->second) out->Add(e->first, *e->second);
+  return out;
+}
+
+void MetadataCache::EditLocked(std::map<std::string, Slot>::iterator it, std::string_view name,
+                               std::optional<Meta> entry) {
+  Slot& slot = it->second;
+  auto [e, added] = slot.edits.insert_or_assign(std::string(name), std::move(entry));
+  (void)e;
+  ++slot.edit_gen;
+  if (added) ++entries_;
+  if (slot.edits.size() > MergeAfter(slot.listing->size())) {
+    // Amortized: one O(entries) merge per entries / 8 edits. Under mu_ (it is rare, and an
+    // unmerged layer that only grows would make every Find slower).
+    std::shared_ptr<const Listing> merged = Merge(*slot.listing, slot.edits);
+    entries_ = entries_ - slot.listing->size() - slot.edits.size() + merged->size();
+    slot.listing = std::move(merged);
+    slot.edits.clear();
+  }
+  // Over the bound by an added entry: evict other listings, least recently used first.
+  while (entries_ > max_entries_ && lru_.size() > 1) {
+    auto victim = std::prev(lru_.end());
+    if (*victim == it->first) victim = std::prev(victim);
+    EraseLocked(slots_.find(*victim));
+    ++evictions_;
+  }
 }
 
 bool MetadataCache::Cacheable(const Listing* listing) const {
@@ -148,33 +204,28 @@ void MetadataCache::PutLocked(const std::string& key, std::shared_ptr<const List
   }
   lru_.push_front(key);
   entries_ += listing->size();
-  slots_.emplace(key, Slot{std::move(listing), clock_.Now() + ttl_, lru_.begin()});
+  Slot slot;
+  slot.listing = std::move(listing);
+  slot.expires = clock_.Now() + ttl_;
+  slot.lru = lru_.begin();
+  slots_.emplace(key, std::move(slot));
 }
 
-bool MetadataCache::Replace(const std::string& key, const std::shared_ptr<const Listing>& expected,
-                            std::shared_ptr<const Listing> next) {
-  if (!next) return false;
+bool MetadataCache::SetEntry(const std::string& key, std::string_view name, Meta meta,
+                             bool keep_file_permissions) {
   MutexLock l(mu_);
-  auto it = slots_.find(key);
-  if (it == slots_.end() || it->second.listing != expected) return false;
-  ChangedLocked(key, false);
-  if (clock_.Now() >= it->second.expires) {
-    EraseLocked(it);
-    return false;
+  ChangedLocked(key, false);  // a listing being fetched may predate the change
+  auto it = FreshLocked(key, /*touch=*/false);
+  if (it == slots_.end()) return false;
+  if (keep_file_permissions) {
+    std::optional<Meta> old;
+    if (auto e = it->second.edits.find(name); e != it->second.edits.end())
+      old = e->second;
+    else if (const Listing::Item* item = it->second.listing->Find(name))
+      old = item->meta;
+    if (old && old->type == api::EntryType::kFile) meta.permissions = old->permissions;
   }
-  if (next->size() > max_entries_) {  // too big to cache: as Put() would, keep none
-    EraseLocked(it);
-    return true;
-  }
-  entries_ = entries_ - it->second.listing->size() + next->size();
-  it->second.listing = std::move(next);
-  // Over the bound by the added entry: evict other listings, least recently used first.
-  while (entries_ > max_entries_ && lru_.size() > 1) {
-    auto victim = std::prev(lru_.end());
-    if (*victim == key) victim = std::prev(victim);
-    EraseLocked(slots_.find(*victim));
-    ++evictions_;
-  }
+  EditLocked(it, name, std::move(meta));
   return true;
 }
 
@@ -186,18 +237,14 @@ void MetadataCache::Erase(const std::string& key) {
 }
 
 void MetadataCache::EraseName(const std::string& key, std::string_view name) {
-  std::shared_ptr<const Listing> old;
-  {
-    MutexLock l(mu_);
-    ChangedLocked(key, false);  // a listing being fetched may still hold the name
-    auto it = slots_.find(key);
-    if (it == slots_.end()) return;
-    old = it->second.listing;
-  }
-  if (!old->Find(name)) return;
-  // The copy is made outside mu_ (a big directory's listing is megabytes). Replaced meanwhile,
-  // perhaps by a listing fetched before the delete: drop it, the next reader lists again.
-  if (!Replace(key, old, old->Without(name))) Erase(key);
+  MutexLock l(mu_);
+  ChangedLocked(key, false);  // a listing being fetched may still hold the name
+  auto it = FreshLocked(key, /*touch=*/false);
+  if (it == slots_.end()) return;
+  const auto e = it->second.edits.find(name);
+  const bool listed = e != it->second.edits.end() ? e->second.has_value()
+                                                  : it->second.listing->Find(name) != nullptr;
+  if (listed) EditLocked(it, name, std::nullopt);
 }
 
 std::size_t MetadataCache::ErasePrefix(const std::string& prefix) {

@@ -16,15 +16,23 @@
 // (BeginFetch) before it asks the remote, and caches its result with PutFetched: if anything
 // changed `key` in between (Put, Replace, Erase, EraseName, ErasePrefix or Clear covering it),
 // the result is not cached (its caller still uses it once) and the next reader fetches again.
+// Edits: this mount's own changes (an upload's new or replaced entry, a deleted name) go into
+// the cached listing at once (SetEntry, EraseName), without a fetch. They are kept beside the
+// listing, by name, not copied into it: a `cp -r` or `rm -r` of n files in one directory then
+// costs O(log) per file, not a copy of the whole listing per file (O(n^2) in all). Find()
+// answers from both. The whole listing (Get, for readdir and walks) is merged from both when
+// asked: once, then cached merged; edits past max(64, entries / 8) are merged as they come.
 // Thread-safe; the mutex is a leaf lock, never held across a remote call.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <list>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -52,10 +60,6 @@ struct Listing {
 
   const Item* Find(std::string_view name) const;
   std::size_t size() const { return items.size(); }
-  // A sealed copy with `name` added, or with its entry's Meta replaced (same `fetched`).
-  std::shared_ptr<Listing> With(std::string_view name, const Meta& meta) const;
-  // A sealed copy without `name`'s entry (its bytes stay in `names`, unreferenced).
-  std::shared_ptr<Listing> Without(std::string_view name) const;
 };
 static_assert(sizeof(Listing::Item) == 8 + sizeof(Meta), "Item: 8 bytes + Meta");
 
@@ -65,18 +69,22 @@ class MetadataCache {
   // Put() of a listing at least this big returns free heap pages to the OS (malloc_trim).
   static constexpr std::size_t kTrimAfterEntries = 10000;
 
-  // The listing when fresh; nullptr when absent or expired.
+  // The listing when fresh (its edits merged in); nullptr when absent or expired.
   std::shared_ptr<const Listing> Get(const std::string& key);
+  // One name of a fresh listing: nullopt when there is none (absent or expired); else the
+  // entry's Meta, or nullopt inside when the listing does not have the name.
+  std::optional<std::optional<Meta>> Find(const std::string& key, std::string_view name);
   void Put(const std::string& key, std::shared_ptr<const Listing> listing);
-  // Swaps in `next` for the listing at `key` if that is still `expected` and fresh, keeping its
-  // expiry and LRU place (an edit of a cached listing must not make the rest of it look newer).
-  // False, and nothing changed, when the slot is gone, expired or holds another listing (a
-  // concurrent edit or fetch won): the caller reads it again, or erases it.
-  bool Replace(const std::string& key, const std::shared_ptr<const Listing>& expected,
-               std::shared_ptr<const Listing> next);
+  // Edits (see the header comment) keep the listing's expiry and LRU place: an edit must not
+  // make the rest of it look newer. Only a fresh listing is edited (none is made up): false,
+  // and nothing changed, when there is none.
+  // `name` gets `meta` (added, or its entry replaced). keep_file_permissions: a replaced file
+  // entry keeps the permissions it had (a PUT cannot set a mode).
+  bool SetEntry(const std::string& key, std::string_view name, Meta meta,
+                bool keep_file_permissions);
   void Erase(const std::string& key);
-  // A cached listing loses one name (an entry this mount deleted): it is replaced by a copy
-  // without it, keeping its expiry and LRU place. Nothing when the key or the name is absent.
+  // A cached listing loses one name (an entry this mount deleted). Nothing when the key or the
+  // name is absent.
   void EraseName(const std::string& key, std::string_view name);
   // Erases `prefix` itself and every key under "<prefix>/"; returns how many.
   std::size_t ErasePrefix(const std::string& prefix);
@@ -95,11 +103,27 @@ class MetadataCache {
   uint64_t evictions() const;
 
  private:
+  // Edits by name: the entry as it is now, or nullopt for a name removed.
+  using Edits = std::map<std::string, std::optional<Meta>, std::less<>>;
   struct Slot {
     std::shared_ptr<const Listing> listing;
     MonoTime expires;
     std::list<std::string>::iterator lru;
+    Edits edits;            // over `listing`, not merged yet
+    uint64_t edit_gen = 0;  // bumped by each edit (a merge made outside mu_ checks it)
   };
+  // `base` with `edits` applied: sorted, with base's `fetched`.
+  static std::shared_ptr<const Listing> Merge(const Listing& base, const Edits& edits);
+  // The fresh slot of `key` (touch: moved to the LRU front: a use, not an edit), or end(); an
+  // expired one is erased.
+  std::map<std::string, Slot>::iterator FreshLocked(const std::string& key, bool touch)
+      REQUIRES(mu_);
+  // Records one edit; merges when the edits pass MergeAfter(listing size).
+  void EditLocked(std::map<std::string, Slot>::iterator it, std::string_view name,
+                  std::optional<Meta> entry) REQUIRES(mu_);
+  static std::size_t MergeAfter(std::size_t entries) {
+    return std::max<std::size_t>(64, entries / 8);
+  }
   void EraseLocked(std::map<std::string, Slot>::iterator it) REQUIRES(mu_);
   void PutLocked(const std::string& key, std::shared_ptr<const Listing> listing) REQUIRES(mu_);
   // Whether `listing` may be cached at all (caching on, a listing given); a big one first
@@ -118,7 +142,8 @@ class MetadataCache {
   const uint64_t max_entries_;
   mutable Mutex mu_;  // leaf lock: guards everything below
   // INVARIANT: lru_ holds exactly the keys of slots_, most recently used at the front;
-  //            entries_ == sum of slots_[k].listing->size().
+  //            entries_ == sum of slots_[k].listing->size() + slots_[k].edits.size() (edits
+  //            counted as entries: a bound on what the merged listing holds).
   std::map<std::string, Slot> slots_ GUARDED_BY(mu_);  // ordered, for prefix erasure
   std::list<std::string> lru_ GUARDED_BY(mu_);
   uint64_t entries_ GUARDED_BY(mu_) = 0;

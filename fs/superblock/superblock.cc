@@ -121,11 +121,11 @@ Result<Meta> Superblock::RefreshMeta(const InodePtr& in, bool force) {
   const Collection& c = *in->collection;
   const std::string path = table_.Path(*in);
   Result<Meta> m = Error::Local(ENOENT, "not found");
-  auto listing = force ? nullptr : cache_.Get(CacheKey(c.id, ParentPath(path)));
-  if (listing) {
-    const auto* item = listing->Find(BaseName(path));
-    if (!item) return Error::Local(ENOENT, path + " no longer exists");
-    m = item->meta;
+  auto listed =
+      force ? std::nullopt : cache_.Find(CacheKey(c.id, ParentPath(path)), BaseName(path));
+  if (listed) {
+    if (!*listed) return Error::Local(ENOENT, path + " no longer exists");
+    m = **listed;
   } else {
     m = StatPath(c, path);
     if (!m.ok()) return errors_.Report("stat", &c, path, m.error());
@@ -164,10 +164,9 @@ Result<Resolved> Superblock::Resolve(const InodePtr& parent, const std::string& 
   Meta meta;
   if (auto pending = overlay_.Pending(c->id, path)) {
     meta = *pending;
-  } else if (auto listing = cache_.Get(CacheKey(c->id, dir))) {
-    const auto* item = listing->Find(name);
-    if (!item) return Error::Local(ENOENT, "not in the cached listing");
-    meta = item->meta;
+  } else if (auto listed = cache_.Find(CacheKey(c->id, dir), name)) {
+    if (!*listed) return Error::Local(ENOENT, "not in the cached listing");
+    meta = **listed;
     ++lookups_from_cache_;
   } else {
     const std::string key = CacheKey(c->id, path);

@@ -119,23 +119,11 @@ void Superblock::AfterUpload(const Collection& c, const std::string& path, uint6
   for (const std::string& at : {path, homes_.Alias(c.id, path)}) {
     if (at.empty() || at == "/") continue;
     const std::string dir = CacheKey(c.id, ParentPath(at)), name = BaseName(at);
-    // The parent's listing gets the entry in place: erasing it would cost the next new name of
+    // The parent's listing gets the entry at once: erasing it would cost the next new name of
     // a `cp -r` a Transfer stat (a miss). Only a listing still cached and fresh is edited (none
-    // is fabricated), and it keeps its expiry. A concurrent edit or fetch makes Replace fail:
-    // read it again; if that keeps failing, drop it (the next use fetches it).
-    bool edited = false;
-    for (int attempt = 0; attempt < 8 && !edited; ++attempt) {
-      auto listing = cache_.Get(dir);
-      if (!listing) {
-        edited = true;  // nothing cached: nothing to keep right
-        break;
-      }
-      Meta m = meta;
-      if (const auto* old = listing->Find(name); old && old->meta.type == api::EntryType::kFile)
-        m.permissions = old->meta.permissions;  // a replaced file keeps its mode
-      edited = cache_.Replace(dir, listing, listing->With(name, m));
-    }
-    if (!edited) cache_.Erase(dir);
+    // is fabricated), it keeps its expiry, and a replaced file keeps its listed mode. The edit
+    // waits beside the listing (MetadataCache, "Edits"): O(log n) per file, not a copy.
+    cache_.SetEntry(dir, name, meta, /*keep_file_permissions=*/true);
     negative_.Erase(CacheKey(c.id, at));
     // Inodes at the name refresh from the edited listing (no remote call); the kernel drops its
     // attributes (size, mtime) and its dentry (looked up again from the listing), unless that

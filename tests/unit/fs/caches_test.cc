@@ -146,11 +146,10 @@ TEST_CASE("metadata cache: a fetch is not cached when its key changed while it r
     auto now = m.Get("c/d");
     CHECK((!now || now->size() == 1));  // nothing, or what the change put there
   }
-  // A Replace (an upload edits the cached listing) while a second fetch of the key runs.
+  // An edit (an upload's entry) while a second fetch of the key runs.
   m.Put("c/d", listing({"a"}));
-  auto cached = m.Get("c/d");
   uint64_t ticket = m.BeginFetch("c/d");
-  REQUIRE(m.Replace("c/d", cached, cached->With("new", Meta{})));
+  REQUIRE(m.SetEntry("c/d", "new", Meta{}, false));
   CHECK_FALSE(m.PutFetched("c/d", listing({"a"}), ticket));
   REQUIRE(m.Get("c/d"));
   CHECK(m.Get("c/d")->Find("new"));  // the edit stays
@@ -212,88 +211,159 @@ TEST_CASE("metadata cache: a replaced listing stays valid for its holders", "[fs
   CHECK(m.entries() == 0);
 }
 
-TEST_CASE("listing: With adds or replaces one entry, sorted, the original unchanged",
+namespace {
+std::vector<std::string> Names(const Listing& x) {
+  std::vector<std::string> out;
+  for (const auto& i : x.items) out.emplace_back(x.Name(i));
+  return out;
+}
+std::shared_ptr<const Listing> Make(std::initializer_list<const char*> ns) {
+  auto l = std::make_shared<Listing>();
+  for (const char* n : ns) l->Add(n, Meta{});
+  l->fetched = MonoTime(std::chrono::seconds(5));
+  l->Seal();
+  return l;
+}
+}  // namespace
+
+TEST_CASE("metadata cache: SetEntry adds or replaces one entry, sorted; holders keep theirs",
           "[fs][cache]") {
-  Listing l;
-  Meta m;
-  for (const char* n : {"b", "d"}) l.Add(n, m);
-  l.fetched = MonoTime(std::chrono::seconds(5));
-  l.Seal();
+  gf::FakeClock clock;
+  MetadataCache m(clock, std::chrono::seconds(60), 100);
+  m.Put("c/d", Make({"b", "d"}));
+  auto held = m.Get("c/d");
   Meta big;
   big.size = 42;
-  auto names = [](const Listing& x) {
-    std::vector<std::string> out;
-    for (const auto& i : x.items) out.emplace_back(x.Name(i));
-    return out;
-  };
-  CHECK(names(*l.With("a", big)) == std::vector<std::string>{"a", "b", "d"});
-  CHECK(names(*l.With("c", big)) == std::vector<std::string>{"b", "c", "d"});
-  CHECK(names(*l.With("e", big)) == std::vector<std::string>{"b", "d", "e"});
-  auto replaced = l.With("d", big);
-  CHECK(names(*replaced) == std::vector<std::string>{"b", "d"});
-  REQUIRE(replaced->Find("d"));
-  CHECK(replaced->Find("d")->meta.size == 42);
-  CHECK(replaced->fetched == l.fetched);
-  CHECK(l.Find("d")->meta.size == 0);
-  CHECK(names(*Listing().With("x", big)) == std::vector<std::string>{"x"});
-  // Edits on top of edits (as a cp -r makes them), after a Without left unreferenced name
-  // bytes: every name is still found with its own Meta, in order.
-  std::shared_ptr<const Listing> cur = l.Without("b");
+  for (const char* n : {"a", "c", "e", "d"}) REQUIRE(m.SetEntry("c/d", n, big, false));
+  // Find answers from the edits and the listing alike, without a merge.
+  CHECK(m.Find("c/d", "a") == std::optional<std::optional<Meta>>(big));
+  CHECK(m.Find("c/d", "b")->has_value());
+  CHECK((*m.Find("c/d", "d"))->size == 42);        // replaced
+  CHECK_FALSE(m.Find("c/d", "zz")->has_value());   // listed as absent
+  CHECK_FALSE(m.Find("c/none", "a").has_value());  // nothing cached
+  CHECK(m.entries() == 6);                         // 2 listed + 4 edits (a bound until merged)
+  auto now = m.Get("c/d");                         // merged once
+  REQUIRE(now);
+  CHECK(Names(*now) == std::vector<std::string>{"a", "b", "c", "d", "e"});
+  CHECK(now->Find("d")->meta.size == 42);
+  CHECK(now->Find("b")->meta.size == 0);
+  CHECK(now->fetched == held->fetched);
+  CHECK(m.entries() == 5);
+  CHECK(m.Get("c/d") == now);                                 // cached merged: not merged again
+  CHECK(Names(*held) == std::vector<std::string>{"b", "d"});  // a holder's snapshot
+  CHECK(held->Find("d")->meta.size == 0);
+}
+
+TEST_CASE(
+    "metadata cache: many edits (a cp -r, an rm -r) merge as they grow; every name "
+    "keeps its own entry",
+    "[fs][cache]") {
+  gf::FakeClock clock;
+  MetadataCache m(clock, std::chrono::seconds(60), 100000);
+  m.Put("c/d", Make({"b", "d"}));
   std::vector<std::string> want = {"d"};
-  for (int i = 999; i >= 0; --i) {
+  m.EraseName("c/d", "b");
+  CHECK_FALSE(m.Find("c/d", "b")->has_value());
+  for (int i = 2999; i >= 0; --i) {  // past the merge threshold many times over
     Meta mi;
     mi.size = static_cast<uint64_t>(i);
     std::string n = "f" + std::to_string(i);
-    cur = cur->With(n, mi);
+    REQUIRE(m.SetEntry("c/d", n, mi, false));
     want.push_back(n);
+    if (i % 3 == 0) {  // and some removed again, as rm -r would
+      m.EraseName("c/d", n);
+      want.pop_back();
+    }
   }
-  cur = cur->With("b", big);
+  Meta big;
+  big.size = 42;
+  REQUIRE(m.SetEntry("c/d", "b", big, false));
   want.push_back("b");
   std::sort(want.begin(), want.end());
-  CHECK(names(*cur) == want);
-  for (int i = 0; i < 1000; ++i) {
-    auto* it = cur->Find("f" + std::to_string(i));
-    REQUIRE(it);
-    CHECK(it->meta.size == static_cast<uint64_t>(i));
+  for (int i = 0; i < 3000; ++i) {
+    auto f = m.Find("c/d", "f" + std::to_string(i));
+    REQUIRE(f);
+    if (i % 3 == 0) {
+      CHECK_FALSE(f->has_value());
+    } else {
+      REQUIRE(f->has_value());
+      CHECK((*f)->size == static_cast<uint64_t>(i));
+    }
   }
-  CHECK(cur->Find("b")->meta.size == 42);
+  CHECK(m.entries() >= want.size());
+  auto all = m.Get("c/d");
+  REQUIRE(all);
+  CHECK(Names(*all) == want);
+  CHECK(all->Find("b")->meta.size == 42);
+  CHECK(m.entries() == want.size());
 }
 
-TEST_CASE("metadata cache: Replace edits only the listing it was given, keeps its expiry",
+TEST_CASE("metadata cache: an edit keeps a replaced file's mode when asked", "[fs][cache]") {
+  gf::FakeClock clock;
+  MetadataCache m(clock, std::chrono::seconds(60), 100);
+  auto l = std::make_shared<Listing>();
+  Meta file;
+  file.type = api::EntryType::kFile;
+  file.permissions = 0600;
+  Meta dir;
+  dir.type = api::EntryType::kDir;
+  dir.permissions = 0755;
+  l->Add("f", file);
+  l->Add("d", dir);
+  l->Seal();
+  m.Put("c/x", l);
+  Meta up;
+  up.type = api::EntryType::kFile;
+  up.permissions = 0644;
+  up.size = 7;
+  REQUIRE(m.SetEntry("c/x", "f", up, true));
+  CHECK((*m.Find("c/x", "f"))->permissions == 0600);
+  CHECK((*m.Find("c/x", "f"))->size == 7);
+  REQUIRE(m.SetEntry("c/x", "f", up, true));  // an edit over an edit: still the listed mode
+  CHECK((*m.Find("c/x", "f"))->permissions == 0600);
+  REQUIRE(m.SetEntry("c/x", "d", up, true));  // a directory's mode is not a file's
+  CHECK((*m.Find("c/x", "d"))->permissions == 0644);
+  REQUIRE(m.SetEntry("c/x", "new", up, true));
+  CHECK((*m.Find("c/x", "new"))->permissions == 0644);
+  REQUIRE(m.SetEntry("c/x", "f", up, false));
+  CHECK((*m.Find("c/x", "f"))->permissions == 0644);
+}
+
+TEST_CASE("metadata cache: edits touch only a fresh listing, keep its expiry, and the bound",
           "[fs][cache]") {
   gf::FakeClock clock;
   MetadataCache m(clock, std::chrono::seconds(60), 5);
-  auto make = [](std::initializer_list<const char*> ns) {
-    auto l = std::make_shared<Listing>();
-    for (const char* n : ns) l->Add(n, Meta{});
-    l->Seal();
-    return std::shared_ptr<const Listing>(l);
-  };
-  CHECK_FALSE(m.Replace("c/d", nullptr, make({"x"})));  // nothing cached: nothing made
+  CHECK_FALSE(m.SetEntry("c/d", "x", Meta{}, false));  // nothing cached: nothing made
   CHECK_FALSE(m.Get("c/d"));
-  m.Put("c/d", make({"a"}));
-  auto first = m.Get("c/d");
+  m.EraseName("c/d", "x");
+  CHECK(m.entries() == 0);
+  m.Put("c/d", Make({"a"}));
   clock.Advance(std::chrono::seconds(40));
-  REQUIRE(m.Replace("c/d", first, first->With("b", Meta{})));
+  REQUIRE(m.SetEntry("c/d", "b", Meta{}, false));
   CHECK(m.Get("c/d")->Find("b"));
   CHECK(m.entries() == 2);
-  // A stale `expected` (someone else replaced or refetched it) changes nothing.
-  CHECK_FALSE(m.Replace("c/d", first, first->With("z", Meta{})));
-  CHECK_FALSE(m.Get("c/d")->Find("z"));
   // The edit did not make the listing fresh again: it still expires 60 s after its Put.
   clock.Advance(std::chrono::seconds(21));
-  auto current = m.Get("c/d");
-  CHECK_FALSE(current);
-  CHECK_FALSE(m.Replace("c/d", current, make({"q"})));
+  CHECK_FALSE(m.Find("c/d", "a"));
+  CHECK_FALSE(m.SetEntry("c/d", "q", Meta{}, false));
   CHECK(m.entries() == 0);
   // Growing past the bound evicts other listings, never the edited one.
-  m.Put("c/other", make({"1", "2"}));
-  m.Put("c/e", make({"a", "b", "c"}));
-  auto e = m.Get("c/e");
-  REQUIRE(m.Replace("c/e", e, e->With("d", Meta{})));
+  m.Put("c/other", Make({"1", "2"}));
+  m.Put("c/e", Make({"a", "b", "c"}));
+  REQUIRE(m.SetEntry("c/e", "d", Meta{}, false));
   CHECK(m.Get("c/e"));
   CHECK_FALSE(m.Get("c/other"));
   CHECK(m.entries() == 4);
+  // An erased name that was only an edit is gone from Find and Get alike.
+  REQUIRE(m.SetEntry("c/e", "z", Meta{}, false));
+  m.EraseName("c/e", "z");
+  CHECK_FALSE(m.Find("c/e", "z")->has_value());
+  CHECK(Names(*m.Get("c/e")) == std::vector<std::string>{"a", "b", "c", "d"});
+  // A Put (a fetch) replaces the listing and drops its edits.
+  REQUIRE(m.SetEntry("c/e", "y", Meta{}, false));
+  m.Put("c/e", Make({"k"}));
+  CHECK(Names(*m.Get("c/e")) == std::vector<std::string>{"k"});
+  CHECK(m.entries() == 1);
 }
 
 TEST_CASE("single flight: concurrent callers share one call; later callers call again",
