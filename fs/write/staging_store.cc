@@ -298,6 +298,11 @@ Status StagedFile::SetOrigin(StageOrigin origin) {
   return Status::Ok();
 }
 
+Status StagedFile::Claim() {
+  MutexLock l(mu_);
+  return ClaimLocked();
+}
+
 Status StagedFile::NameLocked() {
   if (spare_path_.empty()) return Status::Ok();
   // The origin before the name: a crash in between leaves a spare, which nobody keeps.
@@ -483,7 +488,12 @@ void StagingStore::Recycle(std::shared_ptr<StagedFile> f) {
     reuse = f.use_count() == 1 && spares_.size() < kMaxSpares;
   }
   if (!reuse || !MakeSpare(*f)) {
-    ::unlink(DataPath(f->id()).c_str());
+    std::string aside;  // a taken spare never claimed is still under its spare's name
+    {
+      MutexLock fl(f->mu_);  // held only here
+      aside = f->spare_path_;
+    }
+    ::unlink(aside.empty() ? DataPath(f->id()).c_str() : aside.c_str());
     ::unlink(MetaPath(f->id()).c_str());
   }
   // `f` goes here, outside mu_: its destructor releases its bytes through Release()

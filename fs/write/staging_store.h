@@ -138,6 +138,9 @@ class StagedFile {
 
   Status SetOrigin(StageOrigin origin);
   StageOrigin origin() const;
+  // A taken spare gets its origin and name now, its old bytes truncated: for a file a journal
+  // record names before any change of its content. Nothing for a claimed file.
+  Status Claim();
 
   ~StagedFile();
   StagedFile(const StagedFile&) = delete;

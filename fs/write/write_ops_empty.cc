@@ -27,7 +27,10 @@ std::optional<WriteOps::EmptyOp> WriteOps::JournalEmpty(const Location& at) {
   }
   auto file =
       (*store)->Acquire(key, NewStageId(), write::StageOrigin{at.collection, at.path}, nullptr);
-  Status s = file.ok() ? (*file)->Sync() : Status(file.error());
+  // Claimed (a spare's old bytes truncated, its origin and name written) before the op names
+  // it: a crash then leaves the empty file for the next mount to upload, not a spare it drops.
+  Status s = file.ok() ? (*file)->Claim() : Status(file.error());
+  if (s.ok()) s = (*file)->Sync();
   // A PUT straight to the name (replaces = false): 0 bytes leave no partial to hide.
   Result<OpId> id =
       s.ok() ? engine_.EnqueueClaimedUpload(OpRequest::Upload(at, (*file)->id(), 0, false))
