@@ -14,7 +14,7 @@
 // Fetches: a listing fetched from the remote may predate a change this mount made while the
 // fetch was under way (an rm, an upload, a rename, an invalidation). So a fetch takes a ticket
 // (BeginFetch) before it asks the remote, and caches its result with PutFetched: if anything
-// changed `key` in between (Put, Replace, Erase, EraseName, ErasePrefix or Clear covering it),
+// changed `key` in between (Put, SetEntry, Erase, EraseName, ErasePrefix or Clear covering it),
 // the result is not cached (its caller still uses it once) and the next reader fetches again.
 // Edits: this mount's own changes (an upload's new or replaced entry, a deleted name) go into
 // the cached listing at once (SetEntry, EraseName), without a fetch. They are kept beside the
