@@ -56,13 +56,7 @@ class FailingAuthorizer final : public Authorizer {
 class KernelNotifier {
  public:
   virtual ~KernelNotifier() = default;
-  virtual void InvalidateInode(Ino ino) = 0;  // attrs + page cache
-  // The attributes only (size, mtime), not the page cache: for an inode whose cached pages are
-  // already right (the one an upload was written through). It takes no inode or page lock in
-  // the kernel, so a real mount sends it at once, from the calling thread (also from inside a
-  // request), instead of queueing it for the notification thread: a wake-up less per uploaded
-  // file of a `cp -r` (docs/PERFORMANCE.md).
-  virtual void InvalidateAttrs(Ino ino) { InvalidateInode(ino); }
+  virtual void InvalidateInode(Ino ino) = 0;                              // attrs + page cache
   virtual void InvalidateEntry(Ino parent, const std::string& name) = 0;  // one dentry
   // Returns once every invalidation queued before the call has reached the kernel, or false
   // after `max`. Never call it from a request the kernel holds an inode lock for (an

@@ -30,15 +30,6 @@ void FuseNotifier::Detach() {
 
 void FuseNotifier::InvalidateInode(Ino ino) { Queue(Note{false, ino, ""}); }
 
-void FuseNotifier::InvalidateAttrs(Ino ino) {
-  MutexLock l(mu_);
-  if (!se_ || stopping_) return;
-  // A negative offset: the attributes only. The kernel takes no inode or page lock for it.
-  int rc = fuse_lowlevel_notify_inval_inode(se_, ino, -1, 0);
-  if (rc != 0 && rc != -ENOENT)
-    log::Debug("fuse", "invalidate attributes of ", ino, ": ", std::strerror(-rc));
-}
-
 void FuseNotifier::InvalidateEntry(Ino parent, const std::string& name) {
   Queue(Note{true, parent, name});
 }

@@ -33,8 +33,6 @@ class FuseNotifier final : public KernelNotifier {
   void Detach() EXCLUDES(mu_);
 
   void InvalidateInode(Ino ino) override EXCLUDES(mu_);
-  // Sent at once, under mu_ (which keeps the session attached meanwhile).
-  void InvalidateAttrs(Ino ino) override EXCLUDES(mu_);
   void InvalidateEntry(Ino parent, const std::string& name) override EXCLUDES(mu_);
   bool Settle(std::chrono::milliseconds max) override EXCLUDES(mu_);
 
@@ -47,7 +45,7 @@ class FuseNotifier final : public KernelNotifier {
   void Queue(Note n) EXCLUDES(mu_);
   void Loop() EXCLUDES(mu_);
 
-  Mutex mu_;  // leaf lock (held across an attrs-only notification's write): guards the below
+  Mutex mu_;                         // leaf lock: guards the fields below
   std::condition_variable cv_;       // notes queued, or stopping
   std::condition_variable settled_;  // delivered_ moved
   fuse_session* se_ GUARDED_BY(mu_) = nullptr;

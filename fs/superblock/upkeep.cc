@@ -157,13 +157,8 @@ void Superblock::ForgetEverywhere(const std::string& collection_id, const std::s
     if (!dir || name.empty()) continue;
     if (auto in = table_.Child(dir->ino, name)) {
       in->Expire();
-      if (keep_dentry_of != 0 && in->ino == keep_dentry_of) {
-        // The inode the new content was written through: its cached pages are that content,
-        // so only its size and mtime are dropped (at once: no queue, no wake-up).
-        notifier_.InvalidateAttrs(in->ino);
-        continue;
-      }
       notifier_.InvalidateInode(in->ino);
+      if (keep_dentry_of != 0 && in->ino == keep_dentry_of) continue;  // the same inode
     }
     notifier_.InvalidateEntry(dir->ino, name);
   }

@@ -73,11 +73,9 @@ struct CollectingReplier : DirReplier {
 };
 
 struct RecordingNotifier : KernelNotifier {
-  std::vector<Ino> inodes;  // attributes and pages
-  std::vector<Ino> attrs;   // attributes only
+  std::vector<Ino> inodes;
   std::vector<std::pair<Ino, std::string>> entries;
   void InvalidateInode(Ino ino) override { inodes.push_back(ino); }
-  void InvalidateAttrs(Ino ino) override { attrs.push_back(ino); }
   void InvalidateEntry(Ino parent, const std::string& name) override {
     entries.emplace_back(parent, name);
   }
