@@ -104,12 +104,21 @@ std::shared_ptr<const Listing> MetadataCache::Get(const std::string& key) {
   auto it = slots_.find(key);
   // Kept merged unless the slot changed meanwhile (then the next Get merges again); this
   // caller gets the listing as it was when it asked either way.
-  if (it != slots_.end() && it->second.listing == base && it->second.edit_gen == gen) {
-    entries_ = entries_ - base->size() - it->second.edits.size() + merged->size();
-    it->second.listing = merged;
-    it->second.edits.clear();
-  }
+  if (it != slots_.end() && it->second.listing == base && it->second.edit_gen == gen)
+    InstallMergedLocked(it->second, merged);
   return merged;
+}
+
+void MetadataCache::InstallMergedLocked(Slot& slot, std::shared_ptr<const Listing> merged) {
+  entries_ = entries_ - slot.listing->size() - slot.edits.size() + merged->size();
+  slot.listing = std::move(merged);
+  slot.edits.clear();
+}
+
+std::optional<Meta> MetadataCache::EntryOf(const Slot& slot, std::string_view name) {
+  if (auto e = slot.edits.find(name); e != slot.edits.end()) return e->second;
+  if (const Listing::Item* item = slot.listing->Find(name)) return item->meta;
+  return std::nullopt;
 }
 
 std::optional<std::optional<Meta>> MetadataCache::Find(const std::string& key,
@@ -117,10 +126,7 @@ std::optional<std::optional<Meta>> MetadataCache::Find(const std::string& key,
   MutexLock l(mu_);
   auto it = FreshLocked(key, /*touch=*/true);
   if (it == slots_.end()) return std::nullopt;
-  const Slot& slot = it->second;
-  if (auto e = slot.edits.find(name); e != slot.edits.end()) return e->second;
-  if (const Listing::Item* item = slot.listing->Find(name)) return std::optional<Meta>(item->meta);
-  return std::optional<Meta>();
+  return EntryOf(it->second, name);
 }
 
 std::shared_ptr<const Listing> MetadataCache::Merge(const Listing& base, const Edits& edits) {
@@ -162,10 +168,7 @@ void MetadataCache::EditLocked(std::map<std::string, Slot>::iterator it, std::st
   if (slot.edits.size() > MergeAfter(slot.listing->size())) {
     // Amortized: one O(entries) merge per entries / 8 edits. Under mu_ (it is rare, and an
     // unmerged layer that only grows would make every Find slower).
-    std::shared_ptr<const Listing> merged = Merge(*slot.listing, slot.edits);
-    entries_ = entries_ - slot.listing->size() - slot.edits.size() + merged->size();
-    slot.listing = std::move(merged);
-    slot.edits.clear();
+    InstallMergedLocked(slot, Merge(*slot.listing, slot.edits));
   }
   // Over the bound by an added entry: evict other listings, least recently used first.
   while (entries_ > max_entries_ && lru_.size() > 1) {
@@ -217,14 +220,9 @@ bool MetadataCache::SetEntry(const std::string& key, std::string_view name, Meta
   ChangedLocked(key, false);  // a listing being fetched may predate the change
   auto it = FreshLocked(key, /*touch=*/false);
   if (it == slots_.end()) return false;
-  if (keep_file_permissions) {
-    std::optional<Meta> old;
-    if (auto e = it->second.edits.find(name); e != it->second.edits.end())
-      old = e->second;
-    else if (const Listing::Item* item = it->second.listing->Find(name))
-      old = item->meta;
-    if (old && old->type == api::EntryType::kFile) meta.permissions = old->permissions;
-  }
+  if (keep_file_permissions)
+    if (auto old = EntryOf(it->second, name); old && old->type == api::EntryType::kFile)
+      meta.permissions = old->permissions;
   EditLocked(it, name, std::move(meta));
   return true;
 }
@@ -241,10 +239,7 @@ void MetadataCache::EraseName(const std::string& key, std::string_view name) {
   ChangedLocked(key, false);  // a listing being fetched may still hold the name
   auto it = FreshLocked(key, /*touch=*/false);
   if (it == slots_.end()) return;
-  const auto e = it->second.edits.find(name);
-  const bool listed = e != it->second.edits.end() ? e->second.has_value()
-                                                  : it->second.listing->Find(name) != nullptr;
-  if (listed) EditLocked(it, name, std::nullopt);
+  if (EntryOf(it->second, name)) EditLocked(it, name, std::nullopt);
 }
 
 std::size_t MetadataCache::ErasePrefix(const std::string& prefix) {

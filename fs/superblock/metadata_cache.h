@@ -112,6 +112,10 @@ class MetadataCache {
     Edits edits;            // over `listing`, not merged yet
     uint64_t edit_gen = 0;  // bumped by each edit (a merge made outside mu_ checks it)
   };
+  // The entry of `name` now: its edit, else the listing's; nullopt when not listed.
+  static std::optional<Meta> EntryOf(const Slot& slot, std::string_view name);
+  // `merged` (the slot's listing with its edits applied) becomes the slot's listing.
+  void InstallMergedLocked(Slot& slot, std::shared_ptr<const Listing> merged) REQUIRES(mu_);
   // `base` with `edits` applied: sorted, with base's `fetched`.
   static std::shared_ptr<const Listing> Merge(const Listing& base, const Edits& edits);
   // The fresh slot of `key` (touch: moved to the LRU front: a use, not an edit), or end(); an

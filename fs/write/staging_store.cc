@@ -190,10 +190,9 @@ Result<size_t> StagedFile::Write(uint64_t offset, std::string_view bytes) {
   auto n = WriteAt(fd_, bytes, offset, id_);
   if (overwrite) {
     // All of it, or nothing accepted: a part would leave old bytes behind the new ones.
-    Status named = !n.ok() ? Status(n.error())
-                   : *n != bytes.size()
-                       ? Status(Error::Local(EIO, "staging " + id_ + ": short write"))
-                       : Status::Ok();
+    Status named = n.ok() ? Status::Ok() : Status(n.error());
+    if (named.ok() && *n != bytes.size())
+      named = Error::Local(EIO, "staging " + id_ + ": short write");
     if (named.ok()) {
       stale_ = 0;
       named = NameLocked();
@@ -301,6 +300,10 @@ Status StagedFile::SetOrigin(StageOrigin origin) {
 Status StagedFile::Claim() {
   MutexLock l(mu_);
   return ClaimLocked();
+}
+
+std::string StagedFile::PathLocked() const {
+  return spare_path_.empty() ? store_.DataPath(id_) : spare_path_;
 }
 
 Status StagedFile::NameLocked() {
@@ -488,12 +491,12 @@ void StagingStore::Recycle(std::shared_ptr<StagedFile> f) {
     reuse = f.use_count() == 1 && spares_.size() < kMaxSpares;
   }
   if (!reuse || !MakeSpare(*f)) {
-    std::string aside;  // a taken spare never claimed is still under its spare's name
+    std::string path;  // (a taken spare never claimed is still under its spare's name)
     {
       MutexLock fl(f->mu_);  // held only here
-      aside = f->spare_path_;
+      path = f->PathLocked();
     }
-    ::unlink(aside.empty() ? DataPath(f->id()).c_str() : aside.c_str());
+    ::unlink(path.c_str());
     ::unlink(MetaPath(f->id()).c_str());
   }
   // `f` goes here, outside mu_: its destructor releases its bytes through Release()
@@ -518,8 +521,7 @@ bool StagingStore::MakeSpare(StagedFile& f) {
       if (::ftruncate(f.fd_, 0) != 0) return false;
       stale = 0;
     }
-    const std::string from = f.spare_path_.empty() ? DataPath(f.id()) : f.spare_path_;
-    if (::rename(from.c_str(), spare.c_str()) != 0) return false;
+    if (::rename(f.PathLocked().c_str(), spare.c_str()) != 0) return false;
   }
   if (!xattrs_.load() || f.adopted_)
     ::unlink(MetaPath(f.id()).c_str());  // where the origin went instead of an xattr

@@ -154,6 +154,8 @@ class StagedFile {
   // Makes room for the file growing to `new_size`: limits, reservation, disk allocation (not
   // of a spare's old bytes, which have their blocks).
   Status GrowLocked(uint64_t new_size) REQUIRES(mu_);
+  // Where the file is now: `<id>.data`, or the spare's name while unclaimed.
+  std::string PathLocked() const REQUIRES(mu_);
   // An unclaimed file (a taken spare) gets its origin, then its name `<id>.data`.
   Status NameLocked() REQUIRES(mu_);
   // Before a change that does not overwrite the old bytes: truncates them, then NameLocked.

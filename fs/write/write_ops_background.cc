@@ -78,8 +78,7 @@ Status WriteOps::Queue(const InodePtr& in, const char* op) {
     handed_[file->id()] = key;
   }
   Status s = file->EnsureFilled();
-  if (s.ok()) s = file->Claim();  // (changed, so claimed already: its name is what the op names)
-  if (s.ok()) s = file->Sync();   // the bytes are on local disk before the op says they exist
+  if (s.ok()) s = file->Sync();  // the bytes are on local disk before the op says they exist
   uint64_t size = 0;
   if (s.ok()) {
     auto sz = file->Size();
