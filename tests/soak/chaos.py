@@ -158,6 +158,17 @@ class Tally:
         self.slowest = {}  # class -> (seconds, what)
         self.hung = []
         self.crashes = []
+        self.journal = []  # "UTC start..end worker-visible tool run: rc", kept on failure
+
+    def note(self, started, what, outcome):
+        """One tool run, stamped in UTC like the daemon's and globus-sim's logs."""
+        fmt = "%H:%M:%S"
+        now = time.time()
+        line = (f"{time.strftime(fmt, time.gmtime(started))}.{int(started % 1 * 1000):03d}.."
+                f"{time.strftime(fmt, time.gmtime(now))}.{int(now % 1 * 1000):03d} "
+                f"{threading.current_thread().name}: {what}: {outcome}")
+        with self.lock:
+            self.journal.append(line)
 
     def count(self, what, n=1):
         with self.lock:
@@ -283,6 +294,7 @@ class Soak:
 
     def tool(self, *argv):
         t = time.monotonic()
+        started = time.time()
         what = " ".join(os.path.relpath(a, self.path) if a.startswith(self.path) else a
                         for a in argv)
         try:
@@ -290,8 +302,10 @@ class Soak:
         except subprocess.TimeoutExpired:
             self.tally.timing("tool", what, time.monotonic() - t, TOOL_BOUND)
             self.tally.error(what, "timed out")
+            self.tally.note(started, what, "timed out")
             return False
         self.tally.timing("tool", what, time.monotonic() - t, TOOL_BOUND)
+        self.tally.note(started, what, f"exit {p.returncode}")
         if p.returncode != 0:
             self.tally.error(what, f"exit {p.returncode}: {p.stderr.strip()}")
             return False
@@ -955,7 +969,12 @@ class Soak:
             for name in ("requests.log", "sim.stdout"):
                 if os.path.exists(os.path.join(self.sim.state, name)):
                     shutil.copy(os.path.join(self.sim.state, name), kept)
-            say(f"  logs kept in {kept} (daemon logs, globus-sim's request log)")
+            with open(os.path.join(kept, "tools.log"), "w") as f:
+                f.write("\n".join(tally.journal) + "\n")
+            with open(os.path.join(kept, "tasks.json"), "w") as f:
+                json.dump(tasks, f, indent=1)
+            say(f"  logs kept in {kept} (daemon logs, globus-sim's request log, the tools run "
+                f"(tools.log, UTC), the tasks with their items (tasks.json))")
         say(f"chaos soak: {'FAILED' if problems else 'passed'} (seed {self.seed})")
         return problems
 
