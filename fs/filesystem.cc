@@ -82,7 +82,11 @@ Result<AttrReply> Filesystem::GetAttr(Ino ino) {
 }
 
 Result<AttrReply> Filesystem::SetAttr(Ino ino, const SetAttrRequest& req) {
-  auto in = sb_.Inode(ino);
+  // By path (truncate, chmod, touch) the name must still lead here; through an open file
+  // (ftruncate) the file is the one that was opened.
+  auto named = req.fh ? Result<InodePtr>(sb_.Inode(ino)) : sb_.Named(ino);
+  if (!named.ok()) return named.error();
+  const InodePtr in = *named;
   if (!in) return UnknownInode();
   const bool changes = req.size || req.mode || req.uid || req.gid || req.atime || req.mtime;
   if (!changes) return GetAttr(ino);
@@ -100,13 +104,14 @@ Result<AttrReply> Filesystem::SetAttr(Ino ino, const SetAttrRequest& req) {
 }
 
 Result<std::string> Filesystem::ReadLink(Ino ino) {
-  auto in = sb_.Inode(ino);
-  if (!in) return UnknownInode();
-  return sb_.ReadLink(in);
+  auto in = sb_.Named(ino);
+  if (!in.ok()) return in.error();
+  return sb_.ReadLink(*in);
 }
 
 Result<Entry> Filesystem::Mkdir(Ino parent, const std::string& name, uint32_t mode) {
   (void)mode;  // the service creates directories with its own default mode
+  GF_TRY_STATUS(sb_.Named(parent));
   auto dir = sb_.Inode(parent);
   auto made = sb_.Mkdir(dir, name);
   if (made.ok() && dir && dir->collection)
@@ -120,12 +125,18 @@ Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_paren
     return Error::Local(EINVAL, "RENAME_EXCHANGE is not supported by Globus");
   if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE))
     return Error::Local(EINVAL, "unsupported rename flags");
+  GF_TRY_STATUS(sb_.Named(parent_ino));
+  GF_TRY_STATUS(sb_.Named(new_parent_ino));
   auto parent = sb_.Inode(parent_ino);
   auto new_parent = sb_.Inode(new_parent_ino);
   GF_TRY_STATUS(sb_.CheckWritableParent(parent, "rename"));
   GF_TRY_STATUS(sb_.CheckWritableParent(new_parent, "rename"));
   if (IsHomeEntry(*parent, name) || IsHomeEntry(*new_parent, new_name))
     return Error::Local(EBUSY, "~ is the home directory");
+  GF_TRY_STATUS(writes_.CheckNotBeingWritten(*parent->collection, JoinPath(sb_.Path(*parent), name),
+                                             "rename"));
+  GF_TRY_STATUS(writes_.CheckNotBeingWritten(*new_parent->collection,
+                                             JoinPath(sb_.Path(*new_parent), new_name), "rename"));
   if (new_parent->collection != parent->collection)
     return copies_.Move(parent, name, new_parent, new_name, flags, origin_pid);
   // write_mode = background: either name's pending upload lands first (rsync's temp file,
@@ -148,6 +159,7 @@ Status Filesystem::AwaitUpload(const char* op, const Collection& c, const std::s
 
 Status Filesystem::Unlink(Ino parent_ino, const std::string& name, const std::atomic<bool>* cancel,
                           int32_t origin_pid) {
+  GF_TRY_STATUS(sb_.Named(parent_ino));
   auto parent = sb_.Inode(parent_ino);
   if (parent && parent->collection && parent->kind == Kind::kDir)  // background: lands first
     GF_TRY_STATUS(AwaitUpload("rm", *parent->collection, JoinPath(sb_.Path(*parent), name)));
@@ -160,6 +172,7 @@ Status Filesystem::Unlink(Ino parent_ino, const std::string& name, const std::at
 
 Status Filesystem::Rmdir(Ino parent, const std::string& name, const std::atomic<bool>* cancel,
                          int32_t origin_pid) {
+  GF_TRY_STATUS(sb_.Named(parent));
   return deletes_.Rmdir(sb_.Inode(parent), name, cancel, origin_pid);
 }
 
@@ -184,6 +197,7 @@ Status Filesystem::CreateUnsupported(NodeKind kind, Ino parent_ino, const std::s
 
 Result<Created> Filesystem::Create(Ino parent_ino, const std::string& name, uint32_t mode,
                                    int flags) {
+  GF_TRY_STATUS(sb_.Named(parent_ino));
   auto parent = sb_.Inode(parent_ino);
   if (parent && parent->collection && parent->kind == Kind::kDir)
     GF_TRY_STATUS(writes_.CheckOpen(*parent->collection, JoinPath(sb_.Path(*parent), name), flags,
@@ -206,8 +220,9 @@ Result<uint64_t> Filesystem::CopyFileRange(Ino in_ino, uint64_t fh_in, uint64_t 
 // directories
 
 Result<uint64_t> Filesystem::OpenDir(Ino ino) {
-  auto in = sb_.Inode(ino);
-  if (!in) return UnknownInode();
+  auto named = sb_.Named(ino);
+  if (!named.ok()) return named.error();
+  const InodePtr in = *named;
   if (in->kind != Kind::kDir) return Error::Local(ENOTDIR, "not a directory");
   return handles_.Add(std::make_shared<DirHandle>(ino));
 }
@@ -248,8 +263,9 @@ Result<Opened> Filesystem::OpenControlFile(const InodePtr& in, int flags) {
 }
 
 Result<Opened> Filesystem::Open(Ino ino, int flags, const std::atomic<bool>* cancel) {
-  auto in = sb_.Inode(ino);
-  if (!in) return UnknownInode();
+  auto named = sb_.Named(ino);
+  if (!named.ok()) return named.error();
+  const InodePtr in = *named;
   if (in->kind == Kind::kDir) return Error::Local(EISDIR, "is a directory");
   if (in->role == Role::kControlFile) return OpenControlFile(in, flags);
   if (in->role != Role::kRemote || in->kind != Kind::kFile)
@@ -314,8 +330,9 @@ void Filesystem::Release(uint64_t fh) {
 // xattrs and control
 
 Result<std::vector<std::string>> Filesystem::ListXattr(Ino ino) {
-  auto in = sb_.Inode(ino);
-  if (!in) return UnknownInode();
+  auto named = sb_.Named(ino);
+  if (!named.ok()) return named.error();
+  const InodePtr in = *named;
   std::vector<std::string> names;
   // On a symlink the kernel refuses every user.* getxattr itself (ENODATA): list none.
   if (!in->collection || in->kind == Kind::kSymlink) return names;
@@ -327,8 +344,9 @@ Result<std::vector<std::string>> Filesystem::ListXattr(Ino ino) {
 }
 
 Result<std::string> Filesystem::GetXattr(Ino ino, const std::string& name) {
-  auto in = sb_.Inode(ino);
-  if (!in) return UnknownInode();
+  auto named = sb_.Named(ino);
+  if (!named.ok()) return named.error();
+  const InodePtr in = *named;
   // Only the user namespace exists here. Answering ENOTSUP (not ENODATA) for security.*,
   // system.* (POSIX ACLs) and trusted.* lets tools cache "unsupported" for the whole
   // filesystem: coreutils' `ls -l` then asks once per mount instead of twice per file, which is
@@ -365,9 +383,9 @@ Status Filesystem::SetXattr(Ino ino, const std::string& name, const std::string&
 }
 
 Status Filesystem::Invalidate(Ino ino) {
-  auto in = sb_.Inode(ino);
-  if (!in) return UnknownInode();
-  return sb_.Invalidate(in);
+  auto in = sb_.Named(ino);
+  if (!in.ok()) return in.error();
+  return sb_.Invalidate(*in);
 }
 
 StatFs Filesystem::Statfs() const {

@@ -28,6 +28,14 @@ std::shared_ptr<DirHandle> HandleTable::Dir(uint64_t fh) const {
   return it == dirs_.end() ? nullptr : it->second;
 }
 
+std::vector<std::shared_ptr<FileHandle>> HandleTable::Files() const {
+  MutexLock l(mu_);
+  std::vector<std::shared_ptr<FileHandle>> out;
+  out.reserve(files_.size());
+  for (const auto& [fh, h] : files_) out.push_back(h);
+  return out;
+}
+
 std::shared_ptr<FileHandle> HandleTable::TakeFile(uint64_t fh) {
   MutexLock l(mu_);
   auto it = files_.find(fh);

@@ -18,6 +18,7 @@
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "common/mutex.h"
 #include "fs/read/read_ops.h"
@@ -54,6 +55,8 @@ class HandleTable {
   uint64_t Add(std::shared_ptr<DirHandle> h) EXCLUDES(mu_);
   std::shared_ptr<FileHandle> File(uint64_t fh) const EXCLUDES(mu_);
   std::shared_ptr<DirHandle> Dir(uint64_t fh) const EXCLUDES(mu_);
+  // Every open file handle (a snapshot).
+  std::vector<std::shared_ptr<FileHandle>> Files() const EXCLUDES(mu_);
   // Removes the handle and hands it over (null when unknown).
   std::shared_ptr<FileHandle> TakeFile(uint64_t fh) EXCLUDES(mu_);
   void DropDir(uint64_t fh) EXCLUDES(mu_);

@@ -33,7 +33,11 @@ void InodeTable::SetDentryLocked(Ino parent, const Inode& inode) {
   // Replace, not assign: the key must view THIS inode's name (an existing key may view the
   // name of the inode it pointed at before).
   auto d = dentries_.find(DentryKey{parent, inode.name()});
-  if (d != dentries_.end()) dentries_.erase(d);
+  if (d != dentries_.end()) {
+    if (*d != &inode) (*d)->detached_ = true;  // the name leads to another inode now
+    dentries_.erase(d);
+  }
+  const_cast<Inode&>(inode).detached_ = false;
   dentries_.insert(const_cast<Inode*>(&inode));
 }
 
@@ -148,7 +152,10 @@ void InodeTable::ForgetMulti(const std::vector<std::pair<Ino, uint64_t>>& batch)
 void InodeTable::Unlink(Ino parent, const std::string& name, Ino expected) {
   MutexLock l(mu_);
   auto d = dentries_.find(DentryKey{parent, std::string_view(name)});
-  if (d != dentries_.end() && (expected == 0 || (*d)->ino == expected)) dentries_.erase(d);
+  if (d != dentries_.end() && (expected == 0 || (*d)->ino == expected)) {
+    (*d)->detached_ = true;
+    dentries_.erase(d);
+  }
 }
 
 void InodeTable::Move(Ino ino, const InodePtr& new_parent, const std::string& new_name) {
@@ -181,6 +188,13 @@ std::string InodeTable::Path(const Inode& inode) const {
     out += *it;
   }
   return out.empty() ? "/" : out;
+}
+
+bool InodeTable::Stale(const Inode& inode) const {
+  MutexLock l(mu_);
+  for (const Inode* n = &inode; n && n->role != Role::kCollectionRoot; n = n->parent_.get())
+    if (n->detached_) return true;
+  return false;
 }
 
 std::string InodeTable::Name(const Inode& inode) const {

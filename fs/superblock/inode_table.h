@@ -55,6 +55,15 @@ class Inode {
   const Ino ino;
   const Kind kind;
   const Role role;
+
+ private:
+  // No dentry leads here any more (guarded by InodeTable::mu_; declared here, in the padding
+  // after role, so it costs no memory): the name was removed, moved to another collection, or
+  // now names a different inode. The kernel may still reach it through a dentry whose
+  // invalidation has not arrived yet; operations by name on it are ESTALE (InodeTable::Stale).
+  bool detached_ = false;
+
+ public:
   const Collection* const collection;  // interned (lives for the mount); null for virtual roles
 
   // ---- mutable cached state, guarded by mu_ ----
@@ -157,8 +166,13 @@ class InodeTable {
   void Move(Ino ino, const InodePtr& new_parent, const std::string& new_name);
 
   // Remote path of an inode below a collection root ("/" for the root itself, "/~" for the
-  // home entry); "" for virtual inodes.
+  // home entry); "" for virtual inodes. A stale inode keeps the path it had.
   std::string Path(const Inode& inode) const;
+  // True when no dentry leads to the inode or to one of its ancestors any more: its name was
+  // removed, moved to another collection (the kernel's dentry at the new name still leads to
+  // it until the mount's invalidation arrives), or now names another inode. Its path is the
+  // OLD one: an operation by name must not act on it (docs/SEMANTICS.md, "Stale names").
+  bool Stale(const Inode& inode) const;
   std::string Name(const Inode& inode) const;
   Ino ParentIno(const Inode& inode) const;
 

@@ -141,9 +141,23 @@ Result<Meta> Superblock::RefreshMeta(const InodePtr& in, bool force) {
 // ---------------------------------------------------------------------------------------------
 // lookup
 
+Result<InodePtr> Superblock::Named(Ino ino) const {
+  InodePtr in = Inode(ino);
+  if (!in) return Error::Local(ESTALE, "unknown inode");
+  // Its path is the OLD one: acting on it would act where the name no longer is (an append
+  // through the kernel's not yet invalidated dentry of `mv a OTHER/b` landed in a, which the
+  // move then deleted). ESTALE makes the kernel walk the path again with LOOKUP_REVAL (every
+  // name looked up) and retry once with what the name leads to now. Not logged: the kernel
+  // recovers from it on its own.
+  if (in->collection && table_.Stale(*in))
+    return Error::Local(ESTALE, table_.Path(*in) + " was moved, removed or replaced");
+  return in;
+}
+
 Result<Entry> Superblock::Lookup(Ino parent_ino, const std::string& name) {
-  auto parent = Inode(parent_ino);
-  if (!parent) return Error::Local(ESTALE, "unknown inode");
+  auto named = Named(parent_ino);
+  if (!named.ok()) return named.error();
+  const InodePtr parent = *named;
   if (parent->kind != Kind::kDir) return Error::Local(ENOTDIR, "not a directory");
   if (name.size() > 255) return Error::Local(ENAMETOOLONG, "name too long");
   if (!IsRemoteDir(*parent)) return tree_.Lookup(parent, name);

@@ -78,6 +78,9 @@ class Superblock final : public SettledSink {
   void Stop();
 
   InodePtr Inode(Ino ino) const { return table_.Get(ino); }
+  // The inode, when the kernel reached it by name and the name still leads to it: a stale one
+  // (InodeTable::Stale) is ESTALE, so the kernel looks the path up again and retries.
+  Result<InodePtr> Named(Ino ino) const;
 
   // ---- lookup ----
   Result<Entry> Lookup(Ino parent, const std::string& name);  // counted: the kernel's

@@ -25,8 +25,10 @@ struct WriteHandle : CopyDestination {
   const bool append;  // O_APPEND: every write goes to the end of the staged file
 
   // Guarded by CopyDestination::mu.
-  bool staged GUARDED_BY(mu) = false;  // a write or truncate went to the staging
-  bool wrote GUARDED_BY(mu) = false;   // ... since this handle's last upload
+  bool staged GUARDED_BY(mu) = false;   // a write or truncate went to the staging
+  bool wrote GUARDED_BY(mu) = false;    // ... since this handle's last upload
+  bool flushed GUARDED_BY(mu) = false;  // a close(2) of it (FLUSH) was seen: until then, or
+                                        // while it wrote since, a rename of its name is EBUSY
 };
 
 }  // namespace gf::fs

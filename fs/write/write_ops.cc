@@ -389,6 +389,7 @@ Status WriteOps::Flush(FileHandle& h) {
   if (!w) return Status::Ok();
   {
     MutexLock l(w->mu);
+    w->flushed = true;
     if (!w->wrote) return Status::Ok();
     w->wrote = false;  // a failure below keeps the inode dirty: fsync/close of it retries
   }
@@ -476,6 +477,34 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
               file->data_path(), " and are not uploaded without you");
   }
   return true;
+}
+
+Status WriteOps::CheckNotBeingWritten(const Collection& c, const std::string& path,
+                                      const char* op) {
+  auto here = [&](const Location& at) {
+    return at.collection == c.id && (at.path == path || IsUnder(at.path, path));
+  };
+  bool busy = false;
+  std::set<Ino> removed;  // unlinked before any upload: nothing of them goes anywhere
+  {
+    MutexLock l(mu_);
+    for (const auto& [ino, st] : inodes_) {
+      if (st.removed) removed.insert(ino);
+      if (st.uploading && !st.removed && here(st.at)) busy = true;
+    }
+  }
+  // A handle still open (no FLUSH yet: close(2) sends one before it returns, while RELEASE
+  // may come after the program's next call, such as this rename), or one that wrote since.
+  for (const auto& h : busy ? std::vector<std::shared_ptr<FileHandle>>{} : handles_.Files()) {
+    auto* w = std::get_if<WriteHandle>(&h->as);
+    if (!w || !here(w->dst) || removed.count(h->inode->ino)) continue;
+    MutexLock l(w->mu);
+    if (!w->flushed || w->wrote) busy = true;
+  }
+  if (!busy) return Status::Ok();
+  return Refuse(op, {c.id, path}, EBUSY,
+                "a file there is open for writing through the mount, and its bytes go to the "
+                "name it was opened under when it is closed: close it, then move it");
 }
 
 void WriteOps::NoteMadeLocked(const Location& at) {

@@ -100,6 +100,11 @@ class WriteOps final : public UploadRunner, public OpListener {
   // staged; no PUT succeeded, none in flight) is removed locally and true is returned. If an
   // upload of the name is in flight, waits for it to end and returns false.
   bool RemoveLocalOnly(const Location& loc);
+  // rename/mv of `path` (a file, or a directory above one) while a file there is open for
+  // writing through the mount, or its close is uploading: EBUSY (logged). The mount uploads
+  // by name, so the written bytes would go to the name the file was opened under, not follow
+  // the rename (and across collections into a source the move deletes). `op` names it.
+  Status CheckNotBeingWritten(const Collection& c, const std::string& path, const char* op);
   // Background mode: waits until no upload op of `at` is pending (rename and unlink of a name
   // need the collection to hold it first). Holds whatever lock the caller's kernel request
   // holds (a rename's directories) meanwhile.

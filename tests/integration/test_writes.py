@@ -89,6 +89,24 @@ class WriteTests(MountTestCase):
             os.close(fd)
         self.assertEqual(self.truth("app.txt"), b"first\nsecond\n")
 
+    def test_mv_of_a_file_open_for_writing_is_ebusy_until_it_is_closed(self):
+        # Its bytes go to the name it was opened under at its close: a rename meanwhile would
+        # leave them behind (or, across collections, in the source the move deletes).
+        self.seed("held.txt", b"first\n")
+        fd = os.open(self.m("held.txt"), os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, b"second\n")
+            for target in (self.m("held-renamed.txt"),
+                           self.path("Globus Tutorial Collection 2", "held.txt")):
+                with self.assertRaises(OSError) as cm:
+                    os.rename(self.m("held.txt"), target)
+                self.assertEqual(cm.exception.errno, errno.EBUSY, target)
+        finally:
+            os.close(fd)
+        os.rename(self.m("held.txt"), self.m("held-renamed.txt"))  # closed: it moves, bytes and all
+        self.assertEqual(self.truth("held-renamed.txt"), b"first\nsecond\n")
+        self.assertFalse(os.path.exists(self.b("held.txt")))
+
     def test_dd_notrunc_and_truncate(self):
         self.seed("dd.bin", b"A" * 100)
         r = run("dd", "if=/dev/zero", f"of={self.m('dd.bin')}", "bs=10", "count=1", "seek=5",

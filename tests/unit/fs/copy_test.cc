@@ -731,36 +731,84 @@ TEST_CASE("mv across collections: source hidden, deleted only after the verified
   }
 }
 
-TEST_CASE("mv across collections: the source's inode at the new name reports the move pending",
+TEST_CASE("mv across collections: the source's inode at the new name is stale (ESTALE)",
           "[fs][copy][mv]") {
   // After a successful rename the kernel moves the source's dentry, with the SOURCE inode, to
   // the destination name; the mount's invalidation of that dentry arrives from the notifier's
-  // thread, after rename(2) has returned. Until then `getfattr dst` reaches the source inode:
-  // it must say the move is pending, not "no such attribute" (the chaos soak met this: a
-  // directory just moved looked settled, and its listing was the transfer's partial one).
+  // thread, after rename(2) has returned (and later still when a stalled request holds the
+  // directory's lock). Until then a path walk to the new name reaches the source inode, whose
+  // path is the SOURCE. Acting on it acted on the source: the chaos soak (seed 15) appended to
+  // a file just moved, the bytes landed in the source, and the move's delete step removed
+  // them. Every operation by name on it is ESTALE, which makes the kernel look the path up
+  // again and retry with the destination's inode.
   CopyWorld w;
   w.remote.AddFile(kTut, "/src/t/f", "in a tree");
   w.remote.AddFile(kTut, "/src/t/sub/g", "below");
+  w.remote.AddFile(kTut, "/src/m", "");
   Ino src_dir = w.SrcDir();
   Ino dst = w.DstDir();
   auto moved = w.fs->Lookup(src_dir, "t");
   REQUIRE(moved.ok());
+  auto below = w.fs->Lookup(moved->attr.ino, "f");  // a dentry under it the kernel holds
+  REQUIRE(below.ok());
+  auto file = w.fs->Lookup(src_dir, "m");
+  REQUIRE(file.ok());
   REQUIRE(w.fs->Rename(src_dir, "t", dst, "t", RENAME_NOREPLACE).ok());
+  REQUIRE(w.fs->Rename(src_dir, "m", dst, "m", RENAME_NOREPLACE).ok());
   const Ino stale = moved->attr.ino;  // what the kernel's dentry at dst/t still leads to
-  auto status = w.fs->GetXattr(stale, "user.globus.status");
-  REQUIRE(status.ok());
-  CHECK(*status == "queued");
-  auto names = w.fs->ListXattr(stale);
-  REQUIRE(names.ok());
-  CHECK(std::count(names->begin(), names->end(), "user.globus.status") == 1);
-  auto fresh = w.fs->Lookup(dst, "t");  // the name looked up again: the pending destination
+  const Ino stale_file = file->attr.ino;
+  auto is_estale = [](const auto& r) { return !r.ok() && Errno(r.error()) == ESTALE; };
+  CHECK(is_estale(w.fs->GetXattr(stale, "user.globus.status")));
+  CHECK(is_estale(w.fs->ListXattr(stale)));
+  CHECK(is_estale(w.fs->OpenDir(stale)));
+  CHECK(is_estale(w.fs->Lookup(stale, "f")));
+  CHECK(is_estale(w.fs->Create(stale, "new", 0644, kCreateFlags)));
+  CHECK(is_estale(w.fs->Mkdir(stale, "new", 0755)));
+  CHECK(is_estale(w.fs->Unlink(stale, "f")));
+  CHECK(is_estale(w.fs->Open(below->attr.ino, O_RDONLY)));  // below it: stale too
+  CHECK(is_estale(w.fs->Open(stale_file, O_WRONLY | O_APPEND)));
+  CHECK(is_estale(w.fs->Open(stale_file, O_RDONLY)));
+  SetAttrRequest truncate;
+  truncate.size = 0;
+  CHECK(is_estale(w.fs->SetAttr(stale_file, truncate)));
+  // Looked up again (what the kernel's retry does): the pending destination, a new inode.
+  auto fresh = w.fs->Lookup(dst, "t");
   REQUIRE(fresh.ok());
+  CHECK(fresh->attr.ino != stale);
   CHECK(*w.fs->GetXattr(fresh->attr.ino, "user.globus.status") == "queued");
+  CHECK(*w.fs->GetXattr(fresh->attr.ino, "user.globus.path") == "/dst/t");
   w.Drive();
-  CHECK(*w.fs->GetXattr(stale, "user.globus.status") == "active");
-  w.Finish();  // the copy verified: neither name is pending any more
-  CHECK(Errno(w.fs->GetXattr(stale, "user.globus.status").error()) == ENODATA);
+  CHECK(*w.fs->GetXattr(fresh->attr.ino, "user.globus.status") == "active");
+  w.Finish();  // the copy verified: the destination is real
   CHECK(Errno(w.fs->GetXattr(fresh->attr.ino, "user.globus.status").error()) == ENODATA);
+  CHECK(is_estale(w.fs->GetXattr(stale, "user.globus.status")));  // stays stale
+  // The file's new name, opened for append through its fresh inode, edits the destination.
+  auto m = w.fs->Lookup(dst, "m");
+  REQUIRE(m.ok());
+  CHECK(m->attr.ino != stale_file);
+  w.Finish();
+  auto h = w.fs->Open(m->attr.ino, O_WRONLY | O_APPEND);
+  REQUIRE(h.ok());
+  REQUIRE(w.fs->Write(h->fh, 0, "appended").ok());
+  REQUIRE(w.fs->Flush(h->fh).ok());
+  w.fs->Release(h->fh);
+  w.Finish();
+  REQUIRE(w.remote.Get(kGrex, "/dst/m"));
+  CHECK(w.remote.Get(kGrex, "/dst/m")->content == "appended");
+  CHECK_FALSE(w.remote.Exists(kTut, "/src/m"));
+}
+
+TEST_CASE("a rename within a collection keeps the inode: it is not stale", "[fs][copy][mv]") {
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/a", "content");
+  Ino src_dir = w.SrcDir();
+  auto a = w.fs->Lookup(src_dir, "a");
+  REQUIRE(a.ok());
+  REQUIRE(w.fs->Rename(src_dir, "a", src_dir, "b", 0).ok());
+  auto h = w.fs->Open(a->attr.ino, O_RDONLY);  // the kernel's dentry at b: the same inode
+  REQUIRE(h.ok());
+  w.fs->Release(h->fh);
+  CHECK(*w.fs->GetXattr(a->attr.ino, "user.globus.path") == "/src/b");
 }
 
 TEST_CASE("mv across collections respects RENAME_NOREPLACE", "[fs][copy][mv]") {
@@ -858,6 +906,66 @@ TEST_CASE("restart: pending entries come back and the task is tracked, not resub
   CHECK(w.remote.Get(kGrex, "/dst/b")->content == Pattern(32));
   CHECK(w.remote.Tasks().size() == 2);
   CHECK(Errno(w.fs->GetXattr(a->attr.ino, "user.globus.status").error()) == ENODATA);
+}
+
+TEST_CASE("mv of a file open for writing is EBUSY until its close; then it moves",
+          "[fs][copy][mv]") {
+  // The mount uploads by name: the bytes of a file open for writing go to the name it was
+  // opened under at its close. A rename meanwhile would leave them behind (within a
+  // collection: the old name comes back with them, the new one lacks them) or, across
+  // collections, put them into the source the move deletes.
+  CopyWorld w;
+  w.remote.AddFile(kTut, "/src/m", "old");
+  w.remote.AddFile(kTut, "/src/d/f", "old");
+  Ino src_dir = w.SrcDir();
+  Ino dst = w.DstDir();
+  auto file = w.fs->Lookup(src_dir, "m");
+  REQUIRE(file.ok());
+  auto h = w.fs->Open(file->attr.ino, O_WRONLY | O_APPEND);
+  REQUIRE(h.ok());
+  auto busy = [&](Ino from, const char* name, Ino to, const char* new_name) {
+    auto r = w.fs->Rename(from, name, to, new_name, 0);
+    return !r.ok() && Errno(r.error()) == EBUSY;
+  };
+  SECTION("open, nothing written yet: both kinds of mv, and a rename onto it") {
+    CHECK(busy(src_dir, "m", dst, "m"));
+    CHECK(busy(src_dir, "m", src_dir, "n"));
+    w.remote.AddFile(kTut, "/src/other", "x");
+    CHECK(busy(src_dir, "other", src_dir, "m"));
+  }
+  SECTION("written: EBUSY; closed (FLUSH, before RELEASE arrives): it moves with its bytes") {
+    REQUIRE(w.fs->Write(h->fh, 0, "new").ok());
+    CHECK(busy(src_dir, "m", dst, "m"));
+    CHECK(busy(src_dir, "m", src_dir, "n"));
+    REQUIRE(w.fs->Flush(h->fh).ok());  // close(2) returned; the kernel's RELEASE may lag
+    REQUIRE(w.fs->Rename(src_dir, "m", src_dir, "n", 0).ok());
+    w.fs->Release(h->fh);
+    w.Finish();
+    CHECK_FALSE(w.remote.Exists(kTut, "/src/m"));
+    REQUIRE(w.remote.Exists(kTut, "/src/n"));
+    CHECK(w.remote.Get(kTut, "/src/n")->content == "oldnew");
+  }
+  SECTION("a directory with a file open for writing below it") {
+    w.fs->Release(h->fh);
+    auto d = w.fs->Lookup(src_dir, "d");
+    REQUIRE(d.ok());
+    auto f = w.fs->Lookup(d->attr.ino, "f");
+    REQUIRE(f.ok());
+    auto fh = w.fs->Open(f->attr.ino, O_RDWR);
+    REQUIRE(fh.ok());
+    CHECK(busy(src_dir, "d", src_dir, "e"));
+    CHECK(busy(src_dir, "d", dst, "d"));
+    REQUIRE(w.fs->Flush(fh->fh).ok());
+    w.fs->Release(fh->fh);
+    CHECK(w.fs->Rename(src_dir, "d", src_dir, "e", 0).ok());
+  }
+  SECTION("a read-only open does not hold a rename") {
+    w.fs->Release(h->fh);
+    auto r = w.fs->Open(file->attr.ino, O_RDONLY);
+    REQUIRE(r.ok());
+    CHECK(w.fs->Rename(src_dir, "m", src_dir, "n", 0).ok());
+    w.fs->Release(r->fh);
+  }
 }
 
 }  // namespace

@@ -50,13 +50,24 @@ TEST_CASE("lookup count underflow is detected, root is never forgotten", "[fs][i
   CHECK(t.Get(kRootIno) != nullptr);
 }
 
-TEST_CASE("paths come from names, rename moves the inode", "[fs][inodes]") {
-  InodeTable t(false);
+namespace {
+// A collection root with /d/f below it.
+struct CollectionTree {
+  CollectionTree() {
+    c.id = "c";
+    croot = t.Link(t.root(), "Coll", Kind::kDir, Role::kCollectionRoot, &c, 1);
+    d = t.Link(croot, "d", Kind::kDir, Role::kRemote, &c, 1);
+    f = t.Link(d, "f", Kind::kFile, Role::kRemote, &c, 1);
+  }
+  InodeTable t{false};
   Collection c;
-  c.id = "c";
-  auto croot = t.Link(t.root(), "Coll", Kind::kDir, Role::kCollectionRoot, &c, 1);
-  auto d = t.Link(croot, "d", Kind::kDir, Role::kRemote, &c, 1);
-  auto f = t.Link(d, "f", Kind::kFile, Role::kRemote, &c, 1);
+  InodePtr croot, d, f;
+};
+}  // namespace
+
+TEST_CASE("paths come from names, rename moves the inode", "[fs][inodes]") {
+  CollectionTree tree;
+  auto& [t, c, croot, d, f] = tree;
   CHECK(t.Path(*croot) == "/");
   CHECK(t.Path(*f) == "/d/f");
   t.Move(f->ino, croot, "g");
@@ -66,6 +77,43 @@ TEST_CASE("paths come from names, rename moves the inode", "[fs][inodes]") {
   t.Forget(d->ino, 1);
   auto f2 = t.Link(d, "f2", Kind::kFile, Role::kRemote, &c, 1);
   CHECK(t.Path(*f2) == "/d/f2");
+}
+
+TEST_CASE("an inode no name leads to is stale, and so is everything below it", "[fs][inodes]") {
+  CollectionTree tree;
+  auto& [t, c, croot, d, f] = tree;
+  CHECK_FALSE(t.Stale(*croot));
+  CHECK_FALSE(t.Stale(*f));
+  SECTION("unlinked (removed, or moved to another collection): it and its children") {
+    t.Unlink(croot->ino, "d", d->ino);
+    CHECK(t.Stale(*d));
+    CHECK(t.Stale(*f));
+    CHECK(t.Path(*f) == "/d/f");  // the old path, which is why it must not be acted on
+    auto fresh = t.Link(croot, "d", Kind::kDir, Role::kRemote, &c, 1);
+    CHECK(fresh != d);
+    CHECK_FALSE(t.Stale(*fresh));
+    CHECK(t.Stale(*d));
+  }
+  SECTION("an Unlink that expects another inode leaves this one alone") {
+    t.Unlink(croot->ino, "d", f->ino);
+    CHECK_FALSE(t.Stale(*d));
+  }
+  SECTION("the name now leads to another inode (a kind change)") {
+    auto now_file = t.Link(croot, "d", Kind::kFile, Role::kRemote, &c, 1);
+    CHECK(t.Stale(*d));
+    CHECK(t.Stale(*f));
+    CHECK_FALSE(t.Stale(*now_file));
+  }
+  SECTION("a rename moves the inode: not stale; the one it replaced is") {
+    auto g = t.Link(croot, "g", Kind::kFile, Role::kRemote, &c, 1);
+    t.Move(f->ino, croot, "g");
+    CHECK_FALSE(t.Stale(*f));
+    CHECK(t.Stale(*g));
+    t.Unlink(croot->ino, "g", f->ino);
+    CHECK(t.Stale(*f));
+    t.Move(f->ino, d, "back");  // renamed again (after a failed move's name came back)
+    CHECK_FALSE(t.Stale(*f));
+  }
 }
 
 // Dentry keys view the name stored in the inode they point at (no second copy): every way a
