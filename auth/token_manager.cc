@@ -141,6 +141,8 @@ Result<std::string> TokenManager::RefreshLocked(std::unique_lock<std::mutex>& l,
     return Status::Ok();
   });
 
+  if (written && options_.after_refresh_written) options_.after_refresh_written();
+
   l.lock();
   f.running = false;
   ++f.generation;
@@ -150,8 +152,12 @@ Result<std::string> TokenManager::RefreshLocked(std::unique_lock<std::mutex>& l,
     return written.error();
   }
   f.error.reset();
-  tokens_ = std::move(*written);
-  loaded_ = true;
+  // The file, not our snapshot of it: another refresh may have written a newer one since (see
+  // the header). Only when it cannot be read is the snapshot the best there is.
+  if (!ReloadLocked(true).ok()) {
+    tokens_ = std::move(*written);
+    loaded_ = true;
+  }
   cv_.notify_all();
   auto it = tokens_.tokens.find(rs);
   if (it == tokens_.tokens.end()) return NotLoggedIn(rs);

@@ -15,6 +15,12 @@
 //    (resource server = collection id) the message names the consent to request, and
 //    Error::authorization carries that https scope in required_scopes.
 //
+//  - Memory follows the file: after a refresh, the file is read again rather than the refresh's
+//    own snapshot taken in. Refreshes of other resource servers (and `globus-fuse login`) may
+//    have written since; the snapshot would put their old tokens back in memory, and the store
+//    would not see the file as changed. A request would then be sent with a token just
+//    refreshed away, refused, and taken for a missing consent (the chaos soak of 2026-12-04).
+//
 // Lock order: TokenManager::mu_ -> store flock -> TokenStore::mu_. The refreshing thread
 // releases mu_ before taking the flock for its read-modify-write, and reacquires mu_ only after
 // the flock is released; nothing takes mu_ while holding the flock.
@@ -22,6 +28,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -36,6 +43,10 @@ namespace gf::auth {
 
 struct TokenManagerOptions {
   std::chrono::seconds refresh_margin{300};  // refresh when the token expires within this
+  // Tests only (empty in production): runs after a refresh was written to the store and before
+  // this manager takes the file into memory, with no lock held. Another refresh may write a
+  // newer file in that window (the race RefreshLocked's reload closes).
+  std::function<void()> after_refresh_written;
 };
 
 class TokenManager : public TokenSource {

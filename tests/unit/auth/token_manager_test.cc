@@ -250,3 +250,47 @@ TEST_CASE("Refreshing one resource server keeps the others", "[token_manager]") 
   CHECK(s->tokens.at(c).access_token == "COLL");
   CHECK(*w.manager.AccessToken(c) == "COLL");
 }
+
+TEST_CASE("A refresh does not put back tokens that another refresh replaced meanwhile",
+          "[token_manager]") {
+  // Two refreshes of different resource servers: the collection's is written to the file while
+  // the transfer refresh is between its own write and taking the file into memory. The transfer
+  // refresh's snapshot holds the collection's old token; memory must not go back to it (a
+  // request with it would be refused, and a 401 after a refresh reads as a missing consent).
+  TempDir dir;
+  FakeClock clock;
+  const std::string c = "1405823f-0597-4a16-b296-46d4f0ae4b15";
+  FakeTransport transport{[&](const RecordedRequest& r) {
+    const bool coll = FormField(r.body, "refresh_token") == "RT_C";
+    std::string body = RefreshBody(coll ? "C_FRESH" : "T_FRESH");
+    if (coll) body.replace(body.find(kTransfer), kTransfer.size(), c);
+    return Result<http::Response>(Json(200, body));
+  }};
+  TokenStore store{dir / "tokens.json"};
+  OAuthClient oauth{transport, "https://auth.example.org", "cid", clock};
+  TokenManager* self = nullptr;
+  bool once = false;
+  Status inner = Status::Ok();
+  TokenManager::Options o;
+  o.after_refresh_written = [&] {
+    if (once) return;
+    once = true;
+    inner = self->ForceRefresh(c, "C_OLD");  // the collection's refresh lands in the window
+  };
+  TokenManager manager{store, oauth, clock, o};
+  self = &manager;
+  REQUIRE(store
+              .Merge({Tok(kTransfer, "T_OLD", kNow + 3600, "RT_T"),
+                      Tok(c, "C_OLD", kNow + 3600, "RT_C")})
+              .ok());
+  CHECK(*manager.AccessToken(c) == "C_OLD");
+
+  REQUIRE(manager.ForceRefresh(kTransfer, "T_OLD").ok());
+  REQUIRE(inner.ok());
+  CHECK(*manager.AccessToken(kTransfer) == "T_FRESH");
+  CHECK(*manager.AccessToken(c) == "C_FRESH");  // was C_OLD: the transfer refresh's snapshot
+  auto disk = TokenStore(store.path()).Load();
+  REQUIRE(disk.ok());
+  CHECK(disk->tokens.at(c).access_token == "C_FRESH");
+  CHECK(disk->tokens.at(kTransfer).access_token == "T_FRESH");
+}
