@@ -127,6 +127,12 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
       }
     }
 
+    // The request may have had its effect although its answer says nothing of it.
+    const bool ambiguous = sent_it && IsRetryable(err) && !CertainlyNotProcessed(err);
+    if (ambiguous && !idempotent && o.had_no_effect && o.had_no_effect(err)) {
+      log::Debug("api", o.context, ": ", err.Describe(), "; it had no effect, so it is retried");
+      idempotent = true;
+    }
     state.elapsed = std::chrono::duration_cast<Millis>(policy_.clock->Now() - start);
     RetryDecision d = DecideRetry(policy_, state, err, idempotent, retry_after, policy_.random01());
     if (d.action == RetryAction::kRefreshThenRetry) {
@@ -145,8 +151,7 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
       if (!IsRetryable(err) || err.kind == ErrorKind::kAuth) return WithContext(err, o.context);
       d = DecideRetry(policy_, state, err, true, std::nullopt, policy_.random01());
     }
-    // The request may have had its effect although its answer says nothing of it.
-    if (sent_it && IsRetryable(err) && !CertainlyNotProcessed(err)) stats.ambiguous = true;
+    if (ambiguous) stats.ambiguous = true;
     if (d.action != RetryAction::kRetry) {
       if (d.out_of_budget) {
         stats.out_of_budget = true;

@@ -50,6 +50,11 @@ struct CallOptions {
   // body shorter than promised is retried like a reset, and a kMalformedBody is retried on an
   // idempotent call).
   std::function<std::optional<Error>(const http::Response&)> validate;
+  // Optional, for a call that is not idempotent: after a failed attempt that may have reached
+  // the server (a reset, a timeout, a 5xx), asks whether the attempt certainly had no effect
+  // (e.g. a rename's source is still there). True: the failure is retried like one that proves
+  // it (CertainlyNotProcessed), within the same budget. It may make calls of its own.
+  std::function<bool(const Error&)> had_no_effect;
 };
 
 // What happened during one Execute(), for callers that need to know (and for tests).

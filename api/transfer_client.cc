@@ -165,22 +165,29 @@ Status TransferClient::Rename(const std::string& collection, const std::string& 
   o.context = "rename " + collection + ":" + old_path + " -> " + new_path;
   o.idempotent = false;
   o.validate = JsonBody;
+  // After an ambiguous failure, look. The caller saw old_path exist, so "old gone, new there" is
+  // our own rename, done by an attempt whose answer was lost. A rename is atomic: while its
+  // source is still there, no attempt renamed it, so another attempt is safe (a reset or a 5xx
+  // need not end an upload's commit).
   CallStats stats;
+  bool done = false;
+  int looked_at = 0;  // the attempt whose failure was looked into last
+  auto look = [&] {
+    looked_at = stats.attempts;
+    auto old_there = Stat(collection, old_path);
+    if (old_there.ok()) return true;
+    done = ErrnoFor(old_there.error()) == ENOENT && Stat(collection, new_path).ok();
+    return false;
+  };
+  o.had_no_effect = [&](const Error&) { return look(); };
   auto r =
       Post(Url(EndpointPath(collection, "rename")), SerializeRename(old_path, new_path), o, &stats);
-  if (!r.ok()) {
-    // An attempt may have renamed it before its answer was lost: look before reporting.
-    // The caller saw old_path exist, so "old gone, new there" is our own rename.
-    if (stats.ambiguous && !stats.out_of_budget) {
-      auto old_there = Stat(collection, old_path);
-      if (!old_there.ok() && ErrnoFor(old_there.error()) == ENOENT &&
-          Stat(collection, new_path).ok()) {
-        log::Info("transfer", o.context, ": done by an attempt whose answer was lost");
-        return Status::Ok();
-      }
-    }
-    return r.error();
-  }
+  if (r.ok()) return Status::Ok();
+  // The last attempt failed plainly after an ambiguous one (e.g. "not found": the earlier
+  // attempt renamed it after all).
+  if (stats.ambiguous && !stats.out_of_budget && looked_at != stats.attempts) look();
+  if (!done) return r.error();
+  log::Info("transfer", o.context, ": done by an attempt whose answer was lost");
   return Status::Ok();
 }
 

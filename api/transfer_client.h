@@ -19,10 +19,13 @@
 //     created twice.
 //   - Mkdir: retried; "ExternalError.MkdirFailed.Exists" after an ambiguous earlier attempt
 //     (timeout/reset/5xx) is our own earlier success and reported as success.
-//   - Rename: not idempotent (a repeated rename fails or, worse, renames something new): only
-//     retried when the failure proves the server never saw it (CertainlyNotProcessed). After
-//     an ambiguous failure (timeout, reset, 5xx) it looks first: old path gone and new path
-//     there is reported as done; anything else returns the failure.
+//   - Rename: not idempotent (a repeated rename fails or, worse, renames something new).
+//     Retried when the failure proves the server never saw it (CertainlyNotProcessed), or
+//     when, after an ambiguous failure (timeout, reset, 5xx), a stat finds the old path still
+//     there: a rename is atomic, so no attempt did it (only another client creating a file at
+//     the old name in that instant could be renamed instead; upload temp names are unique).
+//     When the call ends in failure after an ambiguous attempt, it looks again: old path gone
+//     and new path there is reported as done; anything else returns the failure.
 //
 // Thread-safe (no mutable state besides what the executor's collaborators guard).
 #pragma once

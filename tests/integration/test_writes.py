@@ -335,6 +335,33 @@ class WriteTests(MountTestCase):
             self.sim.clear_faults()
         self.assertEqual(self.truth("reset.txt"), data)
 
+    def test_a_replace_whose_rename_fails_ambiguously_is_looked_at_then_renamed_again(self):
+        # Replacing a file puts it at a temp name, then renames it over the original. A rename
+        # that failed in a way that may have reached the service (a 500; a drop, as in the chaos
+        # soak of 2026-12-04, which lost a file's close to two) is looked at: the temp name still
+        # there means no rename happened, so the mount sends it again. One that was done but
+        # whose answer was cut (a reset after the work) is found done: the old name gone, the
+        # new one there.
+        for name, kind, kw in (("server-error.txt", "status", dict(status=500, count=3)),
+                               ("cut.txt", "reset", dict(count=1))):
+            with self.subTest(kind=kind):
+                self.seed(name, b"old bytes\n")
+                self.sim.reset_stats()
+                self.sim.fault("rename", kind, **kw)
+                try:
+                    with open(self.m(name), "w") as f:
+                        f.write("new bytes\n")  # close(2) returns the commit's result
+                    self.assertEqual([f for f in self.sim.control("GET", "faults")["faults"]
+                                      if f.get("count", 0) > 0], [])
+                finally:
+                    self.sim.clear_faults()
+                self.assertEqual(self.truth(name), b"new bytes\n")
+                self.assertEqual([n for n in os.listdir(self.b()) if ".globus-fuse." in n], [])
+                renames = {k: v for k, v in self.sim.stats()["responses_by_status"].items()
+                           if k.startswith("rename")}
+                self.assertEqual(renames, {"rename 500": 3, "rename 200": 1}
+                                 if kind == "status" else {"rename 200": 1})
+
     def test_resets_past_the_budget_fail_close_and_leave_nothing_partial(self):
         self.seed("resets.txt", b"keep me\n")
         with Mount(self.env, "-o", "retry_budget_seconds=2") as m:

@@ -193,7 +193,8 @@ TEST_CASE("an expired token whose refresh cannot reach Auth waits within the bud
   CHECK(logged_out.sleeper.sleeps.empty());
 }
 
-TEST_CASE("a rename whose answer was lost is looked up, not repeated", "[retry_budget]") {
+TEST_CASE("a rename whose answer was lost is looked up, and repeated only if it did not happen",
+          "[retry_budget]") {
   const std::string missing = Fixture("error_stat_not_found_404.json");
   const std::string file = Fixture("transfer_stat_file.json");
   Env<FixedTokenSource> done;
@@ -206,13 +207,59 @@ TEST_CASE("a rename whose answer was lost is looked up, not repeated", "[retry_b
   CHECK(reqs[1].method == "GET");
   CHECK(reqs[2].method == "GET");
 
-  Env<FixedTokenSource> not_done;  // old still there: the failure is reported, not retried
+  // The old name still there proves no attempt renamed it (a rename is atomic): it is sent
+  // again, on a fresh connection, after a backoff, as often as the budget allows (the chaos soak
+  // of 2026-12-04 lost an upload's commit to two resets in a row).
+  Env<FixedTokenSource> not_done;
+  const std::string renamed = R"({"DATA_TYPE": "result", "code": "FileRenamed"})";
   not_done.transport.Push(FakeTransport::Fail(TransportFailure::kReset));
-  not_done.transport.Push(200, file);
-  auto s = not_done.client.Rename("c", "/a", "/b");
+  not_done.transport.Push(200, file);  // stat old: still there
+  not_done.transport.Push(FakeTransport::Fail(TransportFailure::kReset));
+  not_done.transport.Push(200, file);  // still there
+  not_done.transport.Push(200, renamed);
+  REQUIRE(not_done.client.Rename("c", "/a", "/b").ok());
+  auto nd = not_done.transport.requests();
+  REQUIRE(nd.size() == 5);
+  CHECK(nd[2].method == "POST");
+  CHECK(nd[2].fresh_connection);
+  CHECK(nd[4].method == "POST");
+  CHECK(nd[4].body == nd[0].body);
+  CHECK(not_done.sleeper.sleeps.size() == 2);
+
+  // Neither name proves anything (the old one is gone, the new one is not there: another
+  // client's doing?): the failure is reported, and the rename is not sent again.
+  Env<FixedTokenSource> unknown;
+  unknown.transport.Push(FakeTransport::Fail(TransportFailure::kReset));
+  unknown.transport.Push(404, missing);  // stat old: gone
+  unknown.transport.Push(404, missing);  // stat new: not there
+  auto s = unknown.client.Rename("c", "/a", "/b");
   REQUIRE_FALSE(s.ok());
   CHECK(s.error().transport == TransportFailure::kReset);
-  CHECK(not_done.transport.request_count() == 2);
+  int posts = 0;
+  for (const auto& r : unknown.transport.requests()) posts += r.method == "POST";
+  CHECK(posts == 1);
+
+  // The first attempt renamed it late (its server went on after the reset); the second then
+  // finds no source. Looked at again, that is our own rename.
+  Env<FixedTokenSource> late;
+  late.transport.Push(FakeTransport::Fail(TransportFailure::kReset));
+  late.transport.Push(200, file);     // stat old: still there (not renamed yet)
+  late.transport.Push(404, missing);  // the second rename: no such file
+  late.transport.Push(404, missing);  // stat old: gone
+  late.transport.Push(200, file);     // stat new: there
+  REQUIRE(late.client.Rename("c", "/a", "/b").ok());
+  CHECK(late.transport.request_count() == 5);
+
+  // Resets without end: the budget ends the call, as for any other (ETIMEDOUT).
+  Env<FixedTokenSource> forever;
+  forever.transport.SetHandler([&](const auto& r) {
+    if (r.method == "POST") return FakeTransport::Fail(TransportFailure::kReset);
+    return FakeTransport::Reply(200, file);
+  });
+  auto f = forever.client.Rename("c", "/a", "/b");
+  REQUIRE_FALSE(f.ok());
+  CHECK(f.error().sys_errno == ETIMEDOUT);
+  CHECK(forever.transport.request_count() > 4);
 }
 
 TEST_CASE("a 404 ENDPOINT_ERROR is a transient backend fault, never ENOENT", "[retry_budget]") {
