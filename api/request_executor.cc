@@ -129,11 +129,21 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
 
     // The request may have had its effect although its answer says nothing of it.
     const bool ambiguous = sent_it && IsRetryable(err) && !CertainlyNotProcessed(err);
-    if (ambiguous && !idempotent && o.had_no_effect && o.had_no_effect(err)) {
-      log::Debug("api", o.context, ": ", err.Describe(), "; it had no effect, so it is retried");
-      idempotent = true;
-    }
     state.elapsed = std::chrono::duration_cast<Millis>(policy_.clock->Now() - start);
+    if (ambiguous && !idempotent && o.had_no_effect) {
+      // Looked into only while a retry could still follow. Past the budget the call ends as a
+      // retryable one does (out_of_budget, ETIMEDOUT); whether that last attempt had its effect
+      // is for the caller to find out (TransferClient::Rename looks once more).
+      const bool may_retry = state.elapsed < policy_.budget &&
+                             (policy_.max_retries < 0 || state.retries < policy_.max_retries);
+      if (!may_retry) {
+        idempotent = true;
+      } else if (o.had_no_effect(err)) {
+        log::Debug("api", o.context, ": ", err.Describe(), "; it had no effect, so it is retried");
+        idempotent = true;
+        state.elapsed = std::chrono::duration_cast<Millis>(policy_.clock->Now() - start);
+      }
+    }
     RetryDecision d = DecideRetry(policy_, state, err, idempotent, retry_after, policy_.random01());
     if (d.action == RetryAction::kRefreshThenRetry) {
       stats.refreshed = true;

@@ -53,7 +53,8 @@ struct CallOptions {
   // Optional, for a call that is not idempotent: after a failed attempt that may have reached
   // the server (a reset, a timeout, a 5xx), asks whether the attempt certainly had no effect
   // (e.g. a rename's source is still there). True: the failure is retried like one that proves
-  // it (CertainlyNotProcessed), within the same budget. It may make calls of its own.
+  // it (CertainlyNotProcessed), within the same budget. It may make calls of its own; it is
+  // not asked once the budget is spent (the call ends then, as any other).
   std::function<bool(const Error&)> had_no_effect;
 };
 

@@ -183,9 +183,10 @@ Status TransferClient::Rename(const std::string& collection, const std::string& 
   auto r =
       Post(Url(EndpointPath(collection, "rename")), SerializeRename(old_path, new_path), o, &stats);
   if (r.ok()) return Status::Ok();
-  // The last attempt failed plainly after an ambiguous one (e.g. "not found": the earlier
-  // attempt renamed it after all).
-  if (stats.ambiguous && !stats.out_of_budget && looked_at != stats.attempts) look();
+  // The last failure was not looked into: it came past the budget (the attempt may still have
+  // renamed it), or plainly after an ambiguous one (e.g. "not found": the earlier attempt
+  // renamed it after all).
+  if (stats.ambiguous && looked_at != stats.attempts) look();
   if (!done) return r.error();
   log::Info("transfer", o.context, ": done by an attempt whose answer was lost");
   return Status::Ok();
