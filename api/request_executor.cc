@@ -134,9 +134,7 @@ Result<http::Response> RequestExecutor::Execute(http::Request request, const Cal
       // Looked into only while a retry could still follow. Past the budget the call ends as a
       // retryable one does (out_of_budget, ETIMEDOUT); whether that last attempt had its effect
       // is for the caller to find out (TransferClient::Rename looks once more).
-      const bool may_retry = state.elapsed < policy_.budget &&
-                             (policy_.max_retries < 0 || state.retries < policy_.max_retries);
-      if (!may_retry) {
+      if (!RetryAllowed(policy_, state)) {
         idempotent = true;
       } else if (o.had_no_effect(err)) {
         log::Debug("api", o.context, ": ", err.Describe(), "; it had no effect, so it is retried");

@@ -75,6 +75,10 @@ bool WantsFreshConnection(const Error& e) {
           e.transport == TransportFailure::kMalformedBody);
 }
 
+bool RetryAllowed(const RetryPolicy& p, const RetryState& s) {
+  return s.elapsed < p.budget && (p.max_retries < 0 || s.retries < p.max_retries);
+}
+
 Millis Backoff(const RetryPolicy& p, int attempt, double random01) {
   random01 = std::clamp(random01, 0.0, 1.0);
   attempt = std::clamp(attempt, 0, 30);
@@ -106,7 +110,7 @@ RetryDecision DecideRetry(const RetryPolicy& p, const RetryState& s, const Error
   if (!IsRetryable(e)) return d;
   if (!idempotent && !CertainlyNotProcessed(e)) return d;
   const Millis left = p.budget - s.elapsed;
-  if (left <= Millis(0) || (p.max_retries >= 0 && s.retries >= p.max_retries)) {
+  if (!RetryAllowed(p, s)) {
     d.out_of_budget = true;
     return d;
   }

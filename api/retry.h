@@ -92,6 +92,8 @@ bool CertainlyNotProcessed(const Error& e);
 // (a reset or a stall on a connection the server or a NAT dropped while idle, a transient 404).
 bool WantsFreshConnection(const Error& e);
 
+// The budget (and max_retries) still allow another retry after the attempts in `s`.
+bool RetryAllowed(const RetryPolicy& p, const RetryState& s);
 // Backoff before retry number `attempt` (0-based): base*(1+2*r)*2^attempt, capped.
 Millis Backoff(const RetryPolicy& p, int attempt, double random01);
 // Integer seconds only (HTTP-date values are ignored, as the SDK does); nullopt otherwise.

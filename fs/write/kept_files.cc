@@ -26,10 +26,9 @@ std::vector<write::KeptFile> WriteOps::KeptFiles() {
   for (auto& f : (*store)->OnDisk()) {
     if (in_use.count(f.id) || pending.count(f.id)) continue;
     out.push_back({f.data_path, f.size, f.origin,
-                   earlier.count(f.id) ? "written through an earlier mount and never uploaded (its "
-                                         "upload failed, or its close never returned); never "
-                                         "uploaded without you"
-                                       : "its upload failed; not uploaded again without you"});
+                   earlier.count(f.id)
+                       ? std::string(kEarlierMountKept) + "; never uploaded without you"
+                       : "its upload failed; not uploaded again without you"});
   }
   return out;
 }

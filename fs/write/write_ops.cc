@@ -116,10 +116,8 @@ Result<write::StagingStore*> WriteOps::Store() {
   store_ = std::move(*s);
   for (const auto& left : store_->Leftovers())
     if (!journaled.count(left.id))
-      log::Warn("fs", "staging: ", left.data_path, " holds ", left.size,
-                " bytes written through an earlier mount and never uploaded (its upload failed, or "
-                "its close never returned) (for ",
-                left.origin.collection, ":", left.origin.path,
+      log::Warn("fs", "staging: ", left.data_path, " holds ", left.size, " bytes ",
+                kEarlierMountKept, " (for ", left.origin.collection, ":", left.origin.path,
                 "); it is not uploaded: copy it yourself, or delete it");
   return store_.get();
 }

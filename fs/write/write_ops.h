@@ -120,6 +120,10 @@ class WriteOps final : public UploadRunner, public OpListener {
   // close whose upload failed, a background upload that failed, and data of an earlier mount
   // whose close never returned. Opens the staging store if no write did yet.
   std::vector<write::KeptFile> KeptFiles();
+  // What the startup warning and KeptFiles say of an earlier mount's staged file no op names.
+  static constexpr const char* kEarlierMountKept =
+      "written through an earlier mount and never uploaded (its upload failed, or its close "
+      "never returned)";
 
   // UploadRunner: one background upload op (its staged file, adopted after a crash).
   Status RunUpload(const JournalOp& op, std::atomic<uint64_t>& sent,
