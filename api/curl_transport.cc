@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string_view>
 
+#include "common/blocking.h"
 #include "common/cancel.h"
 #include "common/log.h"
 
@@ -330,6 +331,7 @@ Result<http::Response> CurlTransport::Send(const http::Request& req) {
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 
   auto start = std::chrono::steady_clock::now();
+  MayBlock();
   CURLcode rc = curl_easy_perform(h);
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   start)

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <thread>
 
+#include "common/blocking.h"
+
 namespace gf::api {
 
 RateLimiter::RateLimiter(double per_second, double window_seconds, Clock& clock,
@@ -53,7 +55,10 @@ Millis RateLimiter::Acquire(Lane lane) {
     wait = std::chrono::ceil<Millis>(ReserveLocked(now) - now);
     CountLocked(wait, false);
   }
-  if (wait.count() > 0) waiter_(wait);
+  if (wait.count() > 0) {
+    MayBlock();
+    waiter_(wait);
+  }
   return wait;
 }
 
@@ -87,7 +92,10 @@ Millis RateLimiter::AcquireBackground() {
         wait = std::max(Millis(1), std::chrono::ceil<Millis>(std::min(wake, patient_until) - now));
       }
     }
-    if (wait.count() > 0) waiter_(wait);
+    if (wait.count() > 0) {
+      MayBlock();
+      waiter_(wait);
+    }
     waited += wait;
     if (reserved) return waited;
   }

@@ -1,6 +1,7 @@
 #include "api/retry.h"
 
 #include "api/documents.h"
+#include "common/blocking.h"
 #include "common/cancel.h"
 
 #include <algorithm>
@@ -134,6 +135,7 @@ double DefaultRandom01() {
 
 void DefaultSleep(Millis d, const std::atomic<bool>* cancel) {
   constexpr Millis kSlice{50};
+  MayBlock();
   auto end = std::chrono::steady_clock::now() + d;
   while (true) {
     if (Cancelled(cancel)) return;

@@ -19,6 +19,7 @@
 
 #include "auth/remedy.h"
 #include "auth/scopes.h"
+#include "common/blocking.h"
 #include "common/log.h"
 
 namespace gf::auth {
@@ -312,6 +313,7 @@ Status AuthorizationBroker::Authorize(const Error& error, const std::string& col
                                        " (the login can still be completed)");
       break;
     }
+    MayBlock();  // a login can take minutes
     // The interrupt comes from a thread that does not know cv_: look at the flag now and then.
     if (cancel)
       cv_.wait_for(l, std::chrono::milliseconds(100));

@@ -1,6 +1,7 @@
 #include "auth/token_manager.h"
 
 #include "auth/scopes.h"
+#include "common/blocking.h"
 #include "common/log.h"
 
 namespace gf::auth {
@@ -105,6 +106,7 @@ Result<std::string> TokenManager::RefreshLocked(std::unique_lock<std::mutex>& l,
   if (f.running) {
     uint64_t gen = f.generation;
     ++f.waiters;
+    MayBlock();  // another thread's refresh is on the network
     cv_.wait(l, [&] { return f.generation != gen; });
     --f.waiters;
     if (f.error) return *f.error;

@@ -15,6 +15,7 @@
 #include <cstring>
 
 #include "auth/pkce.h"
+#include "common/blocking.h"
 #include "common/log.h"
 
 namespace gf::auth {
@@ -53,6 +54,7 @@ class FileLock {
     std::string lock_path = path + ".lock";
     int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) return Error::Local(errno, "cannot open " + lock_path + ": " + Errno(errno));
+    MayBlock();  // another process may hold it across a token refresh
     while (::flock(fd, exclusive ? LOCK_EX : LOCK_SH) != 0) {
       if (errno == EINTR) continue;
       int e = errno;

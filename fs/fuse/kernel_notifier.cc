@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/blocking.h"
 #include "common/log.h"
 
 namespace gf::fs {
@@ -40,8 +41,48 @@ void FuseNotifier::Queue(Note n) {
     if (!se_ || stopping_) return;
     notes_.push_back(std::move(n));
     ++queued_;
+    if (deferring_) {
+      deferred_ = true;  // EndDeferral sends it
+      return;
+    }
   }
   cv_.notify_one();
+}
+
+void FuseNotifier::EndDeferral() {
+  deferring_ = false;
+  if (!deferred_) return;
+  deferred_ = false;
+  // One worker at a time sends notes: a notification may wait seconds for a directory's lock
+  // (docs/RELIABILITY.md), and workers stuck there must never add up to the thread cap. The
+  // others leave their notes to the notification thread.
+  if (inline_sender_.exchange(true)) {
+    cv_.notify_one();
+    return;
+  }
+  MayBlock();
+  {
+    MutexLock l(mu_);
+    DrainLocked();
+  }
+  inline_sender_.store(false);
+}
+
+void FuseNotifier::DrainLocked() {
+  while (!stopping_ && !notes_.empty()) {
+    Note n = std::move(notes_.front());
+    notes_.pop_front();
+    fuse_session* se = se_;
+    mu_.unlock();
+    int rc = n.entry ? fuse_lowlevel_notify_inval_entry(se, n.ino, n.name.c_str(), n.name.size())
+                     : fuse_lowlevel_notify_inval_inode(se, n.ino, 0, 0);
+    if (rc != 0 && rc != -ENOENT)
+      log::Debug("fuse", "invalidate ", n.ino, n.entry ? "/" + n.name : "", ": ",
+                 std::strerror(-rc));
+    mu_.lock();
+    ++delivered_;
+    settled_.notify_all();
+  }
 }
 
 void FuseNotifier::Loop() {
@@ -52,24 +93,14 @@ void FuseNotifier::Loop() {
       return stopping_ || !notes_.empty();
     });
     if (stopping_) return;
-    Note n = std::move(notes_.front());
-    notes_.pop_front();
-    fuse_session* se = se_;
-    l.unlock();
-    int rc = n.entry ? fuse_lowlevel_notify_inval_entry(se, n.ino, n.name.c_str(), n.name.size())
-                     : fuse_lowlevel_notify_inval_inode(se, n.ino, 0, 0);
-    if (rc != 0 && rc != -ENOENT)
-      log::Debug("fuse", "invalidate ", n.ino, n.entry ? "/" + n.name : "", ": ",
-                 std::strerror(-rc));
-    l.lock();
-    ++delivered_;
-    settled_.notify_all();
+    DrainLocked();
   }
 }
 
 bool FuseNotifier::Settle(std::chrono::milliseconds max) {
   UniqueLock l(mu_);
   const uint64_t target = queued_;
+  if (delivered_ < target) MayBlock();
   return settled_.wait_for(l.native(), max, [&] {
     mu_.AssertHeld();
     return delivered_ >= target || stopping_;

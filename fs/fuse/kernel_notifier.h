@@ -1,14 +1,22 @@
 // FuseNotifier: the KernelNotifier of a real mount (fuse_lowlevel_notify_inval_entry/_inode).
 //
-// Invalidations are queued and sent from a thread of their own, because they must not run
-// inside the request that caused them (the kernel may hold the very inode lock the notification
-// needs). Built before the Filesystem and handed to it; notifications before Attach() (nothing
-// is mounted, the kernel caches nothing) and after Detach() are dropped.
+// Invalidations must not be sent inside the request that caused them (the kernel may hold the
+// very inode lock the notification needs). They are queued, and sent by a thread of their own,
+// or -- for notes a mount worker queues while it serves a request (BeginDeferral/EndDeferral
+// around each request) -- by that worker itself once the request has been answered. That saves
+// waking the notification thread at every upload (docs/PERFORMANCE.md). A worker that sends
+// notes first calls MayBlock(), so it no longer holds up the reading of requests: a notification
+// may wait for a kernel lock held by a call that waits for a request we have not read yet. And
+// only one worker sends at a time (the others wake the thread), so notifications that wait tie
+// up at most one worker and the notification thread, as before, never the whole thread cap. Built
+// before the Filesystem and handed to it; notifications before Attach() (nothing is mounted, the
+// kernel caches nothing) and after Detach() are dropped.
 #pragma once
 
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -36,6 +44,11 @@ class FuseNotifier final : public KernelNotifier {
   void InvalidateEntry(Ino parent, const std::string& name) override EXCLUDES(mu_);
   bool Settle(std::chrono::milliseconds max) override EXCLUDES(mu_);
 
+  // Around a request on a mount worker: notes this thread queues in between are sent by it at
+  // EndDeferral() (call it after the request's reply), with whatever else is queued by then.
+  static void BeginDeferral() { deferring_ = true; }
+  void EndDeferral() EXCLUDES(mu_);
+
  private:
   struct Note {
     bool entry = false;
@@ -44,6 +57,12 @@ class FuseNotifier final : public KernelNotifier {
   };
   void Queue(Note n) EXCLUDES(mu_);
   void Loop() EXCLUDES(mu_);
+  // Sends queued notes until none is left; lets go of mu_ during each send.
+  void DrainLocked() REQUIRES(mu_);
+
+  static inline thread_local bool deferring_ = false;  // between Begin/EndDeferral
+  static inline thread_local bool deferred_ = false;   // queued a note meanwhile
+  std::atomic<bool> inline_sender_{false};             // a worker is sending notes (EndDeferral)
 
   Mutex mu_;                         // leaf lock: guards the fields below
   std::condition_variable cv_;       // notes queued, or stopping

@@ -16,6 +16,7 @@
 #include "common/mutex.h"
 #include "fs/fuse/fuse_adapter.h"
 #include "fs/fuse/kernel_notifier.h"
+#include "fs/fuse/session_loop.h"
 
 namespace gf::fs {
 
@@ -94,6 +95,22 @@ class StderrCapture {
   int saved_ = -1, read_ = -1;
 };
 
+// Requests from the session; kernel notifications queued while one is served are sent after
+// its reply, by the same worker (FuseNotifier::EndDeferral).
+class MountSource final : public FuseSessionSource {
+ public:
+  MountSource(fuse_session* se, FuseNotifier& notifier)
+      : FuseSessionSource(se), notifier_(notifier) {}
+  void Serve(const fuse_buf& buf) override {
+    FuseNotifier::BeginDeferral();
+    FuseSessionSource::Serve(buf);
+    notifier_.EndDeferral();
+  }
+
+ private:
+  FuseNotifier& notifier_;
+};
+
 // The last libfuse message of the setup, as " (message)", or "".
 std::string TakeFuseMessage() {
   MutexLock l(g_fuse_log_mu);
@@ -155,29 +172,32 @@ Status RunMount(Filesystem& fs, FuseNotifier& notifier, const MountOptions& o) {
   log::Info("mount", "mounted on ", o.mount_point, o.foreground ? " (foreground)" : "");
   notifier.Attach(se.get());
 
-  fuse_loop_config* cfg = fuse_loop_cfg_create();
-  fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(std::max(o.max_threads, 2)));
-  fuse_loop_cfg_set_idle_threads(cfg, 4);
-  fuse_loop_cfg_set_clone_fd(cfg, 0);
+  MountSource source(se.get(), notifier);
+  SessionLoopOptions loop_opts;
+  loop_opts.max_threads = o.max_threads;
+  SessionLoop loop(source, loop_opts);
   // libfuse has no "exiting" callback: look every 100 ms (cheap; only until the loop ends).
+  // The look also ends the loop itself: a signal that lands just before Run() starts to wait
+  // only marks the session, and would leave Run() waiting.
   std::atomic<bool> loop_done{false};
-  std::thread exit_watch;
-  if (o.on_exit_requested) {
-    exit_watch = std::thread([&] {
-      while (!loop_done.load()) {
-        if (fuse_session_exited(se.get())) {
-          log::Info("mount", "session ending: cancelling waits");
-          o.on_exit_requested();
-          return;
-        }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::thread exit_watch([&] {
+    while (!loop_done.load()) {
+      if (fuse_session_exited(se.get())) {
+        log::Info("mount", "session ending: cancelling waits");
+        if (o.on_exit_requested) o.on_exit_requested();
+        loop.RequestExit();
+        return;
       }
-    });
-  }
-  int rc = fuse_session_loop_mt(se.get(), cfg);
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  int rc = loop.Run();
   loop_done = true;
-  if (exit_watch.joinable()) exit_watch.join();
-  fuse_loop_cfg_destroy(cfg);
+  exit_watch.join();
+  const SessionLoopStats st = loop.Stats();
+  log::Info("mount", "served ", st.requests, " FUSE requests on ", st.threads, " thread(s) (",
+            st.hand_offs, " handed off while waiting, ", st.stalls, " taken over by the watch)");
+  fuse_session_reset(se.get());
 
   if (o.before_teardown) o.before_teardown();
   notifier.Detach();

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/blocking.h"
 #include "common/log.h"
 
 namespace gf::fs {
@@ -147,6 +148,7 @@ FileReader::~FileReader() {
   // notices the cancel flag at its next chunk), so nothing outlives the open file.
   UniqueLock l(shared_->mu);
   DropAllLocked();
+  if (shared_->in_flight != 0) MayBlock();
   shared_->cv.wait(l.native(), [&] {
     shared_->mu.AssertHeld();
     return shared_->in_flight == 0;
@@ -356,6 +358,7 @@ Result<ReadData> FileReader::Read(uint64_t offset, uint64_t size, const std::ato
       part = FetchDetached(pos / a * a, to);
       detached = true;
     }
+    if (!part->done) MayBlock();
     while (!part->done) {
       if (cancel && cancel->load())
         return Error::Transport(TransportFailure::kAborted, "read interrupted");

@@ -18,6 +18,7 @@
 #include <optional>
 #include <utility>
 
+#include "common/blocking.h"
 #include "common/cancel.h"
 #include "common/error.h"
 #include "common/mutex.h"
@@ -70,6 +71,7 @@ class SingleFlight {
     }
     if (joined) *joined = !leader;
     if (!leader) {
+      MayBlock();  // the leader's call may take a while
       ++waiting_;
       UniqueLock l(call->mu);
       call->cv.wait(l.native(), [&] {

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/blocking.h"
 #include "common/log.h"
 #include "fs/handles.h"
 #include "fs/paths.h"
@@ -183,6 +184,7 @@ Result<uint64_t> CopyOps::CopyFileRange(const InodePtr& src_in, FileHandle* dst_
   const Location src{sc.id, sb_.Path(*src_in)};
   {
     UniqueLock l(dst->mu);
+    if (dst->queuing) MayBlock();
     dst->cv.wait(l.native(), [&] {
       dst->mu.AssertHeld();
       return !dst->queuing;
@@ -224,6 +226,7 @@ Result<uint64_t> CopyOps::CopyFileRange(const InodePtr& src_in, FileHandle* dst_
     // Claim the handle: two racing calls must not queue two copies. The enqueue itself (a
     // journal fdatasync, then the engine's lock) runs without the handle's lock.
     UniqueLock l(dst->mu);
+    if (dst->queuing) MayBlock();
     dst->cv.wait(l.native(), [&] {
       dst->mu.AssertHeld();
       return !dst->queuing;

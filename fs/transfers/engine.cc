@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "common/blocking.h"
 #include "common/log.h"
 #include "fs/paths.h"
 #include "fs/transfers/engine_internal.h"
@@ -294,6 +295,7 @@ Status TransferEngine::Wait(OpId id, std::optional<MonoTime> deadline,
       return Error::Local(ETIMEDOUT, "transfer: operation still pending");
     // A short real-time slice only to re-check the cancel flag and the (possibly fake) clock;
     // completion itself wakes us through cv_.
+    MayBlock();
     cv_.wait_for(l.native(), Millis(50));
   }
 }

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "common/blocking.h"
 #include "common/log.h"
 #include "fs/transfers/journal_internal.h"
 
@@ -63,7 +64,10 @@ Status SyncDir(const std::string& dir) {
 }
 }  // namespace
 
-int Journal::Sync(int fd) const { return opts_.sync ? opts_.sync(fd) : ::fdatasync(fd); }
+int Journal::Sync(int fd) const {
+  MayBlock();  // a disk flush: milliseconds, and more on a busy disk
+  return opts_.sync ? opts_.sync(fd) : ::fdatasync(fd);
+}
 
 Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path, JournalOptions o) {
   std::unique_ptr<Journal> j(new Journal(path, std::move(o)));

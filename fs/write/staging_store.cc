@@ -11,6 +11,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "common/blocking.h"
 #include "common/log.h"
 
 namespace gf::fs::write {
@@ -260,6 +261,7 @@ Status StagedFile::Truncate(uint64_t size) {
 }
 
 Status StagedFile::Sync() {
+  MayBlock();
   if (::fdatasync(fd_) != 0) return Sys(errno, "staging " + id_ + ": fsync");
   return Status::Ok();
 }

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <random>
 
+#include "common/blocking.h"
 #include "common/log.h"
 #include "fs/hooks.h"
 #include "fs/paths.h"
@@ -300,6 +301,7 @@ std::optional<Status> WriteOps::SetAttr(const InodePtr& in, std::optional<uint64
 }
 
 WriteOps::InodeState* WriteOps::IdleLocked(UniqueLock& l, Ino ino) {
+  if (auto it = inodes_.find(ino); it != inodes_.end() && it->second.uploading) MayBlock();
   upload_ended_.wait(l.native(), [&] {
     mu_.AssertHeld();
     auto it = inodes_.find(ino);
@@ -528,6 +530,7 @@ bool WriteOps::RemoveLocalOnly(const Location& loc) {
       if (st.at == loc && !st.removed) ino = i;
     if (ino == 0) return false;
     if (inodes_[ino].uploading) {
+      MayBlock();
       upload_ended_.wait(l.native(), [&] {
         mu_.AssertHeld();
         return !inodes_.count(ino) || !inodes_[ino].uploading;

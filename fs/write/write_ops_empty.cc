@@ -2,6 +2,7 @@
 // journaled 0-byte PUT.
 #include <chrono>
 
+#include "common/blocking.h"
 #include "common/log.h"
 #include "fs/paths.h"
 #include "fs/write/write_ops.h"
@@ -55,6 +56,7 @@ bool WriteOps::MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Colle
       if (--it->second.handles <= 0 && !it->second.uploading) inodes_.erase(it);
       return true;
     }
+    if (it != inodes_.end() && it->second.uploading) MayBlock();
     upload_ended_.wait(l.native(), [&] {
       mu_.AssertHeld();
       return !inodes_.count(ino) || !inodes_[ino].uploading;

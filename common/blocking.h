@@ -1,0 +1,38 @@
+// MayBlock(): "this thread is about to wait" -- for the network, a sleep, or another thread.
+//
+// The mount's FUSE loop (fs/fuse/session_loop.h) serves requests on one hot thread: the
+// thread that read a request from /dev/fuse serves it, then reads the next one, so a stream of
+// short requests (`cp -r`'s lookups, creates, writes) stays on one warm thread with no
+// hand-off between threads. A request that waits must not hold up the others behind it, so
+// every place that may wait calls MayBlock() first; on a loop worker that is still the one
+// reading /dev/fuse, it passes the reading to another worker and goes on with its wait. On any
+// other thread (the transfer engine, prefetch workers, tests) it does nothing.
+//
+// A wait that misses its mark is not a hang: the loop's watch takes the reading over from a
+// request that has been served for longer than its stall bound (fs/fuse/session_loop.h).
+// So a mark is a matter of latency for the other requests, never of correctness.
+#pragma once
+
+namespace gf {
+
+class BlockingHook {
+ public:
+  using Fn = void (*)(void* arg);
+  // Installs `fn(arg)` as this thread's hook (nullptr: none). Loop workers only.
+  static void Set(Fn fn, void* arg) {
+    fn_ = fn;
+    arg_ = arg;
+  }
+  static void Call() {
+    if (fn_) fn_(arg_);
+  }
+
+ private:
+  static inline thread_local Fn fn_ = nullptr;
+  static inline thread_local void* arg_ = nullptr;
+};
+
+// Call right before a wait that may take long (not before one that is known to be short).
+inline void MayBlock() { BlockingHook::Call(); }
+
+}  // namespace gf

@@ -1,0 +1,322 @@
+// SessionLoop: one hot thread serves short requests; a request that waits hands the reading of
+// requests to another worker (marked with MayBlock, or taken over by the watch); the thread cap;
+// and every way the loop ends. Requests come from a pipe instead of /dev/fuse.
+#include "fs/fuse/session_loop.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "common/blocking.h"
+
+namespace gf::fs {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr uint64_t kEnd = 0;       // Receive() returns 0: the session ended
+constexpr uint64_t kFail = ~0ull;  // Receive() returns -EIO
+constexpr auto kGuard = 30s;       // a deadlock guard, not a timing assertion
+
+// Requests are 8-byte ids written to a pipe; Serve() runs the test's handler for the id.
+class PipeSource final : public RequestSource {
+ public:
+  PipeSource() { REQUIRE(::pipe2(fds_, O_CLOEXEC) == 0); }
+  ~PipeSource() override {
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  void Push(uint64_t id) { REQUIRE(::write(fds_[1], &id, sizeof id) == sizeof id); }
+
+  int Receive(fuse_buf* b) override {
+    if (!b->mem) {
+      b->mem = std::malloc(sizeof(uint64_t));  // the loop frees it with free()
+      b->size = sizeof(uint64_t);
+    }
+    // Runs only when the loop cancels this thread inside read() (the unwind runs destructors).
+    struct OnCancel {
+      PipeSource* s;
+      bool returned = false;
+      ~OnCancel() {
+        if (!returned && s->on_reader_cancelled) s->on_reader_cancelled();
+      }
+    } on_cancel{this};
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      ++receives_;
+    }
+    cv_.notify_all();
+    ssize_t n = ::read(fds_[0], b->mem, sizeof(uint64_t));
+    on_cancel.returned = true;
+    if (n < 0) return -errno;
+    if (n != sizeof(uint64_t)) return -EIO;
+    uint64_t id;
+    std::memcpy(&id, b->mem, sizeof id);
+    if (id == kEnd) return 0;
+    if (id == kFail) return -EIO;
+    return static_cast<int>(n);
+  }
+  void Serve(const fuse_buf& b) override {
+    uint64_t id;
+    std::memcpy(&id, b.mem, sizeof id);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      started_[id] = std::this_thread::get_id();
+    }
+    cv_.notify_all();
+    if (handler) handler(id);
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      served_.insert(id);
+    }
+    cv_.notify_all();
+  }
+  bool Exited() override { return exited_.load(); }
+  void Exit() override { exited_.store(true); }
+
+  bool WaitStarted(uint64_t id) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, kGuard, [&] { return started_.count(id) != 0; });
+  }
+  bool WaitServed(uint64_t id) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, kGuard, [&] { return served_.count(id) != 0; });
+  }
+  // Past the loop's exit check: a cancel now ends this Receive.
+  bool WaitReceives(int n) {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, kGuard, [&] { return receives_ >= n; });
+  }
+  bool Served(uint64_t id) {
+    std::lock_guard<std::mutex> l(mu_);
+    return served_.count(id) != 0;
+  }
+  std::thread::id ServedBy(uint64_t id) {
+    std::lock_guard<std::mutex> l(mu_);
+    return started_.at(id);
+  }
+
+  std::function<void(uint64_t)> handler;
+  std::function<void()> on_reader_cancelled;
+
+ private:
+  int fds_[2] = {-1, -1};
+  std::atomic<bool> exited_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, std::thread::id> started_;
+  std::set<uint64_t> served_;
+  int receives_ = 0;
+};
+
+// A gate a handler waits at; opened by the test or by another request.
+class Gate {
+ public:
+  void Open() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      open_ = true;
+    }
+    cv_.notify_all();
+  }
+  // False if it stayed shut for kGuard (the loop never let the opener run).
+  bool Pass() {
+    std::unique_lock<std::mutex> l(mu_);
+    return cv_.wait_for(l, kGuard, [&] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = false;
+};
+
+struct Running {
+  SessionLoop& loop;
+  std::function<void()> at_return;  // runs on Run()'s thread right after it returns
+  int rc = 1;
+  std::thread t;
+  explicit Running(SessionLoop& l, std::function<void()> after = nullptr)
+      : loop(l), at_return(std::move(after)), t([this] {
+          rc = loop.Run();
+          if (at_return) at_return();
+        }) {}
+  // A failed REQUIRE leaves the loop running: end it (a gate's guard frees a stuck request).
+  ~Running() {
+    if (t.joinable()) {
+      loop.RequestExit();
+      t.join();
+    }
+  }
+  int Join() {
+    t.join();
+    return rc;
+  }
+};
+
+SessionLoopOptions Opts(int max_threads, std::chrono::microseconds stall) {
+  SessionLoopOptions o;
+  o.max_threads = max_threads;
+  o.stall = stall;
+  return o;
+}
+
+TEST_CASE("SessionLoop: a stream of short requests is served by one thread", "[session_loop]") {
+  PipeSource src;
+  SessionLoop loop(src, Opts(8, std::chrono::hours(1)));
+  Running run(loop);
+  for (uint64_t id = 1; id <= 200; ++id) {
+    src.Push(id);
+    REQUIRE(src.WaitServed(id));
+  }
+  src.Push(kEnd);
+  REQUIRE(run.Join() == 0);
+  std::set<std::thread::id> threads;
+  for (uint64_t id = 1; id <= 200; ++id) threads.insert(src.ServedBy(id));
+  CHECK(threads.size() == 1);
+  auto st = loop.Stats();
+  CHECK(st.requests == 200);
+  CHECK(st.threads == 1);
+  CHECK(st.hand_offs == 0);
+  CHECK(st.stalls == 0);
+}
+
+// Request 1 waits at a gate that only request 2 opens, so the loop must read request 2 while
+// request 1 is still being served. `marked`: request 1 calls MayBlock() first (twice: the
+// second mark changes nothing).
+SessionLoopStats OneWaitsForTheNext(bool marked, std::chrono::microseconds stall) {
+  PipeSource src;
+  Gate gate;
+  std::atomic<bool> passed{false};
+  src.handler = [&](uint64_t id) {
+    if (id == 1) {
+      if (marked) {
+        MayBlock();
+        MayBlock();
+      }
+      passed = gate.Pass();
+    }
+    if (id == 2) gate.Open();
+  };
+  SessionLoop loop(src, Opts(8, stall));
+  Running run(loop);
+  src.Push(1);
+  REQUIRE(src.WaitStarted(1));
+  src.Push(2);
+  REQUIRE(src.WaitServed(1));
+  REQUIRE(src.WaitServed(2));
+  src.Push(kEnd);
+  REQUIRE(run.Join() == 0);
+  CHECK(passed);
+  CHECK(src.ServedBy(1) != src.ServedBy(2));
+  return loop.Stats();
+}
+
+TEST_CASE("SessionLoop: a request that marks its wait lets the next request be served meanwhile",
+          "[session_loop]") {
+  auto st = OneWaitsForTheNext(true, std::chrono::hours(1));  // no watch to rescue it
+  CHECK(st.hand_offs == 1);
+  CHECK(st.stalls == 0);
+  CHECK(st.threads == 2);
+}
+
+TEST_CASE("SessionLoop: an unmarked wait is taken over by the watch", "[session_loop]") {
+  auto st = OneWaitsForTheNext(false, 1ms);
+  CHECK(st.hand_offs == 0);
+  CHECK(st.stalls >= 1);
+  CHECK(st.threads == 2);
+}
+
+TEST_CASE("SessionLoop: at max_threads a request waits for a worker, and no more start",
+          "[session_loop]") {
+  PipeSource src;
+  Gate a, b;
+  src.handler = [&](uint64_t id) {
+    if (id == 1) {
+      MayBlock();
+      (void)a.Pass();
+    }
+    if (id == 2) {
+      MayBlock();
+      (void)b.Pass();
+    }
+  };
+  SessionLoop loop(src, Opts(2, std::chrono::hours(1)));
+  Running run(loop);
+  src.Push(1);
+  REQUIRE(src.WaitStarted(1));
+  src.Push(2);
+  REQUIRE(src.WaitStarted(2));
+  src.Push(3);  // both workers wait: nobody reads it until one is done
+  a.Open();
+  REQUIRE(src.WaitServed(3));
+  CHECK(src.ServedBy(3) == src.ServedBy(1));  // the first worker back took over
+  CHECK_FALSE(src.Served(2));
+  b.Open();
+  REQUIRE(src.WaitServed(2));
+  src.Push(kEnd);
+  REQUIRE(run.Join() == 0);
+  auto st = loop.Stats();
+  CHECK(st.threads == 2);
+  CHECK(st.hand_offs == 2);
+}
+
+TEST_CASE("SessionLoop: RequestExit cancels the reader, then waits for the request being served",
+          "[session_loop]") {
+  PipeSource src;
+  Gate gate;
+  src.handler = [&](uint64_t id) {
+    if (id == 1) {
+      MayBlock();
+      (void)gate.Pass();
+    }
+  };
+  std::atomic<int> cancelled{0};
+  src.on_reader_cancelled = [&] {
+    ++cancelled;
+    gate.Open();  // request 1 can end only once the reader has been cancelled
+  };
+  SessionLoop loop(src, Opts(4, std::chrono::hours(1)));
+  std::atomic<bool> served_at_return{false};
+  Running run(loop, [&] { served_at_return = src.Served(1); });
+  src.Push(1);
+  REQUIRE(src.WaitStarted(1));
+  src.Push(2);
+  REQUIRE(src.WaitServed(2));
+  REQUIRE(src.WaitReceives(3));  // the worker of request 2 reads again
+  loop.RequestExit();
+  REQUIRE(run.Join() == 0);
+  CHECK(cancelled == 1);
+  CHECK(served_at_return);  // Run joined the worker of request 1
+}
+
+TEST_CASE("SessionLoop: the session's end and a read error end Run", "[session_loop]") {
+  PipeSource src;
+  SessionLoop loop(src, Opts(4, 10ms));
+  Running run(loop);
+  SECTION("end of session") {
+    src.Push(5);
+    REQUIRE(src.WaitServed(5));
+    src.Push(kEnd);
+    CHECK(run.Join() == 0);
+  }
+  SECTION("a read error is returned") {
+    src.Push(kFail);
+    CHECK(run.Join() == -EIO);
+  }
+  CHECK(src.Exited());
+}
+
+}  // namespace
+}  // namespace gf::fs
