@@ -34,6 +34,68 @@ void GlobalInitOnce() {
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
+// curl_easy_perform, on a thread that is also expected to read FUSE requests
+// (BlockingHook::WatchFd): the same transfer through this thread's multi handle, whose poll
+// watches that descriptor as well. A request arriving there makes it call MayBlock() (another
+// worker takes the reading over) and stop watching; a transfer during which nothing arrives
+// (`cp` waiting for its PUT at close) hands nothing off. Connections come from the share, as
+// with curl_easy_perform.
+class ThreadMulti {
+ public:
+  ThreadMulti() : m_(curl_multi_init()) {}
+  ~ThreadMulti() {
+    if (m_) curl_multi_cleanup(m_);
+  }
+  ThreadMulti(const ThreadMulti&) = delete;
+  ThreadMulti& operator=(const ThreadMulti&) = delete;
+  CURLM* get() const { return m_; }
+
+ private:
+  CURLM* m_;
+};
+
+CURLcode PerformWatching(CURL* h, int fd) {
+  thread_local ThreadMulti multi;
+  CURLM* m = multi.get();
+  if (!m || curl_multi_add_handle(m, h) != CURLM_OK) {
+    MayBlock();
+    return curl_easy_perform(h);
+  }
+  CURLcode result = CURLE_GOT_NOTHING;  // if the transfer ended without a result
+  for (;;) {
+    int running = 0;
+    if (curl_multi_perform(m, &running) != CURLM_OK) {
+      result = CURLE_OUT_OF_MEMORY;
+      break;
+    }
+    bool done = false;
+    int left = 0;
+    while (CURLMsg* msg = curl_multi_info_read(m, &left)) {
+      if (msg->msg == CURLMSG_DONE && msg->easy_handle == h) {
+        result = msg->data.result;
+        done = true;
+      }
+    }
+    if (done || running == 0) break;
+    // Still expected to read requests? (The loop's watch may have passed the reading on.)
+    if (fd >= 0) fd = BlockingHook::WatchFd();
+    curl_waitfd extra{};
+    extra.fd = fd;
+    extra.events = CURL_WAIT_POLLIN;
+    if (curl_multi_poll(m, fd >= 0 ? &extra : nullptr, fd >= 0 ? 1 : 0, 1000, nullptr) !=
+        CURLM_OK) {
+      result = CURLE_OUT_OF_MEMORY;
+      break;
+    }
+    if (fd >= 0 && (extra.revents & CURL_WAIT_POLLIN)) {
+      MayBlock();
+      fd = -1;
+    }
+  }
+  curl_multi_remove_handle(m, h);
+  return result;
+}
+
 // Per-request state shared with the libcurl callbacks.
 struct Exchange {
   const http::Request* req = nullptr;
@@ -331,8 +393,13 @@ Result<http::Response> CurlTransport::Send(const http::Request& req) {
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 
   auto start = std::chrono::steady_clock::now();
-  MayBlock();
-  CURLcode rc = curl_easy_perform(h);
+  CURLcode rc;
+  if (const int fd = BlockingHook::WatchFd(); fd >= 0) {
+    rc = PerformWatching(h, fd);
+  } else {
+    MayBlock();
+    rc = curl_easy_perform(h);
+  }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   start)
                 .count();

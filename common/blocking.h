@@ -18,17 +18,25 @@ namespace gf {
 class BlockingHook {
  public:
   using Fn = void (*)(void* arg);
-  // Installs `fn(arg)` as this thread's hook (nullptr: none). Loop workers only.
-  static void Set(Fn fn, void* arg) {
+  using FdFn = int (*)(void* arg);
+  // Installs this thread's hook (nullptr: none). Loop workers only.
+  static void Set(Fn fn, FdFn watch_fd, void* arg) {
     fn_ = fn;
+    watch_fd_ = watch_fd;
     arg_ = arg;
   }
   static void Call() {
     if (fn_) fn_(arg_);
   }
+  // The descriptor of requests this thread is still expected to read (the FUSE device, on the
+  // worker that reads it), or -1. A wait that can watch one more descriptor (the HTTP
+  // transport's poll) watches this one too and calls MayBlock() only once it is readable: a
+  // short wait with nothing else asked then costs no hand-off at all.
+  static int WatchFd() { return watch_fd_ ? watch_fd_(arg_) : -1; }
 
  private:
   static inline thread_local Fn fn_ = nullptr;
+  static inline thread_local FdFn watch_fd_ = nullptr;
   static inline thread_local void* arg_ = nullptr;
 };
 

@@ -60,7 +60,6 @@ void FuseNotifier::EndDeferral() {
     cv_.notify_one();
     return;
   }
-  MayBlock();
   {
     MutexLock l(mu_);
     DrainLocked();
@@ -74,6 +73,11 @@ void FuseNotifier::DrainLocked() {
     notes_.pop_front();
     fuse_session* se = se_;
     mu_.unlock();
+    // Dropping a dentry takes its directory's lock, which a lookup or create there holds
+    // while it waits for a request nobody may have read yet: let another worker read first.
+    // Dropping an inode's attributes and pages waits only for a page under a read in flight
+    // (rare: a file being read while it is uploaded); the loop's watch covers that.
+    if (n.entry) MayBlock();
     int rc = n.entry ? fuse_lowlevel_notify_inval_entry(se, n.ino, n.name.c_str(), n.name.size())
                      : fuse_lowlevel_notify_inval_inode(se, n.ino, 0, 0);
     if (rc != 0 && rc != -ENOENT)

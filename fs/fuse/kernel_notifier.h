@@ -4,9 +4,11 @@
 // very inode lock the notification needs). They are queued, and sent by a thread of their own,
 // or -- for notes a mount worker queues while it serves a request (BeginDeferral/EndDeferral
 // around each request) -- by that worker itself once the request has been answered. That saves
-// waking the notification thread at every upload (docs/PERFORMANCE.md). A worker that sends
-// notes first calls MayBlock(), so it no longer holds up the reading of requests: a notification
-// may wait for a kernel lock held by a call that waits for a request we have not read yet. And
+// waking the notification thread at every upload (docs/PERFORMANCE.md). A worker calls
+// MayBlock() before it drops a dentry, so it no longer holds up the reading of requests: that
+// takes the directory's lock, which a lookup or create there may hold while it waits for a
+// request we have not read yet. (Dropping an inode waits only for pages under a read in
+// flight; the loop's watch covers that rare case within its stall bound.) And
 // only one worker sends at a time (the others wake the thread), so notifications that wait tie
 // up at most one worker and the notification thread, as before, never the whole thread cap. Built
 // before the Filesystem and handed to it; notifications before Attach() (nothing is mounted, the

@@ -43,9 +43,14 @@ int StartThread(pthread_t* tid, void* (*fn)(void*), void* arg) {
 }  // namespace
 
 int SessionLoop::Run() {
+  bool started;
   {
     MutexLock l(mu_);
-    if (!StartWorkerLocked()) return -EAGAIN;
+    started = StartWorkerLocked();
+  }
+  if (!started) {
+    LogStartError();
+    return -EAGAIN;
   }
   watch_started_ = StartThread(&watch_tid_, &SessionLoop::WatchMain, this) == 0;
   if (!watch_started_)
@@ -99,7 +104,7 @@ bool SessionLoop::StartWorkerLocked() {
   w->loop = this;
   int rc = StartThread(&w->tid, &SessionLoop::WorkerMain, w.get());
   if (rc != 0) {
-    log::Warn("fuse", "cannot start a FUSE worker thread: ", std::strerror(rc));
+    start_error_.store(rc);  // logged by the caller once mu_ is released (mu_ is a leaf)
     return false;
   }
   workers_.push_back(std::move(w));
@@ -109,9 +114,9 @@ bool SessionLoop::StartWorkerLocked() {
 void* SessionLoop::WorkerMain(void* p) {
   auto* w = static_cast<Worker*>(p);
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, nullptr);
-  BlockingHook::Set(&SessionLoop::OnMayBlock, w);
+  BlockingHook::Set(&SessionLoop::OnMayBlock, &SessionLoop::OnWatchFd, w);
   w->loop->Work(w);
-  BlockingHook::Set(nullptr, nullptr);
+  BlockingHook::Set(nullptr, nullptr, nullptr);
   return nullptr;
 }
 
@@ -124,6 +129,11 @@ void SessionLoop::OnMayBlock(void* p) {
   auto* w = static_cast<Worker*>(p);
   // Cheap when this worker no longer leads (a second mark in the same request).
   if (w->loop->leader_.load(std::memory_order_relaxed) == w) w->loop->HandOff(w);
+}
+
+int SessionLoop::OnWatchFd(void* p) {
+  auto* w = static_cast<Worker*>(p);
+  return w->loop->leader_.load(std::memory_order_relaxed) == w ? w->loop->source_.Fd() : -1;
 }
 
 void SessionLoop::Work(Worker* w) {
@@ -191,6 +201,13 @@ void SessionLoop::HandOff(Worker* w) {
   }
   // After unlocking: the woken follower's first step is to take mu_.
   if (wake) followers_.notify_one();
+  LogStartError();
+}
+
+void SessionLoop::LogStartError() {
+  if (int rc = start_error_.exchange(0))
+    log::Warn("fuse", "cannot start a FUSE worker thread (", std::strerror(rc),
+              "): requests wait for a busy worker");
 }
 
 bool SessionLoop::PromoteLocked() {
@@ -229,11 +246,11 @@ void SessionLoop::Watch() {
       // Still serving the same request inline, unmarked: let another worker read.
       leader_.store(nullptr);
       ++stalls_;
-      if (PromoteLocked()) {
-        l.unlock();
-        followers_.notify_one();
-        l.lock();
-      }
+      const bool wake = PromoteLocked();
+      l.unlock();
+      if (wake) followers_.notify_one();
+      LogStartError();
+      l.lock();
     }
   }
 }

@@ -10,7 +10,10 @@
 //   leader: read a request -> serve it -> still the leader? read the next : become a follower
 //   a request that waits calls gf::MayBlock() (common/blocking.h): its worker stops being the
 //     leader and a follower (or a new worker, up to max_threads) takes over the reading;
-//     when its request is answered it becomes a follower (or the leader, if there is none)
+//     when its request is answered it becomes a follower (or the leader, if there is none).
+//     A wait on the network watches /dev/fuse as well (BlockingHook::WatchFd) and hands off
+//     only if a request arrives meanwhile: `cp`'s PUT at close, with `cp` waiting for it,
+//     costs no hand-off
 //   the watch: a request served inline for longer than `stall` without a MayBlock() mark
 //     (a lock held by another thread, a wait nobody marked) loses the leadership the same way
 //
@@ -55,6 +58,8 @@ class RequestSource {
   virtual void Serve(const fuse_buf& buf) = 0;
   virtual bool Exited() = 0;
   virtual void Exit() = 0;
+  // A descriptor that polls readable when a request waits (BlockingHook::WatchFd), or -1.
+  virtual int Fd() { return -1; }
 };
 
 class FuseSessionSource : public RequestSource {
@@ -64,6 +69,7 @@ class FuseSessionSource : public RequestSource {
   void Serve(const fuse_buf& buf) override { fuse_session_process_buf(se_, &buf); }
   bool Exited() override { return fuse_session_exited(se_) != 0; }
   void Exit() override { fuse_session_exit(se_); }
+  int Fd() override { return fuse_session_fd(se_); }
 
  private:
   fuse_session* const se_;
@@ -107,6 +113,7 @@ class SessionLoop {
   static void* WorkerMain(void* w);
   static void* WatchMain(void* loop);
   static void OnMayBlock(void* w);
+  static int OnWatchFd(void* w);
   void Work(Worker* w);
   // Reads and serves requests while `w` is the leader. False when the session ended.
   bool Lead(Worker* w);
@@ -117,6 +124,7 @@ class SessionLoop {
   bool PromoteLocked() REQUIRES(mu_);
   bool StartWorkerLocked() REQUIRES(mu_);
   void Finish(int error);
+  void LogStartError() EXCLUDES(mu_);
 
   RequestSource& source_;
   const SessionLoopOptions o_;
@@ -136,6 +144,7 @@ class SessionLoop {
   // Changed only under mu_.
   std::atomic<Worker*> leader_{nullptr};
   std::atomic<uint64_t> requests_{0};
+  std::atomic<int> start_error_{0};  // pthread_create's error, until logged
   // The watch sleeps until a request starts (set under mu_; the leader clears it under mu_).
   std::atomic<bool> watch_parked_{false};
   pthread_t watch_tid_{};

@@ -4,6 +4,7 @@
 #include "fs/fuse/session_loop.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -84,6 +85,7 @@ class PipeSource final : public RequestSource {
   }
   bool Exited() override { return exited_.load(); }
   void Exit() override { exited_.store(true); }
+  int Fd() override { return fds_[0]; }
 
   bool WaitStarted(uint64_t id) {
     std::unique_lock<std::mutex> l(mu_);
@@ -236,6 +238,39 @@ TEST_CASE("SessionLoop: an unmarked wait is taken over by the watch", "[session_
   CHECK(st.hand_offs == 0);
   CHECK(st.stalls >= 1);
   CHECK(st.threads == 2);
+}
+
+TEST_CASE("SessionLoop: the reader's descriptor, watched during a wait, hands off on a request",
+          "[session_loop]") {
+  PipeSource src;
+  Gate gate;
+  std::atomic<int> fd_while_leading{-2}, fd_after{-2}, polled{-2};
+  src.handler = [&](uint64_t id) {
+    if (id == 1) {  // what the HTTP transport does while it waits for the network
+      const int fd = BlockingHook::WatchFd();
+      fd_while_leading = fd;
+      pollfd p{fd, POLLIN, 0};
+      polled = ::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kGuard).count()));
+      MayBlock();
+      fd_after = BlockingHook::WatchFd();
+      (void)gate.Pass();
+    }
+    if (id == 2) gate.Open();
+  };
+  SessionLoop loop(src, Opts(8, std::chrono::hours(1)));
+  Running run(loop);
+  src.Push(1);
+  REQUIRE(src.WaitStarted(1));
+  src.Push(2);  // wakes request 1's poll
+  REQUIRE(src.WaitServed(1));
+  REQUIRE(src.WaitServed(2));
+  src.Push(kEnd);
+  REQUIRE(run.Join() == 0);
+  CHECK(fd_while_leading == src.Fd());
+  CHECK(polled == 1);
+  CHECK(fd_after == -1);  // no longer the reader
+  CHECK(loop.Stats().hand_offs == 1);
+  CHECK(BlockingHook::WatchFd() == -1);  // not a loop worker
 }
 
 TEST_CASE("SessionLoop: at max_threads a request waits for a worker, and no more start",
