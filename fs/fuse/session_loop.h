@@ -14,7 +14,7 @@
 //     A wait on the network watches /dev/fuse as well (BlockingHook::WatchFd) and hands off
 //     only if a request arrives meanwhile: `cp`'s PUT at close, with `cp` waiting for it,
 //     costs no hand-off
-//   the watch: a request served inline for longer than `stall` without a MayBlock() mark
+//   the watch: a request served inline for `stall` to twice that without a MayBlock() mark
 //     (a lock held by another thread, a wait nobody marked) loses the leadership the same way
 //
 // So requests still run concurrently whenever one of them waits, up to max_threads at once,
@@ -23,8 +23,9 @@
 // one wake-up per `stall` while it is busy.
 //
 // Exit: a signal (fuse_set_signal_handlers), `fusermount3 -u` (read() fails with ENODEV) or
-// fuse_session_exit() (RequestSource::Exit) ends Run(); workers blocked in read() are cancelled, as
-// libfuse does, and the others end when their request is answered. Run() joins every worker.
+// RequestExit() ends Run(); workers blocked in read() are cancelled, as libfuse does, and the
+// others end when their request is answered. Run() joins every worker. (fuse_session_exit()
+// alone is seen at a worker's next read: the mount's exit watcher calls RequestExit().)
 //
 // Lock order: SessionLoop::mu_ is a leaf. MayBlock() takes it from inside any request, with
 // whatever locks that request holds.
