@@ -21,9 +21,26 @@ SessionLoopOptions Checked(SessionLoopOptions o) {
 SessionLoop::SessionLoop(RequestSource& source, SessionLoopOptions o)
     : source_(source), o_(Checked(o)) {
   sem_init(&finished_, 0, 0);
+  (void)WakeSignal();  // installed before any worker can be sent it
 }
 
 SessionLoop::~SessionLoop() { sem_destroy(&finished_); }
+
+namespace {
+void OnWakeSignal(int) {}  // only interrupts the read() it lands in
+}  // namespace
+
+int SessionLoop::WakeSignal() {
+  static const int sig = [] {
+    struct sigaction sa {};
+    sa.sa_handler = OnWakeSignal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;  // no SA_RESTART: the interrupted read() fails with EINTR
+    sigaction(SIGRTMIN, &sa, nullptr);
+    return SIGRTMIN;
+  }();
+  return sig;
+}
 
 namespace {
 // Workers and the watch take no SIGTERM/SIGINT/SIGHUP/SIGQUIT: those go to the thread in Run(),
@@ -60,21 +77,33 @@ int SessionLoop::Run() {
   // sem_wait() returns early on a signal (the handlers mark the session as exited).
   while (!source_.Exited()) sem_wait(&finished_);
 
-  std::vector<pthread_t> tids;
+  std::vector<Worker*> all;
   {
     MutexLock l(mu_);
     exiting_ = true;
-    for (auto& w : workers_) {
-      // Only a worker blocked in Receive() (cancellation enabled there alone) ends at once;
-      // the others see exiting_ when their request is answered.
-      pthread_cancel(w->tid);
-      tids.push_back(w->tid);
-    }
+    for (auto& w : workers_) all.push_back(w.get());
   }
   followers_.notify_all();
   watch_cv_.notify_all();
   if (watch_started_) pthread_join(watch_tid_, nullptr);
-  for (pthread_t t : tids) pthread_join(t, nullptr);
+  // A worker blocked in Receive() is woken by the wake-up signal (read() fails with EINTR) and
+  // then sees the session's end; the others see it when their request is answered. The signal
+  // goes again every 10 ms: one sent just before the worker entered read() wakes nothing.
+  // (Not pthread_cancel, as libfuse does: a cancellation unwinding our own frames leaves
+  // ASan's stack poison behind.)
+  for (Worker* w : all) {
+    for (;;) {
+      if (w->receiving.load()) pthread_kill(w->tid, WakeSignal());
+      timespec until{};
+      clock_gettime(CLOCK_REALTIME, &until);
+      until.tv_nsec += 10 * 1000 * 1000;
+      if (until.tv_nsec >= 1000000000) {
+        until.tv_sec += 1;
+        until.tv_nsec -= 1000000000;
+      }
+      if (pthread_timedjoin_np(w->tid, nullptr, &until) == 0) break;
+    }
+  }
   MutexLock l(mu_);
   for (auto& w : workers_) {
     std::free(w->buf.mem);
@@ -113,7 +142,6 @@ bool SessionLoop::StartWorkerLocked() {
 
 void* SessionLoop::WorkerMain(void* p) {
   auto* w = static_cast<Worker*>(p);
-  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, nullptr);
   BlockingHook::Set(&SessionLoop::OnMayBlock, &SessionLoop::OnWatchFd, w);
   w->loop->Work(w);
   BlockingHook::Set(nullptr, nullptr, nullptr);
@@ -159,9 +187,9 @@ bool SessionLoop::Lead(Worker* w) {
       Finish(0);
       return false;
     }
-    pthread_setcancelstate(PTHREAD_CANCEL_ENABLE, nullptr);
+    w->receiving.store(true);
     int res = source_.Receive(&w->buf);
-    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, nullptr);
+    w->receiving.store(false);
     if (res == -EINTR || res == -EAGAIN) continue;
     if (res <= 0) {
       Finish(res);

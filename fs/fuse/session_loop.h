@@ -23,9 +23,10 @@
 // one wake-up per `stall` while it is busy.
 //
 // Exit: a signal (fuse_set_signal_handlers), `fusermount3 -u` (read() fails with ENODEV) or
-// RequestExit() ends Run(); workers blocked in read() are cancelled, as libfuse does, and the
-// others end when their request is answered. Run() joins every worker. (fuse_session_exit()
-// alone is seen at a worker's next read: the mount's exit watcher calls RequestExit().)
+// RequestExit() ends Run(); a worker blocked in read() is interrupted by the loop's wake-up
+// signal (SIGRTMIN, whose handler does nothing), the others end when their request is answered.
+// Run() joins every worker. (fuse_session_exit() alone is seen at a worker's next read: the mount's
+// exit watcher calls RequestExit().)
 //
 // Lock order: SessionLoop::mu_ is a leaf. MayBlock() takes it from inside any request, with
 // whatever locks that request holds.
@@ -54,7 +55,7 @@ class RequestSource {
  public:
   virtual ~RequestSource() = default;
   // Blocks for the next request: its size, 0 when the session ended, or a negative errno
-  // (-EINTR and -EAGAIN: read again). Called with cancellation enabled (see Exit above).
+  // (-EINTR and -EAGAIN: read again). The loop's wake-up signal interrupts it (see Exit above).
   virtual int Receive(fuse_buf* buf) = 0;
   virtual void Serve(const fuse_buf& buf) = 0;
   virtual bool Exited() = 0;
@@ -109,8 +110,10 @@ class SessionLoop {
     // The request number this worker serves as the leader, or 0 while it reads (or is not
     // the leader). Written by the worker, read by the watch.
     std::atomic<uint64_t> serving{0};
+    std::atomic<bool> receiving{false};  // inside Receive(): the wake-up signal may be sent
   };
 
+  static int WakeSignal();  // installs its do-nothing handler once
   static void* WorkerMain(void* w);
   static void* WatchMain(void* loop);
   static void OnMayBlock(void* w);

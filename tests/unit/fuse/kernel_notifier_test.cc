@@ -21,6 +21,7 @@ struct Session {
     char* argv[] = {arg0};
     fuse_args args = FUSE_ARGS_INIT(1, argv);
     se = fuse_session_new(&args, &ops, sizeof ops, nullptr);
+    fuse_opt_free_args(&args);  // fuse_session_new may have added to them
     REQUIRE(se != nullptr);
   }
   ~Session() { fuse_session_destroy(se); }
