@@ -32,6 +32,10 @@ TEST_CASE("FuseNotifier: a request's notes are sent by its worker after the requ
   Session s;
   FuseNotifier n;
   n.Attach(s.se);
+  // Let the notification thread start and go idle first: a thread that starts (or wakes)
+  // while notes are queued sends them, deferred or not.
+  n.InvalidateInode(3);
+  REQUIRE(n.Settle(30s));
   std::thread worker([&] {
     FuseNotifier::BeginDeferral();
     n.InvalidateInode(7);
