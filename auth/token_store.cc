@@ -179,9 +179,13 @@ TokenStore::TokenStore(std::string path)
       }) {}
 
 TokenStore::FileId TokenStore::StatId() const {
-  FileId id;
   struct stat st {};
-  if (::stat(path_.c_str(), &st) != 0) return id;
+  if (::stat(path_.c_str(), &st) != 0) return FileId{};
+  return IdOf(st);
+}
+
+TokenStore::FileId TokenStore::IdOf(const struct stat& st) {
+  FileId id;
   id.exists = true;
   id.dev = st.st_dev;
   id.ino = st.st_ino;
@@ -202,7 +206,7 @@ bool TokenStore::ChangedOnDisk() const {
   return !seen_.has_value() || !(*seen_ == now);
 }
 
-Result<StoredTokens> TokenStore::ReadLocked() {
+Result<StoredTokens> TokenStore::Read() {
   int fd = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     int e = errno;
@@ -249,7 +253,9 @@ Result<StoredTokens> TokenStore::ReadLocked() {
     data.append(buf, static_cast<std::size_t>(n));
   }
   ::close(fd);
-  Remember(StatId());
+  // What was read, not what the name holds now: a rename since would otherwise be taken for
+  // seen, and its tokens never loaded.
+  Remember(IdOf(st));
   if (data.empty()) return StoredTokens{};
   return ParseStoredTokens(data, path_);
 }
@@ -300,15 +306,17 @@ Status TokenStore::WriteLocked(const StoredTokens& s) {
 }
 
 Result<StoredTokens> TokenStore::Load() {
-  auto lock = FileLock::Acquire(path_, /*exclusive=*/false);
-  if (!lock) return lock.error();
-  return ReadLocked();
+  // No lock: every write is a rename of a whole file, so a read sees the old file or the new.
+  // A reader never waits for another process's refresh (which holds the lock across a network
+  // call); a token it reads that is being replaced gets a 401, and its refresh then finds the
+  // new one (Update re-reads under the lock).
+  return Read();
 }
 
 Result<StoredTokens> TokenStore::Update(const std::function<Status(StoredTokens&)>& fn) {
   auto lock = FileLock::Acquire(path_, /*exclusive=*/true);
   if (!lock) return lock.error();
-  auto cur = ReadLocked();
+  auto cur = Read();
   if (!cur) return cur.error();
   StoredTokens s = std::move(*cur);
   const StoredTokens before = s;

@@ -12,15 +12,19 @@
 //    explicit fchmod (so no umask can widen or narrow it), fsync'd, then rename()d over the file
 //    (atomic replace) and the directory fsync'd. A directory we create is 0700.
 //  - Concurrency between processes (the CLI and a running mount) and threads: an advisory
-//    flock() on the sibling file "<path>.lock" (mode 0600): shared for reads, exclusive for
-//    read-modify-write. Update()/Merge() re-read the file under the exclusive lock, so tokens
-//    for other resource servers written by someone else are never clobbered.
+//    flock() on the sibling file "<path>.lock" (mode 0600), exclusive, for read-modify-write
+//    (and Remove/MoveAside). Update()/Merge() re-read the file under it, so tokens for other
+//    resource servers written by someone else are never clobbered. Reads (Load) take no lock:
+//    every change is a rename, so a read sees one whole file, and a reader never waits for
+//    another process's refresh, which holds the lock across its network call.
 //  - A token file that is group/world accessible is NOT refused: we warn loudly (log::Warn) and
 //    chmod it to 0600 before reading (refusing would strand a running mount; the fix is safe and
 //    obvious). A token file owned by another user, or a symlink, IS refused (kLocal/EPERM).
 //  - Change detection: ChangedOnDisk() compares (device, inode, size, mtime, ctime) with what
 //    this instance last read or wrote; every write is a rename, so the inode changes too.
 #pragma once
+
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <functional>
@@ -58,7 +62,7 @@ class TokenStore {
 
   const std::string& path() const { return path_; }
 
-  // Read the file under a shared lock. A missing file is an empty StoredTokens.
+  // Read the file (no lock: see "Concurrency" above). A missing file is an empty StoredTokens.
   Result<StoredTokens> Load();
   // True when the file differs (identity or times) from what this instance last read/wrote,
   // or when nothing was read yet.
@@ -89,7 +93,8 @@ class TokenStore {
     bool operator==(const FileId&) const = default;
   };
   FileId StatId() const;
-  Result<StoredTokens> ReadLocked();
+  static FileId IdOf(const struct stat& st);
+  Result<StoredTokens> Read();
   Status WriteLocked(const StoredTokens& s);
   void Remember(const FileId& id);
 

@@ -1,6 +1,9 @@
 #include <sys/stat.h>
 #include <catch2/catch.hpp>
+#include <chrono>
+#include <condition_variable>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "auth/token_store.h"
@@ -119,6 +122,50 @@ TEST_CASE("Concurrent merges from two stores never lose a resource server", "[to
   auto s = a.Load();
   REQUIRE(s.ok());
   CHECK(s->tokens.size() == 40);
+}
+
+TEST_CASE("A read does not wait for another process's update in progress (a refresh)",
+          "[token_store]") {
+  // Another process refreshing holds the file lock across its network call. A mount (or the
+  // CLI) that only reads must not stall behind it: it reads the file as it is.
+  TempDir d;
+  std::string path = d / "tokens.json";
+  TokenStore refresher(path), reader(path);  // flock is per open file: like two processes
+  REQUIRE(refresher.Merge({Tok("transfer.api.globus.org", "old")}).ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool inside = false, read_done = false;
+  bool reader_was_waited_for = false;
+  std::thread t([&] {
+    auto r = refresher.Update([&](StoredTokens& s) -> Status {
+      std::unique_lock<std::mutex> l(mu);
+      inside = true;
+      cv.notify_all();
+      // The "network call": it lasts until the reader is done. The bound only keeps a broken
+      // build from hanging the suite: with a reader that waits for the lock, it runs out.
+      reader_was_waited_for = cv.wait_for(l, std::chrono::seconds(20), [&] { return read_done; });
+      s.tokens["transfer.api.globus.org"] = Tok("transfer.api.globus.org", "new");
+      return Status::Ok();
+    });
+    REQUIRE(r.ok());
+  });
+  {
+    std::unique_lock<std::mutex> l(mu);
+    cv.wait(l, [&] { return inside; });
+  }
+  auto s = reader.Load();
+  {
+    std::lock_guard<std::mutex> l(mu);
+    read_done = true;
+    cv.notify_all();
+  }
+  t.join();
+  CHECK(reader_was_waited_for);  // the read ended while the update was still in progress
+  REQUIRE(s.ok());
+  CHECK(s->tokens.at("transfer.api.globus.org").access_token == "old");
+  // and the new file is seen as a change, then read
+  CHECK(reader.ChangedOnDisk());
+  CHECK(reader.Load()->tokens.at("transfer.api.globus.org").access_token == "new");
 }
 
 TEST_CASE("Change detection sees another store's write", "[token_store]") {
