@@ -363,7 +363,14 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=3):
         close, to the same server with the same token (libcurl, one connection), one thread:
         floor_ratio = upload_floor_s / curl_s. This includes what the sum fuse_floor_s + curl_s
         misses: cp, the kernel, the daemon and the server take turns on the same CPUs;
-      - upload_floor_threads_s: the same from libfuse's thread pool, as the mount runs.
+      - upload_floor_threads_s: the same from libfuse's thread pool (the mount's loop before
+        it kept one hot thread);
+      - contract_floor_s: `--put --contract`, one thread, plus the local steps globus-fuse's
+        write contract asks for, as the system calls the mount makes for them: the staged file
+        named with its origin at the first write (a crash keeps it where the user can find it),
+        a journal note before and after each PUT (never half-written), and the inode's cache
+        invalidated after the close (readers see the new bytes). contract_floor_ratio =
+        contract_floor_s / curl_s: the least a mount that keeps this contract can take here.
     The small files run `rounds` times, curl, floors and mount interleaved; times are medians,
     and ratio / floor_ratio are the medians of each round's own ratios (listed in
     round_ratios / round_floor_ratios)."""
@@ -397,7 +404,7 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=3):
         fuse_floor = nullfs_cp_s(small, local)
         # The small files: `rounds` rounds of curl, the upload floors and the mount, interleaved
         # (this 2-CPU machine's speed drifts by tens of percent within a minute); medians.
-        curl_t, floor_t, floor_mt_t, mount_t, ratios = [], [], [], [], []
+        curl_t, floor_t, floor_mt_t, contract_t, mount_t, ratios = [], [], [], [], [], []
         with Mount(s.env) as m:
             dst = os.path.join(m.path, TUTORIAL, run)
             os.stat(dst)
@@ -414,11 +421,13 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=3):
                     pairs += ["-T", os.path.join(small, f"f{i:05d}.dat"),
                               f"{base}/curl-{r}/f{i:05d}.dat"]
                 curl_t.append(timed(up + pairs)[0])
-                for threads, into in ((False, floor_t), (True, floor_mt_t)):
-                    top = f"floor-{r}-{int(threads)}"
+                for threads, contract, into in ((False, False, floor_t), (True, False, floor_mt_t),
+                                                (False, True, contract_t)):
+                    top = f"floor-{r}-{int(threads)}{int(contract)}"
                     os.makedirs(os.path.join(s.root, run, top, "copy"))
                     into.append(nullfs_cp_s(small, local, threads=threads, upload=dict(
-                        token=tok, base=f"{base}/{top}", ca=s.sim.info["ca_file"])))
+                        token=tok, base=f"{base}/{top}", ca=s.sim.info["ca_file"],
+                        contract=contract)))
                 before = cpu_s(m.proc.pid)
                 mount_t.append(timed(["cp", "-r", small, os.path.join(dst, f"cp-{r}")])[0])
                 small_cpu += cpu_s(m.proc.pid) - before
@@ -438,6 +447,7 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=3):
         # Ratios are taken within each round (curl and the mount ran a few seconds apart), then
         # the median of those: the machine's drift cancels within a round, not across rounds.
         floor_ratios = [f / c for f, c in zip(floor_t, curl_t) if f is not None]
+        contract_ratios = [f / c for f, c in zip(contract_t, curl_t) if f is not None]
         report("write-small-files", latency_ms=s.latency_ms, files=files, kb_each=small_kb,
                rounds=rounds, mount_s=med(mount_t), curl_s=med(curl_t),
                ratio=med(ratios), target="<=1.5", round_ratios=ratios,
@@ -445,6 +455,8 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=3):
                upload_floor_s=med(floor_t), upload_floor_threads_s=med(floor_mt_t),
                floor_ratio=med(floor_ratios),
                round_floor_ratios=[round(f, 2) for f in floor_ratios],
+               contract_floor_s=med(contract_t), contract_floor_ratio=med(contract_ratios),
+               round_contract_floor_ratios=[round(f, 2) for f in contract_ratios],
                daemon_cpu_ms_per_file=round(small_cpu * 1000 / (rounds * files), 2),
                transfer_calls_per_file=round(transfer_calls / (rounds * files), 2),
                complete=ok)
@@ -456,8 +468,9 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=3):
 def nullfs_cp_s(src, scratch, upload=None, threads=False):
     """`cp -r src` into a fresh nullfs mount (scripts/bench/nullfs.c, built here with cc) at
     scratch/nullfs-mnt/copy. Without `upload`: the FUSE round trips of the copy and nothing
-    else. With upload=dict(token, base, ca): each file staged and PUT to base/copy/<name> at
-    close (base/copy must exist). threads: libfuse's thread pool instead of one thread. None
+    else. With upload=dict(token, base, ca, contract): each file staged and PUT to
+    base/copy/<name> at close (base/copy must exist); contract: with the contract's local steps
+    (nullfs --contract). threads: libfuse's thread pool instead of one thread. None
     when it cannot be built, mounted, or a copy failed."""
     exe, mnt = os.path.join(scratch, "nullfs"), os.path.join(scratch, "nullfs-mnt")
     source = os.path.join(ROOT, "scripts", "bench", "nullfs.c")
@@ -478,6 +491,8 @@ def nullfs_cp_s(src, scratch, upload=None, threads=False):
         stage = os.path.join(scratch, "nullfs-stage")
         os.makedirs(stage, mode=0o700, exist_ok=True)
         args += ["--put", upload["base"], "--cacert", upload["ca"], "--stage", stage]
+        if upload.get("contract"):
+            args.append("--contract")
         env = dict(os.environ, NULLFS_TOKEN=upload["token"])  # not on the command line
     log_path = os.path.join(scratch, "nullfs.log")
     log = open(log_path, "w")

@@ -17,10 +17,21 @@
  * remotely: the directories under BASE_URL must exist (bench.py makes them).
  *
  *   cc -O2 -o nullfs nullfs.c $(pkg-config --cflags --libs fuse3 libcurl)
- *   ./nullfs MOUNTPOINT [--threads] [--put BASE_URL --cacert CA_FILE --stage DIR]
+ *   ./nullfs MOUNTPOINT [--threads] [--put BASE_URL --cacert CA_FILE --stage DIR [--contract]]
  *
  * --threads serves requests from libfuse's thread pool (as the mount does) instead of one
  * thread; one lock keeps the handlers one at a time.
+ *
+ * --contract (with --put) adds, per file, the local steps that globus-fuse's write contract
+ * itself asks for, as the system calls the mount makes for them (docs/WRITES.md), and nothing
+ * of its bookkeeping:
+ *   - the staged bytes are kept where the user can find them after a crash: at the first write
+ *     the staging file gets the file's origin (an xattr) and a name (a rename from its spare
+ *     name); the release renames it back;
+ *   - never half-written: a note in an append-only journal before the PUT, and one after;
+ *   - readers see the new bytes: the inode's cached pages and attributes are invalidated after
+ *     the FLUSH is answered.
+ * So bench.py can tell the contract's cost on this machine from the daemon's own.
  *
  * Runs in the foreground until unmounted (fusermount3 -u MOUNTPOINT). Benchmark tool only. */
 #define _GNU_SOURCE /* O_TMPFILE */
@@ -34,6 +45,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -55,6 +67,13 @@ static struct curl_slist* put_headers;
 static int stage_fd = -1;     /* the staging file: the bytes of the file being written */
 static fuse_ino_t staged_ino; /* whose bytes it holds (cp -r writes one file at a time) */
 static off_t staged_off;      /* read position of the upload */
+
+/* --contract */
+static int contract;
+static int journal_fd = -1;
+static int stage_named; /* the staging file is under its user-visible name */
+static char spare_path[4096], named_path[4096];
+static struct fuse_session* session;
 
 static struct node* nodes; /* index = inode number; 1 = the root */
 static fuse_ino_t next_ino = 2;
@@ -111,6 +130,12 @@ static size_t drop(char* p, size_t size, size_t nitems, void* user) {
 static int upload(fuse_ino_t ino) {
   char path[8192], url[16384];
   path_of(ino, path, sizeof(path));
+  char note[8400];
+  if (contract) { /* "put": the name may hold a partial file until "done" */
+    int n = snprintf(note, sizeof(note), "put %lu %s %lld\n", (unsigned long)ino, path,
+                     (long long)nodes[ino].size);
+    if (write(journal_fd, note, (size_t)n) != n) return EIO;
+  }
   char* escaped = curl_easy_escape(curl, path, 0); /* then '/' back: the path keeps its slashes */
   if (!escaped) return EIO;
   size_t u = (size_t)snprintf(url, sizeof(url), "%s", put_base);
@@ -133,6 +158,10 @@ static int upload(fuse_ino_t ino) {
   if (rc != CURLE_OK || status >= 300) {
     fprintf(stderr, "nullfs: PUT %s: %s, HTTP %ld\n", path, curl_easy_strerror(rc), status);
     return EIO;
+  }
+  if (contract) {
+    int n = snprintf(note, sizeof(note), "done %lu\n", (unsigned long)ino);
+    if (write(journal_fd, note, (size_t)n) != n) return EIO;
   }
   return 0;
 }
@@ -226,6 +255,16 @@ static void op_write_unlocked(fuse_req_t req, fuse_ino_t ino, const char* buf, s
       fuse_reply_err(req, EIO);
       return;
     }
+    if (contract && !stage_named) { /* the bytes first, then the origin, then the name */
+      char origin[8192];
+      size_t n = path_of(ino, origin, sizeof(origin));
+      if (fsetxattr(stage_fd, "user.nullfs.origin", origin, n, 0) != 0 ||
+          rename(spare_path, named_path) != 0) {
+        fuse_reply_err(req, EIO);
+        return;
+      }
+      stage_named = 1;
+    }
     nodes[ino].written = 1;
   }
   if (off + (off_t)size > nodes[ino].size) nodes[ino].size = off + (off_t)size;
@@ -235,12 +274,15 @@ static void op_write_unlocked(fuse_req_t req, fuse_ino_t ino, const char* buf, s
 static void op_flush_unlocked(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
   (void)fi;
   int err = 0;
+  int uploaded = 0;
   if (put_base && nodes[ino].written) {
     err = upload(ino);
     if (!err) nodes[ino].written = 0;
+    uploaded = !err;
     if (staged_ino == ino) staged_ino = 0; /* uploaded: the bytes are not needed again */
   }
   fuse_reply_err(req, err);
+  if (contract && uploaded) fuse_lowlevel_notify_inval_inode(session, ino, 0, 0);
 }
 
 static void op_release_unlocked(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info* fi) {
@@ -248,6 +290,9 @@ static void op_release_unlocked(fuse_req_t req, fuse_ino_t ino, struct fuse_file
   /* The staging file is free for the next file. Its old bytes stay: the next file writes from
    * offset 0, and an upload reads only the file's size. */
   if (put_base && staged_ino == ino) staged_ino = 0;
+  if (contract && stage_named && staged_ino == 0) { /* the spare again */
+    if (rename(named_path, spare_path) == 0) stage_named = 0;
+  }
   fuse_reply_err(req, 0);
 }
 
@@ -286,7 +331,9 @@ static void op_init(void* userdata, struct fuse_conn_info* conn) {
 
 static int usage(const char* me) {
   fprintf(stderr,
-          "usage: %s MOUNTPOINT [--threads] [--put BASE_URL --cacert CA_FILE --stage DIR]\n", me);
+          "usage: %s MOUNTPOINT [--threads] [--put BASE_URL --cacert CA_FILE --stage DIR "
+          "[--contract]]\n",
+          me);
   return 2;
 }
 
@@ -296,7 +343,20 @@ static int setup_upload(const char* stage_dir) {
     fprintf(stderr, "nullfs: --put needs --stage DIR and NULLFS_TOKEN in the environment\n");
     return -1;
   }
-  stage_fd = open(stage_dir, O_TMPFILE | O_RDWR, 0600);
+  if (contract) { /* a named staging file (its spare name) and a journal beside it */
+    snprintf(spare_path, sizeof(spare_path), "%s/stage.spare", stage_dir);
+    snprintf(named_path, sizeof(named_path), "%s/stage.data", stage_dir);
+    char journal[4200];
+    snprintf(journal, sizeof(journal), "%s/journal", stage_dir);
+    stage_fd = open(spare_path, O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
+    journal_fd = open(journal, O_CREAT | O_TRUNC | O_WRONLY | O_APPEND | O_CLOEXEC, 0600);
+    if (journal_fd < 0) {
+      perror("nullfs: journal");
+      return -1;
+    }
+  } else {
+    stage_fd = open(stage_dir, O_TMPFILE | O_RDWR, 0600);
+  }
   if (stage_fd < 0) {
     perror("nullfs: staging file");
     return -1;
@@ -326,6 +386,10 @@ int main(int argc, char** argv) {
       threads = 1;
       continue;
     }
+    if (strcmp(argv[i], "--contract") == 0) {
+      contract = 1;
+      continue;
+    }
     if (i + 1 >= argc) return usage(argv[0]);
     if (strcmp(argv[i], "--put") == 0)
       put_base = argv[++i];
@@ -336,6 +400,7 @@ int main(int argc, char** argv) {
     else
       return usage(argv[0]);
   }
+  if (contract && !put_base) return usage(argv[0]);
   if (put_base && setup_upload(stage_dir) != 0) return 1;
   nodes = calloc(MAX_NODES, sizeof(*nodes));
   if (!nodes) return 1;
@@ -359,6 +424,7 @@ int main(int argc, char** argv) {
   struct fuse_args args = FUSE_ARGS_INIT(3, fargv);
   struct fuse_session* se = fuse_session_new(&args, &ops, sizeof(ops), NULL);
   if (!se) return 1;
+  session = se;
   if (fuse_session_mount(se, argv[1]) != 0) return 1;
   int rc;
   if (threads) { /* as the mount: libfuse's thread pool, 4 idle threads kept */
