@@ -41,6 +41,7 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,16 +127,24 @@ static size_t drop(char* p, size_t size, size_t nitems, void* user) {
   return size * nitems;
 }
 
+/* --contract: one journal line, in one write (as the mount appends its notes): 0 or -1. */
+static int note(const char* fmt, ...) {
+  char line[8400]; /* a path (at most 8192) and two numbers */
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  if (n < 0 || (size_t)n >= sizeof(line)) return -1;
+  return write(journal_fd, line, (size_t)n) == n ? 0 : -1;
+}
+
 /* PUT the staged bytes of ino to put_base + its path: 0 or an errno. */
 static int upload(fuse_ino_t ino) {
   char path[8192], url[16384];
   path_of(ino, path, sizeof(path));
-  char note[8400];
-  if (contract) { /* "put": the name may hold a partial file until "done" */
-    int n = snprintf(note, sizeof(note), "put %lu %s %lld\n", (unsigned long)ino, path,
-                     (long long)nodes[ino].size);
-    if (write(journal_fd, note, (size_t)n) != n) return EIO;
-  }
+  /* "put": the name may hold a partial file until "done" */
+  if (contract && note("put %lu %s %lld\n", (unsigned long)ino, path, (long long)nodes[ino].size))
+    return EIO;
   char* escaped = curl_easy_escape(curl, path, 0); /* then '/' back: the path keeps its slashes */
   if (!escaped) return EIO;
   size_t u = (size_t)snprintf(url, sizeof(url), "%s", put_base);
@@ -159,10 +168,7 @@ static int upload(fuse_ino_t ino) {
     fprintf(stderr, "nullfs: PUT %s: %s, HTTP %ld\n", path, curl_easy_strerror(rc), status);
     return EIO;
   }
-  if (contract) {
-    int n = snprintf(note, sizeof(note), "done %lu\n", (unsigned long)ino);
-    if (write(journal_fd, note, (size_t)n) != n) return EIO;
-  }
+  if (contract && note("done %lu\n", (unsigned long)ino)) return EIO;
   return 0;
 }
 
