@@ -347,7 +347,7 @@ def transfer_api_calls(sim):
                if not route.startswith(("control", "https")))
 
 
-def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=3):
+def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=5):
     """Uploads: cp of a local file into the mount (close returns once the PUT ended) vs curl -T
     of the same file to the same URL with the same token; cp -r of many small local files vs
     the same uploads made directly by one curl process (one connection).
@@ -371,9 +371,10 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=3):
         a journal note before and after each PUT (never half-written), and the inode's cache
         invalidated after the close (readers see the new bytes). contract_floor_ratio =
         contract_floor_s / curl_s: the least a mount that keeps this contract can take here.
-    The small files run `rounds` times, curl, floors and mount interleaved; times are medians,
-    and ratio / floor_ratio are the medians of each round's own ratios (listed in
-    round_ratios / round_floor_ratios)."""
+    The small files run `rounds` times. In each round curl and the mount run back to back (curl
+    first in even rounds, the mount first in odd ones, so neither always gets the other's
+    wake-up or tail), then the floors. Times are medians, and ratio / floor_ratio are the
+    medians of each round's own ratios (listed in round_ratios / round_floor_ratios)."""
     import shutil
     import tempfile
     run = f"w{int(time.time() * 1000) % 10**9}"  # fresh destinations for every run
@@ -402,8 +403,8 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=3):
                            "bs=1M", "status=none"])[0]
         os.unlink(os.path.join(cache, "bench-stage.bin"))
         fuse_floor = nullfs_cp_s(small, local)
-        # The small files: `rounds` rounds of curl, the upload floors and the mount, interleaved
-        # (this 2-CPU machine's speed drifts by tens of percent within a minute); medians.
+        # The small files: `rounds` rounds of curl and the mount (back to back), then the upload
+        # floors (this 2-CPU machine's speed drifts by tens of percent within a minute); medians.
         curl_t, floor_t, floor_mt_t, contract_t, mount_t, ratios = [], [], [], [], [], []
         with Mount(s.env) as m:
             dst = os.path.join(m.path, TUTORIAL, run)
@@ -420,7 +421,21 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=3):
                 for i in range(files):
                     pairs += ["-T", os.path.join(small, f"f{i:05d}.dat"),
                               f"{base}/curl-{r}/f{i:05d}.dat"]
-                curl_t.append(timed(up + pairs)[0])
+
+                def mount_round():
+                    nonlocal small_cpu
+                    before = cpu_s(m.proc.pid)
+                    mount_t.append(timed(["cp", "-r", small, os.path.join(dst, f"cp-{r}")])[0])
+                    small_cpu += cpu_s(m.proc.pid) - before
+
+                # The pair that `ratio` compares runs back to back: this machine's speed drifts
+                # by tens of percent within seconds, and the floors take several.
+                if r % 2 == 0:
+                    curl_t.append(timed(up + pairs)[0])
+                    mount_round()
+                else:
+                    mount_round()
+                    curl_t.append(timed(up + pairs)[0])
                 for threads, contract, into in ((False, False, floor_t), (True, False, floor_mt_t),
                                                 (False, True, contract_t)):
                     top = f"floor-{r}-{int(threads)}{int(contract)}"
@@ -428,9 +443,6 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=3):
                     into.append(nullfs_cp_s(small, local, threads=threads, upload=dict(
                         token=tok, base=f"{base}/{top}", ca=s.sim.info["ca_file"],
                         contract=contract)))
-                before = cpu_s(m.proc.pid)
-                mount_t.append(timed(["cp", "-r", small, os.path.join(dst, f"cp-{r}")])[0])
-                small_cpu += cpu_s(m.proc.pid) - before
                 ok = ok and len(os.listdir(os.path.join(s.root, run, f"cp-{r}"))) == files
                 ratios.append(round(mount_t[-1] / curl_t[-1], 2))
             transfer_calls = transfer_api_calls(s.sim) - calls
