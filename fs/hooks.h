@@ -10,12 +10,16 @@
 //    pages (fuse_lowlevel_notify_inval_entry / _inode). Implementations must not block on
 //    kernel locks held by the calling request (the FUSE one queues to its own thread).
 //  * RequestCancel: the FUSE interrupt flag of the request this thread serves.
+//  * AfterReply: bookkeeping that no caller waits for, run once the request is answered.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "common/cancel.h"
 #include "common/result.h"
@@ -42,6 +46,36 @@ class Authorizer {
 // flow behind any remote call, a retry backoff in api/). The FUSE adapter publishes it for the
 // request's duration. Defined in common/ so that api/ sees the same flag.
 using RequestCancel = gf::CancelScope;
+
+// Work that must happen but that the caller of the current request does not wait for: it runs
+// after the request's reply, on the same thread, before that thread reads another request. The
+// mount's loop opens a scope around every request (fs/fuse/mount.cc); anywhere else (the
+// transfer engine, tests calling Filesystem directly) Defer runs the work at once. Only for work
+// whose delay cannot be seen: a `cp -r` waits for every close, so what its close does after the
+// PUT, it does per file (docs/PERFORMANCE.md). Not for anything a later request reads (the
+// listing an upload edits): a request served by another worker meanwhile would miss it.
+class AfterReply {
+ public:
+  static void Begin() { open_ = true; }
+  // Runs what was deferred since Begin, in order (work deferred meanwhile runs at once).
+  static void End() {
+    open_ = false;
+    std::vector<std::function<void()>> work;
+    work.swap(queue_);
+    for (auto& fn : work) fn();
+  }
+  static void Defer(std::function<void()> fn) {
+    if (open_) {
+      queue_.push_back(std::move(fn));
+    } else {
+      fn();
+    }
+  }
+
+ private:
+  static inline thread_local bool open_ = false;
+  static inline thread_local std::vector<std::function<void()>> queue_;
+};
 
 // Runs no flow: the authorization error is the answer.
 class FailingAuthorizer final : public Authorizer {

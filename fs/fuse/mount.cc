@@ -96,15 +96,18 @@ class StderrCapture {
 };
 
 // Requests from the session; kernel notifications queued while one is served are sent after
-// its reply, by the same worker (FuseNotifier::EndDeferral).
+// its reply, by the same worker (FuseNotifier::EndDeferral), then the bookkeeping it deferred
+// runs (AfterReply, fs/hooks.h).
 class MountSource final : public FuseSessionSource {
  public:
   MountSource(fuse_session* se, FuseNotifier& notifier)
       : FuseSessionSource(se), notifier_(notifier) {}
   void Serve(const fuse_buf& buf) override {
     FuseNotifier::BeginDeferral();
+    AfterReply::Begin();
     FuseSessionSource::Serve(buf);
     notifier_.EndDeferral();
+    AfterReply::End();
   }
 
  private:

@@ -72,7 +72,8 @@
 // A kill -9 mid-PUT could leave a partial file there that looks complete. So a "put" record
 // {id, final location, expected size} is appended before the first byte is sent, and closed by
 // "tmpgone" once the PUT ended (succeeded, or failed and its partial file is gone or was never
-// made). An open "put" at Open means a crash in between: TransferEngine stats the name and
+// made; written after the close is answered, fs/write/write_ops_background.cc EndPut). An open
+// "put" at Open means a crash in between: TransferEngine stats the name and
 // removes it only when its size is not the expected one. These two records are appended
 // WITHOUT fdatasync (AppendUnsynced): a killed process cannot lose a completed write(2) (the
 // page cache survives it), so kill -9 never leaves a partial unnoticed; only a power loss or a

@@ -104,7 +104,7 @@ Result<UploadOutcome> Uploader::Direct(const UploadRequest& r) {
   bool stray = false;
   Result<UploadOutcome> out = PutDirect(r, stray);
   // A partial that may still be there stays noted: the next mount checks the name.
-  if (noted && !stray) r.temp_names->End(*noted);
+  if (noted && !stray) r.temp_names->EndPut(*noted);
   return out;
 }
 

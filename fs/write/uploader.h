@@ -85,14 +85,18 @@ class TempNames {
   virtual Result<uint64_t> Begin(const std::string& collection, const std::string& temp) = 0;
   // Before the first byte of a brand-new file's PUT straight to `path` (`size` bytes): noted
   // (not necessarily fdatasync'd: enough against a kill of the process, not a power loss), or
-  // the upload fails with this error (nothing sent). End(token) once the PUT ended and no
+  // the upload fails with this error (nothing sent). EndPut(token) once the PUT ended and no
   // partial file of it is left at the name.
   virtual Result<uint64_t> BeginPut(const std::string& collection, const std::string& path,
                                     uint64_t size) = 0;
   // The temp name is gone again (renamed over the final name, or removed), or holds the only
   // copy of the new content (a failed delete-then-rename: the error names it, and it must not
-  // be deleted): nothing for the next mount to remove.
+  // be deleted): nothing for the next mount to remove. Noted before it returns.
   virtual void End(uint64_t token) = 0;
+  // A direct PUT ended and left no partial file. The note may be closed a little later (after
+  // the close that made it is answered): lost in a crash, it only makes the next mount look at
+  // the name and find the whole file.
+  virtual void EndPut(uint64_t token) = 0;
 };
 
 struct UploadRequest {

@@ -193,6 +193,7 @@ class WriteOps final : public UploadRunner, public OpListener {
     Result<uint64_t> BeginPut(const std::string& collection, const std::string& path,
                               uint64_t size) override;
     void End(uint64_t token) override;
+    void EndPut(uint64_t token) override;  // after the reply (AfterReply)
 
    private:
     TransferEngine& engine_;

@@ -33,6 +33,17 @@ void WriteOps::JournaledTempNames::End(uint64_t token) {
               "journal: could not note an upload's temporary name as gone: ", s.error().Describe());
 }
 
+void WriteOps::JournaledTempNames::EndPut(uint64_t token) {
+  // Nobody waits for this note: a `cp -r` gets each close answered without it. Never written (a
+  // crash first), it costs the next mount a `stat` of the name, which finds the whole file
+  // (journal.h, "DIRECT PUTS").
+  TransferEngine& engine = engine_;
+  AfterReply::Defer([&engine, token] {
+    if (Status s = engine.TempGone(token); !s.ok())
+      log::Warn("fs", "journal: could not note an upload as ended: ", s.error().Describe());
+  });
+}
+
 write::FillFn WriteOps::SeedFrom(std::shared_ptr<write::StagedFile> seed) {
   return [seed](const write::FillSink& put) -> Result<uint64_t> {
     std::string buf(1 << 20, '\0');

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "fs/hooks.h"
 #include "fs/paths.h"
 #include "fs/write/uploader.h"
 #include "tests/unit/fs/fs_world.h"
@@ -191,6 +192,40 @@ TEST_CASE("a new file's PUT is noted with its size before its first byte and clo
   CHECK(w.remote.Tasks().empty());
   CHECK(w.remote.Calls("stat") == stats);
   CHECK(w.remote.Get(kGrex, "/dst/new")->content == "NEW BYTES");
+}
+
+TEST_CASE("on a mount worker, a new file's note is closed after the close is answered",
+          "[fs][upload][crash]") {
+  TempWorld w;
+  const uint64_t fh = WriteNew(w, "NEW BYTES");
+  AfterReply::Begin();  // what the mount's loop does around each request
+  REQUIRE(w.fs->Flush(fh).ok());
+  // The close is answered (the PUT ended), and its note is not closed yet: `cp -r` does not
+  // wait for that write.
+  CHECK(w.remote.Get(kGrex, "/dst/new")->content == "NEW BYTES");
+  CHECK(Count(w.Journal(), "\"t\":\"tmpgone\"") == 0);
+  AfterReply::End();  // after the reply, before the worker reads the next request
+  CHECK(Count(w.Journal(), "\"t\":\"tmpgone\"") == 1);
+  w.fs->Release(fh);
+  const int stats = w.remote.Calls("stat");
+  w.Make();
+  w.Drive();
+  w.Finish();
+  CHECK(w.remote.Calls("stat") == stats);  // nothing left to check
+}
+
+TEST_CASE("a replacement's temp note is closed before its close is answered",
+          "[fs][upload][crash]") {
+  // Unlike a direct PUT's, a lost temp note makes the next mount remove the temp name, which
+  // may hold the only copy of the new content (a failed delete-then-rename): never deferred.
+  TempWorld w;
+  const uint64_t fh = w.Rewrite("NEW");
+  AfterReply::Begin();
+  REQUIRE(w.fs->Flush(fh).ok());
+  CHECK(Count(w.Journal(), "\"t\":\"tmpgone\"") == 1);
+  AfterReply::End();
+  CHECK(Count(w.Journal(), "\"t\":\"tmpgone\"") == 1);
+  w.fs->Release(fh);
 }
 
 TEST_CASE("a crash mid-PUT of a new file: the next mount removes a partial, never a whole file",
