@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <future>
 
+#include "api/background_calls.h"
+#include "common/cancel.h"
 #include "common/log.h"
 
 namespace gf::fs {
@@ -195,15 +197,48 @@ Result<std::vector<const Collection*>> CollectionRegistry::FindExact(
   return interned;
 }
 
+CollectionRegistry::~CollectionRegistry() {
+  stopping_.store(true);
+  std::shared_future<void> refresh;
+  {
+    MutexLock l(refresh_mu_);
+    refresh = refresh_;
+  }
+  if (refresh.valid()) refresh.wait();
+}
+
 void CollectionRegistry::ResolvePending() {
-  bool bookmarks_due;
+  bool bookmarks_due, refresh_only;
   {
     MutexLock l(mu_);
     MonoTime now = clock_.Now();
     bookmarks_due = options_.bookmarks && (!bookmarks_loaded_ || now >= bookmarks_expire_);
     if (pending_specs_.empty() && !bookmarks_due) return;
     if (now < next_attempt_) return;
+    refresh_only = pending_specs_.empty() && bookmarks_loaded_;
   }
+  if (!refresh_only) return Resolve(bookmarks_due);
+  // Only bookmarks the root already shows are due: a listing waits for their refresh at most
+  // refresh_wait, then answers with the ones it has (stale by one refresh) while the refresh
+  // goes on in the background. With the service down it would otherwise wait out the whole
+  // retry budget, at every listing after each retry_interval.
+  if (resolve_flight_.InFlight("root")) return;  // under way: nothing new to wait for
+  std::shared_future<void> refresh;
+  {
+    MutexLock l(refresh_mu_);
+    if (refresh_.valid() && refresh_.wait_for(std::chrono::seconds(0)) != std::future_status::ready)
+      return;
+    refresh_ = std::async(std::launch::async, [this] {
+                 CancelScope scope(&stopping_);  // the unmount's shutdown ends it too
+                 api::BackgroundCalls background;
+                 Resolve(true);
+               }).share();
+    refresh = refresh_;
+  }
+  refresh.wait_for(options_.refresh_wait);
+}
+
+void CollectionRegistry::Resolve(bool bookmarks_due) {
   (void)resolve_flight_.Do("root", [&]() -> Result<bool> {
     std::vector<std::string> specs;
     {

@@ -26,8 +26,10 @@
 
 #include "common/uuid.h"
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -95,11 +97,20 @@ class CollectionRegistry {
     bool bookmarks = true;
     std::chrono::nanoseconds retry_interval = std::chrono::seconds(60);  // after a failure
     std::chrono::nanoseconds bookmark_ttl = std::chrono::seconds(60);
+    // How long a listing waits for a refresh of the bookmarks it has already: past it, the
+    // listing answers with the ones it has and the refresh goes on by itself (so `ls` of the
+    // root does not wait out the retry budget while the service is down).
+    std::chrono::milliseconds refresh_wait = std::chrono::seconds(2);
   };
   CollectionRegistry(Remote& remote, CollectionCatalog& catalog, Clock& clock,
                      NegativeCache& negative, Options options);
+  // Ends a refresh still under way (its waits end at once) and waits for it.
+  ~CollectionRegistry();
+  CollectionRegistry(const CollectionRegistry&) = delete;
+  CollectionRegistry& operator=(const CollectionRegistry&) = delete;
 
-  // Root directory entries (resolving what is pending, at most once per retry_interval).
+  // Root directory entries (resolving what is pending, at most once per retry_interval;
+  // expired bookmarks are refreshed in the background, waited for at most refresh_wait).
   std::vector<RootEntry> List();
   // One root name: known names, then ids, then the endpoint_search fallback.
   Result<RootEntry> Lookup(const std::string& name);
@@ -115,6 +126,9 @@ class CollectionRegistry {
 
  private:
   void ResolvePending();
+  // The remote half of ResolvePending: configured collections still pending and, when
+  // `bookmarks_due`, the bookmarks. One at a time (resolve_flight_).
+  void Resolve(bool bookmarks_due);
   Result<const Collection*> SearchExact(const std::string& display_name,
                                         const std::string& id_prefix);
   // The remote half of SearchExact: every exact match, interned, sorted by id (none added to
@@ -148,6 +162,10 @@ class CollectionRegistry {
   bool bookmarks_loaded_ GUARDED_BY(mu_) = false;
   MonoTime bookmarks_expire_ GUARDED_BY(mu_){};
   MonoTime next_attempt_ GUARDED_BY(mu_){};
+
+  std::atomic<bool> stopping_{false};  // the destructor: a background refresh's waits end
+  Mutex refresh_mu_;                   // leaf lock, never held with mu_: guards refresh_
+  std::shared_future<void> refresh_ GUARDED_BY(refresh_mu_);  // the last background refresh
 };
 
 }  // namespace gf::fs

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "fs_world.h"
@@ -18,6 +19,14 @@ bool Has(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 int Errno(const gf::Error& e) { return gf::ErrnoFor(e); }
+// A bookmark of the tutorial collection's /home/alice/.
+gf::api::Bookmark TutorialMark(const std::string& name) {
+  gf::api::Bookmark b;
+  b.name = name;
+  b.endpoint_id = kTut;
+  b.path = "/home/alice/";
+  return b;
+}
 
 }  // namespace
 
@@ -27,13 +36,8 @@ TEST_CASE("re-resolving the root replaces bookmarks safely", "[fs][root]") {
   World w;
   w.options.collections = {kTut, kSlash};
   w.options.bookmarks = true;
-  for (const char* name : {"tutorial-home", "another-mark", "third"}) {
-    gf::api::Bookmark b;
-    b.name = name;
-    b.endpoint_id = kTut;
-    b.path = "/home/alice/";
-    w.remote.AddBookmark(b);
-  }
+  for (const char* name : {"tutorial-home", "another-mark", "third"})
+    w.remote.AddBookmark(TutorialMark(name));
   // One configured collection cannot be resolved at first: the root is resolved again later.
   w.remote.FailNext("get_endpoint", Error::Transport(gf::TransportFailure::kConnect, "down"));
   w.Make();
@@ -49,6 +53,45 @@ TEST_CASE("re-resolving the root replaces bookmarks safely", "[fs][root]") {
   CHECK(Has(*again,
             "A\xE2\x88\x95"
             "B Lab"));
+}
+
+TEST_CASE("expired bookmarks are refreshed without holding up the root listing", "[fs][root]") {
+  // The service is down (the refresh gets no answer): a listing waits for the refresh at
+  // most refresh_wait (2 s), then answers with the bookmarks it has. Before, it waited out the
+  // retry budget (a minute) at every listing once the bookmarks had expired.
+  World w;
+  w.options.collections = {kTut};
+  w.options.bookmarks = true;
+  w.remote.AddBookmark(TutorialMark("first-mark"));
+  w.Make();
+  auto first = w.List(kRootIno);
+  REQUIRE(first.ok());
+  REQUIRE(Has(*first, "first-mark"));
+  w.remote.AddBookmark(TutorialMark("second-mark"));
+  w.clock.Advance(std::chrono::minutes(5));  // past bookmark_ttl (dir_ttl)
+  w.remote.CloseGate("bookmark_list");
+  // Returns although the refresh is still waiting (30 s: a guard, so the old code fails
+  // instead of hanging the suite).
+  auto listing = std::async(std::launch::async, [&] { return w.List(kRootIno); });
+  const bool answered = listing.wait_for(std::chrono::seconds(30)) == std::future_status::ready;
+  if (!answered) w.remote.ReleaseGate("bookmark_list");
+  REQUIRE(answered);
+  auto stale = listing.get();
+  REQUIRE(stale.ok());
+  CHECK(Has(*stale, "first-mark"));
+  CHECK_FALSE(Has(*stale, "second-mark"));
+  CHECK(w.remote.Blocked("bookmark_list") == 1);
+  // Another listing meanwhile neither waits nor starts a second refresh.
+  auto again = w.List(kRootIno);
+  REQUIRE(again.ok());
+  CHECK(Has(*again, "first-mark"));
+  CHECK(w.remote.Blocked("bookmark_list") == 1);
+  w.remote.ReleaseGate("bookmark_list");
+  CHECK(Eventually([&] {
+    auto l = w.List(kRootIno);
+    return l.ok() && Has(*l, "second-mark") && Has(*l, "first-mark");
+  }));
+  CHECK(w.remote.Calls("bookmark_list") == 2);
 }
 
 TEST_CASE("configured collections and bookmarks are resolved concurrently", "[fs][root]") {
@@ -86,11 +129,7 @@ TEST_CASE("root lists configured collections, bookmarks as symlinks, hides endpo
   World w;
   w.options.collections = {kTut, "Shared Data", kSlash, kEndpoint, kLaptop};
   w.options.bookmarks = true;
-  gf::api::Bookmark b;
-  b.name = "tutorial-home";
-  b.endpoint_id = kTut;
-  b.path = "/home/alice/";
-  w.remote.AddBookmark(b);
+  w.remote.AddBookmark(TutorialMark("tutorial-home"));
   auto& fs = w.Make();
 
   CollectingReplier rows;
