@@ -88,12 +88,15 @@ int SessionLoop::Run() {
   if (watch_started_) pthread_join(watch_tid_, nullptr);
   // A worker blocked in Receive() is woken by the wake-up signal (read() fails with EINTR) and
   // then sees the session's end; the others see it when their request is answered. The signal
-  // goes again every 10 ms: one sent just before the worker entered read() wakes nothing.
-  // (Not pthread_cancel, as libfuse does: a cancellation unwinding our own frames leaves
-  // ASan's stack poison behind.)
-  for (Worker* w : all) {
+  // goes again every 10 ms: one sent just before the worker entered read() wakes nothing. Each
+  // round signals every worker not yet joined, not only the one being joined: a reader must not
+  // wait in read() for an earlier worker's long request to end. (Not pthread_cancel, as libfuse
+  // does: a cancellation unwinding our own frames leaves ASan's stack poison behind.)
+  for (size_t i = 0; i < all.size(); ++i) {
+    Worker* w = all[i];
     for (;;) {
-      if (w->receiving.load()) pthread_kill(w->tid, WakeSignal());
+      for (size_t j = i; j < all.size(); ++j)  // not joined yet, so their ids are still valid
+        if (all[j]->receiving.load()) pthread_kill(all[j]->tid, WakeSignal());
       timespec until{};
       clock_gettime(CLOCK_REALTIME, &until);
       until.tv_nsec += 10 * 1000 * 1000;

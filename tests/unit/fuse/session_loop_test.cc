@@ -306,10 +306,11 @@ TEST_CASE("SessionLoop: RequestExit wakes the reader, then waits for the request
           "[session_loop]") {
   PipeSource src;
   Gate gate;
+  std::atomic<bool> served_gate{false};
   src.handler = [&](uint64_t id) {
     if (id == 1) {
       MayBlock();
-      (void)gate.Pass();
+      served_gate = gate.Pass();  // false: the reader was not woken while request 1 ran
     }
   };
   std::atomic<int> interrupted{0};
@@ -328,6 +329,7 @@ TEST_CASE("SessionLoop: RequestExit wakes the reader, then waits for the request
   loop.RequestExit();
   REQUIRE(run.Join() == 0);
   CHECK(interrupted >= 1);
+  CHECK(served_gate);
   CHECK(served_at_return);  // Run joined the worker of request 1
 }
 
