@@ -178,3 +178,37 @@ TEST_CASE("pinned inodes keep their count semantics without a slot flag", "[fs][
   t.Forget(kRootIno, 1);
   CHECK(t.Get(kRootIno) != nullptr);
 }
+
+TEST_CASE("dentries are ordered and found by name bytes, prefixes and high bytes included",
+          "[fs][inodes]") {
+  InodeTable t(false);
+  auto dir = t.Link(t.root(), "d", Kind::kDir, Role::kRemote, nullptr, 1);
+  auto other = t.Link(t.root(), "e", Kind::kDir, Role::kRemote, nullptr, 1);
+  const std::vector<std::string> names = {"b",    "abc", "a",    "ab", "\xc3\xa9t\xc3\xa9",
+                                          "\xff", "a b", "\x7f", "Z",  "abd"};
+  for (const auto& n : names) {
+    t.Link(dir, n, Kind::kFile, Role::kRemote, nullptr, 1);
+    t.Link(other, n + "x", Kind::kFile, Role::kRemote, nullptr, 1);
+  }
+  // Children come in std::string's order (unsigned bytes, a prefix before what extends it).
+  std::vector<std::string> sorted = names;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<std::string> got;
+  for (auto& [n, ino] : t.Children(dir->ino)) got.push_back(n);
+  CHECK(got == sorted);
+  // A name given as a view into a longer buffer is found by its own bytes only.
+  const std::string buf = "abcdef";
+  REQUIRE(t.Child(dir->ino, std::string_view(buf).substr(0, 2)) != nullptr);
+  CHECK(t.Name(*t.Child(dir->ino, std::string_view(buf).substr(0, 2))) == "ab");
+  CHECK(t.Name(*t.Child(dir->ino, std::string_view(buf).substr(0, 1))) == "a");
+  CHECK(t.Child(dir->ino, std::string_view(buf).substr(0, 4)) == nullptr);  // "abcd"
+  CHECK(t.Child(dir->ino, "a\x80") == nullptr);
+  CHECK(t.Child(dir->ino, "") == nullptr);
+  for (const auto& n : names) {
+    auto in = t.Child(dir->ino, n);
+    REQUIRE(in != nullptr);
+    CHECK(t.Name(*in) == n);
+    CHECK(t.Child(other->ino, n) == nullptr);  // same bytes, other directory
+    CHECK(t.Child(other->ino, n + "x") != nullptr);
+  }
+}
