@@ -80,6 +80,65 @@ class WriteTests(MountTestCase):
         self.assertEqual(self.truth("py.bin"), b"hello world")
         self.assertEqual(os.stat(self.m("py.bin")).st_size, 11)
 
+    def test_r_writes(self):
+        # R's own connections: writeLines (a text connection), cat(append=TRUE) (O_APPEND),
+        # write.csv, writeBin, saveRDS (a gzip connection) read back with readRDS through the
+        # mount, and file.copy from a local disk (R's own read/write loop).
+        if not shutil.which("Rscript"):
+            self.skipTest("Rscript is not installed (scripts/setup installs r-base-core)")
+        os.makedirs(self.b("r"), exist_ok=True)
+        local = os.path.join(self.local, "r-src.txt")
+        with open(local, "w") as f:
+            f.write("copied by R\n")
+        prog = r"""
+            args <- commandArgs(trailingOnly = TRUE); d <- args[1]
+            writeLines(c("alpha", "beta"), file.path(d, "lines.txt"))
+            cat("gamma\n", file = file.path(d, "lines.txt"), append = TRUE)
+            write.csv(data.frame(x = 1:3, y = c("a", "b", "c")), file.path(d, "t.csv"),
+                      row.names = FALSE)
+            writeBin(as.raw(0:255), file.path(d, "bytes.bin"))
+            obj <- list(n = 1:1000, s = "globus", m = matrix(runif(20), 4))
+            saveRDS(obj, file.path(d, "obj.rds"))
+            stopifnot(identical(readRDS(file.path(d, "obj.rds")), obj))
+            stopifnot(file.copy(args[2], file.path(d, "copied.txt")))
+            cat("r done\n")
+        """
+        r = run("Rscript", "--vanilla", "-e", prog, self.m("r"), local)
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        self.assertIn("r done", r.stdout)
+        self.assertEqual(self.truth("r/lines.txt"), b"alpha\nbeta\ngamma\n")
+        self.assertEqual(self.truth("r/t.csv"), b'"x","y"\n1,"a"\n2,"b"\n3,"c"\n')
+        self.assertEqual(self.truth("r/bytes.bin"), bytes(range(256)))
+        self.assertEqual(self.truth("r/obj.rds")[:2], b"\x1f\x8b")  # gzip, as saveRDS writes
+        self.assertEqual(self.truth("r/copied.txt"), b"copied by R\n")
+        self.assertEqual(sorted(os.listdir(self.m("r"))),
+                         ["bytes.bin", "copied.txt", "lines.txt", "obj.rds", "t.csv"])
+
+    def test_julia_writes(self):
+        # Julia is not packaged for Debian bookworm, so this runs only where one is installed.
+        if not shutil.which("julia"):
+            self.skipTest("julia is not installed (not packaged for Debian bookworm)")
+        os.makedirs(self.b("jl"), exist_ok=True)
+        prog = r"""
+            d = ARGS[1]
+            write(joinpath(d, "w.txt"), "alpha\n")
+            open(io -> println(io, "beta"), joinpath(d, "w.txt"), "a")
+            write(joinpath(d, "bytes.bin"), UInt8.(0:255))
+            # the atomic-replace pattern: a temp file in the same directory, renamed over
+            tmp, io = mktemp(d)
+            write(io, "replaced\n"); close(io)
+            write(joinpath(d, "r.txt"), "old\n")
+            mv(tmp, joinpath(d, "r.txt"); force = true)
+            @assert read(joinpath(d, "w.txt"), String) == "alpha\nbeta\n"
+            println("julia done")
+        """
+        r = run("julia", "--startup-file=no", "-e", prog, self.m("jl"))
+        self.assertEqual(r.returncode, 0, r.stderr + r.stdout)
+        self.assertEqual(self.truth("jl/w.txt"), b"alpha\nbeta\n")
+        self.assertEqual(self.truth("jl/bytes.bin"), bytes(range(256)))
+        self.assertEqual(self.truth("jl/r.txt"), b"replaced\n")
+        self.assertEqual(sorted(os.listdir(self.m("jl"))), ["bytes.bin", "r.txt", "w.txt"])
+
     def test_append_to_existing(self):
         self.seed("app.txt", b"first\n")
         fd = os.open(self.m("app.txt"), os.O_WRONLY | os.O_APPEND)
