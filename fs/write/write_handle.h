@@ -25,10 +25,12 @@ struct WriteHandle : CopyDestination {
   const bool append;  // O_APPEND: every write goes to the end of the staged file
 
   // Guarded by CopyDestination::mu.
-  bool staged GUARDED_BY(mu) = false;   // a write or truncate went to the staging
-  bool wrote GUARDED_BY(mu) = false;    // ... since this handle's last upload
-  bool flushed GUARDED_BY(mu) = false;  // a close(2) of it (FLUSH) was seen: until then, or
-                                        // while it wrote since, a rename of its name is EBUSY
+  bool staged GUARDED_BY(mu) = false;         // a write or truncate went to the staging
+  bool wrote GUARDED_BY(mu) = false;          // ... since this handle's last upload
+  bool upload_failed GUARDED_BY(mu) = false;  // its last FLUSH's upload failed and close(2)
+                                              // returned the error (until its next write)
+  bool flushed GUARDED_BY(mu) = false;        // a close(2) of it (FLUSH) was seen: until then, or
+                                              // while it wrote since, a rename of its name is EBUSY
 };
 
 }  // namespace gf::fs

@@ -212,6 +212,7 @@ Result<size_t> WriteOps::Write(FileHandle& h, uint64_t offset, std::string_view 
   if (!n.ok()) return sb_.errors().Report("write", c, w->dst.path, n.error());
   MutexLock l(w->mu);
   w->wrote = true;
+  w->upload_failed = false;
   return *n;
 }
 
@@ -297,6 +298,7 @@ std::optional<Status> WriteOps::SetAttr(const InodePtr& in, std::optional<uint64
   if (!s.ok()) return Status(sb_.errors().Report("truncate", c, w->dst.path, s.error()));
   MutexLock l(w->mu);
   w->wrote = true;
+  w->upload_failed = false;
   return Status::Ok();
 }
 
@@ -398,6 +400,7 @@ Status WriteOps::Flush(FileHandle& h) {
   if (!s.ok()) {
     MutexLock l(w->mu);
     w->wrote = true;
+    w->upload_failed = true;
   }
   return s;
 }
@@ -429,14 +432,22 @@ Status WriteOps::Fsync(FileHandle& h) {
 bool WriteOps::Release(uint64_t fh, FileHandle& h) {
   auto* w = std::get_if<WriteHandle>(&h.as);
   if (!w) return false;
-  bool staged = false, unused = false;
+  bool staged = false, unused = false, late = false;
   {
     MutexLock l(w->mu);
     staged = w->staged;
     unused = w->placeholder && w->op == 0 && !w->queuing && !w->write_refused && !w->staged;
+    late = w->staged && w->wrote && !w->upload_failed;
   }
   const Collection* c = h.inode->collection;
   if (unused && c && c->HasHttps()) return MakeEmpty(fh, h, *w, *c);
+  // Bytes that reached the handle after its last FLUSH, and no close(2) reported on them: the
+  // pages of a shared mapping written back after the file's descriptor was closed (`mmap`,
+  // `close`, stores, `munmap`: the kernel sends them as WRITEs, then RELEASE and no FLUSH).
+  // Nobody waits for a RELEASE, so they go as a journaled upload op, as with write_mode =
+  // background: `status` shows it, and a crash leaves it to the next mount. If it cannot be
+  // queued (logged), they are kept below like the bytes of a failed upload.
+  if (late && c && c->HasHttps()) (void)Queue(h.inode, "release");
   std::shared_ptr<write::StagedFile> file;
   bool last = false, removed = false;
   Location at;

@@ -1,8 +1,10 @@
 """Writes on a real mount: ordinary tools write into a collection, and the sim's backing folder
 (the collection's truth) then holds exactly the bytes written. Failures reach close(2)."""
 
+import ctypes
 import errno
 import json
+import mmap
 import os
 import shutil
 import subprocess
@@ -184,6 +186,38 @@ class WriteTests(MountTestCase):
             self.assertEqual(git("status", "--porcelain", cwd=backing), "")
         self.assertEqual(self.truth("git/repo/a.txt"), b"hello\nmore\n")
         self.assertEqual(self.truth("git/clone/f.txt"), b"cloned\n")
+
+    def test_shared_mapping_writes(self):
+        # Python's mmap (numpy.memmap's way) keeps its own descriptor: its close is a FLUSH.
+        self.seed("mm-py.bin", b"a" * 8192)
+        with open(self.m("mm-py.bin"), "r+b") as f:
+            mm = mmap.mmap(f.fileno(), 0)
+        mm[0:5] = b"HELLO"
+        mm[8000:8005] = b"WORLD"
+        mm.flush()
+        mm.close()
+        want = b"HELLO" + b"a" * 7995 + b"WORLD" + b"a" * 187
+        self.assertEqual(self.truth("mm-py.bin"), want)
+        # The C idiom: mmap, close the descriptor, store, munmap, no msync. The stores reach
+        # the mount after the only FLUSH, then RELEASE comes: they are uploaded from there.
+        self.seed("mm-c.bin", b"a" * 4096)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.mmap.restype = ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                              ctypes.c_int, ctypes.c_long]
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+        fd = os.open(self.m("mm-c.bin"), os.O_RDWR)
+        addr = libc.mmap(None, 4096, mmap.PROT_READ | mmap.PROT_WRITE, mmap.MAP_SHARED, fd, 0)
+        os.close(fd)
+        self.assertNotIn(addr, (None, ctypes.c_void_p(-1).value), os.strerror(ctypes.get_errno()))
+        ctypes.memmove(addr, b"MAPPED", 6)
+        self.assertEqual(libc.munmap(addr, 4096), 0)
+        wait_for(lambda: self.truth("mm-c.bin") == b"MAPPED" + b"a" * 4090, 30,
+                 "the mapping's stores uploaded")
+        with open(self.m("mm-c.bin"), "rb") as f:
+            self.assertEqual(f.read(6), b"MAPPED")
+        with open(self.mount.log) as f:
+            self.assertNotIn("mm-c.bin was not uploaded", f.read())
 
     def test_append_to_existing(self):
         self.seed("app.txt", b"first\n")

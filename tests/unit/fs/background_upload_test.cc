@@ -22,10 +22,10 @@ namespace {
 constexpr const char* kGrexName = "UManitoba Grex HPC";
 
 struct BgWorld : World {
-  BgWorld() {
+  explicit BgWorld(bool background = true) {
     log::SetLevel(log::Level::kError);
     options.collections = {kGrex};
-    options.write_background = true;
+    options.write_background = background;
     remote.AddDir(kGrex, "/dst");
     remote.AddFile(kGrex, "/dst/old", "OLD CONTENT");
     remote.SetRenameOntoExisting(gf::testing::FakeRemote::RenameOntoExisting::kReplace);
@@ -307,6 +307,44 @@ TEST_CASE("background: at most max_uploads run; the engine sleeps while the rest
   REQUIRE(w.Settle());
   for (const char* name : {"a", "b", "c"})
     CHECK(w.remote.Get(kGrex, std::string("/dst/") + name)->content == name);
+}
+
+// A shared mapping's stores reach the mount as WRITEs when the kernel writes its pages back.
+// After `mmap; close; stores; munmap` that is after the only FLUSH: RELEASE comes with no FLUSH.
+TEST_CASE("release: bytes written after the last FLUSH are uploaded as a journaled op",
+          "[fs][upload][background]") {
+  for (const bool background : {false, true}) {
+    DYNAMIC_SECTION("write_mode = " << (background ? "background" : "close")) {
+      BgWorld w(background);
+      const uint64_t fh = w.CreateNew("mapped");
+      REQUIRE(w.fs->Write(fh, 0, "BEFORE").ok());
+      REQUIRE(w.fs->Flush(fh).ok());               // close(2) of the descriptor
+      REQUIRE(w.fs->Write(fh, 0, "AFTER!").ok());  // the mapping's pages, written back
+      w.fs->Release(fh);                           // munmap
+      CHECK(w.Journal().find("\"k\":\"upload\"") != std::string::npos);
+      REQUIRE(w.Settle());
+      CHECK(w.remote.Get(kGrex, "/dst/mapped")->content == "AFTER!");
+      CHECK(w.Staged().empty());
+    }
+  }
+}
+
+TEST_CASE("release: the bytes of a close that failed are kept, not uploaded behind the user",
+          "[fs][upload]") {
+  BgWorld w(false);
+  const uint64_t fh = w.CreateNew("refused");
+  REQUIRE(w.fs->Write(fh, 0, "KEEP ME").ok());
+  w.remote.FailNext("put", Error::Api(403, "PermissionDenied", "not allowed"));
+  auto closed = w.fs->Flush(fh);  // close(2) returns the refusal
+  REQUIRE_FALSE(closed.ok());
+  CHECK(ErrnoFor(closed.error()) == EACCES);
+  w.fs->Release(fh);
+  REQUIRE(w.Settle());
+  CHECK(w.remote.Calls("put") == 1);
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/refused"));
+  const auto staged = w.Staged();
+  REQUIRE(staged.size() == 1);
+  CHECK(ReadFile(staged[0]) == "KEEP ME");
 }
 
 }  // namespace
