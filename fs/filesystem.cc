@@ -141,10 +141,13 @@ Status Filesystem::Rename(Ino parent_ino, const std::string& name, Ino new_paren
     return copies_.Move(parent, name, new_parent, new_name, flags, origin_pid);
   // write_mode = background: either name's pending upload lands first (rsync's temp file,
   // an editor's save); then the rename is the collection's.
-  GF_TRY_STATUS(AwaitUpload("rename", *parent->collection, JoinPath(sb_.Path(*parent), name)));
-  GF_TRY_STATUS(
-      AwaitUpload("rename", *parent->collection, JoinPath(sb_.Path(*new_parent), new_name)));
-  return sb_.Rename(parent, name, new_parent, new_name, flags);
+  const std::string from = JoinPath(sb_.Path(*parent), name);
+  const std::string to = JoinPath(sb_.Path(*new_parent), new_name);
+  GF_TRY_STATUS(AwaitUpload("rename", *parent->collection, from));
+  GF_TRY_STATUS(AwaitUpload("rename", *parent->collection, to));
+  GF_TRY_STATUS(sb_.Rename(parent, name, new_parent, new_name, flags));
+  writes_.Renamed({parent->collection->id, from}, {parent->collection->id, to});
+  return Status::Ok();
 }
 
 Status Filesystem::AwaitUpload(const char* op, const Collection& c, const std::string& path) {

@@ -529,6 +529,26 @@ void WriteOps::MadeDirectory(const Location& at) {
   NoteMadeLocked(at);
 }
 
+void WriteOps::Renamed(const Location& from, const Location& to) {
+  // Takes the names at `key` and below it out of written_; returns their paths below `key`
+  // ("" for `key` itself).
+  auto take = [this](const std::string& key) REQUIRES(mu_) {
+    std::vector<std::string> rest;
+    if (written_.erase(key)) rest.emplace_back();
+    const std::string below = key + "/";
+    for (auto it = written_.lower_bound(below);
+         it != written_.end() && it->compare(0, below.size(), below) == 0;) {
+      rest.push_back(it->substr(key.size()));
+      it = written_.erase(it);
+    }
+    return rest;
+  };
+  MutexLock l(mu_);
+  const std::vector<std::string> moved = take(from.collection + "\n" + from.path);
+  (void)take(to.collection + "\n" + to.path);  // replaced: not what this mount made any more
+  for (const std::string& rest : moved) NoteMadeLocked({to.collection, to.path + rest});
+}
+
 bool WriteOps::RemoveLocalOnly(const Location& loc) {
   // A copy or move into the name is pending: it is not local-only (DeleteOps answers EBUSY).
   if (auto op = sb_.overlay().PendingOp(loc); op && *op != 0) return false;  // (0: a placeholder)

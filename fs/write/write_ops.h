@@ -111,6 +111,9 @@ class WriteOps final : public UploadRunner, public OpListener {
   void WaitUploaded(const Location& at);
   // A directory this mount made (mkdir): its metadata setattr is accepted like a written file's.
   void MadeDirectory(const Location& at);
+  // A rename within a collection succeeded: what this mount made at `from` (and below it) is
+  // at `to` now (git's config.lock renamed to config, then chmod'ed); whatever `to` was is gone.
+  void Renamed(const Location& from, const Location& to);
   // The mount is stopping (SIGTERM): waits at most `max` for the uploads in flight (each a
   // close or fsync waiting for its result) to end, so they end as they would have, not cut
   // off. Returns how many are still in flight (the stop then aborts them).

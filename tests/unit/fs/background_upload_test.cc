@@ -347,5 +347,49 @@ TEST_CASE("release: the bytes of a close that failed are kept, not uploaded behi
   CHECK(ReadFile(staged[0]) == "KEEP ME");
 }
 
+// chmod/utimens of a file this mount uploaded are accepted (and not applied): `cp -p`, `tar x`.
+// A rename within the collection carries that to the new name (git renames config.lock to
+// config, then chmods it); the name it replaced is not this mount's any more.
+TEST_CASE("setattr: what this mount uploaded stays accepted under the name it is renamed to",
+          "[fs][upload]") {
+  BgWorld w(false);
+  w.remote.AddFile(kGrex, "/dst/foreign", "NOT OURS");
+  w.WriteClosed("made", "OURS");
+  REQUIRE(w.remote.Get(kGrex, "/dst/made")->content == "OURS");
+  auto dir = w.Walk(std::string(kGrexName) + "/dst");
+  REQUIRE(dir.ok());
+  const Ino d = dir->attr.ino;
+  SetAttrRequest chmod;
+  chmod.mode = 0600;
+  auto setattr = [&](const std::string& name) {
+    auto e = w.Walk(std::string(kGrexName) + "/dst/" + name);
+    REQUIRE(e.ok());
+    return w.fs->SetAttr(e->attr.ino, chmod);
+  };
+  CHECK(setattr("made").ok());
+  auto refused = setattr("foreign");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(ErrnoFor(refused.error()) == EROFS);
+  REQUIRE(w.fs->Rename(d, "made", d, "renamed", 0).ok());
+  CHECK(setattr("renamed").ok());
+  // A foreign file renamed over it: that name holds what this mount did not make.
+  REQUIRE(w.fs->Rename(d, "foreign", d, "renamed", 0).ok());
+  refused = setattr("renamed");
+  REQUIRE_FALSE(refused.ok());
+  CHECK(ErrnoFor(refused.error()) == EROFS);
+  // A directory this mount made, renamed with a file it uploaded inside.
+  REQUIRE(w.fs->Mkdir(d, "sub", 0755).ok());
+  auto sub = w.Walk(std::string(kGrexName) + "/dst/sub");
+  REQUIRE(sub.ok());
+  const uint64_t fh =
+      w.fs->Create(sub->attr.ino, "inner", 0644, O_WRONLY | O_CREAT | O_TRUNC)->opened.fh;
+  REQUIRE(w.fs->Write(fh, 0, "IN").ok());
+  REQUIRE(w.fs->Flush(fh).ok());
+  w.fs->Release(fh);
+  REQUIRE(w.fs->Rename(d, "sub", d, "moved", 0).ok());
+  CHECK(setattr("moved").ok());
+  CHECK(setattr("moved/inner").ok());
+}
+
 }  // namespace
 }  // namespace gf::fs::testing
