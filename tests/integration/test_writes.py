@@ -451,6 +451,32 @@ class WriteTests(MountTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.truth("rs.txt"), b"rsync data, changed\n")
 
+    def test_rsync_again_sends_everything_unless_update(self):
+        # SEMANTICS, "Metadata": the mount shows each file's upload time, not the source's, so
+        # a second `rsync -a` sends every file again; `--update` sends only what changed since.
+        src = os.path.join(self.local, "rs-tree")
+        os.makedirs(os.path.join(src, "sub"))
+        for name in ("a", "b", "sub/c"):
+            with open(os.path.join(src, name), "w") as f:
+                f.write(f"{name}\n")
+        run("find", src, "-exec", "touch", "-d", "2020-01-01", "{}", "+")
+        dst = self.m("rs-tree") + "/"
+
+        def sent(*flags):
+            r = run("rsync", "-a", "--itemize-changes", *flags, src + "/", dst)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return sorted(line.split(" ", 1)[1] for line in r.stdout.splitlines()
+                          if line.startswith(">f"))
+
+        self.assertEqual(sent(), ["a", "b", "sub/c"])
+        self.assertEqual(sent(), ["a", "b", "sub/c"])  # the times differ: all again
+        self.assertEqual(sent("--update"), [])
+        with open(os.path.join(src, "b"), "w") as f:  # changed now, after its upload
+            f.write("b, changed\n")
+        self.assertEqual(sent("--update"), ["b"])
+        self.assertEqual(self.truth("rs-tree/b"), b"b, changed\n")
+        self.assertEqual(self.truth("rs-tree/sub/c"), b"sub/c\n")
+
     def test_upload_refused_reaches_close(self):
         self.sim.fault("https_put", "status", status=403, code="permission_denied")
         try:
