@@ -446,8 +446,11 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
   // `close`, stores, `munmap`: the kernel sends them as WRITEs, then RELEASE and no FLUSH).
   // Nobody waits for a RELEASE, so they go as a journaled upload op, as with write_mode =
   // background: `status` shows it, and a crash leaves it to the next mount. If it cannot be
-  // queued (logged), they are kept below like the bytes of a failed upload.
-  if (late && c && c->HasHttps()) (void)Queue(h.inode, "release");
+  // queued (logged), or the name was moved or removed since (the upload would make the old
+  // name again), they are kept below like the bytes of a failed upload.
+  if (late && c && c->HasHttps() && sb_.Named(h.inode->ino).ok() &&
+      sb_.Path(*h.inode) == w->dst.path)
+    (void)Queue(h.inode, "release");
   std::shared_ptr<write::StagedFile> file;
   bool last = false, removed = false;
   Location at;
@@ -483,10 +486,12 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
     // `cp -r` waited ~0.3 ms for them when they ran under it.
     detached.Recycle();
   } else {
-    log::Warn("fs", "close: ", Where(at),
-              " was not uploaded (its upload failed); the written "
-              "bytes are kept in ",
-              file->data_path(), " and are not uploaded without you");
+    log::Warn("fs", "close: ", Where(at), " was not uploaded (",
+              late ? "written after its last close, through a shared mapping; then its name was "
+                     "moved, or the upload could not be queued"
+                   : "its upload failed",
+              "); the written bytes are kept in ", file->data_path(),
+              " and are not uploaded without you");
   }
   return true;
 }

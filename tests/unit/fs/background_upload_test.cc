@@ -329,6 +329,25 @@ TEST_CASE("release: bytes written after the last FLUSH are uploaded as a journal
   }
 }
 
+TEST_CASE("release: late bytes of a file renamed since are kept, not uploaded to the old name",
+          "[fs][upload]") {
+  BgWorld w(false);
+  const uint64_t fh = w.CreateNew("mapped");
+  REQUIRE(w.fs->Write(fh, 0, "BEFORE").ok());
+  REQUIRE(w.fs->Flush(fh).ok());
+  auto dir = w.Walk(std::string(kGrexName) + "/dst");
+  REQUIRE(dir.ok());
+  REQUIRE(w.fs->Rename(dir->attr.ino, "mapped", dir->attr.ino, "moved", 0).ok());
+  REQUIRE(w.fs->Write(fh, 0, "AFTER!").ok());
+  w.fs->Release(fh);
+  REQUIRE(w.Settle());
+  CHECK_FALSE(w.remote.Exists(kGrex, "/dst/mapped"));
+  CHECK(w.remote.Get(kGrex, "/dst/moved")->content == "BEFORE");
+  const auto staged = w.Staged();
+  REQUIRE(staged.size() == 1);
+  CHECK(ReadFile(staged[0]) == "AFTER!");
+}
+
 TEST_CASE("release: the bytes of a close that failed are kept, not uploaded behind the user",
           "[fs][upload]") {
   BgWorld w(false);
