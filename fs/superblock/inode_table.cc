@@ -116,6 +116,16 @@ std::vector<std::pair<std::string, Ino>> InodeTable::Children(Ino parent) const 
   return out;
 }
 
+std::vector<InodePtr> InodeTable::ChildrenWithRole(Ino parent, Role role) const {
+  MutexLock l(mu_);
+  std::vector<InodePtr> out;
+  for (auto it = dentries_.lower_bound(DentryKey{parent, std::string_view()});
+       it != dentries_.end() && (*it)->parent_->ino == parent; ++it)
+    if ((*it)->role == role)
+      if (auto s = inodes_.find((*it)->ino); s != inodes_.end()) out.push_back(*s);
+  return out;
+}
+
 void InodeTable::ForgetLocked(Ino ino, uint64_t n) {
   auto it = inodes_.find(ino);
   if (it == inodes_.end() || (*it)->lookups_ < n) {

@@ -155,6 +155,9 @@ class InodeTable {
   // The inode the dentry points at, if any (no count change).
   InodePtr Child(Ino parent, std::string_view name) const;
   std::vector<std::pair<std::string, Ino>> Children(Ino parent) const;
+  // The inodes under `parent` with this role (no names copied: the collection roots after each
+  // upload, ForgetEverywhere).
+  std::vector<InodePtr> ChildrenWithRole(Ino parent, Role role) const;
 
   void Forget(Ino ino, uint64_t n);
   void ForgetMulti(const std::vector<std::pair<Ino, uint64_t>>& batch);

@@ -137,31 +137,32 @@ void Superblock::AfterUpload(const Collection& c, const std::string& path, uint6
 void Superblock::ForgetEverywhere(const std::string& collection_id, const std::string& path,
                                   Ino keep_dentry_of) {
   // Every place the collection is mounted (by name and under .by-id): walk to the entry.
-  std::vector<InodePtr> roots;
-  for (Ino top : {kRootIno, kByIdIno})
-    for (auto& [n, ino] : table_.Children(top))
-      if (auto in = Inode(ino); in && in->role == Role::kCollectionRoot && in->collection &&
-                                in->collection->id == collection_id)
-        roots.push_back(in);
-  for (const InodePtr& root : roots) {
-    InodePtr dir = root;
-    std::string rest = path.substr(1);
-    std::string name;
-    while (dir) {
-      auto slash = rest.find('/');
-      name = rest.substr(0, slash);
-      if (slash == std::string::npos) break;
-      dir = table_.Child(dir->ino, name);
-      rest = rest.substr(slash + 1);
+  for (Ino top : {kRootIno, kByIdIno}) {
+    for (const InodePtr& root : table_.ChildrenWithRole(top, Role::kCollectionRoot)) {
+      if (!root->collection || root->collection->id != collection_id) continue;
+      ForgetUnder(root, path, keep_dentry_of);
     }
-    if (!dir || name.empty()) continue;
-    if (auto in = table_.Child(dir->ino, name)) {
-      in->Expire();
-      notifier_.InvalidateInode(in->ino);
-      if (keep_dentry_of != 0 && in->ino == keep_dentry_of) continue;  // the same inode
-    }
-    notifier_.InvalidateEntry(dir->ino, name);
   }
+}
+
+void Superblock::ForgetUnder(const InodePtr& root, std::string_view path, Ino keep_dentry_of) {
+  InodePtr dir = root;
+  std::string_view rest = path.substr(1);
+  std::string_view name;
+  while (dir) {
+    auto slash = rest.find('/');
+    name = rest.substr(0, slash);
+    if (slash == std::string_view::npos) break;
+    dir = table_.Child(dir->ino, name);
+    rest = rest.substr(slash + 1);
+  }
+  if (!dir || name.empty()) return;
+  if (auto in = table_.Child(dir->ino, name)) {
+    in->Expire();
+    notifier_.InvalidateInode(in->ino);
+    if (keep_dentry_of != 0 && in->ino == keep_dentry_of) return;  // the same inode
+  }
+  notifier_.InvalidateEntry(dir->ino, std::string(name));
 }
 
 void Superblock::OnSettled(const SettledEvent& e) {

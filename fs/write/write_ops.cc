@@ -382,8 +382,9 @@ Status WriteOps::Upload(const InodePtr& in, const char* op) {
   detached.Recycle();  // file system calls: not under mu_
   upload_ended_.notify_all();
   if (!result.ok()) return sb_.errors().Report(op, &c, snapshot.at.path, result.error());
-  log::Debug("fs", "uploaded ", Where(&c, snapshot.at.path), " (", state.size, " bytes",
-             out->via_temp ? ", through a temporary name" : "", ")");
+  if (log::GetLevel() <= log::Level::kDebug)  // (its arguments are strings built per file)
+    log::Debug("fs", "uploaded ", Where(&c, snapshot.at.path), " (", state.size, " bytes",
+               out->via_temp ? ", through a temporary name" : "", ")");
   return Status::Ok();
 }
 
