@@ -38,6 +38,19 @@ struct BgWorld : World {
     REQUIRE(h.ok());
     return h->opened.fh;
   }
+  // A new file written and flushed (close(2) of its descriptor), its handle still open.
+  uint64_t WrittenFlushed(const std::string& name, const std::string& data) {
+    const uint64_t fh = CreateNew(name);
+    REQUIRE(fs->Write(fh, 0, data).ok());
+    REQUIRE(fs->Flush(fh).ok());
+    return fh;
+  }
+  // The one staged file kept (not uploaded) holds `data`.
+  void CheckKept(const std::string& data) const {
+    const auto staged = Staged();
+    REQUIRE(staged.size() == 1);
+    CHECK(ReadFile(staged[0]) == data);
+  }
   // A new file written and closed (the close journals its upload).
   void WriteClosed(const std::string& name, const std::string& data) {
     const uint64_t fh = CreateNew(name);
@@ -316,9 +329,7 @@ TEST_CASE("release: bytes written after the last FLUSH are uploaded as a journal
   for (const bool background : {false, true}) {
     DYNAMIC_SECTION("write_mode = " << (background ? "background" : "close")) {
       BgWorld w(background);
-      const uint64_t fh = w.CreateNew("mapped");
-      REQUIRE(w.fs->Write(fh, 0, "BEFORE").ok());
-      REQUIRE(w.fs->Flush(fh).ok());               // close(2) of the descriptor
+      const uint64_t fh = w.WrittenFlushed("mapped", "BEFORE");  // then close(2)
       REQUIRE(w.fs->Write(fh, 0, "AFTER!").ok());  // the mapping's pages, written back
       w.fs->Release(fh);                           // munmap
       CHECK(w.Journal().find("\"k\":\"upload\"") != std::string::npos);
@@ -332,9 +343,7 @@ TEST_CASE("release: bytes written after the last FLUSH are uploaded as a journal
 TEST_CASE("release: late bytes of a file renamed since are kept, not uploaded to the old name",
           "[fs][upload]") {
   BgWorld w(false);
-  const uint64_t fh = w.CreateNew("mapped");
-  REQUIRE(w.fs->Write(fh, 0, "BEFORE").ok());
-  REQUIRE(w.fs->Flush(fh).ok());
+  const uint64_t fh = w.WrittenFlushed("mapped", "BEFORE");
   auto dir = w.Walk(std::string(kGrexName) + "/dst");
   REQUIRE(dir.ok());
   REQUIRE(w.fs->Rename(dir->attr.ino, "mapped", dir->attr.ino, "moved", 0).ok());
@@ -343,9 +352,7 @@ TEST_CASE("release: late bytes of a file renamed since are kept, not uploaded to
   REQUIRE(w.Settle());
   CHECK_FALSE(w.remote.Exists(kGrex, "/dst/mapped"));
   CHECK(w.remote.Get(kGrex, "/dst/moved")->content == "BEFORE");
-  const auto staged = w.Staged();
-  REQUIRE(staged.size() == 1);
-  CHECK(ReadFile(staged[0]) == "AFTER!");
+  w.CheckKept("AFTER!");
 }
 
 TEST_CASE("release: the bytes of a close that failed are kept, not uploaded behind the user",
@@ -361,9 +368,7 @@ TEST_CASE("release: the bytes of a close that failed are kept, not uploaded behi
   REQUIRE(w.Settle());
   CHECK(w.remote.Calls("put") == 1);
   CHECK_FALSE(w.remote.Exists(kGrex, "/dst/refused"));
-  const auto staged = w.Staged();
-  REQUIRE(staged.size() == 1);
-  CHECK(ReadFile(staged[0]) == "KEEP ME");
+  w.CheckKept("KEEP ME");
 }
 
 // chmod/utimens of a file this mount uploaded are accepted (and not applied): `cp -p`, `tar x`.
