@@ -1,4 +1,5 @@
 // WriteOps::KeptFiles: the staged files nothing will upload, for `globus-fuse status`.
+#include <iterator>
 #include <set>
 
 #include "fs/write/write_ops.h"
@@ -23,13 +24,25 @@ std::vector<write::KeptFile> WriteOps::KeptFiles() {
   std::set<std::string> earlier;
   for (const auto& left : (*store)->Leftovers()) earlier.insert(left.id);
   std::vector<write::KeptFile> out;
-  for (auto& f : (*store)->OnDisk()) {
+  std::set<std::string> on_disk;
+  const auto found = (*store)->OnDisk();
+  MutexLock l(mu_);
+  for (const auto& f : found) {
+    on_disk.insert(f.id);
     if (in_use.count(f.id) || pending.count(f.id)) continue;
-    out.push_back({f.data_path, f.size, f.origin,
-                   earlier.count(f.id)
-                       ? std::string(kEarlierMountKept) + "; never uploaded without you"
-                       : "its upload failed; not uploaded again without you"});
+    std::string why;
+    if (earlier.count(f.id)) {
+      why = std::string(kEarlierMountKept) + "; never uploaded without you";
+    } else if (auto k = kept_why_.find(f.id); k != kept_why_.end()) {
+      why = k->second + "; not uploaded without you";
+    } else {
+      why = "its upload failed; not uploaded again without you";
+    }
+    out.push_back({f.data_path, f.size, f.origin, std::move(why)});
   }
+  // Reasons of files the user has removed (or that were reused) go.
+  for (auto k = kept_why_.begin(); k != kept_why_.end();)
+    k = on_disk.count(k->first) ? std::next(k) : kept_why_.erase(k);
   return out;
 }
 

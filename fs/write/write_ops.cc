@@ -487,12 +487,16 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
     // `cp -r` waited ~0.3 ms for them when they ran under it.
     detached.Recycle();
   } else {
-    log::Warn("fs", "close: ", Where(at), " was not uploaded (",
-              late ? "written after its last close, through a shared mapping; then its name was "
-                     "moved, or the upload could not be queued"
-                   : "its upload failed",
+    const char* why = late ? "written after its last close, through a shared mapping; then its "
+                             "name was moved, or the upload could not be queued"
+                           : "its upload failed";
+    log::Warn("fs", "close: ", Where(at), " was not uploaded (", why,
               "); the written bytes are kept in ", file->data_path(),
               " and are not uploaded without you");
+    if (late) {
+      MutexLock l(mu_);
+      kept_why_[file->id()] = why;
+    }
   }
   return true;
 }

@@ -231,6 +231,9 @@ class WriteOps final : public UploadRunner, public OpListener {
   // Staged files handed to upload ops (or adopted for one after a crash): staged id -> key.
   std::map<std::string, uint64_t> handed_ GUARDED_BY(mu_);
   uint64_t next_handed_ GUARDED_BY(mu_) = 0;
+  // Why a last close kept its staged file, by staged id, when it was not a failed upload (for
+  // KeptFiles; the rest say "its upload failed"). Pruned by KeptFiles to the files on disk.
+  std::map<std::string, std::string> kept_why_ GUARDED_BY(mu_);
   const bool background_;
 };
 

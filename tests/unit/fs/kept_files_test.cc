@@ -97,6 +97,28 @@ TEST_CASE("kept files: a pending background upload is not listed; a failed one i
   CHECK(kept[0].why.find("upload failed") != std::string::npos);
 }
 
+// A shared mapping's stores written back after the close (RELEASE with no FLUSH), when the
+// name was moved in between: kept, and the reason says so (no upload was tried or failed).
+TEST_CASE("kept files: late mapping stores of a renamed file say why they were kept",
+          "[fs][upload][kept]") {
+  KeptWorld w(false);
+  const uint64_t fh = w.Create("mapped");
+  REQUIRE(w.fs->Write(fh, 0, "BEFORE").ok());
+  REQUIRE(w.fs->Flush(fh).ok());  // close(2)
+  auto dir = w.Walk(std::string(kGrexName) + "/dst");
+  REQUIRE(dir.ok());
+  REQUIRE(w.fs->Rename(dir->attr.ino, "mapped", dir->attr.ino, "moved", 0).ok());
+  REQUIRE(w.fs->Write(fh, 0, "AFTER!").ok());  // the pages written back, then munmap
+  w.fs->Release(fh);
+  auto kept = w.KeptFiles();
+  REQUIRE(kept.size() == 1);
+  CHECK(ReadFile(kept[0].path) == "AFTER!");
+  CHECK(kept[0].why.find("shared mapping") != std::string::npos);
+  CHECK(kept[0].why.find("upload failed") == std::string::npos);
+  std::filesystem::remove(kept[0].path);
+  CHECK(w.KeptFiles().empty());
+}
+
 TEST_CASE("kept files: bytes whose close never returned are listed after the crash",
           "[fs][upload][kept][crash]") {
   KeptWorld w(true);
