@@ -158,6 +158,10 @@ class Filesystem {
   // Stages the bytes (write/write_ops.h): ENOSPC past write_cache_limit, EFBIG past
   // max_upload_size, EOPNOTSUPP in a collection without an HTTPS server.
   Result<size_t> Write(uint64_t fh, uint64_t offset, std::string_view bytes);
+  // fallocate(2) (write/write_ops.h Allocate): grows a file written through the mount, or with
+  // FALLOC_FL_KEEP_SIZE checks the limits; other flags, and handles that do not write,
+  // EOPNOTSUPP.
+  Status Allocate(uint64_t fh, int mode, uint64_t offset, uint64_t length);
   // close(2) of a handle (each one; its errors reach the caller): the upload of what this handle
   // wrote (0: the collection has the bytes); EOPNOTSUPP for a placeholder that would become an
   // empty file (see Release) in a collection without an HTTPS server.

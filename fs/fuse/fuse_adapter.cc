@@ -265,6 +265,18 @@ void OnWrite(fuse_req_t req, fuse_ino_t, const char* buf, size_t size, off_t off
   fuse_reply_write(req, *n);
 }
 
+void OnFallocate(fuse_req_t req, fuse_ino_t, int mode, off_t offset, off_t length,
+                 fuse_file_info* fi) {
+  if (offset < 0 || length <= 0) {  // (the kernel refuses these itself)
+    fuse_reply_err(req, EINVAL);
+    return;
+  }
+  Status s = A(req).fs().Allocate(fi->fh, mode, static_cast<uint64_t>(offset),
+                                  static_cast<uint64_t>(length));
+  if (!s.ok()) return ReplyError(req, "fallocate", s.error());
+  fuse_reply_err(req, 0);
+}
+
 void OnFlush(fuse_req_t req, fuse_ino_t, fuse_file_info* fi) {
   Status s = A(req).fs().Flush(fi->fh);
   if (!s.ok()) return ReplyError(req, "flush", s.error());
@@ -452,6 +464,7 @@ const fuse_lowlevel_ops& FuseAdapter::Ops() {
     o.read = OnRead;
     o.write = OnWrite;
     o.flush = OnFlush;
+    o.fallocate = OnFallocate;
     o.fsync = OnFsync;
     o.release = OnRelease;
     o.opendir = OnOpendir;

@@ -245,10 +245,7 @@ Status StagedFile::Truncate(uint64_t size) {
   }
   GF_TRY_STATUS(ClaimLocked());
   if (size > size_) {
-    GF_TRY_STATUS(GrowLocked(size));
-    // GrowLocked's fallocate sets the size; this covers filesystems without fallocate.
-    if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
-      return Sys(errno, "staging " + id_ + ": truncate");
+    GF_TRY_STATUS(ExtendLocked(size));
   } else if (size < size_) {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0)
       return Sys(errno, "staging " + id_ + ": truncate");
@@ -264,6 +261,25 @@ Status StagedFile::Sync() {
   MayBlock();
   if (::fdatasync(fd_) != 0) return Sys(errno, "staging " + id_ + ": fsync");
   return Status::Ok();
+}
+
+Status StagedFile::ExtendLocked(uint64_t new_size) {
+  GF_TRY_STATUS(ClaimLocked());
+  GF_TRY_STATUS(GrowLocked(new_size));
+  // GrowLocked's fallocate sets the size; this covers filesystems without fallocate.
+  if (::ftruncate(fd_, static_cast<off_t>(new_size)) != 0)
+    return Sys(errno, "staging " + id_ + ": truncate");
+  return Status::Ok();
+}
+
+Result<bool> StagedFile::GrowTo(uint64_t end) {
+  MutexLock l(mu_);
+  GF_TRY_STATUS(FillLocked());
+  if (end <= size_) return false;
+  GF_TRY_STATUS(ExtendLocked(end));
+  ++generation_;
+  dirty_ = true;
+  return true;
 }
 
 Result<uint64_t> StagedFile::Size() {
@@ -650,6 +666,21 @@ Status StagingStore::Reserve(uint64_t bytes) {
                                     " bytes) reached; " + std::to_string(used_) +
                                     " bytes are waiting for upload");
   used_ += bytes;
+  return Status::Ok();
+}
+
+Status StagingStore::CheckRoom(uint64_t size, uint64_t more) const {
+  const uint64_t max = options_.max_upload_size;
+  if (max != 0 && size > max)
+    return Error::Local(EFBIG, "staging: " + std::to_string(size) +
+                                   " bytes is over max_upload_size (" + std::to_string(max) + ")");
+  MutexLock l(mu_);
+  const uint64_t limit = options_.write_cache_limit;
+  if (limit != 0 && (more > limit || used_ > limit - more))
+    return Error::Local(ENOSPC, "staging: write_cache_limit (" + std::to_string(limit) +
+                                    " bytes) has no room for " + std::to_string(more) +
+                                    " more bytes; " + std::to_string(used_) +
+                                    " bytes are waiting for upload");
   return Status::Ok();
 }
 

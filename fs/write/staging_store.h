@@ -113,6 +113,10 @@ class StagedFile {
   // pread semantics: fewer bytes at the end of the file.
   Result<size_t> Read(uint64_t offset, char* buf, size_t len);
   Status Truncate(uint64_t size);
+  // fallocate(2) without flags, of a range ending at `end`: a shorter file grows to `end` (zeros),
+  // with a write's limits and disk allocation; a longer one is left as it is. Returns whether
+  // the content changed.
+  Result<bool> GrowTo(uint64_t end);
   // fsync of the staged bytes (the local half of a user's fsync).
   Status Sync();
   Result<uint64_t> Size();
@@ -154,6 +158,8 @@ class StagedFile {
   // Makes room for the file growing to `new_size`: limits, reservation, disk allocation (not
   // of a spare's old bytes, which have their blocks).
   Status GrowLocked(uint64_t new_size) REQUIRES(mu_);
+  // Claims the file and grows it to `new_size` (> size_): GrowLocked, then the file's size.
+  Status ExtendLocked(uint64_t new_size) REQUIRES(mu_);
   // Where the file is now: `<id>.data`, or the spare's name while unclaimed.
   std::string PathLocked() const REQUIRES(mu_);
   // An unclaimed file (a taken spare) gets its origin, then its name `<id>.data`.
@@ -218,6 +224,9 @@ class StagingStore {
   std::vector<Leftover> OnDisk() const;
 
   uint64_t used() const;  // bytes counted against write_cache_limit
+  // Whether a file could grow by `more` bytes to `size` now: EFBIG past max_upload_size,
+  // ENOSPC past write_cache_limit. Nothing is held (fallocate with FALLOC_FL_KEEP_SIZE).
+  Status CheckRoom(uint64_t size, uint64_t more) const;
   const StagingOptions& options() const { return options_; }
   static constexpr std::size_t kMaxSpares = 8;
   static constexpr uint64_t kKeepSpareBytes = 1 << 20;  // a larger spare is truncated

@@ -176,27 +176,32 @@ Result<std::shared_ptr<write::StagedFile>> WriteOps::Staged(FileHandle& h, Write
   return st.staged;
 }
 
+Status WriteOps::CheckWritable(FileHandle& h, WriteHandle& w, const char* op) {
+  const Collection* c = h.inode->collection;
+  {
+    MutexLock l(w.mu);
+    if (w.op != 0 || w.queuing) return Refuse(op, w.dst, EBUSY, "a copy into this file is queued");
+    if (w.same_file)
+      return Refuse(op, w.dst, EINVAL,
+                    "the source of this copy is the same file under another name (.by-id or "
+                    "~): nothing was written");
+    if (!c || !c->HasHttps()) {
+      w.write_refused = true;  // the placeholder must not become an empty file
+    }
+  }
+  if (!c || !c->HasHttps())
+    return Refuse(op, w.dst, EOPNOTSUPP,
+                  "this collection has no HTTPS server (Globus Connect Personal collections do "
+                  "not), so files cannot be written through the mount (nothing was written); cp "
+                  "from another collection of the mount works (a Globus transfer)");
+  return Status::Ok();
+}
+
 Result<size_t> WriteOps::Write(FileHandle& h, uint64_t offset, std::string_view bytes) {
   auto* w = std::get_if<WriteHandle>(&h.as);
   if (!w) return Error::Local(EBADF, "not open for writing");
   const Collection* c = h.inode->collection;
-  {
-    MutexLock l(w->mu);
-    if (w->op != 0 || w->queuing)
-      return Refuse("write", w->dst, EBUSY, "a copy into this file is queued");
-    if (w->same_file)
-      return Refuse("write", w->dst, EINVAL,
-                    "the source of this copy is the same file under another name (.by-id or "
-                    "~): nothing was written");
-    if (!c || !c->HasHttps()) {
-      w->write_refused = true;  // the placeholder must not become an empty file
-    }
-  }
-  if (!c || !c->HasHttps())
-    return Refuse("write", w->dst, EOPNOTSUPP,
-                  "this collection has no HTTPS server (Globus Connect Personal collections do "
-                  "not), so files cannot be written through the mount (nothing was written); cp "
-                  "from another collection of the mount works (a Globus transfer)");
+  GF_TRY_STATUS(CheckWritable(h, *w, "write"));
   {
     MutexLock l(w->mu);
     w->staged = true;  // from now on no copy_file_range into it
@@ -214,6 +219,44 @@ Result<size_t> WriteOps::Write(FileHandle& h, uint64_t offset, std::string_view 
   w->wrote = true;
   w->upload_failed = false;
   return *n;
+}
+
+Status WriteOps::Allocate(FileHandle& h, int mode, uint64_t offset, uint64_t length) {
+  auto* w = std::get_if<WriteHandle>(&h.as);
+  if (!w) return Error::Local(EBADF, "not open for writing");
+  const Collection* c = h.inode->collection;
+  if ((mode & ~FALLOC_FL_KEEP_SIZE) != 0)
+    return Refuse("fallocate", w->dst, EOPNOTSUPP,
+                  "only allocation is supported (no flags, or FALLOC_FL_KEEP_SIZE); punching "
+                  "holes, zeroing or collapsing a range is not (nothing was changed)");
+  if (offset > UINT64_MAX - length)
+    return Refuse("fallocate", w->dst, EFBIG, "the range ends past the largest offset");
+  GF_TRY_STATUS(CheckWritable(h, *w, "fallocate"));
+  const uint64_t end = offset + length;
+  if (mode & FALLOC_FL_KEEP_SIZE) {
+    // The content stays as it is: only whether the range would fit the limits now (nothing is
+    // held, so a later write can still get ENOSPC; the staged file is not touched, so a new
+    // file closed after this is still made empty).
+    auto store = Store();
+    if (!store.ok()) return sb_.errors().Report("fallocate", c, w->dst.path, store.error());
+    Status room = (*store)->CheckRoom(end, length);
+    if (!room.ok()) return sb_.errors().Report("fallocate", c, w->dst.path, room.error());
+    return Status::Ok();
+  }
+  {
+    MutexLock l(w->mu);
+    w->staged = true;  // from now on no copy_file_range into it
+  }
+  auto staged = Staged(h, *w);
+  if (!staged.ok()) return sb_.errors().Report("fallocate", c, w->dst.path, staged.error());
+  auto grew = (*staged)->GrowTo(end);
+  if (!grew.ok()) return sb_.errors().Report("fallocate", c, w->dst.path, grew.error());
+  if (*grew) {
+    MutexLock l(w->mu);
+    w->wrote = true;
+    w->upload_failed = false;
+  }
+  return Status::Ok();
 }
 
 std::optional<Result<ReadData>> WriteOps::Read(FileHandle& h, uint64_t offset, uint64_t size) {

@@ -82,6 +82,12 @@ class WriteOps final : public UploadRunner, public OpListener {
   void Opened(uint64_t fh, int flags, struct Opened& o);
 
   Result<size_t> Write(FileHandle& h, uint64_t offset, std::string_view bytes);
+  // fallocate(2) through a write handle. No flags: a file shorter than offset + length grows
+  // to it (zeros; uploaded at close like a write), with a write's errors (ENOSPC, EFBIG,
+  // EOPNOTSUPP without HTTPS). FALLOC_FL_KEEP_SIZE: only checks that the range fits the limits
+  // now (nothing is held or changed). Any other flag: EOPNOTSUPP (a hole or a zeroed range
+  // would still be a whole-file upload, and no tool needs it from a network mount).
+  Status Allocate(FileHandle& h, int mode, uint64_t offset, uint64_t length);
   // The staged bytes of h's inode (a write handle that has none yet fills them first); nullopt
   // when the inode has no staged file and h is not a write handle.
   std::optional<Result<ReadData>> Read(FileHandle& h, uint64_t offset, uint64_t size);
@@ -187,6 +193,9 @@ class WriteOps final : public UploadRunner, public OpListener {
   };
   std::optional<EmptyOp> JournalEmpty(const Location& at);
   Error Refuse(const char* op, const Location& at, int err, const std::string& why);
+  // What refuses a change of content through `w` before anything is staged: a queued copy into
+  // it (EBUSY), a copy from itself (EINVAL), a collection without HTTPS (EOPNOTSUPP).
+  Status CheckWritable(FileHandle& h, WriteHandle& w, const char* op);
 
   // Upload temp names, noted in the transfer journal (TransferEngine::TempBegin/TempGone).
   class JournaledTempNames final : public write::TempNames {

@@ -3,6 +3,7 @@
 
 import ctypes
 import errno
+import fcntl
 import json
 import mmap
 import os
@@ -450,6 +451,51 @@ class WriteTests(MountTestCase):
         r = run("rsync", "--inplace", "--no-whole-file", src, self.m("rs.txt"))
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.truth("rs.txt"), b"rsync data, changed\n")
+
+    def test_fallocate_and_rsync_preallocate(self):
+        # `fallocate -l` makes a file of zeros; FALLOC_FL_KEEP_SIZE (rsync --preallocate) is
+        # accepted without a word; punching a hole is refused and changes nothing.
+        r = run("fallocate", "-l", "64KiB", self.m("alloc.bin"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("alloc.bin"), bytes(64 << 10))
+        self.assertEqual(os.stat(self.m("alloc.bin")).st_size, 64 << 10)
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+        fd = os.open(self.m("alloc.bin"), os.O_RDWR)
+        try:
+            punch = 0x02 | 0x01  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+            self.assertEqual(libc.fallocate(fd, punch, 0, 4096), -1)
+            self.assertEqual(ctypes.get_errno(), errno.EOPNOTSUPP)
+        finally:
+            os.close(fd)
+        self.assertEqual(self.truth("alloc.bin"), bytes(64 << 10))
+        src = os.path.join(self.local, "prealloc")
+        os.makedirs(src, exist_ok=True)
+        data = os.urandom(300000)
+        with open(os.path.join(src, "a.bin"), "wb") as f:
+            f.write(data)
+        r = run("rsync", "-r", "--preallocate", src + "/", self.m("prealloc") + "/")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("fallocate", r.stderr)
+        self.assertEqual(self.truth("prealloc/a.bin"), data)
+
+    def test_flock_and_lockf_hold_between_programs_on_this_machine(self):
+        # SEMANTICS "Locks": the kernel's locks, local to this machine, held between programs.
+        with open(self.m("locked.txt"), "w") as f:
+            f.write("x")
+        probe = ("import fcntl, sys\n"
+                 "f = open(sys.argv[1], 'r+')\n"
+                 "try:\n"
+                 "    fcntl.{}(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+                 "except BlockingIOError:\n"
+                 "    sys.exit(3)\n")
+        for kind in ("flock", "lockf"):
+            with open(self.m("locked.txt"), "r+") as held:
+                getattr(fcntl, kind)(held, fcntl.LOCK_EX)
+                r = run(sys.executable, "-c", probe.format(kind), self.m("locked.txt"))
+                self.assertEqual(r.returncode, 3, (kind, r.stderr))
+            r = run(sys.executable, "-c", probe.format(kind), self.m("locked.txt"))
+            self.assertEqual(r.returncode, 0, (kind, r.stderr))
 
     def test_rsync_again_sends_everything_unless_update(self):
         # SEMANTICS, "Metadata": the mount shows each file's upload time, not the source's, so
