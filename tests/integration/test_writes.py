@@ -459,6 +459,10 @@ class WriteTests(MountTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.truth("alloc.bin"), bytes(64 << 10))
         self.assertEqual(os.stat(self.m("alloc.bin")).st_size, 64 << 10)
+        self.seed("alloc-old.txt", b"hello")  # an existing file keeps its bytes, gains zeros
+        r = run("fallocate", "-l", "100", self.m("alloc-old.txt"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(self.truth("alloc-old.txt"), b"hello" + bytes(95))
         libc = ctypes.CDLL(None, use_errno=True)
         libc.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
         fd = os.open(self.m("alloc.bin"), os.O_RDWR)
