@@ -85,8 +85,8 @@ class WriteOps final : public UploadRunner, public OpListener {
   // fallocate(2) through a write handle. No flags: a file shorter than offset + length grows
   // to it (zeros; uploaded at close like a write), with a write's errors (ENOSPC, EFBIG,
   // EOPNOTSUPP without HTTPS). FALLOC_FL_KEEP_SIZE: only checks that the range fits the limits
-  // now (nothing is held or changed). Any other flag: EOPNOTSUPP (a hole or a zeroed range
-  // would still be a whole-file upload, and no tool needs it from a network mount).
+  // now (nothing is held or changed). Any other flag: EOPNOTSUPP, nothing changed (the tools
+  // that preallocate ask for the two above; the kernel refuses collapse and insert itself).
   Status Allocate(FileHandle& h, int mode, uint64_t offset, uint64_t length);
   // The staged bytes of h's inode (a write handle that has none yet fills them first); nullopt
   // when the inode has no staged file and h is not a write handle.
