@@ -24,7 +24,10 @@ its state) and kills the daemon with kill -9 and mounts again. Then it checks:
 
 Run it (short: scripts/test --only soak; long: scripts/test --only soak --soak-minutes 30):
 
-    python3 -m tests.soak.chaos --seconds 60 [--seed N]
+    python3 -m tests.soak.chaos --seconds 60 [--seed N] [--write-mode background]
+
+The soak tier runs it in both write modes (the default, and `write_mode = background`, where a
+close returns before its upload and a kill -9 leaves the journaled uploads to the next mount).
 
 The seed fixes the soak's choices (tree, operations, faults, their times); thread timing is
 not reproducible, so a failure may need a few runs with its seed to recur.
@@ -200,9 +203,14 @@ class Tally:
 
 
 class Soak:
-    def __init__(self, seconds, seed, out=sys.stdout):
+    def __init__(self, seconds, seed, out=sys.stdout, write_mode="close"):
         self.seconds = seconds
         self.seed = seed
+        self.write_mode = write_mode
+        # write_mode=background: closes return before the upload; the model still takes the
+        # new content (fault counts stay within the upload's retries), and a kill -9 leaves the
+        # journaled uploads to the next mount.
+        self.mount_args = MOUNT_ARGS + ["-o", f"write_mode={write_mode}"]
         self.out = out
         self.rng = random.Random(seed)
         self.tally = Tally()
@@ -235,7 +243,7 @@ class Soak:
         run_cli(self.env, "login")
         self.seed_trees()
         self.path = tempfile.mkdtemp(prefix="gf-soak-mnt-", dir=self.sim.state)
-        self.mount = Mount(self.env, *MOUNT_ARGS, path=self.path)
+        self.mount = Mount(self.env, *self.mount_args, path=self.path)
         self.mount.__enter__()
         for c in COLLECTIONS:
             for w in range(self.workers):
@@ -755,7 +763,7 @@ class Soak:
             kept = f"{old.log}.{self.events['daemon kill -9']}"
             os.replace(old.log, kept)
             self.daemon_logs.append(kept)
-            self.mount = Mount(self.env, *MOUNT_ARGS, path=self.path)
+            self.mount = Mount(self.env, *self.mount_args, path=self.path)
             t = time.monotonic()
             self.mount.__enter__()
             self.events["daemon kill -9"] += 1
@@ -777,9 +785,9 @@ class Soak:
 
     # --- the run -------------------------------------------------------------------------------
     def run(self):
-        self.say(f"chaos soak: seed {self.seed}, {self.seconds:.0f} s of chaos "
-                 f"(reproduce: python3 -m tests.soak.chaos --seconds {self.seconds:.0f} "
-                 f"--seed {self.seed})")
+        self.say(f"chaos soak: seed {self.seed}, {self.seconds:.0f} s of chaos, write_mode "
+                 f"{self.write_mode} (reproduce: python3 -m tests.soak.chaos --seconds "
+                 f"{self.seconds:.0f} --seed {self.seed} --write-mode {self.write_mode})")
         self.start()
         self.t0 = self.tally.t0 = time.monotonic()
         threads = [self.guarded(f"reader{i}", self.reader, i) for i in range(2)]
@@ -1030,9 +1038,11 @@ def main(argv=None):
     ap.add_argument("--seconds", type=float, default=60, help="chaos time (default 60)")
     ap.add_argument("--minutes", type=float, help="chaos time in minutes (overrides --seconds)")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--write-mode", choices=("close", "background"), default="close",
+                    help="the mount's write_mode (default close)")
     args = ap.parse_args(argv)
     seconds = args.minutes * 60 if args.minutes else args.seconds
-    soak = Soak(seconds, args.seed)
+    soak = Soak(seconds, args.seed, write_mode=args.write_mode)
     try:
         problems = soak.run()
     finally:
