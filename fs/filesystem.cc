@@ -312,8 +312,6 @@ Result<size_t> Filesystem::Write(uint64_t fh, uint64_t offset, std::string_view 
 Status Filesystem::Allocate(uint64_t fh, int mode, uint64_t offset, uint64_t length) {
   auto h = handles_.File(fh);
   if (!h) return Error::Local(EBADF, "unknown file handle");
-  if (!std::holds_alternative<WriteHandle>(h->as))
-    return Error::Local(EOPNOTSUPP, "fallocate of a file not open for writing");
   return writes_.Allocate(*h, mode, offset, length);
 }
 

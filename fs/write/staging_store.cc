@@ -155,10 +155,7 @@ Status StagedFile::FillLocked() {
 
 Status StagedFile::GrowLocked(uint64_t new_size) {
   if (new_size <= size_) return Status::Ok();
-  const uint64_t max = store_.options_.max_upload_size;
-  if (max != 0 && new_size > max)
-    return Error::Local(EFBIG, "staging " + id_ + ": " + std::to_string(new_size) +
-                                   " bytes is over max_upload_size (" + std::to_string(max) + ")");
+  GF_TRY_STATUS(store_.CheckMaxUpload(new_size, id_));
   GF_TRY_STATUS(store_.Reserve(new_size - size_));
   // Allocate the blocks now: a disk that fills up fails this write, not a later one. A
   // spare's old bytes have theirs.
@@ -658,30 +655,33 @@ uint64_t StagingStore::used() const {
   return used_;
 }
 
+Status StagingStore::CheckMaxUpload(uint64_t size, std::string_view id) const {
+  const uint64_t max = options_.max_upload_size;
+  if (max == 0 || size <= max) return Status::Ok();
+  return Error::Local(EFBIG, (id.empty() ? std::string("staging") : "staging " + std::string(id)) +
+                                 ": " + std::to_string(size) + " bytes is over max_upload_size (" +
+                                 std::to_string(max) + ")");
+}
+
+Status StagingStore::RoomLocked(uint64_t bytes) const {
+  const uint64_t limit = options_.write_cache_limit;
+  if (limit == 0 || (bytes <= limit && used_ <= limit - bytes)) return Status::Ok();
+  return Error::Local(ENOSPC, "staging: write_cache_limit (" + std::to_string(limit) +
+                                  " bytes) reached; " + std::to_string(used_) +
+                                  " bytes are waiting for upload");
+}
+
 Status StagingStore::Reserve(uint64_t bytes) {
   MutexLock l(mu_);
-  const uint64_t limit = options_.write_cache_limit;
-  if (limit != 0 && (bytes > limit || used_ > limit - bytes))
-    return Error::Local(ENOSPC, "staging: write_cache_limit (" + std::to_string(limit) +
-                                    " bytes) reached; " + std::to_string(used_) +
-                                    " bytes are waiting for upload");
+  GF_TRY_STATUS(RoomLocked(bytes));
   used_ += bytes;
   return Status::Ok();
 }
 
 Status StagingStore::CheckRoom(uint64_t size, uint64_t more) const {
-  const uint64_t max = options_.max_upload_size;
-  if (max != 0 && size > max)
-    return Error::Local(EFBIG, "staging: " + std::to_string(size) +
-                                   " bytes is over max_upload_size (" + std::to_string(max) + ")");
+  GF_TRY_STATUS(CheckMaxUpload(size, ""));
   MutexLock l(mu_);
-  const uint64_t limit = options_.write_cache_limit;
-  if (limit != 0 && (more > limit || used_ > limit - more))
-    return Error::Local(ENOSPC, "staging: write_cache_limit (" + std::to_string(limit) +
-                                    " bytes) has no room for " + std::to_string(more) +
-                                    " more bytes; " + std::to_string(used_) +
-                                    " bytes are waiting for upload");
-  return Status::Ok();
+  return RoomLocked(more);
 }
 
 void StagingStore::Release(uint64_t bytes) {

@@ -235,6 +235,11 @@ class StagingStore {
  private:
   friend class StagedFile;
   explicit StagingStore(StagingOptions options);
+  // The limits: EFBIG when a file of `size` bytes passes max_upload_size (`id` names it in the
+  // message); ENOSPC when `bytes` more do not fit write_cache_limit. Reserve and CheckRoom use
+  // them.
+  Status CheckMaxUpload(uint64_t size, std::string_view id) const;
+  Status RoomLocked(uint64_t bytes) const REQUIRES(mu_);
   // Space accounting, called with the StagedFile's lock held.
   Status Reserve(uint64_t bytes);
   void Release(uint64_t bytes);

@@ -223,7 +223,7 @@ Result<size_t> WriteOps::Write(FileHandle& h, uint64_t offset, std::string_view 
 
 Status WriteOps::Allocate(FileHandle& h, int mode, uint64_t offset, uint64_t length) {
   auto* w = std::get_if<WriteHandle>(&h.as);
-  if (!w) return Error::Local(EBADF, "not open for writing");
+  if (!w) return Error::Local(EOPNOTSUPP, "fallocate of a file not open for writing");
   const Collection* c = h.inode->collection;
   if ((mode & ~FALLOC_FL_KEEP_SIZE) != 0)
     return Refuse("fallocate", w->dst, EOPNOTSUPP,

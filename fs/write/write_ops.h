@@ -87,6 +87,7 @@ class WriteOps final : public UploadRunner, public OpListener {
   // EOPNOTSUPP without HTTPS). FALLOC_FL_KEEP_SIZE: only checks that the range fits the limits
   // now (nothing is held or changed). Any other flag: EOPNOTSUPP, nothing changed (the tools
   // that preallocate ask for the two above; the kernel refuses collapse and insert itself).
+  // A handle not open for writing: EOPNOTSUPP.
   Status Allocate(FileHandle& h, int mode, uint64_t offset, uint64_t length);
   // The staged bytes of h's inode (a write handle that has none yet fills them first); nullopt
   // when the inode has no staged file and h is not a write handle.
