@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "fs/superblock/collections.h"
 
 namespace gf::fs {
 
@@ -116,13 +117,39 @@ std::vector<std::pair<std::string, Ino>> InodeTable::Children(Ino parent) const 
   return out;
 }
 
-std::vector<InodePtr> InodeTable::ChildrenWithRole(Ino parent, Role role) const {
+std::vector<InodeTable::PathHit> InodeTable::FindInRoots(std::initializer_list<Ino> tops,
+                                                         std::string_view collection_id,
+                                                         std::string_view path) const {
+  std::vector<PathHit> out;
+  if (path.size() < 2 || path.front() != '/') return out;  // "/" itself: no parent to hold it
+  const std::string_view rel = path.substr(1);
   MutexLock l(mu_);
-  std::vector<InodePtr> out;
-  for (auto it = dentries_.lower_bound(DentryKey{parent, std::string_view()});
-       it != dentries_.end() && (*it)->parent_->ino == parent; ++it)
-    if ((*it)->role == role)
-      if (auto s = inodes_.find((*it)->ino); s != inodes_.end()) out.push_back(*s);
+  auto child = [this](Ino parent, std::string_view name) -> const Inode* {
+    auto d = dentries_.find(DentryKey{parent, name});
+    return d == dentries_.end() ? nullptr : *d;
+  };
+  auto shared = [this](const Inode* in) -> InodePtr {
+    if (!in) return nullptr;
+    auto s = inodes_.find(in->ino);
+    return s == inodes_.end() ? nullptr : *s;
+  };
+  for (Ino top : tops) {
+    for (auto it = dentries_.lower_bound(DentryKey{top, std::string_view()});
+         it != dentries_.end() && (*it)->parent_->ino == top; ++it) {
+      const Inode* dir = *it;
+      if (dir->role != Role::kCollectionRoot || !dir->collection ||
+          dir->collection->id != collection_id)
+        continue;
+      std::string_view rest = rel;
+      for (auto slash = rest.find('/'); dir && slash != std::string_view::npos;
+           slash = rest.find('/')) {
+        dir = child(dir->ino, rest.substr(0, slash));
+        rest = rest.substr(slash + 1);
+      }
+      if (!dir || rest.empty()) continue;
+      if (InodePtr d = shared(dir)) out.push_back({std::move(d), shared(child(dir->ino, rest))});
+    }
+  }
   return out;
 }
 

@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <set>
@@ -155,9 +156,17 @@ class InodeTable {
   // The inode the dentry points at, if any (no count change).
   InodePtr Child(Ino parent, std::string_view name) const;
   std::vector<std::pair<std::string, Ino>> Children(Ino parent) const;
-  // The inodes under `parent` with this role (no names copied: the collection roots after each
-  // upload, ForgetEverywhere).
-  std::vector<InodePtr> ChildrenWithRole(Ino parent, Role role) const;
+  // Where `path` (absolute, in the collection) is known below each root of `collection_id`
+  // directly under one of `tops` (kRootIno, kByIdIno: the collection by name and by id): the
+  // directory holding its last component, and the inode there (nullptr: none). One pass under
+  // the lock, copying only the hits: Superblock::ForgetEverywhere runs it after every upload,
+  // delete and transfer, so it must not cost a copy per collection or a lock per component.
+  struct PathHit {
+    InodePtr dir;
+    InodePtr inode;
+  };
+  std::vector<PathHit> FindInRoots(std::initializer_list<Ino> tops, std::string_view collection_id,
+                                   std::string_view path) const;
 
   void Forget(Ino ino, uint64_t n);
   void ForgetMulti(const std::vector<std::pair<Ino, uint64_t>>& batch);

@@ -202,7 +202,6 @@ class Superblock final : public SettledSink {
   void ForgetEverywhere(const std::string& collection_id, const std::string& path,
                         Ino keep_dentry_of = 0);
   // One place the collection is mounted (`root`): the walk to `path` and what it tells.
-  void ForgetUnder(const InodePtr& root, std::string_view path, Ino keep_dentry_of);
 
   const FsOptions& options_;
   Clock& clock_;

@@ -136,33 +136,17 @@ void Superblock::AfterUpload(const Collection& c, const std::string& path, uint6
 
 void Superblock::ForgetEverywhere(const std::string& collection_id, const std::string& path,
                                   Ino keep_dentry_of) {
-  // Every place the collection is mounted (by name and under .by-id): walk to the entry.
-  for (Ino top : {kRootIno, kByIdIno}) {
-    for (const InodePtr& root : table_.ChildrenWithRole(top, Role::kCollectionRoot)) {
-      if (!root->collection || root->collection->id != collection_id) continue;
-      ForgetUnder(root, path, keep_dentry_of);
+  // Every place the collection is mounted (by name and under .by-id) where the kernel may hold
+  // the name: its inode expires, and its entry goes unless that inode is `keep_dentry_of`.
+  for (const InodeTable::PathHit& hit :
+       table_.FindInRoots({kRootIno, kByIdIno}, collection_id, path)) {
+    if (hit.inode) {
+      hit.inode->Expire();
+      notifier_.InvalidateInode(hit.inode->ino);
+      if (keep_dentry_of != 0 && hit.inode->ino == keep_dentry_of) continue;  // the same inode
     }
+    notifier_.InvalidateEntry(hit.dir->ino, std::string(BaseName(path)));
   }
-}
-
-void Superblock::ForgetUnder(const InodePtr& root, std::string_view path, Ino keep_dentry_of) {
-  InodePtr dir = root;
-  std::string_view rest = path.substr(1);
-  std::string_view name;
-  while (dir) {
-    auto slash = rest.find('/');
-    name = rest.substr(0, slash);
-    if (slash == std::string_view::npos) break;
-    dir = table_.Child(dir->ino, name);
-    rest = rest.substr(slash + 1);
-  }
-  if (!dir || name.empty()) return;
-  if (auto in = table_.Child(dir->ino, name)) {
-    in->Expire();
-    notifier_.InvalidateInode(in->ino);
-    if (keep_dentry_of != 0 && in->ino == keep_dentry_of) return;  // the same inode
-  }
-  notifier_.InvalidateEntry(dir->ino, std::string(name));
 }
 
 void Superblock::OnSettled(const SettledEvent& e) {

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "fs/superblock/inode_table.h"
+#include "fs/superblock/virtual_tree.h"
 #include "fs_world.h"
 
 using namespace gf::fs;
@@ -211,4 +212,44 @@ TEST_CASE("dentries are ordered and found by name bytes, prefixes and high bytes
     CHECK(t.Child(other->ino, n) == nullptr);  // same bytes, other directory
     CHECK(t.Child(other->ino, n + "x") != nullptr);
   }
+}
+
+TEST_CASE("FindInRoots: every root of the collection where the path is known, no other",
+          "[fs][inodes]") {
+  InodeTable t(false);
+  auto by_id = t.AddPinned(kByIdIno, t.root(), ".by-id", Kind::kDir, Role::kById);
+  Collection a, b;
+  a.id = "a";
+  b.id = "b";
+  // Collection a by name, with /d/f known; by id, with only /d known.
+  auto a_root = t.Link(t.root(), "A", Kind::kDir, Role::kCollectionRoot, &a, 1);
+  auto a_d = t.Link(a_root, "d", Kind::kDir, Role::kRemote, &a, 1);
+  auto a_f = t.Link(a_d, "f", Kind::kFile, Role::kRemote, &a, 1);
+  auto a_id_root = t.Link(by_id, "a", Kind::kDir, Role::kCollectionRoot, &a, 1);
+  auto a_id_d = t.Link(a_id_root, "d", Kind::kDir, Role::kRemote, &a, 1);
+  // Collection b holds the same path: never a hit for a.
+  auto b_root = t.Link(t.root(), "B", Kind::kDir, Role::kCollectionRoot, &b, 1);
+  auto b_d = t.Link(b_root, "d", Kind::kDir, Role::kRemote, &b, 1);
+  t.Link(b_d, "f", Kind::kFile, Role::kRemote, &b, 1);
+  // A directory named like a collection root but of another role is not a root.
+  t.Link(t.root(), "a-link", Kind::kDir, Role::kRemote, &a, 1);
+
+  auto hits = t.FindInRoots({kRootIno, kByIdIno}, "a", "/d/f");
+  REQUIRE(hits.size() == 2);
+  CHECK(hits[0].dir == a_d);
+  CHECK(hits[0].inode == a_f);
+  CHECK(hits[1].dir == a_id_d);
+  CHECK(hits[1].inode == nullptr);  // the directory is known there, the name is not
+
+  CHECK(t.FindInRoots({kRootIno}, "a", "/d/f").size() == 1);
+  CHECK(t.FindInRoots({kRootIno, kByIdIno}, "a", "/x/f").empty());  // no /x anywhere
+  auto top = t.FindInRoots({kRootIno, kByIdIno}, "a", "/d");
+  REQUIRE(top.size() == 2);
+  CHECK(top[0].dir == a_root);
+  CHECK(top[0].inode == a_d);
+  CHECK(top[1].dir == a_id_root);
+  CHECK(top[1].inode == a_id_d);
+  CHECK(t.FindInRoots({kRootIno, kByIdIno}, "a", "/").empty());  // the root: no parent
+  CHECK(t.FindInRoots({kRootIno, kByIdIno}, "a", "/d/").empty());
+  CHECK(t.FindInRoots({kRootIno, kByIdIno}, "c", "/d/f").empty());
 }
