@@ -68,7 +68,11 @@ CALL_BOUND = BUDGET + LOW_SPEED + 10  # one syscall: budget + one stalled reques
 TOOL_BOUND = 4 * CALL_BOUND  # cp/mv/rm make a few calls each, every one bounded
 SETTLE_BOUND = 240  # waiting for a pending entry's task to end (tasks wait out sim restarts)
 RSS_GROWTH_MIB = 32  # a daemon's RSS, last quarter of its life vs its second quarter
-FD_GROWTH = 16  # its open descriptors, the same comparison (connection pools settle early)
+FD_GROWTH = 16  # its open descriptors, the same comparison (connection pools settle early),
+# staged files apart: those open follow the writes and uploads in flight (a backlog of
+# background uploads while the server is down holds one each). They are checked once nothing is
+# open or queued: then only the spare staging files stay open, at most SPARES of them.
+SPARES = 8  # fs/write/staging_store.h kMaxSpares
 FLAT_MIN_LIFE = 40  # seconds a daemon must live for the flatness comparison
 # Sizes of the files the workers write from local bytes (0: an empty file, one 0-byte PUT).
 WRITE_SIZES = (0, 1, 4096, 65537, 300001, (1 << 20) + 7)
@@ -776,9 +780,9 @@ class Soak:
             if proc is not None:
                 try:
                     rss = read_rss_kib(proc.pid)
-                    fds = len(os.listdir(f"/proc/{proc.pid}/fd"))
+                    other, staged = self.count_fds(proc.pid)
                     self.samples.setdefault(proc.pid, []).append(
-                        (time.monotonic() - self.t0, rss, fds))
+                        (time.monotonic() - self.t0, rss, other, staged))
                 except OSError:
                     pass
             self.stop.wait(0.5)
@@ -814,10 +818,25 @@ class Soak:
         proc = self.mount.proc
         try:
             self.samples.setdefault(proc.pid, []).append(
-                (time.monotonic() - self.t0, read_rss_kib(proc.pid),
-                 len(os.listdir(f"/proc/{proc.pid}/fd"))))
+                (time.monotonic() - self.t0, read_rss_kib(proc.pid), *self.count_fds(proc.pid)))
         except OSError:
             pass
+
+    def count_fds(self, pid):
+        """The daemon's open descriptors: (staged files apart, staged files)."""
+        cache = self.env.get("XDG_CACHE_HOME") or os.path.join(self.env["HOME"], ".cache")
+        staging = os.path.join(cache, "globus-fuse") + os.sep
+        other = staged = 0
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:  # closed meanwhile
+                continue
+            if target.startswith(staging):
+                staged += 1
+            else:
+                other += 1
+        return other, staged
 
     def status(self):
         p = run_cli(self.env, "status", "--json", self.path, check=False, timeout=60)
@@ -905,7 +924,7 @@ class Soak:
         # Flat RSS and descriptors.
         flat = []
         peak_rss = max((s[1] for v in self.samples.values() for s in v), default=0)
-        peak_fds = max((s[2] for v in self.samples.values() for s in v), default=0)
+        peak_fds = max((s[2] + s[3] for v in self.samples.values() for s in v), default=0)
         for pid, samples in self.samples.items():
             life = samples[-1][0] - samples[0][0] if samples else 0
             if life < FLAT_MIN_LIFE or len(samples) < 8:
@@ -914,13 +933,20 @@ class Soak:
             second, last = samples[q:2 * q], samples[3 * q:]
             rss_growth = (statistics.median(s[1] for s in last) -
                           statistics.median(s[1] for s in second)) / 1024
-            fd_growth = max(s[2] for s in last) - max(s[2] for s in second)
+            fd_growth = max(s[2] for s in last) - max(s[2] for s in second)  # staged apart
             flat.append(f"pid {pid} ({life:.0f} s): RSS {rss_growth:+.1f} MiB, fds {fd_growth:+d}")
             if rss_growth > RSS_GROWTH_MIB:
                 problems.append(f"daemon {pid}: RSS grew {rss_growth:.1f} MiB "
                                 f"(bound {RSS_GROWTH_MIB})")
             if fd_growth > FD_GROWTH:
-                problems.append(f"daemon {pid}: open fds grew by {fd_growth} (bound {FD_GROWTH})")
+                problems.append(f"daemon {pid}: open fds grew by {fd_growth} (bound {FD_GROWTH}; "
+                                "staged files not counted)")
+        # Nothing open, nothing queued (quiesce): only spare staging files may still be open.
+        final = self.samples.get(self.mount.proc.pid, [])[-1:] if self.mount.proc else []
+        idle_staged = final[0][3] if final else 0
+        if idle_staged > SPARES:
+            problems.append(f"the idle daemon holds {idle_staged} staged files open (at most "
+                            f"{SPARES} spares): a staged file's descriptor leaked")
         self.count_retries()
         rc = self.mount.unmount()
         if rc != 0:
@@ -963,7 +989,8 @@ class Soak:
         say("  slowest: " + "; ".join(f"{k} {v[0]:.1f} s ({v[1]})"
                                       for k, v in sorted(tally.slowest.items())))
         say(f"  daemon peak RSS {peak_rss / 1024:.1f} MiB, peak open fds {peak_fds}; flatness "
-            f"(last vs second quarter of each daemon's life): {'; '.join(flat) or 'n/a'}")
+            f"(last vs second quarter of each daemon's life; staged files apart): "
+            f"{'; '.join(flat) or 'n/a'}; staged files open when idle: {idle_staged} (spares)")
         maybe = sum(isinstance(v, Either) and None in v.digests for v in self.model.values())
         say(f"  data: {len(self.model)} entries expected ({maybe} of them intact or gone after "
             f"a failed rm), {len(lost)} lost, {len(extra)} extra")
