@@ -39,6 +39,7 @@
 #include "cli/context.h"
 #include "cli/mount_status.h"
 #include "common/cancel.h"
+#include "common/fd_limit.h"
 #include "common/log.h"
 #include "common/sd_notify.h"
 #include "fs/filesystem.h"
@@ -724,6 +725,9 @@ void WarnAllowOther(const Config& c) {
 
 }  // namespace
 
+// Below this many descriptors, a background `cp -r` that outruns the server may run out.
+constexpr uint64_t kFewFds = 4096;
+
 int CmdMount(int argc, char** argv) {
   std::vector<std::string> kept;
   std::vector<std::string> fuse_opts = SplitFuseOptions(argc, argv, &kept);
@@ -766,6 +770,16 @@ int CmdMount(int argc, char** argv) {
     std::cerr << "globus-fuse: warning: the log file should be an absolute path\n";
   log::SetLevel(c.debug ? log::Level::kDebug : log::Level::kInfo);
   if (foreground && !c.log_file.empty()) log::SetStderrToo(true);
+  // Each queued background upload holds its staged file open (common/fd_limit.h).
+  if (const FdLimit fds = RaiseFdLimit(); fds.soft < kFewFds && c.write_mode == "background")
+    log::Warn("mount", "write_mode = background: the open-file limit is ", fds.soft,
+              " (hard limit ", fds.hard,
+              "), and each upload still queued holds one file open: a backlog of about ",
+              fds.soft > 128 ? fds.soft - 128 : 0,
+              " files makes writes fail with 'Too many open files'. Raise the hard limit ",
+              "(LimitNOFILE= in the systemd unit, or `ulimit -Hn`)");
+  else if (fds.soft != fds.before)
+    log::Debug("mount", "open-file limit raised from ", fds.before, " to ", fds.soft);
 
   auto ctx = MakeContext(c);
   // Without a login every operation in the mount would fail: say so now, not in a log.

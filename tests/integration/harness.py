@@ -198,9 +198,10 @@ def mount_log_dir():
 class Mount:
     """`globus-fuse mount -f` in the background; unmounted and reaped on exit."""
 
-    def __init__(self, env, *extra, path=None):
+    def __init__(self, env, *extra, path=None, preexec=None):
         self.env = env
         self.extra = extra
+        self.preexec = preexec  # run in the daemon's process before exec (e.g. setrlimit)
         self.path = path or tempfile.mkdtemp(prefix="gf-mnt-")
         self.proc = None
         self.log = os.path.join(mount_log_dir(), os.path.basename(self.path) + ".log")
@@ -209,7 +210,7 @@ class Mount:
         self.logf = open(self.log, "w")
         self.proc = subprocess.Popen([BINARY, "mount", self.path, "-f", *self.extra], env=self.env,
                                      stdout=self.logf, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=self.preexec)
         try:
             wait_for(lambda: os.path.ismount(self.path) or self.proc.poll() is not None, 30,
                      "the mount")

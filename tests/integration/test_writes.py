@@ -7,13 +7,15 @@ import fcntl
 import json
 import mmap
 import os
+import re
+import resource
 import shutil
 import subprocess
 import sys
 import tempfile
 import unittest
 
-from tests.integration.harness import Mount, MountTestCase, run_cli, wait_for
+from tests.integration.harness import Mount, MountTestCase, SimTestCase, run_cli, wait_for
 
 TUTORIAL = "Globus Tutorial Collection 1"
 LAPTOP = "alice laptop (Globus Connect Personal)"  # a collection without an HTTPS server
@@ -827,6 +829,63 @@ class BackgroundStopTests(MountTestCase):
         # sends it) and makes a new one.
         mnt, real, data = interrupt_background_upload(self, "bg-stop", lambda p: p.terminate())
         remount_and_see_it_land(self, mnt, real, data)
+
+class BackgroundDescriptorTests(SimTestCase):
+    """Each queued background upload holds its staged file open until it is sent. A daemon
+    started from a desktop session gets a soft limit of 1024 descriptors (under a far higher
+    hard limit): it raises the soft limit itself (common/fd_limit.h), or a `cp -r` that outruns
+    the server fails with "Too many open files" once the backlog passes it."""
+
+    def test_a_backlog_of_uploads_past_the_soft_limit_it_started_with(self):
+        low, files = 128, 300
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if hard != resource.RLIM_INFINITY and hard < 4 * files:
+            self.skipTest(f"the hard limit of open files is {hard}: too low to show anything")
+        backing = os.path.join(self.sim.root(TUTORIAL), "fds")
+        os.makedirs(backing)
+        src = tempfile.mkdtemp(prefix="gf-fds-")
+        self.addCleanup(shutil.rmtree, src)
+        want = {}
+        for i in range(files):
+            want[f"f{i:03d}"] = os.urandom(64)
+            with open(os.path.join(src, f"f{i:03d}"), "wb") as f:
+                f.write(want[f"f{i:03d}"])
+        # The daemon starts with a low soft limit (as from a desktop session), the hard one as is.
+        mount = Mount(self.env, "--write-mode", "background", preexec=lambda: resource.setrlimit(
+            resource.RLIMIT_NOFILE, (low, hard))).__enter__()
+        self.addCleanup(mount.__exit__, None, None, None)
+        with open(f"/proc/{mount.proc.pid}/limits") as f:
+            now = int(re.search(r"^Max open files\s+(\d+)", f.read(), re.M).group(1))
+        self.assertGreater(now, 2 * files, "the daemon kept its low soft limit")
+        # Every PUT stalls a second: the uploads (two at a time) fall far behind cp.
+        self.sim.fault("https_put", "stall_upload", after_bytes=0, seconds=1, count=-1)
+        self.addCleanup(self.sim.clear_faults)
+        r = run("cp", "-r", src, os.path.join(mount.path, TUTORIAL, "fds", "t"))
+        self.assertEqual(r.returncode, 0, r.stderr + mount.output()[-3000:])
+        held = len(os.listdir(f"/proc/{mount.proc.pid}/fd"))
+        self.assertGreater(held, low, "the uploads did not queue up: this test shows nothing")
+        self.sim.clear_faults()
+
+        def landed():
+            try:
+                names = os.listdir(os.path.join(backing, "t"))
+            except FileNotFoundError:
+                return False
+            return sorted(names) == sorted(want)
+        wait_for(landed, 120, "every queued upload to land")
+        for name, data in want.items():
+            with open(os.path.join(backing, "t", name), "rb") as f:
+                self.assertEqual(f.read(), data, name)
+
+    def test_a_low_hard_limit_is_named_in_the_log(self):
+        mount = Mount(self.env, "--write-mode", "background", preexec=lambda: resource.setrlimit(
+            resource.RLIMIT_NOFILE, (512, 512))).__enter__()
+        self.addCleanup(mount.__exit__, None, None, None)
+        os.listdir(os.path.join(mount.path, TUTORIAL))  # it works, with 512
+        log = mount.output()
+        self.assertIn("write_mode = background: the open-file limit is 512 (hard limit 512)", log)
+        self.assertIn("a backlog of about 384 files", log)
+
 
 if __name__ == "__main__":
     unittest.main()
