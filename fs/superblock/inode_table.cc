@@ -124,11 +124,11 @@ std::vector<InodeTable::PathHit> InodeTable::FindInRoots(std::initializer_list<I
   if (path.size() < 2 || path.front() != '/') return out;  // "/" itself: no parent to hold it
   const std::string_view rel = path.substr(1);
   MutexLock l(mu_);
-  auto child = [this](Ino parent, std::string_view name) -> const Inode* {
+  auto child = [this](Ino parent, std::string_view name) REQUIRES(mu_) -> const Inode* {
     auto d = dentries_.find(DentryKey{parent, name});
     return d == dentries_.end() ? nullptr : *d;
   };
-  auto shared = [this](const Inode* in) -> InodePtr {
+  auto shared = [this](const Inode* in) REQUIRES(mu_) -> InodePtr {
     if (!in) return nullptr;
     auto s = inodes_.find(in->ino);
     return s == inodes_.end() ? nullptr : *s;
