@@ -157,6 +157,11 @@ class Superblock final : public SettledSink {
   void AfterRemoved(const InodePtr& parent, const std::string& name);
   // A file was created in the overlay: the kernel may hold a negative entry for it.
   void AfterCreate(const Collection& c, const std::string& path);
+  // A name created through the mount went without ever being uploaded (its upload failed; its
+  // placeholder is gone): it is not in the collection. The parent's cached listing loses the
+  // name (edited, not dropped: the next new names of a `cp -r` that met one failed file are
+  // still answered from it), and every place the name is shown forgets it.
+  void AfterNeverMade(const std::string& collection_id, const std::string& path);
   // A read found the file changed on the server (ESTALE).
   void AfterStaleRead(const InodePtr& in);
   // An inode's content may change (open O_TRUNC of it): the kernel drops its pages.

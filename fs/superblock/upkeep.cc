@@ -83,6 +83,17 @@ void Superblock::AfterCreate(const Collection& c, const std::string& path) {
   negative_.Erase(CacheKey(c.id, path));
 }
 
+void Superblock::AfterNeverMade(const std::string& collection_id, const std::string& path) {
+  // Under both names of a path in "~" (the mount caches them apart).
+  for (const std::string& at : {path, homes_.Alias(collection_id, path)}) {
+    if (at.empty() || at == "/") continue;
+    cache_.EraseName(CacheKey(collection_id, ParentPath(at)), BaseName(at));
+    cache_.ErasePrefix(CacheKey(collection_id, at));
+    negative_.ErasePrefix(CacheKey(collection_id, at));
+    ForgetEverywhere(collection_id, at);
+  }
+}
+
 void Superblock::AfterKindChanged(const fs::Inode& in) {
   const Ino parent = table_.ParentIno(in);
   const std::string name = table_.Name(in);

@@ -333,7 +333,7 @@ void CopyOps::Release(uint64_t fh, FileHandle& h) {
   // HTTPS, WriteOps::Release made it an empty file already (the 0-byte PUT); here it is one
   // whose data was refused, or that cannot be created: its placeholder goes, nothing remote.
   if (unused && sb_.overlay().DropPlaceholder(d->dst, fh))
-    sb_.InvalidatePath(d->dst.collection, d->dst.path);
+    sb_.AfterNeverMade(d->dst.collection, d->dst.path);
 }
 
 }  // namespace gf::fs

@@ -516,7 +516,7 @@ bool WriteOps::Release(uint64_t fh, FileHandle& h) {
   if (staged) {
     // The placeholder of an upload that never succeeded goes (the name did not become real).
     if (sb_.overlay().DropPlaceholder(w->dst, fh))
-      sb_.InvalidatePath(w->dst.collection, w->dst.path);
+      sb_.AfterNeverMade(w->dst.collection, w->dst.path);
   }
   if (!last || !file) return staged || removed;
   if (removed || !file->state().dirty) {
@@ -635,7 +635,7 @@ bool WriteOps::RemoveLocalOnly(const Location& loc) {
       w->write_refused = true;
     }
   sb_.overlay().DropPlaceholder(loc, placeholder_fh);
-  sb_.InvalidatePath(loc.collection, loc.path);
+  sb_.AfterNeverMade(loc.collection, loc.path);
   return true;
 }
 

@@ -104,7 +104,7 @@ bool WriteOps::MakeEmpty(uint64_t fh, FileHandle& h, WriteHandle& w, const Colle
   if (s.ok())
     sb_.AfterUpload(c, w.dst.path, 0, std::nullopt);
   else if (dropped && !retried)
-    sb_.InvalidatePath(w.dst.collection, w.dst.path);
+    sb_.AfterNeverMade(w.dst.collection, w.dst.path);
   {
     MutexLock l(mu_);
     auto it = inodes_.find(ino);

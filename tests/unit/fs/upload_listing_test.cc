@@ -27,6 +27,12 @@ struct UploadWorld : World {
     Make();
   }
   Ino DstDir() { return Dir(std::string(kGrexName) + "/dst"); }
+  // mkdir of a new directory under /dst (its listing, empty, is cached from then on).
+  Ino MadeDir(const std::string& name) {
+    auto made = fs->Mkdir(DstDir(), name, 0755);
+    REQUIRE(made.ok());
+    return made->attr.ino;
+  }
   // cp of one new file: the lookup cp makes, create, write, close.
   void Cp(Ino dir, const std::string& name, const std::string& content) {
     auto miss = fs->Lookup(dir, name);
@@ -45,9 +51,7 @@ struct UploadWorld : World {
 TEST_CASE("cp -r of new files into a directory it made: no Transfer stat or ls after the mkdir",
           "[fs][upload][listing]") {
   UploadWorld w;
-  auto made = w.fs->Mkdir(w.DstDir(), "new", 0755);
-  REQUIRE(made.ok());
-  const Ino dir = made->attr.ino;
+  const Ino dir = w.MadeDir("new");
   w.remote.ResetCalls();
   constexpr int kFiles = 25;
   for (int i = 0; i < kFiles; ++i) w.Cp(dir, "f" + std::to_string(i), Pattern(100 + i, i));
@@ -228,6 +232,50 @@ TEST_CASE("no listing is made up: an uncached or expired listing is fetched afte
   CHECK(rows.Find("other"));  // the server's listing, not one made from our upload
   REQUIRE(rows.Find("mine"));
   CHECK(rows.Find("mine")->attr.size == 3);
+}
+
+TEST_CASE("a name that never became real leaves its directory's listing cached, without it",
+          "[fs][upload][listing]") {
+  UploadWorld w;
+  const Ino dir = w.MadeDir("new");
+  w.Cp(dir, "before", "abc");
+  REQUIRE_FALSE(w.fs->Lookup(dir, "never").ok());
+  SECTION("its upload failed") {
+    // One file of a `cp -r` is refused: its close fails, and the name never became real.
+    auto c = w.fs->Create(dir, "never", 0644, kCreateFlags);
+    REQUIRE(c.ok());
+    REQUIRE(w.fs->Write(c->opened.fh, 0, "no").ok());
+    w.remote.FailNext("put", Error::Api(403, "EndpointPermissionDenied", "denied"));
+    auto flushed = w.fs->Flush(c->opened.fh);
+    REQUIRE_FALSE(flushed.ok());
+    CHECK(ErrnoFor(flushed.error()) == EACCES);
+    w.fs->Release(c->opened.fh);
+  }
+  SECTION("it was removed before any upload") {
+    // mkstemp, then unlink while open (an editor's probe, a tool's temp): no remote call.
+    auto c = w.fs->Create(dir, "never", 0600, O_RDWR | O_CREAT | O_EXCL);
+    REQUIRE(c.ok());
+    REQUIRE(w.fs->Write(c->opened.fh, 0, "scratch").ok());
+    w.remote.ResetCalls();
+    REQUIRE(w.fs->Unlink(dir, "never").ok());
+    w.fs->Release(c->opened.fh);
+    CHECK(w.remote.Calls("put") == 0);
+    CHECK(w.remote.Calls("delete") == 0);
+  }
+  // The rest of the copy: each new name is answered from the cached listing, as before (a
+  // dropped listing cost each of them a Transfer stat, at 20 requests/s).
+  w.remote.ResetCalls();
+  for (int i = 0; i < 5; ++i) w.Cp(dir, "after" + std::to_string(i), "xyz");
+  CHECK(w.TransferMetadataCalls() == 0);
+  auto gone = w.fs->Lookup(dir, "never");
+  REQUIRE_FALSE(gone.ok());
+  CHECK(ErrnoFor(gone.error()) == ENOENT);
+  CollectingReplier rows;
+  REQUIRE(w.List(dir, false, &rows).ok());
+  CHECK(w.TransferMetadataCalls() == 0);  // still the cached listing
+  CHECK(rows.Find("before"));
+  CHECK_FALSE(rows.Find("never"));
+  for (int i = 0; i < 5; ++i) CHECK(rows.Find("after" + std::to_string(i)));
 }
 
 }  // namespace
