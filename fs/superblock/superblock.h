@@ -206,7 +206,6 @@ class Superblock final : public SettledSink {
   // is `keep_dentry_of` (then only its attributes are). (InvalidatePath's second half.)
   void ForgetEverywhere(const std::string& collection_id, const std::string& path,
                         Ino keep_dentry_of = 0);
-  // One place the collection is mounted (`root`): the walk to `path` and what it tells.
 
   const FsOptions& options_;
   Clock& clock_;
