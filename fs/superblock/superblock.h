@@ -206,6 +206,9 @@ class Superblock final : public SettledSink {
   // is `keep_dentry_of` (then only its attributes are). (InvalidatePath's second half.)
   void ForgetEverywhere(const std::string& collection_id, const std::string& path,
                         Ino keep_dentry_of = 0);
+  // InvalidatePath but for the parent's listing: what is cached at and below `path` (entries,
+  // misses) goes, and ForgetEverywhere. AfterNeverMade edits the parent's listing instead.
+  void ForgetPath(const std::string& collection_id, const std::string& path);
 
   const FsOptions& options_;
   Clock& clock_;

@@ -88,9 +88,7 @@ void Superblock::AfterNeverMade(const std::string& collection_id, const std::str
   for (const std::string& at : {path, homes_.Alias(collection_id, path)}) {
     if (at.empty() || at == "/") continue;
     cache_.EraseName(CacheKey(collection_id, ParentPath(at)), BaseName(at));
-    cache_.ErasePrefix(CacheKey(collection_id, at));
-    negative_.ErasePrefix(CacheKey(collection_id, at));
-    ForgetEverywhere(collection_id, at);
+    ForgetPath(collection_id, at);
   }
 }
 
@@ -110,6 +108,10 @@ void Superblock::AfterStaleRead(const InodePtr& in) {
 
 void Superblock::InvalidatePath(const std::string& collection_id, const std::string& path) {
   cache_.Erase(CacheKey(collection_id, ParentPath(path)));
+  ForgetPath(collection_id, path);
+}
+
+void Superblock::ForgetPath(const std::string& collection_id, const std::string& path) {
   cache_.ErasePrefix(CacheKey(collection_id, path));
   // Below it too: names looked up in a directory while it was a pending copy or move (and
   // listed empty) were misses then, and must not stay misses now that it arrived.
@@ -156,7 +158,7 @@ void Superblock::ForgetEverywhere(const std::string& collection_id, const std::s
       notifier_.InvalidateInode(hit.inode->ino);
       if (keep_dentry_of != 0 && hit.inode->ino == keep_dentry_of) continue;  // the same inode
     }
-    notifier_.InvalidateEntry(hit.dir->ino, std::string(BaseName(path)));
+    notifier_.InvalidateEntry(hit.dir->ino, BaseName(path));
   }
 }
 
