@@ -93,6 +93,7 @@ CURLcode PerformWatching(CURL* h, int fd) {
     }
   }
   curl_multi_remove_handle(m, h);
+  BlockingHook::EndWatch();  // no longer watching: the loop times this request again
   return result;
 }
 

@@ -20,9 +20,10 @@ class BlockingHook {
   using Fn = void (*)(void* arg);
   using FdFn = int (*)(void* arg);
   // Installs this thread's hook (nullptr: none). Loop workers only.
-  static void Set(Fn fn, FdFn watch_fd, void* arg) {
+  static void Set(Fn fn, FdFn watch_fd, Fn end_watch, void* arg) {
     fn_ = fn;
     watch_fd_ = watch_fd;
+    end_watch_ = end_watch;
     arg_ = arg;
   }
   static void Call() {
@@ -32,11 +33,18 @@ class BlockingHook {
   // worker that reads it), or -1. A wait that can watch one more descriptor (the HTTP
   // transport's poll) watches this one too and calls MayBlock() only once it is readable: a
   // short wait with nothing else asked then costs no hand-off at all.
+  // While a wait watches the descriptor it is not stalled (it sees the next request come), so
+  // the loop's watch leaves it the reading; EndWatch() says the wait is over, and from then on
+  // the request is timed as any other.
   static int WatchFd() { return watch_fd_ ? watch_fd_(arg_) : -1; }
+  static void EndWatch() {
+    if (end_watch_) end_watch_(arg_);
+  }
 
  private:
   static inline thread_local Fn fn_ = nullptr;
   static inline thread_local FdFn watch_fd_ = nullptr;
+  static inline thread_local Fn end_watch_ = nullptr;
   static inline thread_local void* arg_ = nullptr;
 };
 

@@ -145,9 +145,9 @@ bool SessionLoop::StartWorkerLocked() {
 
 void* SessionLoop::WorkerMain(void* p) {
   auto* w = static_cast<Worker*>(p);
-  BlockingHook::Set(&SessionLoop::OnMayBlock, &SessionLoop::OnWatchFd, w);
+  BlockingHook::Set(&SessionLoop::OnMayBlock, &SessionLoop::OnWatchFd, &SessionLoop::OnEndWatch, w);
   w->loop->Work(w);
-  BlockingHook::Set(nullptr, nullptr, nullptr);
+  BlockingHook::Set(nullptr, nullptr, nullptr, nullptr);
   return nullptr;
 }
 
@@ -164,8 +164,13 @@ void SessionLoop::OnMayBlock(void* p) {
 
 int SessionLoop::OnWatchFd(void* p) {
   auto* w = static_cast<Worker*>(p);
-  return w->loop->leader_.load(std::memory_order_relaxed) == w ? w->loop->source_.Fd() : -1;
+  if (w->loop->leader_.load(std::memory_order_relaxed) != w) return -1;
+  const int fd = w->loop->source_.Fd();
+  if (fd >= 0) w->watching.store(w->serving.load(std::memory_order_relaxed));
+  return fd;
 }
+
+void SessionLoop::OnEndWatch(void* p) { static_cast<Worker*>(p)->watching.store(0); }
 
 void SessionLoop::Work(Worker* w) {
   for (;;) {
@@ -207,6 +212,7 @@ bool SessionLoop::Lead(Worker* w) {
       watch_cv_.notify_one();
     }
     source_.Serve(w->buf);
+    w->watching.store(0, std::memory_order_relaxed);  // a wait that never said EndWatch()
     w->serving.store(0, std::memory_order_relaxed);
   }
   return true;
@@ -273,8 +279,9 @@ void SessionLoop::Watch() {
       return exiting_;
     });
     if (exiting_) return;
-    if (leader_.load() == w && w->serving.load() == n) {
-      // Still serving the same request inline, unmarked: let another worker read.
+    if (leader_.load() == w && w->serving.load() == n && w->watching.load() != n) {
+      // Still serving the same request inline, unmarked and not watching: let another worker
+      // read. (A request whose watching wait ended is looked at again at the next turn.)
       leader_.store(nullptr);
       ++stalls_;
       const bool wake = PromoteLocked();

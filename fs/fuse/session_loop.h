@@ -15,7 +15,9 @@
 //     only if a request arrives meanwhile: `cp`'s PUT at close, with `cp` waiting for it,
 //     costs no hand-off
 //   the watch: a request served inline for `stall` to twice that without a MayBlock() mark
-//     (a lock held by another thread, a wait nobody marked) loses the leadership the same way
+//     (a lock held by another thread, a wait nobody marked) loses the leadership the same way;
+//     not while its wait watches /dev/fuse (it hands off by itself when a request comes): a
+//     PUT to a server 50 ms away keeps its thread's turn, and wakes no second thread
 //
 // So requests still run concurrently whenever one of them waits, up to max_threads at once,
 // as before; a short request no longer costs a thread hand-off. The watch costs nothing
@@ -110,6 +112,9 @@ class SessionLoop {
     // The request number this worker serves as the leader, or 0 while it reads (or is not
     // the leader). Written by the worker, read by the watch.
     std::atomic<uint64_t> serving{0};
+    // The request number whose wait watches /dev/fuse (BlockingHook::WatchFd) until its
+    // EndWatch(), or 0. The watch leaves such a request the reading. Written by the worker.
+    std::atomic<uint64_t> watching{0};
     std::atomic<bool> receiving{false};  // inside Receive(): the wake-up signal may be sent
   };
 
@@ -118,6 +123,7 @@ class SessionLoop {
   static void* WatchMain(void* loop);
   static void OnMayBlock(void* w);
   static int OnWatchFd(void* w);
+  static void OnEndWatch(void* w);
   void Work(Worker* w);
   // Reads and serves requests while `w` is the leader. False when the session ended.
   bool Lead(Worker* w);

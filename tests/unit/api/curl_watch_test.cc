@@ -72,8 +72,10 @@ struct Reader {
   int fd = -1;
   std::atomic<int> watch_calls{0};
   std::atomic<int> hand_offs{0};
+  std::atomic<int> end_watches{0};
 
   static void OnMayBlock(void* p) { ++static_cast<Reader*>(p)->hand_offs; }
+  static void OnEndWatch(void* p) { ++static_cast<Reader*>(p)->end_watches; }
   static int OnWatchFd(void* p) {
     auto* r = static_cast<Reader*>(p);
     ++r->watch_calls;
@@ -103,11 +105,11 @@ struct Pipe {
 // A GET through CurlTransport on this thread, as a loop worker that reads from `r.fd`.
 Result<http::Response> GetAsReader(Reader& r, const SlowServer& server) {
   api::CurlTransport transport(api::CurlTransport::Options{});
-  BlockingHook::Set(&Reader::OnMayBlock, &Reader::OnWatchFd, &r);
+  BlockingHook::Set(&Reader::OnMayBlock, &Reader::OnWatchFd, &Reader::OnEndWatch, &r);
   http::Request req;
   req.url = server.Url();
   auto got = transport.Send(req);
-  BlockingHook::Set(nullptr, nullptr, nullptr);
+  BlockingHook::Set(nullptr, nullptr, nullptr, nullptr);
   return got;
 }
 
@@ -123,6 +125,8 @@ TEST_CASE("a wait with nothing on the reader's descriptor hands nothing off", "[
   CHECK(got->status == 200);
   CHECK(got->body == "ok");
   CHECK(r.hand_offs == 0);
+  CHECK(r.watch_calls >= 1);
+  CHECK(r.end_watches == 1);  // the loop may time the request again once the wait is over
 }
 
 TEST_CASE("a request arriving during a wait hands the reading off once", "[curl][watch]") {

@@ -82,6 +82,10 @@ class PipeSource final : public RequestSource {
   void Exit() override { exited_.store(true); }
   int Fd() override { return fds_[0]; }
 
+  bool HasStarted(uint64_t id) {
+    std::lock_guard<std::mutex> l(mu_);
+    return started_.count(id) != 0;
+  }
   bool WaitStarted(uint64_t id) {
     std::unique_lock<std::mutex> l(mu_);
     return cv_.wait_for(l, kGuard, [&] { return started_.count(id) != 0; });
@@ -266,6 +270,45 @@ TEST_CASE("SessionLoop: the reader's descriptor, watched during a wait, hands of
   CHECK(fd_after == -1);  // no longer the reader
   CHECK(loop.Stats().hand_offs == 1);
   CHECK(BlockingHook::WatchFd() == -1);  // not a loop worker
+}
+
+TEST_CASE("SessionLoop: the watch leaves the reading to a wait that watches the descriptor",
+          "[session_loop]") {
+  // The HTTP transport's wait for a PUT watches /dev/fuse itself and hands off when a request
+  // comes (above). The watch must not take the reading from it meanwhile: at a real server's
+  // latency that woke a second thread for every file of a `cp -r`. Once the wait says it is
+  // over (EndWatch), an unmarked wait in the same request is taken over as usual.
+  PipeSource src;
+  Gate gate;
+  std::atomic<int> fd_watched{-2};
+  std::atomic<bool> second_started_while_watching{true}, passed{false};
+  src.handler = [&](uint64_t id) {
+    if (id == 1) {
+      fd_watched = BlockingHook::WatchFd();
+      // Fifty turns of the watch (stall = 1 ms) with request 2 waiting unread. Nothing here
+      // acts on the descriptor, so only the watch could let request 2 in.
+      std::this_thread::sleep_for(50ms);
+      second_started_while_watching = src.HasStarted(2);
+      BlockingHook::EndWatch();
+      passed = gate.Pass();  // unmarked: only the watch can let request 2 open it
+    }
+    if (id == 2) gate.Open();
+  };
+  src.Push(1);
+  src.Push(2);  // waiting in the pipe, unread, from the start
+  SessionLoop loop(src, Opts(8, 1ms));
+  Running run(loop);
+  REQUIRE(src.WaitServed(1));
+  REQUIRE(src.WaitServed(2));
+  src.Push(kEnd);
+  REQUIRE(run.Join() == 0);
+  CHECK(fd_watched == src.Fd());
+  CHECK_FALSE(second_started_while_watching);
+  CHECK(passed);
+  CHECK(src.ServedBy(1) != src.ServedBy(2));
+  const SessionLoopStats st = loop.Stats();
+  CHECK(st.hand_offs == 0);
+  CHECK(st.stalls >= 1);  // after EndWatch
 }
 
 TEST_CASE("SessionLoop: at max_threads a request waits for a worker, and no more start",
