@@ -104,6 +104,9 @@ const ConfigKeyDoc kKeyDocs[] = {
      "close: close and fsync return the upload's result. background: close returns once the "
      "upload is journaled (it survives a crash), the upload runs later (globus-fuse status shows "
      "it; unmount waits for it); fsync still uploads and returns the result."},
+    {"upload_parallelism", "2", true,
+     "With write_mode = background: how many queued uploads run at once. More helps many small "
+     "files when the collection is far away (each upload waits a round trip or more)."},
     {"upload_replace", "rename", true,
      "How a file is replaced: rename a finished upload over it, or delete it first."},
     {"delete_mode", "https", true,

@@ -429,6 +429,10 @@ const std::vector<Key>& WriteKeys() {
        [](Config& c, const std::string& v, const std::string&) {
          return SetChoice(c.write_mode, v, "close", "background");
        }},
+      {"upload_parallelism", "a whole number from 1 to 64",
+       [](Config& c, const std::string& v, const std::string&) {
+         return SetInt(c.upload_parallelism, v, 1, 64);
+       }},
       {"upload_replace", "rename or delete-then-rename",
        [](Config& c, const std::string& v, const std::string&) {
          return SetChoice(c.upload_replace, v, "rename", "delete-then-rename");

@@ -79,6 +79,7 @@ struct Config {
   uint64_t write_cache_limit = 10ull << 30;  // all staged files together; 0 = no bound
   uint64_t max_upload_size = 1ull << 30;     // one file; 0 = no bound
   std::string write_mode = "close";          // or "background"
+  int upload_parallelism = 2;                // background uploads running at once
   std::string upload_replace = "rename";     // or "delete-then-rename"
   std::string delete_mode = "https";         // single files: "https" or "task"
   int delete_burst = 8;  // files one process removes by HTTPS DELETE back to back; 0 = no bound

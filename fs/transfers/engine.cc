@@ -135,6 +135,7 @@ TransferEngineOptions TransferEngineOptions::FromConfig(const Config& c,
   o.preserve_timestamp = c.preserve_timestamp;
   o.encrypt_data = c.encrypt_data;
   o.sync_level = c.sync_level;
+  o.max_uploads = std::max(c.upload_parallelism, 1);
   return o;
 }
 

@@ -70,6 +70,7 @@ cache_dir = /var/cache/gf
 write_cache_limit = 4G
 max_upload_size = 512M
 write_mode = background
+upload_parallelism = 6
 upload_replace = delete-then-rename
 delete_mode = task
 delete_burst = 20
@@ -118,6 +119,7 @@ delete_burst = 20
   CHECK(c.log_file == "/var/log/gf.log");
   CHECK(c.debug);
   CHECK(c.delete_burst == 20);
+  CHECK(c.upload_parallelism == 6);
   CHECK(c.origin["entry_ttl"] == "/etc/gf.conf:10");
   // Every key the parser knows was exercised above.
   for (const auto& k : ConfigKeys()) CHECK(text.find("\n" + k + " =") != std::string::npos);
@@ -164,6 +166,8 @@ TEST_CASE("Bad values and unknown keys are rejected with FILE:LINE", "[config]")
            {"upload_replace", "overwrite"},
            {"delete_mode", "rm"},
            {"delete_burst", "-1"},
+           {"upload_parallelism", "0"},
+           {"upload_parallelism", "65"},
            {"delete_burst", "many"},
            {"max_upload_size", "1Q"},
            {"write_cache_limit", "-1G"},
@@ -363,6 +367,7 @@ TEST_CASE("write and delete keys", "[config]") {
   CHECK(c.upload_replace == "rename");
   CHECK(c.delete_mode == "https");
   CHECK(c.delete_burst == 8);
+  CHECK(c.upload_parallelism == 2);
   REQUIRE(ParseConfigText(c,
                           "cache_dir = cache\n"
                           "write_cache_limit = 2G\n"

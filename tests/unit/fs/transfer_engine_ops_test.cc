@@ -148,9 +148,12 @@ TEST_CASE("configured task options reach the submitted document", "[transfer]") 
   c.sync_level = 2;
   c.batch_idle_seconds = 0.25;
   c.batch_max_items = 7;
+  c.upload_parallelism = 5;
+  CHECK(TransferEngineOptions::FromConfig(Config{}, "m").max_uploads == 2);
   w.opts = TransferEngineOptions::FromConfig(c, "m");
   CHECK(w.opts.journal_path == c.state_dir + "/journal/m.log");
   CHECK(w.opts.batch_idle == 250ms);
+  CHECK(w.opts.max_uploads == 5);  // "background: at most max_uploads run" holds it to that
   w.remote.AddFile(kA, "/f", "x", 1500000000);
   auto e = w.Engine();
   w.Copy(*e, "/f", "/g");
