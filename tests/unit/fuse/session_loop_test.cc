@@ -280,14 +280,18 @@ TEST_CASE("SessionLoop: the watch leaves the reading to a wait that watches the 
   // over (EndWatch), an unmarked wait in the same request is taken over as usual.
   PipeSource src;
   Gate gate;
+  SessionLoop* loop_ptr = nullptr;
   std::atomic<int> fd_watched{-2};
+  std::atomic<uint64_t> stalls_while_watching{99};
   std::atomic<bool> second_started_while_watching{true}, passed{false};
   src.handler = [&](uint64_t id) {
     if (id == 1) {
       fd_watched = BlockingHook::WatchFd();
+      const uint64_t before = loop_ptr->Stats().stalls;
       // Fifty turns of the watch (stall = 1 ms) with request 2 waiting unread. Nothing here
       // acts on the descriptor, so only the watch could let request 2 in.
       std::this_thread::sleep_for(50ms);
+      stalls_while_watching = loop_ptr->Stats().stalls - before;
       second_started_while_watching = src.HasStarted(2);
       BlockingHook::EndWatch();
       passed = gate.Pass();  // unmarked: only the watch can let request 2 open it
@@ -297,13 +301,21 @@ TEST_CASE("SessionLoop: the watch leaves the reading to a wait that watches the 
   src.Push(1);
   src.Push(2);  // waiting in the pipe, unread, from the start
   SessionLoop loop(src, Opts(8, 1ms));
+  loop_ptr = &loop;
   Running run(loop);
   REQUIRE(src.WaitServed(1));
   REQUIRE(src.WaitServed(2));
   src.Push(kEnd);
   REQUIRE(run.Join() == 0);
-  CHECK(fd_watched == src.Fd());
-  CHECK_FALSE(second_started_while_watching);
+  if (fd_watched == src.Fd()) {
+    CHECK(stalls_while_watching == 0);
+    CHECK_FALSE(second_started_while_watching);
+  } else {
+    // This worker was held off the CPU for more than a stall between reading request 1 and
+    // starting to watch (a loaded machine), and the watch had already passed the reading on:
+    // nothing to check here, and no reason to fail.
+    WARN("request 1 lost the reading before it watched; the watching part was not exercised");
+  }
   CHECK(passed);
   CHECK(src.ServedBy(1) != src.ServedBy(2));
   const SessionLoopStats st = loop.Stats();
