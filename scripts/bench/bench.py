@@ -455,9 +455,9 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=None):
                 ratios.append(round(mount_t[-1] / curl_t[-1], 2))
             transfer_calls = transfer_api_calls(s.sim) - calls
         # write_mode = background: close returns once the bytes and the queued upload are on
-        # local disk (two fdatasyncs), and the uploads run behind it, `max_uploads` at a time.
+        # local disk (two fdatasyncs), and the uploads run behind it, `upload_parallelism` (2)
+        # at a time.
         # Timed until every file is whole in the collection. One round, curl right before it.
-        bg = None
         with Mount(s.env, "--write-mode", "background") as m:
             dst = os.path.join(m.path, TUTORIAL, run)
             os.makedirs(os.path.join(s.root, run, "curl-bg"))
