@@ -212,7 +212,6 @@ bool SessionLoop::Lead(Worker* w) {
       watch_cv_.notify_one();
     }
     source_.Serve(w->buf);
-    w->watching.store(0, std::memory_order_relaxed);  // a wait that never said EndWatch()
     w->serving.store(0, std::memory_order_relaxed);
   }
   return true;

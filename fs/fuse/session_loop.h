@@ -114,6 +114,7 @@ class SessionLoop {
     std::atomic<uint64_t> serving{0};
     // The request number whose wait watches /dev/fuse (BlockingHook::WatchFd) until its
     // EndWatch(), or 0. The watch leaves such a request the reading. Written by the worker.
+    // Keyed by request number, so a mark left behind never matches a later request.
     std::atomic<uint64_t> watching{0};
     std::atomic<bool> receiving{false};  // inside Receive(): the wake-up signal may be sent
   };

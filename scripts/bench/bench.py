@@ -403,6 +403,15 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=None):
         up = ["curl", "-sS", "--fail", "--cacert", s.sim.info["ca_file"],
               "-H", f"Authorization: Bearer {tok}", "-o", "/dev/null"]
         os.makedirs(os.path.join(s.root, run))
+
+        def curl_pairs(sub):
+            """curl's -T arguments for the small files into a new directory `sub` of the run."""
+            os.makedirs(os.path.join(s.root, run, sub))
+            pairs = []
+            for i in range(files):
+                pairs += ["-T", os.path.join(small, f"f{i:05d}.dat"), f"{base}/{sub}/f{i:05d}.dat"]
+            return pairs
+
         curl_big = timed(up + ["-T", big, base + "/curl.bin"])[0]
         cache = os.path.join(s.env.get("XDG_CACHE_HOME", os.path.join(s.env["HOME"], ".cache")),
                              "globus-fuse")
@@ -424,11 +433,7 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=None):
             calls = transfer_api_calls(s.sim)
             small_cpu = 0.0
             for r in range(rounds):
-                os.makedirs(os.path.join(s.root, run, f"curl-{r}"))
-                pairs = []
-                for i in range(files):
-                    pairs += ["-T", os.path.join(small, f"f{i:05d}.dat"),
-                              f"{base}/curl-{r}/f{i:05d}.dat"]
+                pairs = curl_pairs(f"curl-{r}")
 
                 def mount_round():
                     nonlocal small_cpu
@@ -460,11 +465,7 @@ def bench_write(s, size_mb=512, files=1000, small_kb=4, rounds=None):
         # Timed until every file is whole in the collection. One round, curl right before it.
         with Mount(s.env, "--write-mode", "background") as m:
             dst = os.path.join(m.path, TUTORIAL, run)
-            os.makedirs(os.path.join(s.root, run, "curl-bg"))
-            pairs = []
-            for i in range(files):
-                pairs += ["-T", os.path.join(small, f"f{i:05d}.dat"), f"{base}/curl-bg/f{i:05d}.dat"]
-            curl_bg = timed(up + pairs)[0]
+            curl_bg = timed(up + curl_pairs("curl-bg"))[0]
             landed = os.path.join(s.root, run, "bg")
             t0 = time.monotonic()
             subprocess.run(["cp", "-r", small, os.path.join(dst, "bg")], check=True)
